@@ -1,0 +1,3 @@
+"""Commands: demo."""
+
+from tailguard.cli.app import app  # noqa: F401

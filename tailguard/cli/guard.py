@@ -1,0 +1,3 @@
+"""Commands: guard."""
+
+from tailguard.cli.app import app  # noqa: F401

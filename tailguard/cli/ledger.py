@@ -1,0 +1,3 @@
+"""Commands: ledger."""
+
+from tailguard.cli.app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""Commands: price."""
+
+from tailguard.cli.app import app  # noqa: F401

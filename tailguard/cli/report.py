@@ -1,0 +1,3 @@
+"""Commands: report."""
+
+from tailguard.cli.app import app  # noqa: F401

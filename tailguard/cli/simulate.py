@@ -1,0 +1,3 @@
+"""Commands: simulate."""
+
+from tailguard.cli.app import app  # noqa: F401

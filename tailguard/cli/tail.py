@@ -1,0 +1,3 @@
+"""Commands: tail."""
+
+from tailguard.cli.app import app  # noqa: F401

@@ -1,0 +1,174 @@
+"""The event kinds of DESIGN.md as validated schemas, and the ledger's columnar layout.
+
+One ledger row per event. Every kind shares the envelope (``event_id`` ... ``session_id``); the
+kind-specific fields are nullable columns in one flat Arrow schema (``LEDGER_SCHEMA``) so that the
+engine reads one table. Field names are a contract: see ``docs/events.md``.
+
+Token convention (OpenTelemetry GenAI): ``input_tokens`` includes cache reads and cache writes;
+``output_tokens`` includes reasoning tokens. Importers convert other conventions at the edge.
+
+Money: ``cost_usd`` on input is the provider-reported (or operator-given) cost and wins over the
+price card. Inputs are decoded straight to ``Decimal`` (no float round trip) and stored as
+DECIMAL(18, 9): nano-dollars, rounded half-even once per event. Sums of DECIMAL are exact in the
+engine, so every total is reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+import pyarrow as pa
+
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+AwareTs = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
+Workload = Literal["chat", "agent", "rag", "other"]
+Status = Literal["ok", "error"]
+ToolKind = Literal["read", "write"]
+Outcome = Literal["accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated"]
+GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold"]
+
+WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag", "other")
+OUTCOMES: tuple[str, ...] = (
+    "accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated",
+)
+GUARD_ACTIONS: tuple[str, ...] = ("degrade", "deny", "kill", "overage", "soft_threshold")
+
+
+class _Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, tag_field="kind"):
+    event_id: Id
+    ts: AwareTs
+    customer_id: Id
+    user_id: str | None = None
+    feature: str | None = None
+    task_id: str | None = None
+    session_id: str | None = None
+    workload: Workload | None = None
+
+    def __post_init__(self) -> None:
+        # msgspec cannot put bounds on Decimal; money must be finite and not negative.
+        for name in ("cost_usd", "amount_usd"):
+            v = getattr(self, name, None)
+            if v is not None and (not v.is_finite() or v < 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+
+
+class LlmCall(_Envelope, tag="llm_call"):
+    model: Id
+    input_tokens: NonNegInt
+    output_tokens: NonNegInt
+    provider: str | None = None
+    attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
+    cache_read_tokens: NonNegInt = 0
+    cache_write_tokens: NonNegInt = 0
+    reasoning_tokens: NonNegInt = 0
+    cost_usd: Decimal | None = None
+    latency_ms: NonNegFloat | None = None
+    status: Status = "ok"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            raise ValueError(
+                "cache_read_tokens + cache_write_tokens exceed input_tokens "
+                "(input_tokens must include cache tokens, OpenTelemetry convention)"
+            )
+        if self.reasoning_tokens > self.output_tokens:
+            raise ValueError(
+                "reasoning_tokens exceed output_tokens "
+                "(output_tokens must include reasoning, OpenTelemetry convention)"
+            )
+
+
+class ToolCall(_Envelope, tag="tool_call"):
+    tool: Id
+    tool_kind: ToolKind
+    status: Status = "ok"
+    cost_usd: Decimal | None = None
+    latency_ms: NonNegFloat | None = None
+
+
+class Retrieval(_Envelope, tag="retrieval"):
+    queries: NonNegInt = 1
+    reranks: NonNegInt = 0
+    cost_usd: Decimal | None = None
+
+
+class Escalation(_Envelope, tag="escalation"):
+    minutes: NonNegFloat
+    cost_usd: Decimal | None = None
+
+
+class TaskOutcome(_Envelope, tag="task_outcome"):
+    outcome: Outcome
+
+
+class Guard(_Envelope, tag="guard"):
+    action: GuardAction
+    rule: Id
+    amount_usd: Decimal | None = None
+    model: str | None = None
+
+
+Event = LlmCall | ToolCall | Retrieval | Escalation | TaskOutcome | Guard
+
+#: cost is stored in nano-dollars: DECIMAL(18, 9)
+MONEY = pa.decimal128(18, 9)
+
+#: The ledger's flat columnar schema (one table for all kinds; kind-specific columns are null
+#: where they do not apply). ``cost_usd`` is the resolved cost; ``cost_source`` says where it came
+#: from (reported | price | unit | unpriced); ``unpriced`` is true when no price was found.
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("kind", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("customer_id", pa.string()),
+        ("user_id", pa.string()),
+        ("feature", pa.string()),
+        ("task_id", pa.string()),
+        ("session_id", pa.string()),
+        ("workload", pa.string()),
+        # llm_call
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("attempt", pa.int32()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("status", pa.string()),
+        # tool_call
+        ("tool", pa.string()),
+        ("tool_kind", pa.string()),
+        # retrieval
+        ("queries", pa.int64()),
+        ("reranks", pa.int64()),
+        # escalation
+        ("minutes", pa.float64()),
+        # task_outcome
+        ("outcome", pa.string()),
+        # guard
+        ("action", pa.string()),
+        ("rule", pa.string()),
+        ("amount_usd", MONEY),
+        # money
+        ("reported_cost_usd", MONEY),
+        ("cost_usd", MONEY),
+        ("cost_source", pa.string()),
+        ("unpriced", pa.bool_()),
+    ]
+)
+
+#: columns an input file may carry (the ledger schema minus what pricing fills in)
+INPUT_COLUMNS: tuple[str, ...] = tuple(
+    n for n in LEDGER_SCHEMA.names if n not in ("reported_cost_usd", "cost_source", "unpriced")
+)
