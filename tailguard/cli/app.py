@@ -24,6 +24,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Per-customer unit economics for LLM spend, and the guardrails to act on it."""
+
+
 @app.command()
 def version() -> None:
     """Print the installed version.  Example: tailguard version"""
