@@ -1,0 +1,481 @@
+"""The price book: which price applies to a model at an instant, and what a usage costs there.
+
+Two sources, in this order:
+
+1. the operator's file (``[[model]]`` entries): exact model name, optional provider, an optional
+   ``effective_from``; several entries for one model are a price history;
+2. genai-prices' bundled snapshot (never fetched at run time), matched with genai-prices' own
+   rules (aliases, dated names, provider fallbacks), effective-dated by its own constraints and
+   reduced by any ``[[discount]]`` entry.
+
+``PriceBook.price`` prices one call the direct way (genai-prices' ``calc_price`` for its models),
+which is also the reference the bulk path is tested against. ``PriceBook.resolve`` returns the
+price as a ``ModelPrice`` whose rates are *derived from genai-prices' own arithmetic* by probing it
+with unit usages (so decomposition and tier rules are genai-prices', not a copy of them), along
+with the window in which that price holds, so a bulk caller resolves once per (provider, model,
+window) and joins.
+
+Token convention: OpenTelemetry's ``input_tokens`` includes cache reads and cache writes, which is
+also genai-prices' ``Usage`` convention (its ``input_tokens`` is the aggregate and the cache counts
+are descendants subtracted from it), so usages pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from genai_prices import Usage
+from genai_prices import data_snapshot as _gp_snapshot
+from genai_prices import types as gp
+
+from tailguard.errors import PricingError, UnknownModelError
+from tailguard.pricing._money import MTOK, round_usd
+from tailguard.pricing._overrides import (
+    DiscountEntry,
+    ModelEntry,
+    OverrideFile,
+    UnitCosts,
+    load_overrides,
+)
+
+Source = Literal["override", "genai-prices"]
+_ONE = Decimal(1)
+_M = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Rates that replace the base rates when a call's total input tokens exceed a threshold.
+
+    genai-prices' tiers are cliffs: above the threshold *every* token of the unit pays the tier
+    rate (Anthropic's and Google's long-context prices).
+    """
+
+    above_input_tokens: int
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal
+    cache_write_mtok: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """The price of one model at one provider over one validity window, after discount.
+
+    Rates are USD per million tokens: ``input_mtok`` for uncached input, ``cache_read_mtok`` and
+    ``cache_write_mtok`` for cached input, ``output_mtok`` for output (reasoning included);
+    ``request_usd`` is a flat fee per call (rare in genai-prices, zero for overrides). ``tiers``
+    hold context-length prices. The price holds for ``valid_from <= ts < valid_until``
+    (``None`` = unbounded).
+    """
+
+    provider: str | None
+    model: str
+    source: Source
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal
+    cache_write_mtok: Decimal
+    request_usd: Decimal = Decimal(0)
+    discount: Decimal = Decimal(0)
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+    tiers: tuple[PriceTier, ...] = ()
+
+    def rates(self, input_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """(input, cache_read, cache_write, output) per Mtok for a call with this many input tokens."""
+        for tier in reversed(self.tiers):
+            if input_tokens > tier.above_input_tokens:
+                return (
+                    tier.input_mtok,
+                    tier.cache_read_mtok,
+                    tier.cache_write_mtok,
+                    tier.output_mtok,
+                )
+        return self.input_mtok, self.cache_read_mtok, self.cache_write_mtok, self.output_mtok
+
+    def cost(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> Decimal:
+        """The exact (unrounded) cost of one call; ``input_tokens`` includes the cache tokens."""
+        p_in, p_cr, p_cw, p_out = self.rates(input_tokens)
+        uncached = input_tokens - cache_read_tokens - cache_write_tokens
+        return (
+            uncached * p_in
+            + cache_read_tokens * p_cr
+            + cache_write_tokens * p_cw
+            + output_tokens * p_out
+        ) / MTOK + self.request_usd
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """The cost of one call. ``cost_usd`` is rounded half-even to 1e-9 USD (one nano-dollar).
+
+    ``input_cost_usd`` and ``output_cost_usd`` are the parts, each rounded on its own, so they may
+    differ from ``cost_usd`` by a nano-dollar; ``cost_usd`` is the one the ledger stores.
+    """
+
+    cost_usd: Decimal
+    provider: str | None
+    model: str
+    source: Source
+    input_cost_usd: Decimal
+    output_cost_usd: Decimal
+    discount: Decimal
+    at: dt.datetime
+
+
+class PriceBook:
+    """Prices from genai-prices' bundled snapshot, with the operator's overrides on top."""
+
+    units: UnitCosts
+
+    def __init__(self, overrides: OverrideFile | None = None) -> None:
+        self._overrides = overrides or OverrideFile(path=None)
+        self.units = self._overrides.units
+        self.path = self._overrides.path
+        by_model: dict[str, list[ModelEntry]] = {}
+        for entry in self._overrides.models:
+            by_model.setdefault(entry.model, []).append(entry)
+        self._by_model = by_model
+        self._snapshot = _gp_snapshot.get_snapshot()
+        self._lookup = lru_cache(maxsize=4096)(self._lookup_uncached)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> PriceBook:
+        """A book from an operator file (``None``: genai-prices only)."""
+        return cls(load_overrides(path) if path is not None else None)
+
+    # ------------------------------------------------------------------ resolve
+    def resolve(
+        self, model: str, *, provider: str | None = None, at: dt.datetime | None = None
+    ) -> ModelPrice | None:
+        """The price that applies to ``model`` at ``at`` (default now), or ``None`` if unknown."""
+        at = _utc(at)
+        prov = provider.lower() if provider else None
+        points = self.change_points(model, provider=prov, start=at, end=at)
+        valid_from = max((p for p in points if p <= at), default=None)
+        valid_until = min((p for p in points if p > at), default=None)
+        entry = self._override(model, prov, at)
+        if entry is not None:
+            return _override_price(entry, valid_from, valid_until)
+        found = self._lookup(model, prov)
+        if found is None:
+            return None
+        gp_provider, gp_model = found
+        discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
+        return _probe(
+            gp_model.get_prices(at),
+            provider=gp_provider.id,
+            model=gp_model.id,
+            discount=discount,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+    def change_points(
+        self, model: str, *, provider: str | None, start: dt.datetime, end: dt.datetime
+    ) -> list[dt.datetime]:
+        """Instants in or around ``[start, end]`` at which this model's price may change.
+
+        Start dates of every override, discount and genai-prices conditional price, plus the daily
+        boundaries of time-of-day prices (DeepSeek's off-peak hours) for the days from ``start``
+        - 1 to ``end`` + 1. Consecutive points bound the windows of a constant price.
+        """
+        prov = provider.lower() if provider else None
+        points: set[dt.datetime] = set()
+        for entry in self._by_model.get(model, ()):
+            if entry.effective_from and _provider_ok(entry.provider, prov):
+                points.add(entry.effective_from)
+        found = self._lookup(model, prov)
+        if found is not None:
+            gp_provider, gp_model = found
+            for d in self._overrides.discounts:
+                if d.effective_from and _discount_matches(
+                    d, model, gp_model.id, prov, gp_provider.id
+                ):
+                    points.add(d.effective_from)
+            if isinstance(gp_model.prices, list):
+                for cond in gp_model.prices:
+                    c = cond.constraint
+                    if isinstance(c, gp.StartDateConstraint):
+                        points.add(
+                            dt.datetime(
+                                c.start_date.year,
+                                c.start_date.month,
+                                c.start_date.day,
+                                tzinfo=dt.UTC,
+                            )
+                        )
+                    elif isinstance(c, gp.TimeOfDateConstraint):
+                        points.update(_daily(c, start, end))
+        return sorted(points)
+
+    # ------------------------------------------------------------------ price
+    def price(
+        self,
+        *,
+        model: str,
+        provider: str | None = None,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        at: dt.datetime | None = None,
+    ) -> PriceQuote:
+        """Price one call at its own time; raises ``UnknownModelError`` when no price matches.
+
+        ``input_tokens`` includes ``cache_read_tokens`` and ``cache_write_tokens`` (OpenTelemetry
+        GenAI convention); ``output_tokens`` includes reasoning tokens.
+        """
+        _check_usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        at = _utc(at)
+        prov = provider.lower() if provider else None
+        entry = self._override(model, prov, at)
+        if entry is not None:
+            mp = _override_price(entry, None, None)
+            uncached = input_tokens - cache_read_tokens - cache_write_tokens
+            inp = (
+                uncached * mp.input_mtok
+                + cache_read_tokens * mp.cache_read_mtok
+                + cache_write_tokens * mp.cache_write_mtok
+            ) / MTOK
+            out = output_tokens * mp.output_mtok / MTOK
+            return PriceQuote(
+                cost_usd=round_usd(inp + out),
+                provider=entry.provider or prov,
+                model=entry.model,
+                source="override",
+                input_cost_usd=round_usd(inp),
+                output_cost_usd=round_usd(out),
+                discount=entry.discount,
+                at=at,
+            )
+        found = self._lookup(model, prov)
+        if found is None:
+            raise UnknownModelError(model, provider)
+        gp_provider, gp_model = found
+        usage = Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+        )
+        calc = gp_model.calc_price(usage, gp_provider, genai_request_timestamp=at)
+        discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
+        keep = _ONE - discount
+        return PriceQuote(
+            cost_usd=round_usd(calc.total_price * keep),
+            provider=gp_provider.id,
+            model=gp_model.id,
+            source="genai-prices",
+            input_cost_usd=round_usd(calc.input_price * keep),
+            output_cost_usd=round_usd(calc.output_price * keep),
+            discount=discount,
+            at=at,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _override(self, model: str, provider: str | None, at: dt.datetime) -> ModelEntry | None:
+        """The override entry in force: latest ``effective_from`` <= ``at``; on a tie the entry
+        naming the provider wins over a provider-less one, then the later entry in the file."""
+        best: ModelEntry | None = None
+        best_key: tuple[dt.datetime, int, int] | None = None
+        for entry in self._by_model.get(model, ()):
+            if not _provider_ok(entry.provider, provider):
+                continue
+            if entry.effective_from is not None and entry.effective_from > at:
+                continue
+            key = (
+                entry.effective_from or dt.datetime.min.replace(tzinfo=dt.UTC),
+                1 if entry.provider is not None and entry.provider == provider else 0,
+                entry.index,
+            )
+            if best_key is None or key > best_key:
+                best, best_key = entry, key
+        return best
+
+    def _discount(
+        self,
+        model: str,
+        gp_model_id: str,
+        provider: str | None,
+        gp_provider_id: str,
+        at: dt.datetime,
+    ) -> Decimal:
+        """The ``[[discount]]`` in force: a model-specific entry beats a provider-wide one; then
+        the latest ``effective_from`` <= ``at``; then the later entry in the file."""
+        best: DiscountEntry | None = None
+        best_key: tuple[int, dt.datetime, int] | None = None
+        for d in self._overrides.discounts:
+            if not _discount_matches(d, model, gp_model_id, provider, gp_provider_id):
+                continue
+            if d.effective_from is not None and d.effective_from > at:
+                continue
+            key = (
+                1 if d.model is not None else 0,
+                d.effective_from or dt.datetime.min.replace(tzinfo=dt.UTC),
+                d.index,
+            )
+            if best_key is None or key > best_key:
+                best, best_key = d, key
+        return best.discount if best is not None else Decimal(0)
+
+    def _lookup_uncached(
+        self, model: str, provider: str | None
+    ) -> tuple[gp.Provider, gp.ModelInfo] | None:
+        """genai-prices' own matching; an unknown provider or model is ``None`` (unpriced)."""
+        try:
+            return self._snapshot.find_provider_model(model, None, provider, None)
+        except LookupError:
+            return None
+
+
+def _provider_ok(entry_provider: str | None, provider: str | None) -> bool:
+    """An entry without a provider matches any; one with a provider matches that provider and
+    events that do not say which provider served them."""
+    return entry_provider is None or provider is None or entry_provider == provider
+
+
+def _discount_matches(
+    d: DiscountEntry, model: str, gp_model_id: str, provider: str | None, gp_provider_id: str
+) -> bool:
+    if d.provider not in (provider, gp_provider_id):
+        return False
+    return d.model is None or d.model in (model, gp_model_id)
+
+
+def _override_price(
+    entry: ModelEntry, valid_from: dt.datetime | None, valid_until: dt.datetime | None
+) -> ModelPrice:
+    keep = _ONE - entry.discount
+    return ModelPrice(
+        provider=entry.provider,
+        model=entry.model,
+        source="override",
+        input_mtok=entry.input_mtok * keep,
+        output_mtok=entry.output_mtok * keep,
+        cache_read_mtok=entry.cache_read_mtok * keep,
+        cache_write_mtok=entry.cache_write_mtok * keep,
+        discount=entry.discount,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+
+
+def _probe(
+    price: gp.ModelPrice,
+    *,
+    provider: str,
+    model: str,
+    discount: Decimal,
+    valid_from: dt.datetime | None,
+    valid_until: dt.datetime | None,
+) -> ModelPrice:
+    """Per-Mtok rates of a genai-prices price, read off genai-prices' own ``calc_price``.
+
+    Within one tier band the cost is affine in (uncached, cache read, cache write, output)
+    tokens, so a few probe usages recover the exact Decimal rates, whatever price keys and
+    decomposition rules the model uses. Tier bands come from the thresholds of its
+    ``TieredPrices``; each band is probed with an input count inside it.
+    """
+
+    def f(inp: int, out: int = 0, cr: int = 0, cw: int = 0) -> Decimal:
+        usage = Usage(
+            input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw
+        )
+        return price.calc_price(usage)["total_price"]
+
+    thresholds = sorted(
+        {
+            t.start
+            for v in price.__dict__.values()
+            if isinstance(v, gp.TieredPrices)
+            for t in v.tiers
+        }
+    )
+    base = f(0)
+
+    def band(n: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        if n == 0:  # a band that only holds input_tokens == 0: input rates never apply
+            zero = Decimal(0)
+            return zero, zero, zero, f(0, _M) - base
+        p_in = (f(n) - base) * _M / n
+        p_cr = (f(n, cr=n) - base) * _M / n
+        p_cw = (f(n, cw=n) - base) * _M / n
+        p_out = f(n, _M) - f(n)
+        return p_in, p_cr, p_cw, p_out
+
+    keep = _ONE - discount
+    first = band(thresholds[0] if thresholds else _M)
+    if thresholds and thresholds[0] == 0:
+        first = band(1)[:3] + first[3:]  # unused input rates: show the next band's
+    tiers = tuple(PriceTier(t, *(r * keep for r in _order(band(t + 1)))) for t in thresholds)
+    b_in, b_cr, b_cw, b_out = first
+    return ModelPrice(
+        provider=provider,
+        model=model,
+        source="genai-prices",
+        input_mtok=b_in * keep,
+        output_mtok=b_out * keep,
+        cache_read_mtok=b_cr * keep,
+        cache_write_mtok=b_cw * keep,
+        request_usd=base * keep,
+        discount=discount,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        tiers=tiers,
+    )
+
+
+def _order(
+    r: tuple[Decimal, Decimal, Decimal, Decimal],
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(in, cache_read, cache_write, out) -> PriceTier's (in, out, cache_read, cache_write)."""
+    return r[0], r[3], r[1], r[2]
+
+
+def _daily(c: gp.TimeOfDateConstraint, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    out: list[dt.datetime] = []
+    day = start.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    last = end.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+    while day <= last:
+        for t in (c.start_time, c.end_time):
+            tt = t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+            out.append(dt.datetime.combine(day, tt).astimezone(dt.UTC))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _utc(at: dt.datetime | None) -> dt.datetime:
+    """``at`` as an aware UTC datetime; ``None`` is now and a naive datetime is taken as UTC."""
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def _check_usage(inp: int, out: int, cr: int, cw: int) -> None:
+    for name, v in (
+        ("input_tokens", inp),
+        ("output_tokens", out),
+        ("cache_read_tokens", cr),
+        ("cache_write_tokens", cw),
+    ):
+        if v < 0:
+            raise PricingError(f"{name} must be >= 0, got {v}")
+    if cr + cw > inp:
+        raise PricingError(
+            f"cache_read_tokens + cache_write_tokens ({cr + cw}) exceed input_tokens ({inp}): "
+            "input_tokens must include cache tokens (OpenTelemetry convention)"
+        )

@@ -1,0 +1,363 @@
+"""Bulk pricing of an Arrow table of events: resolve per (provider, model, window), then join.
+
+Why not ``PriceBook.price`` per row: genai-prices costs about 65 µs a call, 65 s for a million
+events. Here the distinct (provider, model) pairs are found with Arrow dictionary encoding, each
+pair is resolved once per price window (``PriceBook.change_points``: genai-prices' start dates,
+DeepSeek's daily off-peak boundaries, the operator's ``effective_from``), and every row picks its
+price entry by index: window by ``searchsorted`` on its timestamp, tier band by ``searchsorted``
+on its input tokens (tiers are cliffs on total input tokens, so they vectorise like windows).
+
+Arithmetic is exact: each price entry's per-token rates are integers at a power-of-ten scale
+(at least nano-dollars), costs are ``int64`` sums of products, and the one rounding step is an
+integer half-even division down to nano-dollars, the same rule as ``round_usd``. A row whose cost
+could overflow ``int64`` (a float64 estimate says so) or whose rates need more than 18 decimals
+is priced instead with ``ModelPrice.cost`` in ``Decimal`` — same result, just slower; no row falls
+back to genai-prices itself.
+
+Rules per row (``cost_source``):
+- any kind with a ``cost_usd`` on input: that cost (``reported``);
+- ``llm_call``: tokens at the price in force at the event's ``ts`` (``price``); no price: cost
+  null, ``unpriced`` true (``unpriced``) — never a zero;
+- ``tool_call``: ``units.tool_call_usd[tool]`` else its ``default`` (``unit``);
+- ``retrieval``: ``queries * retrieval_query_usd + reranks * rerank_usd`` (``unit``);
+- ``escalation``: ``minutes * escalation_minute_usd`` (``unit``); ``minutes`` is a float and is
+  first rounded half-even to a micro-minute (60 µs), the only non-decimal input;
+- ``task_outcome`` and ``guard``: 0 (``none``); any other kind: null and unpriced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tailguard.events.schema import LEDGER_SCHEMA, MONEY
+from tailguard.pricing._book import ModelPrice, PriceBook
+from tailguard.pricing._money import MAX_NANO, div_round_half_even, scaled, to_nano
+
+I64 = npt.NDArray[np.int64]
+
+SOURCES = ("reported", "price", "unit", "unpriced", "none")
+_REPORTED, _PRICE, _UNIT, _UNPRICED, _NONE = range(5)
+_KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
+#: int64 products are kept below this; above it a row is priced in Decimal instead
+_SAFE = float(2**62)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
+    """Fill ``reported_cost_usd``, ``cost_usd``, ``cost_source`` and ``unpriced``.
+
+    ``table`` holds the columns of ``tailguard.events.schema.INPUT_COLUMNS`` (a missing optional
+    column is read as all null); ``cost_usd`` is the cost given on input, or null. Returns a table
+    with exactly ``LEDGER_SCHEMA``'s columns, order and types.
+    """
+    n = table.num_rows
+    cols = {
+        name: _column(table, name, LEDGER_SCHEMA.field(name).type, n)
+        for name in LEDGER_SCHEMA.names
+        if name not in ("reported_cost_usd", "cost_source", "unpriced")
+    }
+    reported = cols["cost_usd"]
+    rep_nano, rep_valid = _money_to_nano(reported)
+
+    kind_code = _codes(cols["kind"], _KINDS)
+    cost = np.zeros(n, dtype=np.int64)
+    valid = np.ones(n, dtype=bool)
+    source = np.full(n, _NONE, dtype=np.int8)
+
+    # any kind not known (code -1) is unpriced, never zero
+    unknown = kind_code < 0
+    valid[unknown] = False
+    source[unknown] = _UNPRICED
+
+    todo = ~rep_valid
+    llm = todo & (kind_code == 0)
+    if llm.any():
+        c, ok = _price_llm(book, cols, np.flatnonzero(llm))
+        cost[llm] = c
+        valid[llm] = ok
+        source[llm] = np.where(ok, _PRICE, _UNPRICED)
+    units = book.units
+    tool = todo & (kind_code == 1)
+    if tool.any():
+        cost[tool] = _tool_costs(units.tool_call_usd, cols["tool"], np.flatnonzero(tool))
+        source[tool] = _UNIT
+    retr = todo & (kind_code == 2)
+    if retr.any():
+        q = _ints(cols["queries"])[retr]
+        r = _ints(cols["reranks"])[retr]
+        cost[retr] = _linear([q, r], [units.retrieval_query_usd, units.rerank_usd], extra_scale=0)
+        source[retr] = _UNIT
+    esc = todo & (kind_code == 3)
+    if esc.any():
+        minutes = cols["minutes"].to_numpy(zero_copy_only=False)[esc]
+        micro = np.rint(np.nan_to_num(minutes, nan=0.0) * 1e6).astype(np.int64)
+        cost[esc] = _linear([micro], [units.escalation_minute_usd], extra_scale=6)
+        source[esc] = _UNIT
+
+    cost[rep_valid] = rep_nano[rep_valid]
+    source[rep_valid] = _REPORTED
+    valid[rep_valid] = True
+
+    out = dict(cols)
+    out["reported_cost_usd"] = reported
+    out["cost_usd"] = _nano_to_money(cost, valid)
+    out["cost_source"] = pa.DictionaryArray.from_arrays(pa.array(source), pa.array(SOURCES)).cast(
+        pa.string()
+    )
+    out["unpriced"] = pa.array(source == _UNPRICED)
+    return pa.Table.from_arrays([out[name] for name in LEDGER_SCHEMA.names], schema=LEDGER_SCHEMA)
+
+
+# ---------------------------------------------------------------------- llm calls
+@dataclass
+class _Entries:
+    """Price entries (one per provider x model x window x tier band) as parallel int columns."""
+
+    rates: list[tuple[int, int, int, int, int]] = field(
+        default_factory=list
+    )  # in, cr, cw, out, req
+    divisor: list[int] = field(default_factory=list)
+    prices: list[ModelPrice] = field(default_factory=list)
+    fallback: list[bool] = field(default_factory=list)
+
+    def add(self, mp: ModelPrice, band: int) -> None:
+        if band == 0:
+            r = (mp.input_mtok, mp.cache_read_mtok, mp.cache_write_mtok, mp.output_mtok)
+        else:
+            t = mp.tiers[band - 1]
+            r = (t.input_mtok, t.cache_read_mtok, t.cache_write_mtok, t.output_mtok)
+        per_token = [x / 1_000_000 for x in r] + [mp.request_usd]
+        scales = [scaled(x)[1] for x in per_token]
+        s = max(scales)
+        self.prices.append(mp)
+        if s > 18:  # rates too fine for int64 arithmetic: this entry's rows go to Decimal
+            self.rates.append((0, 0, 0, 0, 0))
+            self.divisor.append(1)
+            self.fallback.append(True)
+            return
+        ints = [int(x.scaleb(s)) for x in per_token]
+        self.rates.append((ints[0], ints[1], ints[2], ints[3], ints[4]))
+        self.divisor.append(10 ** (s - 9))
+        self.fallback.append(False)
+
+
+def _price_llm(
+    book: PriceBook, cols: dict[str, pa.Array], rows: I64
+) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Costs (nano-dollars) and found-flags for the llm_call rows ``rows``."""
+    model = cols["model"].take(pa.array(rows))
+    provider = cols["provider"].take(pa.array(rows))
+    m_dict = model.dictionary_encode()
+    p_dict = pc.utf8_lower(provider).dictionary_encode()
+    m_idx = _ints(m_dict.indices, fill=-1)
+    p_idx = _ints(p_dict.indices, fill=-1) + 1  # 0 = no provider
+    n_prov = len(p_dict.dictionary) + 1
+    key = m_idx * n_prov + p_idx  # < 0: no model name
+    ts = _ints(cols["ts"].take(pa.array(rows)), fill=0)  # µs since the epoch, UTC
+    inp = _ints(cols["input_tokens"].take(pa.array(rows)))
+    out = _ints(cols["output_tokens"].take(pa.array(rows)))
+    cr = _ints(cols["cache_read_tokens"].take(pa.array(rows)))
+    cw = _ints(cols["cache_write_tokens"].take(pa.array(rows)))
+
+    entry = np.full(len(rows), -1, dtype=np.int64)
+    entries = _Entries()
+    models = m_dict.dictionary.to_pylist()
+    provs: list[str | None] = [None, *p_dict.dictionary.to_pylist()]
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(key)]])
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = int(sorted_keys[a])
+        if k < 0:
+            continue
+        sel = order[a:b]
+        name, prov = models[k // n_prov], provs[k % n_prov]
+        g_ts = ts[sel]
+        lo, hi = _from_us(int(g_ts.min())), _from_us(int(g_ts.max()))
+        points = book.change_points(name, provider=prov, start=lo, end=hi)
+        cuts = [p for p in points if lo < p <= hi]
+        starts_w = [lo, *cuts]
+        first_entry: list[int] = []
+        thresholds: list[list[int]] = []
+        for w_start in starts_w:
+            mp = book.resolve(name, provider=prov, at=w_start)
+            if mp is None:
+                first_entry.append(-1)
+                thresholds.append([])
+                continue
+            first_entry.append(len(entries.prices))
+            for band in range(len(mp.tiers) + 1):
+                entries.add(mp, band)
+            thresholds.append([t.above_input_tokens for t in mp.tiers])
+        if len(starts_w) == 1:
+            window = np.zeros(len(sel), dtype=np.int64)
+        else:
+            cut_us = np.array([_to_us(c) for c in cuts], dtype=np.int64)
+            window = np.searchsorted(cut_us, g_ts, side="right").astype(np.int64)
+        fe = np.array(first_entry, dtype=np.int64)[window]
+        if any(thresholds):
+            band = np.zeros(len(sel), dtype=np.int64)
+            g_in = inp[sel]
+            for w, th in enumerate(thresholds):
+                if th:
+                    in_w = window == w
+                    band[in_w] = np.searchsorted(np.array(th), g_in[in_w], side="left")
+            fe = np.where(fe >= 0, fe + band, -1)
+        entry[sel] = fe
+
+    found = entry >= 0
+    cost = np.zeros(len(rows), dtype=np.int64)
+    if not entries.prices:
+        return cost, found
+    rates = np.array(entries.rates, dtype=np.int64).reshape(-1, 5)
+    divisor = np.array(entries.divisor, dtype=np.int64)
+    fallback = np.array(entries.fallback, dtype=bool)
+    e = np.where(found, entry, 0)
+    unc = inp - cr - cw
+    r = rates[e]
+    est = (
+        unc * r[:, 0].astype(np.float64)
+        + cr * r[:, 1].astype(np.float64)
+        + cw * r[:, 2].astype(np.float64)
+        + out * r[:, 3].astype(np.float64)
+        + r[:, 4].astype(np.float64)
+    )
+    slow = found & (fallback[e] | (est >= _SAFE))
+    fast = found & ~slow
+    x = unc * r[:, 0] + cr * r[:, 1] + cw * r[:, 2] + out * r[:, 3] + r[:, 4]
+    cost[fast] = div_round_half_even(x[fast], divisor[e][fast])
+    for i in np.flatnonzero(slow).tolist():
+        mp = entries.prices[int(e[i])]
+        cost[i] = _checked(
+            to_nano(
+                mp.cost(
+                    input_tokens=int(inp[i]),
+                    output_tokens=int(out[i]),
+                    cache_read_tokens=int(cr[i]),
+                    cache_write_tokens=int(cw[i]),
+                )
+            )
+        )
+    return cost, found
+
+
+# ---------------------------------------------------------------------- unit costs
+def _tool_costs(prices: dict[str, Decimal], tool: pa.Array, rows: I64) -> I64:
+    """Per-call tool prices by dictionary lookup (unlisted or null tool: the default price)."""
+    enc = tool.take(pa.array(rows)).dictionary_encode()
+    default = to_nano(prices.get("default", Decimal(0)))
+    lookup = np.array(
+        [
+            to_nano(prices.get(t, prices.get("default", Decimal(0))))
+            for t in enc.dictionary.to_pylist()
+        ]
+        + [default],
+        dtype=np.int64,
+    )
+    idx = _ints(enc.indices, fill=-1)
+    return lookup[np.where(idx < 0, len(lookup) - 1, idx)]
+
+
+def _linear(counts: list[I64], prices: list[Decimal], *, extra_scale: int) -> I64:
+    """``sum(count * price) / 10**extra_scale`` rounded half-even to nano-dollars, exactly."""
+    scaled_prices = [scaled(p) for p in prices]
+    s = max(sc for _, sc in scaled_prices)
+    ints = [v * 10 ** (s - sc) for v, sc in scaled_prices]
+    n = len(counts[0])
+    est = np.zeros(n)
+    for c, v in zip(counts, ints, strict=True):
+        est += c.astype(np.float64) * float(v)
+    if s <= 18 and (n == 0 or est.max() < _SAFE):
+        x = np.zeros(n, dtype=np.int64)
+        for c, v in zip(counts, ints, strict=True):
+            x += c * v
+        return div_round_half_even(x, 10 ** (s + extra_scale - 9))
+    out = np.empty(n, dtype=np.int64)  # rare: Python ints are exact at any size
+    for i in range(n):
+        total = sum(int(c[i]) * p for c, p in zip(counts, prices, strict=True))
+        out[i] = _checked(to_nano(Decimal(total).scaleb(-extra_scale)))
+    return out
+
+
+# ---------------------------------------------------------------------- arrow plumbing
+def _column(table: pa.Table, name: str, typ: pa.DataType, n: int) -> pa.Array:
+    if name not in table.column_names:
+        return pa.nulls(n, typ)
+    col = table.column(name)
+    if col.type != typ:
+        col = col.cast(typ)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _codes(arr: pa.Array, values: tuple[str, ...]) -> I64:
+    """Index of each string in ``values`` (-1: null or not listed), via the dictionary."""
+    enc = arr.dictionary_encode()
+    lut = np.array(
+        [values.index(v) if v in values else -1 for v in enc.dictionary.to_pylist()] + [-1],
+        dtype=np.int64,
+    )
+    idx = _ints(enc.indices, fill=-1)
+    return lut[np.where(idx < 0, len(lut) - 1, idx)]
+
+
+def _ints(arr: pa.Array, *, fill: int = 0) -> I64:
+    """An integer or timestamp column as int64 numpy, nulls as ``fill``."""
+    if pa.types.is_timestamp(arr.type):
+        arr = arr.cast(pa.int64())
+    elif arr.type != pa.int64():
+        arr = arr.cast(pa.int64())
+    if arr.null_count:
+        arr = arr.fill_null(fill)
+    return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _money_to_nano(arr: pa.Array) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """A DECIMAL(18, 9) column as int64 nano-dollars (its unscaled value) and a valid mask."""
+    n = len(arr)
+    valid = (
+        np.ones(n, dtype=bool)
+        if arr.null_count == 0
+        else arr.is_valid().to_numpy(zero_copy_only=False)
+    )
+    buf = arr.buffers()[1]
+    if buf is None or n == 0:
+        return np.zeros(n, dtype=np.int64), valid
+    words = np.frombuffer(buf, dtype=np.int64)[2 * arr.offset : 2 * (arr.offset + n)]
+    return words[0::2].copy(), valid  # low word: precision 18 always fits in int64
+
+
+def _nano_to_money(nano: I64, valid: npt.NDArray[np.bool_]) -> pa.Array:
+    """int64 nano-dollars as a DECIMAL(18, 9) array (built from the 128-bit words directly)."""
+    words = np.empty(2 * len(nano), dtype=np.int64)
+    words[0::2] = nano
+    words[1::2] = np.where(nano < 0, -1, 0)
+    validity = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(
+        MONEY,
+        len(nano),
+        [validity, pa.py_buffer(words.tobytes())],
+        null_count=int((~valid).sum()),
+    )
+
+
+def _checked(nano: int) -> int:
+    if nano > MAX_NANO:
+        raise OverflowError(f"a cost of {nano} nano-dollars does not fit DECIMAL(18, 9)")
+    return nano
+
+
+def _from_us(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def _to_us(t: dt.datetime) -> int:
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
