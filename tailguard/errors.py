@@ -3,8 +3,8 @@
 The hierarchy::
 
     TailguardError                      base; carries a one-line, user-facing message
-    ├── ConfigError                     a config / policy / price file is invalid (names key and reason)
-    ├── InputError                      bad input data: rows that fail validation (file:line: field: reason)
+    ├── ConfigError                     a config, policy or price file is invalid (key, reason)
+    ├── InputError                      rows that fail validation (file:line: field: reason)
     ├── PricingError
     │   └── UnknownModelError           no price card for a model (says how to add one)
     ├── LedgerError                     the ledger directory cannot be read or written
@@ -67,7 +67,7 @@ class MissingDependencyError(TailguardError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install \"tailguard[{extra}]\""
+            f'{package} is not installed; install it with: pip install "tailguard[{extra}]"'
         )
         self.package = package
         self.extra = extra

@@ -1,3 +1,100 @@
-"""Commands: ledger."""
+"""Commands: ingest, customers import."""
 
-from tailguard.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tailguard.cli.app import app
+from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book
+from tailguard.cli.output import JsonOpt, print_json
+
+customers_app = typer.Typer(
+    help="The customer dimension (tier, segment, MRR, seats, pool).", no_args_is_help=True
+)
+app.add_typer(customers_app, name="customers")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Event files: .jsonl, .csv or .parquet.")],
+    ledger: LedgerOpt = None,
+    prices: PricesOpt = None,
+    rejects: Annotated[
+        str | None,
+        typer.Option("--rejects", help="Write bad rows here (JSONL) and accept the rest."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Validate, price and append events to the ledger (idempotent by event_id).
+
+    Without --rejects, one bad row refuses the whole input (exit 1) and the ledger is untouched.
+
+    Example: tailguard ingest events.jsonl --ledger ./tailguard-data
+    """
+    from tailguard.ledger import ingest as do_ingest
+
+    led = ledger_path(ledger)
+    book = price_book(prices)
+    show = sys.stderr.isatty() and not json_
+    if show:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("reading", total=None)
+
+            def tick(read: int, staged: int) -> None:
+                bar.update(task, description=f"read {read:,} rows, {staged:,} staged")
+
+            res = do_ingest(paths, led, prices=book, rejects_path=rejects, progress=tick)
+    else:
+        res = do_ingest(paths, led, prices=book, rejects_path=rejects)
+    out = res.as_dict() | {"ledger": led}
+    if json_:
+        print_json(out)
+        return
+    typer.echo(
+        f"accepted {res.accepted:,} events into {led} "
+        f"(read {res.read:,}, duplicates skipped {res.duplicates:,}, rejected {res.rejected:,}, "
+        f"unpriced llm calls {res.unpriced:,})"
+    )
+    if res.rejected:
+        typer.echo(f"rejected rows written to {rejects}", err=True)
+
+
+@customers_app.command("import")
+def customers_import(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="CSV: customer_id, name, tier, segment, mrr_usd, "
+            "seats, contracted_pool_usd, signup_date."
+        ),
+    ],
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import (upsert) customers from CSV. Any bad row refuses the file (exit 1).
+
+    Example: tailguard customers import customers.csv
+    """
+    from tailguard.ledger import Ledger, read_customers_csv
+    from tailguard.ledger.customers import upsert
+
+    led = Ledger(ledger_path(ledger))
+    new = read_customers_csv(path)
+    merged = upsert(led.customers_table(), new)
+    led.write_customers(merged)
+    if json_:
+        print_json(
+            {"imported": new.num_rows, "customers": merged.num_rows, "ledger": str(led.path)}
+        )
+    else:
+        typer.echo(f"imported {new.num_rows:,} customers ({merged.num_rows:,} in {led.path})")

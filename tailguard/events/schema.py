@@ -36,7 +36,12 @@ GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold"]
 
 WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag", "other")
 OUTCOMES: tuple[str, ...] = (
-    "accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated",
+    "accepted",
+    "rejected",
+    "abandoned",
+    "timed_out",
+    "tool_error",
+    "escalated",
 )
 GUARD_ACTIONS: tuple[str, ...] = ("degrade", "deny", "kill", "overage", "soft_threshold")
 

@@ -1,0 +1,187 @@
+"""The per-customer table: who costs what, per task, against what they pay (seed 000).
+
+One engine query aggregates the ledger by customer (a single pass, portable SQL: CASE inside
+aggregates rather than DuckDB-only FILTER, so the same text runs on ClickHouse); Python then
+derives the ratios over the small aggregated result with Decimal arithmetic.
+
+Definitions (docs/reports.md):
+- ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
+  Unpriced calls add nothing to it and are counted in ``unpriced_calls``: never a silent zero.
+- a task is a distinct ``task_id`` with a ``task_outcome`` event; a successful task ended
+  ``accepted``; ``retries_per_win`` = llm calls with attempt > 1 / successful tasks.
+- ``escalation_rate`` = escalation events / tasks.
+- ``revenue_usd`` = MRR × the months the window covers (exactly MRR for ``--period YYYY-MM``;
+  for an open window, the span of the data); ``cost_pct_of_mrr`` = cost / revenue × 100;
+  ``gross_margin_usd`` = revenue − cost.
+Money ratios are rounded half-even to micro-dollars; percentages and per-task ratios to 4 places.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.analytics.period import DAYS_PER_MONTH, Window
+
+if TYPE_CHECKING:
+    import duckdb
+
+MICRO = Decimal("0.000001")
+
+CUSTOMER_FIELDS = (
+    "customer_id",
+    "name",
+    "tier",
+    "segment",
+    "cost_usd",
+    "llm_cost_usd",
+    "tool_cost_usd",
+    "retrieval_cost_usd",
+    "escalation_cost_usd",
+    "llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "sessions",
+    "tasks",
+    "successful_tasks",
+    "cost_per_successful_task",
+    "read_tool_calls_per_task",
+    "write_tool_calls_per_task",
+    "retrieval_queries_per_task",
+    "reranks_per_task",
+    "retries",
+    "retries_per_win",
+    "escalations",
+    "escalation_rate",
+    "unpriced_calls",
+    "mrr_usd",
+    "revenue_usd",
+    "cost_pct_of_mrr",
+    "gross_margin_usd",
+)
+
+#: the engine half: one GROUP BY over the events in the window
+AGGREGATE_SQL = """
+SELECT
+  customer_id,
+  sum(cost_usd) AS cost_usd,
+  sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_cost_usd,
+  sum(CASE WHEN kind = 'tool_call' THEN cost_usd END) AS tool_cost_usd,
+  sum(CASE WHEN kind = 'retrieval' THEN cost_usd END) AS retrieval_cost_usd,
+  sum(CASE WHEN kind = 'escalation' THEN cost_usd END) AS escalation_cost_usd,
+  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+  sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(cache_read_tokens) AS cache_read_tokens,
+  sum(cache_write_tokens) AS cache_write_tokens,
+  sum(reasoning_tokens) AS reasoning_tokens,
+  count(DISTINCT session_id) AS sessions,
+  count(DISTINCT CASE WHEN kind = 'task_outcome' THEN task_id END) AS tasks,
+  count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
+    AS successful_tasks,
+  sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'read' THEN 1 ELSE 0 END) AS read_tool_calls,
+  sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'write' THEN 1 ELSE 0 END) AS write_tool_calls,
+  sum(queries) AS retrieval_queries,
+  sum(reranks) AS reranks,
+  sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
+  sum(CASE WHEN kind = 'escalation' THEN 1 ELSE 0 END) AS escalations,
+  sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls
+FROM events
+WHERE {where}
+GROUP BY customer_id
+"""
+
+
+def _q(v: Decimal) -> Decimal:
+    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
+
+
+def _ratio(num: Any, den: Any) -> float | None:
+    if not den:
+        return None
+    return round(float(num or 0) / float(den), 4)
+
+
+def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
+    """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``."""
+    where, params = win.sql()
+    cur = con.execute(AGGREGATE_SQL.format(where=where), params)
+    cols = [d[0] for d in cur.description]
+    agg = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    dims = {
+        r[0]: {"name": r[1], "tier": r[2], "segment": r[3], "mrr_usd": r[4]}
+        for r in con.execute(
+            "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
+        ).fetchall()
+    }
+    months = win.months()
+    if months is None:
+        span = con.execute(
+            f"SELECT date_diff('day', min(ts), max(ts)) FROM events WHERE {where}", params
+        ).fetchone()
+        if span and span[0] is not None:
+            # the days the data covers, counting both ends
+            months = Decimal(int(span[0]) + 1) / DAYS_PER_MONTH
+    rows = []
+    for cid in sorted(set(agg) | set(dims)):
+        a = agg.get(cid, {})
+        d = dims.get(cid, {})
+        cost = a.get("cost_usd") or Decimal(0)
+        tasks = a.get("tasks") or 0
+        wins = a.get("successful_tasks") or 0
+        mrr = d.get("mrr_usd")
+        revenue = _q(mrr * months) if (mrr is not None and months is not None) else None
+        rows.append(
+            {
+                "customer_id": cid,
+                "name": d.get("name"),
+                "tier": d.get("tier"),
+                "segment": d.get("segment"),
+                "cost_usd": cost,
+                "llm_cost_usd": a.get("llm_cost_usd") or Decimal(0),
+                "tool_cost_usd": a.get("tool_cost_usd") or Decimal(0),
+                "retrieval_cost_usd": a.get("retrieval_cost_usd") or Decimal(0),
+                "escalation_cost_usd": a.get("escalation_cost_usd") or Decimal(0),
+                "llm_calls": int(a.get("llm_calls") or 0),
+                "input_tokens": int(a.get("input_tokens") or 0),
+                "output_tokens": int(a.get("output_tokens") or 0),
+                "cache_read_tokens": int(a.get("cache_read_tokens") or 0),
+                "cache_write_tokens": int(a.get("cache_write_tokens") or 0),
+                "reasoning_tokens": int(a.get("reasoning_tokens") or 0),
+                "sessions": int(a.get("sessions") or 0),
+                "tasks": int(tasks),
+                "successful_tasks": int(wins),
+                "cost_per_successful_task": _q(cost / wins) if wins else None,
+                "read_tool_calls_per_task": _ratio(a.get("read_tool_calls"), tasks),
+                "write_tool_calls_per_task": _ratio(a.get("write_tool_calls"), tasks),
+                "retrieval_queries_per_task": _ratio(a.get("retrieval_queries"), tasks),
+                "reranks_per_task": _ratio(a.get("reranks"), tasks),
+                "retries": int(a.get("retries") or 0),
+                "retries_per_win": _ratio(a.get("retries"), wins),
+                "escalations": int(a.get("escalations") or 0),
+                "escalation_rate": _ratio(a.get("escalations"), tasks),
+                "unpriced_calls": int(a.get("unpriced_calls") or 0),
+                "mrr_usd": mrr,
+                "revenue_usd": revenue,
+                "cost_pct_of_mrr": (round(float(cost / revenue * 100), 4) if revenue else None),
+                "gross_margin_usd": (revenue - cost) if revenue is not None else None,
+            }
+        )
+    return rows
+
+
+def sort_rows(
+    rows: list[dict[str, Any]], field: str = "cost_usd", *, descending: bool = True
+) -> list[dict[str, Any]]:
+    """Sort by ``field``; rows whose value is null go last either way."""
+    if rows and field not in rows[0]:
+        from tailguard.errors import ConfigError
+
+        raise ConfigError(f"--sort: unknown field {field!r}; one of {', '.join(CUSTOMER_FIELDS)}")
+    present = [r for r in rows if r.get(field) is not None]
+    missing = [r for r in rows if r.get(field) is None]
+    present.sort(key=lambda r: (r[field], r["customer_id"]), reverse=descending)
+    return present + missing

@@ -1,0 +1,75 @@
+"""The demo's headline: what the aggregate hides (seed 000, seed 001).
+
+Computed from the per-customer rows (already aggregated, one per customer), so it is cheap.
+Quantiles use linear interpolation between order statistics (numpy's default, the same as
+DuckDB's ``quantile_cont``).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+MICRO = Decimal("0.000001")
+
+
+def top_share(costs: list[Decimal], pct: float) -> float | None:
+    """Share of the total held by the top ``pct``% of customers (at least one customer).
+
+    The top k% of n customers is ceil(n × k / 100) customers.
+    """
+    total = sum(costs, Decimal(0))
+    if not costs or total <= 0:
+        return None
+    k = max(1, math.ceil(len(costs) * pct / 100))
+    top = sum(sorted(costs, reverse=True)[:k], Decimal(0))
+    return float(top / total)
+
+
+def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, Any]:
+    costs = [r["cost_usd"] for r in rows]
+    total = sum(costs, Decimal(0))
+    wins = sum(r["successful_tasks"] for r in rows)
+    cpst = [
+        float(r["cost_per_successful_task"])
+        for r in rows
+        if r["cost_per_successful_task"] is not None
+    ]
+    dist = {}
+    if cpst:
+        arr = np.asarray(cpst)
+        for name, q in (("median", 50), ("p95", 95), ("p99", 99)):
+            dist[name] = round(float(np.percentile(arr, q)), 6)
+    under = sorted(
+        (r for r in rows if r["gross_margin_usd"] is not None and r["gross_margin_usd"] < 0),
+        key=lambda r: r["gross_margin_usd"],
+    )[:underwater]
+    return {
+        "customers": len(rows),
+        "total_cost_usd": total,
+        "successful_tasks": wins,
+        "aggregate_cost_per_successful_task": (
+            (total / wins).quantize(MICRO, rounding=ROUND_HALF_EVEN) if wins else None
+        ),
+        "per_customer_cost_per_successful_task": dist,
+        "top_1pct_share": top_share(costs, 1),
+        "top_0_1pct_share": top_share(costs, 0.1),
+        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
+        "underwater_customers": sum(
+            1 for r in rows if r["gross_margin_usd"] is not None and r["gross_margin_usd"] < 0
+        ),
+        "most_underwater": [
+            {
+                "customer_id": r["customer_id"],
+                "tier": r["tier"],
+                "cost_usd": r["cost_usd"],
+                "revenue_usd": r["revenue_usd"],
+                "gross_margin_usd": r["gross_margin_usd"],
+                "cost_pct_of_mrr": r["cost_pct_of_mrr"],
+            }
+            for r in under
+        ],
+    }

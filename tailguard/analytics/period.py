@@ -1,0 +1,74 @@
+"""Report windows: ``--period YYYY-MM`` or ``--from D --to D`` (dates inclusive), in UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tailguard.errors import ConfigError
+
+#: the average month, used to turn MRR into revenue for a window that is not a calendar month
+DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC window [start, end); either bound may be open (None)."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    #: True when the window is exactly one calendar month (revenue = MRR)
+    calendar_month: bool = False
+
+    def months(self) -> Decimal | None:
+        """How many months of MRR this window earns; None when unbounded."""
+        if self.calendar_month:
+            return Decimal(1)
+        if self.start is None or self.end is None:
+            return None
+        days = Decimal((self.end - self.start).total_seconds()) / Decimal(86400)
+        return days / DAYS_PER_MONTH
+
+    def sql(self, column: str = "ts") -> tuple[str, list[dt.datetime]]:
+        """A WHERE fragment and its parameters."""
+        parts, params = [], []
+        if self.start is not None:
+            parts.append(f"{column} >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{column} < ?")
+            params.append(self.end)
+        return (" AND ".join(parts) or "TRUE"), params
+
+
+def _date(s: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise ConfigError(f"{flag}: {s!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _utc(d: dt.date) -> dt.datetime:
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+
+
+def window(
+    period: str | None = None, date_from: str | None = None, date_to: str | None = None
+) -> Window:
+    """Build a window from the CLI flags (a period excludes --from/--to)."""
+    if period and (date_from or date_to):
+        raise ConfigError("give either --period or --from/--to, not both")
+    if period:
+        try:
+            y, m = (int(x) for x in period.split("-"))
+            start = dt.datetime(y, m, 1, tzinfo=dt.UTC)
+        except ValueError:
+            raise ConfigError(f"--period: {period!r} is not a month (YYYY-MM)") from None
+        end = dt.datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=dt.UTC)
+        return Window(start, end, calendar_month=True)
+    start = _utc(_date(date_from, "--from")) if date_from else None
+    end = _utc(_date(date_to, "--to")) + dt.timedelta(days=1) if date_to else None
+    if start and end and end <= start:
+        raise ConfigError("--to is before --from")
+    return Window(start, end)

@@ -1,0 +1,46 @@
+"""Per-entity spend totals from the ledger (input to the concentration analysis)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tailguard.analytics.period import Window
+from tailguard.errors import ConfigError
+from tailguard.ledger.store import Ledger
+
+BY = {"customer": "customer_id", "user": "user_id", "feature": "feature"}
+
+
+def entity_totals(
+    ledger_dir: str | os.PathLike[str] | Ledger,
+    *,
+    by: str = "customer",
+    start: object = None,
+    end: object = None,
+    window: Window | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """(ids, cost totals in USD as float64) per entity, descending.
+
+    Totals are exact DECIMAL sums in the engine, converted to float64 once at the end: fine for
+    shares and fits, which are ratios. Entities with a null key (e.g. no user) are left out.
+    """
+    if by not in BY:
+        raise ConfigError(f"--by: {by!r} is not one of {', '.join(BY)}")
+    led = ledger_dir if isinstance(ledger_dir, Ledger) else Ledger(ledger_dir)
+    win = window or Window(start, end)  # type: ignore[arg-type]
+    col = BY[by]
+    where, params = win.sql()
+    con = led.connect()
+    try:
+        rows = con.execute(
+            f"SELECT {col} AS id, sum(cost_usd) AS cost FROM events "
+            f"WHERE {where} AND {col} IS NOT NULL GROUP BY {col} ORDER BY cost DESC NULLS LAST",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    ids = [r[0] for r in rows]
+    values = np.array([float(r[1] or 0) for r in rows], dtype=np.float64)
+    return ids, values

@@ -1,0 +1,196 @@
+"""Ingest event files into the ledger: validate, price, dedupe, stage, commit.
+
+One ingest is all-or-nothing per call. Validated and priced batches are staged as Parquet files
+under ``tmp/`` (invisible to readers) while the input is read; only when every input has been
+read do they move into ``segments/``, under the commit lock. So:
+
+- without a rejects file, one bad row refuses the whole input and the ledger is untouched;
+- nothing is reported accepted before its segment is renamed into place and synced; a SIGKILL
+  while staging leaves only orphans in ``tmp/`` (the next writer removes them); a SIGKILL during
+  the final renames leaves a prefix of whole segments visible, never a partial file, and running
+  the same ingest again completes it exactly (it is idempotent);
+- every row is written once: duplicates are dropped against a snapshot of the committed ids
+  while staging, and re-checked under the lock only against segments that other writers
+  committed in the meantime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tailguard.errors import InputError
+from tailguard.events.readers import DEFAULT_BATCH_ROWS, Reject, read_batches
+from tailguard.events.schema import LEDGER_SCHEMA
+from tailguard.ledger.store import Ledger, _fsync_dir, atomic_write_parquet
+from tailguard.pricing import PriceBook, price_table
+
+Progress = Callable[[int, int], None]
+"""Called with (rows read so far, rows staged so far)."""
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did. ``accepted`` rows are durable when this is returned."""
+
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    unpriced: int = 0
+    segments: list[Path] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "read": self.read,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "unpriced_calls": self.unpriced,
+            "segments": [str(p) for p in self.segments],
+        }
+
+
+def _keep_mask(ids: list[str], known: set[str], run_seen: set[str]) -> list[bool]:
+    keep = []
+    for i in ids:
+        fresh = i not in known and i not in run_seen
+        keep.append(fresh)
+        run_seen.add(i)
+    return keep
+
+
+def ingest(
+    paths: Sequence[str | os.PathLike[str]],
+    ledger: Ledger | str | os.PathLike[str],
+    *,
+    prices: PriceBook | None = None,
+    rejects_path: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> IngestResult:
+    """Ingest ``paths`` into ``ledger``.
+
+    Without ``rejects_path`` any invalid row raises ``InputError`` (every problem listed as
+    ``file:line: field: reason``) and nothing is written. With it, invalid rows go to that file
+    as JSON lines (with their reason) and the valid rows are accepted.
+    """
+    led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+    book = prices or PriceBook.load()
+    led._ensure()
+    with led.lock():
+        known = set(led._refresh_known_ids())
+        snapshot = set(led._seen_segments)
+    run_seen: set[str] = set()
+    staged: list[tuple[Path, int]] = []
+    result = IngestResult()
+    staging_ok = True
+    read_before = 0
+    try:
+        for path in paths:
+            rows_in_file = 0
+            for batch in read_batches(path, batch_rows=batch_rows):
+                rows_in_file = batch.rows_read
+                result.rejects.extend(batch.rejects)
+                if batch.rejects and rejects_path is None:
+                    staging_ok = False  # keep reading to report every problem, stage nothing
+                if staging_ok and batch.table.num_rows:
+                    priced = price_table(book, batch.table)
+                    keep = _keep_mask(priced.column("event_id").to_pylist(), known, run_seen)
+                    kept = priced if all(keep) else priced.filter(pa.array(keep, pa.bool_()))
+                    result.duplicates += priced.num_rows - kept.num_rows
+                    if kept.num_rows:
+                        tmp = led.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
+                        pq.write_table(
+                            kept.cast(LEDGER_SCHEMA),
+                            tmp,
+                            compression="zstd",
+                            row_group_size=1_000_000,
+                        )
+                        staged.append((tmp, kept.num_rows))
+                        result.unpriced += int(
+                            pa.compute.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0
+                        )
+                if progress:
+                    progress(read_before + rows_in_file, sum(n for _, n in staged))
+            read_before += rows_in_file
+        result.rejected = len(result.rejects)
+        result.read = read_before
+        if result.rejects and rejects_path is None:
+            raise InputError(
+                f"{len(result.rejects)} invalid row(s); nothing was ingested "
+                "(fix them, or pass --rejects FILE to accept the valid rows)",
+                [str(r) for r in result.rejects],
+            )
+        if rejects_path is not None:
+            _write_rejects(Path(rejects_path), result.rejects)
+        _commit_staged(led, staged, snapshot, result)
+        if led._known_ids is not None:
+            led._known_ids |= run_seen
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return result
+
+
+def _commit_staged(
+    led: Ledger, staged: list[tuple[Path, int]], snapshot: set[str], result: IngestResult
+) -> None:
+    if not staged:
+        return
+    with led.lock():
+        led._refresh_known_ids()
+        others = [p for p in led.segment_files() if p.name not in snapshot]
+        late_ids: set[str] = set()
+        for p in others:  # committed by another writer while we were staging
+            late_ids.update(pq.read_table(p, columns=["event_id"]).column("event_id").to_pylist())
+        for i, (tmp, n) in enumerate(staged):
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            name = f"{os.path.basename(tmp).split('.')[0]}-{i:05d}.parquet"
+            dest = led.segments_dir / name
+            if late_ids:
+                table = pq.read_table(tmp)
+                keep = pa.compute.invert(
+                    pa.compute.is_in(table.column("event_id"), value_set=pa.array(list(late_ids)))
+                )
+                table = table.filter(keep)
+                result.duplicates += n - table.num_rows
+                n = table.num_rows
+                if n == 0:
+                    continue
+                atomic_write_parquet(table, dest, led.tmp_dir)
+            else:
+                os.replace(tmp, dest)
+            result.accepted += n
+            result.segments.append(dest)
+            led._seen_segments.add(name)
+        _fsync_dir(led.segments_dir)
+
+
+def _write_rejects(path: Path, rejects: list[Reject]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rejects:
+            fh.write(
+                json.dumps(
+                    {
+                        "file": r.file,
+                        "line": r.line,
+                        "field": r.field,
+                        "reason": r.reason,
+                        "raw": r.raw,
+                    }
+                )
+                + "\n"
+            )

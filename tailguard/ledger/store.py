@@ -1,0 +1,270 @@
+"""The ledger: append-only, idempotent by ``event_id``, durable, readable while written.
+
+Layout of a ledger directory::
+
+    segments/<name>.parquet             committed, immutable, LEDGER_SCHEMA: all readers see
+    customers.parquet                   the customer dimension (replaced atomically)
+    tmp/                                segments being written (invisible to readers)
+    .lock                               the commit lock (fcntl), held only while committing
+
+Why this shape: a single DuckDB file admits one writer process and blocks readers, but the
+gateway, several ``ingest`` runs and the reports must all work at once. Immutable Parquet
+segments give that for free: a writer builds a segment under ``tmp/``, fsyncs it, and renames it
+into ``segments/`` (atomic on POSIX), then fsyncs the directory. A reader globs ``segments/`` and
+sees a segment whole or not at all; a SIGKILL leaves at most an orphan in ``tmp/``, which the next
+writer removes. Nothing is reported accepted before its segment is renamed and synced.
+
+Idempotency: commits are serialised by the lock (short: the dedupe and the rename). Under the
+lock the writer drops every event whose ``event_id`` is already in a committed segment (or
+earlier in the same batch), so replaying a file, or two processes ingesting the same file at
+once, never double counts. A writer loads the committed ids once and then only the ids of
+segments other processes committed since, so a long ingest does not rescan the ledger per batch.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tailguard.errors import InputError, LedgerError
+from tailguard.events.readers import INPUT_SCHEMA, Reject, structs_to_table
+from tailguard.events.schema import LEDGER_SCHEMA, Event
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.pricing import PriceBook
+
+SEGMENTS = "segments"
+CUSTOMERS = "customers.parquet"
+
+
+@dataclass
+class CommitResult:
+    """What one commit did."""
+
+    accepted: int
+    duplicates: int
+    segment: Path | None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
+    """Write ``table`` to ``dest`` so that readers see all of it or nothing."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink:
+            pq.write_table(table, sink, compression="zstd", row_group_size=1_000_000)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+
+
+class Ledger:
+    """A ledger directory. Cheap to construct; nothing is created until the first write."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.segments_dir = self.path / SEGMENTS
+        self.tmp_dir = self.path / "tmp"
+        self._known_ids: set[str] | None = None
+        self._seen_segments: set[str] = set()
+
+    # --- write path ------------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        try:
+            self.segments_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot create the ledger directory: {exc}") from exc
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """The commit lock: serialises writers only; readers never take it."""
+        self._ensure()
+        fh = (self.path / ".lock").open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def segment_files(self) -> list[Path]:
+        if not self.segments_dir.exists():
+            return []
+        return sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
+
+    def _refresh_known_ids(self) -> set[str]:
+        """Load ids of segments committed since this writer last looked (under the lock)."""
+        if self._known_ids is None:
+            self._known_ids = set()
+            self._clean_orphans()
+        new = [p for p in self.segment_files() if p.name not in self._seen_segments]
+        for p in new:
+            ids = pq.read_table(p, columns=["event_id"]).column("event_id")
+            self._known_ids.update(ids.to_pylist())
+            self._seen_segments.add(p.name)
+        return self._known_ids
+
+    def _clean_orphans(self) -> None:
+        """Remove temp files left by writers that died (their pid is gone)."""
+        for p in [*self.tmp_dir.glob("*.tmp"), *self.tmp_dir.glob("*.staged.parquet")]:
+            pid = p.name.split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                p.unlink(missing_ok=True)
+
+    def commit(self, table: pa.Table) -> CommitResult:
+        """Append priced rows (LEDGER_SCHEMA) durably; drop ids already in the ledger.
+
+        Returns only after the segment is on disk and visible: what it counts as accepted
+        survives a crash.
+        """
+        if table.schema != LEDGER_SCHEMA:
+            table = table.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
+        with self.lock():
+            known = self._refresh_known_ids()
+            ids = table.column("event_id").to_pylist()
+            keep: list[bool] = []
+            batch_seen: set[str] = set()
+            for i in ids:
+                fresh = i not in known and i not in batch_seen
+                keep.append(fresh)
+                batch_seen.add(i)
+            kept = table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
+            dup = table.num_rows - kept.num_rows
+            if kept.num_rows == 0:
+                return CommitResult(0, dup, None)
+            name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+            dest = self.segments_dir / name
+            atomic_write_parquet(kept, dest, self.tmp_dir)
+            known.update(kept.column("event_id").to_pylist())
+            self._seen_segments.add(name)
+            return CommitResult(kept.num_rows, dup, dest)
+
+    def append(
+        self,
+        events: Iterable[Mapping[str, Any] | Any],
+        *,
+        prices: PriceBook | None = None,
+    ) -> CommitResult:
+        """Validate, price and commit events given as dicts (or event structs).
+
+        For the SDK, the guard's sink and tests. Bad events raise ``InputError`` and nothing
+        of the call is written.
+        """
+        from tailguard.pricing import PriceBook, price_table
+
+        decoder = msgspec.json.Decoder(Event)
+        structs: list[Any] = []
+        problems: list[str] = []
+        for n, ev in enumerate(events, start=1):
+            if isinstance(ev, Mapping):
+                try:
+                    structs.append(decoder.decode(msgspec.json.encode(ev)))
+                except msgspec.ValidationError as exc:
+                    problems.append(f"<append>:{n}: {exc}")
+            else:
+                structs.append(ev)
+        if problems:
+            raise InputError(f"{len(problems)} invalid event(s)", problems)
+        if not structs:
+            return CommitResult(0, 0, None)
+        table = structs_to_table(structs)
+        priced = price_table(prices or PriceBook.load(), table)
+        return self.commit(priced)
+
+    # --- customers ---------------------------------------------------------------------------
+
+    def write_customers(self, table: pa.Table) -> None:
+        self._ensure()
+        with self.lock():
+            atomic_write_parquet(table, self.path / CUSTOMERS, self.tmp_dir)
+
+    def customers_table(self) -> pa.Table | None:
+        p = self.path / CUSTOMERS
+        return pq.read_table(p) if p.exists() else None
+
+    # --- read path ---------------------------------------------------------------------------
+
+    def connect(self, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with views ``events`` and ``customers`` over this ledger.
+
+        The view lists the segments at the moment it is made: one report sees one consistent
+        set of segments even while writers add more.
+        """
+        import duckdb
+
+        con = duckdb.connect()
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        files = self.segment_files()
+        if files:
+            file_list = ", ".join(_sql_str(str(p)) for p in files)
+            con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet([{file_list}])")
+        else:
+            con.register("_empty_events", LEDGER_SCHEMA.empty_table())
+            con.execute("CREATE VIEW events AS SELECT * FROM _empty_events")
+        cust = self.path / CUSTOMERS
+        if cust.exists():
+            con.execute(
+                f"CREATE VIEW customers AS SELECT * FROM read_parquet({_sql_str(str(cust))})"
+            )
+        else:
+            from tailguard.ledger.customers import CUSTOMER_SCHEMA
+
+            con.register("_empty_customers", CUSTOMER_SCHEMA.empty_table())
+            con.execute("CREATE VIEW customers AS SELECT * FROM _empty_customers")
+        return con
+
+    def count(self) -> int:
+        con = self.connect()
+        try:
+            row = con.execute("SELECT count(*) FROM events").fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            con.close()
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["INPUT_SCHEMA", "CommitResult", "Ledger", "Reject", "atomic_write_parquet"]
