@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -88,7 +88,7 @@ class ModelPrice:
     tiers: tuple[PriceTier, ...] = ()
 
     def rates(self, input_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        """(input, cache_read, cache_write, output) per Mtok for a call with this many input tokens."""
+        """(input, cache_read, cache_write, output) per Mtok for a call with ``input_tokens``."""
         for tier in reversed(self.tiers):
             if input_tokens > tier.above_input_tokens:
                 return (
@@ -151,6 +151,9 @@ class PriceBook:
         self._by_model = by_model
         self._snapshot = _gp_snapshot.get_snapshot()
         self._lookup = lru_cache(maxsize=4096)(self._lookup_uncached)
+        # probed rates per (genai-prices price object, provider, model, discount): a window
+        # that repeats a price (DeepSeek's daily off-peak) costs no new genai-prices calls
+        self._probed: dict[tuple[int, str, str, Decimal], tuple[gp.ModelPrice, ModelPrice]] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> PriceBook:
@@ -175,14 +178,13 @@ class PriceBook:
             return None
         gp_provider, gp_model = found
         discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
-        return _probe(
-            gp_model.get_prices(at),
-            provider=gp_provider.id,
-            model=gp_model.id,
-            discount=discount,
-            valid_from=valid_from,
-            valid_until=valid_until,
-        )
+        gp_price = gp_model.get_prices(at)
+        key = (id(gp_price), gp_provider.id, gp_model.id, discount)
+        cached = self._probed.get(key)
+        if cached is None or cached[0] is not gp_price:
+            probed = _probe(gp_price, provider=gp_provider.id, model=gp_model.id, discount=discount)
+            self._probed[key] = cached = (gp_price, probed)
+        return replace(cached[1], valid_from=valid_from, valid_until=valid_until)
 
     def change_points(
         self, model: str, *, provider: str | None, start: dt.datetime, end: dt.datetime
@@ -380,8 +382,6 @@ def _probe(
     provider: str,
     model: str,
     discount: Decimal,
-    valid_from: dt.datetime | None,
-    valid_until: dt.datetime | None,
 ) -> ModelPrice:
     """Per-Mtok rates of a genai-prices price, read off genai-prices' own ``calc_price``.
 
@@ -433,8 +433,6 @@ def _probe(
         cache_write_mtok=b_cw * keep,
         request_usd=base * keep,
         discount=discount,
-        valid_from=valid_from,
-        valid_until=valid_until,
         tiers=tiers,
     )
 

@@ -48,6 +48,22 @@ _KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "g
 #: int64 products are kept below this; above it a row is priced in Decimal instead
 _SAFE = float(2**62)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: the input columns the pricing rules read
+_USED = (
+    "kind",
+    "ts",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "tool",
+    "queries",
+    "reranks",
+    "minutes",
+    "cost_usd",
+)
 
 
 def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
@@ -58,11 +74,12 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     with exactly ``LEDGER_SCHEMA``'s columns, order and types.
     """
     n = table.num_rows
-    cols = {
+    passthrough = {
         name: _column(table, name, LEDGER_SCHEMA.field(name).type, n)
         for name in LEDGER_SCHEMA.names
         if name not in ("reported_cost_usd", "cost_source", "unpriced")
     }
+    cols = {name: _array(passthrough[name]) for name in _USED}
     reported = cols["cost_usd"]
     rep_nano, rep_valid = _money_to_nano(reported)
 
@@ -105,7 +122,7 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     source[rep_valid] = _REPORTED
     valid[rep_valid] = True
 
-    out = dict(cols)
+    out: dict[str, pa.Array | pa.ChunkedArray] = dict(passthrough)
     out["reported_cost_usd"] = reported
     out["cost_usd"] = _nano_to_money(cost, valid)
     out["cost_source"] = pa.DictionaryArray.from_arrays(pa.array(source), pa.array(SOURCES)).cast(
@@ -152,43 +169,31 @@ def _price_llm(
     book: PriceBook, cols: dict[str, pa.Array], rows: I64
 ) -> tuple[I64, npt.NDArray[np.bool_]]:
     """Costs (nano-dollars) and found-flags for the llm_call rows ``rows``."""
-    model = cols["model"].take(pa.array(rows))
-    provider = cols["provider"].take(pa.array(rows))
-    m_dict = model.dictionary_encode()
-    p_dict = pc.utf8_lower(provider).dictionary_encode()
-    m_idx = _ints(m_dict.indices, fill=-1)
-    p_idx = _ints(p_dict.indices, fill=-1) + 1  # 0 = no provider
+    m_dict = cols["model"].dictionary_encode()
+    p_dict = pc.utf8_lower(cols["provider"]).dictionary_encode()
+    m_idx = _ints(m_dict.indices, fill=-1)[rows]
+    p_idx = _ints(p_dict.indices, fill=-1)[rows] + 1  # 0 = no provider
     n_prov = len(p_dict.dictionary) + 1
     key = m_idx * n_prov + p_idx  # < 0: no model name
-    ts = _ints(cols["ts"].take(pa.array(rows)), fill=0)  # µs since the epoch, UTC
-    inp = _ints(cols["input_tokens"].take(pa.array(rows)))
-    out = _ints(cols["output_tokens"].take(pa.array(rows)))
-    cr = _ints(cols["cache_read_tokens"].take(pa.array(rows)))
-    cw = _ints(cols["cache_write_tokens"].take(pa.array(rows)))
+    ts = _ints(cols["ts"])[rows]  # µs since the epoch, UTC
+    inp = _ints(cols["input_tokens"])[rows]
+    out = _ints(cols["output_tokens"])[rows]
+    cr = _ints(cols["cache_read_tokens"])[rows]
+    cw = _ints(cols["cache_write_tokens"])[rows]
 
     entry = np.full(len(rows), -1, dtype=np.int64)
     entries = _Entries()
     models = m_dict.dictionary.to_pylist()
     provs: list[str | None] = [None, *p_dict.dictionary.to_pylist()]
-    order = np.argsort(key, kind="stable")
-    sorted_keys = key[order]
-    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(key)]])
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        k = int(sorted_keys[a])
-        if k < 0:
-            continue
-        sel = order[a:b]
+    for k, sel in _groups(key):
         name, prov = models[k // n_prov], provs[k % n_prov]
         g_ts = ts[sel]
         lo, hi = _from_us(int(g_ts.min())), _from_us(int(g_ts.max()))
         points = book.change_points(name, provider=prov, start=lo, end=hi)
         cuts = [p for p in points if lo < p <= hi]
-        starts_w = [lo, *cuts]
         first_entry: list[int] = []
         thresholds: list[list[int]] = []
-        for w_start in starts_w:
+        for w_start in [lo, *cuts]:
             mp = book.resolve(name, provider=prov, at=w_start)
             if mp is None:
                 first_entry.append(-1)
@@ -198,18 +203,21 @@ def _price_llm(
             for band in range(len(mp.tiers) + 1):
                 entries.add(mp, band)
             thresholds.append([t.above_input_tokens for t in mp.tiers])
-        if len(starts_w) == 1:
-            window = np.zeros(len(sel), dtype=np.int64)
-        else:
+        if not cuts and not thresholds[0]:
+            entry[sel] = first_entry[0]
+            continue
+        if cuts:
             cut_us = np.array([_to_us(c) for c in cuts], dtype=np.int64)
             window = np.searchsorted(cut_us, g_ts, side="right").astype(np.int64)
+        else:
+            window = np.zeros(len(sel), dtype=np.int64)
         fe = np.array(first_entry, dtype=np.int64)[window]
         if any(thresholds):
             band = np.zeros(len(sel), dtype=np.int64)
             g_in = inp[sel]
             for w, th in enumerate(thresholds):
                 if th:
-                    in_w = window == w
+                    in_w = window == w if cuts else slice(None)
                     band[in_w] = np.searchsorted(np.array(th), g_in[in_w], side="left")
             fe = np.where(fe >= 0, fe + band, -1)
         entry[sel] = fe
@@ -223,18 +231,27 @@ def _price_llm(
     fallback = np.array(entries.fallback, dtype=bool)
     e = np.where(found, entry, 0)
     unc = inp - cr - cw
-    r = rates[e]
-    est = (
-        unc * r[:, 0].astype(np.float64)
-        + cr * r[:, 1].astype(np.float64)
-        + cw * r[:, 2].astype(np.float64)
-        + out * r[:, 3].astype(np.float64)
-        + r[:, 4].astype(np.float64)
-    )
-    slow = found & (fallback[e] | (est >= _SAFE))
+    # int64 is safe when even the largest token count at the largest rate stays below _SAFE;
+    # otherwise estimate each row in float64 and send the big ones to Decimal.
+    tokens = inp + out
+    bound = float(tokens.max(initial=0)) * float(rates.max(initial=0)) * 5
+    if bound < _SAFE:
+        big = np.zeros(len(rows), dtype=bool)
+    else:
+        rf = rates.astype(np.float64)
+        big = (unc * rf[e, 0] + cr * rf[e, 1] + cw * rf[e, 2] + out * rf[e, 3] + rf[e, 4]) >= _SAFE
+    slow = found & (fallback[e] | big)
     fast = found & ~slow
-    x = unc * r[:, 0] + cr * r[:, 1] + cw * r[:, 2] + out * r[:, 3] + r[:, 4]
-    cost[fast] = div_round_half_even(x[fast], divisor[e][fast])
+    x = unc * rates[:, 0][e]
+    x += cr * rates[:, 1][e]
+    x += cw * rates[:, 2][e]
+    x += out * rates[:, 3][e]
+    x += rates[:, 4][e]
+    d = divisor[e]
+    if (divisor == 1).all():
+        cost = np.where(fast, x, 0)
+    else:
+        cost = np.where(fast, div_round_half_even(x, d), 0)
     for i in np.flatnonzero(slow).tolist():
         mp = entries.prices[int(e[i])]
         cost[i] = _checked(
@@ -248,6 +265,29 @@ def _price_llm(
             )
         )
     return cost, found
+
+
+def _groups(key: I64) -> list[tuple[int, I64]]:
+    """(key, row positions) for each distinct non-negative key.
+
+    Keys are small (models x providers), so a few masks beat a sort when there are few of them.
+    """
+    if len(key) == 0:
+        return []
+    counts = np.bincount(key + 1)  # key -1 (no model) -> bin 0
+    present = np.flatnonzero(counts[1:])
+    if len(present) <= 32:
+        return [(int(k), np.flatnonzero(key == k)) for k in present]
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    starts = np.concatenate([[0], bounds]).tolist()
+    ends = np.concatenate([bounds, [len(key)]]).tolist()
+    return [
+        (int(sorted_keys[a]), order[a:b])
+        for a, b in zip(starts, ends, strict=True)
+        if sorted_keys[a] >= 0
+    ]
 
 
 # ---------------------------------------------------------------------- unit costs
@@ -289,13 +329,21 @@ def _linear(counts: list[I64], prices: list[Decimal], *, extra_scale: int) -> I6
 
 
 # ---------------------------------------------------------------------- arrow plumbing
-def _column(table: pa.Table, name: str, typ: pa.DataType, n: int) -> pa.Array:
+def _column(table: pa.Table, name: str, typ: pa.DataType, n: int) -> pa.ChunkedArray:
+    """A column cast to its ledger type; a missing column is all null."""
     if name not in table.column_names:
-        return pa.nulls(n, typ)
+        return pa.chunked_array([pa.nulls(n, typ)])
     col = table.column(name)
-    if col.type != typ:
-        col = col.cast(typ)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col.cast(typ) if col.type != typ else col
+
+
+def _array(col: pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (zero-copy when the column has a single chunk)."""
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    if col.num_chunks == 0:
+        return pa.array([], col.type)
+    return col.combine_chunks()
 
 
 def _codes(arr: pa.Array, values: tuple[str, ...]) -> I64:
@@ -311,9 +359,7 @@ def _codes(arr: pa.Array, values: tuple[str, ...]) -> I64:
 
 def _ints(arr: pa.Array, *, fill: int = 0) -> I64:
     """An integer or timestamp column as int64 numpy, nulls as ``fill``."""
-    if pa.types.is_timestamp(arr.type):
-        arr = arr.cast(pa.int64())
-    elif arr.type != pa.int64():
+    if arr.type != pa.int64():  # timestamps: µs since the epoch
         arr = arr.cast(pa.int64())
     if arr.null_count:
         arr = arr.fill_null(fill)
