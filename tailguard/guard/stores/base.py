@@ -1,0 +1,134 @@
+"""What the engine asks a store to do, atomically, and the shape every store has.
+
+The engine (``tailguard.guard.engine``) turns a request into a ``Plan``: rate windows to count,
+capped counters to reserve against, a session kill flag, a soft-threshold alert flag. A store
+executes the whole plan as one atomic step (a lock for the memory store, one Lua script and one
+round trip for Redis) and answers with a ``CheckResult``. Keeping the decision logic in the
+engine and only "check all, then apply all" in the store is what lets two very different stores
+share one conformance suite.
+
+Counters (all integers; money in micro-dollars, see ``tailguard.guard.units``):
+
+- a **rate** key is a plain count in a fixed one-minute window: ``count + amount <= limit``;
+- a **cap** key holds ``spent`` (settled) and ``reserved`` (in flight); ``spent + reserved +
+  amount <= limit`` (plus an optional share of the previous window's spent, for the sliding
+  one-hour session velocity). ``on_exceed`` says what failing it means: ignore (payg, metering
+  only), deny, or kill (set the session's kill flag).
+
+A reservation is one member of the customer's reservation sorted set, scored by its expiry and
+naming the amounts it reserved (``encode_member``). Any check of that customer first refunds the
+expired ones, so a crashed caller never leaks budget for longer than ``reservation_ttl_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# CheckResult.code values
+OK = 0
+RATE_DENY = 1
+CAP_DENY = 2
+KILLED = 3  # the session was already killed
+KILL_NOW = 4  # this request tripped the session velocity limit
+
+IGNORE, DENY, KILL = 0, 1, 2
+
+SEP_ITEM = "\x1e"
+SEP_FIELD = "\x1f"
+
+
+@dataclass(slots=True)
+class Rate:
+    key: str
+    limit: int
+    amount: int
+    expire_ms: int
+
+
+@dataclass(slots=True)
+class Cap:
+    key: str
+    limit: int  # -1: no limit (metered only)
+    amount: int
+    on_exceed: int
+    expire_ms: int
+    prev_key: str | None = None
+    prev_weight_bp: int = 0  # share of the previous window's spent, in basis points
+    alert_key: str | None = None
+    alert_at: int = -1  # set alert_key (once) when used + amount >= alert_at
+
+
+@dataclass(slots=True)
+class Plan:
+    now_ms: int
+    res_key: str  # the customer's reservation sorted set
+    member: str  # this reservation (encode_member)
+    res_expire_ms: int
+    kill_key: str | None
+    kill_expire_ms: int
+    rates: list[Rate] = field(default_factory=list)
+    caps: list[Cap] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CheckResult:
+    code: int
+    index: int  # which rate / cap failed (0-based), -1 if none
+    used: list[int]  # per cap: spent + reserved (+ previous-window share) before this request
+    alerted: bool  # this request set a cap's alert flag (first crossing this period)
+
+
+@dataclass(slots=True)
+class SettleItem:
+    key: str
+    reserved: int  # what the check reserved on this key
+    actual: int  # what to add to spent
+    expire_ms: int
+
+
+def encode_member(res_id: str, caps: list[Cap]) -> str:
+    """``id␞key␟amount␞key␟amount...``: the reservation names its own refunds."""
+    parts = [res_id]
+    parts.extend(f"{c.key}{SEP_FIELD}{c.amount}" for c in caps)
+    return SEP_ITEM.join(parts)
+
+
+def decode_member(member: str) -> list[tuple[str, int]]:
+    out = []
+    for part in member.split(SEP_ITEM)[1:]:
+        k, _, amt = part.rpartition(SEP_FIELD)
+        out.append((k, int(amt)))
+    return out
+
+
+class Store(Protocol):
+    """Both stores have this shape; async methods never block the event loop."""
+
+    def check(self, plan: Plan) -> CheckResult: ...
+
+    def settle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]:
+        """Move ``reserved`` to ``spent`` (refund only if the reservation is still live; always
+        add ``actual``); return each key's spent after. ``rate_adjust`` adds ``amount`` to rate
+        windows (tpm: actual tokens minus estimate)."""
+        ...
+
+    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
+        """``(spent, reserved)`` per cap key (0, 0 when absent)."""
+        ...
+
+    def add_spent(self, items: list[SettleItem]) -> None:
+        """Add spend without a reservation (re-sync after an outage)."""
+        ...
+
+    def clear_flag(self, key: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+    async def acheck(self, plan: Plan) -> CheckResult: ...
+
+    async def asettle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]: ...

@@ -1,0 +1,89 @@
+-- tailguard guard: one atomic check (see tailguard/guard/stores/base.py for the plan's meaning).
+-- KEYS: res_zset, kill_key, rate keys..., then per cap: cap_key, prev_key, alert_key
+-- ARGV: now_ms, member, res_expire_ms, has_kill, kill_expire_ms, n_rates, n_caps,
+--       per rate: limit, amount, expire_ms
+--       per cap:  limit, amount, on_exceed, expire_ms, prev_weight_bp, alert_at
+-- Returns {code, index, used[], alerted}; codes: 0 ok, 1 rate deny, 2 cap deny, 3 killed, 4 kill now
+local now = tonumber(ARGV[1])
+local has_kill = ARGV[4] == '1'
+local nr = tonumber(ARGV[6])
+local nc = tonumber(ARGV[7])
+
+-- refund this customer's expired reservations (a crashed caller never leaks budget)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 64)
+for _, m in ipairs(expired) do
+  local first = true
+  for part in string.gmatch(m, '[^\30]+') do
+    if first then
+      first = false
+    else
+      local sep = string.find(part, '\31[^\31]*$')
+      local k = string.sub(part, 1, sep - 1)
+      if redis.call('EXISTS', k) == 1 then
+        local r = redis.call('HINCRBY', k, 'r', -tonumber(string.sub(part, sep + 1)))
+        if r < 0 then redis.call('HSET', k, 'r', 0) end
+      end
+    end
+  end
+  redis.call('ZREM', KEYS[1], m)
+end
+
+if has_kill and redis.call('EXISTS', KEYS[2]) == 1 then
+  return {3, -1, {}, 0}
+end
+
+for i = 1, nr do
+  local a = 8 + (i - 1) * 3
+  local cur = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
+  if cur + tonumber(ARGV[a + 1]) > tonumber(ARGV[a]) then
+    return {1, i - 1, {}, 0}
+  end
+end
+
+local cbase = 3 + nr
+local abase = 8 + nr * 3
+local used = {}
+for i = 1, nc do
+  local kb = cbase + (i - 1) * 3
+  local a = abase + (i - 1) * 6
+  local v = redis.call('HMGET', KEYS[kb], 's', 'r')
+  local u = tonumber(v[1] or 0) + tonumber(v[2] or 0)
+  local w = tonumber(ARGV[a + 4])
+  if w > 0 then
+    local p = tonumber(redis.call('HGET', KEYS[kb + 1], 's') or 0)
+    u = u + math.floor(p * w / 10000)
+  end
+  used[i] = u
+  local limit = tonumber(ARGV[a])
+  local onx = tonumber(ARGV[a + 2])
+  if onx > 0 and limit >= 0 and u + tonumber(ARGV[a + 1]) > limit then
+    if onx == 2 and has_kill then
+      redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[5])
+      return {4, i - 1, used, 0}
+    end
+    return {2, i - 1, used, 0}
+  end
+end
+
+-- every limit passed: apply all of it
+for i = 1, nr do
+  local a = 8 + (i - 1) * 3
+  redis.call('INCRBY', KEYS[2 + i], ARGV[a + 1])
+  redis.call('PEXPIREAT', KEYS[2 + i], ARGV[a + 2])
+end
+local alerted = 0
+for i = 1, nc do
+  local kb = cbase + (i - 1) * 3
+  local a = abase + (i - 1) * 6
+  redis.call('HINCRBY', KEYS[kb], 'r', ARGV[a + 1])
+  redis.call('PEXPIREAT', KEYS[kb], ARGV[a + 3])
+  local at = tonumber(ARGV[a + 5])
+  if at >= 0 and used[i] + tonumber(ARGV[a + 1]) >= at then
+    if redis.call('SET', KEYS[kb + 2], '1', 'NX', 'PXAT', ARGV[a + 3]) then
+      alerted = 1
+    end
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return {0, -1, used, alerted}

@@ -1,0 +1,318 @@
+"""The in-process store: dictionaries behind one lock, journaled to a file.
+
+Why a plain lock: every operation is a few dictionary updates (microseconds) and never waits on
+I/O, so holding a ``threading.Lock`` is both thread-safe and asyncio-safe (the async methods
+run the same code; nothing ever awaits while holding the lock, so the event loop is never
+blocked for longer than one decision).
+
+Durability: settled spend, kill flags and alert flags are appended to ``guard-journal.tsv`` in
+the state directory (rate windows and in-flight reservations are not: they are worthless after
+a restart). The journal is written through a buffer flushed to the OS every ``flush_interval_s``
+(default 1 s) by a background thread and on ``close()``; at open it is replayed and compacted
+into one line per live key. **Bound:** a crash of the process (SIGKILL) loses at most the spend
+settled in the last ``flush_interval_s``; with ``fsync=True`` each flush is also fsynced, so a
+power loss loses at most the same. One process owns a state directory (an exclusive lock file);
+``readonly=True`` opens it for reading (``tailguard guard status``) without the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import heapq
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from tailguard.errors import GuardError
+from tailguard.guard.stores.base import (
+    CAP_DENY,
+    KILL,
+    KILL_NOW,
+    KILLED,
+    OK,
+    RATE_DENY,
+    CheckResult,
+    Plan,
+    Rate,
+    SettleItem,
+    decode_member,
+)
+
+JOURNAL = "guard-journal.tsv"
+LOCK = "guard.lock"
+_SWEEP_EVERY = 4096
+
+
+class StateLockedError(GuardError):
+    """Another process already owns this guard state directory."""
+
+
+class MemoryStore:
+    """Thread- and asyncio-safe in-process store; persisted when given a directory."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        flush_interval_s: float = 1.0,
+        fsync: bool = False,
+        readonly: bool = False,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._caps: dict[str, list[int]] = {}  # key -> [spent, reserved, expire_ms]
+        self._rates: dict[str, list[int]] = {}  # key -> [count, expire_ms]
+        self._flags: dict[str, int] = {}  # key -> expire_ms
+        self._res: dict[str, tuple[list[tuple[int, str]], dict[str, int]]] = {}
+        self._ops = 0
+        self._fsync = fsync
+        self._journal: IO[str] | None = None
+        self._lockfile: IO[str] | None = None
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.dir = Path(path) if path is not None else None
+        if self.dir is not None:
+            self._open(readonly, flush_interval_s)
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def _open(self, readonly: bool, interval: float) -> None:
+        assert self.dir is not None
+        jpath = self.dir / JOURNAL
+        if not readonly:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lockfile = (self.dir / LOCK).open("w")
+            try:
+                fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                self._lockfile.close()
+                raise StateLockedError(
+                    f"{self.dir}: guard state is in use by another process (one process owns an "
+                    "in-process store; share state between processes with the Redis store)"
+                ) from exc
+        if jpath.exists():
+            self._replay(jpath)
+        if readonly:
+            return
+        now = int(time.time() * 1000)
+        tmp = jpath.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:  # compact: one line per live key
+            for k, (spent, _r, exp) in self._caps.items():
+                if exp > now and spent:
+                    fh.write(f"S\t{k}\t{spent}\t{exp}\n")
+            for k, exp in self._flags.items():
+                if exp > now:
+                    fh.write(f"F\t{k}\t{exp}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, jpath)
+        self._journal = jpath.open("a", encoding="utf-8")
+        self._flusher = threading.Thread(
+            target=self._flush_loop, args=(interval,), name="tailguard-guard-journal", daemon=True
+        )
+        self._flusher.start()
+
+    def _replay(self, jpath: Path) -> None:
+        with jpath.open(encoding="utf-8") as fh:
+            for line in fh:
+                f = line.rstrip("\n").split("\t")
+                try:
+                    if f[0] == "S":
+                        e = self._caps.setdefault(f[1], [0, 0, 0])
+                        e[0] += int(f[2])
+                        e[2] = max(e[2], int(f[3]))
+                    elif f[0] == "F":
+                        self._flags[f[1]] = int(f[2])
+                    elif f[0] == "D":
+                        self._flags.pop(f[1], None)
+                except (IndexError, ValueError):
+                    continue  # a torn last line from a crash: everything before it counts
+
+    def _flush_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with self._lock:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._journal is not None and not self._journal.closed:
+            self._journal.flush()
+            if self._fsync:
+                os.fsync(self._journal.fileno())
+
+    def _log(self, line: str) -> None:
+        if self._journal is not None:
+            self._journal.write(line)
+
+    def close(self) -> None:
+        """Flush and fsync the journal and release the state directory."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        with self._lock:
+            if self._journal is not None and not self._journal.closed:
+                self._journal.flush()
+                os.fsync(self._journal.fileno())
+                self._journal.close()
+            if self._lockfile is not None and not self._lockfile.closed:
+                self._lockfile.close()
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def _cap(self, key: str, now: int) -> list[int] | None:
+        e = self._caps.get(key)
+        if e is not None and e[2] <= now:
+            del self._caps[key]
+            return None
+        return e
+
+    def _flag(self, key: str, now: int) -> bool:
+        exp = self._flags.get(key)
+        return exp is not None and exp > now
+
+    def _purge(self, res_key: str, now: int) -> None:
+        slot = self._res.get(res_key)
+        if not slot:
+            return
+        heap, live = slot
+        while heap and heap[0][0] <= now:
+            _exp, member = heapq.heappop(heap)
+            if live.pop(member, None) is not None:
+                for k, amt in decode_member(member):
+                    e = self._caps.get(k)
+                    if e is not None:
+                        e[1] = max(0, e[1] - amt)
+
+    def _sweep(self, now: int) -> None:
+        for d in (self._caps, self._rates):
+            for k in [k for k, v in d.items() if v[-1] <= now]:
+                del d[k]
+        for k in [k for k, exp in self._flags.items() if exp <= now]:
+            del self._flags[k]
+
+    def check(self, plan: Plan) -> CheckResult:
+        """Check every limit of the plan, then (only if all pass) apply all of it."""
+        now = plan.now_ms
+        with self._lock:
+            self._ops += 1
+            if self._ops % _SWEEP_EVERY == 0:
+                self._sweep(now)
+            self._purge(plan.res_key, now)
+            if plan.kill_key is not None and self._flag(plan.kill_key, now):
+                return CheckResult(KILLED, -1, [], False)
+            rates = self._rates
+            for i, r in enumerate(plan.rates):
+                e = rates.get(r.key)
+                cur = e[0] if e is not None and e[1] > now else 0
+                if cur + r.amount > r.limit:
+                    return CheckResult(RATE_DENY, i, [], False)
+            used: list[int] = []
+            for i, c in enumerate(plan.caps):
+                e = self._cap(c.key, now)
+                u = e[0] + e[1] if e is not None else 0
+                if c.prev_key is not None and c.prev_weight_bp:
+                    p = self._cap(c.prev_key, now)
+                    if p is not None:
+                        u += p[0] * c.prev_weight_bp // 10000
+                used.append(u)
+                if c.on_exceed and c.limit >= 0 and u + c.amount > c.limit:
+                    if c.on_exceed == KILL and plan.kill_key is not None:
+                        self._flags[plan.kill_key] = plan.kill_expire_ms
+                        self._log(f"F\t{plan.kill_key}\t{plan.kill_expire_ms}\n")
+                        return CheckResult(KILL_NOW, i, used, False)
+                    return CheckResult(CAP_DENY, i, used, False)
+            for r in plan.rates:
+                e = rates.get(r.key)
+                if e is None or e[1] <= now:
+                    rates[r.key] = [r.amount, r.expire_ms]
+                else:
+                    e[0] += r.amount
+            alerted = False
+            for c, u in zip(plan.caps, used, strict=True):
+                e = self._caps.get(c.key)
+                if e is None:
+                    self._caps[c.key] = [0, c.amount, c.expire_ms]
+                else:
+                    e[1] += c.amount
+                    if c.expire_ms > e[2]:
+                        e[2] = c.expire_ms
+                if (
+                    c.alert_key is not None
+                    and 0 <= c.alert_at <= u + c.amount
+                    and not self._flag(c.alert_key, now)
+                ):
+                    self._flags[c.alert_key] = c.expire_ms
+                    self._log(f"F\t{c.alert_key}\t{c.expire_ms}\n")
+                    alerted = True
+            slot = self._res.get(plan.res_key)
+            if slot is None:
+                slot = self._res[plan.res_key] = ([], {})
+            heapq.heappush(slot[0], (plan.res_expire_ms, plan.member))
+            slot[1][plan.member] = plan.res_expire_ms
+            return CheckResult(OK, -1, used, alerted)
+
+    def settle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]:
+        """Refund the reservation if still live, add the actual amounts; return spent after."""
+        with self._lock:
+            slot = self._res.get(res_key)
+            live = slot is not None and slot[1].pop(member, None) is not None
+            out = []
+            for it in items:
+                e = self._caps.get(it.key)
+                if e is None:
+                    e = self._caps[it.key] = [0, 0, it.expire_ms]
+                if live:
+                    e[1] = max(0, e[1] - it.reserved)
+                if it.actual:
+                    e[0] += it.actual
+                    if it.expire_ms > e[2]:
+                        e[2] = it.expire_ms
+                    self._log(f"S\t{it.key}\t{it.actual}\t{e[2]}\n")
+                out.append(e[0])
+            for r in rate_adjust:
+                re = self._rates.get(r.key)
+                if re is not None:
+                    re[0] = max(0, re[0] + r.amount)
+            return out
+
+    def add_spent(self, items: list[SettleItem]) -> None:
+        """Add spend with no reservation (the re-sync after a shared store's outage)."""
+        self.settle("", "", items, [])
+
+    def seed(self, key: str, spent: int, expire_ms: int) -> None:
+        """Start a key from a last-known spent if this store has never seen it (fail-open)."""
+        with self._lock:
+            if key not in self._caps:
+                self._caps[key] = [spent, 0, expire_ms]
+
+    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
+        """``(spent, reserved)`` per cap key, (0, 0) when absent or expired."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            out = []
+            for k in keys:
+                e = self._caps.get(k)
+                out.append((e[0], e[1]) if e is not None and e[2] > now else (0, 0))
+            return out
+
+    def clear_flag(self, key: str) -> bool:
+        with self._lock:
+            had = self._flags.pop(key, None) is not None
+            if had:
+                self._log(f"D\t{key}\n")
+            return had
+
+    async def acheck(self, plan: Plan) -> CheckResult:
+        return self.check(plan)
+
+    async def asettle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]:
+        return self.settle(res_key, member, items, rate_adjust)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stop.set()

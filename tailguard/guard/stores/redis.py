@@ -1,0 +1,186 @@
+"""The Redis store: the same plan, executed by one Lua script in one round trip.
+
+Why Lua: a check reads several counters and writes them only if every limit passes; doing that
+as one script makes it atomic across any number of gateway processes without locks or retries
+(``EVALSHA``, one round trip; redis-py loads the script on the first ``NOSCRIPT``).
+
+Keys (all of one customer share the hash tag ``{customer}``, so they live in one cluster slot):
+``tg:{c}:b:PERIOD`` budget, ``tg:{c}:t:TASK`` / ``tg:{c}:ts:TASK`` task dollars / steps,
+``tg:{c}:v:SESSION:HOUR`` session velocity, ``tg:{c}:k:SESSION`` kill flag, ``tg:{c}:a:...``
+alert flags, ``tg:{c}:rm:MINUTE`` / ``tg:{c}:tm:MINUTE`` / ``tg:{c}:u:USER:MINUTE`` rate windows,
+``tg:{c}:res`` the reservation sorted set. Cap keys are hashes ``{s: spent, r: reserved}`` in
+integer micro-dollars (tokens for token budgets, calls for step ceilings). Every key expires.
+
+Every driver error is translated here, at one boundary, into ``StoreUnavailableError`` so the
+engine can apply the policy's fail mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from importlib import resources
+from typing import Any
+
+from tailguard.errors import GuardError, MissingDependencyError
+from tailguard.guard.stores.base import CheckResult, Plan, Rate, SettleItem
+
+try:
+    import redis
+    import redis.asyncio as aredis
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("redis", "redis") from exc
+
+
+class StoreUnavailableError(GuardError):
+    """The shared store could not be reached or answered with an error (retryable)."""
+
+    retryable = True
+
+
+def _lua(name: str) -> str:
+    return resources.files("tailguard.guard.stores").joinpath(name).read_text(encoding="utf-8")
+
+
+CHECK_LUA = _lua("check.lua")
+SETTLE_LUA = _lua("settle.lua")
+
+
+def _check_args(plan: Plan) -> tuple[list[str], list[Any]]:
+    keys: list[str] = [plan.res_key, plan.kill_key or plan.res_key]
+    args: list[Any] = [
+        plan.now_ms, plan.member, plan.res_expire_ms, 1 if plan.kill_key else 0,
+        plan.kill_expire_ms, len(plan.rates), len(plan.caps),
+    ]
+    for r in plan.rates:
+        keys.append(r.key)
+        args += (r.limit, r.amount, r.expire_ms)
+    for c in plan.caps:
+        keys += (c.key, c.prev_key or c.key, c.alert_key or c.key)
+        args += (c.limit, c.amount, c.on_exceed, c.expire_ms,
+                 c.prev_weight_bp if c.prev_key else 0, c.alert_at if c.alert_key else -1)
+    return keys, args
+
+
+def _settle_args(
+    res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+) -> tuple[list[str], list[Any]]:
+    keys = [res_key or "tg:none"]
+    args: list[Any] = [member, len(items), len(rate_adjust)]
+    for it in items:
+        keys.append(it.key)
+        args += (it.reserved, it.actual, it.expire_ms)
+    for r in rate_adjust:
+        keys.append(r.key)
+        args.append(r.amount)
+    return keys, args
+
+
+def _result(raw: Any) -> CheckResult:
+    return CheckResult(int(raw[0]), int(raw[1]), [int(x) for x in raw[2]], bool(raw[3]))
+
+
+class RedisStore:
+    """Shared guard state in Redis for many gateway processes; sync and asyncio clients.
+
+    ``url`` is a ``redis://`` URL. Timeouts are short on purpose (default 250 ms): a guard that
+    waits seconds for a sick Redis adds those seconds to every LLM call; the engine's fail mode
+    decides what happens instead.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, timeout_s: float = 0.25) -> None:
+        self.url = url
+        self._kw: dict[str, Any] = {
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            "retry_on_timeout": False,
+        }
+        self.client = redis.Redis.from_url(url, **self._kw)
+        self._check = self.client.register_script(CHECK_LUA)
+        self._settle = self.client.register_script(SETTLE_LUA)
+        # redis.asyncio clients belong to one event loop: keep one per loop
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _aclient(self) -> tuple[Any, Any, Any]:
+        loop = asyncio.get_running_loop()
+        got = self._aclients.get(loop)
+        if got is None:
+            c = aredis.Redis.from_url(self.url, **self._kw)
+            got = (c, c.register_script(CHECK_LUA), c.register_script(SETTLE_LUA))
+            self._aclients[loop] = got
+        return got
+
+    def check(self, plan: Plan) -> CheckResult:
+        keys, args = _check_args(plan)
+        try:
+            return _result(self._check(keys=keys, args=args))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    async def acheck(self, plan: Plan) -> CheckResult:
+        keys, args = _check_args(plan)
+        try:
+            _c, script, _s = self._aclient()
+            return _result(await script(keys=keys, args=args))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    def settle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]:
+        keys, args = _settle_args(res_key, member, items, rate_adjust)
+        try:
+            return [int(x) for x in self._settle(keys=keys, args=args)]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    async def asettle(
+        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    ) -> list[int]:
+        keys, args = _settle_args(res_key, member, items, rate_adjust)
+        try:
+            _c, _k, script = self._aclient()
+            return [int(x) for x in await script(keys=keys, args=args)]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    def add_spent(self, items: list[SettleItem]) -> None:
+        self.settle("", "", items, [])
+
+    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for k in keys:
+                pipe.hmget(k, "s", "r")
+            return [(int(s or 0), int(r or 0)) for s, r in pipe.execute()]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    def clear_flag(self, key: str) -> bool:
+        try:
+            return bool(self.client.delete(key))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+
+    def ping(self) -> None:
+        """One round trip (the benchmark's floor)."""
+        self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()
+        for c, _a, _b in list(self._aclients.values()):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                loop.create_task(c.aclose())
+        self._aclients.clear()
+
+    async def aclose(self) -> None:
+        """Close the current loop's async client (call before the loop ends)."""
+        got = self._aclients.pop(asyncio.get_running_loop(), None)
+        if got is not None:
+            await got[0].aclose()

@@ -1,0 +1,96 @@
+"""The values that cross the guard's boundary: a request in, a decision out, a settlement back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from tailguard.guard.policy import Limits
+
+Action = Literal["allow", "degrade", "deny", "kill"]
+
+
+@dataclass(slots=True)
+class Request:
+    """One LLM call about to be made.
+
+    ``estimated_cost_usd`` is the worst case (input estimate + max output, priced by the caller
+    with ``tailguard.pricing``: the guard stays independent of price cards). It is reserved
+    against every dollar limit before the call and replaced by the actual cost at ``settle``.
+    ``tier`` / ``seats`` override the customers table for this call (rarely needed).
+    """
+
+    customer_id: str
+    estimated_cost_usd: Decimal
+    model: str | None = None
+    input_tokens: int = 0
+    max_output_tokens: int = 0
+    user_id: str | None = None
+    task_id: str | None = None
+    session_id: str | None = None
+    feature: str | None = None
+    tier: str | None = None
+    seats: int | None = None
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What a check reserved; hand it back to ``settle`` or ``release`` exactly once.
+
+    Reservations expire after ``reservation_ttl_s`` (the budget is refunded); a settle after
+    that still counts the actual cost (money spent is never forgotten).
+    """
+
+    id: str
+    customer_id: str
+    res_key: str
+    member: str
+    #: (key, reserved amount, unit "usd" | "tok" | "step", expire_ms)
+    items: list[tuple[str, int, str, int]]
+    budget_index: int | None
+    tpm_key: str | None
+    est_tokens: int
+    limits: Limits
+    request: Request
+    model: str | None
+    local: bool = False
+    state: Literal["open", "settled", "released"] = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The guard's answer before a call.
+
+    - ``allow``: call ``model`` (the requested one);
+    - ``degrade``: call ``model`` instead (a cheaper one from ``degrade_to``);
+    - ``deny``: do not call; ``rule`` says which limit, ``message`` is fit to show a user,
+      ``retry_after`` is seconds until it may pass (``None``: not by waiting);
+    - ``kill``: do not call; the session is terminated and stays terminated.
+
+    ``graceful`` asks the gateway to answer a deny / kill with a well-formed completion that
+    explains the cap (HTTP 200) instead of a 429 (policy key ``graceful``).
+    """
+
+    action: Action
+    model: str | None
+    rule: str | None = None
+    message: str | None = None
+    retry_after: int | None = None
+    reservation: Reservation | None = None
+    graceful: bool = False
+    tier: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the call may go ahead (``allow`` or ``degrade``)."""
+        return self.action in ("allow", "degrade")
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """After ``settle``: the budget's spend this period and any pay-as-you-go overage metered."""
+
+    spent: Decimal = Decimal(0)
+    overage_usd: Decimal = Decimal(0)
+    unit: str = "usd"

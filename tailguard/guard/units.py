@@ -1,0 +1,26 @@
+"""The guard's units: integer micro-dollars inside the stores, ``Decimal`` dollars outside.
+
+Why micro-dollars: Redis counters (``HINCRBY``) and Lua numbers are integers / doubles, exact up to
+2^53 micro-dollars (about $9 billion), and a micro-dollar is far below any single LLM call's cost
+that matters for a budget. Why round up (``ROUND_CEILING``): the guard must never undercount
+spend; rounding every estimate and every actual cost up to the next micro-dollar makes the
+guard's count at most $0.000001 per call above the ledger's nano-dollar figure, never below.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+MICRO = Decimal(1_000_000)
+_ONE = Decimal(1)
+
+
+def to_micro(usd: Decimal | int | str | float) -> int:
+    """Dollars to integer micro-dollars, rounded up. Floats go through ``str`` (no binary noise)."""
+    d = usd if isinstance(usd, Decimal) else Decimal(str(usd))
+    return int((d * MICRO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_micro(micro: int) -> Decimal:
+    """Integer micro-dollars to exact ``Decimal`` dollars (six decimal places)."""
+    return Decimal(micro).scaleb(-6)
