@@ -1,3 +1,139 @@
-"""Commands: price."""
+"""Commands: price (what one call costs, from genai-prices and the operator's price file)."""
 
-from tailguard.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+
+from tailguard.cli.app import app
+from tailguard.cli.options import PricesOpt
+from tailguard.cli.output import JsonOpt, print_json
+
+_EXAMPLE = """\
+Example:
+
+  tailguard price --model gpt-4o-2024-08-06 --provider openai \\
+      --input-tokens 12000 --cache-read-tokens 8000 --output-tokens 800 --json
+
+input tokens include the cache tokens (OpenTelemetry convention). An unknown model exits 3.
+"""
+
+
+def _parse_at(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 date or datetime (naive = UTC); ``None`` = now."""
+    if value is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not an ISO 8601 date or datetime: {value!r}", param_hint="--at"
+        ) from exc
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+@app.command(help=f"Price one LLM call at a point in time.\n\n{_EXAMPLE}")
+def price(
+    model: Annotated[str, typer.Option("--model", help="Model name as the app logs it.")],
+    input_tokens: Annotated[
+        int, typer.Option("--input-tokens", min=0, help="Input tokens, cache tokens included.")
+    ],
+    output_tokens: Annotated[
+        int, typer.Option("--output-tokens", min=0, help="Output tokens, reasoning included.")
+    ],
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Provider id, e.g. openai, anthropic.")
+    ] = None,
+    cache_read_tokens: Annotated[
+        int, typer.Option("--cache-read-tokens", min=0, help="Input tokens read from cache.")
+    ] = 0,
+    cache_write_tokens: Annotated[
+        int, typer.Option("--cache-write-tokens", min=0, help="Input tokens written to cache.")
+    ] = 0,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When the call happened, ISO 8601 [default: now]."),
+    ] = None,
+    prices: PricesOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    from tailguard.config import setting
+    from tailguard.pricing import PriceBook
+
+    when = _parse_at(at)
+    book = PriceBook.load(setting("prices", prices))
+    quote = book.price(
+        model=model,
+        provider=provider,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+        at=when,
+    )
+    mp = book.resolve(model, provider=provider, at=quote.at)
+    out: dict[str, Any] = {
+        # a JSON number; cost_usd_exact keeps every digit of the DECIMAL(18, 9) value
+        "cost_usd": float(quote.cost_usd),
+        "cost_usd_exact": str(quote.cost_usd),
+        "provider": quote.provider,
+        "model": quote.model,
+        "model_ref": model,
+        "source": quote.source,
+        "at": quote.at.isoformat(),
+        "input_cost_usd": float(quote.input_cost_usd),
+        "output_cost_usd": float(quote.output_cost_usd),
+        "discount": float(quote.discount),
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+        },
+    }
+    if mp is not None:
+        inp, cr, cw, outp = mp.rates(input_tokens)
+        out["rates_usd_per_mtok"] = {
+            "input": float(inp),
+            "cache_read": float(cr),
+            "cache_write": float(cw),
+            "output": float(outp),
+        }
+        out["valid_from"] = mp.valid_from.isoformat() if mp.valid_from else None
+        out["valid_until"] = mp.valid_until.isoformat() if mp.valid_until else None
+    if json_:
+        print_json(out)
+        return
+    _print_quote(out)
+
+
+def _print_quote(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{out['model']} ({out['provider'] or 'any provider'}) at {out['at']}")
+    t.add_column("part")
+    t.add_column("tokens", justify="right")
+    t.add_column("USD / Mtok", justify="right")
+    t.add_column("USD", justify="right")
+    rates = out.get("rates_usd_per_mtok", {})
+    usage = out["usage"]
+    uncached = usage["input_tokens"] - usage["cache_read_tokens"] - usage["cache_write_tokens"]
+    for label, n, key in (
+        ("input (uncached)", uncached, "input"),
+        ("cache read", usage["cache_read_tokens"], "cache_read"),
+        ("cache write", usage["cache_write_tokens"], "cache_write"),
+        ("output", usage["output_tokens"], "output"),
+    ):
+        rate = rates.get(key)
+        t.add_row(label, f"{n:,}", "—" if rate is None else f"{rate:g}", "")
+    t.add_row("input total", "", "", f"{out['input_cost_usd']:.9f}")
+    t.add_row("output total", "", "", f"{out['output_cost_usd']:.9f}")
+    t.add_row("[bold]cost[/bold]", "", "", f"[bold]{out['cost_usd_exact']}[/bold]")
+    Console().print(t)
+    note = f"source: {out['source']}"
+    if out["discount"]:
+        note += f", discount {out['discount']:.2%}"
+    typer.echo(note)
