@@ -532,16 +532,23 @@ def _lognormal(t: FloatArray, f: PowerLawFit) -> tuple[FloatArray, dict[str, flo
         x0 = f.xmin
         y, yhi = np.log(vals / x0), None
 
+    # continuous: the likelihood depends on the data only through sum(y) and sum(y^2)
+    sw, sy, syy = float(w.sum()), float(np.dot(w, y)), float(np.dot(w, y * y))
+
     def nll(theta: FloatArray) -> float:
         a, b = float(theta[0]), math.exp(float(theta[1]))
         with np.errstate(all="ignore"):
-            v = -float(np.dot(w, _lognormal_tail_ll(sp, y, a, b, yhi)))
+            if yhi is None:
+                lz = float(_log_erfcx(sp, np.array(a / (2 * math.sqrt(b)))))
+                v = a * sy + b * syy + sw * (0.5 * math.log(math.pi / (4 * b)) + lz)
+            else:
+                v = -float(np.dot(w, _lognormal_tail_ll(sp, y, a, b, yhi)))
         return v if math.isfinite(v) else 1e300
 
     lt = np.log(t)
-    s2 = max(float(lt.var()), 1e-6)
+    var = max(float(lt.var()), 1e-6)
     starts = [
-        (-(float(lt.mean()) - math.log(x0)) / s2, 1.0 / (2.0 * s2)),  # log-moments
+        (-(float(lt.mean()) - math.log(x0)) / var, 1.0 / (2.0 * var)),  # log-moments
         (f.alpha - 1.0, 1e-3),  # near the power law
         (f.alpha - 1.0, 1e-6),
         (0.0, 0.5),
