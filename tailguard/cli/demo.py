@@ -1,3 +1,98 @@
 """Commands: demo."""
 
-from tailguard.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tailguard.cli.app import app
+from tailguard.cli.output import JsonOpt, print_json
+
+
+@app.command()
+def demo(
+    out: Annotated[str, typer.Option("--out", help="Directory for the demo's files.")] = (
+        "tailguard-demo"
+    ),
+    customers: Annotated[int, typer.Option("--customers", min=10)] = 2000,
+    days: Annotated[int, typer.Option("--days", min=1)] = 30,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    json_: JsonOpt = False,
+) -> None:
+    """Simulate a product, ingest it, and print what the aggregate dashboard hides.
+
+    Offline, under a minute. Example: tailguard demo
+    """
+    from rich.console import Console
+
+    from tailguard.demo import run_demo
+
+    console = Console(stderr=True)
+    if json_:
+        res = run_demo(out, customers=customers, days=days, seed=seed)
+        print_json(
+            res.headline
+            | {
+                "events": res.events,
+                "report": str(res.report),
+                "ledger": str(res.ledger),
+                "timings": res.timings,
+            }
+        )
+        return
+    with console.status("working") as status:
+        res = run_demo(
+            out,
+            customers=customers,
+            days=days,
+            seed=seed,
+            progress=lambda s: status.update(s),
+        )
+    _print_headline(res)
+
+
+def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    h = res.headline
+    d = h["per_customer_cost_per_successful_task"]
+    c = Console()
+
+    def usd(v: object) -> str:
+        return "—" if v is None else f"${float(v):,.2f}"  # type: ignore[arg-type]
+
+    c.print(
+        f"[bold]{h['customers']:,} customers, {res.events:,} events[/], "
+        f"total spend {usd(h['total_cost_usd'])}  "
+        f"[dim](simulate {res.timings['simulate_s']:.1f}s, ingest {res.timings['ingest_s']:.1f}s, "
+        f"report {res.timings['report_s']:.1f}s)[/]"
+    )
+    t = Table(title="What the average hides", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("aggregate cost per successful task", usd(h["aggregate_cost_per_successful_task"]))
+    t.add_row("  per-customer median", usd(d.get("median")))
+    t.add_row("  per-customer p95", usd(d.get("p95")))
+    t.add_row("  per-customer p99", usd(d.get("p99")))
+    share = h["top_1pct_share"]
+    t.add_row("share of spend, top 1% of customers", "—" if share is None else f"{share:.1%}")
+    t.add_row("customers costing more than they pay", f"{h['underwater_customers']:,}")
+    t.add_row("unpriced LLM calls", f"{h['unpriced_calls']:,}")
+    c.print(t)
+    u = Table(title="Ten most underwater customers")
+    for col in ("customer", "tier", "cost", "revenue", "margin", "cost % of MRR"):
+        u.add_column(col, justify="left" if col in ("customer", "tier") else "right")
+    for r in h["most_underwater"]:
+        pct = "—" if r["cost_pct_of_mrr"] is None else f"{r['cost_pct_of_mrr']:,.0f}%"
+        u.add_row(
+            r["customer_id"],
+            r["tier"] or "—",
+            usd(r["cost_usd"]),
+            usd(r["revenue_usd"]),
+            usd(r["gross_margin_usd"]),
+            pct,
+        )
+    c.print(u)
+    c.print(f"report: [bold]{res.report}[/]  (full table: {res.table_csv}; ledger: {res.ledger})")

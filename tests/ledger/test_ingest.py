@@ -1,0 +1,163 @@
+"""The ledger's promises: idempotent, all-or-nothing on bad input, durable under SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailguard.errors import InputError
+from tailguard.ledger import Ledger, ingest
+from tests.ledger.fixtures import events, write_fixture
+
+GPT = {"provider": "openai", "model": "gpt-4o", "workload": "chat"}
+
+
+def _totals(led: Ledger) -> tuple[int, Decimal]:
+    con = led.connect()
+    n, cost = con.execute("SELECT count(*), coalesce(sum(cost_usd), 0) FROM events").fetchone()
+    return n, cost
+
+
+def _write(p: Path, rows: list[dict]) -> Path:
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+def test_reingest_same_file_changes_nothing(tmp_path: Path) -> None:
+    ev, _, _ = write_fixture(tmp_path)
+    led = Ledger(tmp_path / "L")
+    first = ingest([ev], led)
+    before = _totals(led)
+    again = ingest([ev], Ledger(tmp_path / "L"))  # a new process would start like this
+    assert (first.accepted, again.accepted, again.duplicates) == (14, 0, 14)
+    assert _totals(led) == before
+
+
+call_events = st.lists(
+    st.tuples(st.integers(0, 30), st.integers(0, 5000), st.integers(0, 500)),
+    min_size=1, max_size=40,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=call_events, splits=st.lists(st.integers(0, 40), max_size=4))
+def test_replays_in_any_split_never_double_count(tmp_path_factory, rows, splits) -> None:
+    """Property: ingesting overlapping slices of one log, in any order and any number of times,
+    ends with exactly the distinct events and the same total as one clean ingest."""
+    d = tmp_path_factory.mktemp("p")
+    evs = [
+        {"event_id": f"id{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
+         "customer_id": "c", "input_tokens": inp, "output_tokens": out,
+         "cost_usd": f"0.{i:03d}", **GPT}
+        for i, inp, out in rows
+    ]
+    distinct = {e["event_id"]: e for e in evs}
+    want_cost = sum((Decimal(e["cost_usd"]) for e in distinct.values()), Decimal(0))
+    led = Ledger(d / "L")
+    cuts = sorted({min(s, len(evs)) for s in splits} | {0, len(evs)})
+    slices = [evs[a:b] for a, b in zip(cuts, cuts[1:], strict=False)] + [evs, evs[::-1]]
+    for k, sl in enumerate(slices):
+        if sl:
+            ingest([_write(d / f"s{k}.jsonl", sl)], led)
+    assert _totals(led) == (len(distinct), want_cost)
+
+
+def test_bad_row_refuses_whole_input_and_ledger_untouched(tmp_path: Path) -> None:
+    ev, _, _ = write_fixture(tmp_path)
+    led = Ledger(tmp_path / "L")
+    ingest([ev], led)
+    before = _totals(led)
+    good = {"event_id": "new1", "kind": "task_outcome", "ts": "2025-06-02T00:00:00Z",
+            "customer_id": "A", "outcome": "accepted"}
+    bad = {**good, "event_id": "new2", "outcome": "won"}
+    p = _write(tmp_path / "more.jsonl", [good, bad])
+    with pytest.raises(InputError) as exc:
+        ingest([p], led)
+    assert exc.value.problems == [f"{p}:2: outcome: Invalid enum value 'won'"]
+    assert _totals(led) == before
+    assert not list((tmp_path / "L" / "tmp").iterdir())  # nothing staged left behind
+
+
+def test_rejects_file_keeps_good_rows(tmp_path: Path) -> None:
+    good = {"event_id": "g", "kind": "task_outcome", "ts": "2025-06-02T00:00:00Z",
+            "customer_id": "A", "outcome": "accepted"}
+    bad = {**good, "event_id": "b", "ts": "yesterday"}
+    p = _write(tmp_path / "e.jsonl", [good, bad])
+    led = Ledger(tmp_path / "L")
+    res = ingest([p], led, rejects_path=tmp_path / "rejects.jsonl")
+    assert (res.accepted, res.rejected) == (1, 1)
+    rej = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in rej] == [(2, "ts")]
+    assert _totals(led)[0] == 1
+
+
+def test_unknown_model_kept_unpriced_with_null_cost(tmp_path: Path) -> None:
+    ev, _, _ = write_fixture(tmp_path)
+    led = Ledger(tmp_path / "L")
+    res = ingest([ev], led)
+    assert res.unpriced >= 1
+    con = led.connect()
+    row = con.execute(
+        "SELECT cost_usd, unpriced, cost_source FROM events WHERE event_id = 'e10'"
+    ).fetchone()
+    assert row == (None, True, "unpriced")
+
+
+def test_writers_in_parallel_processes_do_not_double_count(tmp_path: Path) -> None:
+    """Two processes ingest overlapping files into one ledger at the same time."""
+    evs = [
+        {"event_id": f"x{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
+         "customer_id": f"c{i % 7}", "input_tokens": 10, "output_tokens": 1,
+         "cost_usd": "0.001", **GPT}
+        for i in range(4000)
+    ]
+    a = _write(tmp_path / "a.jsonl", evs[:3000])
+    b = _write(tmp_path / "b.jsonl", evs[1000:])
+    L = tmp_path / "L"
+    code = (
+        "import sys; from tailguard.ledger import ingest, Ledger;"
+        "ingest([sys.argv[1]], Ledger(sys.argv[2]), batch_rows=250)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(L)]) for p in (a, b)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert _totals(Ledger(L)) == (4000, Decimal("4.000"))
+
+
+def test_sigkill_mid_ingest_loses_nothing_reported(tmp_path: Path) -> None:
+    """Kill an ingest at a random moment; the ledger holds whole segments only, and a rerun
+    completes it exactly."""
+    n = 200_000
+    evs = (
+        json.dumps({"event_id": f"k{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
+                    "customer_id": f"c{i % 50}", "input_tokens": 100, "output_tokens": 10,
+                    "cost_usd": "0.000001", **GPT}) + "\n"
+        for i in range(n)
+    )
+    src = tmp_path / "big.jsonl"
+    src.write_text("".join(evs))
+    L = tmp_path / "L"
+    code = (
+        "import sys; from tailguard.ledger import ingest, Ledger;"
+        "ingest([sys.argv[1]], Ledger(sys.argv[2]), batch_rows=20000)"
+    )
+    for delay in (0.3, 1.0, 2.0):
+        p = subprocess.Popen([sys.executable, "-c", code, str(src), str(L)])
+        time.sleep(delay)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        seen, _ = _totals(Ledger(L))  # readable, whole segments only
+        assert 0 <= seen <= n
+    res = ingest([src], Ledger(L))
+    assert _totals(Ledger(L)) == (n, Decimal("0.2"))
+    assert res.accepted + res.duplicates == n
+    assert not [p for p in (L / "tmp").iterdir() if p.suffix != ".lock"]
