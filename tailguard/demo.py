@@ -106,7 +106,8 @@ def render_markdown(
         "",
         "| measure | value |",
         "|---|---|",
-        f"| aggregate cost per successful task | {_usd(head['aggregate_cost_per_successful_task'])} |",
+        "| aggregate cost per successful task | "
+        f"{_usd(head['aggregate_cost_per_successful_task'])} |",
         f"| per-customer median cost per successful task | {_usd(d.get('median'))} |",
         f"| per-customer p95 | {_usd(d.get('p95'))} |",
         f"| per-customer p99 | {_usd(d.get('p99'))} |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from tailguard.errors import InputError
 from tailguard.ledger import Ledger, ingest
-from tests.ledger.fixtures import events, write_fixture
+from tests.ledger.fixtures import write_fixture
 
 GPT = {"provider": "openai", "model": "gpt-4o", "workload": "chat"}
 
@@ -45,27 +46,37 @@ def test_reingest_same_file_changes_nothing(tmp_path: Path) -> None:
 
 call_events = st.lists(
     st.tuples(st.integers(0, 30), st.integers(0, 5000), st.integers(0, 500)),
-    min_size=1, max_size=40,
+    min_size=1,
+    max_size=40,
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=call_events, splits=st.lists(st.integers(0, 40), max_size=4))
 def test_replays_in_any_split_never_double_count(tmp_path_factory, rows, splits) -> None:
     """Property: ingesting overlapping slices of one log, in any order and any number of times,
     ends with exactly the distinct events and the same total as one clean ingest."""
     d = tmp_path_factory.mktemp("p")
     evs = [
-        {"event_id": f"id{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
-         "customer_id": "c", "input_tokens": inp, "output_tokens": out,
-         "cost_usd": f"0.{i:03d}", **GPT}
+        {
+            "event_id": f"id{i}",
+            "kind": "llm_call",
+            "ts": "2025-06-01T00:00:00Z",
+            "customer_id": "c",
+            "input_tokens": inp,
+            "output_tokens": out,
+            "cost_usd": f"0.{i:03d}",
+            **GPT,
+        }
         for i, inp, out in rows
     ]
     distinct = {e["event_id"]: e for e in evs}
     want_cost = sum((Decimal(e["cost_usd"]) for e in distinct.values()), Decimal(0))
     led = Ledger(d / "L")
     cuts = sorted({min(s, len(evs)) for s in splits} | {0, len(evs)})
-    slices = [evs[a:b] for a, b in zip(cuts, cuts[1:], strict=False)] + [evs, evs[::-1]]
+    slices = [evs[a:b] for a, b in itertools.pairwise(cuts)] + [evs, evs[::-1]]
     for k, sl in enumerate(slices):
         if sl:
             ingest([_write(d / f"s{k}.jsonl", sl)], led)
@@ -77,8 +88,13 @@ def test_bad_row_refuses_whole_input_and_ledger_untouched(tmp_path: Path) -> Non
     led = Ledger(tmp_path / "L")
     ingest([ev], led)
     before = _totals(led)
-    good = {"event_id": "new1", "kind": "task_outcome", "ts": "2025-06-02T00:00:00Z",
-            "customer_id": "A", "outcome": "accepted"}
+    good = {
+        "event_id": "new1",
+        "kind": "task_outcome",
+        "ts": "2025-06-02T00:00:00Z",
+        "customer_id": "A",
+        "outcome": "accepted",
+    }
     bad = {**good, "event_id": "new2", "outcome": "won"}
     p = _write(tmp_path / "more.jsonl", [good, bad])
     with pytest.raises(InputError) as exc:
@@ -89,8 +105,13 @@ def test_bad_row_refuses_whole_input_and_ledger_untouched(tmp_path: Path) -> Non
 
 
 def test_rejects_file_keeps_good_rows(tmp_path: Path) -> None:
-    good = {"event_id": "g", "kind": "task_outcome", "ts": "2025-06-02T00:00:00Z",
-            "customer_id": "A", "outcome": "accepted"}
+    good = {
+        "event_id": "g",
+        "kind": "task_outcome",
+        "ts": "2025-06-02T00:00:00Z",
+        "customer_id": "A",
+        "outcome": "accepted",
+    }
     bad = {**good, "event_id": "b", "ts": "yesterday"}
     p = _write(tmp_path / "e.jsonl", [good, bad])
     led = Ledger(tmp_path / "L")
@@ -116,9 +137,16 @@ def test_unknown_model_kept_unpriced_with_null_cost(tmp_path: Path) -> None:
 def test_writers_in_parallel_processes_do_not_double_count(tmp_path: Path) -> None:
     """Two processes ingest overlapping files into one ledger at the same time."""
     evs = [
-        {"event_id": f"x{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
-         "customer_id": f"c{i % 7}", "input_tokens": 10, "output_tokens": 1,
-         "cost_usd": "0.001", **GPT}
+        {
+            "event_id": f"x{i}",
+            "kind": "llm_call",
+            "ts": "2025-06-01T00:00:00Z",
+            "customer_id": f"c{i % 7}",
+            "input_tokens": 10,
+            "output_tokens": 1,
+            "cost_usd": "0.001",
+            **GPT,
+        }
         for i in range(4000)
     ]
     a = _write(tmp_path / "a.jsonl", evs[:3000])
@@ -138,9 +166,19 @@ def test_sigkill_mid_ingest_loses_nothing_reported(tmp_path: Path) -> None:
     completes it exactly."""
     n = 200_000
     evs = (
-        json.dumps({"event_id": f"k{i}", "kind": "llm_call", "ts": "2025-06-01T00:00:00Z",
-                    "customer_id": f"c{i % 50}", "input_tokens": 100, "output_tokens": 10,
-                    "cost_usd": "0.000001", **GPT}) + "\n"
+        json.dumps(
+            {
+                "event_id": f"k{i}",
+                "kind": "llm_call",
+                "ts": "2025-06-01T00:00:00Z",
+                "customer_id": f"c{i % 50}",
+                "input_tokens": 100,
+                "output_tokens": 10,
+                "cost_usd": "0.000001",
+                **GPT,
+            }
+        )
+        + "\n"
         for i in range(n)
     )
     src = tmp_path / "big.jsonl"
