@@ -188,7 +188,7 @@ class Guard:
             r, items, adjust = args
             store = self._local if r.local else self.store
             try:
-                spent = store.settle(r.res_key, r.member, items, adjust)
+                spent = store.settle(r.res_key, r.member, items, adjust, self._now_ms())
             except Exception as exc:
                 spent = self._settle_unavailable(exc, items)
             else:
@@ -215,7 +215,8 @@ class Guard:
             r, items, adjust = args
             store = self._local if r.local else self.store
             try:
-                spent = await store.asettle(r.res_key, r.member, items, adjust)
+                spent = await store.asettle(r.res_key, r.member, items, adjust,
+                                            self._now_ms())
             except Exception as exc:
                 spent = self._settle_unavailable(exc, items)
             else:
@@ -238,7 +239,8 @@ class Guard:
                 return
             store = self._local if reservation.local else self.store
             try:
-                await store.asettle(reservation.res_key, reservation.member, items, [])
+                await store.asettle(reservation.res_key, reservation.member, items, [],
+                                    self._now_ms())
             except Exception as exc:
                 self._mark_down(exc)
         except Exception:
@@ -319,6 +321,9 @@ class Guard:
             self.alerter.close()
         self.store.close()
         self._local.close()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -500,7 +505,7 @@ class Guard:
         self._event("soft_threshold", "soft_threshold", req, now_ms)
         if self.alerter is not None:
             conv: Callable[[int], Any] = from_micro if lim.budget_unit == "usd" else int
-            label, start, end = _period(lim.period, now_ms)
+            label, _start, _end = _period(lim.period, now_ms)
             self.alerter.post({
                 "kind": "tailguard.soft_threshold",
                 "customer_id": req.customer_id,
@@ -567,7 +572,7 @@ class Guard:
                 return
             store = self._local if r.local else self.store
             try:
-                store.settle(r.res_key, r.member, items, [])
+                store.settle(r.res_key, r.member, items, [], self._now_ms())
             except Exception as exc:
                 self._mark_down(exc)  # the reservation expires by itself
         except Exception:
@@ -582,7 +587,7 @@ class Guard:
             return self._local
         self._next_probe = time.monotonic() + self.policy.settings.probe_interval_s
         try:
-            self.store.add_spent(self._pending())
+            self.store.add_spent(self._pending(), self._now_ms())
         except Exception:
             return self._local
         self._recovered()
@@ -595,7 +600,7 @@ class Guard:
             return self._local
         self._next_probe = time.monotonic() + self.policy.settings.probe_interval_s
         try:
-            await self.store.asettle("", "", self._pending(), [])
+            await self.store.asettle("", "", self._pending(), [], self._now_ms())
         except Exception:
             return self._local
         self._recovered()
@@ -652,7 +657,7 @@ class Guard:
     def _settle_unavailable(self, exc: BaseException, items: list[SettleItem]) -> list[int]:
         """The shared store failed at settle: count locally, re-sync when it returns."""
         self._mark_down(exc)
-        spent = self._local.settle("", "", items, [])
+        spent = self._local.settle("", "", items, [], self._now_ms())
         self._buffer(items)
         return spent
 
@@ -662,8 +667,10 @@ class Guard:
             self._buffer(items)
             return
         try:
-            self.store.add_spent([SettleItem(i.key, 0, i.actual, i.expire_ms) for i in items
-                                  if i.actual])
+            self.store.add_spent(
+                [SettleItem(i.key, 0, i.actual, i.expire_ms) for i in items if i.actual],
+                self._now_ms(),
+            )
         except Exception as exc:
             self._mark_down(exc)
             self._buffer(items)

@@ -108,7 +108,12 @@ class Store(Protocol):
     def check(self, plan: Plan) -> CheckResult: ...
 
     def settle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int,
     ) -> list[int]:
         """Move ``reserved`` to ``spent`` (refund only if the reservation is still live; always
         add ``actual``); return each key's spent after. ``rate_adjust`` adds ``amount`` to rate
@@ -119,7 +124,7 @@ class Store(Protocol):
         """``(spent, reserved)`` per cap key (0, 0 when absent)."""
         ...
 
-    def add_spent(self, items: list[SettleItem]) -> None:
+    def add_spent(self, items: list[SettleItem], now_ms: int) -> None:
         """Add spend without a reservation (re-sync after an outage)."""
         ...
 
@@ -130,5 +135,10 @@ class Store(Protocol):
     async def acheck(self, plan: Plan) -> CheckResult: ...
 
     async def asettle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int,
     ) -> list[int]: ...

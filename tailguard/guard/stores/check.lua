@@ -8,6 +8,13 @@ local now = tonumber(ARGV[1])
 local has_kill = ARGV[4] == '1'
 local nr = tonumber(ARGV[6])
 local nc = tonumber(ARGV[7])
+-- expiry times come from the caller's clock; Redis is given them as durations so that a clock
+-- skew between gateway and Redis cannot expire a key early
+local function ttl(at)
+  local d = tonumber(at) - now
+  if d < 1 then return 1 end
+  return d
+end
 
 -- refund this customer's expired reservations (a crashed caller never leaks budget)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 64)
@@ -58,7 +65,7 @@ for i = 1, nc do
   local onx = tonumber(ARGV[a + 2])
   if onx > 0 and limit >= 0 and u + tonumber(ARGV[a + 1]) > limit then
     if onx == 2 and has_kill then
-      redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[5])
+      redis.call('SET', KEYS[2], '1', 'PX', ttl(ARGV[5]))
       return {4, i - 1, used, 0}
     end
     return {2, i - 1, used, 0}
@@ -69,21 +76,21 @@ end
 for i = 1, nr do
   local a = 8 + (i - 1) * 3
   redis.call('INCRBY', KEYS[2 + i], ARGV[a + 1])
-  redis.call('PEXPIREAT', KEYS[2 + i], ARGV[a + 2])
+  redis.call('PEXPIRE', KEYS[2 + i], ttl(ARGV[a + 2]))
 end
 local alerted = 0
 for i = 1, nc do
   local kb = cbase + (i - 1) * 3
   local a = abase + (i - 1) * 6
   redis.call('HINCRBY', KEYS[kb], 'r', ARGV[a + 1])
-  redis.call('PEXPIREAT', KEYS[kb], ARGV[a + 3])
+  redis.call('PEXPIRE', KEYS[kb], ttl(ARGV[a + 3]))
   local at = tonumber(ARGV[a + 5])
   if at >= 0 and used[i] + tonumber(ARGV[a + 1]) >= at then
-    if redis.call('SET', KEYS[kb + 2], '1', 'NX', 'PXAT', ARGV[a + 3]) then
+    if redis.call('SET', KEYS[kb + 2], '1', 'NX', 'PX', ttl(ARGV[a + 3])) then
       alerted = 1
     end
   end
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl(ARGV[3]))
 return {0, -1, used, alerted}

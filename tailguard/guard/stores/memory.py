@@ -253,7 +253,12 @@ class MemoryStore:
             return CheckResult(OK, -1, used, alerted)
 
     def settle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int = 0,
     ) -> list[int]:
         """Refund the reservation if still live, add the actual amounts; return spent after."""
         with self._lock:
@@ -278,9 +283,9 @@ class MemoryStore:
                     re[0] = max(0, re[0] + r.amount)
             return out
 
-    def add_spent(self, items: list[SettleItem]) -> None:
+    def add_spent(self, items: list[SettleItem], now_ms: int = 0) -> None:
         """Add spend with no reservation (the re-sync after a shared store's outage)."""
-        self.settle("", "", items, [])
+        self.settle("", "", items, [], now_ms)
 
     def seed(self, key: str, spent: int, expire_ms: int) -> None:
         """Start a key from a last-known spent if this store has never seen it (fail-open)."""
@@ -309,9 +314,14 @@ class MemoryStore:
         return self.check(plan)
 
     async def asettle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int = 0,
     ) -> list[int]:
-        return self.settle(res_key, member, items, rate_adjust)
+        return self.settle(res_key, member, items, rate_adjust, now_ms)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -63,10 +63,10 @@ def _check_args(plan: Plan) -> tuple[list[str], list[Any]]:
 
 
 def _settle_args(
-    res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+    res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate], now_ms: int
 ) -> tuple[list[str], list[Any]]:
     keys = [res_key or "tg:none"]
-    args: list[Any] = [member, len(items), len(rate_adjust)]
+    args: list[Any] = [member, len(items), len(rate_adjust), now_ms]
     for it in items:
         keys.append(it.key)
         args += (it.reserved, it.actual, it.expire_ms)
@@ -128,26 +128,36 @@ class RedisStore:
             raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
 
     def settle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int,
     ) -> list[int]:
-        keys, args = _settle_args(res_key, member, items, rate_adjust)
+        keys, args = _settle_args(res_key, member, items, rate_adjust, now_ms)
         try:
             return [int(x) for x in self._settle(keys=keys, args=args)]
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
 
     async def asettle(
-        self, res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate]
+        self,
+        res_key: str,
+        member: str,
+        items: list[SettleItem],
+        rate_adjust: list[Rate],
+        now_ms: int,
     ) -> list[int]:
-        keys, args = _settle_args(res_key, member, items, rate_adjust)
+        keys, args = _settle_args(res_key, member, items, rate_adjust, now_ms)
         try:
             _c, _k, script = self._aclient()
             return [int(x) for x in await script(keys=keys, args=args)]
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
 
-    def add_spent(self, items: list[SettleItem]) -> None:
-        self.settle("", "", items, [])
+    def add_spent(self, items: list[SettleItem], now_ms: int) -> None:
+        self.settle("", "", items, [], now_ms)
 
     def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
         try:

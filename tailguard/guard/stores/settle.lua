@@ -1,6 +1,6 @@
 -- tailguard guard: settle (or release) one reservation.
 -- KEYS: res_zset, item keys..., rate keys...
--- ARGV: member ('' = no reservation: a re-sync), n_items, n_rates,
+-- ARGV: member ('' = no reservation: a re-sync), n_items, n_rates, now_ms,
 --       per item: reserved, actual, expire_ms; per rate: amount
 -- The reservation is refunded only if still live (not expired and refunded already); the actual
 -- amount is always added, so a late settle still counts the money that was spent.
@@ -8,10 +8,11 @@ local live = 0
 if ARGV[1] ~= '' then live = redis.call('ZREM', KEYS[1], ARGV[1]) end
 local n = tonumber(ARGV[2])
 local nr = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
 local out = {}
 for i = 1, n do
   local k = KEYS[1 + i]
-  local a = 4 + (i - 1) * 3
+  local a = 5 + (i - 1) * 3
   if live == 1 then
     local r = redis.call('HINCRBY', k, 'r', -tonumber(ARGV[a]))
     if r < 0 then redis.call('HSET', k, 'r', 0) end
@@ -22,12 +23,16 @@ for i = 1, n do
   else
     out[i] = tonumber(redis.call('HGET', k, 's') or 0)
   end
-  if live == 1 or act ~= 0 then redis.call('PEXPIREAT', k, ARGV[a + 2]) end
+  if live == 1 or act ~= 0 then 
+    local d = tonumber(ARGV[a + 2]) - now
+    if d < 1 then d = 1 end
+    redis.call('PEXPIRE', k, d)
+  end
 end
 for i = 1, nr do
   local k = KEYS[1 + n + i]
   if redis.call('EXISTS', k) == 1 then
-    local v = redis.call('INCRBY', k, ARGV[3 + n * 3 + i])
+    local v = redis.call('INCRBY', k, ARGV[4 + n * 3 + i])
     if v < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
   end
 end
