@@ -28,7 +28,8 @@ Conventions (each chosen so a finance reader can redo the number by hand):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +37,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tailguard.analytics import plfit
+from tailguard.errors import MissingDependencyError
 
-__all__ = ["QUANTILES", "TOP_SHARES", "concentration"]
+__all__ = ["QUANTILES", "TOP_SHARES", "concentration", "plot_concentration", "verdict"]
 
 #: the top-share keys of the JSON contract and the percentage each stands for
 TOP_SHARES: dict[str, float] = {
@@ -208,6 +210,7 @@ def _powerlaw(
         "alpha": f.alpha,
         "xmin": f.xmin,
         "n_tail": f.n_tail,
+        "n_fit": f.n,
         "ks_distance": f.ks_distance,
         "sigma": f.sigma,
         "p_value": p_value,
@@ -252,3 +255,97 @@ def verdict(result: dict[str, Any]) -> str:
         else:
             cmp.append(f"not distinguishable from {name}")
     return line + ", " + ", ".join(cmp)
+
+
+def plot_concentration(
+    result_or_values: Mapping[str, Any] | Sequence[Any] | NDArray[Any],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> str:
+    """Draw the Lorenz curve and the log-log CCDF with the fitted power law; write .png or .svg.
+
+    Takes a ``concentration`` result (its ``lorenz`` and ``ccdf`` points) or raw values (analysed
+    first). matplotlib is imported here, not at module import, and drawn without pyplot so no
+    global backend state is touched. Returns the path written.
+    """
+    out = os.fspath(path)
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".png", ".svg"):
+        raise ValueError(f"plot file must end in .png or .svg, not {ext or 'nothing'!r}")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError("matplotlib", "tail") from exc
+    res = (
+        result_or_values
+        if isinstance(result_or_values, Mapping)
+        else concentration(result_or_values)
+    )
+    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    _draw_lorenz(ax1, res)
+    _draw_ccdf(ax2, res)
+    fig.suptitle(title or "Spend concentration", fontsize=14, fontweight="bold")
+    verdict_line = str(res.get("verdict", ""))
+    if verdict_line:
+        fig.text(0.5, -0.01, verdict_line, ha="center", va="top", fontsize=9, wrap=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+    return out
+
+
+def _draw_lorenz(ax: Any, res: Mapping[str, Any]) -> None:
+    pts = np.asarray(res.get("lorenz") or [[0.0, 0.0], [1.0, 1.0]], dtype=np.float64)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect equality")
+    ax.fill_between(pts[:, 0], pts[:, 1], pts[:, 0], color="tab:red", alpha=0.12)
+    ax.plot(pts[:, 0], pts[:, 1], color="tab:red", linewidth=2, label="Lorenz curve")
+    gini = res.get("gini")
+    ax.set_title(f"Lorenz curve (Gini {gini:.2f})" if gini is not None else "Lorenz curve")
+    ax.set_xlabel("share of entities (smallest spenders first)")
+    ax.set_ylabel("share of total spend")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    top1 = (res.get("top_shares") or {}).get("1%")
+    if top1 is not None:
+        ax.annotate(
+            f"top 1% hold {_pct(top1)}",
+            xy=(0.99, 1 - top1),
+            xytext=(0.35, 0.75),
+            fontsize=11,
+            arrowprops={"arrowstyle": "->", "color": "0.2"},
+        )
+    ax.legend(loc="upper left", fontsize=9)
+
+
+def _draw_ccdf(ax: Any, res: Mapping[str, Any]) -> None:
+    pts = np.asarray(res.get("ccdf") or [], dtype=np.float64)
+    ax.set_title("Who is in the tail: P(spend >= x), log-log")
+    ax.set_xlabel("spend per entity, x")
+    ax.set_ylabel("share of entities spending at least x")
+    ax.grid(alpha=0.3)
+    if len(pts) == 0:
+        ax.text(0.5, 0.5, "no positive values", ha="center", transform=ax.transAxes)
+        return
+    ax.loglog(pts[:, 0], pts[:, 1], "o", markersize=3.5, color="tab:blue", label="data")
+    pl = res.get("powerlaw")
+    if pl:
+        xmin, alpha = float(pl["xmin"]), float(pl["alpha"])
+        frac = pl["n_tail"] / max(pl["n_fit"], 1)
+        xs = np.geomspace(xmin, max(float(pts[-1, 0]), xmin * 1.0001), 50)
+        ax.loglog(
+            xs,
+            frac * (xs / xmin) ** (1.0 - alpha),
+            color="tab:red",
+            linewidth=2,
+            label=f"power law, alpha {alpha:.2f}",
+        )
+        ax.axvline(xmin, color="tab:red", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"alpha = {alpha:.2f}\nxmin = {xmin:.4g}\n{pl['n_tail']:,} entities in the tail",
+            xy=(0.04, 0.06),
+            xycoords="axes fraction",
+            fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+        )
+    ax.legend(loc="upper right", fontsize=9)
