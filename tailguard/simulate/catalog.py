@@ -1,0 +1,137 @@
+"""Names the simulator emits: models per tier and workload, features, tools, outcome rates.
+
+Kept apart from the generator so the product being simulated can be read (and changed) in one
+place. Model names are ones genai-prices knows, with their provider, so ingest prices every call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tailguard.simulate import params
+
+MODELS: tuple[str, ...] = tuple(params.PRICES)
+PROVIDERS: tuple[str, ...] = tuple(sorted({v[0] for v in params.PRICES.values()}))
+MODEL_PROVIDER: np.ndarray = np.array([PROVIDERS.index(params.PRICES[m][0]) for m in MODELS])
+M = {m: i for i, m in enumerate(MODELS)}
+PLANNER = M["o3-mini"]
+DOWNGRADE = "gpt-4o-mini"
+
+#: price arrays (USD per token) indexed by model code
+PRICE_IN = np.array([params.PRICES[m][1] for m in MODELS]) / 1e6
+PRICE_OUT = np.array([params.PRICES[m][2] for m in MODELS]) / 1e6
+PRICE_CR = np.array([params.PRICES[m][3] for m in MODELS]) / 1e6
+PRICE_CW = np.array([params.PRICES[m][4] for m in MODELS]) / 1e6
+#: Anthropic needs explicit cache writes (charged); OpenAI caches automatically (no write)
+WRITES_CACHE = np.array([params.PRICES[m][0] == "anthropic" for m in MODELS])
+#: decode speed, ms per output token (small models are faster)
+MS_PER_TOKEN = np.array(
+    [
+        {"gpt-4o-mini": 8.0, "claude-3-5-haiku-20241022": 9.0, "o3-mini": 7.0}.get(m, 14.0)
+        for m in MODELS
+    ]
+)
+
+#: model choice per (tier, workload): list of (model, probability); seed 002's tier policy:
+#: free on a small model, pro and team on Sonnet-class, enterprise routed.
+_ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
+    "free": {
+        "chat": [("gpt-4o-mini", 1.0)],
+        "agent": [("gpt-4o-mini", 1.0)],
+        "rag": [("gpt-4o-mini", 1.0)],
+    },
+    "pro": {
+        "chat": [("claude-3-5-haiku-20241022", 0.5), ("gpt-4o", 0.5)],
+        "agent": [("claude-3-5-sonnet-20241022", 0.6), ("gpt-4o", 0.4)],
+        "rag": [("gpt-4o-mini", 0.6), ("claude-3-5-haiku-20241022", 0.4)],
+    },
+    "team": {
+        "chat": [("gpt-4o", 0.6), ("claude-3-5-sonnet-20241022", 0.4)],
+        "agent": [("claude-3-5-sonnet-20241022", 0.5), ("claude-sonnet-4-20250514", 0.5)],
+        "rag": [("gpt-4o", 0.5), ("claude-3-5-haiku-20241022", 0.5)],
+    },
+    "enterprise": {
+        "chat": [("claude-sonnet-4-20250514", 0.5), ("gpt-4o", 0.5)],
+        "agent": [("claude-sonnet-4-20250514", 1.0)],
+        "rag": [("gpt-4o", 0.6), ("claude-sonnet-4-20250514", 0.4)],
+    },
+    "custom": {
+        "chat": [("gpt-4o", 0.7), ("gpt-4o-mini", 0.3)],
+        "agent": [("claude-sonnet-4-20250514", 0.7), ("gpt-4o", 0.3)],
+        "rag": [("gpt-4o-mini", 0.5), ("gpt-4o", 0.5)],
+    },
+}
+TIER_ORDER = ("free", "pro", "team", "enterprise", "custom")
+WL_ORDER = ("chat", "agent", "rag")
+
+
+def _route_matrix() -> np.ndarray:
+    """(tier, workload, model) probabilities."""
+    r = np.zeros((len(TIER_ORDER), len(WL_ORDER), len(MODELS)))
+    for ti, t in enumerate(TIER_ORDER):
+        for wi, w in enumerate(WL_ORDER):
+            for m, p in _ROUTES[t][w]:
+                r[ti, wi, M[m]] = p
+    return r
+
+
+ROUTES = _route_matrix()
+
+#: two features per workload (the product surfaces making calls)
+FEATURES: tuple[str, ...] = (
+    "support_chat",
+    "assistant",
+    "ticket_agent",
+    "research_agent",
+    "doc_qa",
+    "kb_search",
+)
+#: system prompt tokens per feature (the shared, cacheable prefix)
+SYSTEM_PROMPT = np.array([420, 260, 1400, 1100, 380, 300])
+
+#: tools: name, kind (0 read, 1 write), median latency ms; results are appended to the context
+TOOLS: tuple[str, ...] = (
+    "db_read",
+    "web_search",
+    "crm_read",
+    "file_search",
+    "crm_write",
+    "ticket_update",
+    "email_send",
+)
+TOOL_KIND = np.array([0, 0, 0, 0, 1, 1, 1])
+TOOL_P = np.array([0.28, 0.2, 0.18, 0.12, 0.1, 0.08, 0.04])
+TOOL_LATENCY_MS = np.array([120.0, 1400.0, 300.0, 450.0, 350.0, 300.0, 600.0])
+
+OUTCOMES: tuple[str, ...] = (
+    "accepted",
+    "rejected",
+    "abandoned",
+    "timed_out",
+    "tool_error",
+    "escalated",
+)
+#: outcome rates per workload for the base population (about one task in five does not resolve)
+OUTCOME_P = np.array(
+    [
+        [0.80, 0.07, 0.08, 0.01, 0.01, 0.03],  # chat
+        [0.76, 0.07, 0.05, 0.03, 0.05, 0.04],  # agent
+        [0.80, 0.09, 0.07, 0.01, 0.00, 0.03],  # rag
+    ]
+)
+#: failure-mode magnets: most tasks fail, many escalate
+OUTCOME_P_MAGNET = np.array([0.22, 0.16, 0.14, 0.16, 0.18, 0.14])
+
+GUARD_ACTIONS: tuple[str, ...] = ("soft_threshold", "deny", "degrade", "overage")
+GUARD_RULES: tuple[str, ...] = (
+    "tier.free.soft_threshold",
+    "tier.free.hard_cap",
+    "tier.pro.soft_threshold",
+    "tier.pro.soft_cap_degrade",
+    "tier.team.soft_threshold",
+    "tier.team.payg_overage",
+    "tier.enterprise.soft_threshold",
+    "tier.enterprise.contracted_overage",
+    "tier.custom.soft_threshold",
+    "tier.custom.payg_overage",
+)

@@ -1,0 +1,273 @@
+"""``simulate()``: build the population, generate events chunk by chunk, write the three files.
+
+Files written to ``out``:
+
+- ``events.jsonl`` or ``events.parquet``: the events (columns of ``INPUT_COLUMNS``; ``cost_usd``
+  left null because pricing happens at ingest);
+- ``customers.csv``: the customer dimension (``tailguard customers import`` reads it);
+- ``truth.json``: what was planted (shapes per customer) and the figures the simulator expects
+  (top-1% share, Gini of estimated LLM spend), for tests and for the diagnosis to be scored on.
+
+Memory is bounded by one chunk (``CHUNK_CUSTOMERS`` customers), plus a few per-customer totals.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from tailguard.simulate import catalog as cat
+from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost
+from tailguard.simulate.population import (
+    SEGMENTS,
+    SHAPE_METRICS,
+    SHAPES,
+    SPREAD,
+    TIERS,
+    Population,
+    build,
+)
+
+#: customers per chunk; fixed, because each chunk has its own random stream (determinism)
+CHUNK_CUSTOMERS = 256
+DEFAULT_START = dt.date(2026, 1, 1)
+Format = Literal["jsonl", "parquet"]
+
+#: Estimated USD per session of the base population by tier (measured on seed 0, 20,000
+#: customers, see docs/simulator.md); only used to size each tier's budget.
+COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Paths written and what they hold."""
+
+    events_path: Path
+    customers_path: Path
+    truth_path: Path
+    customers: int
+    days: int
+    seed: int
+    events: int
+    events_by_kind: dict[str, int]
+    sessions: int
+    tasks: int
+    top1_share: float
+    gini: float
+
+
+def simulate(
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    out: Path | str,
+    fmt: Format = "jsonl",
+    start: dt.date = DEFAULT_START,
+) -> SimulationResult:
+    """Simulate ``customers`` customers for ``days`` days and write the files into ``out``.
+
+    Deterministic: the same arguments give byte-identical files.
+    """
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    if fmt not in ("jsonl", "parquet"):
+        raise ValueError(f"unknown format {fmt!r}: choose jsonl or parquet")
+    from tailguard.simulate.output import JsonlSink, ParquetSink, to_table
+
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    pop = build(customers, days, seed, start)
+    _set_budgets(pop, np.random.default_rng([seed, 1]))
+
+    events_path = outdir / f"events.{fmt}"
+    sink = ParquetSink(events_path) if fmt == "parquet" else JsonlSink(events_path)
+    cost = np.zeros(customers)
+    tasks_c = np.zeros(customers)
+    wins_c = np.zeros(customers)
+    by_kind = np.zeros(len(KINDS), dtype=np.int64)
+    n_events = n_sessions = n_tasks = 0
+    try:
+        for ci, lo in enumerate(range(0, customers, CHUNK_CUSTOMERS)):
+            cust = np.arange(lo, min(lo + CHUNK_CUSTOMERS, customers))
+            chunk = generate(pop, cust, np.random.default_rng([seed, 2, ci]))
+            c = chunk.cols
+            llm = np.flatnonzero(c["kind"] == KIND_LLM)
+            cost += np.bincount(c["cust"][llm], weights=llm_cost(c, llm), minlength=customers)
+            outc = c["kind"] == KIND_OUT
+            tasks_c += np.bincount(c["cust"][outc], minlength=customers)
+            wins_c += np.bincount(c["cust"][outc & (c["outcome"] == 0)], minlength=customers)
+            by_kind += np.bincount(c["kind"], minlength=len(KINDS))
+            table = to_table(
+                chunk,
+                seed=seed,
+                customer_ids=pop.customer_id,
+                start=start,
+                event_offset=n_events,
+                session_offset=n_sessions,
+                task_offset=n_tasks,
+            )
+            sink.write(table)
+            n_events += len(chunk)
+            n_sessions += chunk.n_sessions
+            n_tasks += chunk.n_tasks
+    finally:
+        sink.close()
+
+    customers_path = outdir / "customers.csv"
+    _write_customers(pop, customers_path)
+    top1, top01, gini = concentration(cost)
+    truth_path = outdir / "truth.json"
+    truth = _truth(pop, cost, tasks_c, wins_c, top1, top01, gini)
+    truth.update(
+        events=n_events,
+        events_by_kind={k: int(v) for k, v in zip(KINDS, by_kind, strict=True)},
+        sessions=n_sessions,
+        tasks=n_tasks,
+        format=fmt,
+    )
+    truth_path.write_text(json.dumps(truth, indent=1, sort_keys=False) + "\n")
+    return SimulationResult(
+        events_path=events_path,
+        customers_path=customers_path,
+        truth_path=truth_path,
+        customers=customers,
+        days=days,
+        seed=seed,
+        events=n_events,
+        events_by_kind=truth["events_by_kind"],
+        sessions=n_sessions,
+        tasks=n_tasks,
+        top1_share=top1,
+        gini=gini,
+    )
+
+
+def concentration(values: np.ndarray) -> tuple[float, float, float]:
+    """(top-1% share, top-0.1% share, Gini) of per-customer totals; at least one in each top."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    total = x.sum()
+    if n == 0 or total <= 0:
+        return 0.0, 0.0, 0.0
+    top1 = x[-max(1, n // 100) :].sum() / total
+    top01 = x[-max(1, n // 1000) :].sum() / total
+    i = np.arange(1, n + 1)
+    gini = float(2.0 * np.sum(i * x) / (n * total) - (n + 1) / n)
+    return float(top1), float(top01), gini
+
+
+def _set_budgets(pop: Population, rng: np.random.Generator) -> None:
+    """Monthly budgets (``contracted_pool_usd``) per tier, sized as seed 002 sizes them.
+
+    Free and pro: one tier-wide budget at the 90th percentile of the tier's expected monthly
+    spend (so the top decile meets the cap, seed 002's 5-15% band); team: a per-seat pool at the
+    85th percentile of spend per seat; enterprise: a contracted pool of 1.2-2.5x expected spend;
+    custom (usage based): a commit of 0.9-1.5x expected spend. Planted customers spend far more
+    than expected, so they are the ones that cross their budgets.
+    """
+    expected = pop.sessions * 30.0 / pop.days * COST_PER_SESSION[pop.tier]
+    pool = pop.pool_usd
+    for t in (0, 1):
+        m = pop.tier == t
+        if m.any():
+            pool[m] = round(float(np.quantile(expected[m], 0.9)), 2)
+    m = pop.tier == 2
+    if m.any():
+        per_seat = float(np.quantile(expected[m] / pop.seats[m], 0.85))
+        pool[m] = np.round(per_seat * pop.seats[m], 2)
+    m = pop.tier == 3
+    pool[m] = np.round(expected[m] * rng.uniform(1.2, 2.5, int(m.sum())), 2)
+    m = pop.tier == 4
+    pool[m] = np.round(expected[m] * rng.uniform(0.9, 1.5, int(m.sum())), 2)
+
+
+def _write_customers(pop: Population, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(
+            [
+                "customer_id",
+                "name",
+                "tier",
+                "segment",
+                "mrr_usd",
+                "seats",
+                "contracted_pool_usd",
+                "signup_date",
+            ]
+        )
+        for i in range(pop.n):
+            w.writerow(
+                [
+                    pop.customer_id[i],
+                    pop.name[i],
+                    TIERS[pop.tier[i]],
+                    SEGMENTS[pop.segment[i]],
+                    f"{pop.mrr_usd[i]:.2f}",
+                    int(pop.seats[i]),
+                    f"{pop.pool_usd[i]:.2f}",
+                    pop.signup_date[i].isoformat(),
+                ]
+            )
+
+
+def _truth(
+    pop: Population,
+    cost: np.ndarray,
+    tasks: np.ndarray,
+    wins: np.ndarray,
+    top1: float,
+    top01: float,
+    gini: float,
+) -> dict[str, object]:
+    n = pop.n
+    shapes = {pop.customer_id[i]: pop.shape_names(i) for i in np.flatnonzero(pop.shapes)}
+    order = np.argsort(-cost, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    top5 = rank < max(1, int(np.ceil(0.05 * n)))
+    cpst = np.where(wins > 0, cost / np.maximum(wins, 1), np.inf)
+    p95 = float(np.quantile(cpst[np.isfinite(cpst)], 0.95)) if np.isfinite(cpst).any() else 0.0
+    planted = {
+        pop.customer_id[i]: {
+            "shapes": pop.shape_names(i),
+            "tier": TIERS[pop.tier[i]],
+            "est_cost_usd": round(float(cost[i]), 4),
+            "cost_rank": int(rank[i]) + 1,
+            "top5pct_by_cost": bool(top5[i]),
+            "est_cost_per_successful_task": None
+            if not np.isfinite(cpst[i])
+            else round(float(cpst[i]), 4),
+            "above_p95_cost_per_successful_task": bool(cpst[i] > p95),
+        }
+        for i in np.flatnonzero(pop.shapes)
+    }
+    return {
+        "seed": pop.seed,
+        "customers": n,
+        "days": pop.days,
+        "start": pop.start.isoformat(),
+        "shapes": shapes,
+        "shape_metrics": SHAPE_METRICS,
+        "shape_names": list(SHAPES),
+        "diagnosis_rule": "a customer matches a shape when its metric is >= 3x the median "
+        "customer's (low_cache_hit: <= 1/3 of the median); judge customers with at least 20 tasks",
+        "top1_share": round(top1, 4),
+        "top01_share": round(top01, 4),
+        "gini": round(gini, 4),
+        "spend_basis": "estimated LLM spend from the genai-prices snapshot in "
+        "tailguard/simulate/params.py (tools, retrieval and escalations excluded)",
+        "est_total_llm_cost_usd": round(float(cost.sum()), 2),
+        "p95_cost_per_successful_task": round(p95, 4),
+        "planted": planted,
+        "calibration": {"activity_spread": SPREAD, "models": list(cat.MODELS)},
+    }

@@ -1,0 +1,532 @@
+"""The event generator: customers → users → sessions → tasks → turns, vectorised per chunk.
+
+Every level is a flat numpy array with a parent index (``np.repeat`` down the tree), so a chunk of
+a few hundred customers costs a few dozen numpy calls whatever its number of events. Randomness
+comes from one generator per chunk (seeded by ``[seed, chunk]``), so output is byte-identical for
+a seed and chunks can be written as they are produced.
+
+Context accumulation (seed 004): turn *k* of a session sends the system prompt plus every earlier
+turn's new content and visible answer plus its own new content; so input grows turn by turn and a
+long session pays for an ever larger prompt. The previous prompt is a prefix of the next one, so a
+follow-up turn reads it from the provider's prompt cache when the cache is warm (same model, gap
+under the five-minute TTL, and the customer's hit propensity). Token convention: ``input_tokens``
+includes cache reads and writes, ``output_tokens`` includes reasoning (OpenTelemetry GenAI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tailguard.simulate import catalog as cat
+from tailguard.simulate import params
+from tailguard.simulate.population import SHAPE_BIT, Population
+
+US = 1_000_000  # microseconds per second
+CACHE_BLOCK = 128
+CACHE_TTL_S = 300.0
+CACHE_MIN = 1024
+KIND_LLM, KIND_TOOL, KIND_RETR, KIND_ESC, KIND_OUT, KIND_GUARD = range(6)
+KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
+#: order of kinds at the same timestamp (an outcome after the call that closed the task)
+_KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
+
+_TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
+
+
+def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
+    """Draw ``n`` values from a quantile table by inverse-CDF interpolation."""
+    return np.interp(rng.random(n), _TOKEN_PROBS, np.asarray(table, dtype=float))
+
+
+def _seg_arange(counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(c)`` for each count: the index of each child within its parent."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+
+
+def _excl_cumsum(v: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Cumulative sum within consecutive segments of ``counts`` rows, excluding the row itself."""
+    cs = np.cumsum(v)
+    starts = np.cumsum(counts) - counts
+    first = np.repeat(starts, counts)
+    return cs - v - (cs[first] - v[first])
+
+
+def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    c = np.cumsum(p, axis=1)
+    c[:, -1] = 1.0
+    return (rng.random((len(p), 1)) > c).sum(axis=1)
+
+
+def _has(pop: Population, shape: str, c: np.ndarray) -> np.ndarray:
+    return (pop.shapes[c] & SHAPE_BIT[shape]) > 0
+
+
+@dataclass
+class Chunk:
+    """The events of one chunk of customers, one entry per column, all of equal length."""
+
+    cols: dict[str, np.ndarray]
+    users: list[str]  # user_id strings, indexed by the ``user`` column
+    n_sessions: int
+    n_tasks: int
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cols["kind"])
+
+
+# columns and their fill values for kinds that do not carry them
+_FILL: dict[str, tuple[type, float | int]] = {
+    "kind": (np.int8, -1),
+    "ts": (np.int64, 0),
+    "cust": (np.int64, -1),
+    "user": (np.int64, -1),
+    "session": (np.int64, -1),
+    "task": (np.int64, -1),
+    "workload": (np.int8, -1),
+    "feature": (np.int8, -1),
+    "model": (np.int8, -1),
+    "attempt": (np.int32, -1),
+    "input_tokens": (np.int64, -1),
+    "output_tokens": (np.int64, -1),
+    "cache_read_tokens": (np.int64, -1),
+    "cache_write_tokens": (np.int64, -1),
+    "reasoning_tokens": (np.int64, -1),
+    "latency_ms": (np.float64, np.nan),
+    "status": (np.int8, -1),
+    "tool": (np.int8, -1),
+    "queries": (np.int64, -1),
+    "reranks": (np.int64, -1),
+    "minutes": (np.float64, np.nan),
+    "outcome": (np.int8, -1),
+    "action": (np.int8, -1),
+    "rule": (np.int8, -1),
+    "amount_usd": (np.float64, np.nan),
+}
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    sizes = [len(p["kind"]) for p in parts]
+    for name, (dtype, fill) in _FILL.items():
+        arrs = [
+            p[name].astype(dtype, copy=False) if name in p else np.full(s, fill, dtype=dtype)
+            for p, s in zip(parts, sizes, strict=True)
+        ]
+        out[name] = np.concatenate(arrs)
+    return out
+
+
+def llm_cost(cols: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """Estimated USD of the llm_call rows in ``mask`` from the price snapshot in params."""
+    m = cols["model"][mask]
+    inp = cols["input_tokens"][mask]
+    cr = cols["cache_read_tokens"][mask]
+    cw = cols["cache_write_tokens"][mask]
+    out = cols["output_tokens"][mask]
+    return (
+        (inp - cr - cw) * cat.PRICE_IN[m]
+        + cr * cat.PRICE_CR[m]
+        + cw * cat.PRICE_CW[m]
+        + out * cat.PRICE_OUT[m]
+    )
+
+
+def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chunk:
+    """All events of the customers ``cust`` (global indices, ascending)."""
+    days = pop.days
+    nc = len(cust)
+
+    # --- users and their active days ------------------------------------------------------
+    n_users = pop.users[cust]
+    user_c = np.repeat(np.arange(nc), n_users)
+    user_k = _seg_arange(n_users)
+    users = [f"{pop.customer_id[cust[c]]}.u{k:03d}" for c, k in zip(user_c, user_k, strict=True)]
+    nu = len(user_c)
+    weekday = (np.arange(days) + pop.start.weekday()) % 7
+    w = np.where(weekday < 5, 1.0, 0.4)
+    w = w / w.mean()
+    p_user = pop.user_active[cust][user_c] * rng.lognormal(-0.06, 0.35, nu)
+    active = rng.random((nu, days)) < np.minimum(p_user[:, None] * w[None, :], 1.0)
+    active &= np.arange(days)[None, :] >= pop.signup_day[cust][user_c][:, None]
+    ud_u, ud_d = np.nonzero(active)
+
+    # --- sessions ------------------------------------------------------------------------
+    hf_ud = _has(pop, "high_frequency", cust[user_c[ud_u]])
+    ns = 1 + rng.binomial(3, 0.2, len(ud_u))
+    ns[hf_ud] = 6 + rng.poisson(6.0, int(hf_ud.sum()))
+    s_user = np.repeat(ud_u, ns)
+    s_day = np.repeat(ud_d, ns)
+    s_c = user_c[s_user]
+    s_g = cust[s_c]
+    nsess = len(s_user)
+    hour = np.mod(rng.normal(14.0 - pop.tz_hours[s_g], 3.2), 24.0)
+    s_hf = _has(pop, "high_frequency", s_g)
+    hour[s_hf] = rng.uniform(0.0, 24.0, int(s_hf.sum()))
+    s_start = (s_day * 86400 + hour * 3600).astype(np.float64)  # seconds from window start
+
+    s_wl = _categorical(rng, pop.mix[s_g])
+    s_rh = _has(pop, "reasoning_heavy", s_g)
+    s_feat = s_wl * 2 + (rng.random(nsess) < 0.35)
+    s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
+    s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
+    s_sys = cat.SYSTEM_PROMPT[s_feat]
+
+    # --- tasks ---------------------------------------------------------------------------
+    s_long = _has(pop, "long_sessions", s_g)
+    nt = 1 + ((s_wl == 0) & (rng.random(nsess) < 0.25)) + ((s_wl == 2) & (rng.random(nsess) < 0.2))
+    nt = nt.astype(np.int64)
+    nl = int(s_long.sum())
+    nt[s_long] = np.where(
+        s_wl[s_long] == 1, 2 + rng.binomial(2, 0.5, nl), 3 + rng.binomial(3, 0.5, nl)
+    )
+    t_s = np.repeat(np.arange(nsess), nt)
+    ntask = len(t_s)
+    t_wl = s_wl[t_s]
+    t_long = s_long[t_s]
+    nturn = np.select(
+        [t_wl == 0, t_wl == 1],
+        [1 + rng.binomial(5, 0.4, ntask), 2 + rng.binomial(5, 0.3, ntask)],
+        1 + rng.binomial(3, 0.3, ntask),
+    )
+    nlt = int(t_long.sum())
+    nturn[t_long] = np.select(
+        [t_wl[t_long] == 0, t_wl[t_long] == 1],
+        [2 + rng.binomial(10, 0.5, nlt), 2 + rng.binomial(8, 0.5, nlt)],
+        2 + rng.binomial(6, 0.5, nlt),
+    )
+    # tool fan-out: agents that loop take more steps per task
+    t_fan = _has(pop, "tool_fanout", t_g := s_g[t_s]) & (t_wl == 1)
+    nturn[t_fan] = 4 + rng.binomial(4, 0.5, int(t_fan.sum()))
+
+    # --- turns and their attempts (retries) -------------------------------------------------
+    k_t = np.repeat(np.arange(ntask), nturn)
+    k_s = t_s[k_t]
+    k_g = s_g[k_s]
+    nk = len(k_t)
+    mag = _has(pop, "failure_magnet", k_g)
+    p_first = np.where(mag, 0.35, 0.05)
+    p_next = np.where(mag, 0.6, 0.3)
+    max_att = np.where(mag, 6, 3)
+    nf = np.zeros(nk, dtype=np.int64)
+    alive = np.ones(nk, dtype=bool)
+    for a in range(6):
+        fail = alive & (a < max_att) & (rng.random(nk) < (p_first if a == 0 else p_next))
+        nf += fail
+        alive = fail
+    dead = nf >= max_att  # every attempt failed: the task ends on this turn
+    keep = _excl_cumsum(dead.astype(np.int64), nturn) == 0
+    k_t, k_s, k_g, nf, dead, mag = k_t[keep], k_s[keep], k_g[keep], nf[keep], dead[keep], mag[keep]
+    nturn = np.bincount(k_t, minlength=ntask)
+    nk = len(k_t)
+    k_in_task = _seg_arange(nturn)
+    last_in_task = k_in_task == nturn[k_t] - 1
+    s_nturn = np.bincount(k_s, minlength=nsess)
+    k_in_sess = _seg_arange(s_nturn)
+    k_wl = s_wl[k_s]
+    first_of_task = k_in_task == 0
+
+    # --- tool calls per turn -------------------------------------------------------------
+    fan = _has(pop, "tool_fanout", k_g)
+    ntool = np.zeros(nk, dtype=np.int64)
+    ag = (k_wl == 1) & ~last_in_task
+    ntool[ag] = 1 + (rng.random(int(ag.sum())) < 0.4)
+    ch = k_wl == 0
+    ntool[ch] = rng.random(int(ch.sum())) < 0.35
+    agf = ag & fan
+    ntool[agf] = 5 + rng.binomial(6, 0.5, int(agf.sum()))
+    chf = ch & fan
+    ntool[chf] = 2 + rng.binomial(2, 0.5, int(chf.sum()))
+    ntool[dead] = 0
+    tc_k = np.repeat(np.arange(nk), ntool)
+    ntc = len(tc_k)
+    tc_tool = _categorical(rng, np.broadcast_to(cat.TOOL_P, (ntc, len(cat.TOOL_P))))
+    tc_fan = fan[tc_k]
+    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(tc_fan, 0.08, 0.3)
+    results = np.bincount(tc_k, weights=tc_tokens, minlength=nk)
+
+    # --- token sizes per turn ------------------------------------------------------------
+    over = _has(pop, "oversized_prompts", k_g)
+    rh = _has(pop, "reasoning_heavy", k_g)
+    conv = _sample(rng, params.AZURE_CONV_CONTEXT, nk)
+    new = np.select(
+        [k_wl == 0, k_wl == 1],
+        [
+            np.where(first_of_task, 0.6, 0.12) * conv,
+            np.where(first_of_task, 0.5, 0.0) * _sample(rng, params.AZURE_CODE_CONTEXT, nk),
+        ],
+        0.1 * conv,
+    )
+    new[over] *= rng.uniform(4.0, 8.0, int(over.sum()))
+    attach = over & first_of_task
+    new[attach] += 1.5 * _sample(rng, params.MOONCAKE_INPUT, int(attach.sum()))
+    # retrieved context: the long-context trace, bounded by top-k x chunk size (16k tokens)
+    retrieved = np.where(
+        k_wl == 2,
+        np.minimum(
+            np.where(first_of_task, 0.55, 0.3) * _sample(rng, params.MOONCAKE_INPUT, nk), 16000.0
+        ),
+        0.0,
+    )
+    prev_results = np.zeros(nk)
+    same = k_in_sess > 0
+    prev_results[1:] = results[:-1]
+    new = np.round(new + retrieved + np.where(same, prev_results, 0.0))
+
+    visible = np.select(
+        [k_wl == 0, k_wl == 1],
+        [
+            _sample(rng, params.AZURE_CONV_GENERATED, nk),
+            np.where(
+                last_in_task,
+                _sample(rng, params.AZURE_CONV_GENERATED, nk),
+                _sample(rng, params.AZURE_CODE_GENERATED, nk),
+            ),
+        ],
+        _sample(rng, params.MOONCAKE_OUTPUT, nk),
+    )
+    visible = np.maximum(1.0, np.round(visible))
+    k_model = s_model[k_s].copy()
+    planner = (k_wl == 1) & first_of_task
+    k_model[planner | rh] = cat.PLANNER
+    reasoning = np.zeros(nk)
+    reasoning[planner] = 2.0 * _sample(rng, params.AZURE_CONV_GENERATED, int(planner.sum()))
+    reasoning[rh] = _sample(rng, params.AZURE_CONV_GENERATED, int(rh.sum())) * rng.uniform(
+        6.0, 12.0, int(rh.sum())
+    )
+    reasoning = np.round(reasoning)
+
+    sys_prompt = s_sys[k_s].astype(np.float64)
+    prior = _excl_cumsum(new + visible, s_nturn)
+    inp = sys_prompt + prior + new
+
+    # --- timing: think time between turns, latency per attempt ----------------------------
+    think = np.clip(rng.lognormal(np.log(25.0), 1.0, nk), 2.0, 1800.0)
+    gap = np.where(same, np.where((k_wl == 1) & ~first_of_task, 0.2, think), 0.0)
+
+    # --- prompt cache ---------------------------------------------------------------------
+    prev_inp = np.zeros(nk)
+    prev_inp[1:] = inp[:-1]
+    prev_model = np.full(nk, -1)
+    prev_model[1:] = k_model[:-1]
+    warm = same & (gap <= CACHE_TTL_S) & (prev_model == k_model)
+    # providers cache prefixes of at least 1,024 tokens
+    hit = warm & (prev_inp >= CACHE_MIN) & (rng.random(nk) < pop.p_hit[k_g])
+    sys_hit = (sys_prompt >= CACHE_MIN) & (rng.random(nk) < pop.p_sys[k_g])
+    cr = np.where(
+        hit,
+        np.floor(prev_inp / CACHE_BLOCK) * CACHE_BLOCK,
+        np.where(sys_hit, np.floor(sys_prompt / CACHE_BLOCK) * CACHE_BLOCK, 0.0),
+    )
+    cw = np.where(cat.WRITES_CACHE[k_model], inp - cr, 0.0)
+
+    # --- expand turns to attempts ---------------------------------------------------------
+    natt = nf + ~dead
+    r_k = np.repeat(np.arange(nk), natt)
+    attempt = _seg_arange(natt) + 1
+    err = attempt <= nf[r_k]
+    nr = len(r_k)
+    out = visible[r_k] + reasoning[r_k]
+    out_err = np.floor(visible[r_k] * rng.uniform(0.0, 0.5, nr))
+    r_out = np.where(err, out_err, out)
+    r_reason = np.where(err, 0.0, reasoning[r_k])
+    r_model = k_model[r_k]
+    r_in = inp[r_k]
+    ok_lat = (300.0 + r_out * cat.MS_PER_TOKEN[r_model] + r_in * 0.01) * rng.lognormal(
+        0.0, 0.25, nr
+    )
+    err_lat = np.where(
+        rng.random(nr) < 0.5, rng.uniform(30000.0, 60000.0, nr), rng.uniform(200.0, 1500.0, nr)
+    )
+    r_lat = np.round(np.where(err, err_lat, ok_lat), 1)
+    backoff = np.where(err, 1000.0 * 2.0 ** (attempt - 1), 0.0)
+    r_span = r_lat + backoff
+    r_off = _excl_cumsum(r_span, natt)  # ms from the first attempt's start
+    llm_ms = np.bincount(r_k, weights=r_span, minlength=nk)
+
+    tc_lat = np.round(cat.TOOL_LATENCY_MS[tc_tool] * rng.lognormal(0.0, 0.5, ntc), 1)
+    tool_ms = np.bincount(tc_k, weights=tc_lat + 30.0, minlength=nk)
+    retr_ms = np.where(k_wl == 2, 250.0, 0.0)
+    dur_s = (retr_ms + llm_ms + tool_ms) / 1000.0
+    k_start = s_start[k_s] + _excl_cumsum(dur_s + gap, s_nturn) + gap
+
+    # --- outcomes ------------------------------------------------------------------------
+    t_dead = np.zeros(ntask, dtype=bool)
+    t_dead[k_t[dead]] = True
+    t_mag = _has(pop, "failure_magnet", t_g)
+    p_out = np.where(t_mag[:, None], cat.OUTCOME_P_MAGNET[None, :], cat.OUTCOME_P[t_wl])
+    outcome = _categorical(rng, p_out)
+    outcome[t_dead] = np.where((t_wl[t_dead] == 1) & (rng.random(int(t_dead.sum())) < 0.5), 4, 3)
+    t_last = np.zeros(ntask, dtype=np.int64)
+    t_last[k_t] = np.arange(nk)  # index of each task's last turn (k_t ascending)
+    t_end = k_start[t_last] + dur_s[t_last]
+    delay = np.where(
+        outcome == 2, 1800.0, np.where(outcome == 3, 0.0, rng.uniform(2.0, 60.0, ntask))
+    )
+    t_ts = t_end + delay
+
+    # --- columns per kind ------------------------------------------------------------------
+    def us(sec: np.ndarray) -> np.ndarray:
+        return np.round(sec * US).astype(np.int64)
+
+    r_s = k_s[r_k]
+    llm = {
+        "kind": np.full(nr, KIND_LLM),
+        "ts": us(k_start[r_k] + (retr_ms[r_k] + r_off) / 1000.0),
+        "session": r_s,
+        "task": k_t[r_k],
+        "model": r_model,
+        "attempt": attempt,
+        "input_tokens": r_in,
+        "output_tokens": r_out,
+        "cache_read_tokens": cr[r_k],
+        "cache_write_tokens": cw[r_k],
+        "reasoning_tokens": r_reason,
+        "latency_ms": r_lat,
+        "status": err.astype(np.int8),
+    }
+    tc_s = k_s[tc_k]
+    tc_j = _seg_arange(ntool)
+    tc_err = rng.random(ntc) < np.where(mag[tc_k], 0.25, 0.02)
+    tool = {
+        "kind": np.full(ntc, KIND_TOOL),
+        "ts": us(k_start[tc_k] + (retr_ms[tc_k] + llm_ms[tc_k] + tc_j * 30.0) / 1000.0),
+        "session": tc_s,
+        "task": k_t[tc_k],
+        "tool": tc_tool,
+        "status": tc_err.astype(np.int8),
+        "latency_ms": tc_lat,
+    }
+    rag = np.flatnonzero(k_wl == 2)
+    nrag = len(rag)
+    retr = {
+        "kind": np.full(nrag, KIND_RETR),
+        "ts": us(k_start[rag]),
+        "session": k_s[rag],
+        "task": k_t[rag],
+        "queries": 1 + rng.binomial(2, 0.3, nrag),
+        "reranks": np.where(s_feat[k_s[rag]] == 4, 1, rng.random(nrag) < 0.3).astype(np.int64),
+    }
+    outc = {
+        "kind": np.full(ntask, KIND_OUT),
+        "ts": us(t_ts),
+        "session": t_s,
+        "task": np.arange(ntask),
+        "outcome": outcome,
+    }
+    esc_t = np.flatnonzero(outcome == 5)
+    nesc = len(esc_t)
+    esc = {
+        "kind": np.full(nesc, KIND_ESC),
+        "ts": us(t_ts[esc_t]),
+        "session": t_s[esc_t],
+        "task": esc_t,
+        "minutes": np.round(np.clip(rng.lognormal(np.log(9.0), 0.6, nesc), 2.0, 90.0), 1),
+    }
+    parts = [llm, tool, retr, outc, esc]
+    for p in parts:
+        p["cust"] = s_c[p["session"]]
+        p["user"] = s_user[p["session"]]
+        p["workload"] = s_wl[p["session"]]
+        p["feature"] = s_feat[p["session"]]
+    cols = _concat(parts)
+    cols["cust"] = cust[cols["cust"]]  # to global customer index
+    guard = _guards(pop, cols, rng)
+    if guard is not None:
+        cols = _concat([cols, guard])
+    order = np.lexsort((_KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
+    cols = {k: v[order] for k, v in cols.items()}
+    return Chunk(cols=cols, users=users, n_sessions=nsess, n_tasks=ntask)
+
+
+def _guards(
+    pop: Population, cols: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray] | None:
+    """Guard decisions a tier policy would have logged (until the real guard writes them).
+
+    Spend is estimated per customer and calendar month in time order; crossing 70% of the
+    customer's monthly budget logs ``soft_threshold``; crossing 100% logs the tier's overage
+    pattern (seed 002: hard cap = ``deny`` on free, ``degrade`` on pro, ``overage`` on team,
+    enterprise and custom), and deny/degrade repeat on the first call of each later day.
+    """
+    m = np.flatnonzero(cols["kind"] == KIND_LLM)
+    if len(m) == 0:
+        return None
+    cost = llm_cost(cols, m)
+    ts = cols["ts"][m]
+    c = cols["cust"][m]
+    day = ts // (86400 * US)
+    month = _month_of_day(pop)[np.minimum(day, pop.days - 1)]
+    group = c * 1000 + month
+    o = np.lexsort((ts, group))
+    m, cost, ts, c, day, group = m[o], cost[o], ts[o], c[o], day[o], group[o]
+    counts = np.unique(group, return_counts=True)[1]
+    before = _excl_cumsum(cost, counts)
+    after = before + cost
+    budget = pop.pool_usd[c] * _month_fraction(pop)[month[o]]
+    soft = (before < 0.7 * budget) & (after >= 0.7 * budget) & (budget > 0)
+    hard = (before < budget) & (after >= budget) & (budget > 0)
+    tier = pop.tier[c]
+    over_after = (before >= budget) & (budget > 0) & ((tier == 0) | (tier == 1))
+    first_of_day = np.ones(len(m), dtype=bool)
+    first_of_day[1:] = (group[1:] != group[:-1]) | (day[1:] != day[:-1])
+    repeat = over_after & first_of_day & ~hard
+    sel = np.concatenate([np.flatnonzero(soft), np.flatnonzero(hard), np.flatnonzero(repeat)])
+    kind_sel = np.concatenate(
+        [
+            np.zeros(int(soft.sum()), dtype=np.int64),
+            np.ones(int(hard.sum() + repeat.sum()), dtype=np.int64),
+        ]
+    )
+    if len(sel) == 0:
+        return None
+    t = tier[sel]
+    # action: soft_threshold 0, deny 1, degrade 2, overage 3
+    hard_action = np.array([1, 2, 3, 3, 3])[t]
+    action = np.where(kind_sel == 0, 0, hard_action)
+    rule = 2 * t + kind_sel
+    row = m[sel]
+    model = np.where(action == 2, cat.M[cat.DOWNGRADE], cols["model"][row])
+    return {
+        "kind": np.full(len(sel), KIND_GUARD),
+        "ts": cols["ts"][row] - 1,
+        "cust": cols["cust"][row],
+        "user": cols["user"][row],
+        "session": cols["session"][row],
+        "task": cols["task"][row],
+        "workload": cols["workload"][row],
+        "feature": cols["feature"][row],
+        "model": model,
+        "action": action,
+        "rule": rule,
+        "amount_usd": np.round(np.where(kind_sel == 0, 0.7, 1.0) * budget[sel], 6),
+    }
+
+
+def _month_of_day(pop: Population) -> np.ndarray:
+    import datetime as dt
+
+    months = []
+    for d in range(pop.days):
+        x = pop.start + dt.timedelta(days=d)
+        months.append(x.year * 12 + x.month - 1)
+    a = np.asarray(months)
+    return a - a[0]
+
+
+def _month_fraction(pop: Population) -> np.ndarray:
+    """Share of each calendar month inside the window (a budget is prorated to it)."""
+    import calendar
+    import datetime as dt
+
+    mod = _month_of_day(pop)
+    frac = []
+    for k in range(int(mod[-1]) + 1):
+        d0 = int(np.flatnonzero(mod == k)[0])
+        x = pop.start + dt.timedelta(days=d0)
+        frac.append(np.sum(mod == k) / calendar.monthrange(x.year, x.month)[1])
+    return np.asarray(frac)

@@ -1,0 +1,293 @@
+"""The customer population: who exists, how much each uses, on which tier, and who is planted.
+
+Everything here is per customer (small arrays), drawn once from one generator so that the event
+generation that follows can run chunk by chunk without changing any customer's attributes.
+
+Why activity is drawn *stratified*: the top-1% share of a heavy-tailed sample is dominated by a
+handful of draws, so plain i.i.d. sampling makes the concentration figures jump from seed to seed.
+Customer ``i`` instead gets the quantile ``(perm[i] + U) / n`` of the real per-client distribution
+(one draw per stratum, Latin-hypercube style): every seed reproduces the real shape, and the seed
+only decides who is where.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from tailguard.simulate import params
+
+TIERS: tuple[str, ...] = ("free", "pro", "team", "enterprise", "custom")
+SEGMENTS: tuple[str, ...] = ("smb", "mid_market", "enterprise", "usage_based")
+WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag")
+SHAPES: tuple[str, ...] = (
+    "long_sessions",
+    "tool_fanout",
+    "oversized_prompts",
+    "failure_magnet",
+    "high_frequency",
+    "low_cache_hit",
+    "reasoning_heavy",
+)
+#: bit per shape in ``Population.shapes``
+SHAPE_BIT: dict[str, int] = {s: 1 << i for i, s in enumerate(SHAPES)}
+
+#: The metric a diagnosis should use for each shape (per customer, over the whole period).
+SHAPE_METRICS: dict[str, str] = {
+    "long_sessions": "llm_calls / distinct session_id (all attempts counted)",
+    "tool_fanout": "tool_call events / distinct task_id",
+    "oversized_prompts": "mean of (input_tokens - cache_read_tokens) over llm_call events",
+    "failure_magnet": "llm_call events with attempt > 1 / distinct task_id "
+    "(also: share of task_outcome not accepted)",
+    "high_frequency": "distinct session_id / distinct (user_id, UTC date of ts) pairs",
+    "low_cache_hit": "sum(cache_read_tokens) / sum(input_tokens) <= 1/3 of the median customer's",
+    "reasoning_heavy": "sum(reasoning_tokens) / sum(output_tokens)",
+}
+
+#: Pairs of shapes that may share a customer: their metrics do not interfere (a long session read
+#: with a cold cache would also look like an oversized prompt, so that pair is excluded).
+COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("high_frequency", "reasoning_heavy"),
+    ("high_frequency", "failure_magnet"),
+    ("oversized_prompts", "failure_magnet"),
+    ("long_sessions", "reasoning_heavy"),
+)
+
+#: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
+#: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
+SPREAD = 0.72
+#: sessions per 30 days of the median customer
+MEDIAN_SESSIONS_30D = 14.0
+#: mean sessions per active user-day in the base population (1 + Binomial(3, 0.2))
+SESSIONS_PER_USER_DAY = 1.6
+
+
+@dataclass(frozen=True)
+class Population:
+    """Per-customer attributes, index ``i`` = customer ``i``."""
+
+    seed: int
+    start: dt.date
+    days: int
+    customer_id: list[str]
+    name: list[str]
+    tier: np.ndarray  # int8 index into TIERS
+    segment: np.ndarray  # int8 index into SEGMENTS
+    level: np.ndarray  # relative activity (median customer = 1)
+    sessions: np.ndarray  # expected sessions over the period (before planted shapes)
+    users: np.ndarray  # number of users (principals)
+    user_active: np.ndarray  # mean probability a user is active on a given day
+    mix: np.ndarray  # (n, 3) workload probabilities chat/agent/rag
+    signup_day: np.ndarray  # days relative to start (negative: before the window)
+    signup_date: list[dt.date]
+    seats: np.ndarray
+    mrr_usd: np.ndarray
+    pool_usd: np.ndarray  # monthly budget / contracted pool in USD
+    tz_hours: np.ndarray  # local offset of the customer's working day
+    p_hit: np.ndarray  # probability a follow-up turn reads the previous prompt from cache
+    p_sys: np.ndarray  # probability a session's first call reads the system prompt from cache
+    shapes: np.ndarray  # bitmask of SHAPE_BIT
+
+    @property
+    def n(self) -> int:
+        return len(self.customer_id)
+
+    def shape_names(self, i: int) -> list[str]:
+        return [s for s in SHAPES if self.shapes[i] & SHAPE_BIT[s]]
+
+
+def activity_quantile(u: np.ndarray) -> np.ndarray:
+    """Log activity (relative to the median) at quantile ``u`` of the real per-client shape."""
+    body = np.asarray(params.ACTIVITY_LOGZ)
+    probs = np.linspace(0.0, params.ACTIVITY_BODY_TOP, len(body))
+    top = params.ACTIVITY_BODY_TOP
+    z = np.interp(np.minimum(u, top), probs, body)
+    tail = u > top
+    z[tail] = body[-1] + np.log((1 - top) / (1 - u[tail])) / params.ACTIVITY_TAIL_ALPHA
+    return z
+
+
+_ADJ = (
+    "Acme", "Blue", "Bright", "Cedar", "Delta", "Ember", "Fern", "Granite", "Harbor", "Iris",
+    "Juniper", "Kite", "Lumen", "Maple", "North", "Onyx", "Pine", "Quartz", "River", "Summit",
+    "Tidal", "Umber", "Vale", "Willow", "Zephyr",
+)  # fmt: skip
+_NOUN = (
+    "Analytics", "Labs", "Health", "Logistics", "Legal", "Retail", "Robotics", "Capital",
+    "Media", "Systems", "Foods", "Energy", "Travel", "Insurance", "Learning", "Security",
+)  # fmt: skip
+_SUFFIX = ("Inc", "LLC", "GmbH", "Ltd", "Co", "SA", "AB", "BV")
+
+
+def build(n: int, days: int, seed: int, start: dt.date) -> Population:
+    """Draw the population of ``n`` customers for a window of ``days`` days from ``start``."""
+    rng = np.random.default_rng([seed, 0])
+    width = max(4, len(str(n - 1)))
+    ids = [f"cus_{i:0{width}d}" for i in range(n)]
+    names = [
+        f"{_ADJ[a]} {_NOUN[b]} {_SUFFIX[c]}"
+        for a, b, c in zip(
+            rng.integers(0, len(_ADJ), n),
+            rng.integers(0, len(_NOUN), n),
+            rng.integers(0, len(_SUFFIX), n),
+            strict=True,
+        )
+    ]
+
+    # --- activity: stratified draw from the real per-client shape --------------------------
+    u = (rng.permutation(n) + rng.uniform(0.0, 1.0, n)) / n
+    u = np.minimum(u, 1.0 - 0.25 / n)  # trim the last stratum: no unbounded single draw
+    level = np.exp(SPREAD * activity_quantile(u))
+    q = u  # the customer's quantile of activity
+
+    # --- tier from the activity quantile (heavier customers sit on bigger plans) ------------
+    bands = np.array([0.5, 0.8, 0.95, 1.0])
+    probs = np.array(
+        [
+            [0.62, 0.33, 0.05, 0.00, 0.00],
+            [0.25, 0.50, 0.20, 0.04, 0.01],
+            [0.05, 0.30, 0.40, 0.20, 0.05],
+            [0.00, 0.10, 0.30, 0.40, 0.20],
+        ]
+    )
+    band = np.searchsorted(bands, q, side="left").clip(0, 3)
+    tier = _categorical(rng, probs[band]).astype(np.int8)
+    seg_of_tier = np.array([0, 0, 1, 2, 3])
+    segment = seg_of_tier[tier].astype(np.int8)
+    # a third of pro/team customers are mid-market, some enterprises buy usage-based
+    segment[(tier == 1) & (rng.random(n) < 0.2)] = 1
+    segment[(tier == 2) & (rng.random(n) < 0.3)] = 0
+
+    # at least ~2 sessions a month: a customer row with no activity at all is a churned account
+    sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 2.0) * days / 30.0
+    # --- users: enough principals that a user is active on 15-50% of days ------------------
+    frac = rng.uniform(0.15, 0.5, n)
+    users = np.maximum(1, np.ceil(sessions / (days * SESSIONS_PER_USER_DAY * frac))).astype(
+        np.int64
+    )
+    user_active = sessions / (users * days * SESSIONS_PER_USER_DAY)
+
+    mix = rng.dirichlet(40.0 * np.array([0.40, 0.35, 0.25]), n)
+
+    # --- cohorts: signup over the previous two years, a few inside the window ---------------
+    signup_day = -np.floor(rng.exponential(240.0, n)).astype(np.int64) - 1
+    new = rng.random(n) < 0.04
+    signup_day[new] = rng.integers(0, max(1, days // 2), new.sum())
+    signup_day = np.maximum(signup_day, -1500)
+    signup_date = [start + dt.timedelta(days=int(d)) for d in signup_day]
+
+    # --- commercial terms ----------------------------------------------------------------
+    seats = np.empty(n, dtype=np.int64)
+    mrr = np.zeros(n)
+    per_seat = np.array([0.0, 25.0, 40.0, 60.0, 0.0])
+    for t in range(len(TIERS)):
+        m = tier == t
+        k = int(m.sum())
+        if t == 0:
+            seats[m] = np.maximum(users[m], rng.integers(1, 4, k))
+        elif t == 1:
+            seats[m] = np.maximum(users[m], rng.integers(1, 6, k))
+        elif t == 2:
+            seats[m] = np.maximum(users[m], rng.integers(5, 40, k))
+        elif t == 3:
+            seats[m] = np.maximum(users[m], rng.integers(50, 400, k))
+        else:
+            seats[m] = np.maximum(1, users[m] // 5)
+        mrr[m] = seats[m] * per_seat[t]
+    ent = tier == 3
+    mrr[ent] = np.maximum(mrr[ent], 2000.0) * rng.uniform(0.8, 1.6, ent.sum())
+    cus = tier == 4
+    mrr[cus] = np.round(rng.uniform(500.0, 4000.0, cus.sum()) * np.sqrt(level[cus]), -1)
+    mrr = np.round(mrr, 2)
+
+    tz = rng.choice(
+        np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
+    )
+    p_hit = rng.uniform(0.88, 0.97, n)
+    p_sys = rng.uniform(0.5, 0.8, n)
+
+    shapes = _plant(rng, q, n)
+    low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
+    p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
+    p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
+
+    pool = np.zeros(n)  # filled in by budgets()
+    return Population(
+        seed=seed,
+        start=start,
+        days=days,
+        customer_id=ids,
+        name=names,
+        tier=tier,
+        segment=segment,
+        level=level,
+        sessions=sessions,
+        users=users,
+        user_active=user_active,
+        mix=mix,
+        signup_day=signup_day,
+        signup_date=signup_date,
+        seats=seats,
+        mrr_usd=mrr,
+        pool_usd=pool,
+        tz_hours=tz,
+        p_hit=p_hit,
+        p_sys=p_sys,
+        shapes=shapes,
+    )
+
+
+def planted_per_shape(n: int) -> int:
+    """How many customers carry each shape: a handful (5 per 2,000), at least 2."""
+    return max(2, round(n * 0.0025))
+
+
+def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:
+    """Choose the planted customers among the upper-middle of activity (top 1.5-12%).
+
+    Planted customers are active enough that their per-customer metrics are averages over many
+    sessions (so a diagnosis can read them), and not so large that they were in the tail anyway:
+    the shape itself is what pushes them into the cost tail.
+    """
+    shapes = np.zeros(n, dtype=np.int64)
+    k = planted_per_shape(n)
+    order = np.argsort(-q)
+    lo = int(np.floor(0.015 * n))
+    hi = min(n, max(int(np.ceil(0.12 * n)), lo + 8 * k))
+    cand = order[lo:hi]
+    # low_cache_hit and tool_fanout add the least LLM cost (a cache discount lost; tool calls
+    # that are priced per call at ingest), so they are planted in the most active third of the
+    # candidates; the other shapes make their own way to the tail
+    third = max(2 * k, len(cand) // 3)
+    strong = list(rng.permutation(cand[:third]))
+    for s in ("low_cache_hit", "tool_fanout"):
+        for _ in range(k):
+            if strong:
+                shapes[strong.pop()] |= SHAPE_BIT[s]
+    pool = [c for c in rng.permutation(cand) if shapes[c] == 0]
+    n_pairs = max(1, k // 3) if n >= 100 else 0
+    pairs = [COMPATIBLE_PAIRS[i % len(COMPATIBLE_PAIRS)] for i in range(n_pairs)]
+    need = dict.fromkeys(SHAPES, k)
+    need["low_cache_hit"] = need["tool_fanout"] = 0
+    for a, b in pairs:
+        if not pool:
+            break
+        c = pool.pop()
+        shapes[c] |= SHAPE_BIT[a] | SHAPE_BIT[b]
+        need[a] -= 1
+        need[b] -= 1
+    for s in SHAPES:
+        for _ in range(need[s]):
+            if not pool:
+                break
+            shapes[pool.pop()] |= SHAPE_BIT[s]
+    return shapes
+
+
+def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of the probability matrix ``p``."""
+    c = np.cumsum(p, axis=1)
+    c[:, -1] = 1.0
+    return (rng.random((len(p), 1)) > c).sum(axis=1)
