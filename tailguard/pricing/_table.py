@@ -16,8 +16,9 @@ back to genai-prices itself.
 
 Rules per row (``cost_source``):
 - any kind with a ``cost_usd`` on input: that cost (``reported``);
-- ``llm_call``: tokens at the price in force at the event's ``ts`` (``price``); no price: cost
-  null, ``unpriced`` true (``unpriced``) — never a zero;
+- ``llm_call``: tokens at the price in force at the event's ``ts`` (``price``); no price, or
+  token counts that break the convention (cache tokens above input tokens): cost null,
+  ``unpriced`` true (``unpriced``) — never a zero;
 - ``tool_call``: ``units.tool_call_usd[tool]`` else its ``default`` (``unit``);
 - ``retrieval``: ``queries * retrieval_query_usd + reranks * rerank_usd`` (``unit``);
 - ``escalation``: ``minutes * escalation_minute_usd`` (``unit``); ``minutes`` is a float and is
@@ -222,6 +223,10 @@ def _price_llm(
             fe = np.where(fe >= 0, fe + band, -1)
         entry[sel] = fe
 
+    unc = inp - cr - cw
+    # usage that breaks the token convention (cache tokens above input, negative counts) has no
+    # meaningful price: flag it unpriced rather than store a negative or made-up cost
+    entry[(unc < 0) | (cr < 0) | (cw < 0) | (out < 0)] = -1
     found = entry >= 0
     cost = np.zeros(len(rows), dtype=np.int64)
     if not entries.prices:
@@ -230,7 +235,6 @@ def _price_llm(
     divisor = np.array(entries.divisor, dtype=np.int64)
     fallback = np.array(entries.fallback, dtype=bool)
     e = np.where(found, entry, 0)
-    unc = inp - cr - cw
     # int64 is safe when even the largest token count at the largest rate stays below _SAFE;
     # otherwise estimate each row in float64 and send the big ones to Decimal.
     tokens = inp + out

@@ -101,6 +101,15 @@ def test_every_kind(book: PriceBook) -> None:
         {"kind": "escalation", "ts": T0, "minutes": 0.1},
         {"kind": "task_outcome", "ts": T0, "outcome": "accepted"},
         {"kind": "guard", "ts": T0, "action": "deny", "rule": "r", "amount_usd": Decimal(3)},
+        # cache tokens above input tokens break the convention: flagged, not priced negative
+        {
+            "kind": "llm_call",
+            "ts": T0,
+            "model": "acme-70b",
+            "input_tokens": 5,
+            "cache_read_tokens": 6,
+            "output_tokens": 0,
+        },
     ]
     assert _costs(book, rows) == [
         (Decimal("1.35"), "price", False),
@@ -114,6 +123,7 @@ def test_every_kind(book: PriceBook) -> None:
         (Decimal("0.075"), "unit", False),
         (Decimal(0), "none", False),
         (Decimal(0), "none", False),
+        (None, "unpriced", True),
     ]
 
 
