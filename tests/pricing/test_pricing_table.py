@@ -215,6 +215,14 @@ def test_chunked_empty_and_sparse_inputs(book: PriceBook) -> None:
         Decimal("0.45"),
         Decimal("0.01"),
     ]
+    # reported costs read from sliced chunks (non-zero array offsets)
+    rep = events_table(
+        [{"kind": "tool_call", "ts": T0, "cost_usd": Decimal(f"{i}.000000007")} for i in range(5)]
+    )
+    sliced = pa.concat_tables([rep.slice(0, 2), rep.slice(3, 2)])
+    assert price_table(book, sliced).column("cost_usd").to_pylist() == [
+        Decimal(f"{i}.000000007") for i in (0, 1, 3, 4)
+    ]
     empty = price_table(book, table.slice(0, 0))
     assert empty.num_rows == 0 and empty.schema == LEDGER_SCHEMA
     sparse = table.select(
