@@ -29,6 +29,7 @@ tests (the ``tail`` extra); it is imported only when used.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,6 +174,27 @@ def _alphas_discrete(lay: _Layout, cand: IntArray) -> tuple[FloatArray, FloatArr
     h = 1e-4
     g2 = np.ones_like(a)
     active = np.ones(a.shape, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        a, g2 = _newton(sp, a, q, target, g2, active, h)
+    # zeta(a, q) underflows for huge a on a tail of one or two values: such a candidate is no fit
+    bad = ~np.isfinite(g2) | ~np.isfinite(_log_zeta_quiet(sp, a, q))
+    return np.where(bad, np.nan, a), np.where(bad, np.nan, g2)
+
+
+def _log_zeta_quiet(sp: Any, a: FloatArray, q: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        return _log_zeta(sp, a, q)
+
+
+def _newton(
+    sp: Any,
+    a: FloatArray,
+    q: FloatArray,
+    target: FloatArray,
+    g2: FloatArray,
+    active: NDArray[np.bool_],
+    h: float,
+) -> tuple[FloatArray, FloatArray]:
     for _ in range(60):
         if not active.any():
             break
@@ -191,7 +213,7 @@ def _alphas_discrete(lay: _Layout, cand: IntArray) -> tuple[FloatArray, FloatArr
         g2[active] = d2
         done = np.abs(new - aa) < 1e-10
         idx = np.flatnonzero(active)
-        active[idx[done]] = False
+        active[idx[done | ~np.isfinite(new)]] = False
     return a, g2
 
 
@@ -380,6 +402,20 @@ def _reindex(cdf: _CdfFn, cand: IntArray) -> _CdfFn:
 # Sampling and the bootstrap
 
 
+@functools.lru_cache(maxsize=8)
+def _survival_table(alpha: float, xmin: float) -> tuple[FloatArray, FloatArray]:
+    """``P(X >= x)`` of the discrete power law for the first 100,001 integers from ``xmin``.
+
+    Cached: a bootstrap draws thousands of sets from the same fitted law.
+    """
+    sp = _scipy_special()
+    xs = xmin + np.arange(100_001, dtype=np.float64)
+    surv = sp.zeta(alpha, xs) / sp.zeta(alpha, xmin)
+    xs.flags.writeable = False
+    surv.flags.writeable = False
+    return xs, surv
+
+
 def sample(
     alpha: float,
     xmin: float,
@@ -398,11 +434,9 @@ def sample(
     r = rng.random(size)
     if not discrete:
         return xmin * (1.0 - r) ** (-1.0 / (alpha - 1.0))
-    sp = _scipy_special()
-    table = 100_000
-    xs = xmin + np.arange(table + 1, dtype=np.float64)
-    surv = sp.zeta(alpha, xs) / sp.zeta(alpha, xmin)  # P(X >= xs), decreasing from 1
-    # X = the largest xs with surv(xs) >= r  (r in (0,1]) -> inverse CDF
+    xs, surv = _survival_table(alpha, xmin)
+    table = len(xs) - 1
+    # X = the largest xs with surv(xs) >= rr, rr uniform on (0, 1]: the inverse CDF
     rr = 1.0 - r
     pos = np.searchsorted(-surv, -rr, side="right") - 1
     out = xs[np.clip(pos, 0, table)]
