@@ -25,6 +25,7 @@ import numpy as np
 from tailguard.simulate import catalog as cat
 from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost
 from tailguard.simulate.population import (
+    COST_PER_SESSION,
     SEGMENTS,
     SHAPE_METRICS,
     SHAPES,
@@ -38,10 +39,6 @@ from tailguard.simulate.population import (
 CHUNK_CUSTOMERS = 256
 DEFAULT_START = dt.date(2026, 1, 1)
 Format = Literal["jsonl", "parquet"]
-
-#: Estimated USD per session of the base population by tier (measured on seed 0, 20,000
-#: customers, see docs/simulator.md); only used to size each tier's budget.
-COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     ntc = len(tc_k)
     tc_tool = _categorical(rng, np.broadcast_to(cat.TOOL_P, (ntc, len(cat.TOOL_P))))
     tc_fan = fan[tc_k]
-    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(tc_fan, 0.08, 0.3)
+    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(tc_fan, 0.12, 0.3)
     results = np.bincount(tc_k, weights=tc_tokens, minlength=nk)
 
     # --- token sizes per turn ------------------------------------------------------------

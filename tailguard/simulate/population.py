@@ -57,9 +57,13 @@ COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
 
 #: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
 #: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
-SPREAD = 0.72
+SPREAD = 0.70
 #: sessions per 30 days of the median customer
 MEDIAN_SESSIONS_30D = 14.0
+#: Estimated USD per session of the base population by tier (free, pro, team, enterprise,
+#: custom), measured on simulated data with the genai-prices snapshot; used to size budgets and
+#: to pick planted customers by expected spend.
+COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
 #: mean sessions per active user-day in the base population (1 + Binomial(3, 0.2))
 SESSIONS_PER_USER_DAY = 1.6
 
@@ -208,7 +212,8 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     p_hit = rng.uniform(0.88, 0.97, n)
     p_sys = rng.uniform(0.5, 0.8, n)
 
-    shapes = _plant(rng, q, n)
+    # planted customers are chosen by expected spend (activity x the tier's cost per session)
+    shapes = _plant(rng, sessions * COST_PER_SESSION[tier], n)
     low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
@@ -244,7 +249,7 @@ def planted_per_shape(n: int) -> int:
     return max(2, round(n * 0.0025))
 
 
-def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:
+def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q: expected spend
     """Choose the planted customers among the upper-middle of activity (top 1.5-12%).
 
     Planted customers are active enough that their per-customer metrics are averages over many
@@ -260,12 +265,10 @@ def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:
     # low_cache_hit and tool_fanout add the least LLM cost (a cache discount lost; tool calls
     # that are priced per call at ingest), so they are planted in the most active third of the
     # candidates; the other shapes make their own way to the tail
-    third = max(2 * k, len(cand) // 3)
-    strong = list(rng.permutation(cand[:third]))
-    for s in ("low_cache_hit", "tool_fanout"):
-        for _ in range(k):
-            if strong:
-                shapes[strong.pop()] |= SHAPE_BIT[s]
+    for s, top in (("low_cache_hit", 2 * k), ("tool_fanout", max(3 * k, len(cand) // 3))):
+        strong = [c for c in rng.permutation(cand[:top]) if shapes[c] == 0]
+        for c in strong[:k]:
+            shapes[c] |= SHAPE_BIT[s]
     pool = [c for c in rng.permutation(cand) if shapes[c] == 0]
     n_pairs = max(1, k // 3) if n >= 100 else 0
     pairs = [COMPATIBLE_PAIRS[i % len(COMPATIBLE_PAIRS)] for i in range(n_pairs)]
