@@ -181,8 +181,10 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     nt = 1 + ((s_wl == 0) & (rng.random(nsess) < 0.25)) + ((s_wl == 2) & (rng.random(nsess) < 0.2))
     nt = nt.astype(np.int64)
     nl = int(s_long.sum())
+    # long sessions: many tasks in one conversation, each a little longer than usual (so that
+    # per-task metrics such as retries per task stay near the base population's)
     nt[s_long] = np.where(
-        s_wl[s_long] == 1, 2 + rng.binomial(2, 0.5, nl), 3 + rng.binomial(3, 0.5, nl)
+        s_wl[s_long] == 1, 3 + rng.binomial(2, 0.5, nl), 5 + rng.binomial(4, 0.5, nl)
     )
     t_s = np.repeat(np.arange(nsess), nt)
     ntask = len(t_s)
@@ -196,8 +198,8 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     nlt = int(t_long.sum())
     nturn[t_long] = np.select(
         [t_wl[t_long] == 0, t_wl[t_long] == 1],
-        [2 + rng.binomial(10, 0.5, nlt), 2 + rng.binomial(8, 0.5, nlt)],
-        2 + rng.binomial(6, 0.5, nlt),
+        [2 + rng.binomial(4, 0.5, nlt), 3 + rng.binomial(4, 0.5, nlt)],
+        2 + rng.binomial(3, 0.5, nlt),
     )
     # tool fan-out: agents that loop take more steps per task
     t_fan = _has(pop, "tool_fanout", t_g := s_g[t_s]) & (t_wl == 1)
