@@ -23,15 +23,12 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tailguard.errors import InputError
 from tailguard.events.schema import (
-    GUARD_ACTIONS,
     INPUT_COLUMNS,
-    KINDS,
     LEDGER_SCHEMA,
-    OUTCOMES,
-    WORKLOADS,
     Escalation,
     Event,
     Guard,
@@ -159,7 +156,89 @@ def read_batches(
         yield from _read_parquet(p, batch_rows)
 
 
+def _sql_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    return {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+    }[t]
+
+
+SQL_TYPES = {f.name: _sql_type(f.type) for f in INPUT_SCHEMA}
+
+
+def _engine() -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _slices(table: pa.Table, batch_rows: int, rejects: list[Reject], rows: int) -> Iterator[Batch]:
+    if table.num_rows == 0:
+        yield Batch(table, rejects, rows)
+        return
+    for off in range(0, table.num_rows, batch_rows):
+        last = off + batch_rows >= table.num_rows
+        yield Batch(
+            table.slice(off, batch_rows),
+            rejects if last else [],
+            rows if last else min(rows, off + batch_rows),
+        )
+
+
 def _read_jsonl(path: Path, batch_rows: int) -> Iterator[Batch]:
+    """Clean files at engine speed; any doubt re-reads with msgspec for exact messages."""
+    table = _jsonl_fast(path)
+    if table is None:
+        yield from _read_jsonl_exact(path, batch_rows)
+    else:
+        yield from _slices(table, batch_rows, [], table.num_rows)
+
+
+def _jsonl_fast(path: Path) -> pa.Table | None:
+    import duckdb
+
+    from tailguard.events.sql import (
+        PROBLEM_CASE,
+        json_raw_columns,
+        json_typed_view,
+        normalized_select,
+    )
+
+    cols = "{" + ", ".join(f"'{c}': '{t}'" for c, t in json_raw_columns().items()) + "}"
+    src = (
+        f"read_json({_lit(str(path))}, format = 'newline_delimited', columns = {cols}, "
+        "maximum_object_size = 16777216)"
+    )
+    con = _engine()
+    try:
+        con.execute(f"CREATE TEMP VIEW typed AS {json_typed_view(src)}")
+        t = con.sql(
+            f"SELECT _json_ok, {PROBLEM_CASE} AS _err, {normalized_select(SQL_TYPES)} FROM typed"
+        ).to_arrow_table()
+    except duckdb.Error:
+        return None  # not plain JSON lines of objects: the exact reader says what is wrong
+    finally:
+        con.close()
+    ok = t.column("_json_ok")
+    if ok.null_count or not pc.all(ok).as_py() or t.column("_err").null_count != len(t):
+        return None
+    return t.drop_columns(["_json_ok", "_err"]).cast(INPUT_SCHEMA)
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _read_jsonl_exact(path: Path, batch_rows: int) -> Iterator[Batch]:
     one = msgspec.json.Decoder(Event)
     many = msgspec.json.Decoder(list[Event])
     name = str(path)
@@ -231,168 +310,83 @@ def _read_csv(path: Path, batch_rows: int) -> Iterator[Batch]:
 
 # --- Parquet: vectorised validation in DuckDB ---------------------------------------------------
 
-
-def _in(col: str, values: tuple[str, ...]) -> str:
-    return f"{col} IN ({', '.join(repr(v) for v in values)})"
-
-
-_REQUIRED = {
-    "llm_call": ("model", "input_tokens", "output_tokens"),
-    "tool_call": ("tool", "tool_kind"),
-    "escalation": ("minutes",),
-    "task_outcome": ("outcome",),
-    "guard": ("action", "rule"),
-}
-
-# (condition that is an error, field, reason); the first that holds names the row's problem.
-_CHECKS: list[tuple[str, str, str]] = [
-    ("event_id IS NULL OR event_id = ''", "event_id", "missing required field"),
-    ("kind IS NULL", "kind", "missing required field"),
-    (f"NOT {_in('kind', KINDS)}", "kind", f"must be one of {', '.join(KINDS)}"),
-    ("ts IS NULL", "ts", "missing required field"),
-    ("customer_id IS NULL OR customer_id = ''", "customer_id", "missing required field"),
-    *[
-        (f"kind = '{k}' AND {c} IS NULL", c, "missing required field")
-        for k, cs in _REQUIRED.items()
-        for c in cs
-    ],
-    (
-        f"workload IS NOT NULL AND NOT {_in('workload', WORKLOADS)}",
-        "workload",
-        f"must be one of {', '.join(WORKLOADS)}",
-    ),
-    ("status IS NOT NULL AND status NOT IN ('ok', 'error')", "status", "must be ok or error"),
-    (
-        "tool_kind IS NOT NULL AND tool_kind NOT IN ('read', 'write')",
-        "tool_kind",
-        "must be read or write",
-    ),
-    (
-        f"outcome IS NOT NULL AND NOT {_in('outcome', OUTCOMES)}",
-        "outcome",
-        f"must be one of {', '.join(OUTCOMES)}",
-    ),
-    (
-        f"action IS NOT NULL AND NOT {_in('action', GUARD_ACTIONS)}",
-        "action",
-        f"must be one of {', '.join(GUARD_ACTIONS)}",
-    ),
-    ("attempt IS NOT NULL AND attempt < 1", "attempt", "must be >= 1"),
-    *[
-        (f"{c} IS NOT NULL AND {c} < 0", c, "must be >= 0")
-        for c in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "latency_ms",
-            "queries",
-            "reranks",
-            "minutes",
-            "cost_usd",
-            "amount_usd",
-        )
-    ],
-    (
-        "coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0) > input_tokens",
-        "cache_read_tokens",
-        "cache_read_tokens + cache_write_tokens exceed input_tokens "
-        "(input_tokens must include cache tokens, OpenTelemetry convention)",
-    ),
-    (
-        "coalesce(reasoning_tokens, 0) > output_tokens",
-        "reasoning_tokens",
-        "reasoning_tokens exceed output_tokens (output_tokens must include reasoning)",
-    ),
-]
-_ERROR_EXPR = (
-    "CASE "
-    + " ".join(
-        f"WHEN {cond} THEN '{fld}|{reason.replace(chr(39), chr(39) * 2)}'"
-        for cond, fld, reason in _CHECKS
-    )
-    + " END"
-)
-_DEFAULTS = {
-    "attempt": "1",
-    "cache_read_tokens": "0",
-    "cache_write_tokens": "0",
-    "reasoning_tokens": "0",
+_COMPATIBLE: dict[str, Any] = {
+    "VARCHAR": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "BIGINT": pa.types.is_integer,
+    "INTEGER": pa.types.is_integer,
+    "DOUBLE": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+    "TIMESTAMPTZ": lambda t: pa.types.is_timestamp(t) and t.tz is not None,
+    "BOOLEAN": pa.types.is_boolean,
 }
 
 
-def _conform_parquet_batch(rb: pa.RecordBatch, name: str) -> pa.Table:
-    """Cast a Parquet batch to the input schema, refusing a timestamp without a timezone."""
-    arrays = []
-    for f in INPUT_SCHEMA:
-        idx = rb.schema.get_field_index(f.name)
-        if idx < 0:
-            arrays.append(pa.nulls(rb.num_rows, f.type))
-            continue
-        col = rb.column(idx)
-        if f.name == "ts":
-            if pa.types.is_timestamp(col.type) and col.type.tz is None:
-                raise InputError(
-                    f"{name}: ts has no timezone",
-                    [f"{name}:1: ts: timestamp column without a timezone (store UTC with tz)"],
-                )
-            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                raise InputError(
-                    f"{name}: ts is text", [f"{name}:1: ts: store ts as a timestamp with tz"]
-                )
-        try:
-            arrays.append(col.cast(f.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise InputError(
-                f"{name}: column {f.name} has type {col.type}",
-                [f"{name}:1: {f.name}: cannot convert {col.type} to {f.type}: {exc}"],
-            ) from exc
-    unknown = [c for c in rb.schema.names if c not in INPUT_COLUMNS]
-    if unknown:
-        raise InputError(
-            f"{name}: unknown columns",
-            [f"{name}:1: {c}: unknown column (see docs/events.md)" for c in unknown],
-        )
-    return pa.Table.from_arrays(arrays, schema=INPUT_SCHEMA)
+def _compatible(sql_type: str, t: pa.DataType) -> bool:
+    if sql_type.startswith("DECIMAL"):
+        return pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+    return bool(_COMPATIBLE[sql_type](t))
 
 
 def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
+    """Read, check and normalise a Parquet file in one DuckDB pass (row numbers from 1).
+
+    Money columns should be DECIMAL; a float money column is converted by the engine
+    (nearest nano-dollar).
+    """
     import duckdb
     import pyarrow.parquet as pq
 
+    from tailguard.events.sql import PROBLEM_CASE, normalized_select
+
     name = str(path)
     try:
-        pf = pq.ParquetFile(path)
+        schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{name}: not a Parquet file", [f"{name}:0: <file>: {exc}"]) from exc
-    con = duckdb.connect()
-    offset = 0
-    select = ", ".join(
-        f"coalesce({c}, {_DEFAULTS[c]})::{'INTEGER' if c == 'attempt' else 'BIGINT'} AS {c}"
-        if c in _DEFAULTS
-        else c
-        for c in INPUT_COLUMNS
+    problems = [
+        f"{name}:1: {c}: unknown column (see docs/events.md)"
+        for c in schema.names
+        if c not in INPUT_COLUMNS
+    ]
+    present = set(schema.names)
+    for col in INPUT_COLUMNS:
+        if col in present and not _compatible(SQL_TYPES[col], schema.field(col).type):
+            t = schema.field(col).type
+            why = (
+                "timestamp column without a timezone (store UTC with tz)"
+                if col == "ts" and pa.types.is_timestamp(t)
+                else f"type {t} cannot hold {SQL_TYPES[col]}"
+            )
+            problems.append(f"{name}:1: {col}: {why}")
+    if problems:
+        raise InputError(f"{name}: columns do not fit the event schema", problems)
+    raw = ", ".join(
+        col if col in present else f"CAST(NULL AS {SQL_TYPES[col]}) AS {col}"
+        for col in INPUT_COLUMNS
     )
-    for rb in pf.iter_batches(batch_size=batch_rows):
-        batch = _conform_parquet_batch(rb, name)
-        batch = batch.append_column("_row", pa.array(range(1, rb.num_rows + 1), pa.int64()))
-        con.register("batch", batch)
-        checked = con.sql(f"SELECT {_ERROR_EXPR} AS _err, * FROM batch").to_arrow_table()
-        err = checked.column("_err")
-        rejects: list[Reject] = []
-        if err.null_count != len(err):
-            bad = checked.filter(err.is_valid()).select(["_err", "_row", "event_id"]).to_pylist()
-            for r in bad:
-                fld, reason = r["_err"].split("|", 1)
-                rejects.append(Reject(name, offset + r["_row"], fld, reason, r["event_id"] or ""))
-            con.register("checked", checked)
-            good = con.sql(f"SELECT {select} FROM checked WHERE _err IS NULL").to_arrow_table()
-        else:
-            good = con.sql(f"SELECT {select} FROM batch").to_arrow_table()
-        offset += rb.num_rows
-        yield Batch(good.cast(INPUT_SCHEMA), rejects, offset)
-    con.close()
+    con = _engine()
+    try:
+        con.execute(
+            f"CREATE TEMP VIEW raw AS SELECT file_row_number + 1 AS _row, {raw} "
+            f"FROM read_parquet({_lit(name)}, file_row_number = true)"
+        )
+        t = con.sql(
+            f"SELECT _row, {PROBLEM_CASE} AS _err, {normalized_select(SQL_TYPES)} FROM raw"
+        ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise InputError(f"{name}: cannot read", [f"{name}:0: <file>: {exc}"]) from exc
+    finally:
+        con.close()
+    err = t.column("_err")
+    rejects: list[Reject] = []
+    if err.null_count != len(err):
+        bad = t.filter(err.is_valid()).select(["_err", "_row", "event_id"]).to_pylist()
+        for r in bad:
+            fld, reason = r["_err"].split("|", 1)
+            rejects.append(Reject(name, r["_row"], fld, reason, r["event_id"] or ""))
+        rejects.sort(key=lambda r: r.line)
+        t = t.filter(err.is_null())
+    good = t.drop_columns(["_row", "_err"]).cast(INPUT_SCHEMA)
+    yield from _slices(good, batch_rows, rejects, good.num_rows + len(rejects))
 
 
 def read_events(path: str | os.PathLike[str]) -> Batch:

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import msgspec
 import pyarrow as pa
 
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # fits int64
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 AwareTs = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
@@ -69,16 +69,27 @@ class LlmCall(_Envelope, tag="llm_call"):
     input_tokens: NonNegInt
     output_tokens: NonNegInt
     provider: str | None = None
-    attempt: Annotated[int, msgspec.Meta(ge=1)] = 1
-    cache_read_tokens: NonNegInt = 0
-    cache_write_tokens: NonNegInt = 0
-    reasoning_tokens: NonNegInt = 0
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = 1
+    cache_read_tokens: NonNegInt | None = 0
+    cache_write_tokens: NonNegInt | None = 0
+    reasoning_tokens: NonNegInt | None = 0
     cost_usd: Decimal | None = None
     latency_ms: NonNegFloat | None = None
-    status: Status = "ok"
+    status: Status | None = "ok"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # an explicit null (common in exports of flat tables) means "absent": use the default
+        if self.attempt is None:
+            self.attempt = 1
+        if self.cache_read_tokens is None:
+            self.cache_read_tokens = 0
+        if self.cache_write_tokens is None:
+            self.cache_write_tokens = 0
+        if self.reasoning_tokens is None:
+            self.reasoning_tokens = 0
+        if self.status is None:
+            self.status = "ok"
         if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
             raise ValueError(
                 "cache_read_tokens + cache_write_tokens exceed input_tokens "
@@ -94,15 +105,27 @@ class LlmCall(_Envelope, tag="llm_call"):
 class ToolCall(_Envelope, tag="tool_call"):
     tool: Id
     tool_kind: ToolKind
-    status: Status = "ok"
+    status: Status | None = "ok"
     cost_usd: Decimal | None = None
     latency_ms: NonNegFloat | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.status is None:
+            self.status = "ok"
+
 
 class Retrieval(_Envelope, tag="retrieval"):
-    queries: NonNegInt = 1
-    reranks: NonNegInt = 0
+    queries: NonNegInt | None = 1
+    reranks: NonNegInt | None = 0
     cost_usd: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.queries is None:
+            self.queries = 1
+        if self.reranks is None:
+            self.reranks = 0
 
 
 class Escalation(_Envelope, tag="escalation"):

@@ -9,9 +9,10 @@ read do they move into ``segments/``, under the commit lock. So:
   while staging leaves only orphans in ``tmp/`` (the next writer removes them); a SIGKILL during
   the final renames leaves a prefix of whole segments visible, never a partial file, and running
   the same ingest again completes it exactly (it is idempotent);
-- every row is written once: duplicates are dropped against a snapshot of the committed ids
-  while staging, and re-checked under the lock only against segments that other writers
-  committed in the meantime.
+- every row is written once: duplicates are dropped (a DuckDB anti-join) against the ids
+  committed when the ingest started plus those it staged, and re-checked under the lock only
+  against segments that other writers committed in the meantime. Within the input, the first
+  occurrence of an id wins.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
 from tailguard.events.readers import DEFAULT_BATCH_ROWS, Reject, read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
-from tailguard.ledger.store import Ledger, _fsync_dir, atomic_write_parquet
+from tailguard.ledger.store import IdIndex, Ledger, _fsync_dir, atomic_write_parquet
 from tailguard.pricing import PriceBook, price_table
 
 Progress = Callable[[int, int], None]
@@ -59,15 +61,6 @@ class IngestResult:
         }
 
 
-def _keep_mask(ids: list[str], known: set[str], run_seen: set[str]) -> list[bool]:
-    keep = []
-    for i in ids:
-        fresh = i not in known and i not in run_seen
-        keep.append(fresh)
-        run_seen.add(i)
-    return keep
-
-
 def ingest(
     paths: Sequence[str | os.PathLike[str]],
     ledger: Ledger | str | os.PathLike[str],
@@ -87,9 +80,9 @@ def ingest(
     book = prices or PriceBook.load()
     led._ensure()
     with led.lock():
-        known = set(led._refresh_known_ids())
-        snapshot = set(led._seen_segments)
-    run_seen: set[str] = set()
+        led._clean_orphans()
+        snapshot = {p.name for p in led.segment_files()}
+        index = IdIndex(led.segment_files())
     staged: list[tuple[Path, int]] = []
     result = IngestResult()
     staging_ok = True
@@ -104,8 +97,7 @@ def ingest(
                     staging_ok = False  # keep reading to report every problem, stage nothing
                 if staging_ok and batch.table.num_rows:
                     priced = price_table(book, batch.table)
-                    keep = _keep_mask(priced.column("event_id").to_pylist(), known, run_seen)
-                    kept = priced if all(keep) else priced.filter(pa.array(keep, pa.bool_()))
+                    kept = index.fresh(priced)
                     result.duplicates += priced.num_rows - kept.num_rows
                     if kept.num_rows:
                         tmp = led.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
@@ -117,7 +109,7 @@ def ingest(
                         )
                         staged.append((tmp, kept.num_rows))
                         result.unpriced += int(
-                            pa.compute.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0
+                            pc.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0
                         )
                 if progress:
                     progress(read_before + rows_in_file, sum(n for _, n in staged))
@@ -133,8 +125,6 @@ def ingest(
         if rejects_path is not None:
             _write_rejects(Path(rejects_path), result.rejects)
         _commit_staged(led, staged, snapshot, result)
-        if led._known_ids is not None:
-            led._known_ids |= run_seen
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
@@ -147,7 +137,6 @@ def _commit_staged(
     if not staged:
         return
     with led.lock():
-        led._refresh_known_ids()
         others = [p for p in led.segment_files() if p.name not in snapshot]
         late_ids: set[str] = set()
         for p in others:  # committed by another writer while we were staging
@@ -162,8 +151,8 @@ def _commit_staged(
             dest = led.segments_dir / name
             if late_ids:
                 table = pq.read_table(tmp)
-                keep = pa.compute.invert(
-                    pa.compute.is_in(table.column("event_id"), value_set=pa.array(list(late_ids)))
+                keep = pc.invert(
+                    pc.is_in(table.column("event_id"), value_set=pa.array(list(late_ids)))
                 )
                 table = table.filter(keep)
                 result.duplicates += n - table.num_rows
@@ -175,7 +164,6 @@ def _commit_staged(
                 os.replace(tmp, dest)
             result.accepted += n
             result.segments.append(dest)
-            led._seen_segments.add(name)
         _fsync_dir(led.segments_dir)
 
 

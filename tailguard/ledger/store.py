@@ -17,8 +17,9 @@ writer removes. Nothing is reported accepted before its segment is renamed and s
 Idempotency: commits are serialised by the lock (short: the dedupe and the rename). Under the
 lock the writer drops every event whose ``event_id`` is already in a committed segment (or
 earlier in the same batch), so replaying a file, or two processes ingesting the same file at
-once, never double counts. A writer loads the committed ids once and then only the ids of
-segments other processes committed since, so a long ingest does not rescan the ledger per batch.
+once, never double counts. The committed ids live in an in-memory DuckDB table (``IdIndex``):
+loaded once per writer, then extended only with the segments other processes committed since,
+so a long-lived writer does not rescan the ledger per batch, and dedupe is a hash anti-join.
 """
 
 from __future__ import annotations
@@ -86,6 +87,42 @@ def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
     _fsync_dir(dest.parent)
 
 
+class IdIndex:
+    """The committed event ids, in an in-memory DuckDB table: dedupe is a hash anti-join.
+
+    Loaded once per ingest (under the lock) and extended with what this ingest stages, so a
+    batch is checked against everything before it without a Python set of millions of strings.
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("CREATE TABLE known (event_id VARCHAR)")
+        self.add_segments(files)
+
+    def add_segments(self, files: list[Path]) -> None:
+        if files:
+            lst = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            self.con.execute(f"INSERT INTO known SELECT event_id FROM read_parquet([{lst}])")
+
+    def fresh(self, table: pa.Table) -> pa.Table:
+        """Rows whose id is not known and not seen earlier in ``table``; then remember them."""
+        self.con.register(
+            "_batch", table.append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
+        )
+        kept = self.con.sql(
+            "SELECT * EXCLUDE (_pos) FROM _batch ANTI JOIN known USING (event_id) "
+            "QUALIFY _pos = min(_pos) OVER (PARTITION BY event_id) ORDER BY _pos"
+        ).to_arrow_table()
+        self.con.unregister("_batch")
+        self.con.register("_kept", kept)
+        self.con.execute("INSERT INTO known SELECT event_id FROM _kept")
+        self.con.unregister("_kept")
+        return kept
+
+
 class Ledger:
     """A ledger directory. Cheap to construct; nothing is created until the first write."""
 
@@ -93,7 +130,7 @@ class Ledger:
         self.path = Path(path)
         self.segments_dir = self.path / SEGMENTS
         self.tmp_dir = self.path / "tmp"
-        self._known_ids: set[str] | None = None
+        self._index: IdIndex | None = None
         self._seen_segments: set[str] = set()
 
     # --- write path ------------------------------------------------------------------------
@@ -122,17 +159,17 @@ class Ledger:
             return []
         return sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
 
-    def _refresh_known_ids(self) -> set[str]:
-        """Load ids of segments committed since this writer last looked (under the lock)."""
-        if self._known_ids is None:
-            self._known_ids = set()
+    def _refresh_index(self) -> IdIndex:
+        """The id index, extended with segments committed since this writer last looked."""
+        if self._index is None:
             self._clean_orphans()
-        new = [p for p in self.segment_files() if p.name not in self._seen_segments]
-        for p in new:
-            ids = pq.read_table(p, columns=["event_id"]).column("event_id")
-            self._known_ids.update(ids.to_pylist())
-            self._seen_segments.add(p.name)
-        return self._known_ids
+            files = self.segment_files()
+            self._index = IdIndex(files)
+        else:
+            files = [p for p in self.segment_files() if p.name not in self._seen_segments]
+            self._index.add_segments(files)
+        self._seen_segments.update(p.name for p in files)
+        return self._index
 
     def _clean_orphans(self) -> None:
         """Remove temp files left by writers that died (their pid is gone)."""
@@ -150,22 +187,13 @@ class Ledger:
         if table.schema != LEDGER_SCHEMA:
             table = table.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
         with self.lock():
-            known = self._refresh_known_ids()
-            ids = table.column("event_id").to_pylist()
-            keep: list[bool] = []
-            batch_seen: set[str] = set()
-            for i in ids:
-                fresh = i not in known and i not in batch_seen
-                keep.append(fresh)
-                batch_seen.add(i)
-            kept = table.filter(pa.array(keep, pa.bool_())) if not all(keep) else table
+            kept = self._refresh_index().fresh(table)
             dup = table.num_rows - kept.num_rows
             if kept.num_rows == 0:
                 return CommitResult(0, dup, None)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
             dest = self.segments_dir / name
             atomic_write_parquet(kept, dest, self.tmp_dir)
-            known.update(kept.column("event_id").to_pylist())
             self._seen_segments.add(name)
             return CommitResult(kept.num_rows, dup, dest)
 
