@@ -157,8 +157,8 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
 
     # --- sessions ------------------------------------------------------------------------
     hf_ud = _has(pop, "high_frequency", cust[user_c[ud_u]])
-    ns = 1 + rng.binomial(3, 0.2, len(ud_u))
-    ns[hf_ud] = 6 + rng.poisson(6.0, int(hf_ud.sum()))
+    ns = 1 + rng.binomial(4, 0.3, len(ud_u))
+    ns[hf_ud] = 10 + rng.poisson(12.0, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)
     s_c = user_c[s_user]
@@ -293,7 +293,9 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     )
     visible = np.maximum(1.0, np.round(visible))
     k_model = s_model[k_s].copy()
-    planner = (k_wl == 1) & first_of_task
+    # the first task of an agent session is planned on o3-mini; later tasks reuse the plan
+    # context (so a long session does not switch models, and lose its cache, on every task)
+    planner = (k_wl == 1) & first_of_task & (k_in_sess == 0)
     k_model[planner | rh] = cat.PLANNER
     reasoning = np.zeros(nk)
     reasoning[planner] = 2.0 * _sample(rng, params.AZURE_CONV_GENERATED, int(planner.sum()))

@@ -57,15 +57,15 @@ COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
 
 #: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
 #: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
-SPREAD = 0.70
+SPREAD = 0.68
 #: sessions per 30 days of the median customer
 MEDIAN_SESSIONS_30D = 14.0
 #: Estimated USD per session of the base population by tier (free, pro, team, enterprise,
 #: custom), measured on simulated data with the genai-prices snapshot; used to size budgets and
 #: to pick planted customers by expected spend.
 COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
-#: mean sessions per active user-day in the base population (1 + Binomial(3, 0.2))
-SESSIONS_PER_USER_DAY = 1.6
+#: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
+SESSIONS_PER_USER_DAY = 2.2
 
 
 @dataclass(frozen=True)
@@ -164,10 +164,10 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     segment[(tier == 1) & (rng.random(n) < 0.2)] = 1
     segment[(tier == 2) & (rng.random(n) < 0.3)] = 0
 
-    # at least ~2 sessions a month: a customer row with no activity at all is a churned account
-    sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 2.0) * days / 30.0
-    # --- users: enough principals that a user is active on 15-50% of days ------------------
-    frac = rng.uniform(0.15, 0.5, n)
+    # at least ~3 sessions a month: a customer row with no activity at all is a churned account
+    sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 3.0) * days / 30.0
+    # --- users: enough principals that a user is active on 35-75% of days ------------------
+    frac = rng.uniform(0.35, 0.75, n)
     users = np.maximum(1, np.ceil(sessions / (days * SESSIONS_PER_USER_DAY * frac))).astype(
         np.int64
     )
@@ -183,37 +183,32 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     signup_date = [start + dt.timedelta(days=int(d)) for d in signup_day]
 
     # --- commercial terms ----------------------------------------------------------------
-    seats = np.empty(n, dtype=np.int64)
-    mrr = np.zeros(n)
-    per_seat = np.array([0.0, 25.0, 40.0, 60.0, 0.0])
-    for t in range(len(TIERS)):
-        m = tier == t
-        k = int(m.sum())
-        if t == 0:
-            seats[m] = np.maximum(users[m], rng.integers(1, 4, k))
-        elif t == 1:
-            seats[m] = np.maximum(users[m], rng.integers(1, 6, k))
-        elif t == 2:
-            seats[m] = np.maximum(users[m], rng.integers(5, 40, k))
-        elif t == 3:
-            seats[m] = np.maximum(users[m], rng.integers(50, 400, k))
-        else:
-            seats[m] = np.maximum(1, users[m] // 5)
-        mrr[m] = seats[m] * per_seat[t]
-    ent = tier == 3
-    mrr[ent] = np.maximum(mrr[ent], 2000.0) * rng.uniform(0.8, 1.6, ent.sum())
-    cus = tier == 4
-    mrr[cus] = np.round(rng.uniform(500.0, 4000.0, cus.sum()) * np.sqrt(level[cus]), -1)
+    # Seats follow the users who actually use the product (a few unused seats on team and
+    # enterprise plans), so that the median paying customer's LLM cost is a few percent of its
+    # MRR (seed 002: 0.5-1.5% of a seat at the median user, 3-8% of tenant revenue healthy;
+    # seed 003: 15-20% target) and a planted heavy user on a flat plan can cost more than it pays.
+    seats = users.copy()
+    grow = rng.uniform(1.0, 1.5, n)
+    team, ent, cus = tier == 2, tier == 3, tier == 4
+    seats[team] = np.maximum(3, np.ceil(users[team] * grow[team])).astype(np.int64)
+    seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
+    seats[cus] = np.maximum(1, users[cus] // 5)
+    per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
+    mrr = seats * per_seat[tier]
+    mrr[ent] = np.maximum(mrr[ent], 1500.0) * rng.uniform(0.8, 1.3, int(ent.sum()))
+    # usage-based: a monthly commit sized so expected LLM cost is 10-30% of it (seed 003)
+    expected = sessions * 30.0 / days * COST_PER_SESSION[tier]
+    mrr[cus] = np.maximum(100.0, expected[cus] / rng.uniform(0.1, 0.3, int(cus.sum())))
     mrr = np.round(mrr, 2)
 
     tz = rng.choice(
         np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
     )
-    p_hit = rng.uniform(0.88, 0.97, n)
+    p_hit = rng.uniform(0.92, 0.99, n)
     p_sys = rng.uniform(0.5, 0.8, n)
 
     # planted customers are chosen by expected spend (activity x the tier's cost per session)
-    shapes = _plant(rng, sessions * COST_PER_SESSION[tier], n)
+    shapes = _plant(rng, expected, n)
     low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
@@ -265,7 +260,7 @@ def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q:
     # low_cache_hit and tool_fanout add the least LLM cost (a cache discount lost; tool calls
     # that are priced per call at ingest), so they are planted in the most active third of the
     # candidates; the other shapes make their own way to the tail
-    for s, top in (("low_cache_hit", 2 * k), ("tool_fanout", max(3 * k, len(cand) // 3))):
+    for s, top in (("low_cache_hit", 2 * k), ("tool_fanout", 4 * k)):
         strong = [c for c in rng.permutation(cand[:top]) if shapes[c] == 0]
         for c in strong[:k]:
             shapes[c] |= SHAPE_BIT[s]
