@@ -1,0 +1,89 @@
+"""tailguard: per-customer unit economics for LLM spend, and the guardrails to act on it.
+
+The public API, re-exported here and imported lazily (``import tailguard`` loads nothing
+heavy)::
+
+    from tailguard import Ledger, ingest, PriceBook, simulate, customer_report, Guard
+
+Flow (docs/architecture in DESIGN.md): events → pricing → ledger → analytics → report; the guard
+decides before a call and settles after it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "tailguard.errors",
+    "Decision": "tailguard.guard",
+    "Event": "tailguard.events",
+    "Guard": "tailguard.guard",
+    "InputError": "tailguard.errors",
+    "Ledger": "tailguard.ledger",
+    "PriceBook": "tailguard.pricing",
+    "Request": "tailguard.guard",
+    "TailguardError": "tailguard.errors",
+    "UnknownModelError": "tailguard.errors",
+    "Window": "tailguard.analytics.period",
+    "concentration": "tailguard.analytics.concentration",
+    "customer_report": "tailguard.analytics.report",
+    "entity_totals": "tailguard.analytics.totals",
+    "ingest": "tailguard.ledger",
+    "load_policy": "tailguard.guard",
+    "price_table": "tailguard.pricing",
+    "read_events": "tailguard.events.readers",
+    "simulate": "tailguard.simulate",
+    "window": "tailguard.analytics.period",
+}
+
+__all__ = [
+    "ConfigError",
+    "Decision",
+    "Event",
+    "Guard",
+    "InputError",
+    "Ledger",
+    "PriceBook",
+    "Request",
+    "TailguardError",
+    "UnknownModelError",
+    "Window",
+    "concentration",
+    "customer_report",
+    "entity_totals",
+    "ingest",
+    "load_policy",
+    "price_table",
+    "read_events",
+    "simulate",
+    "window",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tailguard.analytics.concentration import concentration
+    from tailguard.analytics.period import Window, window
+    from tailguard.analytics.report import customer_report
+    from tailguard.analytics.totals import entity_totals
+    from tailguard.errors import ConfigError, InputError, TailguardError, UnknownModelError
+    from tailguard.events import Event
+    from tailguard.events.readers import read_events
+    from tailguard.guard import Decision, Guard, Request, load_policy
+    from tailguard.ledger import Ledger, ingest
+    from tailguard.pricing import PriceBook, price_table
+    from tailguard.simulate import simulate
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'tailguard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
