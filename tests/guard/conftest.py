@@ -71,7 +71,14 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, *, save: bool = False) -> None:
+        """Stop the server; ``save`` writes its data first so a restart brings it back."""
+        if self.proc is not None and save:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(b"SHUTDOWN SAVE\r\n")
+                s.recv(64)
+            self.proc.wait(timeout=10)
+            self.proc = None
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)

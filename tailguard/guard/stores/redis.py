@@ -83,19 +83,31 @@ def _result(raw: Any) -> CheckResult:
 class RedisStore:
     """Shared guard state in Redis for many gateway processes; sync and asyncio clients.
 
-    ``url`` is a ``redis://`` URL. Timeouts are short on purpose (default 250 ms): a guard that
+    ``url`` is a ``redis://`` URL. Timeouts are short on purpose (default 1 s): a guard that
     waits seconds for a sick Redis adds those seconds to every LLM call; the engine's fail mode
     decides what happens instead.
     """
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, timeout_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        timeout_s: float = 1.0,
+        max_connections: int = 32,
+        pool_wait_s: float = 2.0,
+    ) -> None:
         self.url = url
+        # A blocking pool: a burst of concurrent checks waits for a free connection (back
+        # pressure) instead of failing with "Too many connections" and tripping the fail mode.
         self._kw: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
             "retry_on_timeout": False,
+            "max_connections": max_connections,
+            "timeout": pool_wait_s,
         }
-        self.client = redis.Redis.from_url(url, **self._kw)
+        pool = redis.BlockingConnectionPool.from_url(url, **self._kw)
+        self.client = redis.Redis(connection_pool=pool)
         self._check = self.client.register_script(CHECK_LUA)
         self._settle = self.client.register_script(SETTLE_LUA)
         # redis.asyncio clients belong to one event loop: keep one per loop
@@ -107,7 +119,8 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         got = self._aclients.get(loop)
         if got is None:
-            c = aredis.Redis.from_url(self.url, **self._kw)
+            apool = aredis.BlockingConnectionPool.from_url(self.url, **self._kw)
+            c = aredis.Redis(connection_pool=apool)
             got = (c, c.register_script(CHECK_LUA), c.register_script(SETTLE_LUA))
             self._aclients[loop] = got
         return got
@@ -179,14 +192,15 @@ class RedisStore:
         self.client.ping()
 
     def close(self) -> None:
+        """Close the sync client's connections (async clients: ``aclose`` in their loop)."""
         self.client.close()
+        self.client.connection_pool.disconnect()
         for c, _a, _b in list(self._aclients.values()):
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                loop.create_task(c.aclose())
+            # the loop is gone or not ours to run: drop the sockets without awaiting
+            for conn in list(c.connection_pool._available_connections):
+                w = getattr(conn, "_writer", None)
+                if w is not None:
+                    w.transport.abort()
         self._aclients.clear()
 
     async def aclose(self) -> None:
@@ -194,3 +208,4 @@ class RedisStore:
         got = self._aclients.pop(asyncio.get_running_loop(), None)
         if got is not None:
             await got[0].aclose()
+            await got[0].connection_pool.disconnect()
