@@ -135,6 +135,7 @@ class Guard:
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._resync: dict[str, list[int]] = {}
+        self._outage_recorded = False
         self._last_seen: dict[str, tuple[int, int]] = {}
         self.alerter = (
             WebhookAlerter(s.webhook_url, timeout_s=s.webhook_timeout_s) if s.webhook_url else None
@@ -149,11 +150,14 @@ class Guard:
             if isinstance(prep, Decision):
                 return prep
             store = self._route_sync()
+            if store is self._local:  # the shared store is down and not due for a probe
+                return self._degraded(prep)
             try:
                 res = store.check(prep.plan)
             except Exception as exc:  # StoreUnavailableError, or a store bug
-                return self._unavailable(exc, prep)
-            return self._decide(prep, res, local=store is self._local)
+                self._mark_down(exc)
+                return self._degraded(prep)
+            return self._decide(prep, res, local=False)
         except Exception:
             return self._internal_error(request)
 
@@ -164,11 +168,14 @@ class Guard:
             if isinstance(prep, Decision):
                 return prep
             store = await self._route_async()
+            if store is self._local:  # the shared store is down and not due for a probe
+                return self._degraded(prep)
             try:
                 res = await store.acheck(prep.plan)
-            except Exception as exc:
-                return self._unavailable(exc, prep)
-            return self._decide(prep, res, local=store is self._local)
+            except Exception as exc:  # StoreUnavailableError, or a store bug
+                self._mark_down(exc)
+                return self._degraded(prep)
+            return self._decide(prep, res, local=False)
         except Exception:
             return self._internal_error(request)
 
@@ -616,6 +623,7 @@ class Guard:
             self._resync.clear()
             down = self._down_since
             self._down_since = None
+            self._outage_recorded = False
             self._local = MemoryStore()
         self.stats["resyncs"] += 1
         log.warning("guard store is back after %.1f s; re-synced spend on %d keys",
@@ -633,8 +641,8 @@ class Guard:
             log.warning("guard store unavailable (%s); applying the policy's fail mode", exc)
         return first
 
-    def _unavailable(self, exc: BaseException, prep: _Prep) -> Decision:
-        first = self._mark_down(exc)
+    def _degraded(self, prep: _Prep) -> Decision:
+        """The shared store is down: deny (fail_closed) or decide on local limits (fail_open)."""
         req, lim, plan = prep.req, prep.lim, prep.plan
         if lim.fail_mode == "fail_closed":
             self.stats["fail_closed"] += 1
@@ -643,7 +651,8 @@ class Guard:
                               "Usage limits cannot be checked right now, so this request was "
                               f"not sent. Try again in {wait} seconds.")
         self.stats["fail_open"] += 1
-        if first:
+        if not self._outage_recorded:
+            self._outage_recorded = True
             # the ledger's guard actions have no "fail_open"; a degrade of the guarantee
             self._event("degrade", "fail_open:store_unavailable", req, plan.now_ms,
                         model=req.model)

@@ -1,0 +1,136 @@
+"""Faults: the real redis-server is stopped in the middle of a run, or was never there.
+
+No exception may reach the caller. ``fail_open`` keeps serving on local limits, records a
+warning and one guard event, and re-syncs the spend when Redis returns; ``fail_closed`` denies
+with a clear reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from tailguard.guard import Guard, RedisStore, Request
+
+from .conftest import Events, policy
+
+TIER = {"hard_limit_usd": 10, "overage": "hard_cap", "rpm": 5}
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"  # nothing listens here once the socket is closed
+
+
+def test_fail_open_survives_a_stop_and_resyncs(private_redis, events, caplog, clock):
+    pol = policy(TIER, {"fail_mode": "fail_open", "probe_interval_s": 0.05})
+    g = Guard(pol, RedisStore(private_redis.url), sink=events, clock=clock)
+    for _ in range(2):  # $2.00 settled in Redis before the outage
+        g.settle(g.check(Request("acme", D("1"))).reservation, D("1"))
+    in_flight = g.check(Request("acme", D("1")))  # reserved on Redis, settled during the outage
+    assert in_flight.allowed
+
+    private_redis.stop(save=True)
+    with caplog.at_level(logging.WARNING, logger="tailguard.guard"):
+        g.settle(in_flight.reservation, D("0.50"))  # no exception: counted locally, buffered
+        clock.advance(60)  # a new rate window for the local limits
+        got = [g.check(Request("acme", D("1"))) for _ in range(6)]
+    # local limits keep working: rpm 5 in this minute, so the 6th is denied locally
+    assert [d.action for d in got] == ["allow"] * 5 + ["deny"]
+    assert got[5].rule == "rpm"
+    assert "guard store unavailable" in caplog.text
+    assert ("degrade", "fail_open:store_unavailable") in events.actions()
+    assert sum(1 for e in events if e["rule"] == "fail_open:store_unavailable") == 1
+    for d in got[:3]:  # $3.00 settled on the local fallback while Redis is down
+        g.settle(d.reservation, D("1"))
+    for d in got[3:5]:
+        g.release(d.reservation)
+
+    private_redis.start()  # the data comes back from the save; the outage spend is re-synced
+    time.sleep(0.1)  # past probe_interval_s
+    d = g.check(Request("acme", D("0.01")))
+    assert d.allowed and not d.reservation.local  # type: ignore[union-attr]
+    g.release(d.reservation)
+    # 2.00 before + 0.50 (in-flight call) + 3.00 during the outage = 5.50 in Redis
+    assert g.status("acme")["spent"] == D("5.50")
+    assert g.stats["resyncs"] == 1 and g.stats["fail_open"] == 6
+    g.close()
+
+
+def test_fail_open_local_budget_starts_from_last_seen_spend(private_redis, clock):
+    pol = policy({"hard_limit_usd": 1, "overage": "hard_cap"},
+                 {"fail_mode": "fail_open", "probe_interval_s": 60})
+    g = Guard(pol, RedisStore(private_redis.url), clock=clock)
+    g.settle(g.check(Request("acme", D("0.80"))).reservation, D("0.80"))
+    g.release(g.check(Request("acme", D("0.01"))).reservation)  # Redis saw 0.80 + 0.01
+    private_redis.stop()
+    # the local fallback starts from the 0.81 last seen: 0.81 + 0.30 > 1.00 is still denied
+    assert g.check(Request("acme", D("0.30"))).rule == "hard_limit"
+    assert g.check(Request("acme", D("0.15"))).allowed  # 0.96
+    g.close()
+
+
+def test_fail_closed_denies_with_a_reason(private_redis, events, clock):
+    pol = policy(TIER, {"fail_mode": "fail_closed", "probe_interval_s": 0.05})
+    g = Guard(pol, RedisStore(private_redis.url), sink=events, clock=clock)
+    ok = g.check(Request("acme", D("1")))
+    assert ok.allowed
+    private_redis.stop()
+    g.settle(ok.reservation, D("1"))  # no exception
+    d = g.check(Request("acme", D("1")))
+    assert (d.action, d.rule, d.retry_after) == ("deny", "guard_unavailable", 1)
+    assert "cannot be checked right now" in (d.message or "")
+
+    async def run() -> str:
+        return (await g.acheck(Request("acme", D("1")))).rule or ""
+
+    assert asyncio.run(run()) == "guard_unavailable"
+    assert ("deny", "guard_unavailable") in events.actions()
+    g.close()
+
+
+@pytest.mark.parametrize("mode,action", [("fail_open", "allow"), ("fail_closed", "deny")])
+def test_never_reachable(mode, action, clock):
+    g = Guard(policy(TIER, {"fail_mode": mode}), RedisStore(_dead_url(), timeout_s=0.2),
+              clock=clock)
+    d = g.check(Request("acme", D("1"), session_id="s", task_id="t"))
+    assert d.action == action
+    g.settle(d.reservation, D("1"))
+    g.release(d.reservation)
+
+    async def run() -> str:
+        d2 = await g.acheck(Request("acme", D("1")))
+        await g.asettle(d2.reservation, D("1"))
+        return d2.action
+
+    assert asyncio.run(run()) == action
+    g.close()
+
+
+def test_sink_failure_never_reaches_the_caller(clock):
+    def broken(_batch: list) -> None:
+        raise OSError("disk full")
+
+    g = Guard(policy({"hard_limit_usd": 1, "overage": "hard_cap"}), sink=broken, clock=clock)
+    d = g.check(Request("acme", D("2")))  # denied: an event, and the sink raises
+    assert d.action == "deny"
+    assert g.stats["sink_errors"] == 1
+
+
+def test_events_reach_a_sink(clock):
+    ev = Events()
+    g = Guard(policy({"hard_limit_usd": 1, "overage": "hard_cap"}), sink=ev, clock=clock)
+    g.check(Request("acme", D("2"), user_id="u", feature="chat", task_id="t", session_id="s",
+                    model="gpt-4o"))
+    (e,) = ev
+    assert e["kind"] == "guard" and e["action"] == "deny" and e["rule"] == "hard_limit"
+    assert (e["user_id"], e["feature"], e["task_id"], e["session_id"], e["model"]) == (
+        "u", "chat", "t", "s", "gpt-4o")
+    assert e["ts"] == "2026-11-10T12:00:15+00:00"
