@@ -385,6 +385,21 @@ class Guard:
         ]
         units = [lim.budget_unit]
         cap_rules = ["hard_limit"]
+        kill_key = None
+        if req.session_id is not None:
+            s = _kid(req.session_id)
+            kill_key = f"{p}k:{s}"
+            if lim.session_max_per_hour is not None:
+                hour, into = divmod(now_ms, 3_600_000)
+                caps.insert(0, Cap(
+                    f"{p}v:{s}:{hour}", lim.session_max_per_hour, est, KILL,
+                    (hour + 2) * 3_600_000,
+                    prev_key=f"{p}v:{s}:{hour - 1}",
+                    prev_weight_bp=(3_600_000 - into) * 10_000 // 3_600_000,
+                ))
+                units.insert(0, "usd")
+                cap_rules.insert(0, "session_velocity")
+        budget_index = len(caps) - 1  # a runaway session is killed before budgets deny
         if req.task_id is not None:
             t = _kid(req.task_id)
             if lim.task_max_llm_calls is not None:
@@ -396,27 +411,14 @@ class Guard:
                 caps.append(Cap(f"{p}t:{t}", lim.task_max_cost, est, DENY, now_ms + _TASK_TTL_MS))
                 units.append("usd")
                 cap_rules.append("task_max_cost_usd")
-        kill_key = None
-        if req.session_id is not None:
-            s = _kid(req.session_id)
-            kill_key = f"{p}k:{s}"
-            if lim.session_max_per_hour is not None:
-                hour, into = divmod(now_ms, 3_600_000)
-                caps.append(Cap(
-                    f"{p}v:{s}:{hour}", lim.session_max_per_hour, est, KILL,
-                    (hour + 2) * 3_600_000,
-                    prev_key=f"{p}v:{s}:{hour - 1}",
-                    prev_weight_bp=(3_600_000 - into) * 10_000 // 3_600_000,
-                ))
-                units.append("usd")
-                cap_rules.append("session_velocity")
         rid = f"{self._id_prefix}{next(self._ids):x}"
         plan = Plan(
             now_ms=now_ms, res_key=f"{p}res", member=encode_member(rid, caps),
             res_expire_ms=now_ms + self._ttl_ms, kill_key=kill_key,
             kill_expire_ms=now_ms + self._kill_ms, rates=rates, caps=caps,
         )
-        return _Prep(req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end)
+        return _Prep(req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end,
+                     budget_index)
 
     # --- deciding ------------------------------------------------------------------------------
 
@@ -469,9 +471,11 @@ class Guard:
             return Decision("kill", None, "session_killed" if code == KILLED
                             else "session_velocity", msg, None, None, lim.graceful, lim.tier)
         # every limit passed and the worst case is reserved
-        used = res.used[0]
-        bamount = plan.caps[0].amount
-        self._last_seen[plan.caps[0].key] = (used + bamount, plan.caps[0].expire_ms)
+        bi = prep.budget_index
+        used = res.used[bi]
+        bcap = plan.caps[bi]
+        bamount = bcap.amount
+        self._last_seen[bcap.key] = (used + bamount, bcap.expire_ms)
         action, model, rule = "allow", req.model, None
         hard, soft = lim.hard_limit, lim.soft_limit
         if lim.overage == "soft_cap_degrade" and hard is not None and soft is not None:
@@ -496,7 +500,7 @@ class Guard:
             id=prep.rid, customer_id=req.customer_id, res_key=plan.res_key, member=plan.member,
             items=[(c.key, c.amount, u, c.expire_ms)
                    for c, u in zip(plan.caps, prep.units, strict=True)],
-            budget_index=0, tpm_key=prep.tpm_key, est_tokens=prep.est_tokens, limits=lim,
+            budget_index=bi, tpm_key=prep.tpm_key, est_tokens=prep.est_tokens, limits=lim,
             request=req, model=model, local=local,
         )
         return Decision(action, model, rule, None, None, r, lim.graceful, lim.tier)  # type: ignore[arg-type]
@@ -550,11 +554,12 @@ class Guard:
                  actual: Decimal) -> Settlement:
         lim = r.limits
         unit = lim.budget_unit
-        b_after = spent[0]
+        bi = r.budget_index or 0
+        b_after = spent[bi]
         conv: Callable[[int], Decimal] = from_micro if unit == "usd" else Decimal
         over = Decimal(0)
         if lim.overage == "payg" and lim.hard_limit is not None:
-            added = items[0].actual
+            added = items[bi].actual
             before = b_after - added
             over_units = max(0, b_after - max(lim.hard_limit, before))
             if over_units:
@@ -739,12 +744,13 @@ class Guard:
 class _Prep:
     """A planned check (internal)."""
 
-    __slots__ = ("cap_rules", "est_tokens", "lim", "period_end", "plan", "rate_rules", "req",
-                 "rid", "tpm_key", "units")
+    __slots__ = ("budget_index", "cap_rules", "est_tokens", "lim", "period_end", "plan",
+                 "rate_rules", "req", "rid", "tpm_key", "units")
 
     def __init__(self, req: Request, lim: Limits, plan: Plan, rid: str, rate_rules: list[str],
                  cap_rules: list[str], units: list[str], tpm_key: str | None, est_tokens: int,
-                 period_end: int) -> None:
+                 period_end: int, budget_index: int) -> None:
         self.req, self.lim, self.plan, self.rid = req, lim, plan, rid
         self.rate_rules, self.cap_rules, self.units = rate_rules, cap_rules, units
         self.tpm_key, self.est_tokens, self.period_end = tpm_key, est_tokens, period_end
+        self.budget_index = budget_index

@@ -1,0 +1,93 @@
+"""The in-process store's journal: a restart does not reset month-to-date spend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal as D
+
+import pytest
+
+from tailguard.guard import Guard, MemoryStore, Request
+from tailguard.guard.stores.memory import JOURNAL, StateLockedError
+
+from .conftest import T0, policy
+
+TIER = {"hard_limit_usd": 1, "overage": "hard_cap", "session_max_usd_per_hour": 5}
+
+
+def test_restart_keeps_spend_and_kills(tmp_path, clock):
+    g = Guard(policy(TIER), MemoryStore(tmp_path), clock=clock)
+    g.settle(g.check(Request("acme", D("0.70"))).reservation, D("0.70"))
+    g.check(Request("acme", D("0.20")))  # in flight when the process stops: not persisted
+    assert g.check(Request("acme", D("6"), session_id="s")).action == "kill"
+    g.close()
+
+    g2 = Guard(policy(TIER), MemoryStore(tmp_path), clock=clock)
+    st = g2.status("acme")
+    assert (st["spent"], st["reserved"]) == (D("0.70"), 0)
+    assert g2.check(Request("acme", D("0.31"))).action == "deny"  # 0.70 + 0.31 > 1.00
+    assert g2.check(Request("acme", D("0.01"), session_id="s")).action == "kill"
+    g2.close()
+
+
+def test_sigkill_loses_at_most_the_flush_interval(tmp_path):
+    """A child process settles, waits past one flush, settles again and is SIGKILLed at once."""
+    code = textwrap.dedent(f"""
+        import os, signal, time
+        from decimal import Decimal as D
+        from tailguard.guard import Guard, MemoryStore, Request
+        from tests.guard.conftest import policy
+        g = Guard(policy({{"overage": "payg"}}), MemoryStore({str(tmp_path)!r},
+                  flush_interval_s=0.05), clock=lambda: {T0})
+        g.settle(g.check(Request("acme", D("1"))).reservation, D("0.40"))
+        time.sleep(0.5)  # ten flush intervals: the 0.40 is in the file
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    p = subprocess.run([sys.executable, "-c", code], cwd=".", timeout=60)
+    assert p.returncode == -9
+    g = Guard(policy({"overage": "payg"}), MemoryStore(tmp_path), clock=lambda: T0)
+    assert g.status("acme")["spent"] == D("0.40")
+    g.close()
+
+
+def test_torn_last_line_is_ignored(tmp_path, clock):
+    g = Guard(policy(TIER), MemoryStore(tmp_path), clock=clock)
+    g.settle(g.check(Request("acme", D("0.30"))).reservation, D("0.30"))
+    g.close()
+    with (tmp_path / JOURNAL).open("a") as fh:
+        fh.write("S\ttg:{acme}:b:usd:mon")  # a crash in the middle of a write
+    g2 = Guard(policy(TIER), MemoryStore(tmp_path), clock=clock)
+    assert g2.status("acme")["spent"] == D("0.30")
+    g2.close()
+
+
+def test_one_process_owns_a_state_dir(tmp_path):
+    s = MemoryStore(tmp_path)
+    code = f"from tailguard.guard import MemoryStore; MemoryStore({str(tmp_path)!r})"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "in use by another process" in p.stderr
+    MemoryStore(tmp_path, readonly=True).close()  # reading alongside is fine
+    s.close()
+
+
+def test_expired_keys_do_not_pile_up(tmp_path, clock):
+    g = Guard(policy({"overage": "payg", "rpm": 1000}), MemoryStore(tmp_path), clock=clock)
+    for i in range(50):
+        g.release(g.check(Request(f"c{i}", D("0.01"))).reservation)
+    clock.advance(40 * 86400)  # past every window and the month's keep time
+    st = g.store
+    assert isinstance(st, MemoryStore)
+    st._sweep(int(clock() * 1000))
+    assert st._rates == {} and st._caps == {}
+    g.close()
+
+
+@pytest.mark.parametrize("bad", ["\x1e", "a\tb", "x\ny"])
+def test_odd_ids_are_hashed_into_keys(bad, clock):
+    g = Guard(policy({"hard_limit_usd": 1, "overage": "hard_cap"}), clock=clock)
+    d = g.check(Request(bad, D("0.5"), session_id=bad, task_id=bad, user_id=bad))
+    assert d.allowed
+    g.settle(d.reservation, D("0.5"))
+    assert g.status(bad)["spent"] == D("0.5")
