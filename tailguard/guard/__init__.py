@@ -3,7 +3,7 @@
 ::
 
     from tailguard.guard import Guard, Request, load_policy
-    guard = Guard(load_policy("policy.toml"))                  # in process; or store=RedisStore(url)
+    guard = Guard(load_policy("policy.toml"))          # in process; or store=RedisStore(url)
     d = guard.check(Request("acme", Decimal("0.012"), model="gpt-4o", input_tokens=900,
                             max_output_tokens=1000, session_id="s1", task_id="t1"))
     if d.allowed:                      # allow, or degrade: call d.model instead

@@ -117,9 +117,23 @@ class Guard:
         self._clock = clock or time.time
         self.customers: Mapping[str, CustomerInfo] = customers or {}
         self.stats: dict[str, int] = dict.fromkeys(
-            ("checks", "allow", "degrade", "deny", "kill", "settles", "releases", "overage",
-             "soft_threshold", "sink_errors", "store_errors", "fail_open", "fail_closed",
-             "internal_errors", "resyncs"),
+            (
+                "checks",
+                "allow",
+                "degrade",
+                "deny",
+                "kill",
+                "settles",
+                "releases",
+                "overage",
+                "soft_threshold",
+                "sink_errors",
+                "store_errors",
+                "fail_open",
+                "fail_closed",
+                "internal_errors",
+                "resyncs",
+            ),
             0,
         )
         s = policy.settings
@@ -222,8 +236,7 @@ class Guard:
             r, items, adjust = args
             store = self._local if r.local else self.store
             try:
-                spent = await store.asettle(r.res_key, r.member, items, adjust,
-                                            self._now_ms())
+                spent = await store.asettle(r.res_key, r.member, items, adjust, self._now_ms())
             except Exception as exc:
                 spent = self._settle_unavailable(exc, items)
             else:
@@ -246,8 +259,9 @@ class Guard:
                 return
             store = self._local if reservation.local else self.store
             try:
-                await store.asettle(reservation.res_key, reservation.member, items, [],
-                                    self._now_ms())
+                await store.asettle(
+                    reservation.res_key, reservation.member, items, [], self._now_ms()
+                )
             except Exception as exc:
                 self._mark_down(exc)
         except Exception:
@@ -257,8 +271,9 @@ class Guard:
         """Lift a session kill (an operator's decision); True if the session was killed."""
         return self.store.clear_flag(f"tg:{{{_kid(customer_id)}}}:k:{_kid(session_id)}")
 
-    def limits(self, customer_id: str, *, tier: str | None = None, seats: int | None = None
-               ) -> Limits:
+    def limits(
+        self, customer_id: str, *, tier: str | None = None, seats: int | None = None
+    ) -> Limits:
         """A customer's resolved limits (policy + customers table)."""
         key = (customer_id, tier, seats)
         lim = self._limits_cache.get(key)
@@ -271,8 +286,9 @@ class Guard:
             self._limits_cache[key] = lim
         return lim
 
-    def status(self, customer_id: str, *, tier: str | None = None, seats: int | None = None
-               ) -> dict[str, Any]:
+    def status(
+        self, customer_id: str, *, tier: str | None = None, seats: int | None = None
+    ) -> dict[str, Any]:
         """Spend, limits, headroom and the projected cap-hit date from the current pace."""
         lim = self.limits(customer_id, tier=tier, seats=seats)
         now_ms = int(self._clock() * 1000)
@@ -301,9 +317,11 @@ class Guard:
             "user_rpm": lim.user_rpm,
             "max_input_tokens": lim.max_input_tokens,
             "task_max_llm_calls": lim.task_max_llm_calls,
-            "task_max_cost_usd": None if lim.task_max_cost is None
+            "task_max_cost_usd": None
+            if lim.task_max_cost is None
             else from_micro(lim.task_max_cost),
-            "session_max_usd_per_hour": None if lim.session_max_per_hour is None
+            "session_max_usd_per_hour": None
+            if lim.session_max_per_hour is None
             else from_micro(lim.session_max_per_hour),
         }
         elapsed = max(1, now_ms - start)
@@ -340,7 +358,11 @@ class Guard:
         now_ms = int(self._clock() * 1000)
         if lim.max_input_tokens is not None and req.input_tokens > lim.max_input_tokens:
             return self._deny(
-                req, lim, now_ms, "max_input_tokens", None,
+                req,
+                lim,
+                now_ms,
+                "max_input_tokens",
+                None,
                 f"This prompt is too long: {req.input_tokens:,} tokens, the limit is "
                 f"{lim.max_input_tokens:,}. Shorten it or attach less.",
             )
@@ -376,9 +398,11 @@ class Guard:
         bkey = f"{p}b:{lim.budget_unit}:{label}"
         caps = [
             Cap(
-                bkey, hard if hard is not None else -1,
+                bkey,
+                hard if hard is not None else -1,
                 est if lim.budget_unit == "usd" else est_tok,
-                DENY if deny_over else IGNORE, end + _KEEP_MS,
+                DENY if deny_over else IGNORE,
+                end + _KEEP_MS,
                 alert_key=f"{p}a:{label}" if lim.soft_limit is not None else None,
                 alert_at=lim.soft_limit if lim.soft_limit is not None else -1,
             )
@@ -391,20 +415,27 @@ class Guard:
             kill_key = f"{p}k:{s}"
             if lim.session_max_per_hour is not None:
                 hour, into = divmod(now_ms, 3_600_000)
-                caps.insert(0, Cap(
-                    f"{p}v:{s}:{hour}", lim.session_max_per_hour, est, KILL,
-                    (hour + 2) * 3_600_000,
-                    prev_key=f"{p}v:{s}:{hour - 1}",
-                    prev_weight_bp=(3_600_000 - into) * 10_000 // 3_600_000,
-                ))
+                caps.insert(
+                    0,
+                    Cap(
+                        f"{p}v:{s}:{hour}",
+                        lim.session_max_per_hour,
+                        est,
+                        KILL,
+                        (hour + 2) * 3_600_000,
+                        prev_key=f"{p}v:{s}:{hour - 1}",
+                        prev_weight_bp=(3_600_000 - into) * 10_000 // 3_600_000,
+                    ),
+                )
                 units.insert(0, "usd")
                 cap_rules.insert(0, "session_velocity")
         budget_index = len(caps) - 1  # a runaway session is killed before budgets deny
         if req.task_id is not None:
             t = _kid(req.task_id)
             if lim.task_max_llm_calls is not None:
-                caps.append(Cap(f"{p}ts:{t}", lim.task_max_llm_calls, 1, DENY,
-                                now_ms + _TASK_TTL_MS))
+                caps.append(
+                    Cap(f"{p}ts:{t}", lim.task_max_llm_calls, 1, DENY, now_ms + _TASK_TTL_MS)
+                )
                 units.append("step")
                 cap_rules.append("task_max_llm_calls")
             if lim.task_max_cost is not None:
@@ -413,12 +444,18 @@ class Guard:
                 cap_rules.append("task_max_cost_usd")
         rid = f"{self._id_prefix}{next(self._ids):x}"
         plan = Plan(
-            now_ms=now_ms, res_key=f"{p}res", member=encode_member(rid, caps),
-            res_expire_ms=now_ms + self._ttl_ms, kill_key=kill_key,
-            kill_expire_ms=now_ms + self._kill_ms, rates=rates, caps=caps,
+            now_ms=now_ms,
+            res_key=f"{p}res",
+            member=encode_member(rid, caps),
+            res_expire_ms=now_ms + self._ttl_ms,
+            kill_key=kill_key,
+            kill_expire_ms=now_ms + self._kill_ms,
+            rates=rates,
+            caps=caps,
         )
-        return _Prep(req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end,
-                     budget_index)
+        return _Prep(
+            req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end, budget_index
+        )
 
     # --- deciding ------------------------------------------------------------------------------
 
@@ -434,42 +471,82 @@ class Guard:
                 "user_rpm": f"{lim.user_rpm} requests a minute per user",
                 "tpm": f"{lim.tpm:,} tokens a minute for your account" if lim.tpm else "",
             }[rule]
-            return self._deny(req, lim, now_ms, rule, wait,
-                              f"Too many requests: the limit is {what}. "
-                              f"Try again in {wait} seconds.")
+            return self._deny(
+                req,
+                lim,
+                now_ms,
+                rule,
+                wait,
+                f"Too many requests: the limit is {what}. Try again in {wait} seconds.",
+            )
         if code == CAP_DENY:
             rule = prep.cap_rules[res.index]
             if rule == "hard_limit":
                 wait = max(1, math.ceil((prep.period_end - now_ms) / 1000))
                 when = dt.datetime.fromtimestamp(prep.period_end / 1000, UTC)
-                limit = (_usd(lim.hard_limit or 0) if lim.budget_unit == "usd"
-                         else f"{lim.hard_limit:,} tokens")
-                return self._deny(req, lim, now_ms, rule, wait,
-                                  f"You have reached your plan's {lim.period}ly AI usage limit "
-                                  f"({limit}). It resets on {when:%Y-%m-%d %H:%M} UTC; "
-                                  "upgrade your plan for more.")
+                limit = (
+                    _usd(lim.hard_limit or 0)
+                    if lim.budget_unit == "usd"
+                    else f"{lim.hard_limit:,} tokens"
+                )
+                return self._deny(
+                    req,
+                    lim,
+                    now_ms,
+                    rule,
+                    wait,
+                    f"You have reached your plan's {lim.period}ly AI usage limit "
+                    f"({limit}). It resets on {when:%Y-%m-%d %H:%M} UTC; "
+                    "upgrade your plan for more.",
+                )
             if rule == "task_max_llm_calls":
-                return self._deny(req, lim, now_ms, rule, None,
-                                  f"This task reached its limit of {lim.task_max_llm_calls} model "
-                                  "calls. Start a new task, or narrow this one down.")
-            return self._deny(req, lim, now_ms, rule, None,
-                              f"This task reached its cost limit "
-                              f"({_usd(lim.task_max_cost or 0)}). Start a new task, or narrow "
-                              "this one down.")
+                return self._deny(
+                    req,
+                    lim,
+                    now_ms,
+                    rule,
+                    None,
+                    f"This task reached its limit of {lim.task_max_llm_calls} model "
+                    "calls. Start a new task, or narrow this one down.",
+                )
+            return self._deny(
+                req,
+                lim,
+                now_ms,
+                rule,
+                None,
+                f"This task reached its cost limit "
+                f"({_usd(lim.task_max_cost or 0)}). Start a new task, or narrow "
+                "this one down.",
+            )
         if code in (KILLED, KILL_NOW):
-            msg = ("This session was stopped because it was spending unusually fast "
-                   f"(over {_usd(lim.session_max_per_hour or 0)} an hour). "
-                   "Start a new session.")
+            msg = (
+                "This session was stopped because it was spending unusually fast "
+                f"(over {_usd(lim.session_max_per_hour or 0)} an hour). "
+                "Start a new session."
+            )
             if code == KILL_NOW:
-                self._event("kill", "session_velocity", req, now_ms,
-                            amount=from_micro(res.used[res.index]))
-                log.warning("guard killed session %r of customer %r (spend velocity)",
-                            req.session_id, req.customer_id)
+                self._event(
+                    "kill", "session_velocity", req, now_ms, amount=from_micro(res.used[res.index])
+                )
+                log.warning(
+                    "guard killed session %r of customer %r (spend velocity)",
+                    req.session_id,
+                    req.customer_id,
+                )
             else:
                 self._event("deny", "session_killed", req, now_ms)
             self.stats["kill"] += 1
-            return Decision("kill", None, "session_killed" if code == KILLED
-                            else "session_velocity", msg, None, None, lim.graceful, lim.tier)
+            return Decision(
+                "kill",
+                None,
+                "session_killed" if code == KILLED else "session_velocity",
+                msg,
+                None,
+                None,
+                lim.graceful,
+                lim.tier,
+            )
         # every limit passed and the worst case is reserved
         bi = prep.budget_index
         used = res.used[bi]
@@ -497,16 +574,27 @@ class Guard:
             self._soft_alert(req, lim, now_ms, used + bamount)
         self.stats[action] += 1
         r = Reservation(
-            id=prep.rid, customer_id=req.customer_id, res_key=plan.res_key, member=plan.member,
-            items=[(c.key, c.amount, u, c.expire_ms)
-                   for c, u in zip(plan.caps, prep.units, strict=True)],
-            budget_index=bi, tpm_key=prep.tpm_key, est_tokens=prep.est_tokens, limits=lim,
-            request=req, model=model, local=local,
+            id=prep.rid,
+            customer_id=req.customer_id,
+            res_key=plan.res_key,
+            member=plan.member,
+            items=[
+                (c.key, c.amount, u, c.expire_ms)
+                for c, u in zip(plan.caps, prep.units, strict=True)
+            ],
+            budget_index=bi,
+            tpm_key=prep.tpm_key,
+            est_tokens=prep.est_tokens,
+            limits=lim,
+            request=req,
+            model=model,
+            local=local,
         )
         return Decision(action, model, rule, None, None, r, lim.graceful, lim.tier)  # type: ignore[arg-type]
 
-    def _deny(self, req: Request, lim: Limits, now_ms: int, rule: str, retry: int | None,
-              msg: str) -> Decision:
+    def _deny(
+        self, req: Request, lim: Limits, now_ms: int, rule: str, retry: int | None, msg: str
+    ) -> Decision:
         self.stats["deny"] += 1
         self._event("deny", rule, req, now_ms)
         return Decision("deny", None, rule, msg, retry, None, lim.graceful, lim.tier)
@@ -517,20 +605,22 @@ class Guard:
         if self.alerter is not None:
             conv: Callable[[int], Any] = from_micro if lim.budget_unit == "usd" else int
             label, _start, _end = _period(lim.period, now_ms)
-            self.alerter.post({
-                "kind": "tailguard.soft_threshold",
-                "customer_id": req.customer_id,
-                "tier": lim.tier,
-                "scope": "customer",
-                "period": label,
-                "unit": lim.budget_unit,
-                "used": conv(used),
-                "soft_limit": conv(lim.soft_limit or 0),
-                "hard_limit": conv(lim.hard_limit or 0),
-                "soft_threshold": lim.soft_threshold,
-                "overage": lim.overage,
-                "ts": dt.datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
-            })
+            self.alerter.post(
+                {
+                    "kind": "tailguard.soft_threshold",
+                    "customer_id": req.customer_id,
+                    "tier": lim.tier,
+                    "scope": "customer",
+                    "period": label,
+                    "unit": lim.budget_unit,
+                    "used": conv(used),
+                    "soft_limit": conv(lim.soft_limit or 0),
+                    "hard_limit": conv(lim.hard_limit or 0),
+                    "soft_threshold": lim.soft_threshold,
+                    "overage": lim.overage,
+                    "ts": dt.datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
+                }
+            )
 
     # --- settling ------------------------------------------------------------------------------
 
@@ -546,12 +636,16 @@ class Guard:
         tok = (itok or 0) + (otok or 0) if have_tok else r.est_tokens
         per = {"usd": micro, "tok": tok, "step": 1}
         items = [SettleItem(k, amt, per[u], exp) for k, amt, u, exp in r.items]
-        adjust = ([Rate(r.tpm_key, 0, tok - r.est_tokens, 0)]
-                  if r.tpm_key is not None and have_tok and tok != r.est_tokens else [])
+        adjust = (
+            [Rate(r.tpm_key, 0, tok - r.est_tokens, 0)]
+            if r.tpm_key is not None and have_tok and tok != r.est_tokens
+            else []
+        )
         return r, items, adjust
 
-    def _settled(self, r: Reservation, items: list[SettleItem], spent: list[int],
-                 actual: Decimal) -> Settlement:
+    def _settled(
+        self, r: Reservation, items: list[SettleItem], spent: list[int], actual: Decimal
+    ) -> Settlement:
         lim = r.limits
         unit = lim.budget_unit
         bi = r.budget_index or 0
@@ -563,11 +657,20 @@ class Guard:
             before = b_after - added
             over_units = max(0, b_after - max(lim.hard_limit, before))
             if over_units:
-                over = (from_micro(over_units) if unit == "usd"
-                        else (actual * over_units / added).quantize(Decimal("0.000001")))
+                over = (
+                    from_micro(over_units)
+                    if unit == "usd"
+                    else (actual * over_units / added).quantize(Decimal("0.000001"))
+                )
                 self.stats["overage"] += 1
-                self._event("overage", "payg", r.request, int(self._clock() * 1000),
-                            amount=over, model=r.model)
+                self._event(
+                    "overage",
+                    "payg",
+                    r.request,
+                    int(self._clock() * 1000),
+                    amount=over,
+                    model=r.model,
+                )
         return Settlement(conv(b_after), over, unit)
 
     def _release_items(self, r: Reservation | None) -> list[SettleItem] | None:
@@ -631,8 +734,11 @@ class Guard:
             self._outage_recorded = False
             self._local = MemoryStore()
         self.stats["resyncs"] += 1
-        log.warning("guard store is back after %.1f s; re-synced spend on %d keys",
-                    time.monotonic() - (down or time.monotonic()), n)
+        log.warning(
+            "guard store is back after %.1f s; re-synced spend on %d keys",
+            time.monotonic() - (down or time.monotonic()),
+            n,
+        )
 
     def _mark_down(self, exc: BaseException) -> bool:
         """Record an outage; True if this call started it."""
@@ -652,15 +758,20 @@ class Guard:
         if lim.fail_mode == "fail_closed":
             self.stats["fail_closed"] += 1
             wait = max(1, math.ceil(self.policy.settings.probe_interval_s))
-            return self._deny(req, lim, plan.now_ms, "guard_unavailable", wait,
-                              "Usage limits cannot be checked right now, so this request was "
-                              f"not sent. Try again in {wait} seconds.")
+            return self._deny(
+                req,
+                lim,
+                plan.now_ms,
+                "guard_unavailable",
+                wait,
+                "Usage limits cannot be checked right now, so this request was "
+                f"not sent. Try again in {wait} seconds.",
+            )
         self.stats["fail_open"] += 1
         if not self._outage_recorded:
             self._outage_recorded = True
             # the ledger's guard actions have no "fail_open"; a degrade of the guarantee
-            self._event("degrade", "fail_open:store_unavailable", req, plan.now_ms,
-                        model=req.model)
+            self._event("degrade", "fail_open:store_unavailable", req, plan.now_ms, model=req.model)
         for c in plan.caps:
             seen = self._last_seen.get(c.key)
             if seen is not None:
@@ -705,9 +816,17 @@ class Guard:
         except Exception:
             mode, graceful, tier = self.policy.settings.fail_mode, False, None
         if mode == "fail_closed":
-            return Decision("deny", None, "guard_error", "Usage limits cannot be checked right "
-                            "now, so this request was not sent. Try again shortly.", 1, None,
-                            graceful, tier)
+            return Decision(
+                "deny",
+                None,
+                "guard_error",
+                "Usage limits cannot be checked right "
+                "now, so this request was not sent. Try again shortly.",
+                1,
+                None,
+                graceful,
+                tier,
+            )
         return Decision("allow", req.model, "guard_error", None, None, None, graceful, tier)
 
     def _count_internal(self) -> None:
@@ -716,8 +835,16 @@ class Guard:
 
     # --- events --------------------------------------------------------------------------------
 
-    def _event(self, action: str, rule: str, req: Request, now_ms: int, *,
-               amount: Decimal | None = None, model: str | None = None) -> None:
+    def _event(
+        self,
+        action: str,
+        rule: str,
+        req: Request,
+        now_ms: int,
+        *,
+        amount: Decimal | None = None,
+        model: str | None = None,
+    ) -> None:
         if self.sink is None:
             return
         ev = {
@@ -744,12 +871,34 @@ class Guard:
 class _Prep:
     """A planned check (internal)."""
 
-    __slots__ = ("budget_index", "cap_rules", "est_tokens", "lim", "period_end", "plan",
-                 "rate_rules", "req", "rid", "tpm_key", "units")
+    __slots__ = (
+        "budget_index",
+        "cap_rules",
+        "est_tokens",
+        "lim",
+        "period_end",
+        "plan",
+        "rate_rules",
+        "req",
+        "rid",
+        "tpm_key",
+        "units",
+    )
 
-    def __init__(self, req: Request, lim: Limits, plan: Plan, rid: str, rate_rules: list[str],
-                 cap_rules: list[str], units: list[str], tpm_key: str | None, est_tokens: int,
-                 period_end: int, budget_index: int) -> None:
+    def __init__(
+        self,
+        req: Request,
+        lim: Limits,
+        plan: Plan,
+        rid: str,
+        rate_rules: list[str],
+        cap_rules: list[str],
+        units: list[str],
+        tpm_key: str | None,
+        est_tokens: int,
+        period_end: int,
+        budget_index: int,
+    ) -> None:
         self.req, self.lim, self.plan, self.rid = req, lim, plan, rid
         self.rate_rules, self.cap_rules, self.units = rate_rules, cap_rules, units
         self.tpm_key, self.est_tokens, self.period_end = tpm_key, est_tokens, period_end

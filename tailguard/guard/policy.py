@@ -39,18 +39,44 @@ FAIL_MODES: tuple[str, ...] = ("fail_open", "fail_closed")
 HARD_LIMIT_ACTIONS: tuple[str, ...] = ("deny", "degrade")
 
 _INT_KEYS = (
-    "hard_limit_tokens", "rpm", "tpm", "user_rpm", "max_input_tokens", "task_max_llm_calls",
+    "hard_limit_tokens",
+    "rpm",
+    "tpm",
+    "user_rpm",
+    "max_input_tokens",
+    "task_max_llm_calls",
 )
-_MONEY_KEYS = ("hard_limit_usd", "task_max_cost_usd", "session_max_usd_per_hour",
-               "pool_per_seat_usd")
+_MONEY_KEYS = (
+    "hard_limit_usd",
+    "task_max_cost_usd",
+    "session_max_usd_per_hour",
+    "pool_per_seat_usd",
+)
 TIER_KEYS: frozenset[str] = frozenset(
-    (*_INT_KEYS, *_MONEY_KEYS, "period", "soft_threshold", "overage", "hard_limit_action",
-     "degrade_to", "graceful", "fail_mode")
+    (
+        *_INT_KEYS,
+        *_MONEY_KEYS,
+        "period",
+        "soft_threshold",
+        "overage",
+        "hard_limit_action",
+        "degrade_to",
+        "graceful",
+        "fail_mode",
+    )
 )
 CUSTOMER_KEYS: frozenset[str] = TIER_KEYS | {"tier", "seats"}
 GUARD_KEYS: frozenset[str] = frozenset(
-    ("default_tier", "fail_mode", "graceful", "reservation_ttl_s", "kill_ttl_s",
-     "webhook_url", "webhook_timeout_s", "probe_interval_s")
+    (
+        "default_tier",
+        "fail_mode",
+        "graceful",
+        "reservation_ttl_s",
+        "kill_ttl_s",
+        "webhook_url",
+        "webhook_timeout_s",
+        "probe_interval_s",
+    )
 )
 
 
@@ -230,8 +256,7 @@ def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>") -> Policy
     if not isinstance(tiers_raw, Mapping) or not tiers_raw:
         raise bad("tiers", "at least one [tiers.NAME] table is required")
     tiers = {
-        str(name): _check_table(t, f"tiers.{name}", TIER_KEYS, bad)
-        for name, t in tiers_raw.items()
+        str(name): _check_table(t, f"tiers.{name}", TIER_KEYS, bad) for name, t in tiers_raw.items()
     }
     cust_raw = data.get("customers", {})
     if not isinstance(cust_raw, Mapping):
@@ -316,8 +341,10 @@ def _check_table(raw: Any, where: str, allowed: frozenset[str], bad: Any) -> dic
             out[k] = _enum(v, PERIODS, key, bad)
         elif k == "overage":
             if isinstance(v, list):
-                raise bad(key, "exactly one overage pattern per tier (seed 002: never mix two), "
-                               f"got {v!r}")
+                raise bad(
+                    key,
+                    f"exactly one overage pattern per tier (seed 002: never mix two), got {v!r}",
+                )
             out[k] = _enum(v, OVERAGES, key, bad)
         elif k == "hard_limit_action":
             out[k] = _enum(v, HARD_LIMIT_ACTIONS, key, bad)

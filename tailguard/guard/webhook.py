@@ -41,7 +41,9 @@ class WebhookAlerter:
     def _send(self, payload: dict[str, Any]) -> bool:
         body = json.dumps(payload, default=_default).encode()
         req = urllib.request.Request(
-            self.url, data=body, method="POST",
+            self.url,
+            data=body,
+            method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "tailguard-guard"},
         )
         try:

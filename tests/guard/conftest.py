@@ -56,9 +56,23 @@ class RedisServer:
     def start(self) -> None:
         assert REDIS is not None
         self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -159,8 +173,11 @@ def events() -> Events:
     return Events()
 
 
-def policy(tier: dict[str, Any], guard: dict[str, Any] | None = None,
-           customers: dict[str, Any] | None = None) -> Policy:
+def policy(
+    tier: dict[str, Any],
+    guard: dict[str, Any] | None = None,
+    customers: dict[str, Any] | None = None,
+) -> Policy:
     """A one-tier policy ("t", the default tier) for a test."""
     data: dict[str, Any] = {"guard": {"default_tier": "t", **(guard or {})}, "tiers": {"t": tier}}
     if customers:
@@ -169,13 +186,19 @@ def policy(tier: dict[str, Any], guard: dict[str, Any] | None = None,
 
 
 @pytest.fixture
-def make_guard(make_store: Callable[[], Any], clock: Clock, events: Events
-               ) -> Iterator[Callable[..., Guard]]:
+def make_guard(
+    make_store: Callable[[], Any], clock: Clock, events: Events
+) -> Iterator[Callable[..., Guard]]:
     guards: list[Guard] = []
 
     def make(tier: dict[str, Any], **kw: Any) -> Guard:
-        g = Guard(policy(tier, kw.pop("guard", None), kw.pop("customers", None)),
-                  kw.pop("store", None) or make_store(), sink=events, clock=clock, **kw)
+        g = Guard(
+            policy(tier, kw.pop("guard", None), kw.pop("customers", None)),
+            kw.pop("store", None) or make_store(),
+            sink=events,
+            clock=clock,
+            **kw,
+        )
         guards.append(g)
         return g
 

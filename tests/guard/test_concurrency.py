@@ -34,9 +34,11 @@ calls = st.lists(
     max_size=400,
 )
 limits = st.integers(min_value=100_000, max_value=3_000_000)  # $0.10 .. $3.00
-PROP = settings(max_examples=6, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+PROP = settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _guards(make_store: Any, limit: int, n: int, kind: str) -> list[Guard]:
@@ -46,8 +48,9 @@ def _guards(make_store: Any, limit: int, n: int, kind: str) -> list[Guard]:
     return [Guard(pol, make_store()) for _ in range(n)]  # n "gateway replicas" on one Redis
 
 
-def _one(g: Guard, cid: str, est: int, pct: int, fail: bool, settled: list[int],
-         lock: threading.Lock) -> None:
+def _one(
+    g: Guard, cid: str, est: int, pct: int, fail: bool, settled: list[int], lock: threading.Lock
+) -> None:
     d = g.check(Request(cid, D(est).scaleb(-6)))
     if not d.allowed:
         return

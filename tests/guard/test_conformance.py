@@ -77,8 +77,9 @@ def test_crashed_caller_reservation_expires(make_guard, clock):
 
 
 def test_soft_threshold_alerts_once_per_period(make_guard, events, clock):
-    g = make_guard({"hard_limit_usd": 10, "soft_threshold": 0.5, "overage": "hard_cap",
-                    "period": "day"})
+    g = make_guard(
+        {"hard_limit_usd": 10, "soft_threshold": 0.5, "overage": "hard_cap", "period": "day"}
+    )
     for _ in range(4):  # 4 x $1.50 = 6.00; the soft limit is $5.00: crossed at the 4th
         g.settle(g.check(req("1.50")).reservation, D("1.50"))
     assert events.actions() == [("soft_threshold", "soft_threshold")]
@@ -91,24 +92,34 @@ def test_soft_threshold_alerts_once_per_period(make_guard, events, clock):
 
 
 def test_soft_cap_degrade_then_deny(make_guard, events):
-    tier = {"hard_limit_usd": 1.0, "overage": "soft_cap_degrade",
-            "degrade_to": {"gpt-4o": "gpt-4o-mini", "gpt-4o-mini": "gpt-4.1-nano"}}
+    tier = {
+        "hard_limit_usd": 1.0,
+        "overage": "soft_cap_degrade",
+        "degrade_to": {"gpt-4o": "gpt-4o-mini", "gpt-4o-mini": "gpt-4.1-nano"},
+    }
     g = make_guard(tier)
     # soft limit 0.70: 0.30 -> allow (0.30), 0.30 -> allow (0.60), 0.30 -> 0.90 >= 0.70 degrade
     d = [g.check(req("0.30")) for _ in range(3)]
     assert [(x.action, x.model) for x in d] == [
-        ("allow", "gpt-4o"), ("allow", "gpt-4o"), ("degrade", "gpt-4o-mini")]
+        ("allow", "gpt-4o"),
+        ("allow", "gpt-4o"),
+        ("degrade", "gpt-4o-mini"),
+    ]
     assert d[2].rule == "soft_threshold"
     deny = g.check(req("0.30"))  # 1.20 > 1.00 and hard_limit_action defaults to deny
     assert deny.action == "deny" and deny.rule == "hard_limit"
     assert ("degrade", "soft_threshold") in events.actions()
-    ev = [e for e in events if e["action"] == "degrade"][0]
+    ev = next(e for e in events if e["action"] == "degrade")
     assert ev["model"] == "gpt-4o-mini"
 
 
 def test_soft_cap_degrade_further_at_the_hard_limit(make_guard):
-    tier = {"hard_limit_usd": 1.0, "overage": "soft_cap_degrade", "hard_limit_action": "degrade",
-            "degrade_to": {"gpt-4o": "gpt-4o-mini", "gpt-4o-mini": "gpt-4.1-nano"}}
+    tier = {
+        "hard_limit_usd": 1.0,
+        "overage": "soft_cap_degrade",
+        "hard_limit_action": "degrade",
+        "degrade_to": {"gpt-4o": "gpt-4o-mini", "gpt-4o-mini": "gpt-4.1-nano"},
+    }
     g = make_guard(tier)
     g.settle(g.check(req("0.90")).reservation, D("0.90"))
     d = g.check(req("0.30"))  # 1.20 > 1.00: to the end of the chain, gpt-4.1-nano
@@ -216,8 +227,10 @@ def test_customer_overrides_and_pool(make_guard):
         {"pool_per_seat_usd": 9, "overage": "payg"},
         customers={"big": {"hard_limit_usd": 500}},
     )
-    g.customers = {"acme": CustomerInfo(seats=25), "corp": CustomerInfo(
-        contracted_pool_usd=D("1234.5"))}
+    g.customers = {
+        "acme": CustomerInfo(seats=25),
+        "corp": CustomerInfo(contracted_pool_usd=D("1234.5")),
+    }
     assert g.status("acme")["hard_limit"] == D("225")  # 25 seats x $9
     assert g.status("corp")["hard_limit"] == D("1234.5")
     assert g.status("big")["hard_limit"] == D("500")

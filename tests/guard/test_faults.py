@@ -65,8 +65,10 @@ def test_fail_open_survives_a_stop_and_resyncs(private_redis, events, caplog, cl
 
 
 def test_fail_open_local_budget_starts_from_last_seen_spend(private_redis, clock):
-    pol = policy({"hard_limit_usd": 1, "overage": "hard_cap"},
-                 {"fail_mode": "fail_open", "probe_interval_s": 60})
+    pol = policy(
+        {"hard_limit_usd": 1, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 60},
+    )
     g = Guard(pol, RedisStore(private_redis.url), clock=clock)
     g.settle(g.check(Request("acme", D("0.80"))).reservation, D("0.80"))
     g.release(g.check(Request("acme", D("0.01"))).reservation)  # Redis saw 0.80 + 0.01
@@ -98,8 +100,9 @@ def test_fail_closed_denies_with_a_reason(private_redis, events, clock):
 
 @pytest.mark.parametrize("mode,action", [("fail_open", "allow"), ("fail_closed", "deny")])
 def test_never_reachable(mode, action, clock):
-    g = Guard(policy(TIER, {"fail_mode": mode}), RedisStore(_dead_url(), timeout_s=0.2),
-              clock=clock)
+    g = Guard(
+        policy(TIER, {"fail_mode": mode}), RedisStore(_dead_url(), timeout_s=0.2), clock=clock
+    )
     d = g.check(Request("acme", D("1"), session_id="s", task_id="t"))
     assert d.action == action
     g.settle(d.reservation, D("1"))
@@ -127,10 +130,18 @@ def test_sink_failure_never_reaches_the_caller(clock):
 def test_events_reach_a_sink(clock):
     ev = Events()
     g = Guard(policy({"hard_limit_usd": 1, "overage": "hard_cap"}), sink=ev, clock=clock)
-    g.check(Request("acme", D("2"), user_id="u", feature="chat", task_id="t", session_id="s",
-                    model="gpt-4o"))
+    g.check(
+        Request(
+            "acme", D("2"), user_id="u", feature="chat", task_id="t", session_id="s", model="gpt-4o"
+        )
+    )
     (e,) = ev
     assert e["kind"] == "guard" and e["action"] == "deny" and e["rule"] == "hard_limit"
     assert (e["user_id"], e["feature"], e["task_id"], e["session_id"], e["model"]) == (
-        "u", "chat", "t", "s", "gpt-4o")
+        "u",
+        "chat",
+        "t",
+        "s",
+        "gpt-4o",
+    )
     assert e["ts"] == "2026-11-10T12:00:15+00:00"

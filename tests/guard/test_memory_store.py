@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import pytest
 
 from tailguard.guard import Guard, MemoryStore, Request
-from tailguard.guard.stores.memory import JOURNAL, StateLockedError
+from tailguard.guard.stores.memory import JOURNAL
 
 from .conftest import T0, policy
 

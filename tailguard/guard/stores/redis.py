@@ -49,16 +49,27 @@ SETTLE_LUA = _lua("settle.lua")
 def _check_args(plan: Plan) -> tuple[list[str], list[Any]]:
     keys: list[str] = [plan.res_key, plan.kill_key or plan.res_key]
     args: list[Any] = [
-        plan.now_ms, plan.member, plan.res_expire_ms, 1 if plan.kill_key else 0,
-        plan.kill_expire_ms, len(plan.rates), len(plan.caps),
+        plan.now_ms,
+        plan.member,
+        plan.res_expire_ms,
+        1 if plan.kill_key else 0,
+        plan.kill_expire_ms,
+        len(plan.rates),
+        len(plan.caps),
     ]
     for r in plan.rates:
         keys.append(r.key)
         args += (r.limit, r.amount, r.expire_ms)
     for c in plan.caps:
         keys += (c.key, c.prev_key or c.key, c.alert_key or c.key)
-        args += (c.limit, c.amount, c.on_exceed, c.expire_ms,
-                 c.prev_weight_bp if c.prev_key else 0, c.alert_at if c.alert_key else -1)
+        args += (
+            c.limit,
+            c.amount,
+            c.on_exceed,
+            c.expire_ms,
+            c.prev_weight_bp if c.prev_key else 0,
+            c.alert_at if c.alert_key else -1,
+        )
     return keys, args
 
 
