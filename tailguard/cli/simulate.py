@@ -36,6 +36,13 @@ def simulate(
     start: Annotated[
         str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")
     ] = "2026-01-01",
+    trend: Annotated[
+        bool,
+        typer.Option(
+            "--trend/--no-trend",
+            help="Plant seed 004's drift: cost per call falls, cost per resolved task rises.",
+        ),
+    ] = True,
     json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     from tailguard.cli.output import print_json
@@ -52,8 +59,9 @@ def simulate(
         days=days,
         seed=seed,
         out=out,
-        fmt=fmt,
-        start=first,  # type: ignore[arg-type]
+        fmt=fmt,  # type: ignore[arg-type]
+        start=first,
+        trend=trend,
     )
     summary = {
         "events": res.events,

@@ -61,6 +61,13 @@ _ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
         "rag": [("gpt-4o-mini", 0.5), ("gpt-4o", 0.5)],
     },
 }
+#: the budget sibling each model is routed to as cost optimisations ship (seed 004's drift)
+_CHEAPER = {
+    "gpt-4o": "gpt-4o-mini",
+    "claude-3-5-sonnet-20241022": "claude-3-5-haiku-20241022",
+    "claude-sonnet-4-20250514": "claude-3-5-haiku-20241022",
+}
+CHEAPER = np.array([M[_CHEAPER.get(m, m)] for m in MODELS])
 TIER_ORDER = ("free", "pro", "team", "enterprise", "custom")
 WL_ORDER = ("chat", "agent", "rag")
 
@@ -120,7 +127,7 @@ OUTCOME_P = np.array(
     ]
 )
 #: failure-mode magnets: most tasks fail, many escalate
-OUTCOME_P_MAGNET = np.array([0.22, 0.16, 0.14, 0.16, 0.18, 0.14])
+OUTCOME_P_MAGNET = np.array([0.14, 0.17, 0.15, 0.18, 0.21, 0.15])
 
 GUARD_ACTIONS: tuple[str, ...] = ("soft_threshold", "deny", "degrade", "overage")
 GUARD_RULES: tuple[str, ...] = (

@@ -67,10 +67,12 @@ def simulate(
     out: Path | str,
     fmt: Format = "jsonl",
     start: dt.date = DEFAULT_START,
+    trend: bool = True,
 ) -> SimulationResult:
     """Simulate ``customers`` customers for ``days`` days and write the files into ``out``.
 
-    Deterministic: the same arguments give byte-identical files.
+    Deterministic: the same arguments give byte-identical files. ``trend`` plants seed 004's
+    drift over the window (cost per call falls while cost per resolved task rises).
     """
     if customers < 1:
         raise ValueError("customers must be at least 1")
@@ -95,7 +97,9 @@ def simulate(
     try:
         for ci, lo in enumerate(range(0, customers, CHUNK_CUSTOMERS)):
             cust = np.arange(lo, min(lo + CHUNK_CUSTOMERS, customers))
-            chunk = generate(pop, cust, np.random.default_rng([seed, 2, ci]))
+            chunk = generate(
+                pop, cust, np.random.default_rng([seed, 2, ci]), trend=1.0 if trend else 0.0
+            )
             c = chunk.cols
             llm = np.flatnonzero(c["kind"] == KIND_LLM)
             cost += np.bincount(c["cust"][llm], weights=llm_cost(c, llm), minlength=customers)
@@ -130,6 +134,7 @@ def simulate(
         sessions=n_sessions,
         tasks=n_tasks,
         format=fmt,
+        trend=trend,
     )
     truth_path.write_text(json.dumps(truth, indent=1, sort_keys=False) + "\n")
     return SimulationResult(

@@ -136,8 +136,15 @@ def llm_cost(cols: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
     )
 
 
-def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chunk:
-    """All events of the customers ``cust`` (global indices, ascending)."""
+def generate(
+    pop: Population, cust: np.ndarray, rng: np.random.Generator, *, trend: float = 1.0
+) -> Chunk:
+    """All events of the customers ``cust`` (global indices, ascending).
+
+    ``trend`` (0..1) scales seed 004's drift over the window: routine traffic moves to cheaper
+    models while tasks take more turns and resolve a little less often, so cost per call falls
+    while cost per resolved task rises.
+    """
     days = pop.days
     nc = len(cust)
 
@@ -174,6 +181,9 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     s_feat = s_wl * 2 + (rng.random(nsess) < 0.35)
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
+    s_f = trend * s_day / max(1, days - 1)  # 0 at the start of the window, ``trend`` at the end
+    cheaper = rng.random(nsess) < 0.3 * s_f
+    s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
     s_sys = cat.SYSTEM_PROMPT[s_feat]
 
     # --- tasks ---------------------------------------------------------------------------
@@ -204,6 +214,9 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     # tool fan-out: agents that loop take more steps per task
     t_fan = _has(pop, "tool_fanout", t_g := s_g[t_s]) & (t_wl == 1)
     nturn[t_fan] = 4 + rng.binomial(4, 0.5, int(t_fan.sum()))
+    # seed 004: handle time drifts from about four turns towards seven
+    t_f = s_f[t_s]
+    nturn += rng.binomial(4, 0.6 * t_f) * (t_wl != 2)
 
     # --- turns and their attempts (retries) -------------------------------------------------
     k_t = np.repeat(np.arange(ntask), nturn)
@@ -362,7 +375,12 @@ def generate(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> Chu
     t_dead = np.zeros(ntask, dtype=bool)
     t_dead[k_t[dead]] = True
     t_mag = _has(pop, "failure_magnet", t_g)
-    p_out = np.where(t_mag[:, None], cat.OUTCOME_P_MAGNET[None, :], cat.OUTCOME_P[t_wl])
+    p_base = cat.OUTCOME_P[t_wl].copy()
+    slip = p_base[:, 0] * 0.10 * t_f  # a little less resolves as the drift sets in
+    p_base[:, 0] -= slip
+    p_base[:, 1] += slip / 2
+    p_base[:, 2] += slip / 2
+    p_out = np.where(t_mag[:, None], cat.OUTCOME_P_MAGNET[None, :], p_base)
     outcome = _categorical(rng, p_out)
     outcome[t_dead] = np.where((t_wl[t_dead] == 1) & (rng.random(int(t_dead.sum())) < 0.5), 4, 3)
     t_last = np.zeros(ntask, dtype=np.int64)

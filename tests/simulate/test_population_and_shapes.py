@@ -88,6 +88,43 @@ def metrics(mid_run: SimulationResult) -> dict[str, Any]:
     return {"ids": [r[0] for r in rows], **{c: arr[:, i] for i, c in enumerate(cols)}}
 
 
+@pytest.fixture(scope="module")
+def weekly(mid_run: SimulationResult) -> list[tuple[float, float]]:
+    """(cost per call, cost per resolved task) per full week, tasks dated by their outcome."""
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW e AS SELECT * FROM read_parquet('{mid_run.events_path}')")
+    models = con.execute(
+        "SELECT DISTINCT provider, model FROM e WHERE kind = 'llm_call' ORDER BY 2"
+    ).fetchall()
+    con.execute("CREATE TABLE p (model VARCHAR, pi DOUBLE, po DOUBLE, pcr DOUBLE, pcw DOUBLE)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", _prices(models))
+    return con.execute(
+        """
+        WITH c AS (
+          SELECT task_id, count(*) AS calls,
+                 sum((input_tokens - cache_read_tokens - cache_write_tokens) * pi
+                     + cache_read_tokens * pcr + cache_write_tokens * pcw + output_tokens * po)
+                   AS cost
+          FROM e JOIN p USING (model) WHERE kind = 'llm_call' GROUP BY 1),
+        o AS (SELECT task_id, ts, outcome FROM e WHERE kind = 'task_outcome')
+        SELECT sum(cost) / sum(calls), sum(cost) / count(*) FILTER (WHERE outcome = 'accepted')
+        FROM o JOIN c USING (task_id)
+        WHERE ts >= TIMESTAMPTZ '2026-01-01' AND ts < TIMESTAMPTZ '2026-01-29'
+        GROUP BY floor(epoch(ts - TIMESTAMPTZ '2026-01-01') / (7 * 86400)) ORDER BY 1 DESC
+        """
+    ).fetchall()
+
+
+def test_cost_per_call_falls_while_cost_per_resolved_task_rises(
+    weekly: list[tuple[float, float]],
+) -> None:
+    """Seed 004: per call down about a quarter, per resolved task up by a third or more."""
+    assert len(weekly) == 4
+    (call_first, task_first), (call_last, task_last) = weekly[0], weekly[-1]
+    assert call_last < 0.85 * call_first
+    assert task_last > 1.2 * task_first
+
+
 def _gini(x: np.ndarray) -> float:
     """Mean absolute difference over twice the mean (the textbook definition, O(n^2))."""
     x = np.asarray(x, dtype=float)
