@@ -591,7 +591,13 @@ def _lognormal(t: FloatArray, f: PowerLawFit) -> tuple[FloatArray, dict[str, flo
     best = None
     for a0, b0 in starts:
         b0 = min(max(b0, 2e-9), 5e3)
-        res = minimize(nll, np.array([a0, math.log(b0)]), method="L-BFGS-B", bounds=bounds)
+        res = minimize(
+            nll,
+            np.array([a0, math.log(b0)]),
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000},
+        )
         if best is None or res.fun < best.fun:
             best = res
     assert best is not None
