@@ -106,6 +106,7 @@ _FILL: dict[str, tuple[type, float | int]] = {
     "action": (np.int8, -1),
     "rule": (np.int8, -1),
     "amount_usd": (np.float64, np.nan),
+    "cost_usd": (np.float64, np.nan),
 }
 
 
@@ -457,6 +458,9 @@ def generate(
         p["feature"] = s_feat[p["session"]]
     cols = _concat(parts)
     cols["cust"] = cust[cols["cust"]]  # to global customer index
+    # provider-reported cost (the price a gateway logged), for the customers that report it
+    rep = np.flatnonzero((cols["kind"] == KIND_LLM) & pop.reports_cost[cols["cust"]])
+    cols["cost_usd"][rep] = np.round(llm_cost(cols, rep), 9)
     guard = _guards(pop, cols, rng)
     if guard is not None:
         cols = _concat([cols, guard])

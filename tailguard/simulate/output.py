@@ -42,6 +42,14 @@ def _ids(prefix: str, values: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), out)
 
 
+def _money(values: np.ndarray) -> pa.Array:
+    """DECIMAL(18, 9) from floats already rounded to nano-dollars (NaN = null)."""
+    mask = np.isnan(values)
+    return pa.array(np.where(mask, 0.0, values), type=pa.float64(), mask=mask).cast(
+        pa.decimal128(18, 9)
+    )
+
+
 def _ints(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.array(values.astype(type_.to_pandas_dtype()), type=type_, mask=values < 0)
 
@@ -70,12 +78,6 @@ def to_table(
     tool = c["tool"]
     tool_kind = np.where(tool >= 0, cat.TOOL_KIND[np.maximum(tool, 0)], -1)
     status = np.where((kind == 0) | (kind == 1), c["status"], -1)
-    amount = c["amount_usd"]
-    amount_arr = pa.array(
-        [None] * n if np.isnan(amount).all() else np.where(np.isnan(amount), 0.0, amount),
-        type=pa.float64(),
-        mask=np.isnan(amount),
-    ).cast(pa.decimal128(18, 9))
     cols: dict[str, pa.Array] = {
         "event_id": _ids(f"ev-{seed}-", event_offset + np.arange(n, dtype=np.int64)),
         "kind": _dict(kind.astype(np.int64), KINDS),
@@ -106,8 +108,8 @@ def to_table(
         "outcome": _dict(c["outcome"].astype(np.int64), cat.OUTCOMES),
         "action": _dict(c["action"].astype(np.int64), cat.GUARD_ACTIONS),
         "rule": _dict(c["rule"].astype(np.int64), cat.GUARD_RULES),
-        "amount_usd": amount_arr,
-        "cost_usd": pa.nulls(n, pa.decimal128(18, 9)),
+        "amount_usd": _money(c["amount_usd"]),
+        "cost_usd": _money(c["cost_usd"]),
     }
     return pa.Table.from_arrays([cols[f.name] for f in INPUT_SCHEMA], schema=INPUT_SCHEMA)
 
@@ -130,7 +132,7 @@ _ENVELOPE += "'customer_id', customer_id, 'user_id', user_id, 'feature', feature
 _ENVELOPE += "'task_id', task_id, 'session_id', session_id"
 _KIND_FIELDS = {
     "llm_call": "workload provider model attempt input_tokens output_tokens cache_read_tokens "
-    "cache_write_tokens reasoning_tokens latency_ms status",
+    "cache_write_tokens reasoning_tokens cost_usd latency_ms status",
     "tool_call": "workload tool tool_kind status latency_ms",
     "retrieval": "workload queries reranks",
     "escalation": "workload minutes",

@@ -64,6 +64,8 @@ MEDIAN_SESSIONS_30D = 14.0
 #: custom), measured on simulated data with the genai-prices snapshot; used to size budgets and
 #: to pick planted customers by expected spend.
 COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
+#: share of customers whose LLM calls carry a provider-reported ``cost_usd``
+REPORTED_COST_SHARE = 0.05
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
 
@@ -93,6 +95,7 @@ class Population:
     p_hit: np.ndarray  # probability a follow-up turn reads the previous prompt from cache
     p_sys: np.ndarray  # probability a session's first call reads the system prompt from cache
     shapes: np.ndarray  # bitmask of SHAPE_BIT
+    reports_cost: np.ndarray  # bool: calls arrive with a provider-reported cost_usd
 
     @property
     def n(self) -> int:
@@ -213,6 +216,8 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
 
+    # a few customers' calls come through a gateway that logs the provider-reported cost
+    reports_cost = rng.random(n) < REPORTED_COST_SHARE
     pool = np.zeros(n)  # filled in by budgets()
     return Population(
         seed=seed,
@@ -236,6 +241,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
         p_hit=p_hit,
         p_sys=p_sys,
         shapes=shapes,
+        reports_cost=reports_cost,
     )
 
 
