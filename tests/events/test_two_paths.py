@@ -98,12 +98,11 @@ def test_engine_and_msgspec_paths_agree(tmp_path_factory, evs: list[dict]) -> No
     p = tmp_path_factory.mktemp("j") / "e.jsonl"
     p.write_text("".join(json.dumps(e) + "\n" for e in evs))
     fast = _jsonl_fast(p)
-    exact = read_events(p.with_suffix(".jsonl"))  # goes through the same entry point
     from tailguard.events import readers
 
-    slow = readers._read_jsonl_exact(p, 1000)
-    slow_table = next(slow).table
-    assert exact.rejects == []
+    slow = next(readers._read_jsonl_exact(p, 1000))
+    slow_table = slow.table
+    assert slow.rejects == []  # the generator makes valid events only
     if fast is None:
         return  # the engine could not prove the file clean: it deferred, which is allowed
     # the same rows, cell for cell (row order may differ: compare as multisets)
