@@ -41,6 +41,8 @@ def _register() -> None:
     # Each room's commands live in their own module; importing registers them on ``app``.
     from tailguard.cli import (  # noqa: F401
         demo,
+        diagnose,
+        gateway,
         guard,
         ledger,
         price,

@@ -1,0 +1,3 @@
+"""Commands: diagnose."""
+
+from tailguard.cli.app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""Commands: gateway."""
+
+from tailguard.cli.app import app  # noqa: F401
