@@ -309,7 +309,7 @@ def _draw_lorenz(ax: Any, res: Mapping[str, Any]) -> None:
     top1 = (res.get("top_shares") or {}).get("1%")
     if top1 is not None:
         ax.annotate(
-            f"top 1% hold {_pct(top1)}",
+            f"top 1% of entities\nhold {_pct(top1)} of spend",
             xy=(0.99, 1 - top1),
             xytext=(0.35, 0.75),
             fontsize=11,
