@@ -322,12 +322,8 @@ def fit(
         raise ValueError("a power-law fit needs at least two distinct positive values")
     n = len(x)
     if xmin is not None:
-        m0 = int(np.searchsorted(lay.u, xmin, side="left"))
-        if m0 >= len(lay.u) - 1:
-            raise ValueError(f"xmin={xmin} leaves fewer than two distinct values in the tail")
-        cand = np.array([m0], dtype=np.int64)
-    else:
-        cand = np.arange(len(lay.u) - 1, dtype=np.int64)
+        return _fit_fixed(x, float(xmin), discrete)
+    cand = np.arange(len(lay.u) - 1, dtype=np.int64)
 
     g2: FloatArray | None = None
     if discrete:
@@ -364,6 +360,47 @@ def fit(
         discrete=discrete,
         xmins=lay.u[cand],
         alphas=scan_alphas,
+    )
+
+
+def _fit_fixed(x: FloatArray, xmin: float, discrete: bool) -> PowerLawFit:
+    """Alpha for a given ``xmin`` (which need not be an observed value), and its KS distance."""
+    if xmin <= 0 or (discrete and xmin != round(xmin)):
+        raise ValueError(f"xmin={xmin} must be positive (and an integer for discrete data)")
+    t = x[x >= xmin]
+    ut = np.unique(t)
+    if len(ut) < 2:
+        raise ValueError(f"xmin={xmin} leaves fewer than two distinct values in the tail")
+    nt = len(t)
+    slog = float(np.log(t).sum())
+    below = np.searchsorted(t, ut, side="left") / nt  # share of the tail strictly below each value
+    if discrete:
+        sp = _scipy_special()
+        q = np.array([xmin])
+        a0 = np.array([max(1.0 + nt / (slog - nt * math.log(xmin - 0.5)), 1.0 + 1e-6)])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            a_arr, g2 = _newton(
+                sp, a0, q, np.array([-slog / nt]), np.ones(1), np.ones(1, dtype=bool), 1e-4
+            )
+        alpha = float(a_arr[0])
+        model = 1.0 - sp.zeta(alpha, ut) / sp.zeta(alpha, xmin)
+        sigma = 1.0 / math.sqrt(nt * float(g2[0]))
+    else:
+        alpha = 1.0 + nt / (slog - nt * math.log(xmin))
+        model = -np.expm1((1.0 - alpha) * np.log(ut / xmin))
+        sigma = (alpha - 1.0) / math.sqrt(nt)
+    if not (math.isfinite(alpha) and alpha > 1.0):
+        raise ValueError(f"xmin={xmin} gives no normalisable power law (alpha <= 1)")
+    return PowerLawFit(
+        alpha=alpha,
+        xmin=xmin,
+        n_tail=nt,
+        n=len(x),
+        ks_distance=float(np.max(np.abs(model - below))),
+        sigma=sigma,
+        discrete=discrete,
+        xmins=np.array([xmin]),
+        alphas=np.array([alpha]),
     )
 
 

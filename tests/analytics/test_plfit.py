@@ -194,6 +194,26 @@ def test_hand_computed_fit() -> None:
     assert f.sigma == pytest.approx((1 / math.log(2)) / math.sqrt(3))
 
 
+def test_fixed_xmin_below_the_data() -> None:
+    # x = 2, 4 with xmin = 1 (not observed): alpha = 1 + 2 / (ln 2 + ln 4) = 1 + 2 / (3 ln 2);
+    # F(2) = 1 - exp(-2/3) vs 0 below, F(4) = 1 - exp(-4/3) vs 1/2: D = 1 - exp(-2/3)
+    f = plfit.fit([2.0, 4.0, 0.5], xmin=1.0)
+    assert f.xmin == 1.0 and f.n_tail == 2 and f.n == 3
+    assert f.alpha == pytest.approx(1 + 2 / (3 * math.log(2)))
+    assert f.ks_distance == pytest.approx(1 - math.exp(-2 / 3))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_scan_agrees_with_the_fixed_xmin_path(discrete: bool) -> None:
+    # the vectorised scan and the direct one-candidate computation are two routes to one number
+    x = np.floor(mixture(3000, 8)) if discrete else mixture(3000, 8)
+    f = plfit.fit(x, discrete=discrete)
+    g = plfit.fit(x, discrete=discrete, xmin=f.xmin)
+    assert (g.alpha, g.n_tail) == (pytest.approx(f.alpha, rel=1e-9), f.n_tail)
+    assert g.ks_distance == pytest.approx(f.ks_distance, abs=1e-12)
+    assert g.sigma == pytest.approx(f.sigma, rel=1e-6)
+
+
 def test_discrete_mle_against_a_scalar_optimiser() -> None:
     rng = np.random.default_rng(2)
     x = plfit.sample(2.5, 3.0, 3000, discrete=True, rng=rng)
