@@ -1,0 +1,144 @@
+"""Benchmark: ``diagnose`` (and ``outcomes``, ``workload``) over a 10M-event ledger.
+
+    .venv/bin/python bench/bench_diagnose.py --customers 32000 --days 30 --dir /tmp/tg-bench-10m
+
+Generates the events with the simulator (once; reused when the directory already holds a
+ledger), ingests them, then times each report three times on a fresh connection and prints the
+best and median wall times, against the practical floor: a raw DuckDB GROUP BY customer over the
+ledger's Parquet segments computing the same sums. It also scores the diagnosis against the
+simulator's ``truth.json`` (precision and recall over (customer, shape) pairs, as in
+tests/analytics/test_diagnose.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
+    times, res = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        res = fn()
+        times.append(time.perf_counter() - t)
+    return times, res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=32000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dir", default="/tmp/tg-bench-diagnose")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.outcomes import outcomes
+    from tailguard.analytics.period import Window
+    from tailguard.analytics.workload import workload
+    from tailguard.ledger import Ledger, ingest, read_customers_csv
+    from tailguard.simulate import simulate
+
+    root = Path(args.dir)
+    led = Ledger(root / "ledger")
+    if not (root / "ledger" / "segments").exists() or not led.segment_files():
+        t = time.perf_counter()
+        res = simulate(
+            customers=args.customers, days=args.days, seed=args.seed, out=root, fmt="parquet"
+        )
+        t_sim = time.perf_counter() - t
+        t = time.perf_counter()
+        ingest([res.events_path], led)
+        led.write_customers(read_customers_csv(res.customers_path))
+        t_ing = time.perf_counter() - t
+        print(f"simulated {res.events:,} events in {t_sim:.1f} s, ingested in {t_ing:.1f} s")
+    truth = json.loads((root / "truth.json").read_text())
+    n_events = led.count()
+    cores = os.cpu_count()
+
+    def run_diag() -> list[dict[str, Any]]:
+        con = led.connect(threads=args.threads)
+        try:
+            return diagnose(con, Window())
+        finally:
+            con.close()
+
+    def run_outcomes() -> dict[str, Any]:
+        con = led.connect(threads=args.threads)
+        try:
+            return outcomes(con, Window(), by="customer")
+        finally:
+            con.close()
+
+    def run_workload() -> dict[str, Any]:
+        con = led.connect(threads=args.threads)
+        try:
+            return workload(con, Window())
+        finally:
+            con.close()
+
+    def run_floor() -> int:
+        # the same per-customer sums, straight over the Parquet files: the practical floor
+        import duckdb
+
+        files = ", ".join(f"'{p}'" for p in led.segment_files())
+        con = duckdb.connect()
+        if args.threads:
+            con.execute(f"SET threads = {int(args.threads)}")
+        try:
+            return len(
+                con.sql(
+                    "SELECT customer_id, sum(cost_usd), count(DISTINCT session_id), "
+                    "count(DISTINCT task_id), sum(input_tokens), sum(cache_read_tokens), "
+                    "sum(output_tokens), sum(reasoning_tokens) "
+                    f"FROM read_parquet([{files}]) GROUP BY customer_id"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
+    rows = []
+    for name, fn in (
+        ("raw GROUP BY (floor)", run_floor),
+        ("diagnose", run_diag),
+        ("outcomes --by customer", run_outcomes),
+        ("workload", run_workload),
+    ):
+        times, res = _timed(fn, args.repeat)
+        rows.append((name, min(times), statistics.median(times)))
+        if name == "diagnose":
+            diag = res
+
+    judged = {r["customer_id"] for r in diag if r["judged"]}
+    pred = {(r["customer_id"], s) for r in diag for s in r["shapes"]}
+    planted = {(c, s) for c, ss in truth["shapes"].items() for s in ss}
+    true_in_tail = {(c, s) for (c, s) in planted if c in judged}
+    tp = len(pred & true_in_tail)
+    precision = tp / len(pred) if pred else float("nan")
+    recall = tp / len(true_in_tail) if true_in_tail else float("nan")
+
+    print(
+        f"\n{n_events:,} events, {truth['customers']:,} customers x {truth['days']} days "
+        f"(seed {truth['seed']}), {cores} cores, threads={args.threads or 'default'}\n"
+    )
+    print(f"| {'report':<24} | {'best s':>7} | {'median s':>8} |")
+    print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|")
+    for name, best, med in rows:
+        print(f"| {name:<24} | {best:7.2f} | {med:8.2f} |")
+    print(
+        f"\ndiagnosis: tail {len(diag)} customers ({len(judged)} judged), "
+        f"{len(pred)} shapes named; planted pairs {len(planted)}, in the judged tail "
+        f"{len(true_in_tail)}; precision {precision:.3f}, recall {recall:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,543 @@
+"""Diagnosis: which customers are in the cost tail, *why* (the shape of their usage), what to do.
+
+Seed 000 says a heavy-tail customer is nearly always one of a few shapes, each with its own fix;
+seed 003 adds the signals and the rule "3x the plan median". This module turns that into a
+report in two halves, like every report here (DESIGN.md):
+
+1. **One engine query** (``METRICS_SQL``, one GROUP BY customer, portable SQL: CASE inside the
+   aggregates, no FILTER / QUALIFY) computes every per-customer metric a shape is read from.
+2. **Python over the small result** (one row per customer): the medians, the tail, the ratios,
+   the shapes and the levers.
+
+The shapes and the metric each is read from (the same metrics the simulator plants, see
+``tailguard.simulate.population.SHAPE_METRICS``):
+
+==================  ===========================================================================
+shape               metric (per customer, over the window)
+==================  ===========================================================================
+long_sessions       llm_call events / distinct sessions (calls per session, retries counted)
+tool_fanout         tool_call events / distinct tasks
+oversized_prompts   mean uncached input per llm_call: sum(input - cache_read) / llm calls
+failure_magnet      retries (llm_call with attempt > 1) / distinct tasks
+high_frequency      distinct sessions / distinct (user, UTC day) pairs
+low_cache_hit       sum(cache_read_tokens) / sum(input_tokens)      (inverted: low is bad)
+reasoning_heavy     sum(reasoning_tokens) / sum(output_tokens)
+==================  ===========================================================================
+
+A customer *matches* a shape when it is in the tail, has at least ``min_tasks`` tasks (a
+customer with two tasks, one of which retried twice, has a "3x retry rate" that means nothing),
+and its metric is at least ``ratio`` times the median customer's (for ``low_cache_hit``: at most
+``1 / ratio`` of it). The median is taken over the customers with at least ``min_tasks`` tasks
+and a defined metric: the "typical customer" of seed 003, not the long head of trial accounts.
+
+The tail (issue 3): the top ``top_pct``% of customers by cost (``ceil(n x pct / 100)``, at
+least one), plus every customer whose cost per successful task is above the ``cpst_quantile``
+of that figure over customers with at least one success (linear interpolation).
+
+Ratios are floats (they are evidence, not money), rounded to 4 significant places for display
+only in the CLI; costs are the engine's exact Decimal sums.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.analytics.period import Window
+
+MICRO = Decimal("0.000001")
+
+SHAPES: tuple[str, ...] = (
+    "long_sessions",
+    "tool_fanout",
+    "oversized_prompts",
+    "failure_magnet",
+    "high_frequency",
+    "low_cache_hit",
+    "reasoning_heavy",
+)
+
+#: shape -> (metric name, what it is, inverted?)
+SHAPE_METRIC: dict[str, tuple[str, str, bool]] = {
+    "long_sessions": ("llm_calls_per_session", "LLM calls / distinct sessions", False),
+    "tool_fanout": ("tool_calls_per_task", "tool calls / distinct tasks", False),
+    "oversized_prompts": (
+        "uncached_input_per_call",
+        "mean (input - cache read) tokens per LLM call",
+        False,
+    ),
+    "failure_magnet": ("retries_per_task", "LLM retries (attempt > 1) / distinct tasks", False),
+    "high_frequency": (
+        "sessions_per_user_day",
+        "distinct sessions / distinct (user, UTC day)",
+        False,
+    ),
+    "low_cache_hit": ("cache_hit_rate", "cache-read tokens / input tokens", True),
+    "reasoning_heavy": ("reasoning_share", "reasoning tokens / output tokens", False),
+}
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One corrective action, with where it comes from (so a reader can check the reasoning)."""
+
+    name: str
+    why: str
+    source: str
+
+
+LEVERS: dict[str, Lever] = {
+    "fresh_task_ux": Lever(
+        "fresh-task UX nudge",
+        "nudge long conversations toward starting a fresh task (helps most)",
+        "seed 000",
+    ),
+    "context_truncation": Lever(
+        "context truncation",
+        "truncate or summarise old turns so later turns stop paying for the whole history",
+        "seed 000",
+    ),
+    "prompt_caching": Lever(
+        "prompt caching",
+        "cache the stable prefix so repeated context is billed at the cache-read rate",
+        "seed 000",
+    ),
+    "step_ceiling": Lever(
+        "per-task step ceiling",
+        "cap tool calls / steps per task: bounds the worst case of a looping agent",
+        "seed 000, seed 002",
+    ),
+    "tool_fix": Lever(
+        "targeted prompt or tool fix",
+        "fix the prompt or tool this customer's data sends into a loop (shifts the median)",
+        "seed 000",
+    ),
+    "token_aware_ui": Lever(
+        "token-aware UI",
+        "show the cost of attaching a large document before the user sends it",
+        "seed 000",
+    ),
+    "prompt_ceiling": Lever(
+        "per-prompt ceiling",
+        "a hard ceiling on input tokens per prompt (composes with the token-aware UI)",
+        "seed 000",
+    ),
+    "prompt_optimization": Lever(
+        "prompt optimisation",
+        "remove redundant context from the prompt template",
+        "seed 003",
+    ),
+    "retrieval_tool_fix": Lever(
+        "retrieval / tool robustness fix",
+        "fix the failure path this cohort's data triggers (retrieval or one tool)",
+        "seed 000",
+    ),
+    "retry_budget": Lever(
+        "retry and dollar ceiling per task",
+        "cap attempts and dollars per task so a retry storm ends early",
+        "seed 000 (per-task dollar cap), DESIGN.md policy",
+    ),
+    "tenant_cap": Lever(
+        "per-tenant usage cap",
+        "cap at 150-200% of the tier median's usage, with an upgrade prompt",
+        "seed 003 action 1, seed 000",
+    ),
+    "rate_limit": Lever(
+        "per-tenant rate limit",
+        "tokens or sessions per minute per tenant",
+        "seed 000",
+    ),
+    "usage_pricing": Lever(
+        "usage-based pricing",
+        "included credits + overage, so price tracks cost",
+        "seed 003 action 2",
+    ),
+    "cache_aware_ux": Lever(
+        "cache-aware UX",
+        "steer toward sessions and prompt shapes the cache can amortise",
+        "seed 000",
+    ),
+    "feature_cache": Lever(
+        "feature-level caching",
+        "cache the outputs of this customer's common query patterns",
+        "seed 003 action 4",
+    ),
+    "model_cascade": Lever(
+        "model cascade",
+        "route routine requests to a smaller model; keep the reasoning model for hard ones",
+        "seed 000, seed 003 action 4",
+    ),
+    "reasoning_budget": Lever(
+        "reasoning-trace budget",
+        "cap reasoning effort / tokens per request",
+        "seed 002",
+    ),
+    "repricing": Lever(
+        "cohort repricing at renewal",
+        "price the workload shape that costs more (higher tier, usage component)",
+        "seed 003 action 3, seed 000",
+    ),
+}
+
+#: levers per shape, best first (the order the seeds give)
+SHAPE_LEVERS: dict[str, tuple[str, ...]] = {
+    "long_sessions": ("fresh_task_ux", "context_truncation", "prompt_caching"),
+    "tool_fanout": ("step_ceiling", "tool_fix"),
+    "oversized_prompts": ("prompt_ceiling", "token_aware_ui", "prompt_optimization"),
+    "failure_magnet": ("retrieval_tool_fix", "retry_budget"),
+    "high_frequency": ("tenant_cap", "rate_limit", "usage_pricing"),
+    "low_cache_hit": ("cache_aware_ux", "feature_cache", "model_cascade"),
+    "reasoning_heavy": ("model_cascade", "reasoning_budget", "repricing"),
+}
+#: a tail customer that matches no shape is expensive by plain volume
+VOLUME_LEVERS: tuple[str, ...] = ("tenant_cap", "usage_pricing")
+
+#: seed 003's alert threshold of inference cost as % of MRR, by segment
+MRR_ALERT_PCT: dict[str, float] = {
+    "smb": 35.0,
+    "mid_market": 30.0,
+    "enterprise": 25.0,
+    "usage_based": 50.0,
+}
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    """Thresholds (``[diagnose]`` in the config TOML; see docs/diagnosis.md)."""
+
+    top_pct: float = 5.0
+    cpst_quantile: float = 0.95
+    min_tasks: int = 20
+    ratio: float = 3.0
+    #: per-shape ratio overrides, e.g. {"failure_magnet": 4.0}
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def ratio_for(self, shape: str) -> float:
+        return float(self.ratios.get(shape, self.ratio))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> DiagnoseConfig:
+        """Build from the ``[diagnose]`` table; unknown keys are errors, not silently ignored."""
+        known = {"top_pct", "cpst_quantile", "min_tasks", "ratio", "shapes"}
+        extra = set(data) - known
+        if extra:
+            raise ConfigError(f"[diagnose]: unknown key(s) {', '.join(sorted(extra))}")
+        cfg = cls()
+        try:
+            kw: dict[str, Any] = {}
+            if "top_pct" in data:
+                kw["top_pct"] = float(data["top_pct"])
+            if "cpst_quantile" in data:
+                kw["cpst_quantile"] = float(data["cpst_quantile"])
+            if "min_tasks" in data:
+                kw["min_tasks"] = int(data["min_tasks"])
+            if "ratio" in data:
+                kw["ratio"] = float(data["ratio"])
+            ratios: dict[str, float] = {}
+            for shape, sub in (data.get("shapes") or {}).items():
+                if shape not in SHAPES:
+                    raise ConfigError(f"[diagnose.shapes]: unknown shape {shape!r}")
+                if not isinstance(sub, dict) or set(sub) - {"ratio"}:
+                    raise ConfigError(f"[diagnose.shapes.{shape}]: only 'ratio' is allowed")
+                if "ratio" in sub:
+                    ratios[shape] = float(sub["ratio"])
+            kw["ratios"] = ratios
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[diagnose]: {exc}") from None
+        cfg = replace(cfg, **kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not 0 < self.top_pct <= 100:
+            raise ConfigError("[diagnose] top_pct must be in (0, 100]")
+        if not 0 < self.cpst_quantile <= 1:
+            raise ConfigError("[diagnose] cpst_quantile must be in (0, 1]")
+        if self.min_tasks < 0:
+            raise ConfigError("[diagnose] min_tasks must be >= 0")
+        for s in SHAPES:
+            if self.ratio_for(s) <= 1:
+                raise ConfigError(f"[diagnose] ratio for {s} must be > 1")
+
+
+def load_config(path: str | None = None) -> DiagnoseConfig:
+    """The ``[diagnose]`` table of the config file (``--config``, ``TAILGUARD_CONFIG``, or
+    ``./tailguard.toml``), or the defaults."""
+    from tailguard.config import load_file
+
+    data = load_file(path).get("diagnose", {})
+    if not isinstance(data, dict):
+        raise ConfigError("[diagnose] must be a table")
+    return DiagnoseConfig.from_mapping(data)
+
+
+#: The engine half: every per-customer metric in one pass. Days are UTC calendar days (the
+#: connection's time zone is set to UTC before this runs).
+METRICS_SQL = """
+SELECT
+  customer_id,
+  sum(cost_usd) AS cost_usd,
+  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+  count(DISTINCT session_id) AS sessions,
+  count(DISTINCT task_id) AS tasks_seen,
+  count(DISTINCT CASE WHEN kind = 'task_outcome' THEN task_id END) AS tasks,
+  count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
+    AS successful_tasks,
+  sum(CASE WHEN kind = 'tool_call' THEN 1 ELSE 0 END) AS tool_calls,
+  sum(CASE WHEN kind = 'llm_call' THEN input_tokens - cache_read_tokens END) AS uncached_input,
+  sum(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS input_tokens,
+  sum(CASE WHEN kind = 'llm_call' THEN cache_read_tokens END) AS cache_read_tokens,
+  sum(CASE WHEN kind = 'llm_call' THEN output_tokens END) AS output_tokens,
+  sum(CASE WHEN kind = 'llm_call' THEN reasoning_tokens END) AS reasoning_tokens,
+  sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
+  count(DISTINCT CASE WHEN user_id IS NOT NULL AND session_id IS NOT NULL
+    THEN concat(user_id, '|', CAST(CAST(ts AS DATE) AS VARCHAR)) END) AS user_days
+FROM events
+WHERE {where}
+GROUP BY customer_id
+"""
+
+
+def _div(num: Any, den: Any) -> float | None:
+    if num is None or not den:
+        return None
+    return float(num) / float(den)
+
+
+def derive_metrics(agg: dict[str, Any]) -> dict[str, float | None]:
+    """The seven shape metrics of one customer from its aggregated row (None when undefined)."""
+    tasks = agg.get("tasks_seen") or 0
+    return {
+        "llm_calls_per_session": _div(agg.get("llm_calls"), agg.get("sessions")),
+        "tool_calls_per_task": _div(agg.get("tool_calls"), tasks),
+        "uncached_input_per_call": _div(agg.get("uncached_input"), agg.get("llm_calls")),
+        "retries_per_task": _div(agg.get("retries"), tasks),
+        "sessions_per_user_day": _div(agg.get("sessions"), agg.get("user_days")),
+        "cache_hit_rate": _div(agg.get("cache_read_tokens"), agg.get("input_tokens")),
+        "reasoning_share": _div(agg.get("reasoning_tokens"), agg.get("output_tokens")),
+    }
+
+
+def customer_metrics(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
+    """One row per customer with activity in ``win``: the aggregates and the shape metrics."""
+    con.execute("SET TimeZone = 'UTC'")
+    where, params = win.sql()
+    cur = con.execute(METRICS_SQL.format(where=where), params)
+    cols = [d[0] for d in cur.description]
+    rows = []
+    for r in cur.fetchall():
+        agg = dict(zip(cols, r, strict=True))
+        agg["cost_usd"] = agg["cost_usd"] if agg["cost_usd"] is not None else Decimal(0)
+        wins = agg["successful_tasks"] or 0
+        agg["cost_per_successful_task"] = (
+            (agg["cost_usd"] / wins).quantize(MICRO, rounding=ROUND_HALF_EVEN) if wins else None
+        )
+        agg.update(derive_metrics(agg))
+        rows.append(agg)
+    rows.sort(key=lambda a: a["customer_id"])
+    return rows
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default, DuckDB quantile_cont)."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def medians(rows: list[dict[str, Any]], cfg: DiagnoseConfig) -> dict[str, float | None]:
+    """The median customer's value of each shape metric, over customers with enough tasks."""
+    out: dict[str, float | None] = {}
+    eligible = [r for r in rows if (r["tasks_seen"] or 0) >= cfg.min_tasks]
+    for metric, _, _ in SHAPE_METRIC.values():
+        vals = [r[metric] for r in eligible if r[metric] is not None]
+        out[metric] = statistics.median(vals) if vals else None
+    return out
+
+
+def tail(rows: list[dict[str, Any]], cfg: DiagnoseConfig) -> dict[str, list[str]]:
+    """The tail customers and why each is in it: ``{customer_id: ["top_cost", "high_cpst"]}``."""
+    why: dict[str, list[str]] = {}
+    if not rows:
+        return why
+    k = max(1, math.ceil(len(rows) * cfg.top_pct / 100))
+    by_cost = sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"]))
+    for r in by_cost[:k]:
+        if r["cost_usd"] > 0:
+            why.setdefault(r["customer_id"], []).append("top_cost")
+    cpst = [float(r["cost_per_successful_task"]) for r in rows if r["cost_per_successful_task"]]
+    if cpst:
+        cut = _quantile(cpst, cfg.cpst_quantile)
+        for r in rows:
+            v = r["cost_per_successful_task"]
+            if v is not None and float(v) > cut:
+                why.setdefault(r["customer_id"], []).append("high_cpst")
+    return why
+
+
+def match_shapes(
+    row: dict[str, Any], med: dict[str, float | None], cfg: DiagnoseConfig
+) -> list[dict[str, Any]]:
+    """The shapes one customer matches, strongest first, each with its evidence."""
+    found = []
+    for shape in SHAPES:
+        metric, desc, inverted = SHAPE_METRIC[shape]
+        v, m = row[metric], med[metric]
+        if v is None or m is None:
+            continue
+        thr = cfg.ratio_for(shape)
+        if inverted:
+            # low is bad: strength is how many times *smaller* than the median
+            if m <= 0:
+                continue
+            ratio = v / m
+            hit = v <= m / thr
+            strength = (m / v) if v > 0 else math.inf
+        else:
+            if m <= 0:
+                # a median of zero (e.g. no reasoning at all): any use is infinitely more
+                ratio = math.inf if v > 0 else 1.0
+            else:
+                ratio = v / m
+            hit = ratio >= thr
+            strength = ratio
+        if hit:
+            found.append(
+                {
+                    "shape": shape,
+                    "metric": metric,
+                    "definition": desc,
+                    "value": v,
+                    "median": m,
+                    "ratio": ratio,
+                    "threshold": (1 / thr) if inverted else thr,
+                    "direction": "<=" if inverted else ">=",
+                    "_strength": strength,
+                }
+            )
+    found.sort(key=lambda e: -e["_strength"])
+    for e in found:
+        del e["_strength"]
+    return found
+
+
+def rank_levers(
+    shapes: list[str], *, cost_pct_of_mrr: float | None = None, segment: str | None = None
+) -> list[dict[str, Any]]:
+    """Levers for a customer, ranked: its strongest shape's levers first, in the seeds' order.
+
+    A lever that fits several shapes is listed once (at its best rank) with every shape it
+    serves. Repricing is added last when the customer's cost is above seed 003's alert share of
+    MRR for its segment: seed 000's order is instrument, fix the median, then cap or re-price.
+    """
+    order: list[str] = []
+    serves: dict[str, list[str]] = {}
+    plan = [(s, SHAPE_LEVERS[s]) for s in shapes] or [("volume", VOLUME_LEVERS)]
+    for s, levers in plan:
+        for key in levers:
+            if key not in serves:
+                order.append(key)
+                serves[key] = []
+            serves[key].append(s)
+    alert = MRR_ALERT_PCT.get(segment or "", None)
+    if cost_pct_of_mrr is not None and alert is not None and cost_pct_of_mrr > alert:
+        if "repricing" not in serves:
+            order.append("repricing")
+            serves["repricing"] = []
+        serves["repricing"].append(f"cost {cost_pct_of_mrr:.0f}% of MRR > {alert:.0f}%")
+    return [
+        {
+            "rank": i + 1,
+            "lever": key,
+            "name": LEVERS[key].name,
+            "why": LEVERS[key].why,
+            "for": serves[key],
+            "source": LEVERS[key].source,
+        }
+        for i, key in enumerate(order)
+    ]
+
+
+def diagnose(
+    con: duckdb.DuckDBPyConnection,
+    win: Window,
+    *,
+    config: DiagnoseConfig | None = None,
+    customer: str | None = None,
+) -> list[dict[str, Any]]:
+    """Diagnose the tail (or one ``customer``, tail or not), most expensive first.
+
+    Each item: ``customer_id``, ``rank`` (by cost, 1 = most expensive), ``cost_usd``,
+    ``cost_share``, ``cost_per_successful_task``, ``tasks``, ``in_tail`` (reasons), ``shapes``
+    (names, strongest first), ``evidence`` (one object per shape), ``levers`` (ranked), and
+    ``judged`` (False when the customer has fewer than ``min_tasks`` tasks: no shape is named).
+    """
+    cfg = config or DiagnoseConfig()
+    rows = customer_metrics(con, win)
+    med = medians(rows, cfg)
+    why = tail(rows, cfg)
+    total = sum((r["cost_usd"] for r in rows), Decimal(0))
+    rank = {
+        r["customer_id"]: i + 1
+        for i, r in enumerate(sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"])))
+    }
+    dims = _dims(con)
+    if customer is not None:
+        chosen = [r for r in rows if r["customer_id"] == customer]
+        if not chosen:
+            raise ConfigError(f"--customer: no events for {customer!r} in this window")
+    else:
+        chosen = [r for r in rows if r["customer_id"] in why]
+    out = []
+    for r in sorted(chosen, key=lambda r: rank[r["customer_id"]]):
+        cid = r["customer_id"]
+        judged = (r["tasks_seen"] or 0) >= cfg.min_tasks
+        evidence = match_shapes(r, med, cfg) if judged else []
+        shapes = [e["shape"] for e in evidence]
+        d = dims.get(cid, {})
+        pct = _cost_pct_of_mrr(r["cost_usd"], d.get("mrr_usd"), win)
+        out.append(
+            {
+                "customer_id": cid,
+                "rank": rank[cid],
+                "tier": d.get("tier"),
+                "segment": d.get("segment"),
+                "cost_usd": r["cost_usd"],
+                "cost_share": float(r["cost_usd"] / total) if total else None,
+                "cost_per_successful_task": r["cost_per_successful_task"],
+                "tasks": int(r["tasks_seen"] or 0),
+                "successful_tasks": int(r["successful_tasks"] or 0),
+                "cost_pct_of_mrr": pct,
+                "in_tail": why.get(cid, []),
+                "judged": judged,
+                "shapes": shapes,
+                "evidence": evidence,
+                "levers": rank_levers(shapes, cost_pct_of_mrr=pct, segment=d.get("segment")),
+            }
+        )
+    return out
+
+
+def _dims(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    return {
+        r[0]: {"tier": r[1], "segment": r[2], "mrr_usd": r[3]}
+        for r in con.execute("SELECT customer_id, tier, segment, mrr_usd FROM customers").fetchall()
+    }
+
+
+def _cost_pct_of_mrr(cost: Decimal, mrr: Decimal | None, win: Window) -> float | None:
+    """Cost as % of the revenue the window earns (only for a bounded window, as in reports)."""
+    months = win.months()
+    if mrr is None or months is None or not mrr:
+        return None
+    return round(float(cost / (mrr * months) * 100), 2)

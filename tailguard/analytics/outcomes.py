@@ -1,0 +1,199 @@
+"""Cost per resolved task: the unit the customer pays for, fully loaded (seed 004).
+
+Seed 004's two mistakes, and how this report avoids them:
+
+- *the wrong unit*: cost per API call can fall while cost per resolved task rises (a cheaper
+  model that needs more turns). ``weekly`` puts the two side by side per ISO week.
+- *the wrong numerator*: counting only the successful path. Here the numerator is **all spend**
+  on the workflow in the window (LLM, tools, retrieval, escalation; failed attempts, retries,
+  abandoned, timed-out and escalated runs included) and the denominator is **accepted outcomes**.
+
+Definitions (docs/outcomes.md):
+
+- ``cost_per_resolved_task`` = all spend in the window / distinct tasks with an ``accepted``
+  ``task_outcome`` in the window (the same "successful task" as ``report customers``).
+- ``cost_per_call`` = LLM spend / ``llm_call`` events (every attempt): the vendor's unit.
+- ``by_outcome``: every event's cost is attributed to its *task's* outcome, looked up over the
+  ledger up to the end of the window (so a past period's report does not change when later data
+  arrives). A task with several outcome events counts as accepted if any is ``accepted``, else
+  its alphabetically first outcome. Events whose task has no outcome (yet), and events with no
+  ``task_id``, go to the ``open`` bucket.
+- ``failure_cost_share`` = spend of tasks that ended in anything but ``accepted`` / all spend.
+  ``open`` spend is in the denominator but not the numerator, so
+  accepted share + failure_cost_share + open share = 1.
+
+Money: sums are the engine's exact Decimals; ``cost_per_*`` are rounded half-even to
+micro-dollars; shares are floats rounded to 6 places (the rounding is for display; the exact
+spends are in ``by_outcome``).
+
+One engine query per view (total, by outcome, per group, per week) would be simplest; instead a
+single GROUP BY over (group key, outcome, week) is run once and folded in Python over the small
+result, so the ledger is scanned once whatever is asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.errors import ConfigError
+from tailguard.events.schema import OUTCOMES
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.analytics.period import Window
+
+MICRO = Decimal("0.000001")
+#: outcome buckets in report order; ``open`` = no outcome (yet) or no task
+BUCKETS: tuple[str, ...] = (*OUTCOMES, "open")
+GROUPS: dict[str, str] = {"feature": "feature", "customer": "customer_id", "workload": "workload"}
+
+#: task -> its outcome, as known at the end of the window; then every event in the window with
+#: its task's outcome (or 'open'), summed by (group, outcome, week). Portable SQL: CASE inside
+#: aggregates, a LEFT JOIN on a grouped subquery.
+OUTCOMES_SQL = """
+SELECT
+  {group} AS grp,
+  coalesce(o.outcome, 'open') AS outcome,
+  CAST(date_trunc('week', e.ts) AS DATE) AS week,
+  sum(e.cost_usd) AS spend,
+  sum(CASE WHEN e.kind = 'llm_call' THEN e.cost_usd END) AS llm_spend,
+  sum(CASE WHEN e.kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+  count(DISTINCT CASE WHEN e.kind = 'task_outcome' AND e.outcome = 'accepted'
+    THEN e.task_id END) AS resolved,
+  count(DISTINCT CASE WHEN e.kind = 'task_outcome' THEN e.task_id END) AS ended,
+  sum(CASE WHEN e.kind = 'llm_call' AND e.unpriced THEN 1 ELSE 0 END) AS unpriced_calls
+FROM events e
+LEFT JOIN (
+  SELECT
+    task_id,
+    CASE WHEN max(CASE WHEN outcome = 'accepted' THEN 1 ELSE 0 END) = 1 THEN 'accepted'
+         ELSE min(outcome) END AS outcome
+  FROM events
+  WHERE kind = 'task_outcome' AND task_id IS NOT NULL AND {outcome_where}
+  GROUP BY task_id
+) o ON e.task_id = o.task_id
+WHERE {where}
+GROUP BY 1, 2, 3
+"""
+
+
+def _q(v: Decimal) -> Decimal:
+    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
+
+
+def _share(part: Decimal, whole: Decimal) -> float | None:
+    return round(float(part / whole), 6) if whole else None
+
+
+def _fold(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's figures from the (outcome, week) parts of one group."""
+    spend = sum((p["spend"] for p in parts), Decimal(0))
+    llm_spend = sum((p["llm_spend"] for p in parts), Decimal(0))
+    calls = sum(p["llm_calls"] for p in parts)
+    resolved = sum(p["resolved"] for p in parts)
+    ended = sum(p["ended"] for p in parts)
+    by = {b: Decimal(0) for b in BUCKETS}
+    for p in parts:
+        by[p["outcome"]] += p["spend"]
+    failed = sum((by[b] for b in OUTCOMES if b != "accepted"), Decimal(0))
+    return {
+        "spend_usd": spend,
+        "llm_spend_usd": llm_spend,
+        "llm_calls": calls,
+        "tasks_ended": ended,
+        "resolved_tasks": resolved,
+        "cost_per_resolved_task": _q(spend / resolved) if resolved else None,
+        "cost_per_call": _q(llm_spend / calls) if calls else None,
+        "calls_per_resolved_task": round(calls / resolved, 4) if resolved else None,
+        "failure_cost_share": _share(failed, spend),
+        "by_outcome": {b: {"spend_usd": by[b], "share": _share(by[b], spend)} for b in BUCKETS},
+        "unpriced_calls": sum(p["unpriced_calls"] for p in parts),
+    }
+
+
+def _weekly(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cost per call next to cost per resolved task, per ISO week (Monday, UTC), with the change
+    of each against the first week (seed 004's divergence)."""
+    weeks: dict[dt.date, list[dict[str, Any]]] = {}
+    for p in parts:
+        weeks.setdefault(p["week"], []).append(p)
+    out: list[dict[str, Any]] = []
+    first_call = first_task = None
+    for wk in sorted(weeks):
+        f = _fold(weeks[wk])
+        cpc, cpt = f["cost_per_call"], f["cost_per_resolved_task"]
+        if first_call is None and cpc:
+            first_call = cpc
+        if first_task is None and cpt:
+            first_task = cpt
+        out.append(
+            {
+                "week": wk,
+                "spend_usd": f["spend_usd"],
+                "llm_calls": f["llm_calls"],
+                "resolved_tasks": f["resolved_tasks"],
+                "cost_per_call": cpc,
+                "cost_per_resolved_task": cpt,
+                "calls_per_resolved_task": f["calls_per_resolved_task"],
+                "cost_per_call_change": (
+                    round(float(cpc / first_call - 1), 4) if cpc and first_call else None
+                ),
+                "cost_per_resolved_task_change": (
+                    round(float(cpt / first_task - 1), 4) if cpt and first_task else None
+                ),
+            }
+        )
+    return out
+
+
+def outcome_parts(
+    con: duckdb.DuckDBPyConnection, win: Window, *, by: str | None = None
+) -> list[dict[str, Any]]:
+    """The engine half: spend and counts per (group, outcome, week)."""
+    if by is not None and by not in GROUPS:
+        raise ConfigError(f"--by: {by!r} is not one of {', '.join(GROUPS)}")
+    con.execute("SET TimeZone = 'UTC'")
+    where, params = win.sql("e.ts")
+    # outcomes known by the end of the window (an open end: everything in the ledger)
+    outcome_where, oparams = ("ts < ?", [win.end]) if win.end is not None else ("TRUE", [])
+    group = f"e.{GROUPS[by]}" if by else "NULL"
+    sql = OUTCOMES_SQL.format(group=group, where=where, outcome_where=outcome_where)
+    cur = con.execute(sql, oparams + params)
+    cols = [d[0] for d in cur.description]
+    parts = []
+    for r in cur.fetchall():
+        p = dict(zip(cols, r, strict=True))
+        p["spend"] = p["spend"] if p["spend"] is not None else Decimal(0)
+        p["llm_spend"] = p["llm_spend"] if p["llm_spend"] is not None else Decimal(0)
+        p["llm_calls"] = int(p["llm_calls"] or 0)
+        p["resolved"] = int(p["resolved"] or 0)
+        p["ended"] = int(p["ended"] or 0)
+        p["unpriced_calls"] = int(p["unpriced_calls"] or 0)
+        parts.append(p)
+    return parts
+
+
+def outcomes(
+    con: duckdb.DuckDBPyConnection, win: Window, *, by: str | None = None
+) -> dict[str, Any]:
+    """The whole report: the overall figures, ``weekly``, and ``groups`` when ``by`` is given.
+
+    ``groups`` is a list sorted by spend (descending), each with ``group`` (the key; ``null``
+    for events without one) and the same keys as the overall figures. Note: the per-task
+    distinct counts are exact per group; a task whose events carry two different group values
+    (rare: a feature switch mid-task) has its spend split between the groups and its outcome
+    counted in the group of its ``task_outcome`` event.
+    """
+    parts = outcome_parts(con, win, by=by)
+    report = {"by": by, **_fold(parts), "weekly": _weekly(parts)}
+    if by:
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for p in parts:
+            groups.setdefault(p["grp"], []).append(p)
+        rows = [{"group": g, **_fold(ps)} for g, ps in groups.items()]
+        rows.sort(key=lambda r: (-r["spend_usd"], str(r["group"])))
+        report["groups"] = rows
+    return report

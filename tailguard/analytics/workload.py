@@ -1,0 +1,235 @@
+"""Per-task cost by workload class, in seed 002's effective tokens, against its target bands.
+
+Seed 002 prices every model invocation in **effective tokens** = ``input + output x multiplier``:
+tokens weighted by what they cost relative to an input token. The output multiplier is the
+output/input price ratio ("typically 3 to 5x on Sonnet-class models"; default 4). By the same
+logic a cache-read token counts at its price ratio, ``cache_read_weight`` (default 0.1: Anthropic
+bills cache reads at 10% of input, recent OpenAI models at 10-25%); set it to 1 for the literal
+formula. So, per invocation::
+
+    effective = (input - cache_read) + cache_read x cache_read_weight + output x multiplier
+
+Both are ``[workload]`` keys in the config file. Input includes cache writes and retrieved
+context, output includes reasoning (the ledger's OpenTelemetry convention), so the RAG formula
+``input + retrieved_context + output x multiplier`` is the same sum. Why the cache weight
+matters: a multi-turn session re-sends its history, mostly from cache; counted at full weight, a
+healthy chat turn reads as 3,000+ tokens and every class looks out of band.
+
+Its bands (and alarm levels) are per *turn* for chat and rag and per *task* for agents:
+
+========  ==================  ======================  ==========================
+class     unit                target band             alarm
+========  ==================  ======================  ==========================
+chat      turn                800 - 2,000             > 5,000 (over-stuffed)
+agent     task                8,000 - 20,000          > 40,000 (looping)
+rag       turn                4,000 - 12,000          > 25,000 (over-fetching)
+========  ==================  ======================  ==========================
+
+Seed 002's trap: a per-task figure divided by *user-visible* turns undercounts an agent that
+calls the model five times per turn. The ledger has no user-visible turns, only model
+invocations (``llm_call`` rows, retries included), so a "turn" here is one model invocation and
+every class is reported both ways: per task and per invocation, with invocations per task
+between them, so a reader sees the factor the trap hides.
+
+Status of a class (from its band metric's mean, and the share of units above the alarm):
+``act`` when the mean is above the alarm; ``watch`` when the mean is outside the band, or more
+than ``tail_share`` (default 5%) of its turns/tasks are above the alarm; ``ok`` otherwise. A class
+with no invocations is ``no_data``.
+
+One engine query: the inner GROUP BY makes one row per (class, task) (a task's effective
+tokens and its calls over the per-turn alarm), the outer one rolls those up per class. Portable
+SQL. Tokens are integers; per-unit figures are floats rounded to 1 decimal; cost per task and per
+invocation are Decimal, rounded half-even to micro-dollars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.analytics.period import Window
+
+MICRO = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Band:
+    """Seed 002's band for one workload class."""
+
+    unit: str  # "turn" (= one model invocation) or "task"
+    low: int
+    high: int
+    alarm: int
+    alarm_means: str
+    under: int | None  # below this, seed 002 says the class is under-used
+    under_means: str | None
+
+
+BANDS: dict[str, Band] = {
+    "chat": Band("turn", 800, 2_000, 5_000, "prompt over-stuffed", 400, "context starving"),
+    "agent": Band("task", 8_000, 20_000, 40_000, "agent looping", 5_000, "tools under-used"),
+    "rag": Band("turn", 4_000, 12_000, 25_000, "retrieval over-fetching", None, None),
+}
+CLASSES: tuple[str, ...] = ("chat", "agent", "rag", "other")
+
+WORKLOAD_SQL = """
+SELECT
+  workload,
+  count(*) AS tasks,
+  sum(calls) AS calls,
+  sum(eff) AS eff,
+  sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(cache_read_tokens) AS cache_read_tokens,
+  sum(cost) AS cost_usd,
+  sum(calls_over) AS calls_over_alarm,
+  sum(CASE WHEN eff > {task_alarm} THEN 1 ELSE 0 END) AS tasks_over_alarm,
+  sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups
+FROM (
+  SELECT
+    coalesce(workload, 'other') AS workload,
+    task_id,
+    count(*) AS calls,
+    sum({eff_expr}) AS eff,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cost_usd) AS cost,
+    sum(CASE WHEN {eff_expr} > CASE coalesce(workload, 'other')
+          WHEN 'chat' THEN {chat_alarm} WHEN 'rag' THEN {rag_alarm} ELSE {other_alarm} END
+        THEN 1 ELSE 0 END) AS calls_over
+  FROM events
+  WHERE kind = 'llm_call' AND {where}
+  GROUP BY 1, 2
+) t
+GROUP BY workload
+"""
+
+
+def _q(v: Decimal) -> Decimal:
+    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
+
+
+CONFIG_KEYS = ("output_multiplier", "cache_read_weight", "tail_share")
+
+
+def load_config(path: str | None = None) -> dict[str, float]:
+    """The ``[workload]`` table of the config file as keyword arguments for ``workload()``."""
+    from tailguard.config import load_file
+
+    sec = load_file(path).get("workload", {})
+    if not isinstance(sec, dict) or set(sec) - set(CONFIG_KEYS):
+        raise ConfigError(f"[workload]: allowed keys are {', '.join(CONFIG_KEYS)}")
+    try:
+        return {k: float(v) for k, v in sec.items()}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[workload]: {exc}") from None
+
+
+def status(cls: str, per_task: float | None, per_call: float | None) -> str:
+    """``ok`` | ``watch`` | ``act`` | ``no_data`` (see the module docstring); ``other``: n/a."""
+    band = BANDS.get(cls)
+    if band is None:
+        return "n/a"
+    v = per_task if band.unit == "task" else per_call
+    if v is None:
+        return "no_data"
+    if v > band.alarm:
+        return "act"
+    if v > band.high or v < band.low:
+        return "watch"
+    return "ok"
+
+
+def workload(
+    con: duckdb.DuckDBPyConnection,
+    win: Window,
+    *,
+    output_multiplier: float = 4.0,
+    cache_read_weight: float = 0.1,
+    tail_share: float = 0.05,
+) -> dict[str, Any]:
+    """Effective tokens and cost per task and per invocation for each workload class.
+
+    ``classes`` lists chat, agent, rag (always, ``no_data`` when absent) and ``other`` when it
+    has calls. LLM calls without a ``task_id`` count as invocations but not as tasks.
+    """
+    if output_multiplier <= 0:
+        raise ConfigError("output_multiplier must be > 0")
+    if not 0 <= cache_read_weight <= 1:
+        raise ConfigError("cache_read_weight must be in [0, 1]")
+    where, params = win.sql()
+    eff_expr = (
+        f"(input_tokens - cache_read_tokens + cache_read_tokens * {float(cache_read_weight)!r}"
+        f" + output_tokens * {float(output_multiplier)!r})"
+    )
+    sql = WORKLOAD_SQL.format(
+        eff_expr=eff_expr,
+        task_alarm=BANDS["agent"].alarm,
+        chat_alarm=BANDS["chat"].alarm,
+        rag_alarm=BANDS["rag"].alarm,
+        other_alarm=BANDS["chat"].alarm,
+        where=where,
+    )
+    # the outer ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for
+    # classes whose band is per task
+    cur = con.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    got = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    classes = []
+    for cls in CLASSES:
+        a = got.get(cls)
+        if a is None and cls == "other":
+            continue
+        band = BANDS.get(cls)
+        a = a or {}
+        calls = int(a.get("calls") or 0)
+        tasks = int(a.get("tasks") or 0) - int(a.get("untasked_groups") or 0)
+        eff = float(a.get("eff") or 0)
+        cost = a.get("cost_usd") or Decimal(0)
+        per_task = round(eff / tasks, 1) if tasks else None
+        per_call = round(eff / calls, 1) if calls else None
+        if band is not None and band.unit == "task":
+            units, over = tasks, int(a.get("tasks_over_alarm") or 0)
+        else:
+            units, over = calls, int(a.get("calls_over_alarm") or 0)
+        over_share = round(over / units, 4) if units else 0.0
+        st = status(cls, per_task, per_call)
+        if st == "ok" and over_share > tail_share:
+            st = "watch"
+        inp = int(a.get("input_tokens") or 0)
+        classes.append(
+            {
+                "workload": cls,
+                "tasks": tasks,
+                "invocations": calls,
+                "invocations_per_task": round(calls / tasks, 2) if tasks else None,
+                "effective_tokens": round(eff),
+                "effective_tokens_per_task": per_task,
+                "effective_tokens_per_invocation": per_call,
+                "cache_read_share": round(int(a.get("cache_read_tokens") or 0) / inp, 4)
+                if inp
+                else None,
+                "cost_usd": cost,
+                "cost_per_task": _q(cost / tasks) if tasks else None,
+                "cost_per_invocation": _q(cost / calls) if calls else None,
+                "band_unit": band.unit if band else None,
+                "band": [band.low, band.high] if band else None,
+                "alarm": band.alarm if band else None,
+                "alarm_means": band.alarm_means if band else None,
+                "over_alarm_share": over_share if band else None,
+                "status": st,
+            }
+        )
+    return {
+        "output_multiplier": output_multiplier,
+        "cache_read_weight": cache_read_weight,
+        "tail_share": tail_share,
+        "classes": classes,
+    }
