@@ -124,6 +124,9 @@ def _show(res: dict[str, Any], source: str) -> None:
     Console().print(f"[bold]Concentration of {source}[/bold]: {head}")
     print_table(shares, title="Top shares")
     print_table(quants, title="Quantiles and the spend above them")
+    if res["top"]:
+        top = [{"id": t["id"], "value": t["value"], "share": pct(t["share"])} for t in res["top"]]
+        print_table(top, title=f"The {len(top)} largest")
     pl = res["powerlaw"]
     if pl:
         fmt_p = "—" if pl["p_value"] is None else f"{pl['p_value']:.2f}"
