@@ -404,11 +404,8 @@ def match_shapes(
             hit = v <= m / thr
             strength = (m / v) if v > 0 else math.inf
         else:
-            if m <= 0:
-                # a median of zero (e.g. no reasoning at all): any use is infinitely more
-                ratio = math.inf if v > 0 else 1.0
-            else:
-                ratio = v / m
+            # a median of zero (e.g. no reasoning at all): any use is a match, ratio null
+            ratio = (math.inf if v > 0 else 1.0) if m <= 0 else v / m
             hit = ratio >= thr
             strength = ratio
         if hit:
@@ -419,7 +416,7 @@ def match_shapes(
                     "definition": desc,
                     "value": v,
                     "median": m,
-                    "ratio": ratio,
+                    "ratio": ratio if math.isfinite(ratio) else None,
                     "threshold": (1 / thr) if inverted else thr,
                     "direction": "<=" if inverted else ">=",
                     "_strength": strength,
@@ -449,7 +446,7 @@ def rank_levers(
                 order.append(key)
                 serves[key] = []
             serves[key].append(s)
-    alert = MRR_ALERT_PCT.get(segment or "", None)
+    alert = MRR_ALERT_PCT.get(segment or "")
     if cost_pct_of_mrr is not None and alert is not None and cost_pct_of_mrr > alert:
         if "repricing" not in serves:
             order.append("repricing")
