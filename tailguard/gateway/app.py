@@ -1,0 +1,698 @@
+"""The gateway: an OpenAI- and Anthropic-compatible reverse proxy that attributes, guards,
+prices and records every call.
+
+One request, in order:
+
+1. **auth**: the virtual key (``Authorization: Bearer`` or ``x-api-key``) decides the customer;
+   no or bad key is a 401 in the provider's error shape;
+2. **attribution**: ``X-Tailguard-User/-Feature/-Task/-Session/-Workload/-Attempt`` headers, else
+   OpenAI ``user`` / Anthropic ``metadata.user_id`` for the user (a header never changes the
+   customer);
+3. **guard**: a reservation of the worst case — input estimated as *request body bytes / 4*
+   (over-estimates: JSON punctuation and keys count too, which is the safe side for a budget;
+   no tokenizer on the hot path) plus ``max_tokens`` / ``max_completion_tokens`` /
+   ``max_output_tokens`` or ``default_max_output_tokens`` — priced at the model's list price;
+   ``degrade`` rewrites the model, ``deny``/``kill`` answer 429 (or a graceful 200);
+4. **forward** on one pooled ``httpx.AsyncClient``; streams are passed on event by event as they
+   arrive (never buffered whole); upstream errors pass through unchanged;
+5. **record**: one ``llm_call`` event per upstream call (ok, upstream error, timeout, broken or
+   abandoned stream — marked by ``status="error"`` and an ``error`` field), priced, settled
+   against the reservation, written to the write-ahead log. The response is completed (last body
+   message) only once the event is acknowledged by the log: a client that got a whole answer
+   has its call in the ledger even if the gateway is SIGKILLed right after.
+
+A raw ASGI app rather than a framework router: five routes, and the per-request budget is
+tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import msgspec
+
+from tailguard.gateway import replies
+from tailguard.gateway.config import GatewayConfig, KeyRecord, Upstream, hash_key, load_keys
+from tailguard.gateway.metrics import Metrics
+from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body
+
+log = logging.getLogger("tailguard.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder()
+_UTC = dt.UTC
+_ZERO = Decimal(0)
+_MTOK = Decimal(1_000_000)
+
+#: (method, path) -> (wire format, endpoint kind)
+ROUTES: dict[tuple[str, str], tuple[str, str]] = {
+    ("POST", "/v1/chat/completions"): ("openai", "chat"),
+    ("POST", "/v1/responses"): ("openai", "responses"),
+    ("POST", "/v1/embeddings"): ("openai", "embeddings"),
+    ("GET", "/v1/models"): ("openai", "models"),
+    ("POST", "/v1/messages"): ("anthropic", "messages"),
+}
+_DROP_REQ = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"authorization",
+        b"x-api-key",
+        b"accept-encoding",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"te",
+        b"upgrade",
+        b"proxy-authorization",
+    }
+)
+_DROP_RESP = frozenset(
+    {
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "date",
+        "server",
+    }
+)
+_WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
+
+
+class _Call:
+    """Everything known about one proxied call, for its ledger event."""
+
+    __slots__ = (
+        "attempt",
+        "customer",
+        "feature",
+        "kind",
+        "model",
+        "reservation",
+        "session",
+        "t0",
+        "task",
+        "tier",
+        "user",
+        "wire",
+        "workload",
+    )
+
+    def __init__(self, wire: str, kind: str, t0: float) -> None:
+        self.wire = wire
+        self.kind = kind
+        self.t0 = t0
+        self.customer = ""
+        self.user: str | None = None
+        self.feature: str | None = None
+        self.task: str | None = None
+        self.session: str | None = None
+        self.workload: str | None = None
+        self.attempt = 1
+        self.model = ""
+        self.reservation: Any = None
+        self.tier: str | None = None
+
+
+class Gateway:
+    """The ASGI app. ``guard`` / ``book`` / ``wal`` are built by ``create_gateway``;
+    ``transport`` replaces the network for in-process tests (``httpx.ASGITransport(mock)``)."""
+
+    def __init__(
+        self,
+        cfg: GatewayConfig,
+        *,
+        guard: Any = None,
+        book: Any = None,
+        wal: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.guard = guard
+        self.book = book
+        self.wal = wal
+        self.metrics = Metrics()
+        self.keys: dict[str, KeyRecord] = load_keys(cfg.keys)
+        self._keys_mtime = _mtime(cfg.keys)
+        self._keys_checked = time.monotonic()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._ids = itertools.count()
+        self._id_prefix = f"gw-{os.urandom(5).hex()}-"
+        self._rates: dict[tuple[str | None, str], tuple[Decimal, Decimal] | None] = {}
+        self._closers: list[Callable[[], Any]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(self.cfg.timeout_s, connect=10.0),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the upstream pool, then fold the write-ahead log into the ledger."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        for close in self._closers:
+            await asyncio.to_thread(close)
+        self._closers.clear()
+
+    def on_close(self, fn: Callable[[], Any]) -> None:
+        self._closers.append(fn)
+
+    # --- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t = scope["type"]
+        if t == "http":
+            path = scope["path"]
+            route = ROUTES.get((scope["method"], path))
+            if route is not None:
+                await self._proxy(scope, receive, send, *route)
+            elif path == "/healthz":
+                await _respond(send, 200, b'{"status":"ok"}')
+            elif path == "/metrics":
+                await _respond(
+                    send,
+                    200,
+                    self.metrics.render().encode(),
+                    content_type=b"text/plain; version=0.0.4; charset=utf-8",
+                )
+            else:
+                await _respond(send, 404, replies.error_body("openai", 404, f"no route {path}"))
+        elif t == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await self.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    # --- the proxy -----------------------------------------------------------------------------
+
+    async def _proxy(
+        self, scope: Scope, receive: Receive, send: Send, wire: str, kind: str
+    ) -> None:
+        call = _Call(wire, kind, time.perf_counter())
+        hdrs: dict[bytes, bytes] = {}
+        fwd: list[tuple[bytes, bytes]] = []
+        for k, v in scope["headers"]:
+            hdrs[k] = v
+            if k not in _DROP_REQ and not k.startswith(b"x-tailguard-"):
+                fwd.append((k, v))
+        raw = await _read_body(receive)
+
+        rec = self._auth(hdrs)
+        if rec is None:
+            await self._fail(send, call, 401, "Invalid or missing tailguard virtual key.")
+            return
+        call.customer = rec.customer_id
+
+        body: dict[str, Any] = {}
+        if kind != "models":
+            try:
+                obj = _dec.decode(raw)
+            except msgspec.DecodeError:
+                await self._fail(send, call, 400, "The request body is not valid JSON.")
+                return
+            if not isinstance(obj, dict) or not isinstance(obj.get("model"), str):
+                await self._fail(send, call, 400, "The request body needs a string 'model'.")
+                return
+            body = obj
+        call.model = body.get("model", "")
+        up = self.cfg.route(wire, call.model or "*") if kind != "models" else self._first(wire)
+        if up is None:
+            await self._fail(send, call, 404, f"No upstream serves model {call.model!r}.")
+            return
+        if kind == "models":
+            await self._forward_plain(send, call, up, "GET", scope, b"", fwd)
+            return
+
+        self._attribute(call, hdrs, rec, body)
+        stream = bool(body.get("stream"))
+        changed = False
+        if self.guard is not None:
+            d = await self._check(call, body, len(raw))
+            self.metrics.decisions[d.action] += 1
+            call.tier = d.tier
+            if not d.allowed:
+                await self._refuse(send, call, d, body, stream)
+                return
+            call.reservation = d.reservation
+            if d.model and d.model != call.model:
+                body["model"] = call.model = d.model
+                changed = True
+        drop_usage = False
+        if stream and kind == "chat":
+            so = body.get("stream_options")
+            if not (isinstance(so, dict) and so.get("include_usage")):
+                body["stream_options"] = dict(so or {}, include_usage=True)
+                drop_usage = changed = True
+        if changed:
+            raw = _enc.encode(body)
+        self.metrics.overhead.observe(time.perf_counter() - call.t0)
+        await self._forward(send, receive, call, up, scope, raw, fwd, drop_usage)
+
+    def _first(self, wire: str) -> Upstream | None:
+        return next((u for u in self.cfg.upstreams if u.provider == wire), None)
+
+    def _auth(self, hdrs: dict[bytes, bytes]) -> KeyRecord | None:
+        key = hdrs.get(b"x-api-key")
+        if key is None:
+            auth = hdrs.get(b"authorization", b"")
+            if auth[:7].lower() == b"bearer ":
+                key = auth[7:].strip()
+        if not key:
+            return None
+        h = hash_key(key.decode("latin-1"))
+        rec = self.keys.get(h)
+        if rec is None and time.monotonic() - self._keys_checked > 1.0:
+            # keys created after start: reload the file when it changed (at most once a second)
+            self._keys_checked = time.monotonic()
+            m = _mtime(self.cfg.keys)
+            if m != self._keys_mtime:
+                self.keys, self._keys_mtime = load_keys(self.cfg.keys), m
+                rec = self.keys.get(h)
+        return rec
+
+    def _attribute(
+        self, call: _Call, hdrs: dict[bytes, bytes], rec: KeyRecord, body: dict[str, Any]
+    ) -> None:
+        def h(name: bytes) -> str | None:
+            v = hdrs.get(name)
+            return v.decode("utf-8", "replace") if v else None
+
+        user = h(b"x-tailguard-user") or rec.user_id
+        if user is None:
+            if call.wire == "anthropic":
+                md = body.get("metadata")
+                u = md.get("user_id") if isinstance(md, dict) else None
+            else:
+                u = body.get("user")
+            user = u if isinstance(u, str) and u else None
+        if user is not None and self.cfg.user_hash_key:
+            user = (
+                "h:"
+                + hmac.new(self.cfg.user_hash_key, user.encode(), hashlib.sha256).hexdigest()[:32]
+            )
+        call.user = user
+        call.feature = h(b"x-tailguard-feature")
+        call.task = h(b"x-tailguard-task")
+        call.session = h(b"x-tailguard-session")
+        wl = h(b"x-tailguard-workload")
+        call.workload = wl if wl in _WORKLOADS else None
+        at = h(b"x-tailguard-attempt")
+        call.attempt = int(at) if at and at.isdigit() and int(at) >= 1 else 1
+
+    # --- guard ---------------------------------------------------------------------------------
+
+    def _unit_rates(self, provider: str, model: str) -> tuple[Decimal, Decimal] | None:
+        """USD per input token and per output token at list price (cached per model)."""
+        k = (provider, model)
+        if k not in self._rates:
+            rates = None
+            if self.book is not None:
+                try:
+                    qi = self.book.price(
+                        model=model, provider=provider, input_tokens=1_000_000, output_tokens=0
+                    )
+                    qo = self.book.price(
+                        model=model, provider=provider, input_tokens=0, output_tokens=1_000_000
+                    )
+                    rates = (qi.cost_usd / _MTOK, qo.cost_usd / _MTOK)
+                except Exception:  # unknown model: no dollar estimate, token limits still apply
+                    rates = None
+            self._rates[k] = rates
+        return self._rates[k]
+
+    async def _check(self, call: _Call, body: dict[str, Any], nbytes: int) -> Any:
+        from tailguard.guard import Request
+
+        est_in = nbytes // 4
+        max_out = self.cfg.default_max_output_tokens
+        for k in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+            v = body.get(k)
+            if isinstance(v, int) and v > 0:
+                max_out = v
+                break
+        if call.kind == "embeddings":
+            max_out = 0
+        rates = self._unit_rates(call.wire, call.model)
+        est = rates[0] * est_in + rates[1] * max_out if rates else _ZERO
+        return await self.guard.acheck(
+            Request(
+                call.customer,
+                est,
+                model=call.model,
+                input_tokens=est_in,
+                max_output_tokens=max_out,
+                user_id=call.user,
+                task_id=call.task,
+                session_id=call.session,
+                feature=call.feature,
+            )
+        )
+
+    async def _refuse(
+        self, send: Send, call: _Call, d: Any, body: dict[str, Any], stream: bool
+    ) -> None:
+        msg = d.message or "This request was refused by the usage policy."
+        if d.graceful and call.kind in ("chat", "responses", "messages"):
+            so = body.get("stream_options")
+            inc = isinstance(so, dict) and bool(so.get("include_usage"))
+            out = replies.graceful(call.kind, call.model, msg, stream=stream, include_usage=inc)
+            ctype = b"text/event-stream" if stream else b"application/json"
+            extra = [(b"x-tailguard-decision", d.action.encode())]
+            await _respond(send, 200, out, content_type=ctype, headers=extra)
+            self._count(call, 200)
+            return
+        extra = [(b"x-tailguard-decision", d.action.encode())]
+        if d.retry_after is not None:
+            extra.append((b"retry-after", str(int(d.retry_after)).encode()))
+        else:
+            # the SDKs retry a 429 on their own; "not by waiting" must not look retryable soon
+            extra.append((b"x-should-retry", b"false"))
+        code = "session_killed" if d.action == "kill" else "tailguard_" + (d.rule or "limit")
+        body_ = replies.error_body(call.wire, 429, msg, code=code)
+        await _respond(send, 429, body_, headers=extra)
+        self._count(call, 429)
+
+    # --- forwarding ----------------------------------------------------------------------------
+
+    def _request(
+        self, up: Upstream, method: str, scope: Scope, raw: bytes, fwd: list[tuple[bytes, bytes]]
+    ) -> httpx.Request:
+        path = scope["path"]
+        url = up.base_url + (path[3:] if up.base_url.endswith("/v1") else path)
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        headers = list(fwd)
+        headers.append((b"accept-encoding", b"identity"))
+        key = up.api_key()
+        if key:
+            if up.provider == "anthropic":
+                headers.append((b"x-api-key", key.encode()))
+            else:
+                headers.append((b"authorization", b"Bearer " + key.encode()))
+        return self.client.build_request(method, url, content=raw, headers=headers)
+
+    async def _forward_plain(
+        self,
+        send: Send,
+        call: _Call,
+        up: Upstream,
+        method: str,
+        scope: Scope,
+        raw: bytes,
+        fwd: list[tuple[bytes, bytes]],
+    ) -> None:
+        try:
+            resp = await self.client.send(self._request(up, method, scope, raw, fwd))
+        except httpx.HTTPError as exc:
+            await self._fail(send, call, 502, f"Upstream unreachable: {type(exc).__name__}.")
+            return
+        await _respond(send, resp.status_code, resp.content, headers=_resp_headers(resp))
+        self._count(call, resp.status_code)
+
+    async def _forward(
+        self,
+        send: Send,
+        receive: Receive,
+        call: _Call,
+        up: Upstream,
+        scope: Scope,
+        raw: bytes,
+        fwd: list[tuple[bytes, bytes]],
+        drop_usage: bool,
+    ) -> None:
+        try:
+            resp = await self.client.send(self._request(up, "POST", scope, raw, fwd), stream=True)
+        except httpx.TimeoutException:
+            await self._record(call, Usage(), 504, "timeout")
+            await self._fail(send, call, 504, "The upstream provider timed out.")
+            return
+        except httpx.HTTPError as exc:
+            await self._record(call, Usage(), 502, "upstream_unreachable")
+            await self._fail(send, call, 502, f"Upstream unreachable: {type(exc).__name__}.")
+            return
+        try:
+            ctype = resp.headers.get("content-type", "")
+            if resp.status_code >= 400 or not ctype.startswith("text/event-stream"):
+                try:
+                    content = await resp.aread()
+                except httpx.HTTPError:
+                    await self._record(call, Usage(), 502, "upstream_broken")
+                    await self._fail(send, call, 502, "The upstream response was cut short.")
+                    return
+                ok = resp.status_code < 400
+                usage = from_body(call.wire, content) if ok else Usage()
+                ack = await self._record(
+                    call, usage, resp.status_code, None if ok else "upstream_error"
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": resp.status_code,
+                        "headers": _resp_headers(resp),
+                    }
+                )
+                await ack
+                await send({"type": "http.response.body", "body": content})
+                self._count(call, resp.status_code)
+                return
+            await self._stream(send, receive, call, resp, drop_usage)
+        finally:
+            await resp.aclose()
+
+    async def _stream(
+        self, send: Send, receive: Receive, call: _Call, resp: httpx.Response, drop_usage: bool
+    ) -> None:
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    gone.set()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        tracker = StreamUsage(call.wire, drop_usage_chunk=drop_usage)
+        split = SseSplitter()
+        err: str | None = None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": resp.status_code,
+                    "headers": _resp_headers(resp),
+                }
+            )
+            try:
+                async for chunk in resp.aiter_raw():
+                    out = [ev for ev in split.feed(chunk) if tracker.feed(ev)]
+                    if gone.is_set():
+                        err = "client_disconnect"
+                        break
+                    if out:
+                        await send(
+                            {"type": "http.response.body", "body": b"".join(out), "more_body": True}
+                        )
+            except httpx.HTTPError:
+                err = "stream_broken"
+            except OSError:
+                err = "client_disconnect"
+            if err is None and not tracker.done:
+                err = "stream_broken"
+            rest = split.rest()
+            ack = await self._record(call, tracker.usage, resp.status_code, err)
+            await ack
+            if err != "client_disconnect":
+                await send({"type": "http.response.body", "body": rest, "more_body": False})
+            self._count(call, resp.status_code)
+        finally:
+            watcher.cancel()
+
+    # --- recording -----------------------------------------------------------------------------
+
+    async def _record(self, call: _Call, usage: Usage, http_status: int, error: str | None) -> Any:
+        """Price, settle and log one upstream call; returns an awaitable acknowledgement."""
+        now = time.perf_counter()
+        cost: Decimal | None = None
+        if usage.seen and self.book is not None:
+            try:
+                cost = self.book.price(
+                    model=call.model,
+                    provider=call.wire,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cache_read_tokens=usage.cache_read_tokens,
+                    cache_write_tokens=usage.cache_write_tokens,
+                ).cost_usd
+            except Exception:  # unknown model: recorded unpriced by the ledger
+                cost = None
+        if self.guard is not None and call.reservation is not None:
+            if usage.seen:
+                await self.guard.asettle(
+                    call.reservation,
+                    cost if cost is not None else _ZERO,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                )
+            else:
+                await self.guard.arelease(call.reservation)
+        m = self.metrics
+        m.latency[call.kind].observe(now - call.t0)
+        m.tokens[(call.wire, "input")] += usage.input_tokens
+        m.tokens[(call.wire, "output")] += usage.output_tokens
+        if cost is not None:
+            m.spend[call.tier or "none"] += float(cost)
+        if error is not None:
+            m.upstream_errors[(call.wire, error)] += 1
+        ev: dict[str, Any] = {
+            "event_id": self._id_prefix + format(next(self._ids), "x"),
+            "kind": "llm_call",
+            "ts": dt.datetime.now(_UTC).isoformat(),
+            "customer_id": call.customer,
+            "user_id": call.user,
+            "feature": call.feature,
+            "task_id": call.task,
+            "session_id": call.session,
+            "workload": call.workload,
+            "attempt": call.attempt,
+            "provider": call.wire,
+            "model": call.model,
+            **usage.as_event(),
+            "latency_ms": round((now - call.t0) * 1000, 3),
+            "status": "ok" if error is None else "error",
+        }
+        if error is not None:
+            ev["error"] = error
+            ev["http_status"] = http_status
+        if self.wal is None:
+            return _done()
+        return asyncio.wrap_future(self.wal.submit([ev]))
+
+    async def _fail(self, send: Send, call: _Call, status: int, message: str) -> None:
+        await _respond(send, status, replies.error_body(call.wire, status, message))
+        self._count(call, status)
+
+    def _count(self, call: _Call, status: int) -> None:
+        self.metrics.requests[(call.kind, f"{status // 100}xx")] += 1
+
+
+async def _done() -> None:
+    return None
+
+
+def _mtime(p: Any) -> float:
+    try:
+        return os.stat(p).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _resp_headers(resp: httpx.Response) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in resp.headers.raw if k.decode("latin-1").lower() not in _DROP_RESP]
+
+
+async def _read_body(receive: Receive) -> bytes:
+    msg = await receive()
+    body = msg.get("body", b"")
+    if not msg.get("more_body"):
+        return body
+    parts = [body]
+    while msg.get("more_body"):
+        msg = await receive()
+        parts.append(msg.get("body", b""))
+    return b"".join(parts)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    content_type: bytes = b"application/json",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    h = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if headers:
+        h.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": h})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_gateway(
+    cfg: GatewayConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    replay: bool = True,
+) -> Gateway:
+    """Build the whole gateway from a config: price book, guard (with its events going to the
+    write-ahead log), the log itself (replayed into the ledger first)."""
+    from tailguard.ledger.store import Ledger
+    from tailguard.ledger.wal import WriteAheadLog
+    from tailguard.pricing import PriceBook
+
+    book = PriceBook.load(cfg.prices) if cfg.prices else PriceBook.load()
+    ledger = Ledger(cfg.ledger)
+
+    def append(events: list[dict[str, Any]]) -> None:
+        ledger.append(events, prices=book)
+
+    wal = WriteAheadLog(
+        cfg.ledger / "wal",
+        append,
+        durability=cfg.durability,  # type: ignore[arg-type]
+        flush_interval_s=cfg.flush_interval_s,
+    )
+    if replay:
+        wal.replay()
+    guard = None
+    store: Any = None
+    if cfg.policy is not None:
+        from tailguard.guard import Guard, load_policy
+        from tailguard.guard.customers import customers_from_ledger
+
+        policy = load_policy(cfg.policy)
+        if cfg.redis_url:
+            from tailguard.guard.stores.redis import RedisStore
+
+            store = RedisStore(cfg.redis_url)
+        else:
+            from tailguard.guard.stores.memory import MemoryStore
+
+            store = MemoryStore(cfg.ledger / "guard")
+        guard = Guard(policy, store, sink=wal.sink, customers=customers_from_ledger(cfg.ledger))
+    gw = Gateway(cfg, guard=guard, book=book, wal=wal, transport=transport)
+    if guard is not None:
+        gw.on_close(guard.close)
+    gw.on_close(wal.close)
+    return gw

@@ -1,0 +1,457 @@
+"""A fake LLM provider speaking OpenAI's and Anthropic's wire formats, streaming included.
+
+For the demo, the tests and the benchmark: it never calls anything, and its token counts are a
+rule a test can work out by hand, so "the ledger equals what the client saw" is checked against
+an independent calculation, not against the gateway's own arithmetic.
+
+The rules (documented in ``docs/gateway.md``):
+
+- **input tokens** = the number of whitespace-separated words in every text of the request
+  (system prompt, every message's text content, the ``input`` of embeddings / responses), plus
+  nothing else (no per-message overhead);
+- **output**: the reply is ``"w1 w2 ... wN"`` where ``N = min(max_tokens, 16)`` (``max_tokens``,
+  ``max_completion_tokens`` or ``max_output_tokens``; 16 when absent): one token per word. A
+  stream sends one content chunk per word;
+- **reasoning** (OpenAI models whose name starts with ``o`` or ``gpt-5``): ``2 × N`` reasoning
+  tokens on top, counted in ``completion_tokens`` as OpenAI does;
+- **OpenAI cache**: a prompt this mock has already seen reports ``cached_tokens = input // 2``;
+- **Anthropic cache**: the words of content blocks carrying ``cache_control`` are reported as
+  ``cache_creation_input_tokens`` the first time that text is seen and as
+  ``cache_read_input_tokens`` afterwards; Anthropic's ``input_tokens`` excludes them (as the real
+  API does);
+- **errors**: a model whose name contains ``error-429`` / ``error-500`` / ``error-400`` answers
+  with that status and the provider's error body; ``hang`` sleeps 30 s before answering (timeouts);
+  ``break`` streams three words then drops the connection without finishing the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder()
+DEFAULT_OUTPUT = 16
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text inside a message ``content`` / ``input`` / ``system`` value."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, dict):
+                if isinstance(item.get("text"), str):
+                    out.append(item["text"])
+                elif "content" in item:
+                    out.extend(_texts(item["content"]))
+        return out
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return [value["text"]]
+    return []
+
+
+def words(texts: list[str]) -> int:
+    """The mock's token count of some texts: whitespace-separated words."""
+    return sum(len(t.split()) for t in texts)
+
+
+def _n_out(body: dict[str, Any]) -> int:
+    for k in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        v = body.get(k)
+        if isinstance(v, int) and v > 0:
+            return min(v, DEFAULT_OUTPUT)
+    return DEFAULT_OUTPUT
+
+
+def _reasoning(model: str) -> bool:
+    return model.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_enc.encode(obj), status, headers=headers, media_type="application/json")
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n".encode() if event else b""
+    payload = data if isinstance(data, bytes) else _enc.encode(data)
+    return head + b"data: " + payload + b"\n\n"
+
+
+class MockUpstream:
+    """State of one mock provider: the prompts it has seen (for its cache) and its latency."""
+
+    def __init__(self, *, latency_ms: float = 0.0) -> None:
+        self.latency_s = latency_ms / 1000.0
+        self.seen: set[str] = set()
+        self.requests = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+            ]
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _wait(self) -> None:
+        self.requests += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+
+    def _seen_before(self, text: str) -> bool:
+        h = hashlib.sha256(text.encode()).hexdigest()
+        if h in self.seen:
+            return True
+        self.seen.add(h)
+        return False
+
+    @staticmethod
+    def _error(model: str, wire: str) -> Response | None:
+        for status in (429, 500, 400):
+            if f"error-{status}" in model:
+                msg = f"mock upstream error {status} for model {model}"
+                if wire == "anthropic":
+                    kind = {429: "rate_limit_error", 500: "api_error", 400: "invalid_request_error"}
+                    body: Any = {"type": "error", "error": {"type": kind[status], "message": msg}}
+                else:
+                    kind = {429: "requests", 500: "server_error", 400: "invalid_request_error"}
+                    body = {
+                        "error": {"message": msg, "type": kind[status], "param": None, "code": None}
+                    }
+                return _json(body, status, {"x-mock-error": str(status)})
+        return None
+
+    # --- OpenAI ------------------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        await self._wait()
+        names = ["gpt-4o", "gpt-4o-mini", "o4-mini", "text-embedding-3-small"]
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 1700000000, "owned_by": "mock"}
+                    for m in names
+                ],
+            }
+        )
+
+    def _openai_usage(self, body: dict[str, Any], texts: list[str], n: int) -> dict[str, Any]:
+        model = str(body.get("model", ""))
+        prompt = words(texts)
+        cached = prompt // 2 if self._seen_before(model + "\x00" + "\x00".join(texts)) else 0
+        reasoning = 2 * n if _reasoning(model) else 0
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": n + reasoning,
+            "total_tokens": prompt + n + reasoning,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": reasoning,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    async def chat(self, request: Request) -> Response:
+        body = _dec.decode(await request.body())
+        model = str(body.get("model", ""))
+        await self._wait()
+        err = self._error(model, "openai")
+        if err is not None:
+            return err
+        if "hang" in model:
+            await asyncio.sleep(30)
+        texts: list[str] = []
+        for m in body.get("messages", []):
+            texts.extend(_texts(m.get("content")))
+        n = _n_out(body)
+        usage = self._openai_usage(body, texts, n)
+        cid = "chatcmpl-mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
+        created = int(time.time())
+        reply = [f"w{i + 1}" for i in range(n)]
+        if not body.get("stream"):
+            return _json(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": " ".join(reply)},
+                            "logprobs": None,
+                            "finish_reason": "length" if n < DEFAULT_OUTPUT else "stop",
+                        }
+                    ],
+                    "usage": usage,
+                    "system_fingerprint": "fp_mock",
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        breaks = "break" in model
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+            c: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_mock",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if include_usage:
+                c["usage"] = None
+            return _sse(c)
+
+        async def gen() -> AsyncIterator[bytes]:
+            yield chunk({"role": "assistant", "content": ""}, None)
+            for i, w in enumerate(reply):
+                if breaks and i == 3:
+                    raise ConnectionResetError("mock upstream: broken stream")
+                yield chunk({"content": w if i == 0 else " " + w}, None)
+            yield chunk({}, "length" if n < DEFAULT_OUTPUT else "stop")
+            if include_usage:
+                yield _sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "system_fingerprint": "fp_mock",
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    async def embeddings(self, request: Request) -> Response:
+        body = _dec.decode(await request.body())
+        model = str(body.get("model", ""))
+        await self._wait()
+        err = self._error(model, "openai")
+        if err is not None:
+            return err
+        inp = body.get("input")
+        items = inp if isinstance(inp, list) else [inp]
+        texts = [x for x in items if isinstance(x, str)]
+        prompt = words(texts)
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.0, 0.5, 1.0]}
+                    for i in range(len(items))
+                ],
+                "model": model,
+                "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+            }
+        )
+
+    async def responses(self, request: Request) -> Response:
+        body = _dec.decode(await request.body())
+        model = str(body.get("model", ""))
+        await self._wait()
+        err = self._error(model, "openai")
+        if err is not None:
+            return err
+        texts = _texts(body.get("instructions")) + _texts(body.get("input"))
+        n = _n_out(body)
+        u = self._openai_usage(body, texts, n)
+        usage = {
+            "input_tokens": u["prompt_tokens"],
+            "input_tokens_details": {"cached_tokens": u["prompt_tokens_details"]["cached_tokens"]},
+            "output_tokens": u["completion_tokens"],
+            "output_tokens_details": {
+                "reasoning_tokens": u["completion_tokens_details"]["reasoning_tokens"]
+            },
+            "total_tokens": u["total_tokens"],
+        }
+        text = " ".join(f"w{i + 1}" for i in range(n))
+        rid = "resp_mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
+        resp: dict[str, Any] = {
+            "id": rid,
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_" + rid,
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return _json(resp)
+
+        async def gen() -> AsyncIterator[bytes]:
+            start = dict(resp, status="in_progress", output=[], usage=None)
+            yield _sse({"type": "response.created", "response": start, "sequence_number": 0})
+            for i in range(n):
+                yield _sse(
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": "msg_" + rid,
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": ("" if i == 0 else " ") + f"w{i + 1}",
+                        "sequence_number": i + 1,
+                    },
+                    "response.output_text.delta",
+                )
+            yield _sse(
+                {"type": "response.completed", "response": resp, "sequence_number": n + 1},
+                "response.completed",
+            )
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    # --- Anthropic ---------------------------------------------------------------------------
+
+    async def messages(self, request: Request) -> Response:
+        body = _dec.decode(await request.body())
+        model = str(body.get("model", ""))
+        await self._wait()
+        err = self._error(model, "anthropic")
+        if err is not None:
+            return err
+        if "hang" in model:
+            await asyncio.sleep(30)
+        plain: list[str] = []
+        cached: list[str] = []
+        blocks: list[Any] = []
+        system = body.get("system")
+        if isinstance(system, list):
+            blocks.extend(system)
+        else:
+            plain.extend(_texts(system))
+        for m in body.get("messages", []):
+            c = m.get("content")
+            if isinstance(c, list):
+                blocks.extend(c)
+            else:
+                plain.extend(_texts(c))
+        for b in blocks:
+            if isinstance(b, dict) and b.get("cache_control") and isinstance(b.get("text"), str):
+                cached.append(b["text"])
+            else:
+                plain.extend(_texts([b]))
+        cache_read = cache_write = 0
+        for t in cached:
+            if self._seen_before("anthropic\x00" + t):
+                cache_read += words([t])
+            else:
+                cache_write += words([t])
+        n = _n_out(body)
+        start_usage = {
+            "input_tokens": words(plain),
+            "cache_creation_input_tokens": cache_write,
+            "cache_read_input_tokens": cache_read,
+            "output_tokens": 1,
+        }
+        mid = "msg_mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
+        reply = [f"w{i + 1}" for i in range(n)]
+        stop = "max_tokens" if n < DEFAULT_OUTPUT else "end_turn"
+        if not body.get("stream"):
+            return _json(
+                {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": " ".join(reply)}],
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": dict(start_usage, output_tokens=n),
+                }
+            )
+        breaks = "break" in model
+
+        async def gen() -> AsyncIterator[bytes]:
+            msg = {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": start_usage,
+            }
+            yield _sse({"type": "message_start", "message": msg}, "message_start")
+            yield _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                "content_block_start",
+            )
+            yield _sse({"type": "ping"}, "ping")
+            for i, w in enumerate(reply):
+                if breaks and i == 3:
+                    raise ConnectionResetError("mock upstream: broken stream")
+                yield _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": w if i == 0 else " " + w},
+                    },
+                    "content_block_delta",
+                )
+            yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            yield _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": n},
+                },
+                "message_delta",
+            )
+            yield _sse({"type": "message_stop"}, "message_stop")
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+
+def create_mock(*, latency_ms: float = 0.0) -> MockUpstream:
+    """A mock provider as an ASGI app (both wire formats under ``/v1``)."""
+    return MockUpstream(latency_ms=latency_ms)

@@ -1,0 +1,182 @@
+"""Token usage out of provider responses, converted to the ledger's convention.
+
+The ledger follows OpenTelemetry GenAI: ``input_tokens`` includes cache reads and cache writes,
+``output_tokens`` includes reasoning. OpenAI already counts that way (``prompt_tokens`` includes
+``cached_tokens``, ``completion_tokens`` includes ``reasoning_tokens``); Anthropic does not: its
+``input_tokens`` excludes ``cache_creation_input_tokens`` and ``cache_read_input_tokens``, which
+are added here.
+
+Streams are read event by event (``SseSplitter``) and only events that can carry usage are
+decoded, so the cost per chunk is a substring test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+_dec = msgspec.json.Decoder()
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens of one call in the ledger's convention; ``seen`` is False when none were reported."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    seen: bool = False
+
+    def as_event(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+def _int(d: Any, *path: str) -> int:
+    for p in path:
+        if not isinstance(d, dict):
+            return 0
+        d = d.get(p)
+    return d if isinstance(d, int) and d > 0 else 0
+
+
+def from_openai(u: Any) -> Usage:
+    """Chat completions (``prompt_tokens``...), Responses (``input_tokens``...) or embeddings."""
+    if not isinstance(u, dict):
+        return Usage()
+    if "prompt_tokens" in u:
+        return Usage(
+            input_tokens=_int(u, "prompt_tokens"),
+            output_tokens=_int(u, "completion_tokens"),
+            cache_read_tokens=_int(u, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=_int(u, "completion_tokens_details", "reasoning_tokens"),
+            seen=True,
+        )
+    return Usage(
+        input_tokens=_int(u, "input_tokens"),
+        output_tokens=_int(u, "output_tokens"),
+        cache_read_tokens=_int(u, "input_tokens_details", "cached_tokens"),
+        reasoning_tokens=_int(u, "output_tokens_details", "reasoning_tokens"),
+        seen=True,
+    )
+
+
+def add_anthropic(acc: Usage, u: Any) -> None:
+    """Fold an Anthropic ``usage`` object into ``acc`` (a message_delta's counts are cumulative,
+    so each present field replaces the one seen before)."""
+    if not isinstance(u, dict):
+        return
+    acc.seen = True
+    if "cache_creation_input_tokens" in u:
+        acc.cache_write_tokens = _int(u, "cache_creation_input_tokens")
+    if "cache_read_input_tokens" in u:
+        acc.cache_read_tokens = _int(u, "cache_read_input_tokens")
+    if "input_tokens" in u:
+        acc.input_tokens = _int(u, "input_tokens") + acc.cache_write_tokens + acc.cache_read_tokens
+    elif "cache_creation_input_tokens" in u or "cache_read_input_tokens" in u:
+        acc.input_tokens = max(acc.input_tokens, acc.cache_write_tokens + acc.cache_read_tokens)
+    if "output_tokens" in u:
+        acc.output_tokens = _int(u, "output_tokens")
+
+
+def from_body(wire: str, body: bytes) -> Usage:
+    """Usage of a non-streamed JSON response body."""
+    try:
+        obj = _dec.decode(body)
+    except msgspec.DecodeError:
+        return Usage()
+    if not isinstance(obj, dict):
+        return Usage()
+    if wire == "anthropic":
+        acc = Usage()
+        add_anthropic(acc, obj.get("usage"))
+        return acc
+    return from_openai(obj.get("usage"))
+
+
+class SseSplitter:
+    """Cuts a byte stream into whole server-sent events (each ending with a blank line)."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.buf += chunk
+        if b"\n\n" not in self.buf and b"\r\n\r\n" not in self.buf:
+            return []
+        parts = self.buf.replace(b"\r\n", b"\n").split(b"\n\n")
+        self.buf = parts.pop()
+        return [p + b"\n\n" for p in parts if p]
+
+    def rest(self) -> bytes:
+        out, self.buf = self.buf, b""
+        return out
+
+
+def _data(event: bytes) -> Any:
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return None
+            try:
+                return _dec.decode(payload)
+            except msgspec.DecodeError:
+                return None
+    return None
+
+
+class StreamUsage:
+    """Watches a stream's events for usage; ``feed`` says whether to pass the event on.
+
+    ``drop_usage_chunk``: the gateway added ``stream_options.include_usage`` for an OpenAI chat
+    stream, so the usage-only chunk it causes is withheld from the client that did not ask.
+    """
+
+    __slots__ = ("done", "drop_usage_chunk", "usage", "wire")
+
+    def __init__(self, wire: str, *, drop_usage_chunk: bool = False) -> None:
+        self.wire = wire
+        self.usage = Usage()
+        self.drop_usage_chunk = drop_usage_chunk
+        self.done = False  # the stream reached its proper end (message_stop, [DONE], completed)
+
+    def feed(self, event: bytes) -> bool:
+        if self.wire == "anthropic":
+            if b"message_stop" in event:
+                self.done = True
+            elif b"message_start" in event or b"message_delta" in event:
+                obj = _data(event)
+                if isinstance(obj, dict):
+                    if obj.get("type") == "message_start":
+                        add_anthropic(self.usage, (obj.get("message") or {}).get("usage"))
+                    elif obj.get("type") == "message_delta":
+                        add_anthropic(self.usage, obj.get("usage"))
+            return True
+        if b"[DONE]" in event:
+            self.done = True
+            return True
+        if b"response.completed" in event or b"response.incomplete" in event:
+            obj = _data(event)
+            if isinstance(obj, dict) and isinstance(obj.get("response"), dict):
+                self.usage = from_openai(obj["response"].get("usage"))
+                self.done = True
+            return True
+        if b'"usage"' in event and b'"usage":null' not in event:
+            obj = _data(event)
+            if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
+                self.usage = from_openai(obj["usage"])
+                if self.drop_usage_chunk and not obj.get("choices"):
+                    return False
+        return True
