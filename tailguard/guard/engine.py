@@ -141,6 +141,7 @@ class Guard:
         self._kill_ms = s.kill_ttl_s * 1000
         self._limits_cache: dict[tuple[str, str | None, int | None], Limits] = {}
         self._period_cache: dict[tuple[str, int], tuple[str, int, int]] = {}
+        self._prefixes: dict[str, str] = {}
         self._ids = itertools.count()
         self._id_prefix = os.urandom(6).hex()
         # fail-open state (shared stores only)
@@ -366,7 +367,11 @@ class Guard:
                 f"This prompt is too long: {req.input_tokens:,} tokens, the limit is "
                 f"{lim.max_input_tokens:,}. Shorten it or attach less.",
             )
-        p = f"tg:{{{_kid(req.customer_id)}}}:"
+        p = self._prefixes.get(req.customer_id)
+        if p is None:
+            if len(self._prefixes) > 100_000:
+                self._prefixes.clear()
+            p = self._prefixes[req.customer_id] = f"tg:{{{_kid(req.customer_id)}}}:"
         minute = now_ms // 60_000
         rexp = (minute + 2) * 60_000
         est_tok = req.input_tokens + req.max_output_tokens

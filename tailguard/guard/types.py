@@ -58,7 +58,7 @@ class Reservation:
     state: Literal["open", "settled", "released"] = "open"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """The guard's answer before a call.
 
@@ -87,7 +87,7 @@ class Decision:
         return self.action in ("allow", "degrade")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Settlement:
     """After ``settle``: the budget's spend this period and any pay-as-you-go overage metered."""
 

@@ -4,6 +4,17 @@
 --       per rate: limit, amount, expire_ms
 --       per cap:  limit, amount, on_exceed, expire_ms, prev_weight_bp, alert_at
 -- Returns {code, index, used[], alerted}; codes: 0 ok, 1 rate deny, 2 cap deny, 3 killed, 4 kill now
+-- The plan arrives as ONE argument, newline-separated (n_keys, keys..., args...): packing one
+-- string is several times cheaper for the client than sixty RESP arguments. KEYS[1] (the
+-- customer's reservation set) is also passed as a real key so a cluster routes the call by the
+-- customer's hash tag; every other key shares that tag, so it lives in the same slot.
+local F = {}
+for v in string.gmatch(ARGV[1], '[^\n]+') do F[#F + 1] = v end
+local nk = tonumber(F[1])
+local KEYS = {}
+local ARGV = {}
+for i = 1, nk do KEYS[i] = F[1 + i] end
+for i = nk + 2, #F do ARGV[#ARGV + 1] = F[i] end
 local now = tonumber(ARGV[1])
 local has_kill = ARGV[4] == '1'
 local nr = tonumber(ARGV[6])

@@ -198,10 +198,16 @@ class MemoryStore:
             self._ops += 1
             if self._ops % _SWEEP_EVERY == 0:
                 self._sweep(now)
-            self._purge(plan.res_key, now)
-            if plan.kill_key is not None and self._flag(plan.kill_key, now):
-                return CheckResult(KILLED, -1, [], False)
+            slot = self._res.get(plan.res_key)
+            if slot is not None and slot[0] and slot[0][0][0] <= now:
+                self._purge(plan.res_key, now)
+            flags = self._flags
+            if plan.kill_key is not None:
+                kexp = flags.get(plan.kill_key)
+                if kexp is not None and kexp > now:
+                    return CheckResult(KILLED, -1, [], False)
             rates = self._rates
+            caps = self._caps
             for i, r in enumerate(plan.rates):
                 e = rates.get(r.key)
                 cur = e[0] if e is not None and e[1] > now else 0
@@ -209,7 +215,10 @@ class MemoryStore:
                     return CheckResult(RATE_DENY, i, [], False)
             used: list[int] = []
             for i, c in enumerate(plan.caps):
-                e = self._cap(c.key, now)
+                e = caps.get(c.key)
+                if e is not None and e[2] <= now:
+                    del caps[c.key]
+                    e = None
                 u = e[0] + e[1] if e is not None else 0
                 if c.prev_key is not None and c.prev_weight_bp:
                     p = self._cap(c.prev_key, now)
@@ -230,9 +239,9 @@ class MemoryStore:
                     e[0] += r.amount
             alerted = False
             for c, u in zip(plan.caps, used, strict=True):
-                e = self._caps.get(c.key)
+                e = caps.get(c.key)
                 if e is None:
-                    self._caps[c.key] = [0, c.amount, c.expire_ms]
+                    caps[c.key] = [0, c.amount, c.expire_ms]
                 else:
                     e[1] += c.amount
                     if c.expire_ms > e[2]:
@@ -245,11 +254,14 @@ class MemoryStore:
                     self._flags[c.alert_key] = c.expire_ms
                     self._log(f"F\t{c.alert_key}\t{c.expire_ms}\n")
                     alerted = True
-            slot = self._res.get(plan.res_key)
             if slot is None:
                 slot = self._res[plan.res_key] = ([], {})
-            heapq.heappush(slot[0], (plan.res_expire_ms, plan.member))
-            slot[1][plan.member] = plan.res_expire_ms
+            heap, live = slot
+            heapq.heappush(heap, (plan.res_expire_ms, plan.member))
+            live[plan.member] = plan.res_expire_ms
+            if len(heap) > 2 * len(live) + 64:  # settled entries linger in the heap: compact
+                heap[:] = [(exp, m) for m, exp in live.items()]
+                heapq.heapify(heap)
             return CheckResult(OK, -1, used, alerted)
 
     def settle(
@@ -265,18 +277,23 @@ class MemoryStore:
             slot = self._res.get(res_key)
             live = slot is not None and slot[1].pop(member, None) is not None
             out = []
+            lines = []
+            caps = self._caps
             for it in items:
-                e = self._caps.get(it.key)
+                e = caps.get(it.key)
                 if e is None:
-                    e = self._caps[it.key] = [0, 0, it.expire_ms]
+                    e = caps[it.key] = [0, 0, it.expire_ms]
                 if live:
-                    e[1] = max(0, e[1] - it.reserved)
+                    r = e[1] - it.reserved
+                    e[1] = r if r > 0 else 0
                 if it.actual:
                     e[0] += it.actual
                     if it.expire_ms > e[2]:
                         e[2] = it.expire_ms
-                    self._log(f"S\t{it.key}\t{it.actual}\t{e[2]}\n")
+                    lines.append(f"S\t{it.key}\t{it.actual}\t{e[2]}\n")
                 out.append(e[0])
+            if lines and self._journal is not None:
+                self._journal.write("".join(lines))
             for r in rate_adjust:
                 re = self._rates.get(r.key)
                 if re is not None:

@@ -77,7 +77,7 @@ def _settle_args(
     res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate], now_ms: int
 ) -> tuple[list[str], list[Any]]:
     keys = [res_key or "tg:none"]
-    args: list[Any] = [member, len(items), len(rate_adjust), now_ms]
+    args: list[Any] = [member or "-", len(items), len(rate_adjust), now_ms]
     for it in items:
         keys.append(it.key)
         args += (it.reserved, it.actual, it.expire_ms)
@@ -85,6 +85,11 @@ def _settle_args(
         keys.append(r.key)
         args.append(r.amount)
     return keys, args
+
+
+def _packed(keys: list[str], args: list[Any]) -> tuple[list[str], list[str]]:
+    """One real key (for cluster routing) and the whole plan as one newline-joined argument."""
+    return [keys[0]], ["\n".join([str(len(keys)), *keys, *map(str, args)])]
 
 
 def _result(raw: Any) -> CheckResult:
@@ -137,14 +142,14 @@ class RedisStore:
         return got
 
     def check(self, plan: Plan) -> CheckResult:
-        keys, args = _check_args(plan)
+        keys, args = _packed(*_check_args(plan))
         try:
             return _result(self._check(keys=keys, args=args))
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
 
     async def acheck(self, plan: Plan) -> CheckResult:
-        keys, args = _check_args(plan)
+        keys, args = _packed(*_check_args(plan))
         try:
             _c, script, _s = self._aclient()
             return _result(await script(keys=keys, args=args))
@@ -159,7 +164,7 @@ class RedisStore:
         rate_adjust: list[Rate],
         now_ms: int,
     ) -> list[int]:
-        keys, args = _settle_args(res_key, member, items, rate_adjust, now_ms)
+        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms))
         try:
             return [int(x) for x in self._settle(keys=keys, args=args)]
         except redis.RedisError as exc:
@@ -173,7 +178,7 @@ class RedisStore:
         rate_adjust: list[Rate],
         now_ms: int,
     ) -> list[int]:
-        keys, args = _settle_args(res_key, member, items, rate_adjust, now_ms)
+        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms))
         try:
             _c, _k, script = self._aclient()
             return [int(x) for x in await script(keys=keys, args=args)]
