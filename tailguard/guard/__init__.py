@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tailguard.guard.customers import customers_from_ledger
 from tailguard.guard.engine import Guard
 from tailguard.guard.policy import (
     CustomerInfo,
@@ -47,6 +48,7 @@ __all__ = [
     "Settings",
     "Settlement",
     "StoreUnavailableError",
+    "customers_from_ledger",
     "load_policy",
     "parse_policy",
 ]
