@@ -89,8 +89,10 @@ SELECT
   sum(cache_read_tokens) AS cache_read_tokens,
   sum(cost) AS cost_usd,
   sum(calls_over) AS calls_over_alarm,
-  sum(CASE WHEN eff > {task_alarm} THEN 1 ELSE 0 END) AS tasks_over_alarm,
-  sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups
+  sum(CASE WHEN task_id IS NOT NULL AND eff > {task_alarm} THEN 1 ELSE 0 END) AS tasks_over_alarm,
+  sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups,
+  sum(CASE WHEN task_id IS NULL THEN eff ELSE 0 END) AS untasked_eff,
+  sum(CASE WHEN task_id IS NULL THEN cost END) AS untasked_cost
 FROM (
   SELECT
     coalesce(workload, 'other') AS workload,
@@ -193,7 +195,10 @@ def workload(
         tasks = int(a.get("tasks") or 0) - int(a.get("untasked_groups") or 0)
         eff = float(a.get("eff") or 0)
         cost = a.get("cost_usd") or Decimal(0)
-        per_task = round(eff / tasks, 1) if tasks else None
+        # per task: only the calls that belong to a task
+        task_eff = eff - float(a.get("untasked_eff") or 0)
+        task_cost = cost - (a.get("untasked_cost") or Decimal(0))
+        per_task = round(task_eff / tasks, 1) if tasks else None
         per_call = round(eff / calls, 1) if calls else None
         if band is not None and band.unit == "task":
             units, over = tasks, int(a.get("tasks_over_alarm") or 0)
@@ -217,7 +222,7 @@ def workload(
                 if inp
                 else None,
                 "cost_usd": cost,
-                "cost_per_task": _q(cost / tasks) if tasks else None,
+                "cost_per_task": _q(task_cost / tasks) if tasks else None,
                 "cost_per_invocation": _q(cost / calls) if calls else None,
                 "band_unit": band.unit if band else None,
                 "band": [band.low, band.high] if band else None,
