@@ -1,17 +1,14 @@
-"""Event validation and normalisation as SQL, for the engine-speed read paths.
+"""Event validation and normalisation as SQL, for the Parquet read path.
 
 The msgspec structs in ``schema.py`` are the definition of a valid event. This module states the
-same rules as SQL so that clean JSONL and Parquet files are validated in DuckDB (vectorised, in
-C++), never row by row in Python:
+same rules as SQL so that Parquet files are validated in DuckDB (vectorised), never row by row in
+Python:
 
 - ``normalized_select`` turns raw columns into the input layout: a field that does not belong to
   the row's kind is dropped (msgspec ignores it too), and defaults fill absent values;
-- ``PROBLEM_CASE`` names the first problem of a row as ``field|reason``;
-- for JSON, ``json_clean_predicate`` also checks JSON types exactly as msgspec does (a string
-  is not an int, a bool is not a number) and that money is representable without loss.
+- ``PROBLEM_CASE`` names the first problem of a row as ``field|reason``.
 
-A JSONL file with any row this predicate refuses is re-read with msgspec, so the messages a user
-sees always come from one place. A test checks that both paths give identical tables.
+A test checks that a Parquet file and the same events as JSONL read to identical tables.
 """
 
 from __future__ import annotations
@@ -82,7 +79,6 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "action": GUARD_ACTIONS,
 }
 ID_COLUMNS = ("event_id", "customer_id", "model", "tool", "rule")
-INT64_MAX = 2**63 - 1
 
 
 def _lit(s: str) -> str:
@@ -170,62 +166,3 @@ PROBLEM_CASE = (
     )
     + " END"
 )
-
-# --- JSON -----------------------------------------------------------------------------------
-
-_JSON_TYPES = {
-    **{c: "('BIGINT', 'UBIGINT')" for c in INT_COLUMNS},
-    **{c: "('BIGINT', 'UBIGINT', 'DOUBLE')" for c in FLOAT_COLUMNS},
-    **{c: "('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')" for c in MONEY_COLUMNS},
-}
-#: money is exact through DuckDB's JSON double only with <= 15 significant digits and <= 9
-#: decimals (then the shortest repr of the double is the text that was written)
-_EXACT_MONEY = r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,9})?$"
-
-
-def json_raw_columns() -> dict[str, str]:
-    """read_json ``columns=``: every field as JSON, so its JSON type can be checked."""
-    return {c: "JSON" for c in INPUT_COLUMNS}
-
-
-def json_typed_view(src: str) -> str:
-    """SELECT over a read_json(columns=JSON) relation: typed columns plus ``_json_ok``."""
-    ok_parts = []
-    cols = []
-    for col in INPUT_COLUMNS:
-        jt = f"json_type({col})"
-        null = f"({col} IS NULL OR {jt} = 'NULL')"
-        if col in _JSON_TYPES:
-            ok_parts.append(f"({null} OR {jt} IN {_JSON_TYPES[col]})")
-        else:
-            ok_parts.append(f"({null} OR {jt} = 'VARCHAR')")
-        if col in ID_COLUMNS:
-            ok_parts.append(f"({null} OR length({col} ->> '$') BETWEEN 1 AND 512)")
-        if col in INT_COLUMNS:
-            ok_parts.append(
-                f"({null} OR {jt} = 'BIGINT' OR TRY_CAST({col} AS UBIGINT) <= {INT64_MAX})"
-            )
-            cols.append(f"CASE WHEN NOT {null} THEN TRY_CAST({col} AS BIGINT) END AS {col}")
-        elif col in FLOAT_COLUMNS:
-            cols.append(f"CASE WHEN NOT {null} THEN TRY_CAST({col} AS DOUBLE) END AS {col}")
-        elif col in MONEY_COLUMNS:
-            text = f"({col} ->> '$')"
-            digits = f"length(ltrim(replace(replace({text}, '-', ''), '.', ''), '0'))"
-            ok_parts.append(
-                f"({null} OR (regexp_full_match({text}, '{_EXACT_MONEY}') AND {digits} <= 15))"
-            )
-            cols.append(
-                f"CASE WHEN NOT {null} THEN TRY_CAST({text} AS DECIMAL(18, 9)) END AS {col}"
-            )
-        elif col == "ts":
-            text = f"({col} ->> '$')"
-            # RFC 3339 with a zone, as msgspec requires; DuckDB parses it to an instant
-            ok_parts.append(
-                f"({null} OR regexp_full_match({text}, "
-                r"'\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?([Zz]|[+-]\d\d:?\d\d)'))"
-            )
-            cols.append(f"CASE WHEN NOT {null} THEN TRY_CAST({text} AS TIMESTAMPTZ) END AS ts")
-        else:
-            cols.append(f"CASE WHEN NOT {null} THEN {col} ->> '$' END AS {col}")
-    ok = " AND ".join(ok_parts)
-    return f"SELECT ({ok}) AS _json_ok, {', '.join(cols)} FROM {src}"

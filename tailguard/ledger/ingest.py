@@ -31,7 +31,13 @@ import pyarrow.parquet as pq
 from tailguard.errors import InputError
 from tailguard.events.readers import DEFAULT_BATCH_ROWS, Reject, read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
-from tailguard.ledger.store import IdIndex, Ledger, _fsync_dir, atomic_write_parquet
+from tailguard.ledger.store import (
+    IdIndex,
+    Ledger,
+    _fsync_dir,
+    atomic_write_parquet,
+    write_segment,
+)
 from tailguard.pricing import PriceBook, price_table
 
 Progress = Callable[[int, int], None]
@@ -101,12 +107,7 @@ def ingest(
                     result.duplicates += priced.num_rows - kept.num_rows
                     if kept.num_rows:
                         tmp = led.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
-                        pq.write_table(
-                            kept.cast(LEDGER_SCHEMA),
-                            tmp,
-                            compression="zstd",
-                            row_group_size=1_000_000,
-                        )
+                        write_segment(kept.cast(LEDGER_SCHEMA), tmp)
                         staged.append((tmp, kept.num_rows))
                         result.unpriced += int(
                             pc.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0

@@ -68,13 +68,49 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+#: columns worth dictionary-encoding (few distinct values); unique ones (event_id, ts, ...) are
+#: not: trying a dictionary on them costs write time for nothing
+DICTIONARY_COLUMNS = [
+    "kind",
+    "customer_id",
+    "feature",
+    "workload",
+    "provider",
+    "model",
+    "attempt",
+    "status",
+    "tool",
+    "tool_kind",
+    "queries",
+    "reranks",
+    "outcome",
+    "action",
+    "rule",
+    "cost_source",
+    "unpriced",
+    "cache_write_tokens",
+    "reasoning_tokens",
+]
+
+
+def write_segment(table: pa.Table, where: Any) -> None:
+    """Write one ledger segment (zstd; row groups of 1M rows for the engine's parallel scan)."""
+    pq.write_table(
+        table,
+        where,
+        compression="zstd",
+        row_group_size=1_000_000,
+        use_dictionary=DICTIONARY_COLUMNS,
+    )
+
+
 def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
     """Write ``table`` to ``dest`` so that readers see all of it or nothing."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
     try:
         with pa.OSFile(str(tmp), "wb") as sink:
-            pq.write_table(table, sink, compression="zstd", row_group_size=1_000_000)
+            write_segment(table, sink)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -108,16 +144,29 @@ class IdIndex:
             self.con.execute(f"INSERT INTO known SELECT event_id FROM read_parquet([{lst}])")
 
     def fresh(self, table: pa.Table) -> pa.Table:
-        """Rows whose id is not known and not seen earlier in ``table``; then remember them."""
-        self.con.register(
-            "_batch", table.append_column("_pos", pa.array(range(table.num_rows), pa.int64()))
+        """Rows whose id is not known and not seen earlier in ``table``; then remember them.
+
+        Only the id column goes to the engine (a hash anti-join, then the first position of
+        each new id); the rows are then taken from ``table`` in their original order.
+        """
+        import numpy as np
+
+        ids = pa.table(
+            {
+                "event_id": table.column("event_id"),
+                "_pos": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+            }
         )
-        kept = self.con.sql(
-            "SELECT * EXCLUDE (_pos) FROM _batch ANTI JOIN known USING (event_id) "
-            "QUALIFY _pos = min(_pos) OVER (PARTITION BY event_id) ORDER BY _pos"
-        ).to_arrow_table()
-        self.con.unregister("_batch")
-        self.con.register("_kept", kept)
+        self.con.register("_ids", ids)
+        pos = self.con.sql(
+            "SELECT min(_pos) AS p FROM _ids ANTI JOIN known USING (event_id) GROUP BY event_id"
+        ).fetchnumpy()["p"]
+        self.con.unregister("_ids")
+        if len(pos) == table.num_rows:
+            kept = table
+        else:
+            kept = table.take(pa.array(np.sort(np.asarray(pos, dtype=np.int64))))
+        self.con.register("_kept", kept.select(["event_id"]))
         self.con.execute("INSERT INTO known SELECT event_id FROM _kept")
         self.con.unregister("_kept")
         return kept
