@@ -19,6 +19,7 @@ from tailguard.analytics.headline import headline
 from tailguard.analytics.period import Window
 from tailguard.ledger import Ledger, ingest, read_customers_csv
 from tailguard.ledger.customers import upsert
+from tailguard.pricing import PriceBook
 
 
 @dataclass
@@ -59,7 +60,9 @@ def run_demo(
     if led_dir.exists():
         shutil.rmtree(led_dir)  # the demo owns this directory: start clean for a new seed
     led = Ledger(led_dir)
-    res = ingest([sim.events_path], led)
+    # the simulated operator's price file: unit costs of tools, retrieval and human escalation
+    prices_path = getattr(sim, "prices_path", None)
+    res = ingest([sim.events_path], led, prices=PriceBook.load(prices_path))
     led.write_customers(upsert(None, read_customers_csv(sim.customers_path)))
     timings["ingest_s"] = time.perf_counter() - t
 
