@@ -18,6 +18,7 @@ Money ratios are rounded half-even to micro-dollars; percentages and per-task ra
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,9 @@ SELECT
   sum(reranks) AS reranks,
   sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
   sum(CASE WHEN kind = 'escalation' THEN 1 ELSE 0 END) AS escalations,
-  sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls
+  sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls,
+  CAST(CAST(min(ts) AS DATE) AS VARCHAR) AS first_day,
+  CAST(CAST(max(ts) AS DATE) AS VARCHAR) AS last_day
 FROM events
 WHERE {where}
 GROUP BY customer_id
@@ -118,13 +121,11 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
         ).fetchall()
     }
     months = win.months()
-    if months is None:
-        span = con.execute(
-            f"SELECT date_diff('day', min(ts), max(ts)) FROM events WHERE {where}", params
-        ).fetchone()
-        if span and span[0] is not None:
-            # the days the data covers, counting both ends
-            months = Decimal(int(span[0]) + 1) / DAYS_PER_MONTH
+    if months is None and agg:
+        # an open window earns revenue for the days the data covers, counting both ends
+        first = min(dt.date.fromisoformat(a["first_day"]) for a in agg.values())
+        last = max(dt.date.fromisoformat(a["last_day"]) for a in agg.values())
+        months = Decimal((last - first).days + 1) / DAYS_PER_MONTH
     rows = []
     for cid in sorted(set(agg) | set(dims)):
         a = agg.get(cid, {})

@@ -295,11 +295,13 @@ class Ledger:
         """A DuckDB connection with views ``events`` and ``customers`` over this ledger.
 
         The view lists the segments at the moment it is made: one report sees one consistent
-        set of segments even while writers add more.
+        set of segments even while writers add more. The session time zone is UTC.
         """
         import duckdb
 
         con = duckdb.connect()
+        # every date bucket (days, weeks, months) is a UTC one, whatever the machine's zone
+        con.execute("SET TimeZone = 'UTC'")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         files = self.segment_files()

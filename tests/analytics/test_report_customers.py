@@ -128,3 +128,40 @@ def test_headline(ledger: Ledger) -> None:
     assert [u["customer_id"] for u in h["most_underwater"]] == ["B"]
     # median of the per-customer costs per win (7.8162, 1.01) is their mean: 4.4131
     assert h["per_customer_cost_per_successful_task"]["median"] == pytest.approx(4.4131)
+
+
+def test_open_window_revenue_uses_utc_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events at 23:30 UTC on the 1st and 00:30 UTC on the 3rd span 3 UTC days, whatever TZ says.
+
+    Revenue = MRR 50 × 3 / 30.436875 = 4.928232... → 4.928233 (half-even to 1e-6).
+    """
+    import json
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: local days would differ
+    evs = [
+        {
+            "event_id": "a",
+            "kind": "task_outcome",
+            "ts": "2025-06-01T23:30:00Z",
+            "customer_id": "A",
+            "task_id": "t1",
+            "outcome": "accepted",
+        },
+        {
+            "event_id": "b",
+            "kind": "task_outcome",
+            "ts": "2025-06-03T00:30:00Z",
+            "customer_id": "A",
+            "task_id": "t2",
+            "outcome": "accepted",
+        },
+    ]
+    p = tmp_path / "e.jsonl"
+    p.write_text("".join(json.dumps(e) + "\n" for e in evs))
+    _, _, cust = write_fixture(tmp_path)
+    led = Ledger(tmp_path / "L2")
+    ingest([p], led)
+    led.write_customers(read_customers_csv(cust))
+    con = led.connect()
+    a = {r["customer_id"]: r for r in customer_rows(con, window(None))}["A"]
+    assert a["revenue_usd"] == Decimal("4.928233")
