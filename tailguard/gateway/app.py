@@ -97,6 +97,10 @@ _DROP_RESP = frozenset(
 _WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
 
 
+class UpstreamStreamBroken(Exception):
+    """Raised to the ASGI server so the client's connection is cut like the upstream's was."""
+
+
 class _Call:
     """Everything known about one proxied call, for its ledger event."""
 
@@ -533,8 +537,12 @@ class Gateway:
             rest = split.rest()
             ack = await self._record(call, tracker.usage, resp.status_code, err)
             await ack
-            if err != "client_disconnect":
+            if err is None:
                 await send({"type": "http.response.body", "body": rest, "more_body": False})
+            elif err == "stream_broken":
+                # end the response without its terminating chunk: the client must see a
+                # broken stream too, never a short answer that looks complete
+                raise UpstreamStreamBroken(f"upstream {call.wire} stream for {call.model} broke")
             self._count(call, resp.status_code)
         finally:
             watcher.cancel()

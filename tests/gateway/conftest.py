@@ -139,7 +139,12 @@ class ServerThread:
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",  # the gateway closes its pool and log in its own loop
+                loop="asyncio",
             )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -180,7 +185,6 @@ class SocketEnv:
     def close(self) -> None:
         self.gw_srv.__exit__()
         self.mock_srv.__exit__()
-        asyncio.run(self.gw.aclose())
 
 
 @pytest.fixture
