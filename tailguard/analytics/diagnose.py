@@ -34,8 +34,10 @@ The tail (issue 3): the top ``top_pct``% of customers by cost (``ceil(n x pct / 
 least one), plus every customer whose cost per successful task is above the ``cpst_quantile``
 of that figure over customers with at least one success (linear interpolation).
 
-Ratios are floats (they are evidence, not money), rounded to 4 significant places for display
-only in the CLI; costs are the engine's exact Decimal sums.
+Ratios are floats (evidence, not money): shapes are decided on the unrounded values; the
+evidence reports ``ratio`` rounded to 4 decimals, ``value`` and ``median`` to 6, ``cost_share``
+to 6. Costs are the engine's exact Decimal sums; cost per successful task is rounded half-even
+to micro-dollars.
 """
 
 from __future__ import annotations
@@ -414,9 +416,9 @@ def match_shapes(
                     "shape": shape,
                     "metric": metric,
                     "definition": desc,
-                    "value": v,
-                    "median": m,
-                    "ratio": ratio if math.isfinite(ratio) else None,
+                    "value": round(v, 6),
+                    "median": round(m, 6),
+                    "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
                     "threshold": (1 / thr) if inverted else thr,
                     "direction": "<=" if inverted else ">=",
                     "_strength": strength,
@@ -510,7 +512,7 @@ def diagnose(
                 "tier": d.get("tier"),
                 "segment": d.get("segment"),
                 "cost_usd": r["cost_usd"],
-                "cost_share": float(r["cost_usd"] / total) if total else None,
+                "cost_share": round(float(r["cost_usd"] / total), 6) if total else None,
                 "cost_per_successful_task": r["cost_per_successful_task"],
                 "tasks": int(r["tasks_seen"] or 0),
                 "successful_tasks": int(r["successful_tasks"] or 0),
