@@ -84,19 +84,25 @@ for i = 1, nc do
 end
 
 -- every limit passed: apply all of it
+-- (a counter equal to what was just added is new or was empty: only then set its expiry, which
+-- saves a call per key on the hot path; every key still always has a TTL)
 for i = 1, nr do
   local a = 8 + (i - 1) * 3
-  redis.call('INCRBY', KEYS[2 + i], ARGV[a + 1])
-  redis.call('PEXPIRE', KEYS[2 + i], ttl(ARGV[a + 2]))
+  local amt = tonumber(ARGV[a + 1])
+  if redis.call('INCRBY', KEYS[2 + i], amt) == amt then
+    redis.call('PEXPIRE', KEYS[2 + i], ttl(ARGV[a + 2]))
+  end
 end
 local alerted = 0
 for i = 1, nc do
   local kb = cbase + (i - 1) * 3
   local a = abase + (i - 1) * 6
-  redis.call('HINCRBY', KEYS[kb], 'r', ARGV[a + 1])
-  redis.call('PEXPIRE', KEYS[kb], ttl(ARGV[a + 3]))
+  local amt = tonumber(ARGV[a + 1])
+  if redis.call('HINCRBY', KEYS[kb], 'r', amt) == amt then
+    redis.call('PEXPIRE', KEYS[kb], ttl(ARGV[a + 3]))
+  end
   local at = tonumber(ARGV[a + 5])
-  if at >= 0 and used[i] + tonumber(ARGV[a + 1]) >= at then
+  if at >= 0 and used[i] + amt >= at then
     if redis.call('SET', KEYS[kb + 2], '1', 'NX', 'PX', ttl(ARGV[a + 3])) then
       alerted = 1
     end

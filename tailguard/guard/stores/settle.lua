@@ -24,17 +24,22 @@ local out = {}
 for i = 1, n do
   local k = KEYS[1 + i]
   local a = 5 + (i - 1) * 3
+  local fresh = false
   if live == 1 then
     local r = redis.call('HINCRBY', k, 'r', -tonumber(ARGV[a]))
-    if r < 0 then redis.call('HSET', k, 'r', 0) end
+    if r < 0 then
+      redis.call('HSET', k, 'r', 0)
+      fresh = true
+    end
   end
   local act = tonumber(ARGV[a + 1])
   if act ~= 0 then
     out[i] = redis.call('HINCRBY', k, 's', act)
+    if out[i] == act then fresh = true end
   else
     out[i] = tonumber(redis.call('HGET', k, 's') or 0)
   end
-  if live == 1 or act ~= 0 then 
+  if fresh then  -- a key (re)created here gets its expiry; the others keep theirs
     local d = tonumber(ARGV[a + 2]) - now
     if d < 1 then d = 1 end
     redis.call('PEXPIRE', k, d)
