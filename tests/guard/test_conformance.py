@@ -268,3 +268,15 @@ def test_async_api_matches(make_guard):
 
     assert asyncio.run(run()) == ["allow", "allow", "allow", "deny"]  # 0.90 + 0.30 > 1.00
     assert g.status("acme")["spent"] == D("0.90")
+
+
+def test_overspend_is_bounded_by_under_estimates(make_guard):
+    """The documented bound when actual costs exceed their estimates."""
+    g = make_guard(HARD_CAP)
+    a, b = g.check(req("0.50")), g.check(req("0.50"))  # 1.00 reserved: full
+    assert g.check(req("0.01")).action == "deny"
+    g.settle(a.reservation, D("0.70"))  # each call cost 0.20 more than its estimate
+    g.settle(b.reservation, D("0.70"))
+    # spent 1.40: over the $1.00 limit by 0.40 = the sum of the two under-estimates, no more
+    assert g.status("acme")["spent"] == D("1.40")
+    assert g.check(req("0.01")).action == "deny"
