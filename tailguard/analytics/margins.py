@@ -1,0 +1,183 @@
+"""Per-customer inference margin against seed 003's segment thresholds.
+
+Seed 003 ("Benchmark: per-customer inference cost targets") gives, per segment, a target and an
+alert level for inference cost as a percentage of MRR:
+
+============  ======  =======
+segment       target  alert
+============  ======  =======
+smb           < 20%   > 35%
+mid_market    < 18%   > 30%
+enterprise    < 15%   > 25%
+usage_based   < 30%   > 50%   (of consumed revenue: ``mrr_usd`` holds the month's billed usage)
+============  ======  =======
+
+Status of a paying customer: ``ok`` below the target, ``alert`` above the alert level, ``watch``
+in between (both ends inclusive in ``watch``: at exactly 20% an smb customer has left its
+target). A customer with no revenue (free tier, MRR 0) has no percentage: ``no_revenue``; an
+unknown segment: ``unknown``. **Underwater** = a paying customer whose cost exceeds the revenue
+of the window (gross margin < 0); free customers are counted apart (``no_revenue``), because an
+acquisition tier is not a pricing failure and would drown the list.
+
+``cost_pct_of_mrr`` comes from ``customer_rows`` (cost / (MRR × months in the window) × 100,
+rounded to 4 places); nothing is recomputed here. The month-by-month band counts ("track the
+number of customers in each cost band over time", seed 003) come from one engine query grouped
+by customer and calendar month; a month the data covers only in part is marked ``partial``
+(its revenue is a whole month's MRR, its cost only the covered days').
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.analytics.customers import customer_rows
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.analytics.period import Window
+
+#: seed 003: segment -> (target %, alert %)
+THRESHOLDS: dict[str, tuple[Decimal, Decimal]] = {
+    "smb": (Decimal(20), Decimal(35)),
+    "mid_market": (Decimal(18), Decimal(30)),
+    "enterprise": (Decimal(15), Decimal(25)),
+    "usage_based": (Decimal(30), Decimal(50)),
+}
+STATUSES: tuple[str, ...] = ("ok", "watch", "alert", "no_revenue", "unknown")
+
+
+def margin_status(segment: str | None, cost_pct: float | Decimal | None) -> str:
+    """``ok`` | ``watch`` | ``alert`` | ``no_revenue`` | ``unknown`` (module docstring)."""
+    th = THRESHOLDS.get(segment or "")
+    if th is None:
+        return "unknown"
+    if cost_pct is None:
+        return "no_revenue"
+    pct = Decimal(str(cost_pct))
+    target, alert = th
+    if pct < target:
+        return "ok"
+    if pct > alert:
+        return "alert"
+    return "watch"
+
+
+def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Margin view of ``customer_rows`` output, sorted by cost % of MRR descending."""
+    out = []
+    for r in rows:
+        th = THRESHOLDS.get(r.get("segment") or "")
+        out.append(
+            {
+                "customer_id": r["customer_id"],
+                "name": r.get("name"),
+                "tier": r.get("tier"),
+                "segment": r.get("segment"),
+                "cost_usd": r["cost_usd"],
+                "revenue_usd": r.get("revenue_usd"),
+                "gross_margin_usd": r.get("gross_margin_usd"),
+                "cost_pct_of_mrr": r.get("cost_pct_of_mrr"),
+                "target_pct": th[0] if th else None,
+                "alert_pct": th[1] if th else None,
+                "status": margin_status(r.get("segment"), r.get("cost_pct_of_mrr")),
+            }
+        )
+    out.sort(
+        key=lambda m: (m["cost_pct_of_mrr"] is None, -(m["cost_pct_of_mrr"] or 0), m["customer_id"])
+    )
+    return out
+
+
+def _month_start(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    k = d.year * 12 + d.month - 1 + n
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+MONTHLY_SQL = """
+SELECT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month, sum(cost_usd) AS cost_usd
+FROM events
+WHERE ts >= ? AND ts < ?
+GROUP BY 1, 2
+"""
+
+
+def bands_by_month(
+    con: duckdb.DuckDBPyConnection, *, last_month: dt.date, months: int = 12
+) -> list[dict[str, Any]]:
+    """How many customers sit in each band, for ``months`` calendar months ending ``last_month``.
+
+    A customer counts in a month when it had signed up by the month's end (unknown signup:
+    always). Its cost that month is the sum of its events (0 without any).
+    """
+    con.execute("SET TimeZone = 'UTC'")
+    first = _add_months(_month_start(last_month), -(months - 1))
+    end = _add_months(_month_start(last_month), 1)
+    utc = dt.UTC
+    lo = dt.datetime(first.year, first.month, 1, tzinfo=utc)
+    hi = dt.datetime(end.year, end.month, 1, tzinfo=utc)
+    cost: dict[tuple[str, dt.date], Decimal] = {
+        (c, m): v or Decimal(0) for c, m, v in con.execute(MONTHLY_SQL, [lo, hi]).fetchall()
+    }
+    span = con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    data_lo, data_hi = (span or (None, None))[:2]
+    custs = con.execute(
+        "SELECT customer_id, segment, mrr_usd, signup_date FROM customers"
+    ).fetchall()
+    out = []
+    for i in range(months):
+        m = _add_months(first, i)
+        m_end = _add_months(m, 1)
+        counts = dict.fromkeys(STATUSES, 0)
+        underwater = 0
+        for cid, seg, mrr, signup in custs:
+            if signup is not None and signup >= m_end:
+                continue
+            c = cost.get((cid, m), Decimal(0))
+            pct = (c / mrr * 100) if mrr else None
+            counts[margin_status(seg, pct)] += 1
+            if mrr and c > mrr:
+                underwater += 1
+        partial = (
+            data_lo is None or data_lo.date() > m or data_hi.date() < m_end - dt.timedelta(days=1)
+        )
+        out.append(
+            {"month": m.strftime("%Y-%m"), **counts, "underwater": underwater, "partial": partial}
+        )
+    return out
+
+
+def margins(
+    con: duckdb.DuckDBPyConnection,
+    win: Window,
+    *,
+    history_months: int = 12,
+) -> dict[str, Any]:
+    """The margin report: per-customer status, the underwater list, band counts by month."""
+    con.execute("SET TimeZone = 'UTC'")
+    rows = margin_rows(customer_rows(con, win))
+    under = sorted(
+        (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
+        key=lambda r: (r["gross_margin_usd"], r["customer_id"]),
+    )
+    if win.end is not None:
+        last = (win.end - dt.timedelta(microseconds=1)).date()
+    else:
+        hi = con.execute("SELECT max(ts) FROM events").fetchone()
+        last = hi[0].date() if hi and hi[0] is not None else dt.datetime.now(dt.UTC).date()
+    counts = dict.fromkeys(STATUSES, 0)
+    for r in rows:
+        counts[r["status"]] += 1
+    return {
+        "thresholds": {s: {"target_pct": t, "alert_pct": a} for s, (t, a) in THRESHOLDS.items()},
+        "counts": counts,
+        "customers": rows,
+        "underwater": under,
+        "bands_by_month": bands_by_month(con, last_month=last, months=history_months),
+    }
