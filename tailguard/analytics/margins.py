@@ -134,6 +134,8 @@ def bands_by_month(
     for i in range(months):
         m = _add_months(first, i)
         m_end = _add_months(m, 1)
+        if data_lo is None or data_lo.date() >= m_end or data_hi.date() < m:
+            continue  # a month without any data says nothing about bands
         counts = dict.fromkeys(STATUSES, 0)
         underwater = 0
         for cid, seg, mrr, signup in custs:

@@ -1,0 +1,258 @@
+"""Commands: kpis, anomalies, margins (the cost panel of seed 002 and the margins of seed 003).
+
+Thin shells over ``tailguard.analytics.{kpis,anomalies,margins}``: parse flags, open the
+ledger, hand the result to the shared output path. docs/panel.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+
+from tailguard.cli.app import app
+from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
+from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
+
+__all__ = ["anomalies_cmd", "kpis_cmd", "margins_cmd"]
+
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option("--policy", help="Guard policy TOML for tier caps [env TAILGUARD_POLICY]."),
+]
+
+
+def _connect(ledger: str | None):  # type: ignore[no-untyped-def]
+    from tailguard.ledger import Ledger
+
+    return Ledger(ledger_path(ledger)).connect()
+
+
+def _policy(flag: str | None):  # type: ignore[no-untyped-def]
+    from tailguard.config import setting
+
+    path = setting("policy", flag)
+    if not path:
+        return None
+    from tailguard.guard.policy import load_policy
+
+    return load_policy(path)
+
+
+def _date(s: str | None, flag: str) -> dt.date | None:
+    if s is None:
+        return None
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise typer.BadParameter(f"{flag}: {s!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _short(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_short(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "–".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    return str(v)
+
+
+@app.command("kpis")
+def kpis_cmd(
+    ledger: LedgerOpt = None,
+    period: PeriodOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge the month up to this day, YYYY-MM-DD [last event]."),
+    ] = None,
+    policy: PolicyOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+) -> None:
+    """The eight-KPI cost panel of seed 002: each KPI's value, healthy band and status.
+
+    Per-task cost by workload class; per-user (median paid user vs seat price, p90 user vs
+    soft cap, p99 user vs hard cap, cohort drift); per-tenant (spend, pool utilization,
+    top-user concentration, cost-to-ARR); tier-budget utilization with the projected cap-hit
+    date; overage routing and soft-cap degradation rates by tier (three days out of band:
+    alert); top-feature concentration; cost-to-revenue. Status: ok | watch | act (unknown
+    without a policy where caps are needed). The period defaults to the month of the last
+    event, judged up to --as-of. docs/panel.md.
+
+    Example: tailguard kpis --period 2026-02 --policy examples/policy.toml --json
+    """
+    from tailguard.analytics.kpis import kpis
+
+    pol = _policy(policy)
+    con = _connect(ledger)
+    try:
+        rep = kpis(con, period=period, as_of=_date(as_of, "--as-of"), policy=pol)
+    finally:
+        con.close()
+    if json_:
+        print_json(rep)
+        return
+    rows = [
+        {
+            "kpi": k["id"],
+            "metric": m["id"],
+            "value": _short(m["value"]),
+            "unit": m["unit"],
+            "band": _short(m["band"]),
+            "status": m["status"],
+        }
+        for k in rep["kpis"]
+        for m in k["metrics"]
+    ]
+    emit(
+        rows,
+        json_=False,
+        csv_=csv_,
+        title=f"Cost panel {rep['period']} as of {rep['as_of']} "
+        f"({rep['days_elapsed']}/{rep['days_in_month']} days): {rep['status']}",
+    )
+
+
+@app.command("anomalies")
+def anomalies_cmd(
+    ledger: LedgerOpt = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="UTC day to scan, YYYY-MM-DD [last event's day].")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Flag 24h spend >= this × trailing median.")
+    ] = 5.0,
+    policy: PolicyOpt = None,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+) -> None:
+    """The daily anomaly scan: users, features and customers spending >= 5x their usual.
+
+    Usual = the median of the 7 daily totals before the day, days without spend counted as 0
+    (entities with a median of 0 have no baseline and are listed apart). Also: the top 10
+    users by 24-hour spend with the day-over-day delta, the top 5 features, and the tiers whose
+    overage-routing rate is out of band. docs/panel.md.
+
+    Example: tailguard anomalies --day 2026-02-20 --threshold 5 --json
+    """
+    from tailguard.analytics.anomalies import anomalies
+
+    if threshold <= 0:
+        raise typer.BadParameter("--threshold must be > 0")
+    pol = _policy(policy)
+    con = _connect(ledger)
+    try:
+        rep = anomalies(con, day=_date(day, "--day"), threshold=threshold, policy=pol)
+    finally:
+        con.close()
+    if json_:
+        print_json(rep)
+        return
+    cols = (
+        "entity_type",
+        "entity_id",
+        "customer_id",
+        "spend_24h_usd",
+        "trailing_median_usd",
+        "ratio",
+    )
+    emit(
+        rep["anomalies"],
+        json_=False,
+        csv_=csv_,
+        columns=cols,
+        title=f"Anomalies on {rep['day']}: 24h spend >= {threshold:g}× trailing-7-day median",
+    )
+    if csv_:
+        return
+    emit(
+        rep["top_users"],
+        json_=False,
+        csv_=False,
+        columns=("entity_id", "customer_id", "spend_24h_usd", "prev_day_usd", "delta_usd"),
+        title="Top users by 24h spend",
+    )
+    emit(
+        rep["top_features"],
+        json_=False,
+        csv_=False,
+        columns=("entity_id", "spend_24h_usd", "prev_day_usd", "delta_usd"),
+        title="Top features by 24h spend",
+    )
+    if rep["tiers_out_of_band"]:
+        emit(
+            rep["tiers_out_of_band"],
+            json_=False,
+            csv_=False,
+            title="Tiers with an overage-routing rate out of band",
+        )
+
+
+@app.command("margins")
+def margins_cmd(
+    ledger: LedgerOpt = None,
+    period: PeriodOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    months: Annotated[
+        int, typer.Option("--months", min=1, max=120, help="Months of band history.")
+    ] = 12,
+    json_: JsonOpt = False,
+    csv_: CsvOpt = False,
+) -> None:
+    """Per-customer inference cost as % of MRR against seed 003's segment thresholds.
+
+    smb target < 20%, alert > 35%; mid_market < 18% / > 30%; enterprise < 15% / > 25%;
+    usage_based < 30% / > 50% of consumed revenue. Status ok | watch | alert (no_revenue for
+    free customers). Also the underwater list (cost above revenue) and how many customers sit
+    in each band, month by month. docs/panel.md.
+
+    Example: tailguard margins --period 2026-02 --json
+    """
+    from tailguard.analytics.margins import margins
+    from tailguard.analytics.period import window
+
+    win = window(period, date_from, date_to)
+    con = _connect(ledger)
+    try:
+        rep = margins(con, win, history_months=months)
+    finally:
+        con.close()
+    if json_:
+        print_json(rep)
+        return
+    cols = (
+        "customer_id",
+        "tier",
+        "segment",
+        "cost_usd",
+        "revenue_usd",
+        "cost_pct_of_mrr",
+        "target_pct",
+        "alert_pct",
+        "status",
+    )
+    if csv_:
+        emit(rep["customers"], json_=False, csv_=True, columns=cols)
+        return
+    c = rep["counts"]
+    emit(
+        [r for r in rep["customers"] if r["status"] in ("alert", "watch")],
+        json_=False,
+        csv_=False,
+        columns=cols,
+        title=f"Margins: {c['ok']} ok, {c['watch']} watch, {c['alert']} alert, "
+        f"{c['no_revenue']} no revenue",
+    )
+    emit(
+        rep["underwater"],
+        json_=False,
+        csv_=False,
+        columns=("customer_id", "tier", "segment", "cost_usd", "revenue_usd", "gross_margin_usd"),
+        title=f"Underwater: {len(rep['underwater'])} paying customers cost more than they pay",
+    )
+    emit(rep["bands_by_month"], json_=False, csv_=False, title="Customers per band, by month")
