@@ -15,6 +15,8 @@ PROVIDERS: tuple[str, ...] = tuple(sorted({v[0] for v in params.PRICES.values()}
 MODEL_PROVIDER: np.ndarray = np.array([PROVIDERS.index(params.PRICES[m][0]) for m in MODELS])
 M = {m: i for i, m in enumerate(MODELS)}
 PLANNER = M["o3-mini"]
+#: the deep-research model that reasoning-heavy customers run every call on (extended thinking)
+DEEP = M["claude-opus-4-20250514"]
 DOWNGRADE = "gpt-4o-mini"
 
 #: price arrays (USD per token) indexed by model code
@@ -27,7 +29,12 @@ WRITES_CACHE = np.array([params.PRICES[m][0] == "anthropic" for m in MODELS])
 #: decode speed, ms per output token (small models are faster)
 MS_PER_TOKEN = np.array(
     [
-        {"gpt-4o-mini": 8.0, "claude-3-5-haiku-20241022": 9.0, "o3-mini": 7.0}.get(m, 14.0)
+        {
+            "gpt-4o-mini": 8.0,
+            "claude-3-5-haiku-20241022": 9.0,
+            "o3-mini": 7.0,
+            "claude-opus-4-20250514": 20.0,
+        }.get(m, 14.0)
         for m in MODELS
     ]
 )
@@ -41,14 +48,18 @@ _ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
         "rag": [("gpt-4o-mini", 1.0)],
     },
     "pro": {
-        "chat": [("claude-3-5-haiku-20241022", 0.5), ("gpt-4o", 0.5)],
+        "chat": [
+            ("claude-3-5-haiku-20241022", 0.3),
+            ("gpt-4o", 0.4),
+            ("claude-3-5-sonnet-20241022", 0.3),
+        ],
         "agent": [("claude-3-5-sonnet-20241022", 0.6), ("gpt-4o", 0.4)],
-        "rag": [("gpt-4o-mini", 0.6), ("claude-3-5-haiku-20241022", 0.4)],
+        "rag": [("gpt-4o-mini", 0.3), ("claude-3-5-haiku-20241022", 0.3), ("gpt-4o", 0.4)],
     },
     "team": {
-        "chat": [("gpt-4o", 0.6), ("claude-3-5-sonnet-20241022", 0.4)],
-        "agent": [("claude-3-5-sonnet-20241022", 0.5), ("claude-sonnet-4-20250514", 0.5)],
-        "rag": [("gpt-4o", 0.5), ("claude-3-5-haiku-20241022", 0.5)],
+        "chat": [("gpt-4o", 0.5), ("claude-3-5-sonnet-20241022", 0.5)],
+        "agent": [("claude-3-5-sonnet-20241022", 0.4), ("claude-sonnet-4-20250514", 0.6)],
+        "rag": [("gpt-4o", 0.6), ("claude-3-5-haiku-20241022", 0.4)],
     },
     "enterprise": {
         "chat": [("claude-sonnet-4-20250514", 0.5), ("gpt-4o", 0.5)],
@@ -121,9 +132,9 @@ OUTCOMES: tuple[str, ...] = (
 #: outcome rates per workload for the base population (about one task in five does not resolve)
 OUTCOME_P = np.array(
     [
-        [0.80, 0.07, 0.08, 0.01, 0.01, 0.03],  # chat
-        [0.76, 0.07, 0.05, 0.03, 0.05, 0.04],  # agent
-        [0.80, 0.09, 0.07, 0.01, 0.00, 0.03],  # rag
+        [0.78, 0.06, 0.06, 0.01, 0.01, 0.08],  # chat
+        [0.75, 0.06, 0.03, 0.03, 0.04, 0.09],  # agent
+        [0.78, 0.07, 0.06, 0.01, 0.00, 0.08],  # rag
     ]
 )
 #: failure-mode magnets: most tasks fail, many escalate

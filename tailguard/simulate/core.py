@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from tailguard.simulate import catalog as cat
-from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost
+from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
 from tailguard.simulate.population import (
     COST_PER_SESSION,
     SEGMENTS,
@@ -34,6 +34,7 @@ from tailguard.simulate.population import (
     Population,
     build,
 )
+from tailguard.simulate.prices import demo_prices_toml
 
 #: customers per chunk; fixed, because each chunk has its own random stream (determinism)
 CHUNK_CUSTOMERS = 256
@@ -48,6 +49,7 @@ class SimulationResult:
     events_path: Path
     customers_path: Path
     truth_path: Path
+    prices_path: Path
     customers: int
     days: int
     seed: int
@@ -89,7 +91,8 @@ def simulate(
 
     events_path = outdir / f"events.{fmt}"
     sink = ParquetSink(events_path) if fmt == "parquet" else JsonlSink(events_path)
-    cost = np.zeros(customers)
+    cost = np.zeros(customers)  # estimated LLM spend
+    full = np.zeros(customers)  # estimated fully loaded spend (with the unit costs of prices.py)
     tasks_c = np.zeros(customers)
     wins_c = np.zeros(customers)
     by_kind = np.zeros(len(KINDS), dtype=np.int64)
@@ -102,7 +105,9 @@ def simulate(
             )
             c = chunk.cols
             llm = np.flatnonzero(c["kind"] == KIND_LLM)
-            cost += np.bincount(c["cust"][llm], weights=llm_cost(c, llm), minlength=customers)
+            llm_usd = np.bincount(c["cust"][llm], weights=llm_cost(c, llm), minlength=customers)
+            cost += llm_usd
+            full += llm_usd + np.bincount(c["cust"], weights=unit_cost(c), minlength=customers)
             outc = c["kind"] == KIND_OUT
             tasks_c += np.bincount(c["cust"][outc], minlength=customers)
             wins_c += np.bincount(c["cust"][outc & (c["outcome"] == 0)], minlength=customers)
@@ -125,9 +130,12 @@ def simulate(
 
     customers_path = outdir / "customers.csv"
     _write_customers(pop, customers_path)
-    top1, top01, gini = concentration(cost)
+    prices_path = outdir / "prices.toml"
+    prices_path.write_text(demo_prices_toml())
+    top1, top01, gini = concentration(full)
     truth_path = outdir / "truth.json"
-    truth = _truth(pop, cost, tasks_c, wins_c, top1, top01, gini)
+    truth = _truth(pop, full, tasks_c, wins_c, top1, top01, gini)
+    truth["est_total_llm_cost_usd"] = round(float(cost.sum()), 2)
     truth.update(
         events=n_events,
         events_by_kind={k: int(v) for k, v in zip(KINDS, by_kind, strict=True)},
@@ -141,6 +149,7 @@ def simulate(
         events_path=events_path,
         customers_path=customers_path,
         truth_path=truth_path,
+        prices_path=prices_path,
         customers=customers,
         days=days,
         seed=seed,
@@ -266,9 +275,10 @@ def _truth(
         "top1_share": round(top1, 4),
         "top01_share": round(top01, 4),
         "gini": round(gini, 4),
-        "spend_basis": "estimated LLM spend from the genai-prices snapshot in "
-        "tailguard/simulate/params.py (tools, retrieval and escalations excluded)",
-        "est_total_llm_cost_usd": round(float(cost.sum()), 2),
+        "spend_basis": "estimated fully loaded spend: LLM calls at the genai-prices snapshot in "
+        "tailguard/simulate/params.py plus tools, retrieval and escalations at the unit prices "
+        "of prices.toml",
+        "est_total_cost_usd": round(float(cost.sum()), 2),
         "p95_cost_per_successful_task": round(p95, 4),
         "planted": planted,
         "calibration": {"activity_spread": SPREAD, "models": list(cat.MODELS)},

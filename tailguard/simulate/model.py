@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tailguard.simulate import catalog as cat
-from tailguard.simulate import params
+from tailguard.simulate import params, prices
 from tailguard.simulate.population import SHAPE_BIT, Population
 
 US = 1_000_000  # microseconds per second
@@ -33,6 +33,9 @@ KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "gu
 _KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
 
 _TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
+_TOOL_USD = np.array(prices.tool_usd(cat.TOOLS))
+#: at most this share of a (non-planted) customer's tasks fail, however hard its work
+MAX_FAIL_SHARE = 0.8
 
 
 def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
@@ -137,6 +140,22 @@ def llm_cost(cols: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
     )
 
 
+def unit_cost(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Estimated USD of every row that is not an LLM call, at the simulated operator's unit
+    prices (``prices.py``: tools, retrieval queries and reranks, escalation minutes); 0 else."""
+    kind = cols["kind"]
+    out = np.zeros(len(kind))
+    t = kind == KIND_TOOL
+    out[t] = _TOOL_USD[cols["tool"][t]]
+    r = kind == KIND_RETR
+    out[r] = (
+        cols["queries"][r] * prices.RETRIEVAL_QUERY_USD + cols["reranks"][r] * prices.RERANK_USD
+    )
+    e = kind == KIND_ESC
+    out[e] = cols["minutes"][e] * prices.ESCALATION_MINUTE_USD
+    return out
+
+
 def generate(
     pop: Population, cust: np.ndarray, rng: np.random.Generator, *, trend: float = 1.0
 ) -> Chunk:
@@ -166,7 +185,7 @@ def generate(
     # --- sessions ------------------------------------------------------------------------
     hf_ud = _has(pop, "high_frequency", cust[user_c[ud_u]])
     ns = 1 + rng.binomial(4, 0.3, len(ud_u))
-    ns[hf_ud] = 10 + rng.poisson(12.0, int(hf_ud.sum()))
+    ns[hf_ud] = 20 + rng.poisson(20.0, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)
     s_c = user_c[s_user]
@@ -310,7 +329,8 @@ def generate(
     # the first task of an agent session is planned on o3-mini; later tasks reuse the plan
     # context (so a long session does not switch models, and lose its cache, on every task)
     planner = (k_wl == 1) & first_of_task & (k_in_sess == 0)
-    k_model[planner | rh] = cat.PLANNER
+    k_model[planner] = cat.PLANNER
+    k_model[rh] = cat.DEEP
     reasoning = np.zeros(nk)
     reasoning[planner] = 2.0 * _sample(rng, params.AZURE_CONV_GENERATED, int(planner.sum()))
     reasoning[rh] = _sample(rng, params.AZURE_CONV_GENERATED, int(rh.sum())) * rng.uniform(
@@ -381,6 +401,16 @@ def generate(
     p_base[:, 0] -= slip
     p_base[:, 1] += slip / 2
     p_base[:, 2] += slip / 2
+    # the customer's difficulty scales the share of tasks that do not resolve
+    fail = p_base[:, 1:] * pop.difficulty[t_g][:, None]
+    tot = fail.sum(axis=1)
+    capped = np.minimum(tot, MAX_FAIL_SHARE)
+    fail *= (capped / tot)[:, None]
+    p_base = np.concatenate([(1.0 - capped)[:, None], fail], axis=1)
+    # the free tier has no human support: what would escalate is abandoned
+    free = pop.tier[t_g] == 0
+    p_base[free, 2] += p_base[free, 5]
+    p_base[free, 5] = 0.0
     p_out = np.where(t_mag[:, None], cat.OUTCOME_P_MAGNET[None, :], p_base)
     outcome = _categorical(rng, p_out)
     outcome[t_dead] = np.where((t_wl[t_dead] == 1) & (rng.random(int(t_dead.sum())) < 0.5), 4, 3)
@@ -448,7 +478,7 @@ def generate(
         "ts": us(t_ts[esc_t]),
         "session": t_s[esc_t],
         "task": esc_t,
-        "minutes": np.round(np.clip(rng.lognormal(np.log(9.0), 0.6, nesc), 2.0, 90.0), 1),
+        "minutes": np.round(np.clip(rng.lognormal(np.log(2.5), 0.8, nesc), 0.5, 60.0), 1),
     }
     parts = [llm, tool, retr, outc, esc]
     for p in parts:

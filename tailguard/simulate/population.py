@@ -66,6 +66,10 @@ MEDIAN_SESSIONS_30D = 14.0
 COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
+#: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
+PLANTED_TIER_P = np.array([0.55, 0.33, 0.12])
+#: log-spread of the per-customer difficulty (share of tasks that fail)
+DIFFICULTY_SIGMA = 0.45
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
 
@@ -96,6 +100,7 @@ class Population:
     p_sys: np.ndarray  # probability a session's first call reads the system prompt from cache
     shapes: np.ndarray  # bitmask of SHAPE_BIT
     reports_cost: np.ndarray  # bool: calls arrive with a provider-reported cost_usd
+    difficulty: np.ndarray  # scales the share of tasks that fail (1 = the base rates)
 
     @property
     def n(self) -> int:
@@ -149,24 +154,21 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     level = np.exp(SPREAD * activity_quantile(u))
     q = u  # the customer's quantile of activity
 
-    # --- tier from the activity quantile (heavier customers sit on bigger plans) ------------
+    # --- tier: only loosely tied to activity --------------------------------------------
+    # Plans are bought by company size and procurement, not by usage: the heaviest customers
+    # are more often on bigger plans, but a third of the top 5% sit on a pro plan (seed 001:
+    # "who is paying us $40 a month and costing us $4,000?").
     bands = np.array([0.5, 0.8, 0.95, 1.0])
     probs = np.array(
         [
-            [0.62, 0.33, 0.05, 0.00, 0.00],
-            [0.25, 0.50, 0.20, 0.04, 0.01],
-            [0.05, 0.30, 0.40, 0.20, 0.05],
-            [0.00, 0.10, 0.30, 0.40, 0.20],
+            [0.35, 0.43, 0.16, 0.04, 0.02],
+            [0.15, 0.47, 0.28, 0.07, 0.03],
+            [0.08, 0.42, 0.32, 0.12, 0.06],
+            [0.05, 0.28, 0.37, 0.18, 0.12],
         ]
     )
     band = np.searchsorted(bands, q, side="left").clip(0, 3)
     tier = _categorical(rng, probs[band]).astype(np.int8)
-    seg_of_tier = np.array([0, 0, 1, 2, 3])
-    segment = seg_of_tier[tier].astype(np.int8)
-    # a third of pro/team customers are mid-market, some enterprises buy usage-based
-    segment[(tier == 1) & (rng.random(n) < 0.2)] = 1
-    segment[(tier == 2) & (rng.random(n) < 0.3)] = 0
-
     # at least ~3 sessions a month: a customer row with no activity at all is a churned account
     sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 3.0) * days / 30.0
     # --- users: enough principals that a user is active on 35-75% of days ------------------
@@ -185,36 +187,58 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     signup_day = np.maximum(signup_day, -1500)
     signup_date = [start + dt.timedelta(days=int(d)) for d in signup_day]
 
+    tz = rng.choice(
+        np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
+    )
+    p_hit = rng.uniform(0.75, 0.95, n)
+    p_sys = rng.uniform(0.5, 0.8, n)
+
+    # planted customers are chosen by activity; they sit on flat plans, mostly small ones (the
+    # shape, not the plan, sets their cost): these are the customers who pay $40 and cost $4,000
+    shapes = _plant(rng, sessions, n)
+    planted = shapes > 0
+    tier[planted] = rng.choice(
+        np.array([1, 2, 3], dtype=np.int8), int(planted.sum()), p=PLANTED_TIER_P
+    )
+    low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
+    p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
+    p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
+
+    seg_of_tier = np.array([0, 0, 1, 2, 3])
+    segment = seg_of_tier[tier].astype(np.int8)
+    # a fifth of pro customers are mid-market, some team customers are small businesses
+    segment[(tier == 1) & (rng.random(n) < 0.2)] = 1
+    segment[(tier == 2) & (rng.random(n) < 0.3)] = 0
+
+    # how hard the customer's work is for the product: scales the share of tasks that do not
+    # resolve (and so escalate to a human); "failure-heavy" customers without a retry storm
+    difficulty = np.clip(rng.lognormal(0.0, DIFFICULTY_SIGMA, n), 0.3, 4.0)
+
     # --- commercial terms ----------------------------------------------------------------
-    # Seats follow the users who actually use the product (a few unused seats on team and
-    # enterprise plans), so that the median paying customer's LLM cost is a few percent of its
-    # MRR (seed 002: 0.5-1.5% of a seat at the median user, 3-8% of tenant revenue healthy;
-    # seed 003: 15-20% target) and a planted heavy user on a flat plan can cost more than it pays.
-    seats = users.copy()
+    # Seats are bought for the people on the plan, not for the traffic: they grow sublinearly
+    # with the principals (users and API keys) that call the product, so a customer that wired
+    # the product into its workflows (many principals, near-constant traffic) pays for a few
+    # seats. The median paying customer's cost stays a small share of its MRR (seed 002) while
+    # heavy customers on small flat plans cost more than they pay (seed 001, seed 003).
     grow = rng.uniform(1.0, 1.5, n)
-    team, ent, cus = tier == 2, tier == 3, tier == 4
-    seats[team] = np.maximum(3, np.ceil(users[team] * grow[team])).astype(np.int64)
+    seats = users.copy()
+    pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
+    seats[pro] = np.clip(
+        np.round(users[pro] ** 0.6 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
+    ).astype(np.int64)
+    seats[team] = np.maximum(3, np.ceil(users[team] ** 0.7 * grow[team])).astype(np.int64)
+    # a planted customer on a pro plan is one or two people whose automation does the calling
+    small = pro & planted
+    seats[small] = np.minimum(seats[small], 2)
     seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
     seats[cus] = np.maximum(1, users[cus] // 5)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
     mrr = seats * per_seat[tier]
     mrr[ent] = np.maximum(mrr[ent], 1500.0) * rng.uniform(0.8, 1.3, int(ent.sum()))
-    # usage-based: a monthly commit sized so expected LLM cost is 10-30% of it (seed 003)
+    # usage-based: a monthly commit sized so expected cost is 10-30% of it (seed 003)
     expected = sessions * 30.0 / days * COST_PER_SESSION[tier]
     mrr[cus] = np.maximum(100.0, expected[cus] / rng.uniform(0.1, 0.3, int(cus.sum())))
     mrr = np.round(mrr, 2)
-
-    tz = rng.choice(
-        np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
-    )
-    p_hit = rng.uniform(0.92, 0.99, n)
-    p_sys = rng.uniform(0.5, 0.8, n)
-
-    # planted customers are chosen by expected spend (activity x the tier's cost per session)
-    shapes = _plant(rng, expected, n)
-    low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
-    p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
-    p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
 
     # a few customers' calls come through a gateway that logs the provider-reported cost
     reports_cost = rng.random(n) < REPORTED_COST_SHARE
@@ -242,6 +266,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
         p_sys=p_sys,
         shapes=shapes,
         reports_cost=reports_cost,
+        difficulty=difficulty,
     )
 
 
@@ -250,7 +275,7 @@ def planted_per_shape(n: int) -> int:
     return max(2, round(n * 0.0025))
 
 
-def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q: expected spend
+def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q: activity
     """Choose the planted customers among the upper-middle of activity (top 1.5-12%).
 
     Planted customers are active enough that their per-customer metrics are averages over many
