@@ -58,7 +58,7 @@ _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 _UTC = dt.UTC
 _ZERO = Decimal(0)
-_MTOK = Decimal(1_000_000)
+_NANO = Decimal("1e-9")
 
 #: (method, path) -> (wire format, endpoint kind)
 ROUTES: dict[tuple[str, str], tuple[str, str]] = {
@@ -161,7 +161,7 @@ class Gateway:
         self._client: httpx.AsyncClient | None = None
         self._ids = itertools.count()
         self._id_prefix = f"gw-{os.urandom(5).hex()}-"
-        self._rates: dict[tuple[str | None, str], tuple[Decimal, Decimal] | None] = {}
+        self._prices: dict[tuple[str, str], tuple[Any, dt.datetime | None]] = {}
         self._closers: list[Callable[[], Any]] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -336,24 +336,28 @@ class Gateway:
 
     # --- guard ---------------------------------------------------------------------------------
 
-    def _unit_rates(self, provider: str, model: str) -> tuple[Decimal, Decimal] | None:
-        """USD per input token and per output token at list price (cached per model)."""
+    def _price(self, provider: str, model: str) -> Any:
+        """The ``ModelPrice`` in force for a model, cached until its validity window ends.
+
+        ``PriceBook.price`` costs about a millisecond (genai-prices resolves the model each
+        time); the gateway needs a price twice per call, so it resolves once per model and
+        window and does the multiplication itself (``ModelPrice.cost``, the same formula).
+        """
         k = (provider, model)
-        if k not in self._rates:
-            rates = None
-            if self.book is not None:
-                try:
-                    qi = self.book.price(
-                        model=model, provider=provider, input_tokens=1_000_000, output_tokens=0
-                    )
-                    qo = self.book.price(
-                        model=model, provider=provider, input_tokens=0, output_tokens=1_000_000
-                    )
-                    rates = (qi.cost_usd / _MTOK, qo.cost_usd / _MTOK)
-                except Exception:  # unknown model: no dollar estimate, token limits still apply
-                    rates = None
-            self._rates[k] = rates
-        return self._rates[k]
+        hit = self._prices.get(k)
+        now = dt.datetime.now(_UTC)
+        if hit is not None and (hit[1] is None or now < hit[1]):
+            return hit[0]
+        mp = None
+        if self.book is not None:
+            try:
+                mp = self.book.resolve(model, provider=provider, at=now)
+            except Exception:
+                mp = None
+        # unknown: no dollar estimate (token limits still apply); look again in an hour
+        until = mp.valid_until if mp is not None else now + dt.timedelta(hours=1)
+        self._prices[k] = (mp, until)
+        return mp
 
     async def _check(self, call: _Call, body: dict[str, Any], nbytes: int) -> Any:
         from tailguard.guard import Request
@@ -367,8 +371,12 @@ class Gateway:
                 break
         if call.kind == "embeddings":
             max_out = 0
-        rates = self._unit_rates(call.wire, call.model)
-        est = rates[0] * est_in + rates[1] * max_out if rates else _ZERO
+        mp = self._price(call.wire, call.model)
+        est = (
+            mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
+            if mp is not None
+            else _ZERO
+        )
         return await self.guard.acheck(
             Request(
                 call.customer,
@@ -553,18 +561,15 @@ class Gateway:
         """Price, settle and log one upstream call; returns an awaitable acknowledgement."""
         now = time.perf_counter()
         cost: Decimal | None = None
-        if usage.seen and self.book is not None:
-            try:
-                cost = self.book.price(
-                    model=call.model,
-                    provider=call.wire,
+        if usage.seen:
+            mp = self._price(call.wire, call.model)
+            if mp is not None:  # else unknown model: recorded unpriced by the ledger
+                cost = mp.cost(
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cache_read_tokens,
                     cache_write_tokens=usage.cache_write_tokens,
-                ).cost_usd
-            except Exception:  # unknown model: recorded unpriced by the ledger
-                cost = None
+                ).quantize(_NANO)
         if self.guard is not None and call.reservation is not None:
             if usage.seen:
                 await self.guard.asettle(
