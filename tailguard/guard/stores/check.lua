@@ -4,12 +4,11 @@
 --       per rate: limit, amount, expire_ms
 --       per cap:  limit, amount, on_exceed, expire_ms, prev_weight_bp, alert_at
 -- Returns {code, index, used[], alerted}; codes: 0 ok, 1 rate deny, 2 cap deny, 3 killed, 4 kill now
--- The plan arrives as ONE argument, newline-separated (n_keys, keys..., args...): packing one
--- string is several times cheaper for the client than sixty RESP arguments. KEYS[1] (the
--- customer's reservation set) is also passed as a real key so a cluster routes the call by the
--- customer's hash tag; every other key shares that tag, so it lives in the same slot.
-local F = {}
-for v in string.gmatch(ARGV[1], '[^\n]+') do F[#F + 1] = v end
+-- The plan arrives as ONE msgpack array (n_keys, keys..., args...): encoding it (msgspec, in C)
+-- and decoding it (cmsgpack, in C) is several times cheaper than sixty RESP arguments or a
+-- string split in Lua. KEYS[1] (the customer's reservation set) is also passed as a real key so
+-- a cluster routes the call by the customer's hash tag; every other key shares that tag.
+local F = cmsgpack.unpack(ARGV[1])
 local nk = tonumber(F[1])
 local KEYS = {}
 local ARGV = {}

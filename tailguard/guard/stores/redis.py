@@ -22,6 +22,8 @@ import weakref
 from importlib import resources
 from typing import Any
 
+import msgspec
+
 from tailguard.errors import GuardError, MissingDependencyError
 from tailguard.guard.stores.base import CheckResult, Plan, Rate, SettleItem
 
@@ -42,6 +44,7 @@ def _lua(name: str) -> str:
     return resources.files("tailguard.guard.stores").joinpath(name).read_text(encoding="utf-8")
 
 
+_msgpack = msgspec.msgpack.Encoder().encode
 CHECK_LUA = _lua("check.lua")
 SETTLE_LUA = _lua("settle.lua")
 
@@ -87,9 +90,9 @@ def _settle_args(
     return keys, args
 
 
-def _packed(keys: list[str], args: list[Any]) -> tuple[list[str], list[str]]:
-    """One real key (for cluster routing) and the whole plan as one newline-joined argument."""
-    return [keys[0]], ["\n".join([str(len(keys)), *keys, *map(str, args)])]
+def _packed(keys: list[str], args: list[Any]) -> tuple[list[str], list[bytes]]:
+    """One real key (for cluster routing) and the whole plan as one msgpack argument."""
+    return [keys[0]], [_msgpack([len(keys), *keys, *args])]
 
 
 def _result(raw: Any) -> CheckResult:

@@ -4,12 +4,11 @@
 --       per item: reserved, actual, expire_ms; per rate: amount
 -- The reservation is refunded only if still live (not expired and refunded already); the actual
 -- amount is always added, so a late settle still counts the money that was spent.
--- The plan arrives as ONE argument, newline-separated (n_keys, keys..., args...): packing one
--- string is several times cheaper for the client than sixty RESP arguments. KEYS[1] (the
--- customer's reservation set) is also passed as a real key so a cluster routes the call by the
--- customer's hash tag; every other key shares that tag, so it lives in the same slot.
-local F = {}
-for v in string.gmatch(ARGV[1], '[^\n]+') do F[#F + 1] = v end
+-- The plan arrives as ONE msgpack array (n_keys, keys..., args...): encoding it (msgspec, in C)
+-- and decoding it (cmsgpack, in C) is several times cheaper than sixty RESP arguments or a
+-- string split in Lua. KEYS[1] (the customer's reservation set) is also passed as a real key so
+-- a cluster routes the call by the customer's hash tag; every other key shares that tag.
+local F = cmsgpack.unpack(ARGV[1])
 local nk = tonumber(F[1])
 local KEYS = {}
 local ARGV = {}
