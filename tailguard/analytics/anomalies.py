@@ -84,7 +84,7 @@ WHERE t.spend_24h > 0
 
 def last_day(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The UTC day of the latest event (the default day to scan)."""
-    r = con.execute("SELECT max(ts) FROM events").fetchone()
+    r = con.execute("SELECT max(ts) FROM events").fetchall()[0]
     if not r or r[0] is None:
         raise ConfigError("the ledger has no events")
     return r[0].astimezone(dt.UTC).date()

@@ -180,7 +180,7 @@ def panel_period(
 ) -> Panel:
     """The month (``period``, default: the month of the last event) up to ``as_of`` (default:
     the last event's day, or the month's last day when the month is over)."""
-    last = con.execute("SELECT max(ts) FROM events").fetchone()
+    last = con.execute("SELECT max(ts) FROM events").fetchall()[0]
     last_day = last[0].astimezone(dt.UTC).date() if last and last[0] is not None else None
     if period:
         try:
@@ -331,7 +331,7 @@ def kpi_per_user(
         WHERE c.tier <> 'free' AND c.mrr_usd > 0 AND c.seats > 0
         """,
         [float(months)],
-    ).fetchone()
+    ).fetchall()[0]
     seat_v = round(seat[0], 4) if seat and seat[0] is not None else None
     metrics = [
         _metric(

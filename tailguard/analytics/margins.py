@@ -125,7 +125,7 @@ def bands_by_month(
     cost: dict[tuple[str, dt.date], Decimal] = {
         (c, m): v or Decimal(0) for c, m, v in con.execute(MONTHLY_SQL, [lo, hi]).fetchall()
     }
-    span = con.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    span = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
     data_lo, data_hi = (span or (None, None))[:2]
     custs = con.execute(
         "SELECT customer_id, segment, mrr_usd, signup_date FROM customers"
@@ -171,7 +171,7 @@ def margins(
     if win.end is not None:
         last = (win.end - dt.timedelta(microseconds=1)).date()
     else:
-        hi = con.execute("SELECT max(ts) FROM events").fetchone()
+        hi = con.execute("SELECT max(ts) FROM events").fetchall()[0]
         last = hi[0].date() if hi and hi[0] is not None else dt.datetime.now(dt.UTC).date()
     counts = dict.fromkeys(STATUSES, 0)
     for r in rows:
