@@ -15,7 +15,7 @@ local ARGV = {}
 for i = 1, nk do KEYS[i] = F[1 + i] end
 for i = nk + 2, #F do ARGV[#ARGV + 1] = F[i] end
 local now = tonumber(ARGV[1])
-local has_kill = ARGV[4] == '1'
+local has_kill = tonumber(ARGV[4]) == 1
 local nr = tonumber(ARGV[6])
 local nc = tonumber(ARGV[7])
 -- expiry times come from the caller's clock; Redis is given them as durations so that a clock
