@@ -13,8 +13,9 @@ One request, in order:
    no tokenizer on the hot path) plus ``max_tokens`` / ``max_completion_tokens`` /
    ``max_output_tokens`` or ``default_max_output_tokens`` — priced at the model's list price;
    ``degrade`` rewrites the model, ``deny``/``kill`` answer 429 (or a graceful 200);
-4. **forward** on one pooled ``httpx.AsyncClient``; streams are passed on event by event as they
-   arrive (never buffered whole); upstream errors pass through unchanged;
+4. **forward** on one pooled client (aiohttp or httpx, ``upstream.py``); streams are passed
+   on event by event as they arrive (never buffered whole); upstream errors pass through
+   unchanged;
 5. **record**: one ``llm_call`` event per upstream call (ok, upstream error, timeout, broken or
    abandoned stream — marked by ``status="error"`` and an ``error`` field), priced, settled
    against the reservation, written to the write-ahead log. The response is completed (last body
@@ -45,6 +46,14 @@ import msgspec
 from tailguard.gateway import replies
 from tailguard.gateway.config import GatewayConfig, KeyRecord, Upstream, hash_key, load_keys
 from tailguard.gateway.metrics import Metrics
+from tailguard.gateway.upstream import (
+    AiohttpClient,
+    HttpxClient,
+    Response,
+    UpstreamError,
+    UpstreamTimeout,
+    make_client,
+)
 from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body
 
 log = logging.getLogger("tailguard.gateway")
@@ -81,17 +90,6 @@ _DROP_REQ = frozenset(
         b"te",
         b"upgrade",
         b"proxy-authorization",
-    }
-)
-_DROP_RESP = frozenset(
-    {
-        "content-length",
-        "content-encoding",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "date",
-        "server",
     }
 )
 _WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
@@ -158,7 +156,7 @@ class Gateway:
         self._keys_mtime = _mtime(cfg.keys)
         self._keys_checked = time.monotonic()
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._client: HttpxClient | AiohttpClient | None = None
         self._ids = itertools.count()
         self._id_prefix = f"gw-{os.urandom(5).hex()}-"
         self._prices: dict[tuple[str, str], tuple[Any, dt.datetime | None]] = {}
@@ -167,12 +165,10 @@ class Gateway:
     # --- lifecycle -----------------------------------------------------------------------------
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> HttpxClient | AiohttpClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=httpx.Timeout(self.cfg.timeout_s, connect=10.0),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            self._client = make_client(
+                self.cfg.http_client, timeout_s=self.cfg.timeout_s, transport=self._transport
             )
         return self._client
 
@@ -417,9 +413,9 @@ class Gateway:
 
     # --- forwarding ----------------------------------------------------------------------------
 
-    def _request(
-        self, up: Upstream, method: str, scope: Scope, raw: bytes, fwd: list[tuple[bytes, bytes]]
-    ) -> httpx.Request:
+    def _target(
+        self, up: Upstream, scope: Scope, fwd: list[tuple[bytes, bytes]]
+    ) -> tuple[str, list[tuple[bytes, bytes]]]:
         path = scope["path"]
         url = up.base_url + (path[3:] if up.base_url.endswith("/v1") else path)
         if scope.get("query_string"):
@@ -432,7 +428,7 @@ class Gateway:
                 headers.append((b"x-api-key", key.encode()))
             else:
                 headers.append((b"authorization", b"Bearer " + key.encode()))
-        return self.client.build_request(method, url, content=raw, headers=headers)
+        return url, headers
 
     async def _forward_plain(
         self,
@@ -444,13 +440,18 @@ class Gateway:
         raw: bytes,
         fwd: list[tuple[bytes, bytes]],
     ) -> None:
+        url, headers = self._target(up, scope, fwd)
         try:
-            resp = await self.client.send(self._request(up, method, scope, raw, fwd))
-        except httpx.HTTPError as exc:
-            await self._fail(send, call, 502, f"Upstream unreachable: {type(exc).__name__}.")
+            resp = await self.client.send(method, url, headers, raw)
+            try:
+                content = await resp.read()
+            finally:
+                await resp.close()
+        except UpstreamError as exc:
+            await self._fail(send, call, 502, f"Upstream unreachable: {exc}.")
             return
-        await _respond(send, resp.status_code, resp.content, headers=_resp_headers(resp))
-        self._count(call, resp.status_code)
+        await _respond(send, resp.status, content, headers=resp.headers)
+        self._count(call, resp.status)
 
     async def _forward(
         self,
@@ -463,47 +464,41 @@ class Gateway:
         fwd: list[tuple[bytes, bytes]],
         drop_usage: bool,
     ) -> None:
+        url, headers = self._target(up, scope, fwd)
         try:
-            resp = await self.client.send(self._request(up, "POST", scope, raw, fwd), stream=True)
-        except httpx.TimeoutException:
+            resp = await self.client.send("POST", url, headers, raw)
+        except UpstreamTimeout:
             await self._record(call, Usage(), 504, "timeout")
             await self._fail(send, call, 504, "The upstream provider timed out.")
             return
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             await self._record(call, Usage(), 502, "upstream_unreachable")
-            await self._fail(send, call, 502, f"Upstream unreachable: {type(exc).__name__}.")
+            await self._fail(send, call, 502, f"Upstream unreachable: {exc}.")
             return
         try:
-            ctype = resp.headers.get("content-type", "")
-            if resp.status_code >= 400 or not ctype.startswith("text/event-stream"):
+            if resp.status >= 400 or not resp.content_type.startswith("text/event-stream"):
                 try:
-                    content = await resp.aread()
-                except httpx.HTTPError:
+                    content = await resp.read()
+                except UpstreamError:
                     await self._record(call, Usage(), 502, "upstream_broken")
                     await self._fail(send, call, 502, "The upstream response was cut short.")
                     return
-                ok = resp.status_code < 400
+                ok = resp.status < 400
                 usage = from_body(call.wire, content) if ok else Usage()
-                ack = await self._record(
-                    call, usage, resp.status_code, None if ok else "upstream_error"
-                )
+                ack = await self._record(call, usage, resp.status, None if ok else "upstream_error")
                 await send(
-                    {
-                        "type": "http.response.start",
-                        "status": resp.status_code,
-                        "headers": _resp_headers(resp),
-                    }
+                    {"type": "http.response.start", "status": resp.status, "headers": resp.headers}
                 )
                 await ack
                 await send({"type": "http.response.body", "body": content})
-                self._count(call, resp.status_code)
+                self._count(call, resp.status)
                 return
             await self._stream(send, receive, call, resp, drop_usage)
         finally:
-            await resp.aclose()
+            await resp.close()
 
     async def _stream(
-        self, send: Send, receive: Receive, call: _Call, resp: httpx.Response, drop_usage: bool
+        self, send: Send, receive: Receive, call: _Call, resp: Response, drop_usage: bool
     ) -> None:
         gone = asyncio.Event()
 
@@ -520,14 +515,10 @@ class Gateway:
         err: str | None = None
         try:
             await send(
-                {
-                    "type": "http.response.start",
-                    "status": resp.status_code,
-                    "headers": _resp_headers(resp),
-                }
+                {"type": "http.response.start", "status": resp.status, "headers": resp.headers}
             )
             try:
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.chunks():
                     out = [ev for ev in split.feed(chunk) if tracker.feed(ev)]
                     if gone.is_set():
                         err = "client_disconnect"
@@ -536,14 +527,14 @@ class Gateway:
                         await send(
                             {"type": "http.response.body", "body": b"".join(out), "more_body": True}
                         )
-            except httpx.HTTPError:
+            except UpstreamError:
                 err = "stream_broken"
             except OSError:
                 err = "client_disconnect"
             if err is None and not tracker.done:
                 err = "stream_broken"
             rest = split.rest()
-            ack = await self._record(call, tracker.usage, resp.status_code, err)
+            ack = await self._record(call, tracker.usage, resp.status, err)
             await ack
             if err is None:
                 await send({"type": "http.response.body", "body": rest, "more_body": False})
@@ -551,7 +542,7 @@ class Gateway:
                 # end the response without its terminating chunk: the client must see a
                 # broken stream too, never a short answer that looks complete
                 raise UpstreamStreamBroken(f"upstream {call.wire} stream for {call.model} broke")
-            self._count(call, resp.status_code)
+            self._count(call, resp.status)
         finally:
             watcher.cancel()
 
@@ -629,10 +620,6 @@ def _mtime(p: Any) -> float:
         return os.stat(p).st_mtime
     except OSError:
         return 0.0
-
-
-def _resp_headers(resp: httpx.Response) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in resp.headers.raw if k.decode("latin-1").lower() not in _DROP_RESP]
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -12,6 +12,7 @@
     flush_interval_s = 2.0           # write-ahead log -> Parquet segments
     default_max_output_tokens = 4096 # reservation when the request sets no max_tokens
     timeout_s = 600                  # upstream timeout
+    http_client = "auto"             # auto | aiohttp | httpx (auto: aiohttp when installed)
     user_hash_key_env = ""           # env var holding an HMAC key: user ids stored hashed
 
     [[upstream]]
@@ -71,6 +72,7 @@ class GatewayConfig:
     flush_interval_s: float = 2.0
     default_max_output_tokens: int = 4096
     timeout_s: float = 600.0
+    http_client: str = "auto"
     user_hash_key: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -135,6 +137,7 @@ def parse_config(raw: dict[str, Any], *, base: Path) -> GatewayConfig:
         flush_interval_s=float(g.get("flush_interval_s", 2.0)),
         default_max_output_tokens=int(g.get("default_max_output_tokens", 4096)),
         timeout_s=float(g.get("timeout_s", 600.0)),
+        http_client=str(g.get("http_client", "auto")),
         user_hash_key=hash_key,
     )
 
