@@ -115,7 +115,7 @@ class Guard:
         self.store: Store = store if store is not None else MemoryStore()
         self.sink = sink
         self._clock = clock or time.time
-        self.customers: Mapping[str, CustomerInfo] = customers or {}
+        self._customers: Mapping[str, CustomerInfo] = customers or {}
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "checks",
@@ -267,6 +267,16 @@ class Guard:
                 self._mark_down(exc)
         except Exception:
             self._count_internal()
+
+    @property
+    def customers(self) -> Mapping[str, CustomerInfo]:
+        """The customers table; assigning a new one takes effect on the next check."""
+        return self._customers
+
+    @customers.setter
+    def customers(self, table: Mapping[str, CustomerInfo]) -> None:
+        self._customers = table
+        self._limits_cache = {}
 
     def revive(self, customer_id: str, session_id: str) -> bool:
         """Lift a session kill (an operator's decision); True if the session was killed."""
@@ -557,7 +567,8 @@ class Guard:
         used = res.used[bi]
         bcap = plan.caps[bi]
         bamount = bcap.amount
-        self._last_seen[bcap.key] = (used + bamount, bcap.expire_ms)
+        if not local:  # what the shared store said: the fail-open fallback starts from it
+            self._last_seen[bcap.key] = (used + bamount, bcap.expire_ms)
         action, model, rule = "allow", req.model, None
         hard, soft = lim.hard_limit, lim.soft_limit
         if lim.overage == "soft_cap_degrade" and hard is not None and soft is not None:

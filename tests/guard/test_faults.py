@@ -43,7 +43,7 @@ def test_fail_open_survives_a_stop_and_resyncs(private_redis, events, caplog, cl
         clock.advance(60)  # a new rate window for the local limits
         got = [g.check(Request("acme", D("1"))) for _ in range(6)]
     # local limits keep working: rpm 5 in this minute, so the 6th is denied locally
-    assert [d.action for d in got] == ["allow"] * 5 + ["deny"]
+    assert [(d.action, d.rule) for d in got] == [("allow", None)] * 5 + [("deny", "rpm")]
     assert got[5].rule == "rpm"
     assert "guard store unavailable" in caplog.text
     assert ("degrade", "fail_open:store_unavailable") in events.actions()

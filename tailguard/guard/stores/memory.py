@@ -305,10 +305,13 @@ class MemoryStore:
         self.settle("", "", items, [], now_ms)
 
     def seed(self, key: str, spent: int, expire_ms: int) -> None:
-        """Start a key from a last-known spent if this store has never seen it (fail-open)."""
+        """Raise a key's spent to at least a last-known figure (the fail-open fallback)."""
         with self._lock:
-            if key not in self._caps:
+            e = self._caps.get(key)
+            if e is None:
                 self._caps[key] = [spent, 0, expire_ms]
+            elif e[0] < spent:
+                e[0] = spent
 
     def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
         """``(spent, reserved)`` per cap key, (0, 0) when absent or expired."""
