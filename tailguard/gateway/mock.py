@@ -20,8 +20,8 @@ The rules (documented in ``docs/gateway.md``):
   ``cache_read_input_tokens`` afterwards; Anthropic's ``input_tokens`` excludes them (as the real
   API does);
 - **errors**: a model whose name contains ``error-429`` / ``error-500`` / ``error-400`` answers
-  with that status and the provider's error body; ``hang`` sleeps 30 s before answering (timeouts);
-  ``break`` streams three words then drops the connection without finishing the stream.
+  with that status and the provider's error body; ``hang`` sleeps ``hang_s`` (30 s) before
+  answering (timeouts); ``break`` streams three words then drops the connection.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class MockUpstream:
 
     def __init__(self, *, latency_ms: float = 0.0) -> None:
         self.latency_s = latency_ms / 1000.0
+        self.hang_s = 30.0  # how long a ``hang`` model waits (tests shorten it)
         self.seen: set[str] = set()
         self.requests = 0
         self.app = Starlette(
@@ -184,7 +185,7 @@ class MockUpstream:
         if err is not None:
             return err
         if "hang" in model:
-            await asyncio.sleep(30)
+            await asyncio.sleep(self.hang_s)
         texts: list[str] = []
         for m in body.get("messages", []):
             texts.extend(_texts(m.get("content")))
@@ -352,7 +353,7 @@ class MockUpstream:
         if err is not None:
             return err
         if "hang" in model:
-            await asyncio.sleep(30)
+            await asyncio.sleep(self.hang_s)
         plain: list[str] = []
         cached: list[str] = []
         blocks: list[Any] = []

@@ -50,6 +50,7 @@ def write_config(
     policy: str | None = None,
     durability: str = "fsync",
     flush_interval_s: float = 0.2,
+    extra: str = "",
 ) -> Path:
     lines = [
         "[gateway]",
@@ -57,6 +58,7 @@ def write_config(
         f'durability = "{durability}"',
         f"flush_interval_s = {flush_interval_s}",
         "default_max_output_tokens = 64",
+        extra,
     ]
     if policy is not None:
         (d / "policy.toml").write_text(policy)
@@ -172,8 +174,11 @@ class SocketEnv:
 
     def __init__(self, tmp: Path, policy: str | None) -> None:
         self.mock = create_mock()
+        self.mock.hang_s = 3.0
         self.mock_srv = ServerThread(self.mock).__enter__()
-        cfg_path = write_config(tmp, upstream=self.mock_srv.url + "/v1", policy=policy)
+        cfg_path = write_config(
+            tmp, upstream=self.mock_srv.url + "/v1", policy=policy, extra="timeout_s = 0.5"
+        )
         self.gw = create_gateway(load_config(cfg_path))
         self.gw_srv = ServerThread(self.gw).__enter__()
         self.key = create_key(self.gw.cfg.keys, "acme", None)

@@ -52,7 +52,12 @@ def test_openai_chat_non_streaming_ledger_equals_usage(make_env: Callable[..., E
                 {"role": "user", "content": "count the words in this prompt"},  # 6 words
             ],
             max_tokens=5,
-            extra_headers={"X-Tailguard-Feature": "support", "X-Tailguard-Task": "t1"},
+            extra_headers={
+                "X-Tailguard-Feature": "support",
+                "X-Tailguard-Task": "t1",
+                "X-Tailguard-Workload": "agent",
+                "X-Tailguard-Attempt": "2",
+            },
             user="u-42",
         )
         await env.close()
@@ -65,6 +70,7 @@ def test_openai_chat_non_streaming_ledger_equals_usage(make_env: Callable[..., E
     assert ev["customer_id"] == "acme"
     assert ev["user_id"] == "u-42"
     assert ev["feature"] == "support" and ev["task_id"] == "t1"
+    assert ev["workload"] == "agent" and ev["attempt"] == 2
     assert (ev["input_tokens"], ev["output_tokens"], ev["cache_read_tokens"]) == (9, 5, 0)
     assert ev["status"] == "ok" and ev["provider"] == "openai" and ev["model"] == "gpt-4o-mini"
     assert ev["cost_usd"] is not None and not ev["unpriced"]

@@ -60,6 +60,11 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
         a.messages.create(model="claude-error-500", max_tokens=4, messages=MSG)
     assert ae.value.body["error"]["message"] == "mock upstream error 500 for model claude-error-500"
 
+    # a provider that does not answer in time: 504 in the provider's shape, recorded
+    with pytest.raises(openai.InternalServerError) as te:
+        o.chat.completions.create(model="gpt-hang", messages=MSG)
+    assert te.value.status_code == 504 and te.value.code == "upstream_timeout"
+
     # a provider that drops the stream halfway: the client sees the break, the ledger the part
     with (
         pytest.raises(httpx2.RemoteProtocolError),  # this SDK is built on httpx2
@@ -100,4 +105,5 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     assert err["status"] == "error" and err["input_tokens"] == 0
     broken = by_model["claude-break"]  # message_start was seen: its input tokens are kept
     assert broken["status"] == "error" and broken["input_tokens"] == 3
-    assert len(evs) == 8  # one per upstream call, none for the 401s
+    assert by_model["gpt-hang"]["status"] == "error"
+    assert len(evs) == 9  # one per upstream call, none for the 401s
