@@ -45,6 +45,7 @@ def _register() -> None:
         gateway,
         guard,
         ledger,
+        panel,
         price,
         report,
         simulate,
