@@ -15,8 +15,9 @@ Example:
 
   tailguard simulate --customers 2000 --days 30 --seed 7 --out ./sim --format parquet
 
-Writes events.jsonl (or events.parquet), customers.csv and truth.json (who carries which
-planted heavy-tail shape) into --out. The same seed gives byte-identical files.
+Writes events.jsonl (or events.parquet), customers.csv, truth.json (who carries which
+planted heavy-tail shape) and prices.toml (the simulated operator's unit costs: ingest with
+--prices) into --out. The same seed gives byte-identical files.
 """
 
 
@@ -76,6 +77,7 @@ def simulate(
         "events_path": str(res.events_path),
         "customers_path": str(res.customers_path),
         "truth_path": str(res.truth_path),
+        "prices_path": str(res.prices_path),
     }
     if json_:
         print_json(summary)
@@ -83,6 +85,9 @@ def simulate(
     typer.echo(
         f"{res.events:,} events ({res.sessions:,} sessions, {res.tasks:,} tasks) for "
         f"{res.customers:,} customers over {res.days} days; top 1% of customers = "
-        f"{res.top1_share:.0%} of estimated LLM spend, Gini {res.gini:.2f}"
+        f"{res.top1_share:.0%} of estimated spend, Gini {res.gini:.2f}"
     )
-    typer.echo(f"wrote {res.events_path}, {res.customers_path}, {res.truth_path}")
+    typer.echo(
+        f"wrote {res.events_path}, {res.customers_path}, {res.truth_path}, {res.prices_path}"
+    )
+    typer.echo(f"ingest with: tailguard ingest {res.events_path} --prices {res.prices_path}")

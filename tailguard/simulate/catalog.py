@@ -15,8 +15,8 @@ PROVIDERS: tuple[str, ...] = tuple(sorted({v[0] for v in params.PRICES.values()}
 MODEL_PROVIDER: np.ndarray = np.array([PROVIDERS.index(params.PRICES[m][0]) for m in MODELS])
 M = {m: i for i, m in enumerate(MODELS)}
 PLANNER = M["o3-mini"]
-#: the deep-research model that reasoning-heavy customers run every call on (extended thinking)
-DEEP = M["claude-opus-4-20250514"]
+#: the model reasoning-heavy customers run every call on, with extended thinking
+DEEP = M["claude-sonnet-4-20250514"]
 DOWNGRADE = "gpt-4o-mini"
 
 #: price arrays (USD per token) indexed by model code
@@ -33,7 +33,6 @@ MS_PER_TOKEN = np.array(
             "gpt-4o-mini": 8.0,
             "claude-3-5-haiku-20241022": 9.0,
             "o3-mini": 7.0,
-            "claude-opus-4-20250514": 20.0,
         }.get(m, 14.0)
         for m in MODELS
     ]
@@ -138,7 +137,7 @@ OUTCOME_P = np.array(
     ]
 )
 #: failure-mode magnets: most tasks fail, many escalate
-OUTCOME_P_MAGNET = np.array([0.14, 0.17, 0.15, 0.18, 0.21, 0.15])
+OUTCOME_P_MAGNET = np.array([0.10, 0.14, 0.12, 0.18, 0.21, 0.25])
 
 GUARD_ACTIONS: tuple[str, ...] = ("soft_threshold", "deny", "degrade", "overage")
 GUARD_RULES: tuple[str, ...] = (

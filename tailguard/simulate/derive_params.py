@@ -50,7 +50,6 @@ MODELS = (
     ("anthropic", "claude-3-5-sonnet-20241022"),
     ("anthropic", "claude-sonnet-4-20250514"),
     ("anthropic", "claude-3-5-haiku-20241022"),
-    ("anthropic", "claude-opus-4-20250514"),
 )
 
 

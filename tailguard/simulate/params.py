@@ -35,5 +35,4 @@ PRICES: dict[str, tuple[str, float, float, float, float]] = {
     'claude-3-5-sonnet-20241022': ('anthropic', 3.0, 15.0, 0.3, 3.75),
     'claude-sonnet-4-20250514': ('anthropic', 3.0, 15.0, 0.3, 3.75),
     'claude-3-5-haiku-20241022': ('anthropic', 0.8, 4.0, 0.08, 1.0),
-    'claude-opus-4-20250514': ('anthropic', 15.0, 75.0, 1.5, 18.75),
 }

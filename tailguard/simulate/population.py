@@ -69,7 +69,7 @@ REPORTED_COST_SHARE = 0.05
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
 PLANTED_TIER_P = np.array([0.55, 0.33, 0.12])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
-DIFFICULTY_SIGMA = 0.45
+DIFFICULTY_SIGMA = 0.5
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
 
@@ -190,7 +190,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     tz = rng.choice(
         np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
     )
-    p_hit = rng.uniform(0.75, 0.95, n)
+    p_hit = rng.uniform(0.85, 0.97, n)
     p_sys = rng.uniform(0.5, 0.8, n)
 
     # planted customers are chosen by activity; they sit on flat plans, mostly small ones (the
@@ -200,6 +200,9 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     tier[planted] = rng.choice(
         np.array([1, 2, 3], dtype=np.int8), int(planted.sum()), p=PLANTED_TIER_P
     )
+    # automation (near-constant traffic) runs on a pro or a small team plan
+    auto = (shapes & SHAPE_BIT["high_frequency"]) > 0
+    tier[auto] = np.where(rng.random(int(auto.sum())) < 0.6, 1, 2).astype(np.int8)
     low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
@@ -224,12 +227,13 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     seats = users.copy()
     pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
     seats[pro] = np.clip(
-        np.round(users[pro] ** 0.6 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
+        np.round(users[pro] ** 0.7 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
     ).astype(np.int64)
     seats[team] = np.maximum(3, np.ceil(users[team] ** 0.7 * grow[team])).astype(np.int64)
     # a planted customer on a pro plan is one or two people whose automation does the calling
-    small = pro & planted
-    seats[small] = np.minimum(seats[small], 2)
+    # and a planted team plan is a small one
+    seats[pro & planted] = np.minimum(seats[pro & planted], 2)
+    seats[team & planted] = np.minimum(seats[team & planted], 4)
     seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
     seats[cus] = np.maximum(1, users[cus] // 5)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])

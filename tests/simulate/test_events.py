@@ -58,7 +58,9 @@ def test_every_jsonl_line_validates(jsonl_run: tuple[SimulationResult, list[Even
     assert all(e.provider in ("openai", "anthropic") for e in llm)
     # pricing happens at ingest; only a few customers' calls carry a provider-reported cost
     reported = [e for e in llm if e.cost_usd is not None]
-    assert 0 < len(reported) < 0.25 * len(llm)
+    # (5% of customers, so a share of calls that depends on who they are: a planted automation
+    # customer among them carries many calls)
+    assert 0 < len(reported) < 0.5 * len(llm)
     assert {e.workload for e in llm} == {"chat", "agent", "rag"}
     assert any(e.cache_read_tokens > 0 for e in llm)
     assert any(e.cache_write_tokens > 0 for e in llm)  # Anthropic writes its cache
