@@ -21,7 +21,8 @@ The rules (documented in ``docs/gateway.md``):
   API does);
 - **errors**: a model whose name contains ``error-429`` / ``error-500`` / ``error-400`` answers
   with that status and the provider's error body; ``hang`` sleeps ``hang_s`` (30 s) before
-  answering (timeouts); ``break`` streams three words then drops the connection.
+  answering (timeouts); ``break`` streams three words then drops the connection; ``slow``
+  streams one word every 0.1 s (for clients that hang up halfway).
 """
 
 from __future__ import annotations
@@ -215,6 +216,7 @@ class MockUpstream:
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         breaks = "break" in model
+        slow = "slow" in model
 
         def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
             c: dict[str, Any] = {
@@ -236,6 +238,8 @@ class MockUpstream:
             for i, w in enumerate(reply):
                 if breaks and i == 3:
                     raise ConnectionResetError("mock upstream: broken stream")
+                if slow:
+                    await asyncio.sleep(0.1)
                 yield chunk({"content": w if i == 0 else " " + w}, None)
             yield chunk({}, "length" if n < DEFAULT_OUTPUT else "stop")
             if include_usage:

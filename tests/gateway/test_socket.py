@@ -72,6 +72,18 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     ):
         list(s.text_stream)
 
+    # a client that hangs up halfway through a stream: recorded with what was seen, marked
+    with (
+        httpx.Client(base_url=env.url) as hc,
+        hc.stream(
+            "POST",
+            "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {env.key}"},
+            json={"model": "gpt-slow", "messages": MSG, "stream": True},
+        ) as resp,
+    ):
+        next(resp.iter_bytes())
+
     # no key / a bad key: 401 in each provider's shape
     bad_o = openai.OpenAI(api_key="tg-wrong", base_url=env.url + "/v1", max_retries=0)
     with bad_o, pytest.raises(openai.AuthenticationError) as no:
@@ -86,7 +98,7 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     # operations
     assert httpx.get(env.url + "/healthz").json() == {"status": "ok"}
     metrics = httpx.get(env.url + "/metrics").text
-    assert 'tailguard_gateway_requests_total{endpoint="chat",code="2xx"} 1' in metrics
+    assert 'tailguard_gateway_requests_total{endpoint="responses",code="2xx"} 2' in metrics
     assert (
         'tailguard_gateway_upstream_errors_total{provider="anthropic",kind="stream_broken"} 1'
         in (metrics)
@@ -106,4 +118,5 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     broken = by_model["claude-break"]  # message_start was seen: its input tokens are kept
     assert broken["status"] == "error" and broken["input_tokens"] == 3
     assert by_model["gpt-hang"]["status"] == "error"
-    assert len(evs) == 9  # one per upstream call, none for the 401s
+    assert by_model["gpt-slow"]["status"] == "error"  # the client hung up
+    assert len(evs) == 10  # one per upstream call, none for the 401s
