@@ -32,7 +32,7 @@ Workload = Literal["chat", "agent", "rag", "other"]
 Status = Literal["ok", "error"]
 ToolKind = Literal["read", "write"]
 Outcome = Literal["accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated"]
-GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold"]
+GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold", "fail_open"]
 
 WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag", "other")
 OUTCOMES: tuple[str, ...] = (
@@ -43,7 +43,14 @@ OUTCOMES: tuple[str, ...] = (
     "tool_error",
     "escalated",
 )
-GUARD_ACTIONS: tuple[str, ...] = ("degrade", "deny", "kill", "overage", "soft_threshold")
+GUARD_ACTIONS: tuple[str, ...] = (
+    "degrade",
+    "deny",
+    "kill",
+    "overage",
+    "soft_threshold",
+    "fail_open",
+)
 
 
 class _Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, tag_field="kind"):

@@ -787,7 +787,7 @@ class Guard:
         if not self._outage_recorded:
             self._outage_recorded = True
             # the ledger's guard actions have no "fail_open"; a degrade of the guarantee
-            self._event("degrade", "fail_open:store_unavailable", req, plan.now_ms, model=req.model)
+            self._event("fail_open", "store_unavailable", req, plan.now_ms, model=req.model)
         for c in plan.caps:
             seen = self._last_seen.get(c.key)
             if seen is not None:
