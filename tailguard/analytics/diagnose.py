@@ -24,6 +24,10 @@ low_cache_hit       sum(cache_read_tokens) / sum(input_tokens)      (inverted: l
 reasoning_heavy     sum(reasoning_tokens) / sum(output_tokens)
 ==================  ===========================================================================
 
+``oversized_prompts`` has one more condition: the customer's input per call, at the median
+customer's cache hit rate, must also be ``ratio`` times the median uncached input; otherwise a
+cold cache, not a large prompt, explains the uncached volume (see ``_cold_cache_explains``).
+
 A customer *matches* a shape when it is in the tail, has at least ``min_tasks`` tasks (a
 customer with two tasks, one of which retried twice, has a "3x retry rate" that means nothing),
 and its metric is at least ``ratio`` times the median customer's (for ``low_cache_hit``: at most
@@ -338,6 +342,7 @@ def derive_metrics(agg: dict[str, Any]) -> dict[str, float | None]:
         "llm_calls_per_session": _div(agg.get("llm_calls"), agg.get("sessions")),
         "tool_calls_per_task": _div(agg.get("tool_calls"), tasks),
         "uncached_input_per_call": _div(agg.get("uncached_input"), agg.get("llm_calls")),
+        "input_per_call": _div(agg.get("input_tokens"), agg.get("llm_calls")),
         "retries_per_task": _div(agg.get("retries"), tasks),
         "sessions_per_user_day": _div(agg.get("sessions"), agg.get("user_days")),
         "cache_hit_rate": _div(agg.get("cache_read_tokens"), agg.get("input_tokens")),
@@ -427,6 +432,8 @@ def match_shapes(
             ratio = (math.inf if v > 0 else 1.0) if m <= 0 else v / m
             hit = ratio >= thr
             strength = ratio
+        if hit and shape == "oversized_prompts" and _cold_cache_explains(row, med, thr):
+            continue
         if hit:
             found.append(
                 {
@@ -445,6 +452,26 @@ def match_shapes(
     for e in found:
         del e["_strength"]
     return found
+
+
+def _cold_cache_explains(row: dict[str, Any], med: dict[str, float | None], thr: float) -> bool:
+    """True when a high *uncached* input per call is a cold cache, not a large prompt.
+
+    Uncached input per call rises both when prompts are large and when the cache misses. With
+    the median customer's cache hit rate, would this customer's prompts still be ``thr`` times
+    the median uncached input? If not, the prompts are ordinary and the shape is
+    ``low_cache_hit`` alone (its levers are about caching, not a per-prompt ceiling). At 13M
+    simulated events this removed the only false positives (4 low_cache_hit customers read as
+    oversized at 3.0-3.3x).
+    """
+    inp, mc, mu = (
+        row.get("input_per_call"),
+        med.get("cache_hit_rate"),
+        med.get("uncached_input_per_call"),
+    )
+    if inp is None or mc is None or not mu:
+        return False
+    return inp * (1 - mc) < thr * mu
 
 
 def rank_levers(

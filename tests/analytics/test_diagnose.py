@@ -202,6 +202,7 @@ EXPECTED_SHAPES = {
     "RH": ("reasoning_heavy", 4.0),
 }
 ALL_IN = DiagnoseConfig(top_pct=100, min_tasks=2)
+_METRICS = [m for m, _, _ in SHAPE_METRIC.values()]
 
 # --- the hand fixture -----------------------------------------------------------------------
 
@@ -271,6 +272,32 @@ def test_threshold_is_inclusive_and_configurable() -> None:
     res = {r["customer_id"]: r for r in diagnose(con, Window(), config=strict)}
     assert res["HF"]["shapes"] == []
     assert res["LS"]["shapes"] == ["long_sessions"]
+
+
+def test_cold_cache_is_not_an_oversized_prompt() -> None:
+    # medians: uncached input per call 500, cache hit rate 0.5 (the plain customer's).
+    # COLD: input 1,600 per call, nothing cached -> uncached 1,600 = 3.2x, but at the median
+    # cache rate its prompts would be 1,600 x 0.5 = 800 < 3 x 500: a cold cache, not a big
+    # prompt -> low_cache_hit only. BIG: input 4,000, cache 0 -> 4,000 x 0.5 = 2,000 >= 1,500:
+    # both shapes.
+    med = {m: None for m in _METRICS} | {"uncached_input_per_call": 500.0, "cache_hit_rate": 0.5}
+    cfg = DiagnoseConfig()
+    base = {m: None for m in _METRICS}
+    cold = base | {
+        "uncached_input_per_call": 1600.0,
+        "input_per_call": 1600.0,
+        "cache_hit_rate": 0.0,
+    }
+    big = base | {
+        "uncached_input_per_call": 4000.0,
+        "input_per_call": 4000.0,
+        "cache_hit_rate": 0.0,
+    }
+    assert [e["shape"] for e in match_shapes(cold, med, cfg)] == ["low_cache_hit"]
+    assert sorted(e["shape"] for e in match_shapes(big, med, cfg)) == [
+        "low_cache_hit",
+        "oversized_prompts",
+    ]
 
 
 def test_tail_by_hand() -> None:
@@ -397,9 +424,6 @@ def test_tail_holds_the_top_k_by_cost(raw: list[dict[str, Any]], pct: float) -> 
     for r in top:
         assert r["cost_usd"] == 0 or "top_cost" in why[r["customer_id"]]
     assert sum("top_cost" in v for v in why.values()) <= k
-
-
-_METRICS = [m for m, _, _ in SHAPE_METRIC.values()]
 
 
 def _near_threshold(v: float | None, med: float | None, ratio: float) -> bool:
