@@ -39,12 +39,13 @@ if TYPE_CHECKING:
     from tailguard.guard.policy import Policy
 
 ENTITY_TYPES: tuple[str, ...] = ("user", "feature", "customer")
+EPOCH = dt.date(1970, 1, 1)
 
 DAILY_SQL = """
 CREATE OR REPLACE TEMP TABLE _tg_daily AS
 WITH ev AS (
   SELECT customer_id, user_id, coalesce(feature, '(none)') AS feature,
-    CAST(ts AS DATE) AS day, cost_usd
+    CAST(floor(epoch(ts) / 86400) AS BIGINT) AS day, cost_usd
   FROM events
   WHERE ts >= ? AND ts < ? AND cost_usd IS NOT NULL
 )
@@ -112,8 +113,10 @@ def anomalies(
     hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
     con.execute(DAILY_SQL, [lo, hi])
     trailing = [day - dt.timedelta(days=i) for i in range(7, 0, -1)]
-    cal = ", ".join("(CAST(? AS DATE))" for _ in trailing)
-    cur = con.execute(SCAN_SQL.format(cal=cal), [*trailing, day, day - dt.timedelta(days=1)])
+    # days as day numbers since 1970-01-01 (UTC): ``epoch`` needs no time-zone conversion
+    dn = [(d - EPOCH).days for d in (*trailing, day, day - dt.timedelta(days=1))]
+    cal = ", ".join("(CAST(? AS BIGINT))" for _ in trailing)
+    cur = con.execute(SCAN_SQL.format(cal=cal), dn)
     th = Decimal(str(threshold))
     found, no_base, users, feats = [], [], [], []
     for et, eid, cid, spend, prev, med in cur.fetchall():
@@ -156,9 +159,10 @@ def anomalies(
 def _tiers_out_of_band(
     con: duckdb.DuckDBPyConnection, day: dt.date, policy: Policy | None
 ) -> list[dict[str, Any]]:
-    from tailguard.analytics.kpis import panel_period, routing_rows
+    from tailguard.analytics.kpis import customer_days, panel_period, routing_rows
 
     p = panel_period(con, day.strftime("%Y-%m"), day)
+    customer_days(con, p)
     return [
         {
             "tier": r["tier"],

@@ -260,6 +260,8 @@ def _register_caps(con: duckdb.DuckDBPyConnection, caps: dict[str, Cap]) -> None
                 "user_hard": pa.array(
                     [float(caps[c].hard) / caps[c].seats for c in ids], pa.float64()
                 ),
+                # the whole budget, exact: the cap-hit day compares running sums against it
+                "hard": pa.array([caps[c].hard for c in ids], pa.decimal128(24, 6)),
             }
         ),
     )
@@ -592,35 +594,63 @@ def kpi_per_tenant(
 
 # --- 4. tier-budget utilization ---------------------------------------------------------------
 
-DAILY_SQL = """
-SELECT customer_id, CAST(ts AS DATE) AS day, coalesce(sum(cost_usd), 0) AS cost,
-  sum(CASE WHEN kind = 'llm_call' THEN input_tokens + output_tokens ELSE 0 END) AS tokens
+#: one row per customer and UTC day (day number since 1970-01-01: ``epoch`` is time-zone free
+#: and three times cheaper than a TIMESTAMPTZ -> DATE cast); the budget and routing KPIs and
+#: the anomaly scan's tier check all read it, so the month is scanned once for them
+CUSTOMER_DAYS_SQL = """
+CREATE OR REPLACE TEMP TABLE _tg_cd AS
+SELECT customer_id, CAST(floor(epoch(ts) / 86400) AS BIGINT) AS dn,
+  coalesce(sum(CASE WHEN kind <> 'guard' THEN cost_usd END), 0) AS cost,
+  sum(CASE WHEN kind = 'llm_call' THEN input_tokens + output_tokens ELSE 0 END) AS tokens,
+  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS calls,
+  sum(CASE WHEN kind = 'guard' AND action = 'degrade'
+    AND rule <> 'fail_open:store_unavailable' THEN 1 ELSE 0 END) AS degraded,
+  sum(CASE WHEN kind = 'guard' AND action = 'deny'
+    AND (rule = 'hard_limit' OR rule LIKE '%hard_cap') THEN 1 ELSE 0 END) AS capped,
+  sum(CASE WHEN kind = 'guard' AND action = 'overage' THEN 1 ELSE 0 END) AS overage,
+  sum(CASE WHEN kind IN ('llm_call', 'guard') THEN 1 ELSE 0 END) AS routed
 FROM events
-WHERE {where} AND kind <> 'guard'
+WHERE {where}
 GROUP BY 1, 2
+"""
+EPOCH = dt.date(1970, 1, 1)
+
+
+def customer_days(con: duckdb.DuckDBPyConnection, p: Panel) -> None:
+    """Build the ``_tg_cd`` temp table (customer x day) for the panel's window."""
+    where, params = p.window.sql()
+    con.execute(CUSTOMER_DAYS_SQL.format(where=where), params)
+
+
+def _dn(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+#: per budgeted customer: spend (or tokens) so far and the first day the running sum reached
+#: the cap (a window function: the running sum stays in the engine)
+BUDGET_SQL = """
+SELECT customer_id, max(cum) AS used, min(CASE WHEN cum >= hard THEN dn END) AS hit_dn
+FROM (
+  SELECT d.customer_id, d.dn, k.hard,
+    sum(CASE WHEN k.unit = 'usd' THEN d.cost ELSE d.tokens END)
+      OVER (PARTITION BY d.customer_id ORDER BY d.dn) AS cum
+  FROM _tg_cd d JOIN _tg_caps k ON d.customer_id = k.customer_id
+) t
+GROUP BY customer_id
 """
 
 
 def budget_rows(
     con: duckdb.DuckDBPyConnection, p: Panel, caps: dict[str, Cap]
 ) -> list[dict[str, Any]]:
-    """Per budgeted customer: used, actual and projected %, the hit or projected-hit date."""
-    where, params = p.window.sql()
-    daily: dict[str, list[tuple[dt.date, Decimal]]] = {}
-    for cid, day, cost, tokens in con.execute(DAILY_SQL.format(where=where), params).fetchall():
-        cap = caps.get(cid)
-        if cap is not None:
-            daily.setdefault(cid, []).append(
-                (day, cost if cap.unit == "usd" else Decimal(int(tokens or 0)))
-            )
+    """Per budgeted customer: used, actual and projected %, the hit or projected-hit date.
+    Reads ``_tg_cd`` (``customer_days``)."""
+    got = {cid: (used, hit) for cid, used, hit in con.execute(BUDGET_SQL).fetchall()}
     out = []
     for cid, cap in sorted(caps.items()):
-        days = sorted(daily.get(cid, []))
-        used, hit = Decimal(0), None
-        for day, v in days:
-            used += v
-            if hit is None and used >= cap.hard:
-                hit = day
+        used, hit_dn = got.get(cid, (Decimal(0), None))
+        used = Decimal(used or 0)
+        hit = EPOCH + dt.timedelta(days=int(hit_dn)) if hit_dn is not None else None
         pace = used / p.elapsed_days
         projected = pace * p.month_days
         proj_day = None
@@ -730,25 +760,22 @@ def _median(v: list[float]) -> float:
 
 # --- 5, 6. overage routing and degradation ----------------------------------------------------
 
-CUSTOMER_ROUTING_SQL = """
-SELECT coalesce(c.tier, 'unknown') AS tier, e.customer_id,
-  min(e.ts) AS first_active,
-  min(CASE WHEN e.kind = 'guard' AND e.action = 'deny'
-    AND (e.rule = 'hard_limit' OR e.rule LIKE '%hard_cap') THEN e.ts END) AS first_capped,
-  min(CASE WHEN e.kind = 'guard' AND e.action = 'overage' THEN e.ts END) AS first_overage
-FROM events e LEFT JOIN customers c ON e.customer_id = c.customer_id
-WHERE {where} AND e.kind IN ('llm_call', 'guard')
-GROUP BY 1, 2
+FIRSTS_SQL = """
+SELECT coalesce(c.tier, 'unknown') AS tier, f.customer_id, f.first_active, f.first_capped,
+  f.first_overage
+FROM (
+  SELECT customer_id,
+    min(CASE WHEN routed > 0 THEN dn END) AS first_active,
+    min(CASE WHEN capped > 0 THEN dn END) AS first_capped,
+    min(CASE WHEN overage > 0 THEN dn END) AS first_overage
+  FROM _tg_cd GROUP BY 1
+) f LEFT JOIN customers c ON f.customer_id = c.customer_id
+WHERE f.first_active IS NOT NULL
 """
 
 TRAFFIC_SQL = """
-SELECT coalesce(c.tier, 'unknown') AS tier, CAST(e.ts AS DATE) AS day,
-  sum(CASE WHEN e.kind = 'llm_call' THEN 1 ELSE 0 END) AS calls,
-  sum(CASE WHEN e.kind = 'guard' AND e.action = 'degrade'
-    AND e.rule <> 'fail_open:store_unavailable' THEN 1 ELSE 0 END) AS degraded,
-  sum(e.cost_usd) AS spend
-FROM events e LEFT JOIN customers c ON e.customer_id = c.customer_id
-WHERE {where} AND e.kind IN ('llm_call', 'guard')
+SELECT coalesce(c.tier, 'unknown') AS tier, d.dn, sum(d.calls), sum(d.degraded), sum(d.cost)
+FROM _tg_cd d LEFT JOIN customers c ON d.customer_id = c.customer_id
 GROUP BY 1, 2
 """
 
@@ -769,28 +796,24 @@ def routing_rows(
 
     The customer-share rates (hard_cap, payg) are month-to-date on each of the three days (a
     customer capped on the 3rd stays capped: a per-day share would fall to ~0 by design); the
-    degraded-traffic share is that day's calls. Two engine queries: first times per customer,
-    traffic per tier and day.
+    degraded-traffic share is that day's calls. Reads ``_tg_cd`` (``customer_days``).
     """
-    where, params = p.window.sql("e.ts")
     firsts: dict[str, list[tuple[Any, Any, Any]]] = {}
-    for tier, _cid, fa, fc, fo in con.execute(
-        CUSTOMER_ROUTING_SQL.format(where=where), params
-    ).fetchall():
+    for tier, _cid, fa, fc, fo in con.execute(FIRSTS_SQL).fetchall():
         firsts.setdefault(tier, []).append((fa, fc, fo))
-    traffic: dict[str, dict[dt.date, tuple[int, int, Decimal]]] = {}
-    for tier, day, calls, deg, spend in con.execute(
-        TRAFFIC_SQL.format(where=where), params
-    ).fetchall():
-        traffic.setdefault(tier, {})[day] = (int(calls), int(deg), spend or Decimal(0))
+    traffic: dict[str, dict[int, tuple[int, int, Decimal]]] = {}
+    for tier, dn, calls, deg, spend in con.execute(TRAFFIC_SQL).fetchall():
+        traffic.setdefault(tier, {})[int(dn)] = (int(calls), int(deg), spend or Decimal(0))
 
-    def rate(pattern: str, tier: str, upto: dt.datetime, day: dt.date | None) -> float | None:
+    def rate(pattern: str, tier: str, day: dt.date | None) -> float | None:
+        """The period's rate (``day`` None), or that day's (month to date for customer shares)."""
         if pattern == "soft_cap_degrade":
             t = traffic.get(tier, {})
-            days = [day] if day is not None else list(t)
+            days = [_dn(day)] if day is not None else list(t)
             calls = sum(t[d][0] for d in days if d in t)
             return _pct(sum(t[d][1] for d in days if d in t), calls)
         col = 1 if pattern == "hard_cap" else 2
+        upto = _dn(day) + 1 if day is not None else _dn(p.as_of) + 1
         fs = firsts.get(tier, [])
         active = sum(1 for f in fs if f[0] < upto)
         return _pct(sum(1 for f in fs if f[col] is not None and f[col] < upto), active)
@@ -803,14 +826,13 @@ def routing_rows(
             pattern = DEFAULT_PATTERN.get(tier)
         if pattern is None:
             continue
-        v = rate(pattern, tier, p.end, None)
+        v = rate(pattern, tier, None)
         last3 = []
         for i in (2, 1, 0):
             day = p.as_of - dt.timedelta(days=i)
             if day < p.start.date():
                 continue
-            upto = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(days=1)
-            dv = rate(pattern, tier, upto, day)
+            dv = rate(pattern, tier, day)
             last3.append({"day": day, "rate_pct": dv, "status": _rate_status(pattern, dv)})
         b = RATE_BANDS[pattern]
         t = traffic.get(tier, {})
@@ -967,6 +989,7 @@ def kpis(
     con.execute(USERS_SQL.format(where=where), params)
     months = p.window.months()
     assert months is not None
+    customer_days(con, p)
     rows = customer_rows(con, p.window)
     routing = routing_rows(con, p, policy)
     panel = [
