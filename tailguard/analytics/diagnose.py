@@ -565,7 +565,12 @@ def diagnose(
                 "judged": judged,
                 "shapes": shapes,
                 "evidence": evidence,
-                "levers": rank_levers(shapes, cost_pct_of_mrr=pct, segment=d.get("segment")),
+                # an unjudged customer (too few tasks) gets no lever: nothing is known yet
+                "levers": (
+                    rank_levers(shapes, cost_pct_of_mrr=pct, segment=d.get("segment"))
+                    if judged
+                    else []
+                ),
             }
         )
     return out

@@ -25,7 +25,9 @@ def _connect(ledger: str | None):  # type: ignore[no-untyped-def]
 
 
 def _ratio(e: dict[str, Any]) -> str:
-    return "—" if e["ratio"] is None else f"{e['ratio']:.1f}×"
+    if e["ratio"] is None:
+        return "—"
+    return f"{e['ratio']:.1f}×" if e["ratio"] >= 1 else f"{e['ratio']:.2f}×"
 
 
 @app.command("diagnose")

@@ -261,6 +261,7 @@ def test_each_variant_matches_exactly_its_shape() -> None:
         assert [lv["rank"] for lv in r["levers"]] == list(range(1, len(SHAPE_LEVERS[shape]) + 1))
     # TINY has one task: in the tail (everyone is, top 100%) but never judged
     assert res["TINY"]["judged"] is False and res["TINY"]["shapes"] == []
+    assert res["TINY"]["levers"] == []  # too few tasks to say anything
     assert res["LC"]["evidence"][0]["direction"] == "<="
     assert res["LC"]["evidence"][0]["threshold"] == pytest.approx(1 / 3)
 
