@@ -41,6 +41,7 @@ BODY = json.dumps(
     }
 ).encode()
 
+LITELLM_KEY = "sk-bench-litellm-master-key-0123456789abcdef"
 POLICY = """
 [guard]
 default_tier = "free"
@@ -185,7 +186,7 @@ models = ["*"]
       api_key: sk-mock
 """
         )
-        lenv = dict(os.environ, LITELLM_LOG="ERROR")
+        lenv = dict(os.environ, LITELLM_LOG="ERROR", LITELLM_MASTER_KEY=LITELLM_KEY)
         procs.append(
             start(
                 [a.litellm, "--config", str(tmp / "litellm.yaml"), "--port", str(lport)],
@@ -201,7 +202,8 @@ models = ["*"]
         if "litellm" in targets:
             wait_up(targets["litellm"], "/health/liveliness", timeout=180)
         for name, port in targets.items():
-            req = request_bytes(port, key if name == "tailguard" else "sk-mock")
+            k = {"tailguard": key, "litellm": LITELLM_KEY}.get(name, "sk-mock")
+            req = request_bytes(port, k)
             asyncio.run(load(port, req, 8, 400))  # warm up: pools, caches, JIT-free but lazy
             for c in (1, 32):
                 n = a.requests if c == 1 else a.requests * 2
