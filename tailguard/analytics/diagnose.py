@@ -17,16 +17,20 @@ shape               metric (per customer, over the window)
 ==================  ===========================================================================
 long_sessions       llm_call events / distinct sessions (calls per session, retries counted)
 tool_fanout         tool_call events / distinct tasks
-oversized_prompts   mean uncached input per llm_call: sum(input - cache_read) / llm calls
+oversized_prompts   mean opening prompt: per session, its smallest LLM input (context only
+                    grows, so this is the first prompt), averaged over sessions
 failure_magnet      retries (llm_call with attempt > 1) / distinct tasks
 high_frequency      distinct sessions / distinct (user, UTC day of the session's start)
 low_cache_hit       sum(cache_read_tokens) / sum(input_tokens)      (inverted: low is bad)
 reasoning_heavy     sum(reasoning_tokens) / sum(output_tokens)
 ==================  ===========================================================================
 
-``oversized_prompts`` has one more condition: the customer's input per call, at the median
-customer's cache hit rate, must also be ``ratio`` times the median uncached input; otherwise a
-cold cache, not a large prompt, explains the uncached volume (see ``_cold_cache_explains``).
+Why the opening prompt for ``oversized_prompts``: mean input per call also grows with long
+sessions (the history is re-sent) and mean *uncached* input also grows with a cold cache, so
+both leak other shapes into this one (measured: long-session and low-cache customers at 3.0-3.3x
+on 0.8M-13M simulated events). A session's smallest prompt is what the user sends before any
+history accumulates, cached or not: planted oversized customers sit at >= 6.9x the median and
+no other customer above 2.8x.
 
 A customer *matches* a shape when it is in the tail, has at least ``min_tasks`` tasks (a
 customer with two tasks, one of which retried twice, has a "3x retry rate" that means nothing),
@@ -76,8 +80,8 @@ SHAPE_METRIC: dict[str, tuple[str, str, bool]] = {
     "long_sessions": ("llm_calls_per_session", "LLM calls / distinct sessions", False),
     "tool_fanout": ("tool_calls_per_task", "tool calls / distinct tasks", False),
     "oversized_prompts": (
-        "uncached_input_per_call",
-        "mean (input - cache read) tokens per LLM call",
+        "opening_prompt_tokens",
+        "mean over sessions of the session's smallest LLM input (its opening prompt)",
         False,
     ),
     "failure_magnet": ("retries_per_task", "LLM retries (attempt > 1) / distinct tasks", False),
@@ -293,12 +297,15 @@ def load_config(path: str | None = None) -> DiagnoseConfig:
 METRICS_SQL = """
 WITH s AS (
   SELECT customer_id, session_id, min(user_id) AS user_id,
-    floor(min(extract(epoch FROM ts)) / 86400) AS day
+    floor(min(extract(epoch FROM ts)) / 86400) AS day,
+    min(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS opening_input
   FROM events
   WHERE session_id IS NOT NULL AND {where}
   GROUP BY customer_id, session_id
 ), u AS (
-  SELECT customer_id, count(*) AS sessions FROM s GROUP BY customer_id
+  SELECT customer_id, count(*) AS sessions, sum(opening_input) AS opening_input,
+    count(opening_input) AS llm_sessions
+  FROM s GROUP BY customer_id
 ), ud AS (
   SELECT customer_id, count(*) AS user_days
   FROM (SELECT DISTINCT customer_id, user_id, day FROM s WHERE user_id IS NOT NULL) p
@@ -312,7 +319,6 @@ WITH s AS (
     count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
       AS successful_tasks,
     sum(CASE WHEN kind = 'tool_call' THEN 1 ELSE 0 END) AS tool_calls,
-    sum(CASE WHEN kind = 'llm_call' THEN input_tokens - cache_read_tokens END) AS uncached_input,
     sum(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS input_tokens,
     sum(CASE WHEN kind = 'llm_call' THEN cache_read_tokens END) AS cache_read_tokens,
     sum(CASE WHEN kind = 'llm_call' THEN output_tokens END) AS output_tokens,
@@ -322,7 +328,8 @@ WITH s AS (
   WHERE {where}
   GROUP BY customer_id
 )
-SELECT m.*, coalesce(u.sessions, 0) AS sessions, coalesce(ud.user_days, 0) AS user_days
+SELECT m.*, coalesce(u.sessions, 0) AS sessions, u.opening_input, u.llm_sessions,
+  coalesce(ud.user_days, 0) AS user_days
 FROM m
 LEFT JOIN u ON m.customer_id = u.customer_id
 LEFT JOIN ud ON m.customer_id = ud.customer_id
@@ -341,8 +348,7 @@ def derive_metrics(agg: dict[str, Any]) -> dict[str, float | None]:
     return {
         "llm_calls_per_session": _div(agg.get("llm_calls"), agg.get("sessions")),
         "tool_calls_per_task": _div(agg.get("tool_calls"), tasks),
-        "uncached_input_per_call": _div(agg.get("uncached_input"), agg.get("llm_calls")),
-        "input_per_call": _div(agg.get("input_tokens"), agg.get("llm_calls")),
+        "opening_prompt_tokens": _div(agg.get("opening_input"), agg.get("llm_sessions")),
         "retries_per_task": _div(agg.get("retries"), tasks),
         "sessions_per_user_day": _div(agg.get("sessions"), agg.get("user_days")),
         "cache_hit_rate": _div(agg.get("cache_read_tokens"), agg.get("input_tokens")),
@@ -432,8 +438,6 @@ def match_shapes(
             ratio = (math.inf if v > 0 else 1.0) if m <= 0 else v / m
             hit = ratio >= thr
             strength = ratio
-        if hit and shape == "oversized_prompts" and _cold_cache_explains(row, med, thr):
-            continue
         if hit:
             found.append(
                 {
@@ -452,26 +456,6 @@ def match_shapes(
     for e in found:
         del e["_strength"]
     return found
-
-
-def _cold_cache_explains(row: dict[str, Any], med: dict[str, float | None], thr: float) -> bool:
-    """True when a high *uncached* input per call is a cold cache, not a large prompt.
-
-    Uncached input per call rises both when prompts are large and when the cache misses. With
-    the median customer's cache hit rate, would this customer's prompts still be ``thr`` times
-    the median uncached input? If not, the prompts are ordinary and the shape is
-    ``low_cache_hit`` alone (its levers are about caching, not a per-prompt ceiling). At 13M
-    simulated events this removed the only false positives (4 low_cache_hit customers read as
-    oversized at 3.0-3.3x).
-    """
-    inp, mc, mu = (
-        row.get("input_per_call"),
-        med.get("cache_hit_rate"),
-        med.get("uncached_input_per_call"),
-    )
-    if inp is None or mc is None or not mu:
-        return False
-    return inp * (1 - mc) < thr * mu
 
 
 def rank_levers(

@@ -6,7 +6,7 @@ retry (attempt 2) in its first task, 1 tool call per task; every call has input 
 read 500, output 100, reasoning 10. So, per plain customer:
 
     calls 2x2 + 1 = 5                 calls / session      5 / 2 = 2.5
-    tools 2 / tasks 2 = 1             uncached input/call  1000 - 500 = 500
+    tools 2 / tasks 2 = 1             opening prompt       1,000 (every call sends 1,000)
     retries 1 / tasks 2 = 0.5         sessions / user-day  2 / 1 = 2
     cache 2500 / 5000 = 0.5           reasoning share      50 / 500 = 0.1
     cost 5 x 0.01 = 0.05              per successful task  0.05 / 2 = 0.025
@@ -16,23 +16,23 @@ Each variant changes one thing:
     LS  1 session of 4 tasks          calls 4x2+1 = 9 -> 9 / 1 = 9 per session; tasks 4,
                                       retries 1/4 = 0.25, sessions/user-day 1; cost 0.09
     TF  4 tools per task              tools 8 / 2 = 4
-    OP  input 4,000, cache 2,000      uncached 2,000; cache rate 0.5 (unchanged)
+    OP  input 4,000, cache 2,000      opening prompt 4,000; cache rate 0.5 (unchanged)
     FM  4 retries in task 1           calls 8, per session 4, retries 4 / 2 = 2; cost 0.08
     HF  6 sessions on one day         calls 6x2+1 = 13, per session 13/6 = 2.1667,
                                       sessions/user-day 6, retries 1/6; cost 0.13
-    LC  cache read 100                uncached 900 (1.8x), cache 500 / 5000 = 0.1
+    LC  cache read 100                opening prompt 1,000 (cached or not), cache 500 / 5000 = 0.1
     RH  reasoning 40                  reasoning share 200 / 500 = 0.4
     TINY  1 session, 1 task, 2 calls + 3 retries: 5 calls, cost 0.05, one task (below
           min_tasks = 2: never judged)
 
 Medians over the 10 customers with >= 2 tasks (3 plain + 7 variants), by metric:
     calls/session: 2.1667, 2.5 x 7, 4, 9 -> 2.5   tools/task: 1 x 9, 4 -> 1
-    uncached: 500 x 8, 900, 2000 -> 500          retries/task: 1/6, 0.25, 0.5 x 7, 2 -> 0.5
+    opening prompt: 1000 x 9, 4000 -> 1000       retries/task: 1/6, 0.25, 0.5 x 7, 2 -> 0.5
     sessions/user-day: 1, 2 x 8, 6 -> 2          cache: 0.1, 0.5 x 9 -> 0.5
     reasoning: 0.1 x 9, 0.4 -> 0.1
-Ratios (threshold 3, cache <= 1/3): LS 9/2.5 = 3.6, TF 4/1 = 4, OP 2000/500 = 4, FM 2/0.5 = 4,
+Ratios (threshold 3, cache <= 1/3): LS 9/2.5 = 3.6, TF 4/1 = 4, OP 4000/1000 = 4, FM 2/0.5 = 4,
 HF 6/2 = 3 (exactly the threshold: a match), LC 0.1/0.5 = 0.2, RH 0.4/0.1 = 4. No other metric
-of any customer reaches 3x (FM's 4 calls/session is 1.6x, LC's uncached 900 is 1.8x).
+of any customer reaches 3x (FM's 4 calls/session is 1.6x).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def test_metrics_by_hand() -> None:
     assert p["cost_per_successful_task"] == Decimal("0.025")
     assert p["llm_calls_per_session"] == 2.5
     assert p["tool_calls_per_task"] == 1.0
-    assert p["uncached_input_per_call"] == 500.0
+    assert p["opening_prompt_tokens"] == 1000.0
     assert p["retries_per_task"] == 0.5
     assert p["sessions_per_user_day"] == 2.0
     assert p["cache_hit_rate"] == 0.5
@@ -224,7 +224,8 @@ def test_metrics_by_hand() -> None:
     assert rows["HF"]["llm_calls_per_session"] == pytest.approx(13 / 6)
     assert rows["HF"]["sessions_per_user_day"] == 6.0
     assert rows["FM"]["retries_per_task"] == 2.0
-    assert rows["LC"]["uncached_input_per_call"] == 900.0
+    assert rows["LC"]["opening_prompt_tokens"] == 1000.0
+    assert rows["OP"]["opening_prompt_tokens"] == 4000.0
     assert rows["LC"]["cache_hit_rate"] == pytest.approx(0.1)
     assert rows["RH"]["reasoning_share"] == pytest.approx(0.4)
 
@@ -235,7 +236,7 @@ def test_medians_by_hand() -> None:
     assert med == {
         "llm_calls_per_session": 2.5,
         "tool_calls_per_task": 1.0,
-        "uncached_input_per_call": 500.0,
+        "opening_prompt_tokens": 1000.0,
         "retries_per_task": 0.5,
         "sessions_per_user_day": 2.0,
         "cache_hit_rate": 0.5,
@@ -275,30 +276,19 @@ def test_threshold_is_inclusive_and_configurable() -> None:
     assert res["LS"]["shapes"] == ["long_sessions"]
 
 
-def test_cold_cache_is_not_an_oversized_prompt() -> None:
-    # medians: uncached input per call 500, cache hit rate 0.5 (the plain customer's).
-    # COLD: input 1,600 per call, nothing cached -> uncached 1,600 = 3.2x, but at the median
-    # cache rate its prompts would be 1,600 x 0.5 = 800 < 3 x 500: a cold cache, not a big
-    # prompt -> low_cache_hit only. BIG: input 4,000, cache 0 -> 4,000 x 0.5 = 2,000 >= 1,500:
-    # both shapes.
-    med = {m: None for m in _METRICS} | {"uncached_input_per_call": 500.0, "cache_hit_rate": 0.5}
-    cfg = DiagnoseConfig()
-    base = {m: None for m in _METRICS}
-    cold = base | {
-        "uncached_input_per_call": 1600.0,
-        "input_per_call": 1600.0,
-        "cache_hit_rate": 0.0,
-    }
-    big = base | {
-        "uncached_input_per_call": 4000.0,
-        "input_per_call": 4000.0,
-        "cache_hit_rate": 0.0,
-    }
-    assert [e["shape"] for e in match_shapes(cold, med, cfg)] == ["low_cache_hit"]
-    assert sorted(e["shape"] for e in match_shapes(big, med, cfg)) == [
-        "low_cache_hit",
-        "oversized_prompts",
-    ]
+def test_opening_prompt_ignores_history_and_cache() -> None:
+    """A session re-sends its history (input 1,000 -> 3,000 -> 9,000): its opening prompt is
+    still 1,000. A second session opening at 5,000 with everything cached: 5,000 (the cache
+    changes the price, not the size). Mean opening prompt (1,000 + 5,000) / 2 = 3,000."""
+    ids = _Ids()
+    rows = customer_events(ids, "G", sessions=2, calls=3, retries=0, tools=0, cache=0)
+    calls = [r for r in rows if r["kind"] == "llm_call"]
+    for r, inp in zip(calls, (1000, 3000, 9000, 5000, 5000, 5000), strict=True):
+        r["input_tokens"] = inp
+        r["cache_read_tokens"] = inp if inp == 5000 else 0
+    (g,) = customer_metrics(connect(rows), Window())
+    assert g["opening_prompt_tokens"] == 3000.0
+    assert g["llm_calls_per_session"] == 3.0
 
 
 def test_tail_by_hand() -> None:
