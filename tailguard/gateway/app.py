@@ -486,8 +486,9 @@ class Gateway:
                 ok = resp.status < 400
                 usage = from_body(call.wire, content) if ok else Usage()
                 ack = await self._record(call, usage, resp.status, None if ok else "upstream_error")
+                headers = [*resp.headers, (b"content-length", str(len(content)).encode())]
                 await send(
-                    {"type": "http.response.start", "status": resp.status, "headers": resp.headers}
+                    {"type": "http.response.start", "status": resp.status, "headers": headers}
                 )
                 await ack
                 await send({"type": "http.response.body", "body": content})

@@ -117,6 +117,7 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     assert err["status"] == "error" and err["input_tokens"] == 0
     broken = by_model["claude-break"]  # message_start was seen: its input tokens are kept
     assert broken["status"] == "error" and broken["input_tokens"] == 3
+    assert broken["unpriced"] and broken["cost_usd"] is None  # no price card: kept, flagged
     assert by_model["gpt-hang"]["status"] == "error"
     assert by_model["gpt-slow"]["status"] == "error"  # the client hung up
     assert len(evs) == 10  # one per upstream call, none for the 401s
