@@ -268,6 +268,7 @@ class Gateway:
             if d.model and d.model != call.model:
                 body["model"] = call.model = d.model
                 changed = True
+                up = self.cfg.route(wire, call.model) or up  # the cheaper model may live elsewhere
         drop_usage = False
         if stream and kind == "chat":
             so = body.get("stream_options")
