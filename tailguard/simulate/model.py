@@ -35,7 +35,7 @@ _KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
 _TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
 _TOOL_USD = np.array(prices.tool_usd(cat.TOOLS))
 #: at most this share of a (non-planted) customer's tasks fail, however hard its work
-MAX_FAIL_SHARE = 0.8
+MAX_FAIL_SHARE = 0.9
 
 
 def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
@@ -185,7 +185,7 @@ def generate(
     # --- sessions ------------------------------------------------------------------------
     hf_ud = _has(pop, "high_frequency", cust[user_c[ud_u]])
     ns = 1 + rng.binomial(4, 0.3, len(ud_u))
-    ns[hf_ud] = 20 + rng.poisson(20.0, int(hf_ud.sum()))
+    ns[hf_ud] = 30 + rng.poisson(30.0, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)
     s_c = user_c[s_user]

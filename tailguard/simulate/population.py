@@ -69,7 +69,7 @@ REPORTED_COST_SHARE = 0.05
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
 PLANTED_TIER_P = np.array([0.55, 0.33, 0.12])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
-DIFFICULTY_SIGMA = 0.5
+DIFFICULTY_SIGMA = 0.55
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
 
@@ -215,7 +215,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
 
     # how hard the customer's work is for the product: scales the share of tasks that do not
     # resolve (and so escalate to a human); "failure-heavy" customers without a retry storm
-    difficulty = np.clip(rng.lognormal(0.0, DIFFICULTY_SIGMA, n), 0.3, 4.0)
+    difficulty = np.clip(rng.lognormal(0.0, DIFFICULTY_SIGMA, n), 0.3, 5.0)
 
     # --- commercial terms ----------------------------------------------------------------
     # Seats are bought for the people on the plan, not for the traffic: they grow sublinearly
@@ -227,7 +227,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     seats = users.copy()
     pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
     seats[pro] = np.clip(
-        np.round(users[pro] ** 0.7 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
+        np.round(users[pro] ** 0.8 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
     ).astype(np.int64)
     seats[team] = np.maximum(3, np.ceil(users[team] ** 0.7 * grow[team])).astype(np.int64)
     # a planted customer on a pro plan is one or two people whose automation does the calling
