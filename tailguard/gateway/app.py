@@ -105,6 +105,7 @@ class _Call:
     __slots__ = (
         "attempt",
         "customer",
+        "degraded_from",
         "feature",
         "kind",
         "model",
@@ -132,6 +133,17 @@ class _Call:
         self.model = ""
         self.reservation: Any = None
         self.tier: str | None = None
+        self.degraded_from: str | None = None
+
+    def extra_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Tell the client when the guard changed its model (``x-tailguard-decision``)."""
+        if self.degraded_from is None:
+            return headers
+        return [
+            *headers,
+            (b"x-tailguard-decision", b"degrade"),
+            (b"x-tailguard-requested-model", self.degraded_from.encode()),
+        ]
 
 
 class Gateway:
@@ -266,6 +278,7 @@ class Gateway:
                 return
             call.reservation = d.reservation
             if d.model and d.model != call.model:
+                call.degraded_from = call.model
                 body["model"] = call.model = d.model
                 changed = True
                 up = self.cfg.route(wire, call.model) or up  # the cheaper model may live elsewhere
@@ -487,7 +500,9 @@ class Gateway:
                 ok = resp.status < 400
                 usage = from_body(call.wire, content) if ok else Usage()
                 ack = await self._record(call, usage, resp.status, None if ok else "upstream_error")
-                headers = [*resp.headers, (b"content-length", str(len(content)).encode())]
+                headers = call.extra_headers(
+                    [*resp.headers, (b"content-length", str(len(content)).encode())]
+                )
                 await send(
                     {"type": "http.response.start", "status": resp.status, "headers": headers}
                 )
@@ -517,7 +532,11 @@ class Gateway:
         err: str | None = None
         try:
             await send(
-                {"type": "http.response.start", "status": resp.status, "headers": resp.headers}
+                {
+                    "type": "http.response.start",
+                    "status": resp.status,
+                    "headers": call.extra_headers(resp.headers),
+                }
             )
             try:
                 async for chunk in resp.chunks():
