@@ -15,7 +15,7 @@ from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
 
-__all__ = ["anomalies_cmd", "kpis_cmd", "margins_cmd"]
+__all__ = ["anomalies_cmd", "decide_cmd", "kpis_cmd", "margins_cmd"]
 
 PolicyOpt = Annotated[
     str | None,
@@ -256,3 +256,51 @@ def margins_cmd(
         title=f"Underwater: {len(rep['underwater'])} paying customers cost more than they pay",
     )
     emit(rep["bands_by_month"], json_=False, csv_=False, title="Customers per band, by month")
+
+
+@app.command("decide")
+def decide_cmd(
+    customer: Annotated[str, typer.Argument(help="The customer id.")],
+    ledger: LedgerOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Quarter = the 3 months ending this day's month [last event]."
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Config TOML with [decide] [env TAILGUARD_CONFIG]."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Keep, reprice, cap or offboard: seed 000's decision for one customer, arithmetic shown.
+
+    Last quarter's cost to serve against price paid; the levers from the diagnosis with their
+    expected saving (uplift × probability, assumptions in [decide] of the config file) against
+    their engineering hours; counterfactual lifetime value; one recommendation. docs/panel.md.
+
+    Example: tailguard decide cus_0013 --json
+    """
+    from tailguard.analytics.decide import decide, load_config
+
+    cfg = load_config(config)
+    con = _connect(ledger)
+    try:
+        rep = decide(con, customer, as_of=_date(as_of, "--as-of"), config=cfg)
+    finally:
+        con.close()
+    if json_:
+        print_json(rep)
+        return
+    typer.echo(
+        f"{rep['customer_id']} ({rep['tier']}, {rep['segment']}): {rep['recommendation'].upper()}"
+        f" — {rep['reason']}"
+    )
+    for line in rep["arithmetic"]:
+        typer.echo(f"  {line}")
+    ltv = rep["lifetime_value_usd"]
+    typer.echo(
+        f"  lifetime value over {rep['lifetime_months']} months: as is {ltv['as_is']}, "
+        f"after fixes {ltv['after_fix']}, after fixes and caps {ltv['after_fix_and_cap']}"
+    )

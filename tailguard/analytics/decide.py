@@ -1,0 +1,318 @@
+"""Seed 000's "when to give up on a customer", as arithmetic a reader can check.
+
+For one customer over the last quarter (the three calendar months ending with ``as_of``'s month,
+clipped to the data; default ``as_of``: the last event's day):
+
+1. **Cost to serve vs price paid**, per month: ``monthly_cost`` = cost / months, ``monthly_price``
+   = MRR; ``monthly_margin`` = price − cost.
+2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes
+   of the customer's usage and their levers, seeds 000 and 003). Each lever has an ``uplift``
+   (share of cost it removes when it works), a ``probability`` that it works and the
+   ``hours`` of engineering it takes. Those are **assumptions**, not measurements: the defaults
+   below are this module's estimates, meant to be replaced in ``[decide.levers.NAME]`` of the
+   config file. Levers compose multiplicatively (each removes its share of what is left):
+   ``after = cost × Π(1 − uplift × probability)``, in the diagnosis' order. Engineering is
+   amortised over the expected lifetime: ``hours × hourly_rate / lifetime_months`` per month,
+   and a lever whose expected monthly saving does not exceed that is not applied (the seed's
+   "alternative use of the engineering hours").
+   Levers are in three groups: ``fix`` (product changes: keep serving, cheaper), ``cap`` (limits:
+   cheaper, at some risk to the relationship) and ``price`` (repricing / usage pricing).
+3. **Counterfactual lifetime value**: monthly margin × ``lifetime_months`` (default 24), as is,
+   after the fix levers, and after fix + cap levers.
+4. **The recommendation**, first that holds:
+   - ``keep``: the margin is not negative, or the fix levers make it so;
+   - ``reprice``: the price increase that closes the remaining gap is at most
+     ``max_price_increase_pct`` (default 50%) of MRR;
+   - ``cap``: fix + cap levers close the gap (a free customer, who pays nothing, is always
+     ``cap``: its tier cap bounds it, there is no price to change);
+   - ``offboard``: nothing bridges it — "not pretending the average looks fine forever" (seed
+     000). Customers listed in ``keep_anyway`` (a logo, a learning signal, a strategic
+     relationship: the reasons seed 000 accepts) are ``keep`` with that reason shown.
+
+Every step is returned as a line of arithmetic (``arithmetic``). Money is Decimal, rounded
+half-even to cents for display; the probabilities and uplifts are Decimals from the config.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.analytics.customers import customer_rows
+from tailguard.analytics.period import Window
+from tailguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+CENT = Decimal("0.01")
+
+#: lever -> (group, uplift, probability, engineering hours): this module's estimates
+LEVER_DEFAULTS: dict[str, tuple[str, str, str, int]] = {
+    "fresh_task_ux": ("fix", "0.20", "0.5", 40),
+    "context_truncation": ("fix", "0.30", "0.7", 24),
+    "prompt_caching": ("fix", "0.25", "0.8", 16),
+    "tool_fix": ("fix", "0.30", "0.5", 40),
+    "token_aware_ui": ("fix", "0.15", "0.5", 24),
+    "prompt_optimization": ("fix", "0.15", "0.7", 16),
+    "retrieval_tool_fix": ("fix", "0.40", "0.5", 40),
+    "cache_aware_ux": ("fix", "0.15", "0.5", 24),
+    "feature_cache": ("fix", "0.25", "0.6", 24),
+    "model_cascade": ("fix", "0.40", "0.7", 24),
+    "step_ceiling": ("cap", "0.30", "0.9", 8),
+    "prompt_ceiling": ("cap", "0.25", "0.9", 4),
+    "retry_budget": ("cap", "0.30", "0.9", 4),
+    "tenant_cap": ("cap", "0.40", "0.9", 4),
+    "rate_limit": ("cap", "0.20", "0.9", 4),
+    "reasoning_budget": ("cap", "0.25", "0.9", 4),
+    "usage_pricing": ("price", "0", "0", 16),
+    "repricing": ("price", "0", "0", 8),
+}
+
+
+@dataclass(frozen=True)
+class LeverCost:
+    group: str
+    uplift: Decimal
+    probability: Decimal
+    hours: Decimal
+
+
+@dataclass(frozen=True)
+class DecideConfig:
+    """``[decide]`` in the config file; every figure is an assumption to be replaced."""
+
+    lifetime_months: Decimal = Decimal(24)
+    hourly_rate_usd: Decimal = Decimal(150)
+    max_price_increase_pct: Decimal = Decimal(50)
+    keep_anyway: dict[str, str] = field(default_factory=dict)
+    levers: dict[str, LeverCost] = field(
+        default_factory=lambda: {
+            k: LeverCost(g, Decimal(u), Decimal(p), Decimal(h))
+            for k, (g, u, p, h) in LEVER_DEFAULTS.items()
+        }
+    )
+
+
+def load_config(path: str | None = None) -> DecideConfig:
+    """``[decide]``: lifetime_months, hourly_rate_usd, max_price_increase_pct, keep_anyway
+    (customer id -> reason), and ``[decide.levers.NAME]`` with uplift, probability, hours."""
+    from tailguard.config import load_file
+
+    sec = load_file(path).get("decide", {})
+    base = DecideConfig()
+    if not isinstance(sec, dict):
+        raise ConfigError("[decide] must be a table")
+    levers = dict(base.levers)
+    for name, v in (sec.get("levers") or {}).items():
+        old = levers.get(name, LeverCost("fix", Decimal(0), Decimal(0), Decimal(0)))
+        try:
+            levers[name] = LeverCost(
+                str(v.get("group", old.group)),
+                Decimal(str(v.get("uplift", old.uplift))),
+                Decimal(str(v.get("probability", old.probability))),
+                Decimal(str(v.get("hours", old.hours))),
+            )
+        except (ArithmeticError, AttributeError) as exc:
+            raise ConfigError(f"[decide.levers.{name}]: {exc}") from None
+    try:
+        return DecideConfig(
+            lifetime_months=Decimal(str(sec.get("lifetime_months", base.lifetime_months))),
+            hourly_rate_usd=Decimal(str(sec.get("hourly_rate_usd", base.hourly_rate_usd))),
+            max_price_increase_pct=Decimal(
+                str(sec.get("max_price_increase_pct", base.max_price_increase_pct))
+            ),
+            keep_anyway={str(k): str(v) for k, v in (sec.get("keep_anyway") or {}).items()},
+            levers=levers,
+        )
+    except ArithmeticError as exc:
+        raise ConfigError(f"[decide]: {exc}") from None
+
+
+def _c(v: Decimal) -> Decimal:
+    return v.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def quarter_window(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> Window:
+    """The three calendar months ending with ``as_of``'s month, clipped to the data."""
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    if hi is None:
+        raise ConfigError("the ledger has no events")
+    as_of = as_of or hi.astimezone(dt.UTC).date()
+    k = as_of.year * 12 + as_of.month - 1 - 2
+    start = dt.date(k // 12, k % 12 + 1, 1)
+    start = max(start, lo.astimezone(dt.UTC).date())
+    last = min(
+        as_of.replace(day=calendar.monthrange(as_of.year, as_of.month)[1]),
+        hi.astimezone(dt.UTC).date(),
+    )
+    utc = dt.UTC
+    return Window(
+        dt.datetime(start.year, start.month, start.day, tzinfo=utc),
+        dt.datetime(last.year, last.month, last.day, tzinfo=utc) + dt.timedelta(days=1),
+    )
+
+
+def calendar_months(first: dt.date, last: dt.date) -> Decimal:
+    """Months from ``first`` to ``last`` inclusive, each month counted as its share of days
+    covered (Feb 1 .. Feb 28 = 1; Jan 16 .. Feb 28 = 16/31 + 1): MRR × this = the price paid."""
+    total = Decimal(0)
+    d = first.replace(day=1)
+    while d <= last:
+        n = calendar.monthrange(d.year, d.month)[1]
+        lo = max(first, d)
+        hi = min(last, d.replace(day=n))
+        total += Decimal((hi - lo).days + 1) / Decimal(n)
+        d = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return total
+
+
+def plan(
+    mc: Decimal,
+    mp: Decimal,
+    keys: list[str],
+    cfg: DecideConfig,
+    *,
+    customer: str | None = None,
+) -> dict[str, Any]:
+    """The decision arithmetic for a monthly cost ``mc`` and price ``mp`` and the ranked levers
+    ``keys`` (module docstring, steps 2-4). Pure: tested by hand without a ledger."""
+    margin = mp - mc
+    steps = [f"monthly margin = price {_c(mp)} - cost {_c(mc)} = {_c(margin)}"]
+    levers = []
+    remaining = {"fix": mc, "cap": mc}
+    hours = {"fix": Decimal(0), "cap": Decimal(0), "price": Decimal(0)}
+    for key in keys:
+        lc = cfg.levers.get(key)
+        if lc is None:
+            continue
+        pool = remaining["fix"] if lc.group == "fix" else remaining["cap"]
+        saving = pool * lc.uplift * lc.probability
+        eng = lc.hours * cfg.hourly_rate_usd / cfg.lifetime_months
+        # a lever whose expected saving does not pay for its engineering is not applied
+        applied = lc.group != "price" and saving > eng
+        if applied:
+            hours[lc.group] += lc.hours
+            if lc.group == "fix":
+                remaining["fix"] -= saving
+                remaining["cap"] -= remaining["cap"] * lc.uplift * lc.probability
+            else:
+                remaining["cap"] -= saving
+        levers.append(
+            {
+                "lever": key,
+                "group": lc.group,
+                "uplift": lc.uplift,
+                "probability": lc.probability,
+                "expected_monthly_saving_usd": _c(saving),
+                "hours": lc.hours,
+                "engineering_per_month_usd": _c(eng),
+                "applied": applied,
+            }
+        )
+        if lc.group != "price":
+            steps.append(
+                f"{key} ({lc.group}): saving {_c(pool)} × {lc.uplift} × {lc.probability} = "
+                f"{_c(saving)} vs engineering {lc.hours} h × {cfg.hourly_rate_usd} / "
+                f"{cfg.lifetime_months} = {_c(eng)} a month: "
+                + ("applied" if applied else "not worth it")
+            )
+    life = cfg.lifetime_months
+    eng_fix = hours["fix"] * cfg.hourly_rate_usd / life
+    eng_cap = (hours["fix"] + hours["cap"]) * cfg.hourly_rate_usd / life
+    margin_fix = mp - remaining["fix"] - eng_fix
+    margin_cap = mp - remaining["cap"] - eng_cap
+    steps.append(
+        f"after fix levers: {_c(mp)} - {_c(remaining['fix'])} - engineering "
+        f"{hours['fix']} h × {cfg.hourly_rate_usd} / {life} = {_c(margin_fix)} a month"
+    )
+    steps.append(
+        f"after fix + cap levers: {_c(mp)} - {_c(remaining['cap'])} - engineering "
+        f"{hours['fix'] + hours['cap']} h × {cfg.hourly_rate_usd} / {life} = {_c(margin_cap)}"
+    )
+    need_pct = (-margin_fix / mp * 100) if mp > 0 and margin_fix < 0 else None
+    if need_pct is not None:
+        steps.append(
+            f"price increase to close the gap: {_c(-margin_fix)} / {_c(mp)} = {_c(need_pct)}% "
+            f"(max {cfg.max_price_increase_pct}%)"
+        )
+    if customer in cfg.keep_anyway:
+        rec, why = "keep", f"keep_anyway: {cfg.keep_anyway[customer]}"
+    elif margin >= 0:
+        rec, why = "keep", "cost to serve is within the price paid"
+    elif margin_fix >= 0:
+        rec, why = "keep", "the fix levers close the gap"
+    elif mp == 0:
+        rec, why = "cap", "pays nothing: bound it with its tier cap"
+    elif need_pct is not None and need_pct <= cfg.max_price_increase_pct:
+        rec, why = "reprice", f"a {_c(need_pct)}% price increase closes the gap"
+    elif margin_cap >= 0:
+        rec, why = "cap", "fix + cap levers close the gap"
+    else:
+        rec, why = "offboard", "no lever or price within bounds closes the gap"
+    steps.append(f"recommendation: {rec} ({why})")
+    life = cfg.lifetime_months
+    return {
+        "monthly_margin_usd": _c(margin),
+        "shapes": [],
+        "levers": levers,
+        "monthly_margin_after_fix_usd": _c(margin_fix),
+        "monthly_margin_after_cap_usd": _c(margin_cap),
+        "price_increase_needed_pct": _c(need_pct) if need_pct is not None else None,
+        "lifetime_months": life,
+        "lifetime_value_usd": {
+            "as_is": _c(margin * life),
+            "after_fix": _c(margin_fix * life),
+            "after_fix_and_cap": _c(margin_cap * life),
+        },
+        "engineering_hours": hours,
+        "recommendation": rec,
+        "reason": why,
+        "arithmetic": steps,
+    }
+
+
+def decide(
+    con: duckdb.DuckDBPyConnection,
+    customer: str,
+    *,
+    as_of: dt.date | None = None,
+    config: DecideConfig | None = None,
+) -> dict[str, Any]:
+    """The decision for ``customer`` with its arithmetic (module docstring)."""
+    from tailguard.analytics.diagnose import diagnose
+
+    cfg = config or DecideConfig()
+    win = quarter_window(con, as_of)
+    row = next((r for r in customer_rows(con, win) if r["customer_id"] == customer), None)
+    if row is None or (row["cost_usd"] == 0 and row["mrr_usd"] is None):
+        raise ConfigError(f"no events or customer row for {customer!r}")
+    assert win.start is not None and win.end is not None
+    months = calendar_months(win.start.date(), (win.end - dt.timedelta(days=1)).date())
+    mc = row["cost_usd"] / months
+    mp = row["mrr_usd"] or Decimal(0)
+    diag = diagnose(con, win, customer=customer) if row["cost_usd"] > 0 else []
+    keys = [lv["lever"] for lv in diag[0]["levers"]] if diag else []
+    steps = [
+        f"window {win.start.date()} .. {(win.end - dt.timedelta(days=1)).date()}: "
+        f"{months:.4f} months",
+        f"monthly cost {_c(row['cost_usd'])} / {months:.4f} = {_c(mc)}",
+    ]
+    res = plan(mc, mp, keys, cfg, customer=customer)
+    return {
+        "customer_id": customer,
+        "tier": row["tier"],
+        "segment": row["segment"],
+        "window": [win.start.date(), (win.end - dt.timedelta(days=1)).date()],
+        "months": months,
+        "cost_to_serve_usd": row["cost_usd"],
+        "price_paid_usd": _c(mp * months),
+        "monthly_cost_usd": _c(mc),
+        "monthly_price_usd": _c(mp),
+        **res,
+        "shapes": diag[0]["shapes"] if diag else [],
+        "arithmetic": steps + res["arithmetic"],
+    }
