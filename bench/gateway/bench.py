@@ -209,6 +209,18 @@ models = ["*"]
                 n = a.requests if c == 1 else a.requests * 2
                 results[f"{name}_c{c}"] = asyncio.run(load(port, req, c, n))
                 print(name, c, results[f"{name}_c{c}"], flush=True)
+        import httpx
+
+        m = httpx.get(f"http://127.0.0.1:{gport}/metrics").text
+        wal = {
+            ln.split()[0]: float(ln.split()[1])
+            for ln in m.splitlines()
+            if ln.startswith("tailguard_gateway_wal_")
+        }
+        results["wal_events_per_batch"] = wal["tailguard_gateway_wal_events_total"] / max(
+            1.0, wal["tailguard_gateway_wal_batches_total"]
+        )
+        print("wal", wal, flush=True)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -208,10 +208,11 @@ class Gateway:
             elif path == "/healthz":
                 await _respond(send, 200, b'{"status":"ok"}')
             elif path == "/metrics":
+                wal = self.wal.stats if self.wal is not None else None
                 await _respond(
                     send,
                     200,
-                    self.metrics.render().encode(),
+                    self.metrics.render(wal).encode(),
                     content_type=b"text/plain; version=0.0.4; charset=utf-8",
                 )
             else:

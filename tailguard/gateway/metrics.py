@@ -40,7 +40,9 @@ class Metrics:
         self.latency: dict[str, Histogram] = defaultdict(Histogram)  # endpoint
         self.overhead = Histogram()
 
-    def render(self) -> str:
+    def render(self, wal: dict[str, int] | None = None) -> str:
+        """The exposition text; ``wal``: the write-ahead log's counters (group commit at work:
+        events per batch = ``events / batches``)."""
         out: list[str] = []
 
         def counter(name: str, help_: str, rows: dict[tuple[str, ...] | str, float]) -> None:
@@ -74,6 +76,15 @@ class Metrics:
             "Tokens by provider and direction.",
             {f'provider="{p}",direction="{d}"': v for (p, d), v in self.tokens.items()},
         )
+        if wal is not None:
+            for k, help_ in (
+                ("events", "Events written to the write-ahead log."),
+                ("batches", "Group-commit batches written (one write, one sync each)."),
+                ("flushed", "Events folded from the log into Parquet segments."),
+                ("rejected", "Events the ledger refused (kept in wal/rejected.jsonl)."),
+            ):
+                name = f"tailguard_gateway_wal_{k}_total"
+                out += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {wal[k]}"]
         name = "tailguard_gateway_request_duration_seconds"
         out.append(f"# HELP {name} Request latency, upstream included, by endpoint.")
         out.append(f"# TYPE {name} histogram")
