@@ -15,7 +15,7 @@ from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
 
-__all__ = ["anomalies_cmd", "decide_cmd", "kpis_cmd", "margins_cmd"]
+__all__ = ["anomalies_cmd", "decide_cmd", "kpis_cmd", "margins_cmd", "renewal_cmd"]
 
 PolicyOpt = Annotated[
     str | None,
@@ -303,4 +303,54 @@ def decide_cmd(
     typer.echo(
         f"  lifetime value over {rep['lifetime_months']} months: as is {ltv['as_is']}, "
         f"after fixes {ltv['after_fix']}, after fixes and caps {ltv['after_fix_and_cap']}"
+    )
+
+
+@app.command("renewal")
+def renewal_cmd(
+    customer: Annotated[str, typer.Argument(help="The customer id.")],
+    ledger: LedgerOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The last of the 12 months is this day's [last event]."),
+    ] = None,
+    html_file: Annotated[
+        str | None, typer.Option("--html", help="Also write a printable HTML page here.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The renewal one-pager (seed 002): 12 months of consumption, next year, the pool to sell.
+
+    Contracted pool; actual consumption month by month; a next-year projection from seat
+    growth (active users) and adoption (cost per user), least squares over whole months; the
+    recommended monthly pool = mean projected month × 1.2, rounded up. docs/panel.md.
+
+    Example: tailguard renewal cus_0013 --html renewal.html
+    """
+    from pathlib import Path
+
+    from tailguard.analytics.renewal import html, renewal
+
+    con = _connect(ledger)
+    try:
+        rep = renewal(con, customer, as_of=_date(as_of, "--as-of"))
+    finally:
+        con.close()
+    if html_file:
+        Path(html_file).write_text(html(rep), encoding="utf-8")
+    if json_:
+        print_json(rep)
+        return
+    emit(
+        rep["months"],
+        json_=False,
+        csv_=False,
+        columns=("month", "cost_usd", "llm_calls", "active_users", "partial"),
+        title=f"Renewal: {rep['customer_id']} ({rep['tier']}), contracted pool "
+        f"{rep['contracted_pool_usd']}",
+    )
+    typer.echo(
+        f"actual 12 months {rep['actual_12_months_usd']:.2f}; projected next 12 months "
+        f"{rep['projected_next_12_months_usd']}; recommended pool {rep['recommended_pool_usd']}"
+        f" a month ({rep['recommended_pool_note']})" + (f"; wrote {html_file}" if html_file else "")
     )

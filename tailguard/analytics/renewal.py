@@ -1,0 +1,236 @@
+"""The renewal one-pager of seed 002: what a workspace used, what it will use, what pool to sell.
+
+For one customer and the 12 calendar months ending with ``as_of``'s month (default: the month of
+the last event):
+
+- **actual consumption by month**: cost, LLM calls and active users (one engine query grouped
+  by month); a month before the first event of the ledger is ``null`` (no data), a month with
+  data but no spend is 0;
+- **next-year projection** from the two drivers seed 002 names, each fitted by least squares
+  over the whole months with data (a partly covered month is shown, marked ``partial``, but not
+  fitted): *seat growth* (active users per month) and *adoption* (cost per
+  active user per month). Projected month k = users(k) × cost per user(k), both lines clipped
+  at 0, for the 12 months after the last; with a single month of data both are flat;
+- **recommended pool** (monthly, like ``contracted_pool_usd``) = the mean projected month ×
+  (1 + ``headroom``, default 20%), rounded up to whole dollars: expected utilization 1 / 1.2 =
+  83%, inside the 30-90% band of the pool-utilization KPI;
+- ``html()`` renders a printable page with an inline SVG bar chart of the twelve months (no
+  external assets: it prints and mails as one file).
+
+Money is Decimal from the engine; the fitted lines are floats (a projection, not an invoice) and
+the projection is rounded to cents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as _html
+import math
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+CENT = Decimal("0.01")
+
+MONTHLY_SQL = """
+SELECT CAST(date_trunc('month', ts) AS DATE) AS month, coalesce(sum(cost_usd), 0) AS cost,
+  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+  count(DISTINCT user_id) AS users
+FROM events
+WHERE customer_id = ? AND ts >= ? AND ts < ? AND kind <> 'guard'
+GROUP BY 1
+"""
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    k = d.year * 12 + d.month - 1 + n
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
+    """Least-squares line (intercept, slope); flat through the point for a single one."""
+    n = len(ys)
+    if n == 1:
+        return ys[0], 0.0
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return my - slope * mx, slope
+
+
+def renewal(
+    con: duckdb.DuckDBPyConnection,
+    customer: str,
+    *,
+    as_of: dt.date | None = None,
+    headroom: float = 0.2,
+) -> dict[str, Any]:
+    """The one-pager's figures for ``customer`` (module docstring)."""
+    con.execute("SET TimeZone = 'UTC'")
+    dim = con.execute(
+        "SELECT name, tier, segment, mrr_usd, seats, contracted_pool_usd, signup_date "
+        "FROM customers WHERE customer_id = ?",
+        [customer],
+    ).fetchall()
+    _lo, hi = con.execute(
+        "SELECT min(ts), max(ts) FROM events WHERE customer_id = ?", [customer]
+    ).fetchall()[0]
+    if not dim and hi is None:
+        raise ConfigError(f"no events or customer row for {customer!r}")
+    name, tier, segment, mrr, seats, pool, signup = dim[0] if dim else (None,) * 7
+    first_ev, last_ev = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    ref = as_of or (hi.astimezone(dt.UTC).date() if hi else dt.datetime.now(dt.UTC).date())
+    last_m = ref.replace(day=1)
+    first_m = _add_months(last_m, -11)
+    utc = dt.UTC
+    start = dt.datetime(first_m.year, first_m.month, 1, tzinfo=utc)
+    nxt = _add_months(last_m, 1)
+    end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=utc)
+    got = {
+        m: (c, int(n), int(u))
+        for m, c, n, u in con.execute(MONTHLY_SQL, [customer, start, end]).fetchall()
+    }
+    data_from = first_ev.astimezone(utc).date().replace(day=1) if first_ev else last_m
+    months = []
+    for i in range(12):
+        m = _add_months(first_m, i)
+        if m < data_from:
+            months.append(
+                {
+                    "month": m.strftime("%Y-%m"),
+                    "cost_usd": None,
+                    "llm_calls": None,
+                    "active_users": None,
+                    "partial": None,
+                }
+            )
+            continue
+        c, n, u = got.get(m, (Decimal(0), 0, 0))
+        # a month the ledger covers only in part (its first month, or the current one)
+        partial = first_ev.astimezone(utc).date() > m or last_ev.astimezone(
+            utc
+        ).date() < _add_months(m, 1) - dt.timedelta(days=1)
+        months.append(
+            {
+                "month": m.strftime("%Y-%m"),
+                "cost_usd": c,
+                "llm_calls": n,
+                "active_users": u,
+                "partial": partial,
+            }
+        )
+    idx = [i for i, r in enumerate(months) if r["cost_usd"] is not None]
+    # fit on whole months: a 1-day current month is not a collapse in usage
+    idx = [i for i in idx if not months[i]["partial"]] or idx
+    seen = [months[i] for i in idx]
+    users = [float(r["active_users"]) for r in seen]
+    cpu = [float(r["cost_usd"]) / r["active_users"] if r["active_users"] else 0.0 for r in seen]
+    projection = []
+    if seen:
+        (ua, ub), (ca, cb) = _fit(idx, users), _fit(idx, cpu)
+        for k in range(12):
+            x = 12 + k  # month positions: 0..11 are the twelve shown
+            u = max(0.0, ua + ub * x)
+            c = max(0.0, ca + cb * x)
+            projection.append(
+                {
+                    "month": _add_months(last_m, k + 1).strftime("%Y-%m"),
+                    "active_users": round(u, 2),
+                    "cost_per_user_usd": round(c, 6),
+                    "cost_usd": Decimal(str(u * c)).quantize(CENT, rounding=ROUND_HALF_EVEN),
+                }
+            )
+        trend = {"users_per_month": round(ub, 4), "cost_per_user_per_month": round(cb, 6)}
+    else:
+        trend = {"users_per_month": 0.0, "cost_per_user_per_month": 0.0}
+    actual_12 = sum((r["cost_usd"] for r in months if r["cost_usd"] is not None), Decimal(0))
+    next_12 = sum((p["cost_usd"] for p in projection), Decimal(0))
+    mean_next = next_12 / 12 if projection else Decimal(0)
+    rec = Decimal(math.ceil(mean_next * Decimal(str(1 + headroom))))
+    return {
+        "customer_id": customer,
+        "name": name,
+        "tier": tier,
+        "segment": segment,
+        "mrr_usd": mrr,
+        "seats": seats,
+        "signup_date": signup,
+        "contracted_pool_usd": pool,
+        "months": months,
+        "actual_12_months_usd": actual_12,
+        "months_fitted": len(seen),
+        "trend": trend,
+        "projection": projection,
+        "projected_next_12_months_usd": next_12,
+        "headroom": headroom,
+        "recommended_pool_usd": rec,
+        "recommended_pool_note": (
+            f"mean projected month {mean_next.quantize(CENT)} × {1 + headroom:g}, rounded up"
+        ),
+    }
+
+
+def html(rep: dict[str, Any]) -> str:
+    """A printable one-page HTML renewal brief with an inline SVG chart of the twelve months."""
+    e = _html.escape
+    vals = [float(r["cost_usd"] or 0) for r in rep["months"]]
+    top = max([*vals, float(rep["contracted_pool_usd"] or 0), 1e-9])
+    w, h, bw = 600, 200, 600 / 12
+    bars = []
+    for i, (r, v) in enumerate(zip(rep["months"], vals, strict=True)):
+        bh = v / top * (h - 30)
+        fill = "#bbb" if r["cost_usd"] is None else "#2b6cb0"
+        bars.append(
+            f'<rect x="{i * bw + 4:.1f}" y="{h - 20 - bh:.1f}" width="{bw - 8:.1f}" '
+            f'height="{bh:.1f}" fill="{fill}"><title>{e(r["month"])}: ${v:,.2f}</title></rect>'
+            f'<text x="{i * bw + bw / 2:.1f}" y="{h - 5}" font-size="10" '
+            f'text-anchor="middle">{e(r["month"][2:])}</text>'
+        )
+    if rep["contracted_pool_usd"]:
+        y = h - 20 - float(rep["contracted_pool_usd"]) / top * (h - 30)
+        bars.append(
+            f'<line x1="0" x2="{w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c53030" '
+            f'stroke-dasharray="4"/><text x="{w - 4}" y="{y - 3:.1f}" font-size="10" '
+            f'text-anchor="end" fill="#c53030">contracted pool</text>'
+        )
+
+    def money(v: Any) -> str:
+        return "—" if v is None else f"${v:,.2f}"
+
+    rows = "".join(
+        f"<tr><td>{e(r['month'])}</td><td>{money(r['cost_usd'])}</td>"
+        f"<td>{'—' if r['active_users'] is None else r['active_users']}</td></tr>"
+        for r in rep["months"]
+    )
+
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Renewal brief: {e(str(rep["name"] or rep["customer_id"]))}</title>
+<style>
+body {{ font: 13px/1.4 system-ui, sans-serif; max-width: 720px; margin: 24px auto; color: #222; }}
+h1 {{ font-size: 20px; margin: 0 0 4px; }} .sub {{ color: #666; margin-bottom: 16px; }}
+.kpi {{ display: inline-block; margin: 0 24px 12px 0; }}
+.kpi b {{ display: block; font-size: 18px; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd;
+padding: 2px 6px; text-align: right; }} td:first-child, th:first-child {{ text-align: left; }}
+@media print {{ body {{ margin: 0; }} }}
+</style></head><body>
+<h1>Renewal brief: {e(str(rep["name"] or rep["customer_id"]))}</h1>
+<div class="sub">{e(rep["customer_id"])} · tier {e(str(rep["tier"]))} · segment
+{e(str(rep["segment"]))} · {rep["seats"] or "—"} seats · MRR {money(rep["mrr_usd"])}</div>
+<div class="kpi">Contracted pool (month)<b>{money(rep["contracted_pool_usd"])}</b></div>
+<div class="kpi">Actual, last 12 months<b>{money(rep["actual_12_months_usd"])}</b></div>
+<div class="kpi">Projected, next 12 months<b>{money(rep["projected_next_12_months_usd"])}</b></div>
+<div class="kpi">Recommended pool (month)<b>{money(rep["recommended_pool_usd"])}</b></div>
+<svg width="{w}" height="{h}" role="img" aria-label="monthly consumption">{"".join(bars)}</svg>
+<p>Projection: active users {rep["trend"]["users_per_month"]:+g} a month (seat growth) ×
+cost per user {rep["trend"]["cost_per_user_per_month"]:+g} $ a month (adoption), least squares over
+{rep["months_fitted"]} whole months. Recommended pool: {e(rep["recommended_pool_note"])}.</p>
+<table><tr><th>month</th><th>consumption</th><th>active users</th></tr>{rows}</table>
+</body></html>
+"""
