@@ -15,7 +15,14 @@ from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
 
-__all__ = ["anomalies_cmd", "decide_cmd", "kpis_cmd", "margins_cmd", "renewal_cmd"]
+__all__ = [
+    "anomalies_cmd",
+    "decide_cmd",
+    "digest_cmd",
+    "kpis_cmd",
+    "margins_cmd",
+    "renewal_cmd",
+]
 
 PolicyOpt = Annotated[
     str | None,
@@ -354,3 +361,45 @@ def renewal_cmd(
         f"{rep['projected_next_12_months_usd']}; recommended pool {rep['recommended_pool_usd']}"
         f" a month ({rep['recommended_pool_note']})" + (f"; wrote {html_file}" if html_file else "")
     )
+
+
+@app.command("digest")
+def digest_cmd(
+    rhythm: Annotated[str, typer.Argument(help="daily | weekly | quarterly")],
+    ledger: LedgerOpt = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="Last day covered, YYYY-MM-DD [last event's day].")
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help='POST {"text": markdown} to this URL.')
+    ] = None,
+    policy: PolicyOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The review rhythms of seed 002 as markdown: daily scan, weekly review, quarterly tiers.
+
+    daily: anomalies, top users and features by 24h spend, tiers out of band. weekly: spend by
+    tier, feature shifts, p90/p99 users, tenant cost-to-ARR, against the week before.
+    quarterly: tiers, feature shifts and effective $/Mtok by model against the quarter before.
+    --webhook posts it (Slack-style incoming webhook). docs/panel.md.
+
+    Example: tailguard digest daily --webhook https://hooks.example.com/T000/B000/XXXX
+    """
+    from tailguard.analytics.digest import RHYTHMS, digest, post
+
+    if rhythm not in RHYTHMS:
+        raise typer.BadParameter(f"RHYTHM must be one of {', '.join(RHYTHMS)}")
+    pol = _policy(policy)
+    con = _connect(ledger)
+    try:
+        rep = digest(con, rhythm, day=_date(day, "--day"), policy=pol)
+    finally:
+        con.close()
+    if webhook:
+        rep["webhook_status"] = post(webhook, rep)
+    if json_:
+        print_json(rep)
+        return
+    typer.echo(rep["markdown"])
+    if webhook:
+        typer.echo(f"posted to the webhook: HTTP {rep['webhook_status']}", err=True)

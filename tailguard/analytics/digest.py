@@ -1,0 +1,368 @@
+"""The three review rhythms of seed 002 (§07) as markdown ready to post.
+
+- ``daily`` (on-call engineering, fifteen minutes): the anomaly scan of
+  ``tailguard.analytics.anomalies`` — anomalies by deviation from the trailing-7-day median,
+  the top 10 users and top 5 features by 24-hour spend, tiers with a routing rate out of band.
+- ``weekly`` (product + finance): the last 7 days against the 7 before them — spend by tier,
+  feature attribution shifts (share of spend, week over week), the p90 and p99 user's weekly
+  spend, and the tenant cost-to-ARR rollup (customers above 12% and 20% of their revenue for
+  the week).
+- ``quarterly`` (leadership, tier redesign): the last 3 calendar months against the 3 before —
+  spend and customers by tier, feature attribution shifts, and the effective price paid per
+  million tokens by model (cost / (input + output tokens)): the current rate cards as the ledger
+  saw them, the input to recalibrating tier ceilings.
+
+Each digest is ``{rhythm, period, markdown, data}``; ``post(url, digest)`` sends
+``{"text": markdown}`` (the Slack / Mattermost / Teams incoming-webhook shape) with the standard
+library. All aggregation is in the engine; Python formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.guard.policy import Policy
+
+RHYTHMS: tuple[str, ...] = ("daily", "weekly", "quarterly")
+
+
+def _money(v: Any) -> str:
+    """Dollars: cents from $1 up, 4 places below (a $0.0015 median is not $0.00)."""
+    if v is None:
+        return "—"
+    d = Decimal(v)
+    sign, d = ("-" if d < 0 else ""), abs(d)
+    return f"{sign}${d:,.2f}" if d >= 1 or d == 0 else f"{sign}${d:.4f}"
+
+
+def _pct(a: Any, b: Any) -> float | None:
+    return round(float(a) / float(b) * 100, 1) if b else None
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "_none_\n"
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join("—" if c is None else str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _last_day(con: duckdb.DuckDBPyConnection, day: dt.date | None) -> dt.date:
+    if day is not None:
+        return day
+    hi = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    if hi is None:
+        raise ConfigError("the ledger has no events")
+    return hi.astimezone(dt.UTC).date()
+
+
+def _at(d: dt.date) -> dt.datetime:
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+
+
+def daily(
+    con: duckdb.DuckDBPyConnection, day: dt.date | None = None, policy: Policy | None = None
+) -> dict[str, Any]:
+    from tailguard.analytics.anomalies import anomalies
+
+    rep = anomalies(con, day=day, policy=policy)
+    md = [f"## Daily cost scan — {rep['day']}\n"]
+    md.append(f"**Anomalies** (24h spend ≥ {rep['threshold']:g}× trailing-7-day median):\n")
+    md.append(
+        _table(
+            ["type", "id", "customer", "24h", "median", "ratio"],
+            [
+                [
+                    a["entity_type"],
+                    a["entity_id"],
+                    a["customer_id"],
+                    _money(a["spend_24h_usd"]),
+                    _money(a["trailing_median_usd"]),
+                    f"{a['ratio']:.1f}×",
+                ]
+                for a in rep["anomalies"][:15]
+            ],
+        )
+    )
+    md.append("\n**Top users by 24h spend**\n")
+    md.append(
+        _table(
+            ["user", "customer", "24h", "Δ vs yesterday"],
+            [
+                [
+                    u["entity_id"],
+                    u["customer_id"],
+                    _money(u["spend_24h_usd"]),
+                    _money(u["delta_usd"]),
+                ]
+                for u in rep["top_users"]
+            ],
+        )
+    )
+    md.append("\n**Top features by 24h spend**\n")
+    md.append(
+        _table(
+            ["feature", "24h", "Δ vs yesterday"],
+            [
+                [f["entity_id"], _money(f["spend_24h_usd"]), _money(f["delta_usd"])]
+                for f in rep["top_features"]
+            ],
+        )
+    )
+    md.append("\n**Tiers with an overage-routing rate out of band**\n")
+    md.append(
+        _table(
+            ["tier", "pattern", "rate %", "band %", "3 days out"],
+            [
+                [
+                    t["tier"],
+                    t["pattern"],
+                    t["rate_pct"],
+                    f"{t['band'][0]}–{t['band'][1]}",
+                    "ALERT" if t["alert_3_days"] else "",
+                ]
+                for t in rep["tiers_out_of_band"]
+            ],
+        )
+    )
+    return {
+        "rhythm": "daily",
+        "period": [rep["day"], rep["day"]],
+        "markdown": "\n".join(md),
+        "data": rep,
+    }
+
+
+WEEK_SQL = """
+SELECT {key} AS k,
+  coalesce(sum(CASE WHEN e.ts >= ? THEN e.cost_usd END), 0) AS this_period,
+  coalesce(sum(CASE WHEN e.ts < ? THEN e.cost_usd END), 0) AS prev_period
+FROM events e LEFT JOIN customers c ON e.customer_id = c.customer_id
+WHERE e.ts >= ? AND e.ts < ?
+GROUP BY 1
+"""
+
+USER_Q_SQL = """
+SELECT period, quantile_cont(cost, 0.9), quantile_cont(cost, 0.99), count(*)
+FROM (
+  SELECT CASE WHEN ts >= ? THEN 'this' ELSE 'prev' END AS period, customer_id, user_id,
+    CAST(sum(cost_usd) AS DOUBLE) AS cost
+  FROM events
+  WHERE ts >= ? AND ts < ? AND user_id IS NOT NULL AND cost_usd IS NOT NULL
+  GROUP BY 1, 2, 3
+) t
+GROUP BY 1
+"""
+
+
+def _split(
+    con: duckdb.DuckDBPyConnection, key: str, lo: dt.datetime, mid: dt.datetime, hi: dt.datetime
+) -> list[dict[str, Any]]:
+    rows = con.execute(WEEK_SQL.format(key=key), [mid, mid, lo, hi]).fetchall()
+    this_total = sum((r[1] for r in rows), Decimal(0))
+    prev_total = sum((r[2] for r in rows), Decimal(0))
+    out = [
+        {
+            "key": k if k is not None else "(none)",
+            "this_usd": t,
+            "prev_usd": p,
+            "this_share_pct": _pct(t, this_total),
+            "prev_share_pct": _pct(p, prev_total),
+        }
+        for k, t, p in rows
+    ]
+    out.sort(key=lambda r: (-r["this_usd"], r["key"]))
+    return out
+
+
+def _shift(r: dict[str, Any]) -> str:
+    if r["this_share_pct"] is None or r["prev_share_pct"] is None:
+        return "—"
+    return f"{r['this_share_pct'] - r['prev_share_pct']:+.1f} pts"
+
+
+def weekly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[str, Any]:
+    from tailguard.analytics.customers import customer_rows
+    from tailguard.analytics.period import Window
+
+    con.execute("SET TimeZone = 'UTC'")
+    last = _last_day(con, day)
+    hi = _at(last) + dt.timedelta(days=1)
+    mid, lo = hi - dt.timedelta(days=7), hi - dt.timedelta(days=14)
+    tiers = _split(con, "c.tier", lo, mid, hi)
+    feats = _split(con, "e.feature", lo, mid, hi)
+    q = {p: (p90, p99, n) for p, p90, p99, n in con.execute(USER_Q_SQL, [mid, lo, hi]).fetchall()}
+    rows = customer_rows(con, Window(mid, hi))
+    arr = [r for r in rows if r["cost_pct_of_mrr"] is not None]
+    over12 = sorted(
+        (r for r in arr if r["cost_pct_of_mrr"] > 12), key=lambda r: -r["cost_pct_of_mrr"]
+    )
+    over20 = [r for r in over12 if r["cost_pct_of_mrr"] > 20]
+    md = [f"## Weekly cost review — {mid.date()} .. {last} (vs the 7 days before)\n"]
+    md.append("**Spend by tier**\n")
+    md.append(
+        _table(
+            ["tier", "this week", "last week", "share shift"],
+            [[t["key"], _money(t["this_usd"]), _money(t["prev_usd"]), _shift(t)] for t in tiers],
+        )
+    )
+    md.append("\n**Feature attribution shifts**\n")
+    md.append(
+        _table(
+            ["feature", "this week", "share %", "shift"],
+            [[f["key"], _money(f["this_usd"]), f["this_share_pct"], _shift(f)] for f in feats[:10]],
+        )
+    )
+    md.append("\n**Top-decile and top-percentile users (weekly spend)**\n")
+    md.append(
+        _table(
+            ["week", "p90 user", "p99 user", "active users"],
+            [
+                [
+                    p,
+                    _money(Decimal(str(round(v[0], 2)))),
+                    _money(Decimal(str(round(v[1], 2)))),
+                    v[2],
+                ]
+                for p, v in sorted(q.items(), reverse=True)
+            ],
+        )
+    )
+    md.append(
+        f"\n**Tenant cost-to-ARR**: {len(arr)} paying customers; {len(over12)} above 12% "
+        f"(funding the feature off margin), {len(over20)} above 20% (revisit at renewal).\n"
+    )
+    md.append(
+        _table(
+            ["customer", "tier", "cost % of revenue"],
+            [[r["customer_id"], r["tier"], round(r["cost_pct_of_mrr"], 1)] for r in over12[:10]],
+        )
+    )
+    return {
+        "rhythm": "weekly",
+        "period": [mid.date(), last],
+        "markdown": "\n".join(md),
+        "data": {
+            "tiers": tiers,
+            "features": feats,
+            "user_quantiles": q,
+            "cost_to_arr_over_12": len(over12),
+            "cost_to_arr_over_20": len(over20),
+        },
+    }
+
+
+MODEL_SQL = """
+SELECT model,
+  coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0) AS this_cost,
+  sum(CASE WHEN ts >= ? THEN input_tokens + output_tokens ELSE 0 END) AS this_tok,
+  coalesce(sum(CASE WHEN ts < ? THEN cost_usd END), 0) AS prev_cost,
+  sum(CASE WHEN ts < ? THEN input_tokens + output_tokens ELSE 0 END) AS prev_tok
+FROM events
+WHERE kind = 'llm_call' AND ts >= ? AND ts < ?
+GROUP BY 1
+"""
+
+
+def _month(d: dt.date, n: int) -> dt.date:
+    k = d.year * 12 + d.month - 1 + n
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[str, Any]:
+    con.execute("SET TimeZone = 'UTC'")
+    last = _last_day(con, day)
+    end_m = _month(last, 1)
+    mid_m, lo_m = _month(end_m, -3), _month(end_m, -6)
+    lo, mid, hi = _at(lo_m), _at(mid_m), _at(end_m)
+    tiers = _split(con, "c.tier", lo, mid, hi)
+    feats = _split(con, "e.feature", lo, mid, hi)
+    models = []
+    for m, tc, tt, pc, pt in con.execute(MODEL_SQL, [mid, mid, mid, mid, lo, hi]).fetchall():
+        models.append(
+            {
+                "model": m,
+                "this_usd": tc,
+                "this_usd_per_mtok": round(float(tc) / tt * 1e6, 4) if tt else None,
+                "prev_usd_per_mtok": round(float(pc) / pt * 1e6, 4) if pt else None,
+            }
+        )
+    models.sort(key=lambda r: (-r["this_usd"], r["model"]))
+    md = [
+        f"## Quarterly tier review — {mid_m:%Y-%m} .. {_month(end_m, -1):%Y-%m} "
+        f"(vs {lo_m:%Y-%m} .. {_month(mid_m, -1):%Y-%m})\n"
+    ]
+    md.append("**Spend by tier**\n")
+    md.append(
+        _table(
+            ["tier", "this quarter", "last quarter", "share shift"],
+            [[t["key"], _money(t["this_usd"]), _money(t["prev_usd"]), _shift(t)] for t in tiers],
+        )
+    )
+    md.append("\n**Attribution shifts by feature**\n")
+    md.append(
+        _table(
+            ["feature", "this quarter", "share %", "shift"],
+            [[f["key"], _money(f["this_usd"]), f["this_share_pct"], _shift(f)] for f in feats[:10]],
+        )
+    )
+    md.append(
+        "\n**Effective price by model ($ per million input + output tokens)** — "
+        "recalibrate tier ceilings against these\n"
+    )
+    md.append(
+        _table(
+            ["model", "spend", "$/Mtok now", "$/Mtok last quarter"],
+            [
+                [r["model"], _money(r["this_usd"]), r["this_usd_per_mtok"], r["prev_usd_per_mtok"]]
+                for r in models[:10]
+            ],
+        )
+    )
+    return {
+        "rhythm": "quarterly",
+        "period": [mid_m, _month(end_m, -1)],
+        "markdown": "\n".join(md),
+        "data": {"tiers": tiers, "features": feats, "models": models},
+    }
+
+
+def digest(
+    con: duckdb.DuckDBPyConnection,
+    rhythm: str,
+    *,
+    day: dt.date | None = None,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
+    """The ``daily`` | ``weekly`` | ``quarterly`` digest ending ``day`` (default: last event)."""
+    if rhythm == "daily":
+        return daily(con, day, policy)
+    if rhythm == "weekly":
+        return weekly(con, day)
+    if rhythm == "quarterly":
+        return quarterly(con, day)
+    raise ConfigError(f"rhythm must be one of {', '.join(RHYTHMS)}, not {rhythm!r}")
+
+
+def post(url: str, rep: dict[str, Any], *, timeout: float = 10.0) -> int:
+    """POST ``{"text": markdown}`` to an incoming webhook; returns the HTTP status."""
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"--webhook: {url!r} is not an http(s) URL")
+    body = json.dumps({"text": rep["markdown"]}).encode()
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # the scheme is checked above
+            return int(resp.status)
+    except OSError as exc:
+        raise ConfigError(f"--webhook: {exc}") from None
