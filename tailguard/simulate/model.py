@@ -202,7 +202,7 @@ def generate(
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
     s_f = trend * s_day / max(1, days - 1)  # 0 at the start of the window, ``trend`` at the end
-    cheaper = rng.random(nsess) < 0.3 * s_f
+    cheaper = rng.random(nsess) < 0.45 * s_f
     s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
     s_sys = cat.SYSTEM_PROMPT[s_feat]
 
@@ -488,15 +488,80 @@ def generate(
         p["feature"] = s_feat[p["session"]]
     cols = _concat(parts)
     cols["cust"] = cust[cols["cust"]]  # to global customer index
+    # the free tier's hard cap: sessions started after the month's budget is spent are denied
+    cols, denied = _cap_free(pop, cols, s_start, s_g, s_user, s_wl, s_feat, s_model)
     # provider-reported cost (the price a gateway logged), for the customers that report it
     rep = np.flatnonzero((cols["kind"] == KIND_LLM) & pop.reports_cost[cols["cust"]])
     cols["cost_usd"][rep] = np.round(llm_cost(cols, rep), 9)
     guard = _guards(pop, cols, rng)
-    if guard is not None:
-        cols = _concat([cols, guard])
+    extra = [g for g in (guard, denied) if g is not None]
+    if extra:
+        cols = _concat([cols, *extra])
     order = np.lexsort((_KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
     cols = {k: v[order] for k, v in cols.items()}
     return Chunk(cols=cols, users=users, n_sessions=nsess, n_tasks=ntask)
+
+
+def _cap_free(
+    pop: Population,
+    cols: dict[str, np.ndarray],
+    s_start: np.ndarray,
+    s_g: np.ndarray,
+    s_user: np.ndarray,
+    s_wl: np.ndarray,
+    s_feat: np.ndarray,
+    s_model: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """The free tier's hard cap (seed 002): a session that starts once the customer's LLM spend
+    in the calendar month has reached its budget is denied, so it never happens.
+
+    Returns the kept events and the guard ``deny`` decisions: one per customer and day on which
+    sessions were denied, at the first denied session's start, naming the user and feature that
+    asked (no session or task: nothing ran).
+    """
+    nsess = len(s_start)
+    s_free = (pop.tier[s_g] == 0) & (pop.pool_usd[s_g] > 0)
+    if not s_free.any():
+        return cols, None
+    llm = np.flatnonzero(cols["kind"] == KIND_LLM)
+    s_cost = np.bincount(cols["session"][llm], weights=llm_cost(cols, llm), minlength=nsess)
+    day = np.minimum((s_start // 86400).astype(np.int64), pop.days - 1)
+    month = _month_of_day(pop)[day]
+    budget = pop.pool_usd[s_g] * _month_fraction(pop)[month]
+    idx = np.flatnonzero(s_free)
+    group = s_g[idx] * 1000 + month[idx]
+    o = np.lexsort((s_start[idx], group))
+    idx, group = idx[o], group[o]
+    counts = np.unique(group, return_counts=True)[1]
+    before = _excl_cumsum(s_cost[idx], counts)
+    denied = np.zeros(nsess, dtype=bool)
+    denied[idx[before >= budget[idx]]] = True
+    if not denied.any():
+        return cols, None
+    keep = ~denied[cols["session"]]
+    cols = {k: v[keep] for k, v in cols.items()}
+    d = np.flatnonzero(denied)
+    key = s_g[d] * 100_000 + day[d]
+    o = np.lexsort((s_start[d], key))
+    d, key = d[o], key[o]
+    first = np.ones(len(d), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    d = d[first]
+    nd = len(d)
+    return cols, {
+        "kind": np.full(nd, KIND_GUARD),
+        "ts": np.round(s_start[d] * US).astype(np.int64),
+        "cust": s_g[d],
+        "user": s_user[d],
+        "session": np.full(nd, -1),
+        "task": np.full(nd, -1),
+        "workload": s_wl[d],
+        "feature": s_feat[d],
+        "model": s_model[d],
+        "action": np.ones(nd, dtype=np.int64),  # deny
+        "rule": np.ones(nd, dtype=np.int64),  # tier.free.hard_cap
+        "amount_usd": np.round(budget[d], 6),
+    }
 
 
 def _guards(

@@ -60,10 +60,13 @@ COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
 SPREAD = 0.68
 #: sessions per 30 days of the median customer
 MEDIAN_SESSIONS_30D = 14.0
-#: Estimated USD per session of the base population by tier (free, pro, team, enterprise,
-#: custom), measured on simulated data with the genai-prices snapshot; used to size budgets and
-#: to pick planted customers by expected spend.
-COST_PER_SESSION = np.array([0.0085, 0.060, 0.105, 0.130, 0.075])
+#: Estimated LLM USD per session of the base population by tier (free, pro, team, enterprise,
+#: custom), measured on simulated data (seed 1, 2,000 x 30, unplanted customers) with the
+#: genai-prices snapshot; sizes the guard budgets (which count LLM spend).
+COST_PER_SESSION = np.array([0.0045, 0.027, 0.032, 0.036, 0.025])
+#: the same, fully loaded (with the unit costs of prices.py: tools, retrieval, escalations);
+#: sizes the usage-based commits
+FULL_COST_PER_SESSION = np.array([0.011, 0.31, 0.34, 0.29, 0.29])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
@@ -240,7 +243,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     mrr = seats * per_seat[tier]
     mrr[ent] = np.maximum(mrr[ent], 1500.0) * rng.uniform(0.8, 1.3, int(ent.sum()))
     # usage-based: a monthly commit sized so expected cost is 10-30% of it (seed 003)
-    expected = sessions * 30.0 / days * COST_PER_SESSION[tier]
+    expected = sessions * 30.0 / days * FULL_COST_PER_SESSION[tier]
     mrr[cus] = np.maximum(100.0, expected[cus] / rng.uniform(0.1, 0.3, int(cus.sum())))
     mrr = np.round(mrr, 2)
 

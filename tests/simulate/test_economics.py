@@ -63,6 +63,15 @@ def econ(ledger: Path, mid_run: SimulationResult) -> dict[str, Any]:
     esc = con.execute(
         "SELECT sum(cost_usd)::DOUBLE, sum(minutes) FROM e WHERE kind = 'escalation'"
     ).fetchone()
+    free = con.execute(
+        """
+        SELECT c.customer_id, c.contracted_pool_usd::DOUBLE,
+               coalesce(sum(CASE WHEN kind = 'llm_call' THEN cost_usd END), 0)::DOUBLE,
+               count(CASE WHEN kind = 'escalation' THEN 1 END),
+               count(CASE WHEN kind = 'guard' AND session_id IS NULL THEN 1 END)
+        FROM c LEFT JOIN e USING (customer_id) WHERE c.tier = 'free' GROUP BY 1, 2
+        """
+    ).fetchall()
     months = MID_DAYS / float(DAYS_PER_MONTH)
     return {
         "tier": np.array([r[1] for r in rows]),
@@ -73,6 +82,7 @@ def econ(ledger: Path, mid_run: SimulationResult) -> dict[str, Any]:
         "agent_tokens_per_task": float(agent),
         "unpriced": unpriced,
         "escalation": esc,
+        "free": free,
     }
 
 
@@ -140,3 +150,17 @@ def test_cost_per_successful_task_spreads_like_seed_000(econ: dict[str, Any]) ->
 
 def test_agent_tasks_carry_seed_002_context(econ: dict[str, Any]) -> None:
     assert 8_000 <= econ["agent_tokens_per_task"] <= 20_000
+
+
+def test_free_tier_stops_at_its_budget(econ: dict[str, Any]) -> None:
+    """The free tier's hard cap: sessions after the month's budget are denied (guard ``deny``
+    with no session), so a free customer's LLM spend ends within one session of its budget, and
+    the free tier has no human escalation."""
+    free = econ["free"]
+    assert free
+    # the window is January 1-30: the budget of the month, prorated to 30 of its 31 days
+    over = [(c, pool, llm) for c, pool, llm, _, _ in free if llm > pool * 30 / 31 + 0.05]
+    assert not over, over[:3]
+    assert sum(esc for *_, esc, _ in free) == 0
+    capped = [c for c, *_, denied in free if denied > 0]
+    assert 0 < len(capped) <= 0.2 * len(free)
