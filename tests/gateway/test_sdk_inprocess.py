@@ -155,3 +155,31 @@ def test_anthropic_messages_cache_tokens_converted(make_env: Callable[..., Env])
     assert (e2["input_tokens"], e2["cache_write_tokens"], e2["cache_read_tokens"]) == (11, 0, 8)
     assert e2["output_tokens"] == 4
     assert e2["cost_usd"] < e1["cost_usd"]  # cache reads are cheaper than cache writes
+
+
+def test_user_ids_hashed_and_keys_picked_up_while_running(
+    make_env: Callable[..., Env],
+) -> None:
+    import hashlib
+    import hmac
+
+    env = make_env()
+    env.gw.cfg.user_hash_key = b"s3cret"  # what user_hash_key_env = "..." loads
+    from tailguard.gateway.config import create_key
+
+    late = create_key(env.gw.cfg.keys, "globex", "u-late")  # after the gateway loaded its keys
+    env.gw._keys_checked = 0.0  # as if more than a second had passed
+
+    async def main() -> None:
+        await oa(env, late).chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Tailguard-Customer": "someone-else"},  # never changes the customer
+        )
+        await env.close()
+
+    asyncio.run(main())
+    [ev] = env.events()
+    assert ev["customer_id"] == "globex"
+    digest = hmac.new(b"s3cret", b"u-late", hashlib.sha256).hexdigest()[:32]
+    assert ev["user_id"] == "h:" + digest
