@@ -95,10 +95,6 @@ _DROP_REQ = frozenset(
 _WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
 
 
-class UpstreamStreamBroken(Exception):
-    """Raised to the ASGI server so the client's connection is cut like the upstream's was."""
-
-
 class _Call:
     """Everything known about one proxied call, for its ledger event."""
 
@@ -561,9 +557,10 @@ class Gateway:
             if err is None:
                 await send({"type": "http.response.body", "body": rest, "more_body": False})
             elif err == "stream_broken":
-                # end the response without its terminating chunk: the client must see a
-                # broken stream too, never a short answer that looks complete
-                raise UpstreamStreamBroken(f"upstream {call.wire} stream for {call.model} broke")
+                # return without the last message: the server closes the connection without
+                # the terminating chunk, so the client sees a broken stream too, never a short
+                # answer that looks complete
+                log.warning("upstream %s stream for %s broke off", call.wire, call.model)
             self._count(call, resp.status)
         finally:
             watcher.cancel()
