@@ -13,7 +13,8 @@ client) so that it costs as little CPU as possible: on 2 cores the generator, th
 the mock share the machine, as they would for LiteLLM.
 
 Added latency = the percentile through the proxy minus the same percentile calling the mock
-directly, same client, same request (a non-streamed chat completion, 16 output tokens).
+directly, same client, same request (a non-streamed chat completion, 16 output tokens; with
+``--stream`` a streamed one: 16 content chunks, timed to the last byte).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ BODY = json.dumps(
 ).encode()
 
 LITELLM_KEY = "sk-bench-litellm-master-key-0123456789abcdef"
+STREAM_BODY = json.dumps(dict(json.loads(BODY), stream=True)).encode()
 POLICY = """
 [guard]
 default_tier = "free"
@@ -60,13 +62,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def request_bytes(port: int, key: str, path: str = "/v1/chat/completions") -> bytes:
+def request_bytes(
+    port: int, key: str, path: str = "/v1/chat/completions", *, stream: bool = False
+) -> bytes:
+    body = STREAM_BODY if stream else BODY
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(BODY)}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     )
-    return head.encode() + BODY
+    return head.encode() + body
 
 
 async def read_response(r: asyncio.StreamReader) -> int:
@@ -143,6 +148,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--durability", default="fsync")
     ap.add_argument("--litellm", help="path to a litellm executable (its own venv)")
+    ap.add_argument("--stream", action="store_true", help="streamed completions (16 chunks)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "gateway" / "results.json"))
     a = ap.parse_args()
 
@@ -195,7 +201,11 @@ models = ["*"]
             )
         )
         targets["litellm"] = lport
-    results: dict[str, Any] = {"requests": a.requests, "durability": a.durability}
+    results: dict[str, Any] = {
+        "requests": a.requests,
+        "durability": a.durability,
+        "stream": a.stream,
+    }
     try:
         wait_up(mport)
         wait_up(gport)
@@ -203,7 +213,7 @@ models = ["*"]
             wait_up(targets["litellm"], "/health/liveliness", timeout=180)
         for name, port in targets.items():
             k = {"tailguard": key, "litellm": LITELLM_KEY}.get(name, "sk-mock")
-            req = request_bytes(port, k)
+            req = request_bytes(port, k, stream=a.stream)
             asyncio.run(load(port, req, 8, 400))  # warm up: pools, caches, JIT-free but lazy
             for c in (1, 32):
                 n = a.requests if c == 1 else a.requests * 2
