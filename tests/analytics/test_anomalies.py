@@ -24,16 +24,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import statistics
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.analytics.anomalies import anomalies
 from tailguard.cli import run
 from tailguard.errors import ConfigError
 from tailguard.ledger import Ledger
+from tests.analytics.test_diagnose import connect
 from tests.analytics.test_kpis import Events, make_ledger
 
 D = dt.date(2026, 2, 10)
@@ -144,3 +148,50 @@ def test_default_day_is_the_last_events(led: Ledger, tmp_path: Path) -> None:
         assert anomalies(con)["day"] == dt.date(2026, 2, 11)
     finally:
         con.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0, 0, 1, 2, 3, 5, 40]), min_size=8, max_size=8),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([2.0, 3.0, 5.0]),
+)
+def test_against_a_python_reference(days: list[list[int]], threshold: float) -> None:
+    """Each user's 8 daily spends (Feb 3 .. Feb 10, 0 = no event): the median of the first 7
+    zero-filled, and the rule, recomputed in Python, match the engine's."""
+    rows = []
+    for u, spends in enumerate(days):
+        for d, c in enumerate(spends):
+            if c:
+                rows.append(
+                    {
+                        "event_id": f"p{u}-{d}",
+                        "kind": "llm_call",
+                        "ts": f"2026-02-{3 + d:02d}T06:00:00+00:00",
+                        "customer_id": f"C{u}",
+                        "user_id": f"u{u}",
+                        "feature": f"f{u}",
+                        "cost_usd": c,
+                    }
+                )
+    if not rows:
+        return
+    con = connect(rows)
+    try:
+        rep = anomalies(con, day=D, threshold=threshold)
+    finally:
+        con.close()
+    flagged = {(a["entity_type"], a["entity_id"]) for a in rep["anomalies"]}
+    for u, spends in enumerate(days):
+        med = statistics.median(spends[:7])
+        want = med > 0 and spends[7] >= threshold * med
+        # a user's customer and feature are its own: the same series three times
+        for key in (("user", f"u{u}"), ("customer", f"C{u}"), ("feature", f"f{u}")):
+            assert (key in flagged) == want
+        if want:
+            a = next(a for a in rep["anomalies"] if a["entity_id"] == f"u{u}")
+            assert a["trailing_median_usd"] == Decimal(str(med))
+            assert a["ratio"] == round(spends[7] / med, 2)
