@@ -326,24 +326,59 @@ class MockUpstream:
             return _json(resp)
 
         async def gen() -> AsyncIterator[bytes]:
+            # the Responses API's event sequence, as the SDK's stream accumulator expects it
+            item_id = "msg_" + rid
+            seq = iter(range(1_000_000))
+
+            def ev(kind: str, **fields: Any) -> bytes:
+                return _sse({"type": kind, **fields, "sequence_number": next(seq)}, kind)
+
             start = dict(resp, status="in_progress", output=[], usage=None)
-            yield _sse({"type": "response.created", "response": start, "sequence_number": 0})
-            for i in range(n):
-                yield _sse(
-                    {
-                        "type": "response.output_text.delta",
-                        "item_id": "msg_" + rid,
-                        "output_index": 0,
-                        "content_index": 0,
-                        "delta": ("" if i == 0 else " ") + f"w{i + 1}",
-                        "sequence_number": i + 1,
-                    },
-                    "response.output_text.delta",
-                )
-            yield _sse(
-                {"type": "response.completed", "response": resp, "sequence_number": n + 1},
-                "response.completed",
+            yield ev("response.created", response=start)
+            yield ev("response.in_progress", response=start)
+            item: dict[str, Any] = {
+                "type": "message",
+                "id": item_id,
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
+            yield ev("response.output_item.added", output_index=0, item=item)
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield ev(
+                "response.content_part.added",
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                part=part,
             )
+            for i in range(n):
+                yield ev(
+                    "response.output_text.delta",
+                    item_id=item_id,
+                    output_index=0,
+                    content_index=0,
+                    delta=("" if i == 0 else " ") + f"w{i + 1}",
+                    logprobs=[],
+                )
+            yield ev(
+                "response.output_text.done",
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            done_part = dict(part, text=text)
+            yield ev(
+                "response.content_part.done",
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                part=done_part,
+            )
+            yield ev("response.output_item.done", output_index=0, item=resp["output"][0])
+            yield ev("response.completed", response=resp)
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 

@@ -42,13 +42,10 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     assert emb.usage.prompt_tokens == 3
     r = o.responses.create(model="gpt-4o-mini", input="four five six seven", max_output_tokens=3)
     assert r.output_text == "w1 w2 w3" and r.usage.input_tokens == 4
-    events = list(
-        o.responses.create(
-            model="gpt-4o-mini", input="eight nine", max_output_tokens=2, stream=True
-        )
-    )
-    assert events[-1].type == "response.completed"
-    assert events[-1].response.usage.output_tokens == 2
+    with o.responses.stream(model="gpt-4o-mini", input="eight nine", max_output_tokens=2) as rs:
+        assert "".join(e.delta for e in rs if e.type == "response.output_text.delta") == "w1 w2"
+        rfinal = rs.get_final_response()
+    assert rfinal.output_text == "w1 w2" and rfinal.usage.output_tokens == 2
     assert [m.id for m in o.models.list()][:2] == ["gpt-4o", "gpt-4o-mini"]
 
     # upstream errors pass through unchanged, in the provider's shape
@@ -113,6 +110,10 @@ def test_streams_and_errors_over_sockets(socket_env: Callable[..., SocketEnv]) -
     o4 = by_model["o4-mini"]  # 3 words in; 6 words out + 2 x 6 reasoning
     assert (o4["input_tokens"], o4["output_tokens"], o4["reasoning_tokens"]) == (3, 18, 12)
     assert by_model["text-embedding-3-small"]["input_tokens"] == 3
+    responses = [
+        (e["input_tokens"], e["output_tokens"]) for e in evs if e["model"] == "gpt-4o-mini"
+    ]
+    assert responses == [(4, 3), (2, 2)]  # non-streamed, then streamed (response.completed)
     err = by_model["gpt-error-429"]
     assert err["status"] == "error" and err["input_tokens"] == 0
     broken = by_model["claude-break"]  # message_start was seen: its input tokens are kept
