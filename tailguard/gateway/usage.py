@@ -58,6 +58,8 @@ def from_openai(u: Any) -> Usage:
             input_tokens=_int(u, "prompt_tokens"),
             output_tokens=_int(u, "completion_tokens"),
             cache_read_tokens=_int(u, "prompt_tokens_details", "cached_tokens"),
+            # OpenAI-compatible routers (OpenRouter) report cache writes here; OpenAI does not
+            cache_write_tokens=_int(u, "prompt_tokens_details", "cache_write_tokens"),
             reasoning_tokens=_int(u, "completion_tokens_details", "reasoning_tokens"),
             seen=True,
         )
@@ -65,6 +67,7 @@ def from_openai(u: Any) -> Usage:
         input_tokens=_int(u, "input_tokens"),
         output_tokens=_int(u, "output_tokens"),
         cache_read_tokens=_int(u, "input_tokens_details", "cached_tokens"),
+        cache_write_tokens=_int(u, "input_tokens_details", "cache_write_tokens"),
         reasoning_tokens=_int(u, "output_tokens_details", "reasoning_tokens"),
         seen=True,
     )
