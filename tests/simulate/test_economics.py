@@ -8,6 +8,7 @@ never read from ``truth.json``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,11 @@ def econ(ledger: Path, mid_run: SimulationResult) -> dict[str, Any]:
 
 def test_prices_file_is_written_and_loads(mid_run: SimulationResult) -> None:
     assert mid_run.prices_path.read_text() == demo_prices_toml()
-    units = PriceBook.load(mid_run.prices_path)
-    assert units is not None
+    units = PriceBook.load(mid_run.prices_path).units
+    assert units.escalation_minute_usd == Decimal("0.75")
+    assert units.tool("web_search") == Decimal("0.01")
+    assert units.tool("db_read") == Decimal("0.0001")  # the default
+    assert units.retrieval_query_usd == Decimal("0.0004") and units.rerank_usd == Decimal("0.002")
 
 
 def test_every_cost_is_priced(econ: dict[str, Any]) -> None:
