@@ -116,10 +116,13 @@ def render_markdown(
         f"| per-customer p99 | {_usd(d.get('p99'))} |",
         f"| share of spend, top 1% of customers | {_pct(head['top_1pct_share'])} |",
         f"| share of spend, top 0.1% of customers | {_pct(head['top_0_1pct_share'])} |",
-        f"| customers costing more than they pay | {head['underwater_customers']:,} |",
+        "| paying customers costing more than they pay | "
+        f"{head['underwater_customers']:,} of {head['paying_customers']:,} |",
+        f"| cost of the {head['free_customers']:,} free customers | "
+        f"{_usd(head['free_customers_cost_usd'])} |",
         f"| unpriced LLM calls (cost unknown, not zero) | {head['unpriced_calls']:,} |",
         "",
-        "## The ten most underwater customers",
+        "## The ten most underwater paying customers",
         "",
         "| customer | tier | cost | revenue | margin | cost % of MRR |",
         "|---|---|---|---|---|---|",

@@ -43,10 +43,12 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
         arr = np.asarray(cpst)
         for name, q in (("median", 50), ("p95", 95), ("p99", 99)):
             dist[name] = round(float(np.percentile(arr, q)), 6)
-    under = sorted(
-        (r for r in rows if r["gross_margin_usd"] is not None and r["gross_margin_usd"] < 0),
-        key=lambda r: r["gross_margin_usd"],
-    )[:underwater]
+    # "who pays us $40 and costs us $4,000": underwater means a paying customer whose cost
+    # exceeds its revenue; a free customer always has revenue 0, so it is reported apart
+    paying = [r for r in rows if r["revenue_usd"] is not None and r["revenue_usd"] > 0]
+    free = [r for r in rows if r["mrr_usd"] is not None and r["mrr_usd"] == 0]
+    under_all = [r for r in paying if r["gross_margin_usd"] < 0]
+    under = sorted(under_all, key=lambda r: (r["gross_margin_usd"], r["customer_id"]))[:underwater]
     return {
         "customers": len(rows),
         "total_cost_usd": total,
@@ -58,9 +60,10 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
         "top_1pct_share": top_share(costs, 1),
         "top_0_1pct_share": top_share(costs, 0.1),
         "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
-        "underwater_customers": sum(
-            1 for r in rows if r["gross_margin_usd"] is not None and r["gross_margin_usd"] < 0
-        ),
+        "paying_customers": len(paying),
+        "underwater_customers": len(under_all),
+        "free_customers": len(free),
+        "free_customers_cost_usd": sum((r["cost_usd"] for r in free), Decimal(0)),
         "most_underwater": [
             {
                 "customer_id": r["customer_id"],

@@ -18,15 +18,28 @@ def demo(
     customers: Annotated[int, typer.Option("--customers", min=10)] = 2000,
     days: Annotated[int, typer.Option("--days", min=1)] = 30,
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Drive simulated customers through a real gateway and mock provider over HTTP "
+            "(caps, degradations and kills land in the ledger).",
+        ),
+    ] = False,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="With --live.")] = 3000,
     json_: JsonOpt = False,
 ) -> None:
     """Simulate a product, ingest it, and print what the aggregate dashboard hides.
 
-    Offline, under a minute. Example: tailguard demo
+    Offline, under a minute. Example: tailguard demo   (or: tailguard demo --live)
     """
     from rich.console import Console
 
     from tailguard.demo import run_demo
+
+    if live:
+        _live(out, customers=min(customers, 300), requests=requests, seed=seed, json_=json_)
+        return
 
     console = Console(stderr=True)
     if json_:
@@ -78,10 +91,16 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
     t.add_row("  per-customer p99", usd(d.get("p99")))
     share = h["top_1pct_share"]
     t.add_row("share of spend, top 1% of customers", "—" if share is None else f"{share:.1%}")
-    t.add_row("customers costing more than they pay", f"{h['underwater_customers']:,}")
+    t.add_row(
+        "paying customers costing more than they pay",
+        f"{h['underwater_customers']:,} of {h['paying_customers']:,}",
+    )
+    t.add_row(
+        f"cost of the {h['free_customers']:,} free customers", usd(h["free_customers_cost_usd"])
+    )
     t.add_row("unpriced LLM calls", f"{h['unpriced_calls']:,}")
     c.print(t)
-    u = Table(title="Ten most underwater customers")
+    u = Table(title="Ten most underwater paying customers")
     for col in ("customer", "tier", "cost", "revenue", "margin", "cost % of MRR"):
         u.add_column(col, justify="left" if col in ("customer", "tier") else "right")
     for r in h["most_underwater"]:
@@ -96,3 +115,57 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
         )
     c.print(u)
     c.print(f"report: [bold]{res.report}[/]  (full table: {res.table_csv}; ledger: {res.ledger})")
+
+
+def _live(out: str, *, customers: int, requests: int, seed: int, json_: bool) -> None:
+    """Mock provider + gateway + traffic, then the per-customer table and guard actions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tailguard.analytics.report import customer_report
+    from tailguard.gateway.live import run_live
+    from tailguard.ledger import Ledger
+
+    console = Console(stderr=True)
+    with console.status(f"driving {customers} customers through the gateway"):
+        res = run_live(out, customers=customers, requests=requests, seed=seed)
+    rows = customer_report(res.ledger, limit=10)
+    con = Ledger(res.ledger).connect()
+    try:
+        actions = dict(
+            con.execute(
+                "SELECT action, count(*) FROM events WHERE kind = 'guard' GROUP BY action"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    if json_:
+        print_json(
+            {
+                "requests": res.requests,
+                "seconds": res.seconds,
+                "client_saw": dict(res.outcomes),
+                "guard_events": actions,
+                "ledger": str(res.ledger),
+                "top_customers": rows,
+            }
+        )
+        return
+    c = Console()
+    c.print(
+        f"[bold]{res.requests:,} requests in {res.seconds:.1f}s through the gateway[/]: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(res.outcomes.items()))
+    )
+    c.print("guard events in the ledger: " + ", ".join(f"{k} {v:,}" for k, v in actions.items()))
+    t = Table(title="Top customers by cost (from the gateway's ledger)")
+    for col in ("customer", "cost", "llm calls", "unpriced"):
+        t.add_column(col, justify="left" if col == "customer" else "right")
+    for r in rows:
+        t.add_row(
+            r["customer_id"],
+            f"${float(r['cost_usd']):,.4f}",
+            f"{r['llm_calls']:,}",
+            f"{r['unpriced_calls']:,}",
+        )
+    c.print(t)
+    c.print(f"ledger: [bold]{res.ledger}[/]")

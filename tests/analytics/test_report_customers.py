@@ -125,7 +125,10 @@ def test_headline(ledger: Ledger) -> None:
     # top 1% of 3 customers is 1 customer: 7.8162 / 8.8262
     assert h["top_1pct_share"] == pytest.approx(7.8162 / 8.8262)
     assert h["unpriced_calls"] == 1
-    assert [u["customer_id"] for u in h["most_underwater"]] == ["B"]
+    # B is free (MRR 0): its cost 1.01 is reported apart; A and C pay and are above water
+    assert h["most_underwater"] == [] and h["underwater_customers"] == 0
+    assert h["free_customers"] == 1 and h["free_customers_cost_usd"] == Decimal("1.01")
+    assert h["paying_customers"] == 2
     # median of the per-customer costs per win (7.8162, 1.01) is their mean: 4.4131
     assert h["per_customer_cost_per_successful_task"]["median"] == pytest.approx(4.4131)
 
