@@ -105,17 +105,24 @@ def main() -> None:
         finally:
             con.close()
 
-    rows = []
-    for name, fn in (
+    # Rounds are interleaved (every report once per round) so that load from other work on the
+    # machine falls on all of them alike; best and median over the rounds.
+    reports = (
         ("raw GROUP BY (floor)", run_floor),
         ("diagnose", run_diag),
         ("outcomes --by customer", run_outcomes),
         ("workload", run_workload),
-    ):
-        times, res = _timed(fn, args.repeat)
-        rows.append((name, min(times), statistics.median(times)))
-        if name == "diagnose":
-            diag = res
+    )
+    times: dict[str, list[float]] = {name: [] for name, _ in reports}
+    load0 = os.getloadavg()[0]
+    for _ in range(args.repeat):
+        for name, fn in reports:
+            t, res = _timed(fn, 1)
+            times[name] += t
+            if name == "diagnose":
+                diag = res
+    load1 = os.getloadavg()[0]
+    rows = [(name, min(times[name]), statistics.median(times[name])) for name, _ in reports]
 
     judged = {r["customer_id"] for r in diag if r["judged"]}
     pred = {(r["customer_id"], s) for r in diag for s in r["shapes"]}
@@ -127,12 +134,14 @@ def main() -> None:
 
     print(
         f"\n{n_events:,} events, {truth['customers']:,} customers x {truth['days']} days "
-        f"(seed {truth['seed']}), {cores} cores, threads={args.threads or 'default'}\n"
+        f"(seed {truth['seed']}), {cores} cores, threads={args.threads or 'default'}, "
+        f"{args.repeat} interleaved rounds, load average {load0:.1f} -> {load1:.1f}\n"
     )
-    print(f"| {'report':<24} | {'best s':>7} | {'median s':>8} |")
-    print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|")
+    floor = rows[0][1]
+    print(f"| {'report':<24} | {'best s':>7} | {'median s':>8} | {'best / floor':>12} |")
+    print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|{'-' * 14}|")
     for name, best, med in rows:
-        print(f"| {name:<24} | {best:7.2f} | {med:8.2f} |")
+        print(f"| {name:<24} | {best:7.2f} | {med:8.2f} | {best / floor:12.1f} |")
     print(
         f"\ndiagnosis: tail {len(diag)} customers ({len(judged)} judged), "
         f"{len(pred)} shapes named; planted pairs {len(planted)}, in the judged tail "

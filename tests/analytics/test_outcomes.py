@@ -198,7 +198,7 @@ def _random_ledger(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(_task, min_size=1, max_size=25))
 def test_shares_sum_to_one_and_spend_is_conserved(tasks: list[dict[str, Any]]) -> None:
     rows = _random_ledger(tasks)

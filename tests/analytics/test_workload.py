@@ -138,7 +138,7 @@ def test_a_tail_inside_the_band_is_watched() -> None:
     assert c["status"] == "watch"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     st.lists(
         st.tuples(
