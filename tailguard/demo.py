@@ -88,7 +88,10 @@ def run_demo(
 
 
 def _usd(v: Any) -> str:
-    return "—" if v is None else f"${float(v):,.2f}"
+    if v is None:
+        return "—"
+    f = float(v)
+    return f"-${-f:,.2f}" if f < 0 else f"${f:,.2f}"
 
 
 def _pct(v: float | None) -> str:

@@ -74,7 +74,10 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
     c = Console()
 
     def usd(v: object) -> str:
-        return "—" if v is None else f"${float(v):,.2f}"  # type: ignore[arg-type]
+        if v is None:
+            return "—"
+        f = float(v)  # type: ignore[arg-type]
+        return f"-${-f:,.2f}" if f < 0 else f"${f:,.2f}"
 
     c.print(
         f"[bold]{h['customers']:,} customers, {res.events:,} events[/], "
