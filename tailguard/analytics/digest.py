@@ -5,7 +5,8 @@
   the top 10 users and top 5 features by 24-hour spend, tiers with a routing rate out of band.
 - ``weekly`` (product + finance): the last 7 days against the 7 before them — spend by tier,
   feature attribution shifts (share of spend, week over week), the p90 and p99 user's weekly
-  spend, and the tenant cost-to-ARR rollup (customers above 12% and 20% of their revenue for
+  spend, per-tier budget utilization month to date (with a policy: ``kpis``' tier-budget KPI),
+  and the tenant cost-to-ARR rollup (customers above 12% and 20% of their revenue for
   the week).
 - ``quarterly`` (leadership, tier redesign): the last 3 calendar months against the 3 before —
   spend and customers by tier, feature attribution shifts, and the effective price paid per
@@ -190,7 +191,25 @@ def _shift(r: dict[str, Any]) -> str:
     return f"{r['this_share_pct'] - r['prev_share_pct']:+.1f} pts"
 
 
-def weekly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[str, Any]:
+def _utilization(
+    con: duckdb.DuckDBPyConnection, last: dt.date, policy: Policy | None
+) -> list[dict[str, Any]] | None:
+    """Per-tier budget utilization, month to date at ``last`` (None without a policy)."""
+    if policy is None:
+        return None
+    from tailguard.analytics import kpis as k
+
+    p = k.panel_period(con, last.strftime("%Y-%m"), last)
+    caps = k.resolve_caps(con, policy)
+    k._register_caps(con, caps)
+    k.customer_days(con, p)
+    tiers: list[dict[str, Any]] = k.kpi_tier_budget(con, p, caps)["metrics"][0].get("tiers", [])
+    return tiers
+
+
+def weekly(
+    con: duckdb.DuckDBPyConnection, day: dt.date | None = None, policy: Policy | None = None
+) -> dict[str, Any]:
     from tailguard.analytics.customers import customer_rows
     from tailguard.analytics.period import Window
 
@@ -237,6 +256,27 @@ def weekly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[s
             ],
         )
     )
+    util = _utilization(con, last, policy)
+    md.append("\n**Tier-budget utilization, month to date** (median customer)\n")
+    if util is None:
+        md.append("_unknown: no policy (give --policy FILE or TAILGUARD_POLICY)_\n")
+    else:
+        md.append(
+            _table(
+                ["tier", "customers", "actual %", "projected %", "hit", "projected to hit"],
+                [
+                    [
+                        t["tier"],
+                        t["customers"],
+                        t["median_actual_pct"],
+                        t["median_projected_pct"],
+                        t["hit"],
+                        t["projected_to_hit"],
+                    ]
+                    for t in util
+                ],
+            )
+        )
     md.append(
         f"\n**Tenant cost-to-ARR**: {len(arr)} paying customers; {len(over12)} above 12% "
         f"(funding the feature off margin), {len(over20)} above 20% (revisit at renewal).\n"
@@ -257,6 +297,7 @@ def weekly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[s
             "user_quantiles": q,
             "cost_to_arr_over_12": len(over12),
             "cost_to_arr_over_20": len(over20),
+            "tier_utilization": util,
         },
     }
 
@@ -347,7 +388,7 @@ def digest(
     if rhythm == "daily":
         return daily(con, day, policy)
     if rhythm == "weekly":
-        return weekly(con, day)
+        return weekly(con, day, policy)
     if rhythm == "quarterly":
         return quarterly(con, day)
     raise ConfigError(f"rhythm must be one of {', '.join(RHYTHMS)}, not {rhythm!r}")

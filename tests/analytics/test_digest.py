@@ -118,3 +118,19 @@ def test_webhook_post(led: Ledger, capsys: pytest.CaptureFixture) -> None:
     assert run(["digest", "hourly", "--ledger", str(led.path)]) == 2
     assert run(["digest", "--help"]) == 0
     assert "Example" in capsys.readouterr().out
+
+
+def test_weekly_tier_utilization_by_hand(led: Ledger) -> None:
+    """With the policy of test_kpis (pro: $28 a month): Feb 1 .. 14 used 13 + 6 = 19 = 67.86%;
+    pace 19 / 14 a day -> 38 at month end = 135.71%; cap projected on day ceil(28 / (19/14)) =
+    21 (not yet hit). Without a policy the section says unknown."""
+    from tailguard.guard.policy import parse_policy
+    from tests.analytics.test_kpis import POLICY
+
+    con = led.connect()
+    try:
+        d = digest(con, "weekly", day=DAY, policy=parse_policy(POLICY))
+    finally:
+        con.close()
+    assert "| pro | 1 | 67.86 | 135.71 | 0 | 1 |" in d["markdown"]
+    assert "_unknown: no policy" in _run(led, "weekly")["markdown"]
