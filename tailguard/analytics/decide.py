@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.customers import customer_rows
 from tailguard.analytics.period import Window
 from tailguard.errors import ConfigError
 
@@ -287,14 +286,27 @@ def decide(
 
     cfg = config or DecideConfig()
     win = quarter_window(con, as_of)
-    row = next((r for r in customer_rows(con, win) if r["customer_id"] == customer), None)
-    if row is None or (row["cost_usd"] == 0 and row["mrr_usd"] is None):
-        raise ConfigError(f"no events or customer row for {customer!r}")
+    # the diagnosis already aggregates every customer over the window (it needs the medians)
+    # and returns this one's cost; the dimension row gives the price
+    dim = con.execute(
+        "SELECT tier, segment, mrr_usd FROM customers WHERE customer_id = ?", [customer]
+    ).fetchall()
+    try:
+        diag = diagnose(con, win, customer=customer)
+    except ConfigError:
+        if not dim:
+            raise ConfigError(f"no events or customer row for {customer!r}") from None
+        diag = []  # a customer with no events this quarter: cost 0
+    tier, segment, mrr = dim[0] if dim else (diag[0]["tier"], diag[0]["segment"], None)
+    row = {
+        "cost_usd": diag[0]["cost_usd"] if diag else Decimal(0),
+        "tier": tier,
+        "segment": segment,
+    }
     assert win.start is not None and win.end is not None
     months = calendar_months(win.start.date(), (win.end - dt.timedelta(days=1)).date())
     mc = row["cost_usd"] / months
-    mp = row["mrr_usd"] or Decimal(0)
-    diag = diagnose(con, win, customer=customer) if row["cost_usd"] > 0 else []
+    mp = mrr or Decimal(0)
     keys = [lv["lever"] for lv in diag[0]["levers"]] if diag else []
     steps = [
         f"window {win.start.date()} .. {(win.end - dt.timedelta(days=1)).date()}: "

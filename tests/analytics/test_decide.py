@@ -102,12 +102,15 @@ def test_decide_on_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     e = Events()
     e.llm("D1", "u", "2026-02-01T00:00:00Z", "100.00")
     e.llm("D1", "u", "2026-02-28T12:00:00Z", "50.00")
-    led = make_ledger(tmp_path, e.rows, "D1,D1,pro,smb,100,1,,2025-01-01\n")
+    csv = "D1,D1,pro,smb,100,1,,2025-01-01\nD2,D2,pro,smb,100,1,,2025-01-01\n"
+    led = make_ledger(tmp_path, e.rows, csv)
     con = led.connect()
     try:
         r = decide(con, "D1")
+        quiet = decide(con, "D2")  # no events this quarter: costs nothing, keep
     finally:
         con.close()
+    assert (quiet["monthly_cost_usd"], quiet["recommendation"]) == (D("0.00"), "keep")
     assert r["months"] == 1 and r["window"] == [dt.date(2026, 2, 1), dt.date(2026, 2, 28)]
     assert (r["monthly_cost_usd"], r["price_paid_usd"]) == (D("150.00"), D("100.00"))
     assert r["recommendation"] == "reprice" and r["price_increase_needed_pct"] == D("50.00")
