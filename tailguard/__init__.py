@@ -30,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "Window": "tailguard.analytics.period",
     "concentration": "tailguard.analytics.concentration",
     "customer_report": "tailguard.analytics.report",
+    "diagnose": "tailguard.analytics.diagnose",
+    "outcomes": "tailguard.analytics.outcomes",
+    "workload": "tailguard.analytics.workload",
     "entity_totals": "tailguard.analytics.totals",
     "ingest": "tailguard.ledger",
     "load_policy": "tailguard.guard",
@@ -53,17 +56,23 @@ __all__ = [
     "Window",
     "concentration",
     "customer_report",
+    "diagnose",
     "entity_totals",
     "ingest",
     "load_policy",
+    "outcomes",
     "price_table",
     "read_events",
     "simulate",
     "window",
+    "workload",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from tailguard.analytics.concentration import concentration
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.outcomes import outcomes
+    from tailguard.analytics.workload import workload
     from tailguard.analytics.period import Window, window
     from tailguard.analytics.report import customer_report
     from tailguard.analytics.totals import entity_totals

@@ -76,6 +76,15 @@ def run_demo(
     head = headline(rows)
     timings["report_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    say("diagnosing the tail")
+    con = led.connect()
+    try:
+        head["tail"] = tail_summary(con, rows)
+    finally:
+        con.close()
+    timings["tail_s"] = time.perf_counter() - t
+
     table_csv = out / "customers_report.csv"
     with table_csv.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(CUSTOMER_FIELDS), extrasaction="ignore")
@@ -87,10 +96,55 @@ def run_demo(
     return DemoResult(out, led_dir, report, table_csv, res.accepted, head, timings)
 
 
+def tail_summary(con: Any, rows: list[dict[str, Any]], *, top: int = 3) -> dict[str, Any]:
+    """Issue 3 in brief: concentration verdict, cost per resolved task, the diagnosed top."""
+    from tailguard.analytics.concentration import concentration
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.outcomes import outcomes
+
+    win = Window()
+    conc = concentration([r["cost_usd"] for r in rows], [r["customer_id"] for r in rows])
+    out = outcomes(con, win)
+    weeks = out.get("weekly") or []
+    drift = {}
+    if len(weeks) >= 2 and weeks[0]["cost_per_call"] and weeks[-1]["cost_per_call"]:
+        first, last = weeks[0], weeks[-1]
+        drift = {
+            "from_week": str(first["week"]),
+            "to_week": str(last["week"]),
+            "cost_per_call_change": float(last["cost_per_call"] / first["cost_per_call"] - 1),
+            "cost_per_resolved_task_change": (
+                float(last["cost_per_resolved_task"] / first["cost_per_resolved_task"] - 1)
+                if first["cost_per_resolved_task"] and last["cost_per_resolved_task"]
+                else None
+            ),
+        }
+    diagnosed = [d for d in diagnose(con, win) if d["shapes"]][:top]
+    return {
+        "concentration_verdict": conc["verdict"],
+        "gini": conc["gini"],
+        "cost_per_resolved_task": out["cost_per_resolved_task"],
+        "cost_per_call": out["cost_per_call"],
+        "failure_cost_share": out["failure_cost_share"],
+        "weekly_drift": drift,
+        "diagnosed": [
+            {
+                "customer_id": d["customer_id"],
+                "cost_usd": d["cost_usd"],
+                "shapes": d["shapes"],
+                "top_lever": d["levers"][0]["name"] if d["levers"] else None,
+            }
+            for d in diagnosed
+        ],
+    }
+
+
 def _usd(v: Any) -> str:
     if v is None:
         return "—"
     f = float(v)
+    if 0 < abs(f) < 0.1:  # a cent would round a per-call cost away
+        return f"-${-f:.4f}" if f < 0 else f"${f:.4f}"
     return f"-${-f:,.2f}" if f < 0 else f"${f:,.2f}"
 
 
@@ -125,6 +179,7 @@ def render_markdown(
         f"{_usd(head['free_customers_cost_usd'])} |",
         f"| unpriced LLM calls (cost unknown, not zero) | {head['unpriced_calls']:,} |",
         "",
+        *_tail_lines(head.get("tail")),
         "## The ten most underwater paying customers",
         "",
         "| customer | tier | cost | revenue | margin | cost % of MRR |",
@@ -152,3 +207,30 @@ def render_markdown(
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def _tail_lines(tail: dict[str, Any] | None) -> list[str]:
+    if not tail:
+        return []
+    lines = [
+        "## The tail, in brief",
+        "",
+        f"- Concentration: {tail['concentration_verdict']}",
+        f"- Cost per resolved task {_usd(tail['cost_per_resolved_task'])} (all spend, failures "
+        f"included, over accepted tasks) against {_usd(tail['cost_per_call'])} per LLM call; "
+        f"{tail['failure_cost_share']:.0%} of spend went to tasks that did not end accepted.",
+    ]
+    d = tail.get("weekly_drift") or {}
+    if d.get("cost_per_resolved_task_change") is not None:
+        lines.append(
+            f"- From the week of {d['from_week']} to that of {d['to_week']}: cost per call "
+            f"{d['cost_per_call_change']:+.0%}, cost per resolved task "
+            f"{d['cost_per_resolved_task_change']:+.0%}."
+        )
+    for x in tail["diagnosed"]:
+        lines.append(
+            f"- {x['customer_id']} ({_usd(x['cost_usd'])}): {', '.join(x['shapes'])}; "
+            f"first lever: {x['top_lever']}."
+        )
+    lines.append("")
+    return lines

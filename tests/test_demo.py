@@ -39,3 +39,16 @@ def test_demo_rerun_starts_clean(tmp_path: Path, capsys) -> None:
     first = json.loads(capsys.readouterr().out)["events"]
     assert run([*args, "--seed", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == first  # not doubled
+
+
+def test_demo_tail_summary_in_report(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert run(["demo", "--out", str(out), "--customers", "300", "--days", "10", "--json"]) == 0
+    head = json.loads(capsys.readouterr().out)
+    tail = head["tail"]
+    assert 0 <= tail["failure_cost_share"] <= 1
+    assert tail["concentration_verdict"]
+    # every customer diagnosed in the headline is named in the report with its first lever
+    text = (out / "report.md").read_text()
+    for d in tail["diagnosed"]:
+        assert d["customer_id"] in text and d["top_lever"] in text

@@ -83,7 +83,7 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
         f"[bold]{h['customers']:,} customers, {res.events:,} events[/], "
         f"total spend {usd(h['total_cost_usd'])}  "
         f"[dim](simulate {res.timings['simulate_s']:.1f}s, ingest {res.timings['ingest_s']:.1f}s, "
-        f"report {res.timings['report_s']:.1f}s)[/]"
+        f"report {res.timings['report_s']:.1f}s, tail {res.timings['tail_s']:.1f}s)[/]"
     )
     t = Table(title="What the average hides", show_header=False)
     t.add_column(style="bold")
@@ -117,6 +117,13 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
             pct,
         )
     c.print(u)
+    tail = h.get("tail")
+    if tail:
+        from tailguard.demo import _tail_lines
+
+        for line in _tail_lines(tail)[2:]:
+            if line:
+                c.print(line, highlight=False)
     c.print(f"report: [bold]{res.report}[/]  (full table: {res.table_csv}; ledger: {res.ledger})")
 
 

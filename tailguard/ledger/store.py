@@ -302,6 +302,7 @@ class Ledger:
         con = duckdb.connect()
         # every date bucket (days, weeks, months) is a UTC one, whatever the machine's zone
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # reports own the terminal
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         files = self.segment_files()
