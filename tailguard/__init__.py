@@ -72,10 +72,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from tailguard.analytics.concentration import concentration
     from tailguard.analytics.diagnose import diagnose
     from tailguard.analytics.outcomes import outcomes
-    from tailguard.analytics.workload import workload
     from tailguard.analytics.period import Window, window
     from tailguard.analytics.report import customer_report
     from tailguard.analytics.totals import entity_totals
+    from tailguard.analytics.workload import workload
     from tailguard.errors import ConfigError, InputError, TailguardError, UnknownModelError
     from tailguard.events import Event
     from tailguard.events.readers import read_events
