@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from tailguard.ledger.customers import COLUMNS as CUSTOMER_COLUMNS
 from tailguard.simulate import catalog as cat
 from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
 from tailguard.simulate.population import (
@@ -204,18 +205,7 @@ def _set_budgets(pop: Population, rng: np.random.Generator) -> None:
 def _write_customers(pop: Population, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(
-            [
-                "customer_id",
-                "name",
-                "tier",
-                "segment",
-                "mrr_usd",
-                "seats",
-                "contracted_pool_usd",
-                "signup_date",
-            ]
-        )
+        w.writerow(CUSTOMER_COLUMNS)  # the header `tailguard customers import` reads
         for i in range(pop.n):
             w.writerow(
                 [
