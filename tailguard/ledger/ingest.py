@@ -21,6 +21,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from tailguard.ledger.store import (
     write_segment,
 )
 from tailguard.pricing import PriceBook, price_table
+
+_IN_FLIGHT = 2
 
 Progress = Callable[[int, int], None]
 """Called with (rows read so far, rows staged so far)."""
@@ -93,6 +96,11 @@ def ingest(
     result = IngestResult()
     staging_ok = True
     read_before = 0
+    # Segment writes (zstd encoding, about half of a Parquet ingest) release the GIL: two
+    # threads write while this one prices and dedupes the next batch. At most ``_IN_FLIGHT``
+    # batches wait, so memory stays bounded.
+    writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tailguard-segment")
+    pending: list[Future[None]] = []
     try:
         for path in paths:
             rows_in_file = 0
@@ -107,14 +115,18 @@ def ingest(
                     result.duplicates += priced.num_rows - kept.num_rows
                     if kept.num_rows:
                         tmp = led.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
-                        write_segment(kept.cast(LEDGER_SCHEMA), tmp)
                         staged.append((tmp, kept.num_rows))
+                        pending.append(writers.submit(write_segment, kept.cast(LEDGER_SCHEMA), tmp))
+                        while len([f for f in pending if not f.done()]) > _IN_FLIGHT:
+                            wait(pending, return_when=FIRST_COMPLETED)
                         result.unpriced += int(
                             pc.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0
                         )
                 if progress:
                     progress(read_before + rows_in_file, sum(n for _, n in staged))
             read_before += rows_in_file
+        for f in pending:
+            f.result()  # a failed write raises here, before anything is committed
         result.rejected = len(result.rejects)
         result.read = read_before
         if result.rejects and rejects_path is None:
@@ -127,6 +139,7 @@ def ingest(
             _write_rejects(Path(rejects_path), result.rejects)
         _commit_staged(led, staged, snapshot, result)
     finally:
+        writers.shutdown(wait=True, cancel_futures=True)
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
     return result
