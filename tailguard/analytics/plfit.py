@@ -63,7 +63,7 @@ def _scipy_special() -> Any:
     try:
         import scipy.special as sp
     except ImportError as exc:  # pragma: no cover - scipy is in the tail extra
-        raise MissingDependencyError("scipy", "tail") from exc
+        raise MissingDependencyError("scipy", "all") from exc
     return sp
 
 
@@ -593,7 +593,7 @@ def _lognormal(t: FloatArray, f: PowerLawFit) -> tuple[FloatArray, dict[str, flo
     try:
         from scipy.optimize import minimize
     except ImportError as exc:  # pragma: no cover
-        raise MissingDependencyError("scipy", "tail") from exc
+        raise MissingDependencyError("scipy", "all") from exc
     vals, counts = np.unique(t, return_counts=True)  # group ties: one term per distinct value
     w = counts.astype(np.float64)
     if f.discrete:
