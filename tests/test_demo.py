@@ -52,3 +52,25 @@ def test_demo_tail_summary_in_report(tmp_path: Path, capsys) -> None:
     text = (out / "report.md").read_text()
     for d in tail["diagnosed"]:
         assert d["customer_id"] in text and d["top_lever"] in text
+
+
+def test_demo_needs_no_optional_extra(tmp_path: Path) -> None:
+    """The README's demo is `pip install -e . && tailguard demo`: no extra may be needed.
+
+    The optional packages are made unimportable in a fresh interpreter (None in sys.modules),
+    then a small demo runs.
+    """
+    import subprocess
+    import sys
+
+    extras = ["matplotlib", "redis", "starlette", "uvicorn", "httpx", "aiohttp", "uvloop"]
+    code = (
+        "import sys\n"
+        f"for m in {extras!r}: sys.modules[m] = None\n"
+        "from tailguard.cli import run\n"
+        f"sys.exit(run(['demo', '--out', {str(tmp_path / 'd')!r}, '--customers', '80',"
+        " '--days', '3', '--json']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["customers"] == 80
