@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.period import months_covered
 from tailguard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -519,6 +520,7 @@ def diagnose(
         for i, r in enumerate(sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"])))
     }
     dims = _dims(con)
+    months = months_covered(con, win)
     if customer is not None:
         chosen = [r for r in rows if r["customer_id"] == customer]
         if not chosen:
@@ -532,7 +534,7 @@ def diagnose(
         evidence = match_shapes(r, med, cfg) if judged else []
         shapes = [e["shape"] for e in evidence]
         d = dims.get(cid, {})
-        pct = _cost_pct_of_mrr(r["cost_usd"], d.get("mrr_usd"), win)
+        pct = _cost_pct_of_mrr(r["cost_usd"], d.get("mrr_usd"), months)
         out.append(
             {
                 "customer_id": cid,
@@ -567,9 +569,8 @@ def _dims(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     }
 
 
-def _cost_pct_of_mrr(cost: Decimal, mrr: Decimal | None, win: Window) -> float | None:
-    """Cost as % of the revenue the window earns (only for a bounded window, as in reports)."""
-    months = win.months()
+def _cost_pct_of_mrr(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> float | None:
+    """Cost as % of the revenue the window earns (an open window: the days its data spans)."""
     if mrr is None or months is None or not mrr:
         return None
     return round(float(cost / (mrr * months) * 100), 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tailguard.errors import ConfigError
 
@@ -40,6 +41,24 @@ class Window:
             parts.append(f"{column} < ?")
             params.append(self.end)
         return (" AND ".join(parts) or "TRUE"), params
+
+
+def months_covered(con: Any, win: Window) -> Decimal | None:
+    """The months of MRR a window earns: ``win.months()``, or for an open window the UTC days
+    the data in it spans (both ends counted) / DAYS_PER_MONTH, as ``report customers`` does."""
+    months = win.months()
+    if months is not None:
+        return months
+    where, params = win.sql()
+    row = con.execute(
+        "SELECT CAST(CAST(min(ts) AS DATE) AS VARCHAR), CAST(CAST(max(ts) AS DATE) AS VARCHAR) "
+        f"FROM events WHERE {where}",
+        params,
+    ).fetchall()[0]
+    if row[0] is None:
+        return None
+    days = (dt.date.fromisoformat(row[1]) - dt.date.fromisoformat(row[0])).days + 1
+    return Decimal(days) / DAYS_PER_MONTH
 
 
 def _date(s: str, flag: str) -> dt.date:

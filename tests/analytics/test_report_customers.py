@@ -168,3 +168,16 @@ def test_open_window_revenue_uses_utc_days(tmp_path: Path, monkeypatch: pytest.M
     con = led.connect()
     a = {r["customer_id"]: r for r in customer_rows(con, window(None))}["A"]
     assert a["revenue_usd"] == Decimal("4.928233")
+
+
+def test_diagnose_open_window_prices_mrr_like_the_report(ledger: Ledger) -> None:
+    """Open window: the fixture's events span 2025-06-01..05, 5 UTC days, so A earns
+    50 × 5 / 30.436875 = 8.2137... and its 7.8162 of cost is 95.16% of that (by hand:
+    7.8162 / (250 / 30.436875) × 100 = 95.1594...). diagnose and the report must agree."""
+    from tailguard.analytics.diagnose import diagnose
+
+    con = ledger.connect()
+    d = diagnose(con, window(None), customer="A")[0]
+    assert d["cost_pct_of_mrr"] == pytest.approx(95.16, abs=0.005)
+    report = {r["customer_id"]: r for r in customer_rows(con, window(None))}["A"]
+    assert report["cost_pct_of_mrr"] == pytest.approx(d["cost_pct_of_mrr"], abs=0.005)
