@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
+from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, fmt_cell, print_json, print_table
 
 __all__ = ["diagnose_cmd", "outcomes_cmd", "workload_cmd"]
@@ -16,12 +16,6 @@ ConfigOpt = Annotated[
     str | None,
     typer.Option("--config", help="Config TOML [env TAILGUARD_CONFIG; default ./tailguard.toml]."),
 ]
-
-
-def _connect(ledger: str | None):  # type: ignore[no-untyped-def]
-    from tailguard.ledger import Ledger
-
-    return Ledger(ledger_path(ledger)).connect()
 
 
 def _ratio(e: dict[str, Any]) -> str:
@@ -67,11 +61,8 @@ def diagnose_cmd(
             raise typer.BadParameter("--top must be > 0")
         cfg = replace(cfg, top_pct=top)
     win = window(period, date_from, date_to)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         res = diagnose(con, win, config=cfg, customer=customer)
-    finally:
-        con.close()
     rows = [
         {
             "rank": r["rank"],
@@ -118,11 +109,8 @@ def outcomes_cmd(
     if by is not None and by not in GROUPS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUPS)}")
     win = window(period, date_from, date_to)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = outcomes(con, win, by=by)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return
@@ -196,11 +184,8 @@ def workload_cmd(
 
     kw = load_config(config)
     win = window(period, date_from, date_to)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = workload(con, win, **kw)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return

@@ -27,6 +27,14 @@ def ledger_path(flag: str | None) -> str:
     return str(setting("ledger", flag))
 
 
+def ledger_connection(flag: str | None):  # type: ignore[no-untyped-def]
+    """A DuckDB connection over the ledger (views ``events``, ``customers``), for a ``with``
+    block: leaving it closes the connection."""
+    from tailguard.ledger import Ledger
+
+    return Ledger(ledger_path(flag)).connect()
+
+
 def price_book(flag: str | None):  # type: ignore[no-untyped-def]
     from tailguard.config import setting
     from tailguard.pricing import PriceBook

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
+from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
 
 __all__ = [
@@ -28,12 +28,6 @@ PolicyOpt = Annotated[
     str | None,
     typer.Option("--policy", help="Guard policy TOML for tier caps [env TAILGUARD_POLICY]."),
 ]
-
-
-def _connect(ledger: str | None):  # type: ignore[no-untyped-def]
-    from tailguard.ledger import Ledger
-
-    return Ledger(ledger_path(ledger)).connect()
 
 
 def _policy(flag: str | None):  # type: ignore[no-untyped-def]
@@ -95,11 +89,8 @@ def kpis_cmd(
     from tailguard.analytics.kpis import kpis
 
     pol = _policy(policy)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = kpis(con, period=period, as_of=_date(as_of, "--as-of"), policy=pol)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return
@@ -151,11 +142,8 @@ def anomalies_cmd(
     if threshold <= 0:
         raise typer.BadParameter("--threshold must be > 0")
     pol = _policy(policy)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = anomalies(con, day=_date(day, "--day"), threshold=threshold, policy=pol)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return
@@ -224,11 +212,8 @@ def margins_cmd(
     from tailguard.analytics.period import window
 
     win = window(period, date_from, date_to)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = margins(con, win, history_months=months)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return
@@ -292,11 +277,8 @@ def decide_cmd(
     from tailguard.analytics.decide import decide, load_config
 
     cfg = load_config(config)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = decide(con, customer, as_of=_date(as_of, "--as-of"), config=cfg)
-    finally:
-        con.close()
     if json_:
         print_json(rep)
         return
@@ -338,11 +320,8 @@ def renewal_cmd(
 
     from tailguard.analytics.renewal import html, renewal
 
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = renewal(con, customer, as_of=_date(as_of, "--as-of"))
-    finally:
-        con.close()
     if html_file:
         Path(html_file).write_text(html(rep), encoding="utf-8")
     if json_:
@@ -390,11 +369,8 @@ def digest_cmd(
     if rhythm not in RHYTHMS:
         raise typer.BadParameter(f"RHYTHM must be one of {', '.join(RHYTHMS)}")
     pol = _policy(policy)
-    con = _connect(ledger)
-    try:
+    with ledger_connection(ledger) as con:
         rep = digest(con, rhythm, day=_date(day, "--day"), policy=pol)
-    finally:
-        con.close()
     if webhook:
         rep["webhook_status"] = post(webhook, rep)
     if json_:

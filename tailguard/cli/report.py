@@ -49,18 +49,12 @@ def report_customers(
 
     Example: tailguard report customers --period 2025-06 --limit 20
     """
-    from tailguard.analytics.customers import CUSTOMER_FIELDS, customer_rows, sort_rows
+    from tailguard.analytics.customers import CUSTOMER_FIELDS
     from tailguard.analytics.period import window
-    from tailguard.ledger import Ledger
+    from tailguard.analytics.report import customer_report
 
     win = window(period, date_from, date_to)
-    con = Ledger(ledger_path(ledger)).connect()
-    try:
-        rows = sort_rows(customer_rows(con, win), sort)
-    finally:
-        con.close()
-    if limit:
-        rows = rows[:limit]
+    rows = customer_report(ledger_path(ledger), window=win, sort=sort, limit=limit)
     emit(
         rows,
         json_=json_,
