@@ -167,7 +167,9 @@ def concentration(
         }
 
     i = np.arange(1, n + 1, dtype=np.float64)
-    out["gini"] = float(np.dot(2 * i - n - 1, asc) / (n * total_f))
+    # sum(2i - n - 1) = 0, so shifting by the minimum leaves the value unchanged and makes
+    # equal values exactly 0; Gini >= 0 by definition, so what stays below is round-off
+    out["gini"] = max(0.0, float(np.dot(2 * i - n - 1, asc - asc[0]) / (n * total_f)))
 
     p = np.linspace(0.0, 1.0, lorenz_points)
     lor = np.interp(p, np.arange(n + 1) / n, csum / total_f)
