@@ -19,13 +19,11 @@ rounded to cents, the input where it takes 37-52 s here; ours runs on the same i
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from _common import timed
 from rich.console import Console
 from rich.table import Table
 
@@ -39,15 +37,6 @@ def spend(n: int, seed: int = 1) -> np.ndarray:
     body = rng.lognormal(np.log(20.0), 1.0, k)
     tail = 50.0 * (1.0 - rng.random(n - k)) ** (-1.0 / 1.2)
     return np.concatenate([body, tail])  # unrounded: every value is a candidate xmin
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def main() -> None:

@@ -16,18 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-
-def _timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
-    times, res = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        res = fn()
-        times.append(time.perf_counter() - t)
-    return times, res
+from _common import run_times, simulated_ledger
 
 
 def main() -> None:
@@ -44,22 +36,9 @@ def main() -> None:
     from tailguard.analytics.outcomes import outcomes
     from tailguard.analytics.period import Window
     from tailguard.analytics.workload import workload
-    from tailguard.ledger import Ledger, ingest, read_customers_csv
-    from tailguard.simulate import simulate
 
     root = Path(args.dir)
-    led = Ledger(root / "ledger")
-    if not (root / "ledger" / "segments").exists() or not led.segment_files():
-        t = time.perf_counter()
-        res = simulate(
-            customers=args.customers, days=args.days, seed=args.seed, out=root, fmt="parquet"
-        )
-        t_sim = time.perf_counter() - t
-        t = time.perf_counter()
-        ingest([res.events_path], led)
-        led.write_customers(read_customers_csv(res.customers_path))
-        t_ing = time.perf_counter() - t
-        print(f"simulated {res.events:,} events in {t_sim:.1f} s, ingested in {t_ing:.1f} s")
+    led = simulated_ledger(root, customers=args.customers, days=args.days, seed=args.seed)
     truth = json.loads((root / "truth.json").read_text())
     n_events = led.count()
     cores = os.cpu_count()
@@ -117,7 +96,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     for _ in range(args.repeat):
         for name, fn in reports:
-            t, res = _timed(fn, 1)
+            t, res = run_times(fn, 1)
             times[name] += t
             if name == "diagnose":
                 diag = res

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import timed
 from rich.console import Console
 from rich.table import Table
 
@@ -99,15 +98,6 @@ def write_jsonl(table: pa.Table, path: Path) -> None:
         if c not in ("cost_usd", "amount_usd")
     )
     con.execute(f"COPY (SELECT {cols} FROM t) TO '{path}' (FORMAT json)")
-
-
-def timed(fn, repeat: int = 1) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def main() -> None:

@@ -14,18 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-
-def _timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
-    times, res = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        res = fn()
-        times.append(time.perf_counter() - t)
-    return times, res
+from _common import run_times, simulated_ledger
 
 
 def main() -> None:
@@ -43,17 +35,9 @@ def main() -> None:
     from tailguard.analytics.margins import margins
     from tailguard.analytics.period import window
     from tailguard.guard.policy import load_policy
-    from tailguard.ledger import Ledger, ingest, read_customers_csv
-    from tailguard.simulate import simulate
 
     root = Path(args.dir)
-    led = Ledger(root / "ledger")
-    if not (root / "ledger" / "segments").exists() or not led.segment_files():
-        res = simulate(
-            customers=args.customers, days=args.days, seed=args.seed, out=root, fmt="parquet"
-        )
-        ingest([res.events_path], led)
-        led.write_customers(read_customers_csv(res.customers_path))
+    led = simulated_ledger(root, customers=args.customers, days=args.days, seed=args.seed)
     policy = load_policy(args.policy)
     con = led.connect()
     n, lo, hi = con.execute("SELECT count(*), min(ts), max(ts) FROM events").fetchall()[0]
@@ -80,7 +64,7 @@ def main() -> None:
     }
     out: dict[str, Any] = {"events": n, "first": str(lo), "last": str(hi), "period": period}
     for name, fn in cases.items():
-        times, res = _timed(lambda fn=fn: run(fn), args.repeat)
+        times, res = run_times(lambda fn=fn: run(fn), args.repeat)
         out[name] = {"best_s": round(min(times), 3), "median_s": round(statistics.median(times), 3)}
         if name.startswith("anomalies"):
             out[name]["anomalies"] = len(res["anomalies"])

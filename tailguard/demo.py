@@ -17,9 +17,7 @@ from typing import Any
 from tailguard.analytics.customers import CUSTOMER_FIELDS, customer_rows, sort_rows
 from tailguard.analytics.headline import headline
 from tailguard.analytics.period import Window
-from tailguard.ledger import Ledger, ingest, read_customers_csv
-from tailguard.ledger.customers import upsert
-from tailguard.pricing import PriceBook
+from tailguard.ledger import Ledger
 
 
 @dataclass
@@ -60,10 +58,7 @@ def run_demo(
     if led_dir.exists():
         shutil.rmtree(led_dir)  # the demo owns this directory: start clean for a new seed
     led = Ledger(led_dir)
-    # the simulated operator's price file: unit costs of tools, retrieval and human escalation
-    prices_path = getattr(sim, "prices_path", None)
-    res = ingest([sim.events_path], led, prices=PriceBook.load(prices_path))
-    led.write_customers(upsert(None, read_customers_csv(sim.customers_path)))
+    res = sim.load_into(led)  # priced with the simulated operator's unit costs
     timings["ingest_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

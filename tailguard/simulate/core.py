@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -60,6 +60,20 @@ class SimulationResult:
     tasks: int
     top1_share: float
     gini: float
+
+    def load_into(self, ledger: Any) -> Any:
+        """Ingest the events, priced with the simulated operator's ``prices.toml``, and import
+        the customers: the one way a simulation becomes a ledger (demo, benches, tests).
+
+        ``ledger`` is a ``Ledger`` or its directory; returns the ``IngestResult``.
+        """
+        from tailguard.ledger import Ledger, ingest, read_customers_csv
+        from tailguard.pricing import PriceBook
+
+        led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+        res = ingest([self.events_path], led, prices=PriceBook.load(self.prices_path))
+        led.write_customers(read_customers_csv(self.customers_path))
+        return res
 
 
 def simulate(
