@@ -6,10 +6,9 @@ file, the line (JSONL/CSV: the physical line; Parquet: the 1-based row) and the 
 
 Why two methods: JSONL and CSV are validated line by line with msgspec (a batch is decoded in
 one C call; only a batch holding a bad line is decoded again line by line to name every bad
-line and field); Parquet is already columnar, so it is validated in one vectorised DuckDB pass
+line and field); for JSONL, DuckDB builds the columns meanwhile (``tailguard.events.jsonl``).
+Parquet is already columnar, so it is validated in one vectorised DuckDB pass
 (``tailguard.events.sql`` restates the msgspec rules as SQL) and never touches Python per row.
-(A DuckDB read_json path was tried for JSONL: checking JSON types exactly as msgspec does made it
-no faster than msgspec, so it was dropped.)
 """
 
 from __future__ import annotations
@@ -27,25 +26,21 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tailguard.errors import InputError
 from tailguard.events.schema import (
     INPUT_COLUMNS,
+    KINDS,
     LEDGER_SCHEMA,
-    Escalation,
+    NULL_DEFAULTS,
     Event,
-    Guard,
-    LlmCall,
-    Retrieval,
-    TaskOutcome,
-    ToolCall,
 )
 
 INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 DEFAULT_BATCH_ROWS = 500_000
 NANO = Decimal("1e-9")
 _MONEY_COLUMNS = ("cost_usd", "amount_usd")
-_CLASSES: tuple[type[Any], ...] = (LlmCall, ToolCall, Retrieval, Escalation, TaskOutcome, Guard)
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
 
 
@@ -117,10 +112,8 @@ def _structs_to_table(events: list[Any]) -> pa.Table:
     for ev in events:
         groups.setdefault(type(ev), []).append(ev)
     tables = []
-    for cls in _CLASSES:
-        evs = groups.get(cls)
-        if not evs:
-            continue
+    for cls in sorted(groups, key=lambda c: KINDS.index(c.__struct_config__.tag)):
+        evs = groups[cls]
         m = len(evs)
         present = dict(
             zip(
@@ -138,7 +131,10 @@ def _structs_to_table(events: list[Any]) -> pa.Table:
                 col = present[f.name]
                 if f.name in _MONEY_COLUMNS:
                     col = [None if v is None else quantize_money(v) for v in col]
-                arrays.append(pa.array(col, f.type))
+                arr = pa.array(col, f.type)
+                if f.name in NULL_DEFAULTS and arr.null_count:  # structs without __post_init__
+                    arr = pc.fill_null(arr, pa.scalar(NULL_DEFAULTS[f.name], f.type))
+                arrays.append(arr)
             else:
                 arrays.append(pa.nulls(m, f.type))
         tables.append(pa.Table.from_arrays(arrays, schema=INPUT_SCHEMA))
@@ -170,7 +166,9 @@ def read_batches(
         raise InputError(f"{p}: no such file", [f"{p}:0: <file>: no such file"])
     fmt = _sniff_format(p)
     if fmt == "jsonl":
-        yield from _read_jsonl(p, batch_rows)
+        from tailguard.events.jsonl import read_jsonl
+
+        yield from read_jsonl(p, batch_rows)
     elif fmt == "csv":
         yield from _read_csv(p, batch_rows)
     else:
@@ -217,47 +215,6 @@ def _slices(table: pa.Table, batch_rows: int, rejects: list[Reject], rows: int) 
 
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
-
-
-def _read_jsonl(path: Path, batch_rows: int) -> Iterator[Batch]:
-    one = msgspec.json.Decoder(Event)
-    many = msgspec.json.Decoder(list[Event])
-    name = str(path)
-    rows_read = 0
-    with path.open("rb") as fh:
-        while True:
-            lines: list[bytes] = []
-            linenos: list[int] = []
-            for raw in fh:
-                rows_read += 1
-                if raw.strip():
-                    lines.append(raw)
-                    linenos.append(rows_read)
-                if len(lines) >= batch_rows:
-                    break
-            if not lines:
-                return
-            rejects: list[Reject] = []
-            try:
-                # Fast path: one C call for the whole batch.
-                events = many.decode(b"[" + b",".join(lines) + b"]")
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                # Slow path only for a batch that holds a bad line: find every one.
-                events = []
-                for raw, lineno in zip(lines, linenos, strict=True):
-                    try:
-                        events.append(one.decode(raw))
-                    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                        if isinstance(exc, msgspec.ValidationError):
-                            fld, reason = _split_error(str(exc))
-                        else:  # ValidationError subclasses DecodeError: test it first
-                            fld, reason = "<json>", f"invalid JSON: {exc}"
-                        rejects.append(
-                            Reject(
-                                name, lineno, fld, reason, raw.decode(errors="replace").rstrip("\n")
-                            )
-                        )
-            yield Batch(structs_to_table(events), rejects, rows_read)
 
 
 def _read_csv(path: Path, batch_rows: int) -> Iterator[Batch]:

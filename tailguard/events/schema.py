@@ -53,6 +53,21 @@ GUARD_ACTIONS: tuple[str, ...] = (
 )
 
 
+#: the largest amount DECIMAL(18, 9) holds
+MAX_MONEY = Decimal("999999999.999999999")
+
+#: an explicit null in these fields means "absent": the default applies
+NULL_DEFAULTS: dict[str, object] = {
+    "attempt": 1,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "reasoning_tokens": 0,
+    "status": "ok",
+    "queries": 1,
+    "reranks": 0,
+}
+
+
 class _Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, tag_field="kind"):
     event_id: Id
     ts: AwareTs
@@ -63,15 +78,16 @@ class _Envelope(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, tag_f
     session_id: str | None = None
     workload: Workload | None = None
 
-    def __post_init__(self) -> None:
-        # msgspec cannot put bounds on Decimal; money must be finite and not negative.
-        for name in ("cost_usd", "amount_usd"):
-            v = getattr(self, name, None)
-            if v is not None and (not v.is_finite() or v < 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+
+# Each kind is declared twice: the ``_...Fields`` struct holds the fields and their msgspec
+# constraints (types, bounds, enums); the public subclass adds ``__post_init__`` with the rules
+# msgspec cannot state (money bounds, token relations, null means default). The JSONL reader
+# decodes the field structs (a Python call per event saved) and checks those rules on the
+# whole batch in Arrow instead; anything else (CSV, ``Ledger.append``, code) uses the public
+# classes, so a struct that exists is a valid event.
 
 
-class LlmCall(_Envelope, tag="llm_call"):
+class _LlmCallFields(_Envelope, tag="llm_call"):
     model: Id
     input_tokens: NonNegInt
     output_tokens: NonNegInt
@@ -84,74 +100,101 @@ class LlmCall(_Envelope, tag="llm_call"):
     latency_ms: NonNegFloat | None = None
     status: Status | None = "ok"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # an explicit null (common in exports of flat tables) means "absent": use the default
-        if self.attempt is None:
-            self.attempt = 1
-        if self.cache_read_tokens is None:
-            self.cache_read_tokens = 0
-        if self.cache_write_tokens is None:
-            self.cache_write_tokens = 0
-        if self.reasoning_tokens is None:
-            self.reasoning_tokens = 0
-        if self.status is None:
-            self.status = "ok"
-        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
-            raise ValueError(
-                "cache_read_tokens + cache_write_tokens exceed input_tokens "
-                "(input_tokens must include cache tokens, OpenTelemetry convention)"
-            )
-        if self.reasoning_tokens > self.output_tokens:
-            raise ValueError(
-                "reasoning_tokens exceed output_tokens "
-                "(output_tokens must include reasoning, OpenTelemetry convention)"
-            )
 
-
-class ToolCall(_Envelope, tag="tool_call"):
+class _ToolCallFields(_Envelope, tag="tool_call"):
     tool: Id
     tool_kind: ToolKind
     status: Status | None = "ok"
     cost_usd: Decimal | None = None
     latency_ms: NonNegFloat | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.status is None:
-            self.status = "ok"
 
-
-class Retrieval(_Envelope, tag="retrieval"):
+class _RetrievalFields(_Envelope, tag="retrieval"):
     queries: NonNegInt | None = 1
     reranks: NonNegInt | None = 0
     cost_usd: Decimal | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.queries is None:
-            self.queries = 1
-        if self.reranks is None:
-            self.reranks = 0
 
-
-class Escalation(_Envelope, tag="escalation"):
+class _EscalationFields(_Envelope, tag="escalation"):
     minutes: NonNegFloat
     cost_usd: Decimal | None = None
 
 
-class TaskOutcome(_Envelope, tag="task_outcome"):
+class _TaskOutcomeFields(_Envelope, tag="task_outcome"):
     outcome: Outcome
 
 
-class Guard(_Envelope, tag="guard"):
+class _GuardFields(_Envelope, tag="guard"):
     action: GuardAction
     rule: Id
     amount_usd: Decimal | None = None
     model: str | None = None
 
 
+def _check_money(name: str, v: Decimal | None) -> None:
+    # msgspec cannot put bounds on Decimal: money must be finite, >= 0 and fit DECIMAL(18, 9)
+    if v is not None and (not v.is_finite() or v < 0 or v > MAX_MONEY):
+        raise ValueError(f"{name} must be a finite number >= 0 and < 1e9, got {v}")
+
+
+def _null_defaults(ev: msgspec.Struct) -> None:
+    for name in ev.__struct_fields__:
+        if getattr(ev, name) is None and name in NULL_DEFAULTS:
+            setattr(ev, name, NULL_DEFAULTS[name])
+
+
+class LlmCall(_LlmCallFields, tag="llm_call"):
+    def __post_init__(self) -> None:
+        _check_money("cost_usd", self.cost_usd)
+        _null_defaults(self)
+        if (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0) > self.input_tokens:
+            raise ValueError(
+                "cache_read_tokens + cache_write_tokens exceed input_tokens "
+                "(input_tokens must include cache tokens, OpenTelemetry convention)"
+            )
+        if (self.reasoning_tokens or 0) > self.output_tokens:
+            raise ValueError(
+                "reasoning_tokens exceed output_tokens "
+                "(output_tokens must include reasoning, OpenTelemetry convention)"
+            )
+
+
+class ToolCall(_ToolCallFields, tag="tool_call"):
+    def __post_init__(self) -> None:
+        _check_money("cost_usd", self.cost_usd)
+        _null_defaults(self)
+
+
+class Retrieval(_RetrievalFields, tag="retrieval"):
+    def __post_init__(self) -> None:
+        _check_money("cost_usd", self.cost_usd)
+        _null_defaults(self)
+
+
+class Escalation(_EscalationFields, tag="escalation"):
+    def __post_init__(self) -> None:
+        _check_money("cost_usd", self.cost_usd)
+
+
+class TaskOutcome(_TaskOutcomeFields, tag="task_outcome"):
+    pass
+
+
+class Guard(_GuardFields, tag="guard"):
+    def __post_init__(self) -> None:
+        _check_money("amount_usd", self.amount_usd)
+
+
 Event = LlmCall | ToolCall | Retrieval | Escalation | TaskOutcome | Guard
+#: the same events without the ``__post_init__`` rules (the JSONL reader checks those in bulk)
+FieldsOnly = (
+    _LlmCallFields
+    | _ToolCallFields
+    | _RetrievalFields
+    | _EscalationFields
+    | _TaskOutcomeFields
+    | _GuardFields
+)
 
 #: cost is stored in nano-dollars: DECIMAL(18, 9)
 MONEY = pa.decimal128(18, 9)

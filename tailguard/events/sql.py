@@ -17,6 +17,8 @@ from tailguard.events.schema import (
     GUARD_ACTIONS,
     INPUT_COLUMNS,
     KINDS,
+    MAX_MONEY,
+    NULL_DEFAULTS,
     OUTCOMES,
     WORKLOADS,
     Escalation,
@@ -26,6 +28,11 @@ from tailguard.events.schema import (
     TaskOutcome,
     ToolCall,
 )
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
 
 _CLASSES = (LlmCall, ToolCall, Retrieval, Escalation, TaskOutcome, Guard)
 
@@ -41,13 +48,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULTS: dict[str, str] = {
-    "attempt": "1",
-    "cache_read_tokens": "0",
-    "cache_write_tokens": "0",
-    "reasoning_tokens": "0",
-    "status": "'ok'",
-    "queries": "1",
-    "reranks": "0",
+    col: _lit(v) if isinstance(v, str) else str(v) for col, v in NULL_DEFAULTS.items()
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -79,10 +80,6 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "action": GUARD_ACTIONS,
 }
 ID_COLUMNS = ("event_id", "customer_id", "model", "tool", "rule")
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _in(col: str, values: tuple[str, ...]) -> str:
@@ -142,6 +139,10 @@ def _value_checks() -> list[tuple[str, str, str]]:
     for col in (*INT_COLUMNS, *FLOAT_COLUMNS, *MONEY_COLUMNS):
         if col != "attempt":
             checks.append((f"{_owned(col)} AND {col} < 0", col, "must be >= 0"))
+    for col in MONEY_COLUMNS:
+        checks.append(
+            (f"{_owned(col)} AND {col} > {MAX_MONEY}", col, "must be < 1e9 (DECIMAL(18, 9))")
+        )
     checks += [
         (
             "kind = 'llm_call' AND coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0)"

@@ -1,0 +1,315 @@
+"""JSONL reading: msgspec validates, DuckDB builds the columns, both at once.
+
+msgspec is the definition of a valid event, so every line is still decoded by it, in blocks
+(``decode_lines``: one C call per chunk of the file). Building Arrow columns from a million
+Python structs costs more than the decode itself, so a DuckDB ``read_json`` over the same file
+builds them instead, on the other core, while msgspec decodes (DuckDB releases the GIL).
+
+The two must agree row for row, so DuckDB's rows are used for a block only when msgspec
+accepted every line of it and DuckDB parsed it without error. Anything else (a bad line, a
+value DuckDB refuses: a duplicate key, a field of another kind with a wrong type, a line over
+DuckDB's object size) sends that block and the rest of the file down the struct path, which
+names every bad line. Where the two parsers can both accept a value but read it differently,
+msgspec's reading is taken:
+
+- money always comes from msgspec's ``Decimal`` (exact; DuckDB would go through a double);
+- a timestamp DuckDB rounds differently (more than six fractional digits: DuckDB truncates,
+  msgspec rounds) or refuses (lower-case ``t``/``z``) is taken from msgspec's datetime;
+- everything else (strings, integers, doubles) both read identically from JSON that msgspec
+  accepted; ``tests/events/test_jsonl_engine.py`` checks the two paths cell for cell.
+"""
+
+from __future__ import annotations
+
+import decimal
+import queue
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tailguard.events.readers import (
+    INPUT_SCHEMA,
+    SQL_TYPES,
+    Batch,
+    Reject,
+    _engine,
+    _lit,
+    _split_error,
+    quantize_money,
+    structs_to_table,
+)
+from tailguard.events.schema import Event, FieldsOnly
+
+_CHUNK_BYTES = 16 << 20
+_MONEY = ("cost_usd", "amount_usd")
+_BAD_MONEY = (decimal.InvalidOperation, pa.ArrowInvalid, pa.ArrowTypeError, TypeError)
+# The RFC 3339 forms DuckDB reads to the same instant as msgspec (checked case by case in
+# the tests); any other accepted form takes msgspec's datetime.
+_SAFE_TS = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})"
+
+
+def read_jsonl(path: Path, batch_rows: int, *, engine: bool = True) -> Iterator[Batch]:
+    """Yield validated batches of at most ``batch_rows`` physical lines of ``path``.
+
+    ``engine=False`` builds every batch from msgspec's structs (the reference the tests
+    compare the engine path against).
+    """
+    fields_only = msgspec.json.Decoder(FieldsOnly)
+    public = msgspec.json.Decoder(Event)
+    name = str(path)
+    rows_read = 0
+    columns = _EngineRows(path) if engine else None
+    try:
+        with path.open("rb") as fh:
+            for chunks, lines in _line_blocks(fh, batch_rows):
+                first = rows_read + 1
+                rows_read += lines
+                table: pa.Table | None = None
+                try:
+                    events: list[Any] = []
+                    for chunk in chunks:
+                        events.extend(fields_only.decode_lines(chunk))
+                except msgspec.DecodeError:  # ValidationError is a DecodeError
+                    if columns is not None:  # DuckDB's rows no longer line up: stop it
+                        columns.close()
+                        columns = None
+                else:
+                    built = None
+                    if columns is not None and events:
+                        built = columns.take(len(events))
+                        if built is None:  # DuckDB refused something: go on without it
+                            columns.close()
+                            columns = None
+                    table = (
+                        _with_msgspec_values(built, events)
+                        if built is not None
+                        else _from_structs(events)
+                    )
+                    if table is not None and _breaks_rules(table):
+                        table = None
+                if table is None:  # a bad line in the block: find and name every one
+                    evs, rejects = _decode_one_by_one(public, name, chunks, first)
+                    yield Batch(structs_to_table(evs), rejects, rows_read)
+                else:
+                    yield Batch(table, [], rows_read)
+    finally:
+        if columns is not None:
+            columns.close()
+
+
+def _from_structs(events: list[Any]) -> pa.Table | None:
+    try:
+        return structs_to_table(events)
+    except _BAD_MONEY:  # not finite, or over DECIMAL(18, 9): the slow path names the line
+        return None
+
+
+def _breaks_rules(table: pa.Table) -> bool:
+    """The ``__post_init__`` rules over a whole batch (defaults are already applied)."""
+    llm = pc.equal(table.column("kind"), "llm_call")
+    cached = pc.add(
+        pc.fill_null(table.column("cache_read_tokens"), 0),
+        pc.fill_null(table.column("cache_write_tokens"), 0),
+    )
+    bad = pc.or_(
+        pc.greater(cached, table.column("input_tokens")),
+        pc.greater(
+            pc.fill_null(table.column("reasoning_tokens"), 0), table.column("output_tokens")
+        ),
+    )
+    bad = pc.and_(llm, pc.fill_null(bad, False))
+    for m in _MONEY:
+        col = table.column(m)
+        bad = pc.or_(bad, pc.fill_null(pc.less(col, pa.scalar(0, col.type)), False))
+    return bool(pc.any(bad).as_py())
+
+
+def _line_blocks(fh: IO[bytes], max_lines: int) -> Iterator[tuple[list[bytes], int]]:
+    """Split a file into blocks of at most ``max_lines`` physical lines.
+
+    A block is a list of chunks, each ending at a line end (the file's last may not), so a
+    block is never joined into one large copy. Yields (chunks, number of physical lines).
+    """
+    pending: list[bytes] = []
+    count = 0
+    carry = b""
+    while True:
+        data = fh.read(_CHUNK_BYTES)
+        if not data:
+            break
+        if carry:
+            data = carry + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no line end yet: a line longer than a chunk
+            carry = data
+            continue
+        chunk, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+        n = chunk.count(b"\n")
+        while count + n >= max_lines:
+            pos = -1
+            for _ in range(max_lines - count):
+                pos = chunk.index(b"\n", pos + 1)
+            pending.append(chunk[: pos + 1])
+            yield pending, max_lines
+            n -= max_lines - count
+            pending, count, chunk = [], 0, chunk[pos + 1 :]
+        if chunk:
+            pending.append(chunk)
+            count += n
+    if carry:  # a last line without a line end
+        pending.append(carry)
+        count += 1
+    if pending:
+        yield pending, count
+
+
+def _decode_one_by_one(
+    dec: msgspec.json.Decoder[Any], name: str, chunks: list[bytes], first: int
+) -> tuple[list[Any], list[Reject]]:
+    """The slow path for a block holding a bad line: decode each line, name each bad one."""
+    events: list[Any] = []
+    rejects: list[Reject] = []
+    lineno = first - 1
+    for chunk in chunks:
+        lines = chunk.split(b"\n")
+        if chunk.endswith(b"\n"):
+            lines.pop()
+        for raw in lines:
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                events.append(dec.decode(raw))
+            except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
+                fld, reason = _split_error(str(exc))
+                rejects.append(Reject(name, lineno, fld, reason, _text(raw)))
+            except msgspec.DecodeError as exc:
+                rejects.append(Reject(name, lineno, "<json>", f"invalid JSON: {exc}", _text(raw)))
+    return events, rejects
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode(errors="replace").rstrip("\r\n")
+
+
+def _with_msgspec_values(table: pa.Table, events: list[Any]) -> pa.Table | None:
+    """DuckDB's columns, with money (and any timestamp DuckDB reads differently) from msgspec."""
+    ts = table.column("ts")
+    ok = pc.fill_null(table.column("_ts_ok"), False)
+    if not pc.all(ok).as_py():
+        fix = np.flatnonzero(~ok.to_numpy())
+        mask = np.zeros(len(events), dtype=bool)
+        mask[fix] = True
+        values = pa.array([events[i].ts for i in fix], ts.type)
+        ts = pc.replace_with_mask(ts.combine_chunks(), pa.array(mask), values)
+    arrays = []
+    for f in INPUT_SCHEMA:
+        if f.name in _MONEY:
+            present = np.flatnonzero(table.column(f"_has_{f.name}").to_numpy())
+            if not len(present):
+                arrays.append(pa.nulls(len(events), f.type))
+                continue
+            col: list[Decimal | None] = [None] * len(events)
+            try:
+                for i in present:  # a field of another kind is ignored, as msgspec does
+                    v = getattr(events[i], f.name, None)
+                    col[i] = None if v is None else quantize_money(v)
+                arrays.append(pa.array(col, f.type))
+            except _BAD_MONEY:  # not finite, or over DECIMAL(18, 9): the slow path names it
+                return None
+        elif f.name == "ts":
+            arrays.append(ts)
+        else:
+            arrays.append(table.column(f.name))
+    return pa.Table.from_arrays(arrays, schema=INPUT_SCHEMA)
+
+
+class _EngineRows:
+    """DuckDB's reading of the whole file, streamed by a thread, taken ``n`` rows at a time.
+
+    ``take`` returns None when DuckDB failed (the caller falls back); after ``close`` the
+    object is spent. The queue is bounded, so DuckDB runs at most a few batches ahead.
+    """
+
+    _BATCH = 65_536
+
+    def __init__(self, path: Path) -> None:
+        self._con = _engine()
+        self._queue: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(8)
+        self._stop = threading.Event()
+        self._held: list[pa.RecordBatch] = []
+        self._held_rows = 0
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._pump, args=(str(path),), name="tailguard-jsonl", daemon=True
+        )
+        self._thread.start()
+
+    def _pump(self, path: str) -> None:
+        try:
+            reader = self._con.sql(_query(path)).to_arrow_reader(self._BATCH)
+            for rb in reader:
+                if self._stop.is_set():
+                    return
+                self._put(rb)
+        except BaseException as exc:  # DuckDB refused something: the caller falls back
+            self._put(exc)
+        finally:
+            self._put(None)
+
+    def _put(self, item: pa.RecordBatch | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def take(self, n: int) -> pa.Table | None:
+        while self._held_rows < n:
+            if self._done:
+                return None
+            item = self._queue.get()
+            if item is None or isinstance(item, BaseException):
+                self._done = True
+                return None
+            self._held.append(item)
+            self._held_rows += item.num_rows
+        table = pa.Table.from_batches(self._held)
+        out, rest = table.slice(0, n), table.slice(n)
+        self._held = rest.to_batches()
+        self._held_rows = rest.num_rows
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._con.interrupt()
+        self._thread.join()
+        self._con.close()
+
+
+def _query(path: str) -> str:
+    from tailguard.events.sql import normalized_select
+
+    cols = {c: SQL_TYPES[c] for c in INPUT_SCHEMA.names}
+    cols["ts"] = "VARCHAR"
+    for m in _MONEY:  # DuckDB only says where money is; the value comes from msgspec
+        cols[m] = "JSON"
+    spec = "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in cols.items()) + "}"
+    ok = f"regexp_full_match(ts, {_lit(_SAFE_TS)})"
+    raw = (
+        f"SELECT * REPLACE (CASE WHEN {ok} THEN TRY_CAST(ts AS TIMESTAMPTZ) END AS ts, "
+        + ", ".join(f"CAST(NULL AS {SQL_TYPES[m]}) AS {m}" for m in _MONEY)
+        + f"), {ok} AS _ts_ok, "
+        + ", ".join(f"{m} IS NOT NULL AS _has_{m}" for m in _MONEY)
+        + f" FROM read_json({_lit(path)}, format = 'newline_delimited', columns = {spec})"
+    )
+    flags = ", ".join(f"_has_{m}" for m in _MONEY)
+    return f"SELECT _ts_ok, {flags}, {normalized_select(SQL_TYPES)} FROM ({raw})"
