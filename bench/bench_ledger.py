@@ -13,7 +13,9 @@ DuckDB, so generation is not what is measured.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -106,12 +108,32 @@ def main() -> None:
     ap.add_argument("--jsonl-size", type=int, default=1_000_000)
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--ingest-runs", type=int, default=3, help="runs per size up to 2M events")
     args = ap.parse_args()
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="tg-bench-"))
-    ing = Table(title="ingest")
-    for c in ("format", "events", "seconds", "events/s"):
+    ing = Table(title="ingest (median of runs, each into a new ledger)")
+    for c in ("format", "events", "runs", "seconds", "events/s", "CPU s", "cores busy"):
         ing.add_column(c, justify="right")
+
+    def ingest_runs(fmt: str, path: Path, n: int, runs: int) -> Ledger:
+        walls, cpus, led = [], [], None
+        for k in range(runs):
+            led = Ledger(work / f"L-{fmt}-{n}-{k}")
+            c0 = resource.getrusage(resource.RUSAGE_SELF)
+            s, _ = timed(lambda led=led: ingest([path], led))
+            c1 = resource.getrusage(resource.RUSAGE_SELF)
+            walls.append(s)
+            cpus.append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
+            if k < runs - 1:
+                shutil.rmtree(led.path)
+        w, c = statistics.median(walls), statistics.median(cpus)
+        ing.add_row(
+            fmt, f"{n:,}", str(runs), f"{w:.2f}", f"{n / w:,.0f}", f"{c:.1f}", f"{c / w:.2f}"
+        )
+        assert led is not None
+        return led
+
     rep = Table(title="report customers vs plain DuckDB GROUP BY (median of runs)")
     for c in ("events", "report s", "same SQL on Parquet s", "ratio", "minimal GROUP BY s"):
         rep.add_column(c, justify="right")
@@ -120,16 +142,13 @@ def main() -> None:
         jpath = work / "events.jsonl"
         write_jsonl(jt, jpath)
         del jt
-        s, _ = timed(lambda: ingest([jpath], Ledger(work / "Lj")))
-        ing.add_row("jsonl", f"{args.jsonl_size:,}", f"{s:.2f}", f"{args.jsonl_size / s:,.0f}")
+        ingest_runs("jsonl", jpath, args.jsonl_size, args.ingest_runs)
         for n in args.sizes:
             t = make_events(n, args.customers)
             ppath = work / f"events-{n}.parquet"
             pq.write_table(t, ppath)
             del t
-            led = Ledger(work / f"L{n}")
-            s, _ = timed(lambda led=led, ppath=ppath: ingest([ppath], led))
-            ing.add_row("parquet", f"{n:,}", f"{s:.2f}", f"{n / s:,.0f}")
+            led = ingest_runs("parquet", ppath, n, args.ingest_runs if n <= 2_000_000 else 1)
 
             def report(led: Ledger = led) -> int:
                 con = led.connect()

@@ -22,8 +22,6 @@ msgspec's reading is taken:
 from __future__ import annotations
 
 import decimal
-import queue
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +44,7 @@ from tailguard.events.readers import (
     structs_to_table,
 )
 from tailguard.events.schema import Event, FieldsOnly
+from tailguard.events.stream import EngineStream
 
 _CHUNK_BYTES = 16 << 20
 _MONEY = ("cost_usd", "amount_usd")
@@ -232,56 +231,25 @@ def _with_msgspec_values(table: pa.Table, events: list[Any]) -> pa.Table | None:
 
 
 class _EngineRows:
-    """DuckDB's reading of the whole file, streamed by a thread, taken ``n`` rows at a time.
+    """DuckDB's reading of the whole file, taken ``n`` rows at a time.
 
-    ``take`` returns None when DuckDB failed (the caller falls back); after ``close`` the
-    object is spent. The queue is bounded, so DuckDB runs at most a few batches ahead.
+    ``take`` returns None once DuckDB failed or ran short (the caller falls back).
     """
 
-    _BATCH = 65_536
-
     def __init__(self, path: Path) -> None:
-        self._con = _engine()
-        self._queue: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(8)
-        self._stop = threading.Event()
+        self._stream = EngineStream(_engine(), _query(str(path)), 65_536)
+        self._batches = iter(self._stream)
         self._held: list[pa.RecordBatch] = []
         self._held_rows = 0
-        self._done = False
-        self._thread = threading.Thread(
-            target=self._pump, args=(str(path),), name="tailguard-jsonl", daemon=True
-        )
-        self._thread.start()
-
-    def _pump(self, path: str) -> None:
-        try:
-            reader = self._con.sql(_query(path)).to_arrow_reader(self._BATCH)
-            for rb in reader:
-                if self._stop.is_set():
-                    return
-                self._put(rb)
-        except BaseException as exc:  # DuckDB refused something: the caller falls back
-            self._put(exc)
-        finally:
-            self._put(None)
-
-    def _put(self, item: pa.RecordBatch | BaseException | None) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
 
     def take(self, n: int) -> pa.Table | None:
-        while self._held_rows < n:
-            if self._done:
-                return None
-            item = self._queue.get()
-            if item is None or isinstance(item, BaseException):
-                self._done = True
-                return None
-            self._held.append(item)
-            self._held_rows += item.num_rows
+        try:
+            while self._held_rows < n:
+                rb = next(self._batches)
+                self._held.append(rb)
+                self._held_rows += rb.num_rows
+        except (StopIteration, Exception):  # an engine error, or fewer rows than msgspec's
+            return None
         table = pa.Table.from_batches(self._held)
         out, rest = table.slice(0, n), table.slice(n)
         self._held = rest.to_batches()
@@ -289,10 +257,7 @@ class _EngineRows:
         return out
 
     def close(self) -> None:
-        self._stop.set()
-        self._con.interrupt()
-        self._thread.join()
-        self._con.close()
+        self._stream.close()
 
 
 def _query(path: str) -> str:

@@ -39,6 +39,8 @@ from tailguard.events.schema import (
 
 INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 DEFAULT_BATCH_ROWS = 500_000
+# Parquet rows are streamed in chunks of about DuckDB's row group (pipelining, bounded memory)
+_PARQUET_CHUNK_ROWS = 122_880
 NANO = Decimal("1e-9")
 _MONEY_COLUMNS = ("cost_usd", "amount_usd")
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
@@ -200,19 +202,6 @@ def _engine() -> Any:
     return con
 
 
-def _slices(table: pa.Table, batch_rows: int, rejects: list[Reject], rows: int) -> Iterator[Batch]:
-    if table.num_rows == 0:
-        yield Batch(table, rejects, rows)
-        return
-    for off in range(0, table.num_rows, batch_rows):
-        last = off + batch_rows >= table.num_rows
-        yield Batch(
-            table.slice(off, batch_rows),
-            rejects if last else [],
-            rows if last else min(rows, off + batch_rows),
-        )
-
-
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -274,6 +263,7 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
     import pyarrow.parquet as pq
 
     from tailguard.events.sql import PROBLEM_CASE, normalized_select
+    from tailguard.events.stream import EngineStream
 
     name = str(path)
     try:
@@ -307,24 +297,32 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
             f"CREATE TEMP VIEW raw AS SELECT file_row_number + 1 AS _row, {raw} "
             f"FROM read_parquet({_lit(name)}, file_row_number = true)"
         )
-        t = con.sql(
-            f"SELECT _row, {PROBLEM_CASE} AS _err, {normalized_select(SQL_TYPES)} FROM raw"
-        ).to_arrow_table()
+    except duckdb.Error as exc:
+        con.close()
+        raise InputError(f"{name}: cannot read", [f"{name}:0: <file>: {exc}"]) from exc
+    # Streamed: the engine checks the next rows while the caller prices and stages these.
+    stream = EngineStream(
+        con,
+        f"SELECT _row, {PROBLEM_CASE} AS _err, {normalized_select(SQL_TYPES)} FROM raw",
+        min(batch_rows, _PARQUET_CHUNK_ROWS),
+    )
+    try:
+        for rb in stream:
+            t = pa.Table.from_batches([rb])
+            err = t.column("_err")
+            rejects: list[Reject] = []
+            if err.null_count != len(err):
+                bad = t.filter(err.is_valid()).select(["_err", "_row", "event_id"]).to_pylist()
+                for r in bad:
+                    fld, reason = r["_err"].split("|", 1)
+                    rejects.append(Reject(name, r["_row"], fld, reason, r["event_id"] or ""))
+                t = t.filter(err.is_null())
+            rows = rb.column(0)[rb.num_rows - 1].as_py() if rb.num_rows else 0
+            yield Batch(t.drop_columns(["_row", "_err"]).cast(INPUT_SCHEMA), rejects, rows)
     except duckdb.Error as exc:
         raise InputError(f"{name}: cannot read", [f"{name}:0: <file>: {exc}"]) from exc
     finally:
-        con.close()
-    err = t.column("_err")
-    rejects: list[Reject] = []
-    if err.null_count != len(err):
-        bad = t.filter(err.is_valid()).select(["_err", "_row", "event_id"]).to_pylist()
-        for r in bad:
-            fld, reason = r["_err"].split("|", 1)
-            rejects.append(Reject(name, r["_row"], fld, reason, r["event_id"] or ""))
-        rejects.sort(key=lambda r: r.line)
-        t = t.filter(err.is_null())
-    good = t.drop_columns(["_row", "_err"]).cast(INPUT_SCHEMA)
-    yield from _slices(good, batch_rows, rejects, good.num_rows + len(rejects))
+        stream.close()
 
 
 def read_events(path: str | os.PathLike[str]) -> Batch:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +38,11 @@ from tailguard.ledger.store import (
     Ledger,
     _fsync_dir,
     atomic_write_parquet,
-    write_segment,
+    open_segment_writer,
 )
 from tailguard.pricing import PriceBook, price_table
 
-_IN_FLIGHT = 2
+_IN_FLIGHT = 3  # batches waiting for the writer at most
 
 Progress = Callable[[int, int], None]
 """Called with (rows read so far, rows staged so far)."""
@@ -92,15 +93,10 @@ def ingest(
         led._clean_orphans()
         snapshot = {p.name for p in led.segment_files()}
         index = IdIndex(led.segment_files())
-    staged: list[tuple[Path, int]] = []
     result = IngestResult()
     staging_ok = True
     read_before = 0
-    # Segment writes (zstd encoding, about half of a Parquet ingest) release the GIL: two
-    # threads write while this one prices and dedupes the next batch. At most ``_IN_FLIGHT``
-    # batches wait, so memory stays bounded.
-    writers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tailguard-segment")
-    pending: list[Future[None]] = []
+    stager = _Stager(led.tmp_dir, batch_rows)
     try:
         for path in paths:
             rows_in_file = 0
@@ -114,19 +110,14 @@ def ingest(
                     kept = index.fresh(priced)
                     result.duplicates += priced.num_rows - kept.num_rows
                     if kept.num_rows:
-                        tmp = led.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
-                        staged.append((tmp, kept.num_rows))
-                        pending.append(writers.submit(write_segment, kept.cast(LEDGER_SCHEMA), tmp))
-                        while len([f for f in pending if not f.done()]) > _IN_FLIGHT:
-                            wait(pending, return_when=FIRST_COMPLETED)
+                        stager.add(kept.cast(LEDGER_SCHEMA))
                         result.unpriced += int(
                             pc.sum(kept.column("unpriced").cast(pa.int64())).as_py() or 0
                         )
                 if progress:
-                    progress(read_before + rows_in_file, sum(n for _, n in staged))
+                    progress(read_before + rows_in_file, stager.rows)
             read_before += rows_in_file
-        for f in pending:
-            f.result()  # a failed write raises here, before anything is committed
+        staged = stager.finish()  # a failed write raises here, before anything is committed
         result.rejected = len(result.rejects)
         result.read = read_before
         if result.rejects and rejects_path is None:
@@ -139,10 +130,75 @@ def ingest(
             _write_rejects(Path(rejects_path), result.rejects)
         _commit_staged(led, staged, snapshot, result)
     finally:
-        writers.shutdown(wait=True, cancel_futures=True)
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        stager.discard()
     return result
+
+
+class _Stager:
+    """Appends batches to staged segment files under ``tmp/``, in one background thread.
+
+    Each segment gets up to about ``segment_rows`` rows, written as one row group per batch
+    (row groups of ~100k rows let the engine scan a segment on every core). Encoding and zstd
+    (half the CPU of a Parquet ingest) release the GIL, so writing overlaps pricing and
+    deduping the next batch. The queue is bounded: memory stays flat.
+    """
+
+    def __init__(self, tmp_dir: Path, segment_rows: int) -> None:
+        self._tmp_dir = tmp_dir
+        self._segment_rows = segment_rows
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(_IN_FLIGHT)
+        self._staged: list[tuple[Path, int]] = []
+        self._error: BaseException | None = None
+        self.rows = 0  # rows handed over so far (for progress)
+        self._thread = threading.Thread(target=self._run, name="tailguard-stage", daemon=True)
+        self._thread.start()
+
+    def add(self, table: pa.Table) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
+        self.rows += table.num_rows
+
+    def _run(self) -> None:
+        writer: pq.ParquetWriter | None = None
+        path: Path | None = None
+        rows = 0
+        try:
+            while (table := self._queue.get()) is not None:
+                if writer is None:
+                    path = self._tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
+                    self._staged.append((path, 0))
+                    writer = open_segment_writer(path)
+                    rows = 0
+                writer.write_table(table, row_group_size=table.num_rows)
+                rows += table.num_rows
+                self._staged[-1] = (self._staged[-1][0], rows)
+                if rows >= self._segment_rows:
+                    writer.close()
+                    writer = None
+        except BaseException as exc:
+            self._error = exc
+            while self._queue.get() is not None:  # unblock the producer
+                pass
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def finish(self) -> list[tuple[Path, int]]:
+        """Wait for every write; the staged files and their row counts."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return list(self._staged)
+
+    def discard(self) -> None:
+        """Remove whatever was staged and not committed (a no-op after a commit)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
 
 
 def _commit_staged(

@@ -93,15 +93,20 @@ DICTIONARY_COLUMNS = [
 ]
 
 
+_SEGMENT_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": DICTIONARY_COLUMNS,
+}
+
+
 def write_segment(table: pa.Table, where: Any) -> None:
-    """Write one ledger segment (zstd; row groups of 1M rows for the engine's parallel scan)."""
-    pq.write_table(
-        table,
-        where,
-        compression="zstd",
-        row_group_size=1_000_000,
-        use_dictionary=DICTIONARY_COLUMNS,
-    )
+    """Write one ledger segment (zstd; row groups of DuckDB's size for its parallel scan)."""
+    pq.write_table(table, where, row_group_size=122_880, **_SEGMENT_OPTIONS)
+
+
+def open_segment_writer(where: Any) -> pq.ParquetWriter:
+    """A writer for a segment built batch by batch (each ``write_table`` is a row group)."""
+    return pq.ParquetWriter(where, LEDGER_SCHEMA, **_SEGMENT_OPTIONS)
 
 
 def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
@@ -158,8 +163,12 @@ class IdIndex:
             }
         )
         self.con.register("_ids", ids)
+        # The ids already known are found with an inner join, which the engine builds on the
+        # batch (the smaller side) and probes with a scan of ``known``; an anti-join would
+        # build a hash table of every known id for each batch (4x slower at 10M ids).
         pos = self.con.sql(
-            "SELECT min(_pos) AS p FROM _ids ANTI JOIN known USING (event_id) GROUP BY event_id"
+            "WITH seen AS (SELECT b.event_id FROM _ids b JOIN known k USING (event_id)) "
+            "SELECT min(_pos) AS p FROM _ids ANTI JOIN seen USING (event_id) GROUP BY event_id"
         ).fetchnumpy()["p"]
         self.con.unregister("_ids")
         if len(pos) == table.num_rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
@@ -199,3 +200,90 @@ def test_sigkill_mid_ingest_loses_nothing_reported(tmp_path: Path) -> None:
     assert _totals(Ledger(L)) == (n, Decimal("0.2"))
     assert res.accepted + res.duplicates == n
     assert not [p for p in (L / "tmp").iterdir() if p.suffix != ".lock"]
+
+
+def _llm_rows(n: int, start: int = 0) -> list[dict]:
+    return [
+        {
+            "event_id": f"e{i}",
+            "kind": "llm_call",
+            "ts": "2025-06-01T00:00:00Z",
+            "customer_id": f"c{i % 7}",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            **GPT,
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def test_segments_fill_to_batch_rows_and_keep_every_row(tmp_path: Path) -> None:
+    """1,000 rows at batch_rows=300: segments of 300, 300, 300 and 100 rows (the stager fills
+    a segment up to batch_rows, then starts the next), summing to every accepted row."""
+    import pyarrow.parquet as pq
+
+    p = _write(tmp_path / "e.jsonl", _llm_rows(1000))
+    led = Ledger(tmp_path / "L")
+    res = ingest([p], led, batch_rows=300)
+    sizes = sorted((pq.read_metadata(s).num_rows for s in led.segment_files()), reverse=True)
+    assert sizes == [300, 300, 300, 100]
+    assert res.accepted == 1000 and _totals(led)[0] == 1000
+    assert not list(led.tmp_dir.iterdir())
+
+
+def test_parquet_rejects_found_in_every_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parquet is streamed in chunks; a bad row in any chunk is named by its row number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tailguard.events import readers
+    from tailguard.events.readers import INPUT_SCHEMA
+
+    monkeypatch.setattr(readers, "_PARQUET_CHUNK_ROWS", 7)
+    rows = _llm_rows(50)
+    for i in (3, 24, 49):  # rows 4, 25 and 50 (1-based) in chunks 1, 4 and 8
+        rows[i]["output_tokens"] = -1
+    table = pa.Table.from_pylist(
+        [{**r, "ts": dt.datetime(2025, 6, 1, tzinfo=dt.UTC)} for r in rows],
+        schema=pa.schema([f for f in INPUT_SCHEMA if f.name in rows[0]]),
+    )
+    p = tmp_path / "e.parquet"
+    pq.write_table(table, p)
+    led = Ledger(tmp_path / "L")
+    with pytest.raises(InputError) as exc:
+        ingest([p], led)
+    assert [line.split(": ")[0].rsplit(":", 1)[1] for line in exc.value.problems] == [
+        "4",
+        "25",
+        "50",
+    ]
+    assert not led.segment_files()
+    res = ingest([p], led, rejects_path=tmp_path / "rej.jsonl")
+    assert (res.read, res.accepted, res.rejected) == (50, 47, 3)
+
+
+def test_a_failed_segment_write_refuses_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write error in the stager's thread (a full disk, say) reaches the caller; nothing is
+    committed and no staged file is left behind."""
+    ingest_mod = sys.modules["tailguard.ledger.ingest"]
+
+    opened = []
+    real = ingest_mod.open_segment_writer
+
+    def failing(path: Path):  # the second segment cannot be written
+        opened.append(path)
+        if len(opened) == 2:
+            raise OSError(28, "No space left on device")
+        return real(path)
+
+    monkeypatch.setattr(ingest_mod, "open_segment_writer", failing)
+    p = _write(tmp_path / "e.jsonl", _llm_rows(1000))
+    led = Ledger(tmp_path / "L")
+    with pytest.raises(OSError, match="No space"):
+        ingest([p], led, batch_rows=300)
+    assert not led.segment_files()
+    assert not list(led.tmp_dir.iterdir())
