@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _common import timed
+from _common import run_times, timed
 from rich.console import Console
 from rich.table import Table
 
@@ -167,9 +167,14 @@ def main() -> None:
                 "GROUP BY customer_id"
             )
             report()  # warm the OS cache for every contender alike
-            r_s, _ = timed(report, args.repeat)
-            f_s, _ = timed(lambda q=same_sql, c=con: c.execute(q).fetchall(), args.repeat)
-            m_s, _ = timed(lambda q=minimal, c=con: c.execute(q).fetchall(), args.repeat)
+            # interleaved (report, floor, minimal, report, ...): a drift in machine load hits
+            # all three alike instead of skewing the ratio
+            runs: dict[str, list[float]] = {"r": [], "f": [], "m": []}
+            for _ in range(args.repeat):
+                runs["r"] += run_times(report)[0]
+                runs["f"] += run_times(lambda q=same_sql, c=con: c.execute(q).fetchall())[0]
+                runs["m"] += run_times(lambda q=minimal, c=con: c.execute(q).fetchall())[0]
+            r_s, f_s, m_s = (statistics.median(runs[k]) for k in "rfm")
             rep.add_row(f"{n:,}", f"{r_s:.3f}", f"{f_s:.3f}", f"{r_s / f_s:.2f}×", f"{m_s:.3f}")
         console.print(ing)
         console.print(rep)

@@ -9,10 +9,10 @@ read do they move into ``segments/``, under the commit lock. So:
   while staging leaves only orphans in ``tmp/`` (the next writer removes them); a SIGKILL during
   the final renames leaves a prefix of whole segments visible, never a partial file, and running
   the same ingest again completes it exactly (it is idempotent);
-- every row is written once: duplicates are dropped (a DuckDB anti-join) against the ids
-  committed when the ingest started plus those it staged, and re-checked under the lock only
-  against segments that other writers committed in the meantime. Within the input, the first
-  occurrence of an id wins.
+- every row is written once: duplicates are dropped (a DuckDB hash join on the id column)
+  against the ids committed when the ingest started plus those it staged, and re-checked under
+  the lock only against segments that other writers committed in the meantime. Within the
+  input, the first occurrence of an id wins.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from tailguard.errors import InputError
 from tailguard.events.readers import DEFAULT_BATCH_ROWS, Reject, read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
 from tailguard.ledger.store import (
+    ROW_GROUP_ROWS,
     IdIndex,
     Ledger,
     _fsync_dir,
@@ -137,8 +138,9 @@ def ingest(
 class _Stager:
     """Appends batches to staged segment files under ``tmp/``, in one background thread.
 
-    Each segment gets up to about ``segment_rows`` rows, written as one row group per batch
-    (row groups of ~100k rows let the engine scan a segment on every core). Encoding and zstd
+    Each segment gets about ``segment_rows`` rows (it is closed at the first batch that fills
+    it), in row groups of at most ``ROW_GROUP_ROWS`` (DuckDB's own size: the engine scans
+    one row group per thread, so a segment is read on every core). Encoding and zstd
     (half the CPU of a Parquet ingest) release the GIL, so writing overlaps pricing and
     deduping the next batch. The queue is bounded: memory stays flat.
     """
@@ -170,7 +172,7 @@ class _Stager:
                     self._staged.append((path, 0))
                     writer = open_segment_writer(path)
                     rows = 0
-                writer.write_table(table, row_group_size=table.num_rows)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
                 rows += table.num_rows
                 self._staged[-1] = (self._staged[-1][0], rows)
                 if rows >= self._segment_rows:

@@ -19,7 +19,7 @@ lock the writer drops every event whose ``event_id`` is already in a committed s
 earlier in the same batch), so replaying a file, or two processes ingesting the same file at
 once, never double counts. The committed ids live in an in-memory DuckDB table (``IdIndex``):
 loaded once per writer, then extended only with the segments other processes committed since,
-so a long-lived writer does not rescan the ledger per batch, and dedupe is a hash anti-join.
+so a long-lived writer does not rescan the ledger per batch; dedupe is a hash join on the ids.
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ DICTIONARY_COLUMNS = [
 ]
 
 
+#: DuckDB's row group size: its Parquet scan runs one row group per thread
+ROW_GROUP_ROWS = 122_880
+
 _SEGMENT_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "use_dictionary": DICTIONARY_COLUMNS,
@@ -101,7 +104,7 @@ _SEGMENT_OPTIONS: dict[str, Any] = {
 
 def write_segment(table: pa.Table, where: Any) -> None:
     """Write one ledger segment (zstd; row groups of DuckDB's size for its parallel scan)."""
-    pq.write_table(table, where, row_group_size=122_880, **_SEGMENT_OPTIONS)
+    pq.write_table(table, where, row_group_size=ROW_GROUP_ROWS, **_SEGMENT_OPTIONS)
 
 
 def open_segment_writer(where: Any) -> pq.ParquetWriter:
@@ -129,7 +132,7 @@ def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
 
 
 class IdIndex:
-    """The committed event ids, in an in-memory DuckDB table: dedupe is a hash anti-join.
+    """The committed event ids, in an in-memory DuckDB table: dedupe is a hash join.
 
     Loaded once per ingest (under the lock) and extended with what this ingest stages, so a
     batch is checked against everything before it without a Python set of millions of strings.
@@ -151,7 +154,7 @@ class IdIndex:
     def fresh(self, table: pa.Table) -> pa.Table:
         """Rows whose id is not known and not seen earlier in ``table``; then remember them.
 
-        Only the id column goes to the engine (a hash anti-join, then the first position of
+        Only the id column goes to the engine (a hash join, then the first position of
         each new id); the rows are then taken from ``table`` in their original order.
         """
         import numpy as np
