@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -136,24 +137,31 @@ def ingest(
 
 
 class _Stager:
-    """Appends batches to staged segment files under ``tmp/``, in one background thread.
+    """Appends batches to staged segment files under ``tmp/``, in background threads.
 
     Each segment gets about ``segment_rows`` rows (it is closed at the first batch that fills
     it), in row groups of at most ``ROW_GROUP_ROWS`` (DuckDB's own size: the engine scans
-    one row group per thread, so a segment is read on every core). Encoding and zstd
-    (half the CPU of a Parquet ingest) release the GIL, so writing overlaps pricing and
-    deduping the next batch. The queue is bounded: memory stays flat.
+    one row group per thread, so a segment is read on every core). Encoding and zstd (a third
+    of the CPU of a Parquet ingest) release the GIL, so writing overlaps reading, pricing and
+    deduping the next batches. Each of the ``threads`` writers fills its own segment and takes
+    the next batch when it is free, so both cores stay busy to the end. The queue is bounded:
+    memory stays flat.
     """
 
-    def __init__(self, tmp_dir: Path, segment_rows: int) -> None:
+    def __init__(self, tmp_dir: Path, segment_rows: int, threads: int = 2) -> None:
         self._tmp_dir = tmp_dir
         self._segment_rows = segment_rows
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(_IN_FLIGHT)
-        self._staged: list[tuple[Path, int]] = []
+        self._staged: list[list[Any]] = []  # [path, rows], appended under the lock
+        self._lock = threading.Lock()
         self._error: BaseException | None = None
         self.rows = 0  # rows handed over so far (for progress)
-        self._thread = threading.Thread(target=self._run, name="tailguard-stage", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"tailguard-stage-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
 
     def add(self, table: pa.Table) -> None:
         if self._error is not None:
@@ -163,19 +171,20 @@ class _Stager:
 
     def _run(self) -> None:
         writer: pq.ParquetWriter | None = None
-        path: Path | None = None
-        rows = 0
+        entry: list[Any] = []
         try:
             while (table := self._queue.get()) is not None:
+                if self._error is not None:
+                    continue  # another writer failed: drain until the end marker
                 if writer is None:
                     path = self._tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
-                    self._staged.append((path, 0))
+                    entry = [path, 0]
+                    with self._lock:
+                        self._staged.append(entry)
                     writer = open_segment_writer(path)
-                    rows = 0
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-                rows += table.num_rows
-                self._staged[-1] = (self._staged[-1][0], rows)
-                if rows >= self._segment_rows:
+                entry[1] += table.num_rows
+                if entry[1] >= self._segment_rows:
                     writer.close()
                     writer = None
         except BaseException as exc:
@@ -186,19 +195,23 @@ class _Stager:
             if writer is not None:
                 writer.close()
 
+    def _stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
+
     def finish(self) -> list[tuple[Path, int]]:
         """Wait for every write; the staged files and their row counts."""
-        self._queue.put(None)
-        self._thread.join()
+        self._stop()
         if self._error is not None:
             raise self._error
-        return list(self._staged)
+        return [(p, n) for p, n in self._staged]
 
     def discard(self) -> None:
         """Remove whatever was staged and not committed (a no-op after a commit)."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        if any(t.is_alive() for t in self._threads):
+            self._stop()
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
 
