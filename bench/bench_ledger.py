@@ -152,7 +152,7 @@ def main() -> None:
                 # the engine validates one row group per core, so the layout shows
                 small_rg = work / f"events-{n}-rg.parquet"
                 pq.write_table(t, small_rg, row_group_size=122_880)
-                ingest_runs("parquet, 122,880-row groups", small_rg, n, args.ingest_runs)
+                ingest_runs("parquet (rg 122,880)", small_rg, n, args.ingest_runs)
             del t
             led = ingest_runs("parquet", ppath, n, args.ingest_runs if n <= 2_000_000 else 1)
 
