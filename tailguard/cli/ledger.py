@@ -1,4 +1,4 @@
-"""Commands: ingest, customers import."""
+"""Commands: ingest, compact, customers import."""
 
 from __future__ import annotations
 
@@ -67,6 +67,46 @@ def ingest(
     )
     if res.rejected:
         typer.echo(f"rejected rows written to {rejects}", err=True)
+
+
+@app.command()
+def compact(
+    ledger: LedgerOpt = None,
+    small_rows: Annotated[
+        int, typer.Option("--small-rows", help="Merge segments with fewer rows than this.")
+    ] = 100_000,
+    target_rows: Annotated[
+        int, typer.Option("--target-rows", help="Rows per merged segment, at most.")
+    ] = 1_000_000,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            help="Seconds a replaced segment is kept for reports that listed it already.",
+        ),
+    ] = 3600.0,
+    json_: JsonOpt = False,
+) -> None:
+    """Merge small segments (the gateway writes one every few seconds) into large ones.
+
+    Safe while reports, ingests and the gateway run: no reader ever sees a row twice, and
+    a kill at any step loses nothing. Replaced segments are deleted on a later run, once
+    they are older than --grace.
+
+    Example: tailguard compact --ledger ./tailguard-data
+    """
+    from tailguard.ledger.compact import compact as do_compact
+    from tailguard.ledger.store import Ledger
+
+    led = ledger_path(ledger)
+    res = do_compact(Ledger(led), small_rows=small_rows, target_rows=target_rows, grace_s=grace)
+    if json_:
+        print_json(res.as_dict() | {"ledger": led})
+        return
+    typer.echo(
+        f"merged {res.source_segments:,} small segments into {res.merged_segments:,} "
+        f"({res.rows:,} rows); deleted {res.deleted_segments:,} replaced segments past the grace"
+    )
 
 
 @customers_app.command("import")

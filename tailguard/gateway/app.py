@@ -63,6 +63,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: how often the log's flusher merges the small segments it commits (``tailguard compact``)
+COMPACT_EVERY_S = 600.0
+
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 _UTC = dt.UTC
@@ -683,8 +686,15 @@ def create_gateway(
     book = PriceBook.load(cfg.prices) if cfg.prices else PriceBook.load()
     ledger = Ledger(cfg.ledger)
 
+    last_compact = [time.monotonic()]
+
     def append(events: list[dict[str, Any]]) -> None:
         ledger.append(events, prices=book)
+        # The log commits a segment every few seconds: merge them now and then, so reports
+        # do not open tens of thousands of tiny files (safe while everything else runs).
+        if time.monotonic() - last_compact[0] >= COMPACT_EVERY_S:
+            last_compact[0] = time.monotonic()
+            ledger.compact()
 
     wal = WriteAheadLog(
         cfg.ledger / "wal",

@@ -216,9 +216,27 @@ class Ledger:
             fh.close()
 
     def segment_files(self) -> list[Path]:
+        """The live segments: every Parquet file in ``segments/`` minus those a compacted
+        segment in the same listing replaces (``tailguard.ledger.compact``).
+
+        The manifests are read before and after listing: a manifest is written before its
+        merged segment appears and deleted only after its sources, so one of the two reads
+        finds it whenever the listing holds both the merged segment and a source.
+        """
+        from tailguard.ledger.compact import manifests
+
         if not self.segments_dir.exists():
             return []
-        return sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
+        before = manifests(self.path)
+        files = sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
+        found = (
+            before | manifests(self.path) if before or (self.path / "compacted").exists() else {}
+        )
+        if not found:
+            return files
+        names = {p.name for p in files}
+        gone = {s for merged, sources in found.items() if merged in names for s in sources}
+        return [p for p in files if p.name not in gone]
 
     def _refresh_index(self) -> IdIndex:
         """The id index, extended with segments committed since this writer last looked."""
@@ -257,6 +275,12 @@ class Ledger:
             atomic_write_parquet(kept, dest, self.tmp_dir)
             self._seen_segments.add(name)
             return CommitResult(kept.num_rows, dup, dest)
+
+    def compact(self, **kwargs: Any) -> Any:
+        """Merge small segments; see ``tailguard.ledger.compact.compact``."""
+        from tailguard.ledger.compact import compact
+
+        return compact(self, **kwargs)
 
     def append(
         self,
