@@ -106,11 +106,8 @@ class Env:
         led = Ledger(self.gw.cfg.ledger)
         if not led.segment_files():
             return []
-        con = led.connect()
-        glob = str(self.gw.cfg.ledger / "segments" / "*.parquet")
-        cur = con.execute(
-            f"SELECT * FROM read_parquet('{glob}') WHERE kind = ? ORDER BY ts", [kind]
-        )
+        con = led.connect()  # the live segments (a compaction's sources are not counted)
+        cur = con.execute("SELECT * FROM events WHERE kind = ? ORDER BY ts", [kind])
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
