@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
+import pyarrow as pa
+
+from tailguard.events.schema import LEDGER_SCHEMA
 
 if TYPE_CHECKING:
     from tailguard.ledger.store import Ledger
@@ -78,10 +80,12 @@ def compact(
     small_rows: int = 100_000,
     target_rows: int = 1_000_000,
     grace_s: float = 3600.0,
+    max_segments: int = 5_000,
     now: float | None = None,
 ) -> CompactResult:
     """Merge segments under ``small_rows`` rows into segments of up to ``target_rows`` rows,
-    and delete the segments superseded more than ``grace_s`` seconds ago.
+    and delete the segments superseded more than ``grace_s`` seconds ago. At most
+    ``max_segments`` small segments are merged per call.
 
     Holds the commit lock throughout (writers wait; readers never do).
     """
@@ -93,13 +97,11 @@ def compact(
     with ledger.lock():
         ledger._clean_orphans()
         result.deleted_segments = _finish_old(ledger, manifests, t, grace_s)
-        groups = _plan(ledger, small_rows, target_rows)
+        groups = _plan(ledger, small_rows, target_rows, max_segments)
         if groups:
             manifests.mkdir(exist_ok=True)
         for group in groups:
-            table = pq.read_table([str(p) for p in group]) if len(group) > 1 else None
-            if table is None:
-                continue
+            table = _read(group)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}-c.parquet"
             tmp = ledger.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
             atomic_write_parquet(table, tmp, ledger.tmp_dir)  # step 1: written and synced
@@ -115,13 +117,25 @@ def compact(
     return result
 
 
-def _plan(ledger: Ledger, small_rows: int, target_rows: int) -> list[list[Path]]:
-    """Groups of at least two small live segments, each group under ``target_rows`` rows."""
-    small = []
-    for p in ledger.segment_files():
-        n = pq.read_metadata(p).num_rows
-        if n < small_rows:
-            small.append((p, n))
+def _plan(ledger: Ledger, small_rows: int, target_rows: int, max_segments: int) -> list[list[Path]]:
+    """Groups of at least two small live segments, each group under ``target_rows`` rows,
+    ``max_segments`` sources at most in all (a backlog is worked off over several runs, so the
+    commit lock is never held for long)."""
+    files = ledger.segment_files()
+    if len(files) < 2:
+        return []
+    con = _engine()
+    try:
+        counts = dict(
+            con.sql(
+                "SELECT file_name, sum(num_rows) FROM parquet_file_metadata(?) GROUP BY file_name",
+                params=[[str(p) for p in files]],
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    small = [(p, int(counts[str(p)])) for p in files if counts[str(p)] < small_rows]
+    small = small[:max_segments]
     groups: list[list[Path]] = []
     cur: list[Path] = []
     rows = 0
@@ -134,6 +148,28 @@ def _plan(ledger: Ledger, small_rows: int, target_rows: int) -> list[list[Path]]
     if cur:
         groups.append(cur)
     return [g for g in groups if len(g) > 1]
+
+
+def _read(files: list[Path]) -> pa.Table:
+    """The rows of ``files``, read by the engine in parallel (the files are many and small)."""
+    con = _engine()
+    try:
+        return (
+            con.sql("SELECT * FROM read_parquet(?)", params=[[str(p) for p in files]])
+            .to_arrow_table()
+            .select(LEDGER_SCHEMA.names)
+            .cast(LEDGER_SCHEMA)
+        )
+    finally:
+        con.close()
+
+
+def _engine() -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 def _finish_old(ledger: Ledger, manifests: Path, now: float, grace_s: float) -> int:

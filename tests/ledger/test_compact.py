@@ -219,3 +219,18 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (out["merged_segments"], out["source_segments"], out["rows"]) == (1, 3, 30)
     assert run(["compact", "--ledger", str(led.path)]) == 0
     assert "merged 0 small segments" in capsys.readouterr().out
+
+
+def test_a_backlog_is_worked_off_in_bounded_runs(tmp_path: Path) -> None:
+    """max_segments=3 over 7 segments of 10 rows (oldest name first; a merged segment's name
+    is newer than its sources): run 1 merges a,b,c -> M1 (30); run 2 merges d,e,f -> M2 (30);
+    run 3 merges g, M1, M2 (all still under 100 rows) -> 70. Every row once throughout."""
+    led = _small_ledger(tmp_path, [10] * 7)
+    expected = _totals(led)
+    sizes = []
+    for _ in range(3):
+        res = compact(led, small_rows=100, max_segments=3)
+        sizes.append(res.source_segments)
+        assert _totals(led) == expected
+    assert sizes == [3, 3, 3]
+    assert sorted(pq.read_metadata(p).num_rows for p in led.segment_files()) == [70]
