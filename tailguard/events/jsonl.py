@@ -43,11 +43,10 @@ from tailguard.events.readers import (
     quantize_money,
     structs_to_table,
 )
-from tailguard.events.schema import Event, FieldsOnly
+from tailguard.events.schema import MONEY_COLUMNS, Event, FieldsOnly
 from tailguard.events.stream import EngineStream
 
 _CHUNK_BYTES = 16 << 20
-_MONEY = ("cost_usd", "amount_usd")
 _BAD_MONEY = (decimal.InvalidOperation, pa.ArrowInvalid, pa.ArrowTypeError, TypeError)
 # The RFC 3339 forms DuckDB reads to the same instant as msgspec (checked case by case in
 # the tests); any other accepted form takes msgspec's datetime.
@@ -124,7 +123,7 @@ def _breaks_rules(table: pa.Table) -> bool:
         ),
     )
     bad = pc.and_(llm, pc.fill_null(bad, False))
-    for m in _MONEY:
+    for m in MONEY_COLUMNS:
         col = table.column(m)
         bad = pc.or_(bad, pc.fill_null(pc.less(col, pa.scalar(0, col.type)), False))
     return bool(pc.any(bad).as_py())
@@ -203,14 +202,12 @@ def _with_msgspec_values(table: pa.Table, events: list[Any]) -> pa.Table | None:
     ts = table.column("ts")
     ok = pc.fill_null(table.column("_ts_ok"), False)
     if not pc.all(ok).as_py():
-        fix = np.flatnonzero(~ok.to_numpy())
-        mask = np.zeros(len(events), dtype=bool)
-        mask[fix] = True
-        values = pa.array([events[i].ts for i in fix], ts.type)
+        mask = ~ok.to_numpy()
+        values = pa.array([events[i].ts for i in np.flatnonzero(mask)], ts.type)
         ts = pc.replace_with_mask(ts.combine_chunks(), pa.array(mask), values)
     arrays = []
     for f in INPUT_SCHEMA:
-        if f.name in _MONEY:
+        if f.name in MONEY_COLUMNS:
             present = np.flatnonzero(table.column(f"_has_{f.name}").to_numpy())
             if not len(present):
                 arrays.append(pa.nulls(len(events), f.type))
@@ -248,7 +245,7 @@ class _EngineRows:
                 rb = next(self._batches)
                 self._held.append(rb)
                 self._held_rows += rb.num_rows
-        except (StopIteration, Exception):  # an engine error, or fewer rows than msgspec's
+        except Exception:  # an engine error, or StopIteration: fewer rows than msgspec's
             return None
         table = pa.Table.from_batches(self._held)
         out, rest = table.slice(0, n), table.slice(n)
@@ -265,16 +262,16 @@ def _query(path: str) -> str:
 
     cols = {c: SQL_TYPES[c] for c in INPUT_SCHEMA.names}
     cols["ts"] = "VARCHAR"
-    for m in _MONEY:  # DuckDB only says where money is; the value comes from msgspec
+    for m in MONEY_COLUMNS:  # DuckDB only says where money is; the value comes from msgspec
         cols[m] = "JSON"
     spec = "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in cols.items()) + "}"
     ok = f"regexp_full_match(ts, {_lit(_SAFE_TS)})"
     raw = (
         f"SELECT * REPLACE (CASE WHEN {ok} THEN TRY_CAST(ts AS TIMESTAMPTZ) END AS ts, "
-        + ", ".join(f"CAST(NULL AS {SQL_TYPES[m]}) AS {m}" for m in _MONEY)
+        + ", ".join(f"CAST(NULL AS {SQL_TYPES[m]}) AS {m}" for m in MONEY_COLUMNS)
         + f"), {ok} AS _ts_ok, "
-        + ", ".join(f"{m} IS NOT NULL AS _has_{m}" for m in _MONEY)
+        + ", ".join(f"{m} IS NOT NULL AS _has_{m}" for m in MONEY_COLUMNS)
         + f" FROM read_json({_lit(path)}, format = 'newline_delimited', columns = {spec})"
     )
-    flags = ", ".join(f"_has_{m}" for m in _MONEY)
+    flags = ", ".join(f"_has_{m}" for m in MONEY_COLUMNS)
     return f"SELECT _ts_ok, {flags}, {normalized_select(SQL_TYPES)} FROM ({raw})"

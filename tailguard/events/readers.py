@@ -33,6 +33,7 @@ from tailguard.events.schema import (
     INPUT_COLUMNS,
     KINDS,
     LEDGER_SCHEMA,
+    MONEY_COLUMNS,
     NULL_DEFAULTS,
     Event,
 )
@@ -42,7 +43,6 @@ DEFAULT_BATCH_ROWS = 500_000
 # Parquet rows are streamed in chunks of about DuckDB's row group (pipelining, bounded memory)
 _PARQUET_CHUNK_ROWS = 122_880
 NANO = Decimal("1e-9")
-_MONEY_COLUMNS = ("cost_usd", "amount_usd")
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
 
 
@@ -131,7 +131,7 @@ def _structs_to_table(events: list[Any]) -> pa.Table:
                 arrays.append(pa.array([kind] * m, f.type))
             elif f.name in present:
                 col = present[f.name]
-                if f.name in _MONEY_COLUMNS:
+                if f.name in MONEY_COLUMNS:
                     col = [None if v is None else quantize_money(v) for v in col]
                 arr = pa.array(col, f.type)
                 if f.name in NULL_DEFAULTS and arr.null_count:  # structs without __post_init__

@@ -53,6 +53,8 @@ GUARD_ACTIONS: tuple[str, ...] = (
 )
 
 
+#: the input fields that hold money (decoded as Decimal, stored as DECIMAL(18, 9))
+MONEY_COLUMNS: tuple[str, ...] = ("cost_usd", "amount_usd")
 #: the largest amount DECIMAL(18, 9) holds
 MAX_MONEY = Decimal("999999999.999999999")
 

@@ -18,6 +18,7 @@ from tailguard.events.schema import (
     INPUT_COLUMNS,
     KINDS,
     MAX_MONEY,
+    MONEY_COLUMNS,
     NULL_DEFAULTS,
     OUTCOMES,
     WORKLOADS,
@@ -70,7 +71,6 @@ INT_COLUMNS = (
     "reranks",
 )
 FLOAT_COLUMNS = ("latency_ms", "minutes")
-MONEY_COLUMNS = ("cost_usd", "amount_usd")
 ENUMS: dict[str, tuple[str, ...]] = {
     "kind": KINDS,
     "workload": WORKLOADS,

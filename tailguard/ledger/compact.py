@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from tailguard.events.readers import _engine
 from tailguard.events.schema import LEDGER_SCHEMA
 
 if TYPE_CHECKING:
@@ -162,14 +163,6 @@ def _read(files: list[Path]) -> pa.Table:
         )
     finally:
         con.close()
-
-
-def _engine() -> Any:
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def _finish_old(ledger: Ledger, manifests: Path, now: float, grace_s: float) -> int:

@@ -45,6 +45,7 @@ from tailguard.events.schema import LEDGER_SCHEMA, Event
 if TYPE_CHECKING:
     import duckdb
 
+    from tailguard.ledger.compact import CompactResult
     from tailguard.pricing import PriceBook
 
 SEGMENTS = "segments"
@@ -229,9 +230,7 @@ class Ledger:
             return []
         before = manifests(self.path)
         files = sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
-        found = (
-            before | manifests(self.path) if before or (self.path / "compacted").exists() else {}
-        )
+        found = before | manifests(self.path)
         if not found:
             return files
         names = {p.name for p in files}
@@ -276,7 +275,7 @@ class Ledger:
             self._seen_segments.add(name)
             return CommitResult(kept.num_rows, dup, dest)
 
-    def compact(self, **kwargs: Any) -> Any:
+    def compact(self, **kwargs: Any) -> CompactResult:
         """Merge small segments; see ``tailguard.ledger.compact.compact``."""
         from tailguard.ledger.compact import compact
 
