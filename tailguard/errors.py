@@ -8,6 +8,8 @@ The hierarchy::
     ├── PricingError
     │   └── UnknownModelError           no price card for a model (says how to add one)
     ├── LedgerError                     the ledger directory cannot be read or written
+    ├── NoDataError                     a report asked about a customer, window or day with no
+    │                                   events: no data is not zero (window, last event)
     ├── MissingDependencyError          an optional extra is not installed (prints the pip line)
     └── GuardError                      raised by the guard (see tailguard.guard)
 
@@ -60,6 +62,29 @@ class UnknownModelError(PricingError):
 
 class LedgerError(TailguardError):
     """The ledger directory is missing, unreadable or not writable."""
+
+
+class NoDataError(TailguardError):
+    """A report was asked about a customer, window or day that holds no events.
+
+    No data is not zero: a customer with no events in the window is not "costing nothing", so
+    the report refuses rather than computing from zeros. ``window`` is the ``(start, end)`` that
+    was used (end exclusive, UTC); ``last_event`` the latest event of the customer (or of the
+    ledger) when there is one, so the caller can say which window would hold data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        window: tuple[object, object] | None = None,
+        customer: str | None = None,
+        last_event: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.window = window
+        self.customer = customer
+        self.last_event = last_event
 
 
 class MissingDependencyError(TailguardError):
