@@ -32,15 +32,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tailguard.events.readers import (
+from tailguard.events.batch import (
     INPUT_SCHEMA,
     SQL_TYPES,
     Batch,
     Reject,
-    _engine,
-    _lit,
-    _split_error,
+    engine,
     quantize_money,
+    split_error,
+    sql_literal,
     structs_to_table,
 )
 from tailguard.events.schema import MONEY_COLUMNS, Event, FieldsOnly
@@ -186,7 +186,7 @@ def _decode_one_by_one(
             try:
                 events.append(dec.decode(raw))
             except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
-                fld, reason = _split_error(str(exc))
+                fld, reason = split_error(str(exc))
                 rejects.append(Reject(name, lineno, fld, reason, _text(raw)))
             except msgspec.DecodeError as exc:
                 rejects.append(Reject(name, lineno, "<json>", f"invalid JSON: {exc}", _text(raw)))
@@ -234,7 +234,7 @@ class _EngineRows:
     """
 
     def __init__(self, path: Path) -> None:
-        self._stream = EngineStream(_engine(), _query(str(path)), 65_536)
+        self._stream = EngineStream(engine(), _query(str(path)), 65_536)
         self._batches = iter(self._stream)
         self._held: list[pa.RecordBatch] = []
         self._held_rows = 0
@@ -264,14 +264,14 @@ def _query(path: str) -> str:
     cols["ts"] = "VARCHAR"
     for m in MONEY_COLUMNS:  # DuckDB only says where money is; the value comes from msgspec
         cols[m] = "JSON"
-    spec = "{" + ", ".join(f"{_lit(c)}: {_lit(t)}" for c, t in cols.items()) + "}"
-    ok = f"regexp_full_match(ts, {_lit(_SAFE_TS)})"
+    spec = "{" + ", ".join(f"{sql_literal(c)}: {sql_literal(t)}" for c, t in cols.items()) + "}"
+    ok = f"regexp_full_match(ts, {sql_literal(_SAFE_TS)})"
     raw = (
         f"SELECT * REPLACE (CASE WHEN {ok} THEN TRY_CAST(ts AS TIMESTAMPTZ) END AS ts, "
         + ", ".join(f"CAST(NULL AS {SQL_TYPES[m]}) AS {m}" for m in MONEY_COLUMNS)
         + f"), {ok} AS _ts_ok, "
         + ", ".join(f"{m} IS NOT NULL AS _has_{m}" for m in MONEY_COLUMNS)
-        + f" FROM read_json({_lit(path)}, format = 'newline_delimited', columns = {spec})"
+        + f" FROM read_json({sql_literal(path)}, format = 'newline_delimited', columns = {spec})"
     )
     flags = ", ".join(f"_has_{m}" for m in MONEY_COLUMNS)
     return f"SELECT _ts_ok, {flags}, {normalized_select(SQL_TYPES)} FROM ({raw})"

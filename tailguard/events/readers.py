@@ -15,134 +15,44 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gc
 import os
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tailguard.errors import InputError
-from tailguard.events.schema import (
-    INPUT_COLUMNS,
-    KINDS,
-    LEDGER_SCHEMA,
-    MONEY_COLUMNS,
-    NULL_DEFAULTS,
-    Event,
+from tailguard.events.batch import (
+    DEFAULT_BATCH_ROWS,
+    INPUT_SCHEMA,
+    SQL_TYPES,
+    Batch,
+    Reject,
+    engine,
+    quantize_money,
+    split_error,
+    sql_literal,
+    structs_to_table,
 )
+from tailguard.events.jsonl import read_jsonl
+from tailguard.events.schema import INPUT_COLUMNS, Event
 
-INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
-DEFAULT_BATCH_ROWS = 500_000
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "INPUT_SCHEMA",
+    "SQL_TYPES",
+    "Batch",
+    "Reject",
+    "quantize_money",
+    "read_batches",
+    "read_events",
+    "structs_to_table",
+]
+
 # Parquet rows are streamed in chunks of about DuckDB's row group (pipelining, bounded memory)
 _PARQUET_CHUNK_ROWS = 122_880
-NANO = Decimal("1e-9")
-_PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One input row that failed validation."""
-
-    file: str
-    line: int
-    field: str
-    reason: str
-    raw: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
-
-
-@dataclass
-class Batch:
-    """Validated rows (``table``) and the rows that were refused (``rejects``)."""
-
-    table: pa.Table
-    rejects: list[Reject] = field(default_factory=list)
-    #: input rows consumed so far in the file (for progress)
-    rows_read: int = 0
-
-
-def quantize_money(v: Decimal) -> Decimal:
-    """Round money to nano-dollars, half-even: the one rounding step of the ledger."""
-    return v.quantize(NANO, rounding=ROUND_HALF_EVEN)
-
-
-def _split_error(msg: str) -> tuple[str, str]:
-    """Turn a msgspec message into (field, reason)."""
-    m = _PATH_RE.search(msg)
-    if m:
-        return (m.group(1) or "<row>"), msg[: m.start()]
-    low = msg.lower()
-    if low.startswith("object missing required field"):
-        name = msg.split("`")[1] if "`" in msg else "<row>"
-        return name, "missing required field"
-    for name in ("cache_read_tokens", "reasoning_tokens", "cost_usd", "amount_usd"):
-        if msg.startswith(name):
-            return name, msg
-    return "<row>", msg
-
-
-def structs_to_table(events: list[Any]) -> pa.Table:
-    """Build the input-layout Arrow table from decoded event structs.
-
-    One Arrow table per kind, each column converted from one ``zip(*astuple)`` list; the
-    columns a kind does not have are ``pa.nulls`` (no Python list of Nones), and the kinds'
-    tables are concatenated. Rows come out grouped by kind (a ledger has no row order).
-    """
-    # The transposition creates a tuple per event; with the collector on, every few thousand
-    # allocations trigger a scan of them all (measured: ~40% of this function). They hold no
-    # cycles, so the collector is paused for the conversion and restored after.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _structs_to_table(events)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _structs_to_table(events: list[Any]) -> pa.Table:
-    groups: dict[type[Any], list[Any]] = {}
-    for ev in events:
-        groups.setdefault(type(ev), []).append(ev)
-    tables = []
-    for cls in sorted(groups, key=lambda c: KINDS.index(c.__struct_config__.tag)):
-        evs = groups[cls]
-        m = len(evs)
-        present = dict(
-            zip(
-                cls.__struct_fields__,
-                zip(*map(msgspec.structs.astuple, evs), strict=True),
-                strict=True,
-            )
-        )
-        kind = cls.__struct_config__.tag
-        arrays = []
-        for f in INPUT_SCHEMA:
-            if f.name == "kind":
-                arrays.append(pa.array([kind] * m, f.type))
-            elif f.name in present:
-                col = present[f.name]
-                if f.name in MONEY_COLUMNS:
-                    col = [None if v is None else quantize_money(v) for v in col]
-                arr = pa.array(col, f.type)
-                if f.name in NULL_DEFAULTS and arr.null_count:  # structs without __post_init__
-                    arr = pc.fill_null(arr, pa.scalar(NULL_DEFAULTS[f.name], f.type))
-                arrays.append(arr)
-            else:
-                arrays.append(pa.nulls(m, f.type))
-        tables.append(pa.Table.from_arrays(arrays, schema=INPUT_SCHEMA))
-    if not tables:
-        return INPUT_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
 
 
 def _sniff_format(path: Path) -> str:
@@ -168,42 +78,11 @@ def read_batches(
         raise InputError(f"{p}: no such file", [f"{p}:0: <file>: no such file"])
     fmt = _sniff_format(p)
     if fmt == "jsonl":
-        from tailguard.events.jsonl import read_jsonl
-
         yield from read_jsonl(p, batch_rows)
     elif fmt == "csv":
         yield from _read_csv(p, batch_rows)
     else:
         yield from _read_parquet(p, batch_rows)
-
-
-def _sql_type(t: pa.DataType) -> str:
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ"
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision}, {t.scale})"
-    return {
-        pa.string(): "VARCHAR",
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.float64(): "DOUBLE",
-        pa.bool_(): "BOOLEAN",
-    }[t]
-
-
-SQL_TYPES = {f.name: _sql_type(f.type) for f in INPUT_SCHEMA}
-
-
-def _engine() -> Any:
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _read_csv(path: Path, batch_rows: int) -> Iterator[Batch]:
@@ -227,7 +106,7 @@ def _read_csv(path: Path, batch_rows: int) -> Iterator[Batch]:
             try:
                 events.append(msgspec.convert(clean, Event, strict=False))
             except msgspec.ValidationError as exc:
-                fld, reason = _split_error(str(exc))
+                fld, reason = split_error(str(exc))
                 rejects.append(Reject(name, reader.line_num, fld, reason, ",".join(row.values())))
             if len(events) + len(rejects) >= batch_rows:
                 yield Batch(structs_to_table(events), rejects, reader.line_num)
@@ -291,11 +170,11 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
         col if col in present else f"CAST(NULL AS {SQL_TYPES[col]}) AS {col}"
         for col in INPUT_COLUMNS
     )
-    con = _engine()
+    con = engine()
     try:
         con.execute(
             f"CREATE TEMP VIEW raw AS SELECT file_row_number + 1 AS _row, {raw} "
-            f"FROM read_parquet({_lit(name)}, file_row_number = true)"
+            f"FROM read_parquet({sql_literal(name)}, file_row_number = true)"
         )
     except duckdb.Error as exc:
         con.close()

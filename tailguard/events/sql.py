@@ -13,6 +13,7 @@ A test checks that a Parquet file and the same events as JSONL read to identical
 
 from __future__ import annotations
 
+from tailguard.events.batch import sql_literal as _lit
 from tailguard.events.schema import (
     GUARD_ACTIONS,
     INPUT_COLUMNS,
@@ -29,11 +30,6 @@ from tailguard.events.schema import (
     TaskOutcome,
     ToolCall,
 )
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
 
 _CLASSES = (LlmCall, ToolCall, Retrieval, Escalation, TaskOutcome, Guard)
 
@@ -74,7 +70,7 @@ FLOAT_COLUMNS = ("latency_ms", "minutes")
 ENUMS: dict[str, tuple[str, ...]] = {
     "kind": KINDS,
     "workload": WORKLOADS,
-    "status": ("ok", "error"),
+    "status": ("ok", "error", "usage_invalid"),
     "tool_kind": ("read", "write"),
     "outcome": OUTCOMES,
     "action": GUARD_ACTIONS,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tailguard.events.readers import _engine
+from tailguard.events.batch import engine as _engine
 from tailguard.events.schema import LEDGER_SCHEMA
 
 if TYPE_CHECKING:
