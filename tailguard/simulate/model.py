@@ -156,6 +156,114 @@ def unit_cost(cols: dict[str, np.ndarray]) -> np.ndarray:
     return out
 
 
+# --- the generator, one function per stage ------------------------------------------------
+#
+# Each stage draws from the chunk's generator in a fixed order (the order below), so that a seed
+# gives the same bytes; a stage takes the levels above it and returns its own level's arrays.
+# Index arrays name their parent level by prefix: ``s_`` sessions, ``t_`` tasks, ``k_`` turns
+# (one LLM call each, before retries), ``r_`` attempts, ``tc_`` tool calls; ``_g`` is the global
+# customer index and ``_c`` the index within the chunk.
+
+
+@dataclass
+class _Users:
+    """Principals of the chunk's customers and the days each is active."""
+
+    c: np.ndarray  # chunk-local customer of each user
+    ids: list[str]  # user_id strings
+    ud_u: np.ndarray  # (user, day) pairs on which the user is active
+    ud_d: np.ndarray
+
+
+@dataclass
+class _Sessions:
+    user: np.ndarray
+    day: np.ndarray
+    c: np.ndarray
+    g: np.ndarray
+    start: np.ndarray  # seconds from the window's start
+    wl: np.ndarray  # workload class
+    feat: np.ndarray
+    model: np.ndarray
+    f: np.ndarray  # drift fraction: 0 at the window's start, ``trend`` at its end
+    long: np.ndarray  # the customer carries long_sessions
+
+    @property
+    def n(self) -> int:
+        return len(self.user)
+
+
+@dataclass
+class _Tasks:
+    s: np.ndarray  # session of each task
+    wl: np.ndarray
+    g: np.ndarray
+    f: np.ndarray
+    nturn: np.ndarray  # planned turns (a task whose attempts all fail ends early)
+
+    @property
+    def n(self) -> int:
+        return len(self.s)
+
+
+@dataclass
+class _Turns:
+    t: np.ndarray  # task of each turn
+    s: np.ndarray
+    g: np.ndarray
+    nf: np.ndarray  # failed attempts before the one that answered
+    dead: np.ndarray  # every attempt failed: the task ends on this turn
+    mag: np.ndarray  # the customer is a failure magnet
+    nturn: np.ndarray  # turns per task (after early ends)
+    s_nturn: np.ndarray  # turns per session
+    in_sess: np.ndarray  # index of the turn within its session
+    first_of_task: np.ndarray
+    last_in_task: np.ndarray
+    wl: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.t)
+
+
+@dataclass
+class _Tools:
+    k: np.ndarray  # turn of each tool call
+    tool: np.ndarray
+    ntool: np.ndarray  # tool calls per turn
+    results: np.ndarray  # tokens of the results, per turn (appended to the next turn)
+    fan: np.ndarray  # per turn: the customer fans out
+
+    @property
+    def n(self) -> int:
+        return len(self.k)
+
+
+@dataclass
+class _Prompts:
+    """What each turn sends and gets back (tokens), on which model."""
+
+    inp: np.ndarray
+    visible: np.ndarray
+    reasoning: np.ndarray
+    model: np.ndarray
+    sys_prompt: np.ndarray
+
+
+@dataclass
+class _Attempts:
+    k: np.ndarray  # turn of each attempt (retries included)
+    attempt: np.ndarray  # 1-based
+    err: np.ndarray
+    out: np.ndarray
+    reasoning: np.ndarray
+    model: np.ndarray
+    inp: np.ndarray
+    lat: np.ndarray
+    off_ms: np.ndarray  # from the turn's first attempt
+    llm_ms: np.ndarray  # per turn: the attempts' latency and backoff
+
+
 def generate(
     pop: Population, cust: np.ndarray, rng: np.random.Generator, *, trend: float = 1.0
 ) -> Chunk:
@@ -165,14 +273,30 @@ def generate(
     models while tasks take more turns and resolve a little less often, so cost per call falls
     while cost per resolved task rises.
     """
-    days = pop.days
-    nc = len(cust)
+    users = _users(pop, cust, rng)
+    sess = _sessions(pop, cust, users, rng, trend)
+    tasks = _tasks(pop, sess, rng)
+    turns = _turns(pop, sess, tasks, rng)
+    tools = _tool_calls(pop, turns, rng)
+    prompts = _prompts(pop, sess, turns, tools, rng)
+    gap = _think_time(turns, rng)
+    cr, cw = _prompt_cache(pop, turns, prompts, gap, rng)
+    att = _attempts(turns, prompts, rng)
+    tc_lat, k_start, dur_s, retr_ms = _schedule(sess, turns, tools, att, gap, rng)
+    outcome, t_ts = _outcomes(pop, tasks, turns, k_start, dur_s, rng)
+    parts = _columns(
+        sess, tasks, turns, tools, att, cr, cw, tc_lat, k_start, retr_ms, outcome, t_ts, rng
+    )
+    return _finish(pop, cust, users, sess, tasks, parts, rng)
 
-    # --- users and their active days ------------------------------------------------------
+
+def _users(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> _Users:
+    """Users of each customer and the days each is active (weekdays busier, none before signup)."""
+    days = pop.days
     n_users = pop.users[cust]
-    user_c = np.repeat(np.arange(nc), n_users)
+    user_c = np.repeat(np.arange(len(cust)), n_users)
     user_k = _seg_arange(n_users)
-    users = [f"{pop.customer_id[cust[c]]}.u{k:03d}" for c, k in zip(user_c, user_k, strict=True)]
+    ids = [f"{pop.customer_id[cust[c]]}.u{k:03d}" for c, k in zip(user_c, user_k, strict=True)]
     nu = len(user_c)
     weekday = (np.arange(days) + pop.start.weekday()) % 7
     w = np.where(weekday < 5, 1.0, 0.4)
@@ -181,33 +305,45 @@ def generate(
     active = rng.random((nu, days)) < np.minimum(p_user[:, None] * w[None, :], 1.0)
     active &= np.arange(days)[None, :] >= pop.signup_day[cust][user_c][:, None]
     ud_u, ud_d = np.nonzero(active)
+    return _Users(user_c, ids, ud_u, ud_d)
 
-    # --- sessions ------------------------------------------------------------------------
-    hf_ud = _has(pop, "high_frequency", cust[user_c[ud_u]])
+
+def _sessions(
+    pop: Population, cust: np.ndarray, users: _Users, rng: np.random.Generator, trend: float
+) -> _Sessions:
+    """Sessions per active user-day, their start, workload, feature and routed model."""
+    ud_u, ud_d = users.ud_u, users.ud_d
+    hf_ud = _has(pop, "high_frequency", cust[users.c[ud_u]])
     ns = 1 + rng.binomial(4, 0.3, len(ud_u))
     ns[hf_ud] = 30 + rng.poisson(30.0, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)
-    s_c = user_c[s_user]
+    s_c = users.c[s_user]
     s_g = cust[s_c]
     nsess = len(s_user)
     hour = np.mod(rng.normal(14.0 - pop.tz_hours[s_g], 3.2), 24.0)
     s_hf = _has(pop, "high_frequency", s_g)
     hour[s_hf] = rng.uniform(0.0, 24.0, int(s_hf.sum()))
-    s_start = (s_day * 86400 + hour * 3600).astype(np.float64)  # seconds from window start
+    s_start = (s_day * 86400 + hour * 3600).astype(np.float64)
 
     s_wl = _categorical(rng, pop.mix[s_g])
     s_rh = _has(pop, "reasoning_heavy", s_g)
     s_feat = s_wl * 2 + (rng.random(nsess) < 0.35)
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
-    s_f = trend * s_day / max(1, days - 1)  # 0 at the start of the window, ``trend`` at the end
+    s_f = trend * s_day / max(1, pop.days - 1)
     cheaper = rng.random(nsess) < 0.45 * s_f
     s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
-    s_sys = cat.SYSTEM_PROMPT[s_feat]
+    return _Sessions(
+        s_user, s_day, s_c, s_g, s_start, s_wl, s_feat, s_model, s_f,
+        _has(pop, "long_sessions", s_g),
+    )  # fmt: skip
 
-    # --- tasks ---------------------------------------------------------------------------
-    s_long = _has(pop, "long_sessions", s_g)
+
+def _tasks(pop: Population, sess: _Sessions, rng: np.random.Generator) -> _Tasks:
+    """Tasks per session and the turns each is planned to take (long sessions, fan-out, drift)."""
+    nsess = sess.n
+    s_wl, s_long = sess.wl, sess.long
     nt = 1 + ((s_wl == 0) & (rng.random(nsess) < 0.25)) + ((s_wl == 2) & (rng.random(nsess) < 0.2))
     nt = nt.astype(np.int64)
     nl = int(s_long.sum())
@@ -232,16 +368,20 @@ def generate(
         2 + rng.binomial(3, 0.5, nlt),
     )
     # tool fan-out: agents that loop take more steps per task
-    t_fan = _has(pop, "tool_fanout", t_g := s_g[t_s]) & (t_wl == 1)
+    t_g = sess.g[t_s]
+    t_fan = _has(pop, "tool_fanout", t_g) & (t_wl == 1)
     nturn[t_fan] = 4 + rng.binomial(4, 0.5, int(t_fan.sum()))
     # seed 004: handle time drifts from about four turns towards seven
-    t_f = s_f[t_s]
+    t_f = sess.f[t_s]
     nturn += rng.binomial(4, 0.6 * t_f) * (t_wl != 2)
+    return _Tasks(t_s, t_wl, t_g, t_f, nturn)
 
-    # --- turns and their attempts (retries) -------------------------------------------------
-    k_t = np.repeat(np.arange(ntask), nturn)
-    k_s = t_s[k_t]
-    k_g = s_g[k_s]
+
+def _turns(pop: Population, sess: _Sessions, tasks: _Tasks, rng: np.random.Generator) -> _Turns:
+    """Turns and their failed attempts (retries); a task whose every attempt fails ends there."""
+    k_t = np.repeat(np.arange(tasks.n), tasks.nturn)
+    k_s = tasks.s[k_t]
+    k_g = sess.g[k_s]
     nk = len(k_t)
     mag = _has(pop, "failure_magnet", k_g)
     p_first = np.where(mag, 0.35, 0.05)
@@ -253,38 +393,57 @@ def generate(
         fail = alive & (a < max_att) & (rng.random(nk) < (p_first if a == 0 else p_next))
         nf += fail
         alive = fail
-    dead = nf >= max_att  # every attempt failed: the task ends on this turn
-    keep = _excl_cumsum(dead.astype(np.int64), nturn) == 0
+    dead = nf >= max_att
+    keep = _excl_cumsum(dead.astype(np.int64), tasks.nturn) == 0
     k_t, k_s, k_g, nf, dead, mag = k_t[keep], k_s[keep], k_g[keep], nf[keep], dead[keep], mag[keep]
-    nturn = np.bincount(k_t, minlength=ntask)
-    nk = len(k_t)
+    nturn = np.bincount(k_t, minlength=tasks.n)
     k_in_task = _seg_arange(nturn)
-    last_in_task = k_in_task == nturn[k_t] - 1
-    s_nturn = np.bincount(k_s, minlength=nsess)
-    k_in_sess = _seg_arange(s_nturn)
-    k_wl = s_wl[k_s]
-    first_of_task = k_in_task == 0
+    s_nturn = np.bincount(k_s, minlength=sess.n)
+    return _Turns(
+        t=k_t,
+        s=k_s,
+        g=k_g,
+        nf=nf,
+        dead=dead,
+        mag=mag,
+        nturn=nturn,
+        s_nturn=s_nturn,
+        in_sess=_seg_arange(s_nturn),
+        first_of_task=k_in_task == 0,
+        last_in_task=k_in_task == nturn[k_t] - 1,
+        wl=sess.wl[k_s],
+    )
 
-    # --- tool calls per turn -------------------------------------------------------------
-    fan = _has(pop, "tool_fanout", k_g)
+
+def _tool_calls(pop: Population, turns: _Turns, rng: np.random.Generator) -> _Tools:
+    """Tool calls per turn (agent steps call 1-2, chat turns sometimes one; fan-out many)."""
+    nk = turns.n
+    fan = _has(pop, "tool_fanout", turns.g)
     ntool = np.zeros(nk, dtype=np.int64)
-    ag = (k_wl == 1) & ~last_in_task
+    ag = (turns.wl == 1) & ~turns.last_in_task
     ntool[ag] = 1 + (rng.random(int(ag.sum())) < 0.4)
-    ch = k_wl == 0
+    ch = turns.wl == 0
     ntool[ch] = rng.random(int(ch.sum())) < 0.35
     agf = ag & fan
     ntool[agf] = 5 + rng.binomial(6, 0.5, int(agf.sum()))
     chf = ch & fan
     ntool[chf] = 2 + rng.binomial(2, 0.5, int(chf.sum()))
-    ntool[dead] = 0
+    ntool[turns.dead] = 0
     tc_k = np.repeat(np.arange(nk), ntool)
     ntc = len(tc_k)
     tc_tool = _categorical(rng, np.broadcast_to(cat.TOOL_P, (ntc, len(cat.TOOL_P))))
-    tc_fan = fan[tc_k]
-    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(tc_fan, 0.12, 0.3)
+    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(fan[tc_k], 0.12, 0.3)
     results = np.bincount(tc_k, weights=tc_tokens, minlength=nk)
+    return _Tools(tc_k, tc_tool, ntool, results, fan)
 
-    # --- token sizes per turn ------------------------------------------------------------
+
+def _prompts(
+    pop: Population, sess: _Sessions, turns: _Turns, tools: _Tools, rng: np.random.Generator
+) -> _Prompts:
+    """Token sizes per turn from the real traces, the model of each turn, and the accumulated
+    context (seed 004: turn *k* sends everything said before it)."""
+    nk = turns.n
+    k_wl, first_of_task, k_g = turns.wl, turns.first_of_task, turns.g
     over = _has(pop, "oversized_prompts", k_g)
     rh = _has(pop, "reasoning_heavy", k_g)
     conv = _sample(rng, params.AZURE_CONV_CONTEXT, nk)
@@ -308,8 +467,8 @@ def generate(
         0.0,
     )
     prev_results = np.zeros(nk)
-    same = k_in_sess > 0
-    prev_results[1:] = results[:-1]
+    same = turns.in_sess > 0
+    prev_results[1:] = tools.results[:-1]
     new = np.round(new + retrieved + np.where(same, prev_results, 0.0))
 
     visible = np.select(
@@ -317,7 +476,7 @@ def generate(
         [
             _sample(rng, params.AZURE_CONV_GENERATED, nk),
             np.where(
-                last_in_task,
+                turns.last_in_task,
                 _sample(rng, params.AZURE_CONV_GENERATED, nk),
                 _sample(rng, params.AZURE_CODE_GENERATED, nk),
             ),
@@ -325,10 +484,10 @@ def generate(
         _sample(rng, params.MOONCAKE_OUTPUT, nk),
     )
     visible = np.maximum(1.0, np.round(visible))
-    k_model = s_model[k_s].copy()
+    k_model = sess.model[turns.s].copy()
     # the first task of an agent session is planned on o3-mini; later tasks reuse the plan
     # context (so a long session does not switch models, and lose its cache, on every task)
-    planner = (k_wl == 1) & first_of_task & (k_in_sess == 0)
+    planner = (k_wl == 1) & first_of_task & (turns.in_sess == 0)
     k_model[planner] = cat.PLANNER
     k_model[rh] = cat.DEEP
     reasoning = np.zeros(nk)
@@ -338,42 +497,57 @@ def generate(
     )
     reasoning = np.round(reasoning)
 
-    sys_prompt = s_sys[k_s].astype(np.float64)
-    prior = _excl_cumsum(new + visible, s_nturn)
-    inp = sys_prompt + prior + new
+    sys_prompt = cat.SYSTEM_PROMPT[sess.feat][turns.s].astype(np.float64)
+    prior = _excl_cumsum(new + visible, turns.s_nturn)
+    return _Prompts(sys_prompt + prior + new, visible, reasoning, k_model, sys_prompt)
 
-    # --- timing: think time between turns, latency per attempt ----------------------------
-    think = np.clip(rng.lognormal(np.log(25.0), 1.0, nk), 2.0, 1800.0)
-    gap = np.where(same, np.where((k_wl == 1) & ~first_of_task, 0.2, think), 0.0)
 
-    # --- prompt cache ---------------------------------------------------------------------
+def _think_time(turns: _Turns, rng: np.random.Generator) -> np.ndarray:
+    """Seconds between a turn and the one before it in its session (agent steps follow at once)."""
+    think = np.clip(rng.lognormal(np.log(25.0), 1.0, turns.n), 2.0, 1800.0)
+    same = turns.in_sess > 0
+    return np.where(same, np.where((turns.wl == 1) & ~turns.first_of_task, 0.2, think), 0.0)
+
+
+def _prompt_cache(
+    pop: Population, turns: _Turns, prompts: _Prompts, gap: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cache-read and cache-write tokens per turn: a warm follow-up reads its whole previous
+    prompt, else a long system prompt may be read; Anthropic writes what it did not read."""
+    nk = turns.n
+    inp, k_model, sys_prompt = prompts.inp, prompts.model, prompts.sys_prompt
+    same = turns.in_sess > 0
     prev_inp = np.zeros(nk)
     prev_inp[1:] = inp[:-1]
     prev_model = np.full(nk, -1)
     prev_model[1:] = k_model[:-1]
     warm = same & (gap <= CACHE_TTL_S) & (prev_model == k_model)
     # providers cache prefixes of at least 1,024 tokens
-    hit = warm & (prev_inp >= CACHE_MIN) & (rng.random(nk) < pop.p_hit[k_g])
-    sys_hit = (sys_prompt >= CACHE_MIN) & (rng.random(nk) < pop.p_sys[k_g])
+    hit = warm & (prev_inp >= CACHE_MIN) & (rng.random(nk) < pop.p_hit[turns.g])
+    sys_hit = (sys_prompt >= CACHE_MIN) & (rng.random(nk) < pop.p_sys[turns.g])
     cr = np.where(
         hit,
         np.floor(prev_inp / CACHE_BLOCK) * CACHE_BLOCK,
         np.where(sys_hit, np.floor(sys_prompt / CACHE_BLOCK) * CACHE_BLOCK, 0.0),
     )
     cw = np.where(cat.WRITES_CACHE[k_model], inp - cr, 0.0)
+    return cr, cw
 
-    # --- expand turns to attempts ---------------------------------------------------------
-    natt = nf + ~dead
-    r_k = np.repeat(np.arange(nk), natt)
+
+def _attempts(turns: _Turns, prompts: _Prompts, rng: np.random.Generator) -> _Attempts:
+    """Each turn expanded to its attempts: failed ones (partial output, a timeout or a fast
+    error) then the one that answered, after exponential backoff."""
+    natt = turns.nf + ~turns.dead
+    r_k = np.repeat(np.arange(turns.n), natt)
     attempt = _seg_arange(natt) + 1
-    err = attempt <= nf[r_k]
+    err = attempt <= turns.nf[r_k]
     nr = len(r_k)
+    visible, reasoning = prompts.visible, prompts.reasoning
     out = visible[r_k] + reasoning[r_k]
     out_err = np.floor(visible[r_k] * rng.uniform(0.0, 0.5, nr))
     r_out = np.where(err, out_err, out)
-    r_reason = np.where(err, 0.0, reasoning[r_k])
-    r_model = k_model[r_k]
-    r_in = inp[r_k]
+    r_model = prompts.model[r_k]
+    r_in = prompts.inp[r_k]
     ok_lat = (300.0 + r_out * cat.MS_PER_TOKEN[r_model] + r_in * 0.01) * rng.lognormal(
         0.0, 0.25, nr
     )
@@ -383,21 +557,56 @@ def generate(
     r_lat = np.round(np.where(err, err_lat, ok_lat), 1)
     backoff = np.where(err, 1000.0 * 2.0 ** (attempt - 1), 0.0)
     r_span = r_lat + backoff
-    r_off = _excl_cumsum(r_span, natt)  # ms from the first attempt's start
-    llm_ms = np.bincount(r_k, weights=r_span, minlength=nk)
+    return _Attempts(
+        k=r_k,
+        attempt=attempt,
+        err=err,
+        out=r_out,
+        reasoning=np.where(err, 0.0, reasoning[r_k]),
+        model=r_model,
+        inp=r_in,
+        lat=r_lat,
+        off_ms=_excl_cumsum(r_span, natt),
+        llm_ms=np.bincount(r_k, weights=r_span, minlength=turns.n),
+    )
 
-    tc_lat = np.round(cat.TOOL_LATENCY_MS[tc_tool] * rng.lognormal(0.0, 0.5, ntc), 1)
-    tool_ms = np.bincount(tc_k, weights=tc_lat + 30.0, minlength=nk)
-    retr_ms = np.where(k_wl == 2, 250.0, 0.0)
-    dur_s = (retr_ms + llm_ms + tool_ms) / 1000.0
-    k_start = s_start[k_s] + _excl_cumsum(dur_s + gap, s_nturn) + gap
 
-    # --- outcomes ------------------------------------------------------------------------
+def _schedule(
+    sess: _Sessions,
+    turns: _Turns,
+    tools: _Tools,
+    att: _Attempts,
+    gap: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tool latencies and each turn's start and duration (retrieval, attempts, tools, think).
+
+    Returns (tool call latency ms, turn start s, turn duration s, retrieval ms per turn).
+    """
+    tc_lat = np.round(cat.TOOL_LATENCY_MS[tools.tool] * rng.lognormal(0.0, 0.5, tools.n), 1)
+    tool_ms = np.bincount(tools.k, weights=tc_lat + 30.0, minlength=turns.n)
+    retr_ms = np.where(turns.wl == 2, 250.0, 0.0)
+    dur_s = (retr_ms + att.llm_ms + tool_ms) / 1000.0
+    k_start = sess.start[turns.s] + _excl_cumsum(dur_s + gap, turns.s_nturn) + gap
+    return tc_lat, k_start, dur_s, retr_ms
+
+
+def _outcomes(
+    pop: Population,
+    tasks: _Tasks,
+    turns: _Turns,
+    k_start: np.ndarray,
+    dur_s: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each task's outcome (workload rates, drift, the customer's difficulty, magnets, the free
+    tier's lack of human support) and its timestamp in seconds."""
+    ntask, t_wl, t_g = tasks.n, tasks.wl, tasks.g
     t_dead = np.zeros(ntask, dtype=bool)
-    t_dead[k_t[dead]] = True
+    t_dead[turns.t[turns.dead]] = True
     t_mag = _has(pop, "failure_magnet", t_g)
     p_base = cat.OUTCOME_P[t_wl].copy()
-    slip = p_base[:, 0] * 0.10 * t_f  # a little less resolves as the drift sets in
+    slip = p_base[:, 0] * 0.10 * tasks.f  # a little less resolves as the drift sets in
     p_base[:, 0] -= slip
     p_base[:, 1] += slip / 2
     p_base[:, 2] += slip / 2
@@ -415,81 +624,114 @@ def generate(
     outcome = _categorical(rng, p_out)
     outcome[t_dead] = np.where((t_wl[t_dead] == 1) & (rng.random(int(t_dead.sum())) < 0.5), 4, 3)
     t_last = np.zeros(ntask, dtype=np.int64)
-    t_last[k_t] = np.arange(nk)  # index of each task's last turn (k_t ascending)
+    t_last[turns.t] = np.arange(turns.n)  # index of each task's last turn (turns.t ascending)
     t_end = k_start[t_last] + dur_s[t_last]
     delay = np.where(
         outcome == 2, 1800.0, np.where(outcome == 3, 0.0, rng.uniform(2.0, 60.0, ntask))
     )
-    t_ts = t_end + delay
+    return outcome, t_end + delay
 
-    # --- columns per kind ------------------------------------------------------------------
-    def us(sec: np.ndarray) -> np.ndarray:
-        return np.round(sec * US).astype(np.int64)
 
-    r_s = k_s[r_k]
+def _us(sec: np.ndarray) -> np.ndarray:
+    return np.round(sec * US).astype(np.int64)
+
+
+def _columns(
+    sess: _Sessions,
+    tasks: _Tasks,
+    turns: _Turns,
+    tools: _Tools,
+    att: _Attempts,
+    cr: np.ndarray,
+    cw: np.ndarray,
+    tc_lat: np.ndarray,
+    k_start: np.ndarray,
+    retr_ms: np.ndarray,
+    outcome: np.ndarray,
+    t_ts: np.ndarray,
+    rng: np.random.Generator,
+) -> list[dict[str, np.ndarray]]:
+    """The columns of each event kind (llm, tool, retrieval, outcome, escalation)."""
+    r_k, k_s, k_t = att.k, turns.s, turns.t
+    nr = len(r_k)
     llm = {
         "kind": np.full(nr, KIND_LLM),
-        "ts": us(k_start[r_k] + (retr_ms[r_k] + r_off) / 1000.0),
-        "session": r_s,
+        "ts": _us(k_start[r_k] + (retr_ms[r_k] + att.off_ms) / 1000.0),
+        "session": k_s[r_k],
         "task": k_t[r_k],
-        "model": r_model,
-        "attempt": attempt,
-        "input_tokens": r_in,
-        "output_tokens": r_out,
+        "model": att.model,
+        "attempt": att.attempt,
+        "input_tokens": att.inp,
+        "output_tokens": att.out,
         "cache_read_tokens": cr[r_k],
         "cache_write_tokens": cw[r_k],
-        "reasoning_tokens": r_reason,
-        "latency_ms": r_lat,
-        "status": err.astype(np.int8),
+        "reasoning_tokens": att.reasoning,
+        "latency_ms": att.lat,
+        "status": att.err.astype(np.int8),
     }
-    tc_s = k_s[tc_k]
-    tc_j = _seg_arange(ntool)
-    tc_err = rng.random(ntc) < np.where(mag[tc_k], 0.25, 0.02)
+    tc_k, ntc = tools.k, tools.n
+    tc_j = _seg_arange(tools.ntool)
+    tc_err = rng.random(ntc) < np.where(turns.mag[tc_k], 0.25, 0.02)
     tool = {
         "kind": np.full(ntc, KIND_TOOL),
-        "ts": us(k_start[tc_k] + (retr_ms[tc_k] + llm_ms[tc_k] + tc_j * 30.0) / 1000.0),
-        "session": tc_s,
+        "ts": _us(k_start[tc_k] + (retr_ms[tc_k] + att.llm_ms[tc_k] + tc_j * 30.0) / 1000.0),
+        "session": k_s[tc_k],
         "task": k_t[tc_k],
-        "tool": tc_tool,
+        "tool": tools.tool,
         "status": tc_err.astype(np.int8),
         "latency_ms": tc_lat,
     }
-    rag = np.flatnonzero(k_wl == 2)
+    rag = np.flatnonzero(turns.wl == 2)
     nrag = len(rag)
     retr = {
         "kind": np.full(nrag, KIND_RETR),
-        "ts": us(k_start[rag]),
+        "ts": _us(k_start[rag]),
         "session": k_s[rag],
         "task": k_t[rag],
         "queries": 1 + rng.binomial(2, 0.3, nrag),
-        "reranks": np.where(s_feat[k_s[rag]] == 4, 1, rng.random(nrag) < 0.3).astype(np.int64),
+        "reranks": np.where(sess.feat[k_s[rag]] == 4, 1, rng.random(nrag) < 0.3).astype(np.int64),
     }
     outc = {
-        "kind": np.full(ntask, KIND_OUT),
-        "ts": us(t_ts),
-        "session": t_s,
-        "task": np.arange(ntask),
+        "kind": np.full(tasks.n, KIND_OUT),
+        "ts": _us(t_ts),
+        "session": tasks.s,
+        "task": np.arange(tasks.n),
         "outcome": outcome,
     }
     esc_t = np.flatnonzero(outcome == 5)
     nesc = len(esc_t)
     esc = {
         "kind": np.full(nesc, KIND_ESC),
-        "ts": us(t_ts[esc_t]),
-        "session": t_s[esc_t],
+        "ts": _us(t_ts[esc_t]),
+        "session": tasks.s[esc_t],
         "task": esc_t,
         "minutes": np.round(np.clip(rng.lognormal(np.log(2.5), 0.8, nesc), 0.5, 60.0), 1),
     }
-    parts = [llm, tool, retr, outc, esc]
+    return [llm, tool, retr, outc, esc]
+
+
+def _finish(
+    pop: Population,
+    cust: np.ndarray,
+    users: _Users,
+    sess: _Sessions,
+    tasks: _Tasks,
+    parts: list[dict[str, np.ndarray]],
+    rng: np.random.Generator,
+) -> Chunk:
+    """Session attributes on every row, the free tier's cap, provider-reported costs, the guard
+    decisions, then every row in (customer, time, kind) order."""
     for p in parts:
-        p["cust"] = s_c[p["session"]]
-        p["user"] = s_user[p["session"]]
-        p["workload"] = s_wl[p["session"]]
-        p["feature"] = s_feat[p["session"]]
+        p["cust"] = sess.c[p["session"]]
+        p["user"] = sess.user[p["session"]]
+        p["workload"] = sess.wl[p["session"]]
+        p["feature"] = sess.feat[p["session"]]
     cols = _concat(parts)
     cols["cust"] = cust[cols["cust"]]  # to global customer index
     # the free tier's hard cap: sessions started after the month's budget is spent are denied
-    cols, denied = _cap_free(pop, cols, s_start, s_g, s_user, s_wl, s_feat, s_model)
+    cols, denied = _cap_free(
+        pop, cols, sess.start, sess.g, sess.user, sess.wl, sess.feat, sess.model
+    )
     # provider-reported cost (the price a gateway logged), for the customers that report it
     rep = np.flatnonzero((cols["kind"] == KIND_LLM) & pop.reports_cost[cols["cust"]])
     cols["cost_usd"][rep] = np.round(llm_cost(cols, rep), 9)
@@ -499,7 +741,7 @@ def generate(
         cols = _concat([cols, *extra])
     order = np.lexsort((_KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
     cols = {k: v[order] for k, v in cols.items()}
-    return Chunk(cols=cols, users=users, n_sessions=nsess, n_tasks=ntask)
+    return Chunk(cols=cols, users=users.ids, n_sessions=sess.n, n_tasks=tasks.n)
 
 
 def _cap_free(
