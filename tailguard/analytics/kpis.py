@@ -606,7 +606,7 @@ SELECT customer_id, CAST(floor(epoch(ts) / 86400) AS BIGINT) AS dn,
   sum(CASE WHEN kind = 'guard' AND action = 'degrade'
     AND rule <> 'fail_open:store_unavailable' THEN 1 ELSE 0 END) AS degraded,
   sum(CASE WHEN kind = 'guard' AND action = 'deny'
-    AND (rule = 'hard_limit' OR rule LIKE '%hard_cap') THEN 1 ELSE 0 END) AS capped,
+    AND rule = 'hard_limit' THEN 1 ELSE 0 END) AS capped,
   sum(CASE WHEN kind = 'guard' AND action = 'overage' THEN 1 ELSE 0 END) AS overage,
   sum(CASE WHEN kind IN ('llm_call', 'guard') THEN 1 ELSE 0 END) AS routed
 FROM events

@@ -13,7 +13,16 @@ import typer
 
 from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
-from tailguard.cli.output import CsvOpt, JsonOpt, emit, print_json
+from tailguard.cli.output import (
+    CsvOpt,
+    JsonOpt,
+    Output,
+    Table,
+    emit,
+    fmt_cell,
+    output_options,
+    print_json,
+)
 
 __all__ = [
     "anomalies_cmd",
@@ -63,6 +72,7 @@ def _short(v: Any) -> str:
 
 
 @app.command("kpis")
+@output_options
 def kpis_cmd(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,
@@ -71,9 +81,7 @@ def kpis_cmd(
         typer.Option("--as-of", help="Judge the month up to this day, YYYY-MM-DD [last event]."),
     ] = None,
     policy: PolicyOpt = None,
-    json_: JsonOpt = False,
-    csv_: CsvOpt = False,
-) -> None:
+) -> Output:
     """The eight-KPI cost panel of seed 002: each KPI's value, healthy band and status.
 
     Per-task cost by workload class; per-user (median paid user vs seat price, p90 user vs
@@ -91,27 +99,89 @@ def kpis_cmd(
     pol = _policy(policy)
     with ledger_connection(ledger) as con:
         rep = kpis(con, period=period, as_of=_date(as_of, "--as-of"), policy=pol)
-    if json_:
-        print_json(rep)
-        return
-    rows = [
-        {
-            "kpi": k["id"],
-            "metric": m["id"],
-            "value": _short(m["value"]),
-            "unit": m["unit"],
-            "band": _short(m["band"]),
-            "status": m["status"],
-        }
-        for k in rep["kpis"]
-        for m in k["metrics"]
-    ]
-    emit(
-        rows,
-        json_=False,
-        csv_=csv_,
-        title=f"Cost panel {rep['period']} as of {rep['as_of']} "
-        f"({rep['days_elapsed']}/{rep['days_in_month']} days): {rep['status']}",
+    return kpis_output(rep)
+
+
+#: units shown after a KPI value (the others, counts of customers, read without one)
+_KPI_UNITS = {"%": " %", "tokens": " tok"}
+
+
+def _kpi_number(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:,g}"
+
+
+def _kpi_band(band: Any) -> str:
+    """A healthy band as ``low–high`` (a text band, e.g. ``< soft threshold``, as it is)."""
+    if isinstance(band, list | tuple) and len(band) == 2:
+        return f"{_kpi_number(band[0])}–{_kpi_number(band[1])}"
+    return "—" if band is None else str(band)
+
+
+def _kpi_value(v: Any, unit: str) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return fmt_cell(v) + _KPI_UNITS.get(unit, "")
+    return str(v)
+
+
+def kpis_output(rep: dict[str, Any]) -> Output:
+    """The panel as a table that reads at 80 columns: one row per KPI (its status), its metrics
+    under it, a metric measured per tier (or per kind) as one row per tier. --csv: one row per
+    (kpi, metric, key) with the raw value; --json: the report as the library returns it."""
+    shown: list[dict[str, Any]] = []
+    flat: list[dict[str, Any]] = []
+    for k in rep["kpis"]:
+        shown.append({"metric": k["title"], "value": "", "band": "", "status": k["status"]})
+        for m in k["metrics"]:
+            label, value, band = "  " + m["id"].replace("_", " "), m["value"], m["band"]
+            if not isinstance(value, dict):
+                shown.append(
+                    {
+                        "metric": label,
+                        "value": _kpi_value(value, m["unit"]),
+                        "band": _kpi_band(band),
+                        "status": m["status"],
+                    }
+                )
+                flat.append(
+                    {"kpi": k["id"], "metric": m["id"], "key": "", "value": value}
+                    | {"unit": m["unit"], "band": _kpi_band(band), "status": m["status"]}
+                )
+                continue
+            per_tier = {t.get("tier"): t.get("status") for t in m.get("tiers") or []}
+            shown.append(
+                {
+                    "metric": label,
+                    "value": "",
+                    "band": "" if isinstance(band, dict) else _kpi_band(band),
+                    "status": m["status"],
+                }
+            )
+            for key, v in value.items():
+                kb = band.get(key) if isinstance(band, dict) else band
+                shown.append(
+                    {
+                        "metric": f"    {key}",
+                        "value": _kpi_value(v, m["unit"]),
+                        "band": _kpi_band(kb) if isinstance(band, dict) else "",
+                        "status": per_tier.get(key) or "",
+                    }
+                )
+                flat.append(
+                    {"kpi": k["id"], "metric": m["id"], "key": key, "value": v}
+                    | {"unit": m["unit"], "band": _kpi_band(kb), "status": per_tier.get(key) or ""}
+                )
+    title = (
+        f"Cost panel {rep['period']} as of {rep['as_of']} "
+        f"({rep['days_elapsed']}/{rep['days_in_month']} days): {rep['status']}"
+    )
+    return Output(
+        [Table(shown, ("metric", "value", "band", "status"), title=title)],
+        payload=rep,
+        csv=Table(flat, csv_columns=("kpi", "metric", "key", "value", "unit", "band", "status")),
     )
 
 

@@ -140,15 +140,7 @@ OUTCOME_P = np.array(
 OUTCOME_P_MAGNET = np.array([0.10, 0.14, 0.12, 0.18, 0.21, 0.25])
 
 GUARD_ACTIONS: tuple[str, ...] = ("soft_threshold", "deny", "degrade", "overage")
-GUARD_RULES: tuple[str, ...] = (
-    "tier.free.soft_threshold",
-    "tier.free.hard_cap",
-    "tier.pro.soft_threshold",
-    "tier.pro.soft_cap_degrade",
-    "tier.team.soft_threshold",
-    "tier.team.payg_overage",
-    "tier.enterprise.soft_threshold",
-    "tier.enterprise.contracted_overage",
-    "tier.custom.soft_threshold",
-    "tier.custom.payg_overage",
-)
+#: the rule names the guard engine writes (``tailguard.guard.engine``): a soft-threshold alert,
+#: the hard limit (denied on a hard_cap tier, degraded past it on a soft_cap_degrade tier), and
+#: the pay-as-you-go overage it meters
+GUARD_RULES: tuple[str, ...] = ("soft_threshold", "hard_limit", "payg")

@@ -801,7 +801,7 @@ def _cap_free(
         "feature": s_feat[d],
         "model": s_model[d],
         "action": np.ones(nd, dtype=np.int64),  # deny
-        "rule": np.ones(nd, dtype=np.int64),  # tier.free.hard_cap
+        "rule": np.ones(nd, dtype=np.int64),  # hard_limit
         "amount_usd": np.round(budget[d], 6),
     }
 
@@ -851,7 +851,8 @@ def _guards(
     # action: soft_threshold 0, deny 1, degrade 2, overage 3
     hard_action = np.array([1, 2, 3, 3, 3])[t]
     action = np.where(kind_sel == 0, 0, hard_action)
-    rule = 2 * t + kind_sel
+    # rule: soft_threshold 0, hard_limit 1 (deny, degrade), payg 2 (overage): the engine's names
+    rule = np.where(kind_sel == 0, 0, np.where(action == 3, 2, 1))
     row = m[sel]
     model = np.where(action == 2, cat.M[cat.DOWNGRADE], cols["model"][row])
     return {
