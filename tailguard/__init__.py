@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "BudgetExceeded": "tailguard.sdk",
     "ConfigError": "tailguard.errors",
     "Decision": "tailguard.guard",
     "Event": "tailguard.events",
@@ -29,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "UnknownModelError": "tailguard.errors",
     "Window": "tailguard.analytics.period",
     "concentration": "tailguard.analytics.concentration",
+    "connect": "tailguard.sdk",
     "customer_report": "tailguard.analytics.report",
     "diagnose": "tailguard.analytics.diagnose",
     "outcomes": "tailguard.analytics.outcomes",
@@ -43,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "Decision",
     "Event",
@@ -55,6 +58,7 @@ __all__ = [
     "UnknownModelError",
     "Window",
     "concentration",
+    "connect",
     "customer_report",
     "diagnose",
     "entity_totals",
@@ -82,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tailguard.guard import Decision, Guard, Request, load_policy
     from tailguard.ledger import Ledger, ingest
     from tailguard.pricing import PriceBook, price_table
+    from tailguard.sdk import BudgetExceeded, connect
     from tailguard.simulate import simulate
 
 

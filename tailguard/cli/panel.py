@@ -119,6 +119,13 @@ def _kpi_band(band: Any) -> str:
     return "—" if band is None else str(band)
 
 
+def _csv_band(band: Any) -> dict[str, Any]:
+    """A band for --csv: ``band_low``/``band_high`` as numbers, ``band`` only when in words."""
+    if isinstance(band, list | tuple) and len(band) == 2:
+        return {"band_low": band[0], "band_high": band[1], "band": None}
+    return {"band_low": None, "band_high": None, "band": band}
+
+
 def _kpi_value(v: Any, unit: str) -> str:
     if v is None:
         return "—"
@@ -134,7 +141,10 @@ def kpis_output(rep: dict[str, Any]) -> Output:
     shown: list[dict[str, Any]] = []
     flat: list[dict[str, Any]] = []
     for k in rep["kpis"]:
-        shown.append({"metric": k["title"], "value": "", "band": "", "status": k["status"]})
+        # ids, not titles: the longest title alone is 45 columns wide
+        shown.append(
+            {"metric": k["id"].replace("_", " "), "value": "", "band": "", "status": k["status"]}
+        )
         for m in k["metrics"]:
             label, value, band = "  " + m["id"].replace("_", " "), m["value"], m["band"]
             if not isinstance(value, dict):
@@ -148,7 +158,9 @@ def kpis_output(rep: dict[str, Any]) -> Output:
                 )
                 flat.append(
                     {"kpi": k["id"], "metric": m["id"], "key": "", "value": value}
-                    | {"unit": m["unit"], "band": _kpi_band(band), "status": m["status"]}
+                    | {"unit": m["unit"]}
+                    | _csv_band(band)
+                    | {"status": m["status"]}
                 )
                 continue
             per_tier = {t.get("tier"): t.get("status") for t in m.get("tiers") or []}
@@ -164,15 +176,16 @@ def kpis_output(rep: dict[str, Any]) -> Output:
                 kb = band.get(key) if isinstance(band, dict) else band
                 shown.append(
                     {
-                        "metric": f"    {key}",
+                        "metric": f"    {key}".replace("_", " "),
                         "value": _kpi_value(v, m["unit"]),
                         "band": _kpi_band(kb) if isinstance(band, dict) else "",
                         "status": per_tier.get(key) or "",
                     }
                 )
                 flat.append(
-                    {"kpi": k["id"], "metric": m["id"], "key": key, "value": v}
-                    | {"unit": m["unit"], "band": _kpi_band(kb), "status": per_tier.get(key) or ""}
+                    {"kpi": k["id"], "metric": m["id"], "key": key, "value": v, "unit": m["unit"]}
+                    | _csv_band(kb)
+                    | {"status": per_tier.get(key) or ""}
                 )
     title = (
         f"Cost panel {rep['period']} as of {rep['as_of']} "
@@ -181,7 +194,7 @@ def kpis_output(rep: dict[str, Any]) -> Output:
     return Output(
         [Table(shown, ("metric", "value", "band", "status"), title=title)],
         payload=rep,
-        csv=Table(flat, csv_columns=("kpi", "metric", "key", "value", "unit", "band", "status")),
+        csv=Table(flat, csv_columns=tuple(flat[0]) if flat else ()),
     )
 
 
