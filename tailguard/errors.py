@@ -1,17 +1,31 @@
 """Every error tailguard raises on purpose.
 
-The hierarchy::
+The hierarchy (every error tailguard raises is one of these; a driver's error, DuckDB's, Redis's
+or httpx's, is translated into one at the boundary where it is met, the original kept as
+``__cause__``)::
 
     TailguardError                      base; carries a one-line, user-facing message
+    ├── ArgumentError (ValueError)      a value given to a function is out of its domain (a month
+    │                                   that is not a month, a window ending before it starts);
+    │                                   names the parameter; the CLI names the flag; exit 2
     ├── ConfigError                     a config, policy or price file is invalid (key, reason)
+    │   └── PolicyError                 a guard policy file or table (tailguard.guard.policy)
     ├── InputError                      rows that fail validation (file:line: field: reason)
     ├── PricingError
-    │   └── UnknownModelError           no price card for a model (says how to add one)
-    ├── LedgerError                     the ledger directory cannot be read or written
+    │   └── UnknownModelError           no price card for a model (says how to add one); exit 3
+    ├── LedgerError                     no ledger at the path, or it cannot be read or written
     ├── NoDataError                     a report asked about a customer, window or day with no
     │                                   events: no data is not zero (window, last event)
     ├── MissingDependencyError          an optional extra is not installed (prints the pip line)
-    └── GuardError                      raised by the guard (see tailguard.guard)
+    ├── GuardError                      raised by the guard (see tailguard.guard)
+    │   ├── StoreUnavailableError       the shared store (Redis) is down or failed (retryable)
+    │   └── StateLockedError            another process owns a guard state directory
+    └── UpstreamError                   the gateway could not reach the provider, or its answer
+        └── UpstreamTimeout             broke off (retryable); the provider did not answer in time
+
+Library messages name the thing that is wrong (a parameter, a file, a key), never a command-line
+flag: the CLI (``tailguard.cli.app``) turns an ``ArgumentError``'s parameter into its flag and adds
+the hint a command-line user needs. Exit codes: ``exit_code`` on each class (1 unless said).
 
 ``retryable`` marks errors where trying the same call again may succeed (dlt's
 Transient/Terminal split); everything else is terminal.
@@ -26,6 +40,23 @@ class TailguardError(Exception):
     retryable: bool = False
     #: the CLI exit code for this class of failure
     exit_code: int = 1
+
+
+class ArgumentError(TailguardError, ValueError):
+    """A value passed to a library function is outside its domain: a month that is not
+    ``YYYY-MM``, a window whose end is before its start, a threshold that must be positive.
+
+    ``argument`` is the parameter's name (``period``, ``date_from``); the CLI maps it to its flag
+    (``--period``, ``--from``). A usage error: exit code 2. Also a ``ValueError``, so code that
+    guards a call with ``except ValueError`` keeps working.
+    """
+
+    exit_code = 2
+
+    def __init__(self, argument: str, reason: str) -> None:
+        super().__init__(f"{argument}: {reason}")
+        self.argument = argument
+        self.reason = reason
 
 
 class ConfigError(TailguardError):
@@ -53,7 +84,7 @@ class UnknownModelError(PricingError):
         where = f" (provider {provider!r})" if provider else ""
         super().__init__(
             f"unknown model {model!r}{where}: no price in genai-prices or the override file. "
-            f"Add it to a prices file and pass --prices FILE or set TAILGUARD_PRICES, e.g.\n"
+            f"Add it to a price override file (docs/pricing.md), e.g.\n"
             f'  [[model]]\n  model = "{model}"\n  input_mtok = 1.0\n  output_mtok = 2.0'
         )
         self.model = model
@@ -61,7 +92,7 @@ class UnknownModelError(PricingError):
 
 
 class LedgerError(TailguardError):
-    """The ledger directory is missing, unreadable or not writable."""
+    """No ledger at the path, or the ledger directory cannot be read or written."""
 
 
 class NoDataError(TailguardError):
@@ -100,3 +131,13 @@ class MissingDependencyError(TailguardError):
 
 class GuardError(TailguardError):
     """Base for errors raised by the guard."""
+
+
+class UpstreamError(TailguardError):
+    """The provider could not be reached, or its response broke off (the gateway answers 502)."""
+
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    """The provider did not answer in time (the gateway answers 504)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ try:  # Typer >= 0.22 vendors click; its exception classes live here
 except ImportError:  # pragma: no cover - older Typer on real click
     from click import exceptions as tex  # type: ignore[no-redef]
 
-from tailguard.errors import InputError, TailguardError
+from tailguard.errors import ArgumentError, InputError, TailguardError, UnknownModelError
 
 app = typer.Typer(
     name="tailguard",
@@ -56,21 +57,55 @@ def _register() -> None:
 _register()
 
 
+#: a library parameter whose flag is not ``--`` + its name with dashes
+_FLAGS = {"date_from": "--from", "date_to": "--to"}
+#: ``path:0: <file>: reason``: a problem with a whole file, which has no line to point at
+_FILE_PROBLEM = re.compile(r"^(?P<path>.*):0: <file>: (?P<reason>.*)$")
+#: problems shown before "... and N more"
+_MAX_PROBLEMS = 50
+
+
+def flag_for(argument: str) -> str:
+    """The command-line flag that sets a library parameter (``date_from`` -> ``--from``)."""
+    return _FLAGS.get(argument, "--" + argument.replace("_", "-"))
+
+
+def _problem_line(problem: str) -> str:
+    """A problem as shown: ``path: reason`` when it concerns the whole file (no ``:0: <file>``)."""
+    m = _FILE_PROBLEM.match(problem)
+    return f"{m['path']}: {m['reason']}" if m else problem
+
+
+def _report(exc: TailguardError) -> int:
+    """Print one error once, the way a command-line user needs it; return its exit code."""
+    message = str(exc)
+    if isinstance(exc, ArgumentError):
+        message = f"{flag_for(exc.argument)}: {exc.reason}"
+    elif isinstance(exc, UnknownModelError):
+        message += "\nPass the file with --prices FILE, or set TAILGUARD_PRICES."
+    elif isinstance(exc, InputError):
+        lines = [_problem_line(p) for p in exc.problems]
+        if lines != [message]:  # one problem that is the whole message is said once, below
+            for line in lines[:_MAX_PROBLEMS]:
+                typer.echo(line, err=True)
+            if len(lines) > _MAX_PROBLEMS:
+                typer.echo(f"... and {len(lines) - _MAX_PROBLEMS} more", err=True)
+    typer.echo(f"Error: {message}", err=True)
+    return exc.exit_code
+
+
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI on ``argv`` and return the exit code instead of exiting."""
+    """Run the CLI on ``argv`` and return the exit code instead of exiting.
+
+    The one boundary where failures become exit codes: 0 success, 1 an expected failure (one
+    message, no traceback), 2 a usage error (a bad flag or argument value, a bad date included),
+    3 an unknown model (``price``).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = app(args=args, prog_name="tailguard", standalone_mode=False)
-    except InputError as exc:
-        for line in exc.problems[:50]:
-            typer.echo(line, err=True)
-        if len(exc.problems) > 50:
-            typer.echo(f"... and {len(exc.problems) - 50} more", err=True)
-        typer.echo(f"Error: {exc}", err=True)
-        return exc.exit_code
     except TailguardError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        return exc.exit_code
+        return _report(exc)
     except tex.UsageError as exc:
         exc.show()
         return 2

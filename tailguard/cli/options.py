@@ -1,10 +1,25 @@
-"""Options shared by several commands (same names everywhere)."""
+"""Options shared by several commands (same names everywhere), and the helpers that read them.
+
+One place for each: the ledger a read command opens (``read_ledger``, ``ledger_connection``: a
+missing or empty ledger is an error, never an empty report), dates (``parse_date``), the guard
+policy (``load_policy_option``) and config files (``ConfigOpt``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from tailguard.errors import LedgerError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tailguard.guard.policy import Policy
+    from tailguard.ledger import Ledger
 
 LedgerOpt = Annotated[
     str | None,
@@ -16,27 +31,84 @@ PricesOpt = Annotated[
     str | None,
     typer.Option("--prices", help="Price override TOML [env TAILGUARD_PRICES]."),
 ]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option("--policy", help="Guard policy TOML for tier caps [env TAILGUARD_POLICY]."),
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", help="Config TOML [env TAILGUARD_CONFIG; default ./tailguard.toml]."),
+]
 PeriodOpt = Annotated[str | None, typer.Option("--period", help="Calendar month, YYYY-MM.")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD.")]
 
 
 def ledger_path(flag: str | None) -> str:
+    """The ledger directory: the flag, else ``TAILGUARD_LEDGER``, the config file, the default."""
     from tailguard.config import setting
 
     return str(setting("ledger", flag))
 
 
-def ledger_connection(flag: str | None):  # type: ignore[no-untyped-def]
-    """A DuckDB connection over the ledger (views ``events``, ``customers``), for a ``with``
-    block: leaving it closes the connection."""
+def read_ledger(flag: str | None) -> Ledger:
+    """The ledger a read command reports on; a missing or empty one is an error (exit 1).
+
+    A typo in ``--ledger`` must not read as "no spend": a path with no ledger names the path
+    and how to make one, and a ledger with no events yet says so in one line.
+    """
     from tailguard.ledger import Ledger
 
-    return Ledger(ledger_path(flag)).connect()
+    path = ledger_path(flag)
+    p = Path(path)
+    if not p.exists():
+        raise LedgerError(
+            f"no ledger at {path}: create it with `tailguard ingest EVENTS --ledger {path}`, "
+            "or point --ledger (or TAILGUARD_LEDGER) at an existing ledger"
+        )
+    if not p.is_dir():
+        raise LedgerError(f"{path} is a file, not a ledger directory")
+    led = Ledger(p)
+    if not led.segment_files():
+        raise LedgerError(
+            f"the ledger at {path} holds no events yet: add some with "
+            f"`tailguard ingest EVENTS --ledger {path}`"
+        )
+    return led
 
 
-def price_book(flag: str | None):  # type: ignore[no-untyped-def]
+def ledger_connection(flag: str | None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection over the ledger (views ``events``, ``customers``), for a ``with``
+    block: leaving it closes the connection. A missing or empty ledger is refused first."""
+    return read_ledger(flag).connect()
+
+
+def price_book(flag: str | None) -> Any:
+    """The price book: genai-prices under the override file of ``--prices``/``TAILGUARD_PRICES``."""
     from tailguard.config import setting
     from tailguard.pricing import PriceBook
 
     return PriceBook.load(setting("prices", flag))
+
+
+def parse_date(value: str | None, flag: str) -> dt.date | None:
+    """A ``YYYY-MM-DD`` flag as a date (``None`` stays ``None``); anything else is a usage error
+    (exit 2), as every bad date is, whichever command reads it."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+
+def load_policy_option(flag: str | None) -> Policy | None:
+    """The guard policy of ``--policy`` / ``TAILGUARD_POLICY`` / the config file, or ``None``."""
+    from tailguard.config import setting
+
+    path = setting("policy", flag)
+    if not path:
+        return None
+    from tailguard.guard.policy import load_policy
+
+    return load_policy(path)

@@ -7,30 +7,33 @@ from typing import Annotated
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
-from tailguard.cli.output import CsvOpt, JsonOpt, emit
+from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, read_ledger
+from tailguard.cli.output import Output, Table, output_options
 
 report_app = typer.Typer(help="Reports over the ledger.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
+#: the table's columns, most telling first: at 80 columns the first few show, the rest are
+#: named under the table (--wide, --columns); --csv and --json carry every field
 TABLE_COLUMNS = (
     "customer_id",
-    "tier",
     "cost_usd",
-    "llm_calls",
-    "tasks",
-    "successful_tasks",
+    "cost_pct_of_mrr",
     "cost_per_successful_task",
+    "tier",
+    "successful_tasks",
+    "tasks",
+    "llm_calls",
+    "mrr_usd",
+    "gross_margin_usd",
     "retries_per_win",
     "escalation_rate",
     "unpriced_calls",
-    "mrr_usd",
-    "cost_pct_of_mrr",
-    "gross_margin_usd",
 )
 
 
 @report_app.command("customers")
+@output_options
 def report_customers(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,
@@ -42,9 +45,7 @@ def report_customers(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Show the first N rows.")
     ] = None,
-    json_: JsonOpt = False,
-    csv_: CsvOpt = False,
-) -> None:
+) -> Output:
     """One row per customer, by fully loaded cost (LLM + tools + retrieval + escalation).
 
     Example: tailguard report customers --period 2025-06 --limit 20
@@ -54,11 +55,8 @@ def report_customers(
     from tailguard.analytics.report import customer_report
 
     win = window(period, date_from, date_to)
-    rows = customer_report(ledger_path(ledger), window=win, sort=sort, limit=limit)
-    emit(
-        rows,
-        json_=json_,
-        csv_=csv_,
-        columns=CUSTOMER_FIELDS if csv_ else TABLE_COLUMNS,
-        title="Per-customer unit economics",
+    rows = customer_report(read_ledger(ledger), window=win, sort=sort, limit=limit)
+    table = Table(
+        rows, TABLE_COLUMNS, title="Per-customer unit economics", csv_columns=CUSTOMER_FIELDS
     )
+    return Output([table])

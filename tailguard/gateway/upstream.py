@@ -16,14 +16,8 @@ from typing import Any
 
 import httpx
 
-
-class UpstreamError(Exception):
-    """The provider could not be reached, or its response broke off."""
-
-
-class UpstreamTimeout(UpstreamError):
-    """The provider did not answer in time."""
-
+# the error tree lives in tailguard.errors; driver errors are translated into these here
+from tailguard.errors import UpstreamError, UpstreamTimeout
 
 _DROP_RESP = frozenset(
     {
