@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError
 
 #: the average month, used to turn MRR into revenue for a window that is not a calendar month
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
@@ -61,11 +61,11 @@ def months_covered(con: Any, win: Window) -> Decimal | None:
     return Decimal(days) / DAYS_PER_MONTH
 
 
-def _date(s: str, flag: str) -> dt.date:
+def _date(s: str, argument: str) -> dt.date:
     try:
         return dt.date.fromisoformat(s)
     except ValueError:
-        raise ConfigError(f"{flag}: {s!r} is not a date (YYYY-MM-DD)") from None
+        raise ArgumentError(argument, f"{s!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _utc(d: dt.date) -> dt.datetime:
@@ -77,17 +77,17 @@ def window(
 ) -> Window:
     """Build a window from the CLI flags (a period excludes --from/--to)."""
     if period and (date_from or date_to):
-        raise ConfigError("give either --period or --from/--to, not both")
+        raise ArgumentError("period", "a month and a date range exclude each other: give one")
     if period:
         try:
             y, m = (int(x) for x in period.split("-"))
             start = dt.datetime(y, m, 1, tzinfo=dt.UTC)
         except ValueError:
-            raise ConfigError(f"--period: {period!r} is not a month (YYYY-MM)") from None
+            raise ArgumentError("period", f"{period!r} is not a month (YYYY-MM)") from None
         end = dt.datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=dt.UTC)
         return Window(start, end, calendar_month=True)
-    start = _utc(_date(date_from, "--from")) if date_from else None
-    end = _utc(_date(date_to, "--to")) + dt.timedelta(days=1) if date_to else None
+    start = _utc(_date(date_from, "date_from")) if date_from else None
+    end = _utc(_date(date_to, "date_to")) + dt.timedelta(days=1) if date_to else None
     if start and end and end <= start:
-        raise ConfigError("--to is before --from")
+        raise ArgumentError("date_to", f"{date_to} is before the first day, {date_from}")
     return Window(start, end)

@@ -1,0 +1,210 @@
+"""The per-customer table on a ledger where no two figures coincide (tests/fixtures_asymmetric.py).
+
+The symmetric fixture lets ``cost / wins`` pass as ``cost * wins`` (one win each), read and write
+tool calls swap unnoticed (one of each) and ``count(DISTINCT task)`` pass as ``count(task)`` (one
+outcome per task). Every figure below is worked out by hand from the event list and prices in
+the fixture's docstring; nothing is copied from the code's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailguard.analytics.customers import customer_rows, sort_rows
+from tailguard.analytics.period import window
+from tailguard.ledger import Ledger
+from tests.fixtures_asymmetric import asymmetric_ledger
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    return asymmetric_ledger(tmp_path_factory.mktemp("asym"))
+
+
+def rows(led: Ledger, *args: Any) -> dict[str, dict[str, Any]]:
+    con = led.connect()
+    try:
+        return {r["customer_id"]: r for r in customer_rows(con, window(*args))}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def june(ledger: Ledger) -> dict[str, dict[str, Any]]:
+    return rows(ledger, "2025-06")
+
+
+def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) -> None:
+    """WIN in June (the July tool call is outside the window):
+
+    llm   0.0185 + 0.016 + 0.0084 + 0.007 + 0.0028 + 0.001 (+ mystery-model, unpriced) = 0.0537
+    tools 0.001 + 0.001 + 0.02 (w1) + 0.003 (w2's search_kb at the default)         = 0.025
+    retrieval (3x0.0004 + 0.001) + (2x0.0004 + 0.001) = 0.0022 + 0.0018               = 0.004
+    escalation 2.5 min x 0.6                                                          = 1.5
+    cost = 0.0537 + 0.025 + 0.004 + 1.5 = 1.5827
+    llm calls 7 (6 priced + 1 unpriced); input 10,000 + 10,000 + 3,000 + 2,000 + 1,000 + 500
+    + 100 = 26,600; output 500 + 1,000 + 300 + 250 + 100 + 0 + 10 = 2,160; cache read 4,000 +
+    8,000 = 12,000; cache write 1,000 + 2,000 = 3,000; reasoning 200 + 600 = 800.
+    tasks: w1..w4 = 4 distinct (6 outcome events); wins: w1, w2, w3 = 3 (4 accepted events).
+    cost per win 1.5827 / 3 = 0.52756666... -> 0.527567 (half-even to 1e-6; * 3 would be 4.7481).
+    per task: read tools 3/4 = 0.75, write 1/4 = 0.25, queries 5/4 = 1.25, reranks 2/4 = 0.5.
+    retries (attempt > 1): w1's and w2's second attempts = 2; per win 2/3 = 0.6667.
+    escalations 1, rate 1/4 = 0.25; unpriced calls 1.
+    June is a calendar month: revenue = MRR 30; cost % 1.5827 / 30 x 100 = 5.275666... -> 5.2757;
+    margin 30 - 1.5827 = 28.4173.
+    """
+    w = june["WIN"]
+    assert (w["name"], w["tier"], w["segment"]) == ("Winsome Ltd", "pro", "smb")
+    assert w["cost_usd"] == Decimal("1.5827")
+    assert w["llm_cost_usd"] == Decimal("0.0537")
+    assert w["tool_cost_usd"] == Decimal("0.025")
+    assert w["retrieval_cost_usd"] == Decimal("0.004")
+    assert w["escalation_cost_usd"] == Decimal("1.5")
+    assert w["llm_calls"] == 7
+    assert w["input_tokens"] == 26_600
+    assert w["output_tokens"] == 2_160
+    assert w["cache_read_tokens"] == 12_000
+    assert w["cache_write_tokens"] == 3_000
+    assert w["reasoning_tokens"] == 800
+    assert w["tasks"] == 4
+    assert w["successful_tasks"] == 3
+    assert w["cost_per_successful_task"] == Decimal("0.527567")
+    assert w["read_tool_calls_per_task"] == 0.75
+    assert w["write_tool_calls_per_task"] == 0.25
+    assert w["retrieval_queries_per_task"] == 1.25
+    assert w["reranks_per_task"] == 0.5
+    assert w["retries"] == 2
+    assert w["retries_per_win"] == 0.6667
+    assert w["escalations"] == 1
+    assert w["escalation_rate"] == 0.25
+    assert w["unpriced_calls"] == 1
+    assert w["mrr_usd"] == Decimal(30)
+    assert w["revenue_usd"] == Decimal(30)
+    assert w["cost_pct_of_mrr"] == 5.2757
+    assert w["gross_margin_usd"] == Decimal("28.4173")
+
+
+def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
+    """LLM: 0.6 + 0.025 = 0.625, all of it LLM; no task, so every per-task and per-win figure is
+    null, and the costs of kinds it never used are $0, never null (nor $1).
+    Tokens: input 250,000 + 50,000 = 300,000; output 12,500; cache read 50,000; reasoning 5,000.
+    One retry (attempt 2) and no win: retries 1, retries per win null.
+    Revenue 20; cost % 0.625 / 20 x 100 = 3.125; margin 20 - 0.625 = 19.375.
+    """
+    c = june["LLM"]
+    assert (c["name"], c["tier"], c["segment"]) == ("Lonely LLC", "team", "mid_market")
+    assert c["cost_usd"] == Decimal("0.625") and c["llm_cost_usd"] == Decimal("0.625")
+    for k in ("tool_cost_usd", "retrieval_cost_usd", "escalation_cost_usd"):
+        assert c[k] == Decimal(0) and isinstance(c[k], Decimal), k
+    assert (c["llm_calls"], c["input_tokens"], c["output_tokens"]) == (2, 300_000, 12_500)
+    assert (c["cache_read_tokens"], c["cache_write_tokens"], c["reasoning_tokens"]) == (
+        50_000,
+        0,
+        5_000,
+    )
+    assert (c["tasks"], c["successful_tasks"], c["retries"], c["escalations"]) == (0, 0, 1, 0)
+    for k in (
+        "cost_per_successful_task",
+        "read_tool_calls_per_task",
+        "write_tool_calls_per_task",
+        "retrieval_queries_per_task",
+        "reranks_per_task",
+        "retries_per_win",
+        "escalation_rate",
+    ):
+        assert c[k] is None, k
+    assert c["unpriced_calls"] == 0
+    assert c["revenue_usd"] == Decimal(20)
+    assert c["cost_pct_of_mrr"] == 3.125
+    assert c["gross_margin_usd"] == Decimal("19.375")
+
+
+def test_task_without_tools_retrieval_or_escalation_has_zero_ratios(
+    june: dict[str, dict[str, Any]],
+) -> None:
+    """LEAN: one task (rejected), one call of 100 in / 50 out = 200 + 400 = 600 µ$ = 0.0006.
+    With a task, the per-task ratios exist and are 0 (no tool, query, rerank or escalation),
+    not null; with no win, cost per win and retries per win are null.
+    Revenue 10; cost % 0.0006 / 10 x 100 = 0.006; margin 9.9994.
+    """
+    c = june["LEAN"]
+    assert c["cost_usd"] == Decimal("0.0006") and c["tasks"] == 1 and c["successful_tasks"] == 0
+    for k in (
+        "read_tool_calls_per_task",
+        "write_tool_calls_per_task",
+        "retrieval_queries_per_task",
+        "reranks_per_task",
+        "escalation_rate",
+    ):
+        assert c[k] == 0.0, k
+    assert c["cost_per_successful_task"] is None and c["retries_per_win"] is None
+    assert c["escalation_cost_usd"] == Decimal(0) and c["retrieval_cost_usd"] == Decimal(0)
+    assert c["cost_pct_of_mrr"] == 0.006
+    assert c["gross_margin_usd"] == Decimal("9.9994")
+
+
+def test_customer_without_events_and_events_without_customer(
+    june: dict[str, dict[str, Any]],
+) -> None:
+    """NONE (MRR 40, no events): cost 0, revenue 40, cost % 0.0 (not null: there is revenue),
+    margin 40. GHOST (events, no customers row): its reported 0.05 tool call is its cost, and
+    with no MRR there is no revenue, cost % or margin (null, not 0)."""
+    n = june["NONE"]
+    assert n["name"] == "Nobody Inc" and n["cost_usd"] == 0 and n["llm_calls"] == 0
+    assert n["revenue_usd"] == Decimal(40)
+    assert n["cost_pct_of_mrr"] == 0.0
+    assert n["gross_margin_usd"] == Decimal(40)
+    g = june["GHOST"]
+    assert g["name"] is None and g["mrr_usd"] is None
+    assert g["cost_usd"] == Decimal("0.05") and g["tool_cost_usd"] == Decimal("0.05")
+    assert g["revenue_usd"] is None and g["cost_pct_of_mrr"] is None
+    assert g["gross_margin_usd"] is None
+    assert set(june) == {"WIN", "LLM", "LEAN", "NONE", "GHOST"}
+
+
+def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
+    """Open window: the earliest event of anyone is WIN's on Jun 1 (LLM's first is Jun 5) and
+    the latest is WIN's on Jul 1 (LLM's last is Jun 28): 31 days, both ends counted.
+    Revenue = MRR x 31 / 30.436875 (the average month), half-even to 1e-6 (bc):
+    WIN 930 / 30.436875 = 30.5550421979 -> 30.555042; LEAN 310 / 30.436875 = 10.185014;
+    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.5857.
+    """
+    r = rows(ledger, None)
+    assert r["WIN"]["revenue_usd"] == Decimal("30.555042")
+    assert r["LEAN"]["revenue_usd"] == Decimal("10.185014")
+    assert r["NONE"]["revenue_usd"] == Decimal("40.740056")
+    assert r["WIN"]["cost_usd"] == Decimal("1.5857")
+    assert r["WIN"]["gross_margin_usd"] == Decimal("30.555042") - Decimal("1.5857")
+
+
+def test_sort_by_cost_and_by_cost_per_win(june: dict[str, dict[str, Any]]) -> None:
+    """By cost, descending: WIN 1.5827 > LLM 0.625 > GHOST 0.05 > LEAN 0.0006 > NONE 0.
+    By cost per win, ascending: only WIN has wins; everyone else (null) goes last, by id."""
+    ordered = sort_rows(list(june.values()))
+    assert [r["customer_id"] for r in ordered] == ["WIN", "LLM", "GHOST", "LEAN", "NONE"]
+    by_win = sort_rows(list(june.values()), "cost_per_successful_task", descending=False)
+    assert by_win[0]["customer_id"] == "WIN"
+    assert all(r["cost_per_successful_task"] is None for r in by_win[1:])
+
+
+@settings(max_examples=15, deadline=None)
+@given(split=st.integers(min_value=2, max_value=30))
+def test_cost_and_counts_add_up_over_a_split_month(ledger: Ledger, split: int) -> None:
+    """Any split of June into [Jun 1, d) and [d, Jun 30] gives per-customer costs, calls and
+    tokens that add up to June's (a sum is additive over disjoint windows): checked against the
+    June figures above, whatever day d the split falls on."""
+    day = dt.date(2025, 6, split)
+    first = rows(ledger, None, "2025-06-01", (day - dt.timedelta(days=1)).isoformat())
+    second = rows(ledger, None, day.isoformat(), "2025-06-30")
+    expected = {"WIN": Decimal("1.5827"), "LLM": Decimal("0.625"), "LEAN": Decimal("0.0006")}
+    for cid, cost in expected.items():
+        a, b = first.get(cid, {}), second.get(cid, {})
+        assert a.get("cost_usd", 0) + b.get("cost_usd", 0) == cost, cid
+    assert first["WIN"]["reasoning_tokens"] + second["WIN"]["reasoning_tokens"] == 800
+    assert first["WIN"]["llm_calls"] + second["WIN"]["llm_calls"] == 7
