@@ -75,9 +75,14 @@ def test_usage_errors_exit_2(capsys) -> None:
     capsys.readouterr()
 
 
-def test_bad_period_exit_1(capsys) -> None:
-    assert run(["report", "customers", "--period", "June"]) == 1
+def test_bad_period_is_a_usage_error_exit_2(capsys) -> None:
+    """A bad date is a usage error (exit 2) whichever command reads it; the flag is named."""
+    assert run(["report", "customers", "--period", "June"]) == 2
     assert "--period: 'June' is not a month (YYYY-MM)" in capsys.readouterr().err
+    assert run(["report", "customers", "--from", "2025-02-30"]) == 2
+    assert "--from: '2025-02-30' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert run(["report", "customers", "--from", "2025-02-03", "--to", "2025-02-01"]) == 2
+    assert "--to: 2025-02-01 is before the first day, 2025-02-03" in capsys.readouterr().err
 
 
 def _commands(group, prefix=()):  # type: ignore[no-untyped-def]
