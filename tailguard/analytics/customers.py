@@ -176,9 +176,9 @@ def sort_rows(
 ) -> list[dict[str, Any]]:
     """Sort by ``field``; rows whose value is null go last either way."""
     if rows and field not in rows[0]:
-        from tailguard.errors import ConfigError
+        from tailguard.errors import ArgumentError
 
-        raise ConfigError(f"--sort: unknown field {field!r}; one of {', '.join(CUSTOMER_FIELDS)}")
+        raise ArgumentError("sort", f"unknown field {field!r}; one of {', '.join(CUSTOMER_FIELDS)}")
     present = [r for r in rows if r.get(field) is not None]
     missing = [r for r in rows if r.get(field) is None]
     present.sort(key=lambda r: (r[field], r["customer_id"]), reverse=descending)

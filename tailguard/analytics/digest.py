@@ -26,7 +26,7 @@ import urllib.request
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError, ConfigError
 
 if TYPE_CHECKING:
     import duckdb
@@ -397,7 +397,7 @@ def digest(
 def post(url: str, rep: dict[str, Any], *, timeout: float = 10.0) -> int:
     """POST ``{"text": markdown}`` to an incoming webhook; returns the HTTP status."""
     if not url.startswith(("https://", "http://")):
-        raise ConfigError(f"--webhook: {url!r} is not an http(s) URL")
+        raise ArgumentError("webhook", f"{url!r} is not an http(s) URL")
     body = json.dumps({"text": rep["markdown"]}).encode()
     req = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/json"}, method="POST"
@@ -406,4 +406,5 @@ def post(url: str, rep: dict[str, Any], *, timeout: float = 10.0) -> int:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # the scheme is checked above
             return int(resp.status)
     except OSError as exc:
-        raise ConfigError(f"--webhook: {exc}") from None
+        # the URL is a secret (it posts to a channel): the reason only
+        raise ConfigError(f"the webhook could not be reached: {exc}") from None

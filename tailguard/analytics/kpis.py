@@ -68,7 +68,7 @@ import pyarrow as pa
 from tailguard.analytics.customers import customer_rows
 from tailguard.analytics.margins import THRESHOLDS
 from tailguard.analytics.period import Window
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError
 
 if TYPE_CHECKING:
     import duckdb
@@ -187,7 +187,7 @@ def panel_period(
             y, m = (int(x) for x in period.split("-"))
             first = dt.date(y, m, 1)
         except ValueError:
-            raise ConfigError(f"--period: {period!r} is not a month (YYYY-MM)") from None
+            raise ArgumentError("period", f"{period!r} is not a month (YYYY-MM)") from None
     else:
         ref = as_of or last_day or dt.datetime.now(dt.UTC).date()
         first = ref.replace(day=1)
@@ -196,7 +196,7 @@ def panel_period(
     if as_of is None:
         as_of = month_last if last_day is None or last_day > month_last else max(last_day, first)
     if not first <= as_of <= month_last:
-        raise ConfigError(f"--as-of {as_of} is outside {first:%Y-%m}")
+        raise ArgumentError("as_of", f"{as_of} is outside {first:%Y-%m}")
     start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
     return Panel(start, end, as_of, month_days, as_of.day)

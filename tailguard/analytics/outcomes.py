@@ -37,7 +37,7 @@ import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError
 from tailguard.events.schema import OUTCOMES
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def outcome_parts(
 ) -> list[dict[str, Any]]:
     """The engine half: spend and counts per (group, outcome, week)."""
     if by is not None and by not in GROUPS:
-        raise ConfigError(f"--by: {by!r} is not one of {', '.join(GROUPS)}")
+        raise ArgumentError("by", f"{by!r} is not one of {', '.join(GROUPS)}")
     where, params = win.sql()
     # outcomes known by the end of the window (an open end: everything in the ledger)
     outcome_where, oparams = ("ts < ?", [win.end]) if win.end is not None else ("TRUE", [])

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from tailguard.analytics.period import Window
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError
 from tailguard.ledger.store import Ledger
 
 BY = {"customer": "customer_id", "user": "user_id", "feature": "feature"}
@@ -27,7 +27,7 @@ def entity_totals(
     shares and fits, which are ratios. Entities with a null key (e.g. no user) are left out.
     """
     if by not in BY:
-        raise ConfigError(f"--by: {by!r} is not one of {', '.join(BY)}")
+        raise ArgumentError("by", f"{by!r} is not one of {', '.join(BY)}")
     led = ledger_dir if isinstance(ledger_dir, Ledger) else Ledger(ledger_dir)
     win = window or Window(start, end)  # type: ignore[arg-type]
     col = BY[by]
