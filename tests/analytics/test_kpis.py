@@ -40,7 +40,7 @@ import pytest
 import tailguard.cli.panel  # noqa: F401  (registers the commands until app.py imports it)
 from tailguard.analytics.kpis import kpis, ordinal, panel_period
 from tailguard.cli import run
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError
 from tailguard.guard.policy import parse_policy
 from tailguard.ledger import Ledger, ingest, read_customers_csv
 
@@ -349,9 +349,9 @@ def test_period_and_ordinals(budget_ledger: Ledger) -> None:
     try:
         p = panel_period(con)  # the month of the last event, as of its day
         assert (p.as_of, p.elapsed_days) == (dt.date(2026, 2, 20), 20)
-        with pytest.raises(ConfigError):
+        with pytest.raises(ArgumentError):
             panel_period(con, "2026-02", dt.date(2026, 3, 1))
-        with pytest.raises(ConfigError):
+        with pytest.raises(ArgumentError):
             panel_period(con, "2026-13")
     finally:
         con.close()
