@@ -29,7 +29,9 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
 Workload = Literal["chat", "agent", "rag", "other"]
-Status = Literal["ok", "error"]
+#: ``usage_invalid``: answered, but the provider's usage broke the ledger's rules or was missing;
+#: recorded with the usage repaired (``tailguard.gateway.usage``) and left unpriced
+Status = Literal["ok", "error", "usage_invalid"]
 ToolKind = Literal["read", "write"]
 Outcome = Literal["accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated"]
 GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold", "fail_open"]

@@ -8,10 +8,10 @@ One request, in order:
 2. **attribution**: ``X-Tailguard-User/-Feature/-Task/-Session/-Workload/-Attempt`` headers, else
    OpenAI ``user`` / Anthropic ``metadata.user_id`` for the user (a header never changes the
    customer);
-3. **guard**: a reservation of the worst case — input estimated as *request body bytes / 4*
-   (over-estimates: JSON punctuation and keys count too, which is the safe side for a budget;
-   no tokenizer on the hot path) plus ``max_tokens`` / ``max_completion_tokens`` /
-   ``max_output_tokens`` or ``default_max_output_tokens`` — priced at the model's list price;
+3. **guard**: a reservation of the worst case — input bounded by the *request body's bytes*
+   (``input_bound``: a bound that cannot under-count text) plus ``max_tokens`` /
+   ``max_completion_tokens`` / ``max_output_tokens`` or ``default_max_output_tokens`` — priced
+   at the model's list price; every number is bounded first (``door.py``);
    ``degrade`` rewrites the model, ``deny``/``kill`` answer 429 (or a graceful 200);
 4. **forward** on one pooled client (aiohttp or httpx, ``upstream.py``); streams are passed
    on event by event as they arrive (never buffered whole); upstream errors pass through
@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from tailguard.gateway import replies
+from tailguard.gateway import door, replies
 from tailguard.gateway.config import GatewayConfig, KeyRecord, Upstream, hash_key, load_keys
 from tailguard.gateway.metrics import Metrics
 from tailguard.gateway.upstream import (
@@ -247,17 +247,22 @@ class Gateway:
         call.customer = rec.customer_id
 
         body: dict[str, Any] = {}
-        if kind != "models":
-            try:
-                obj = _dec.decode(raw)
-            except msgspec.DecodeError:
-                await self._fail(send, call, 400, "The request body is not valid JSON.")
-                return
-            if not isinstance(obj, dict) or not isinstance(obj.get("model"), str):
-                await self._fail(send, call, 400, "The request body needs a string 'model'.")
-                return
-            body = obj
-        call.model = body.get("model", "")
+        max_out: int | None = None
+        try:
+            if kind != "models":
+                try:
+                    obj = _dec.decode(raw)
+                except msgspec.DecodeError:
+                    raise door.Refused(400, "The request body is not valid JSON.") from None
+                if not isinstance(obj, dict):
+                    raise door.Refused(400, "The request body must be a JSON object.")
+                body = obj
+                call.model = door.model(body)
+                max_out = door.output_cap(body)
+            call.attempt = door.attempt(hdrs.get(b"x-tailguard-attempt"))
+        except door.Refused as exc:
+            await self._fail(send, call, exc.status, exc.message)
+            return
         up = self.cfg.route(wire, call.model or "*") if kind != "models" else self._first(wire)
         if up is None:
             await self._fail(send, call, 404, f"No upstream serves model {call.model!r}.")
@@ -270,7 +275,7 @@ class Gateway:
         stream = bool(body.get("stream"))
         changed = False
         if self.guard is not None:
-            d = await self._check(call, body, len(raw))
+            d = await self._check(call, max_out, len(raw))
             self.metrics.decisions[d.action] += 1
             call.tier = d.tier
             if not d.allowed:
@@ -341,8 +346,6 @@ class Gateway:
         call.session = h(b"x-tailguard-session")
         wl = h(b"x-tailguard-workload")
         call.workload = wl if wl in _WORKLOADS else None
-        at = h(b"x-tailguard-attempt")
-        call.attempt = int(at) if at and at.isdigit() and int(at) >= 1 else 1
 
     # --- guard ---------------------------------------------------------------------------------
 
@@ -369,16 +372,11 @@ class Gateway:
         self._prices[k] = (mp, until)
         return mp
 
-    async def _check(self, call: _Call, body: dict[str, Any], nbytes: int) -> Any:
+    async def _check(self, call: _Call, cap: int | None, nbytes: int) -> Any:
         from tailguard.guard import Request
 
-        est_in = nbytes // 4
-        max_out = self.cfg.default_max_output_tokens
-        for k in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-            v = body.get(k)
-            if isinstance(v, int) and v > 0:
-                max_out = v
-                break
+        est_in = input_bound(nbytes)
+        max_out = cap if cap is not None else self.cfg.default_max_output_tokens
         if call.kind == "embeddings":
             max_out = 0
         mp = self._price(call.wire, call.model)
@@ -574,7 +572,18 @@ class Gateway:
         """Price, settle and log one upstream call; returns an awaitable acknowledgement."""
         now = time.perf_counter()
         cost: Decimal | None = None
-        if usage.seen:
+        problem: str | None = None
+        if error is None:
+            # answered: its usage must be recordable, or the call is recorded flagged
+            if usage.unreadable is not None:
+                problem = usage.unreadable
+            elif not usage.seen:
+                problem = "no usage in the response"
+            else:
+                problem = "; ".join(usage.repair()) or None
+            if problem is not None:
+                log.warning("%s %s: usage_invalid: %s", call.wire, call.model, problem)
+        if usage.seen and problem is None:
             mp = self._price(call.wire, call.model)
             if mp is not None:  # else unknown model: recorded unpriced by the ledger
                 cost = mp.cost(
@@ -584,7 +593,16 @@ class Gateway:
                     cache_write_tokens=usage.cache_write_tokens,
                 ).quantize(_NANO)
         if self.guard is not None and call.reservation is not None:
-            if usage.seen:
+            if problem is not None:
+                # the real cost is unknown: keep the worst case that was reserved
+                r = call.reservation.request
+                await self.guard.asettle(
+                    call.reservation,
+                    r.estimated_cost_usd,
+                    input_tokens=r.input_tokens,
+                    output_tokens=r.max_output_tokens,
+                )
+            elif usage.seen:
                 await self.guard.asettle(
                     call.reservation,
                     cost if cost is not None else _ZERO,
@@ -601,6 +619,8 @@ class Gateway:
             m.spend[call.tier or "none"] += float(cost)
         if error is not None:
             m.upstream_errors[(call.wire, error)] += 1
+        if problem is not None:
+            m.upstream_errors[(call.wire, "usage_invalid")] += 1
         ev: dict[str, Any] = {
             "event_id": self._id_prefix + format(next(self._ids), "x"),
             "kind": "llm_call",
@@ -618,6 +638,10 @@ class Gateway:
             "latency_ms": round((now - call.t0) * 1000, 3),
             "status": "ok" if error is None else "error",
         }
+        if problem is not None:
+            ev["status"] = "usage_invalid"
+            ev["error"] = problem
+            ev["http_status"] = http_status
         if error is not None:
             ev["error"] = error
             ev["http_status"] = http_status
@@ -631,6 +655,21 @@ class Gateway:
 
     def _count(self, call: _Call, status: int) -> None:
         self.metrics.requests[(call.kind, f"{status // 100}xx")] += 1
+
+
+def input_bound(body_bytes: int) -> int:
+    """The input tokens a request is reserved for: the size of its body in bytes.
+
+    A bound that cannot under-count text: OpenAI's and Anthropic's tokenizers are byte-level
+    BPE, so every token covers at least one byte of UTF-8 text; the JSON body holds every byte of
+    every text (escapes only lengthen it) plus keys and punctuation, about 30 bytes per message,
+    which cover the few framing tokens a chat format adds per message. The former bytes / 4
+    under-counted short words ("a a a": one token per two bytes, +30% over a hard cap).
+    Price of the bound: English is over-reserved about 4x until the call settles, so a customer
+    within that margin of a hard cap is refused a little early. Not covered: images, audio and
+    files (their tokens are not bytes of the body); docs/guard.md states the overspend bound.
+    """
+    return body_bytes
 
 
 async def _done() -> None:

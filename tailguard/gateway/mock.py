@@ -23,6 +23,12 @@ The rules (documented in ``docs/gateway.md``):
   with that status and the provider's error body; ``hang`` sleeps ``hang_s`` (30 s) before
   answering (timeouts); ``break`` streams three words then drops the connection; ``slow``
   streams one word every 0.1 s (for clients that hang up halfway).
+
+Faults for the reliability tests (set ``MockUpstream.fault``; OpenAI chat only):
+``"reasoning_over"`` (reasoning tokens 5 above completion tokens), ``"cache_over"`` (cached
+tokens 5 above prompt tokens), ``"huge"`` (``prompt_tokens`` = 2^64), ``"not_json"`` (a 200
+whose body is HTML). ``tokenizer = "bytes"`` counts input tokens as the UTF-8 bytes of the
+texts instead of words: the most tokens a byte-level BPE tokenizer can make of them.
 """
 
 from __future__ import annotations
@@ -101,6 +107,8 @@ class MockUpstream:
         self.hang_s = 30.0  # how long a ``hang`` model waits (tests shorten it)
         self.seen: set[str] = set()
         self.requests = 0
+        self.fault: str | None = None
+        self.tokenizer = "words"
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -162,13 +170,21 @@ class MockUpstream:
 
     def _openai_usage(self, body: dict[str, Any], texts: list[str], n: int) -> dict[str, Any]:
         model = str(body.get("model", ""))
-        prompt = words(texts)
+        bytewise = self.tokenizer == "bytes"
+        prompt = sum(len(t.encode()) for t in texts) if bytewise else words(texts)
         cached = prompt // 2 if self._seen_before(model + "\x00" + "\x00".join(texts)) else 0
         reasoning = 2 * n if _reasoning(model) else 0
+        completion = n + reasoning
+        if self.fault == "reasoning_over":
+            reasoning = completion + 5
+        elif self.fault == "cache_over":
+            cached = prompt + 5
+        elif self.fault == "huge":
+            prompt = 2**64
         return {
             "prompt_tokens": prompt,
-            "completion_tokens": n + reasoning,
-            "total_tokens": prompt + n + reasoning,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": reasoning,
@@ -192,6 +208,8 @@ class MockUpstream:
             texts.extend(_texts(m.get("content")))
         n = _n_out(body)
         usage = self._openai_usage(body, texts, n)
+        if self.fault == "not_json":
+            return Response(b"<html>upstream hiccup</html>", 200, media_type="text/html")
         cid = "chatcmpl-mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
         created = int(time.time())
         reply = [f"w{i + 1}" for i in range(n)]

@@ -6,6 +6,13 @@ The ledger follows OpenTelemetry GenAI: ``input_tokens`` includes cache reads an
 ``input_tokens`` excludes ``cache_creation_input_tokens`` and ``cache_read_input_tokens``, which
 are added here.
 
+A provider's usage that breaks the ledger's rules (reasoning above completion, cache reads above
+the prompt, a count of 2^64) is repaired here, never dropped: ``Usage.repair`` raises the total
+to include its parts (the safe side: never fewer tokens than the provider named), sets a count
+beyond ``MAX_CALL_TOKENS`` to 0 (it means nothing), and says what it found. The gateway records
+such a call with ``status = "usage_invalid"``: the ledger keeps it unpriced (its cost is unknown,
+never a made-up number) and the reports count it among the unpriced calls.
+
 Streams are read event by event (``SseSplitter``) and only events that can carry usage are
 decoded, so the cost per chunk is a substring test.
 """
@@ -19,6 +26,17 @@ import msgspec
 
 _dec = msgspec.json.Decoder()
 
+#: the most tokens one call can credibly report: ten times the largest context window offered
+#: today (10M tokens); above it a count is noise (a 2^64 seen in the wild), not usage
+MAX_CALL_TOKENS = 100_000_000
+_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
 
 @dataclass(slots=True)
 class Usage:
@@ -30,6 +48,32 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     seen: bool = False
+    #: why the usage could not be read at all (a 200 whose body is not JSON), else None
+    unreadable: str | None = None
+
+    def repair(self) -> list[str]:
+        """Make the counts obey the ledger's rules; returns what was wrong (empty: nothing).
+
+        - a count above ``MAX_CALL_TOKENS`` becomes 0;
+        - ``cache_read + cache_write > input``: input becomes their sum (input includes cache);
+        - ``reasoning > output``: output becomes reasoning (output includes reasoning).
+        """
+        problems: list[str] = []
+        for f in _FIELDS:
+            v = getattr(self, f)
+            if v > MAX_CALL_TOKENS:
+                problems.append(f"{f} {v} above {MAX_CALL_TOKENS}")
+                setattr(self, f, 0)
+        cache = self.cache_read_tokens + self.cache_write_tokens
+        if cache > self.input_tokens:
+            problems.append(f"cache tokens {cache} above input_tokens {self.input_tokens}")
+            self.input_tokens = cache
+        if self.reasoning_tokens > self.output_tokens:
+            problems.append(
+                f"reasoning_tokens {self.reasoning_tokens} above output_tokens {self.output_tokens}"
+            )
+            self.output_tokens = self.reasoning_tokens
+        return problems
 
     def as_event(self) -> dict[str, int]:
         return {
@@ -96,9 +140,9 @@ def from_body(wire: str, body: bytes) -> Usage:
     try:
         obj = _dec.decode(body)
     except msgspec.DecodeError:
-        return Usage()
+        return Usage(unreadable="the response body is not JSON")
     if not isinstance(obj, dict):
-        return Usage()
+        return Usage(unreadable="the response body is not a JSON object")
     if wire == "anthropic":
         acc = Usage()
         add_anthropic(acc, obj.get("usage"))

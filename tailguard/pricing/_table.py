@@ -17,7 +17,8 @@ back to genai-prices itself.
 Rules per row (``cost_source``):
 - any kind with a ``cost_usd`` on input: that cost (``reported``);
 - ``llm_call``: tokens at the price in force at the event's ``ts`` (``price``); no price, or
-  token counts that break the convention (cache tokens above input tokens): cost null,
+  token counts that break the convention (cache tokens above input tokens), or
+  ``status = "usage_invalid"`` (the gateway repaired counts it could not trust): cost null,
   ``unpriced`` true (``unpriced``) — never a zero;
 - ``tool_call``: ``units.tool_call_usd[tool]`` else its ``default`` (``unit``);
 - ``retrieval``: ``queries * retrieval_query_usd + reranks * rerank_usd`` (``unit``);
@@ -101,6 +102,10 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
         cost[llm] = c
         valid[llm] = ok
         source[llm] = np.where(ok, _PRICE, _UNPRICED)
+        flagged = pc.fill_null(pc.equal(passthrough["status"], "usage_invalid"), False)
+        bad = llm & np.asarray(flagged.to_numpy(zero_copy_only=False), dtype=bool)
+        valid[bad] = False
+        source[bad] = _UNPRICED
     units = book.units
     tool = todo & (kind_code == 1)
     if tool.any():

@@ -96,7 +96,7 @@ default_tier = "pro"
 [tiers.pro]
 period = "month"
 hard_limit_usd = 10
-soft_threshold = 0.00002
+soft_threshold = 0.00005
 overage = "soft_cap_degrade"
 degrade_to = { "gpt-4o" = "gpt-4o-mini" }
 """
