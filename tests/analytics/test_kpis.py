@@ -367,7 +367,7 @@ def test_cli_kpis(budget_ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureF
     assert m["value"] == {"pro": 103.57}
     assert run([*argv, "--as-of", "2026-02-14"]) == 0
     assert "Cost panel 2026-02" in capsys.readouterr().out
-    assert run([*argv, "--as-of", "2026-03-01"]) == 1  # outside the month: one line, exit 1
+    assert run([*argv, "--as-of", "2026-03-01"]) == 2  # outside the month: a usage error
     assert run([*argv, "--as-of", "14 Feb"]) == 2
     assert run(["kpis", "--help"]) == 0
     assert "Example" in capsys.readouterr().out
