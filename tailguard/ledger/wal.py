@@ -16,6 +16,12 @@ Files: ``DIR/wal-<pid>-<n>.jsonl``. The live file is held with an exclusive ``fl
 gateway processes can share one directory: at start and on every flush a process takes the
 closed files whose owner is gone (the lock is free), folds them into the ledger and deletes them.
 A line cut short by the crash (no newline) was never acknowledged and is skipped.
+
+Bad events are handled as ``tailguard ingest --rejects`` handles bad rows: when the ledger
+refuses a batch, each event is checked against the ledger's schema once, the valid ones are
+committed together (one segment, however many were bad) and each bad one goes to
+``DIR/rejected.jsonl`` with its file, line, field, reason and the event itself (``raw``), so it
+can be fixed and ingested; nothing is lost and nothing is committed one row at a time.
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ from typing import Any, Literal
 import msgspec
 
 from tailguard.errors import InputError
+from tailguard.events.batch import Reject, split_error
+from tailguard.events.schema import Event
 
 log = logging.getLogger("tailguard.ledger.wal")
 
 Durability = Literal["fsync", "write", "none"]
 _enc = msgspec.json.Encoder(decimal_format="number")
 _dec = msgspec.json.Decoder()
+_check = msgspec.json.Decoder(Event)  # the schema Ledger.append validates with
 
 
 class WriteAheadLog:
@@ -209,37 +218,71 @@ class WriteAheadLog:
             return len(events)
 
     @staticmethod
-    def _read(data: bytes, path: Path) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def _read(data: bytes, path: Path) -> list[tuple[int, dict[str, Any]]]:
+        """(line number, event) of every whole line."""
+        events: list[tuple[int, dict[str, Any]]] = []
         lines = data.split(b"\n")
         if lines and lines[-1]:  # cut short by a crash: never acknowledged
             log.warning("%s: skipping a torn last line (%d bytes)", path, len(lines[-1]))
-        for line in lines[:-1]:
+        for n, line in enumerate(lines[:-1], start=1):
             if not line:
                 continue
             try:
-                events.append(_dec.decode(line))
+                events.append((n, _dec.decode(line)))
             except msgspec.DecodeError:
-                log.warning("%s: skipping an unreadable line", path)
+                log.warning("%s:%d: skipping an unreadable line", path, n)
         return events
 
-    def _commit(self, events: list[dict[str, Any]], path: Path) -> None:
+    def _commit(self, numbered: list[tuple[int, dict[str, Any]]], path: Path) -> None:
+        events = [ev for _, ev in numbered]
         try:
             self.append_fn(events)
             return
         except InputError:
             pass
-        # one bad event must not hold the others back: commit one by one, keep the bad aside
-        bad: list[dict[str, Any]] = []
-        for ev in events:
+        # the ingest path's rule: valid events committed together, each bad one set aside
+        good: list[dict[str, Any]] = []
+        rejects: list[Reject] = []
+        for n, ev in numbered:
             try:
-                self.append_fn([ev])
-            except InputError:
-                bad.append(ev)
-        if bad:
-            self.stats["rejected"] += len(bad)
+                _check.decode(_enc.encode(ev))
+            except msgspec.ValidationError as exc:
+                fld, reason = split_error(str(exc))
+                rejects.append(Reject(str(path), n, fld, reason, _enc.encode(ev).decode()))
+            else:
+                good.append(ev)
+        if good:
+            try:
+                self.append_fn(good)
+            except InputError as exc:  # refused for a reason the schema does not state
+                rejects += [
+                    Reject(str(path), n, "<batch>", str(exc), _enc.encode(ev).decode())
+                    for n, ev in numbered
+                    if not any(r.line == n for r in rejects)
+                ]
+        if rejects:
+            self.stats["rejected"] += len(rejects)
+            out_lines = [
+                _enc.encode(
+                    {
+                        "file": r.file,
+                        "line": r.line,
+                        "field": r.field,
+                        "reason": r.reason,
+                        "raw": r.raw,
+                    }
+                )
+                + b"\n"
+                for r in rejects
+            ]
             with (self.dir / "rejected.jsonl").open("ab") as out:
-                out.write(b"".join(_enc.encode(e) + b"\n" for e in bad))
+                out.write(b"".join(out_lines))
                 out.flush()
                 os.fsync(out.fileno())
-            log.error("%s: %d invalid event(s) kept in rejected.jsonl", path, len(bad))
+            log.error(
+                "%s: %d invalid event(s) kept in %s (first: %s)",
+                path,
+                len(rejects),
+                self.dir / "rejected.jsonl",
+                rejects[0],
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -86,5 +87,7 @@ def test_a_bad_event_is_set_aside_not_blocking_the_others(tmp_path: Path) -> Non
     wal.submit([_ev(1), _ev(2, input_tokens=-5), _ev(3)]).result(timeout=10)
     wal.close()
     assert _ids(led) == ["e1", "e3"]
-    assert b'"e2"' in (tmp_path / "wal" / "rejected.jsonl").read_bytes()
+    [rej] = [json.loads(x) for x in (tmp_path / "wal" / "rejected.jsonl").read_text().splitlines()]
+    assert json.loads(rej["raw"])["event_id"] == "e2"
+    assert rej["field"] == "input_tokens" and rej["line"] == 2
     assert wal.stats["rejected"] == 1
