@@ -31,6 +31,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.period import scan_day
 from tailguard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -83,14 +84,6 @@ WHERE t.spend_24h > 0
 """
 
 
-def last_day(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The UTC day of the latest event (the default day to scan)."""
-    r = con.execute("SELECT max(ts) FROM events").fetchall()[0]
-    if not r or r[0] is None:
-        raise ConfigError("the ledger has no events")
-    return r[0].astimezone(dt.UTC).date()
-
-
 def _ratio(spend: Decimal, median: Decimal) -> float | None:
     return round(float(spend / median), 2) if median else None
 
@@ -104,11 +97,15 @@ def anomalies(
     top_features: int = 5,
     policy: Policy | None = None,
 ) -> dict[str, Any]:
-    """The daily scan for ``day`` (default: the last day with events); module docstring."""
+    """The daily scan for ``day`` (default: the last day with events); module docstring.
+
+    ``NoDataError`` when ``day`` holds no events: a scan of an empty day would report "no
+    anomaly" about a day nothing was measured on (``period.scan_day``).
+    """
     if threshold <= 0:
-        raise ConfigError("--threshold must be > 0")
+        raise ConfigError("threshold must be > 0")
     con.execute("SET TimeZone = 'UTC'")
-    day = day or last_day(con)
+    day = scan_day(con, day)
     lo = dt.datetime.combine(day - dt.timedelta(days=7), dt.time(), dt.UTC)
     hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
     con.execute(DAILY_SQL, [lo, hi])
@@ -144,6 +141,7 @@ def anomalies(
     users.sort(key=lambda r: (-r["spend_24h_usd"], r["customer_id"] or "", r["entity_id"]))
     feats.sort(key=lambda r: (-r["spend_24h_usd"], r["entity_id"]))
     return {
+        "window": {"start": day, "end": day},
         "day": day,
         "threshold": threshold,
         "trailing_days": [trailing[0], trailing[-1]],

@@ -12,17 +12,19 @@ Definitions (docs/reports.md):
 - ``escalation_rate`` = escalation events / tasks.
 - ``revenue_usd`` = MRR × the months the window covers (exactly MRR for ``--period YYYY-MM``;
   for an open window, the span of the data); ``cost_pct_of_mrr`` = cost / revenue × 100;
-  ``gross_margin_usd`` = revenue − cost.
+  ``gross_margin_usd`` = revenue − cost (``margin_figures``, the one formula of every report).
+- ``window_start`` / ``window_end``: the UTC days the row is about (end included); an open
+  window is stated as the days its data spans. The table stays a list (``jq '.[0]'``), so each
+  row states its window.
 Money ratios are rounded half-even to micro-dollars; percentages and per-task ratios to 4 places.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import DAYS_PER_MONTH, Window
+from tailguard.analytics.period import Window, covered
 
 if TYPE_CHECKING:
     import duckdb
@@ -61,6 +63,8 @@ CUSTOMER_FIELDS = (
     "revenue_usd",
     "cost_pct_of_mrr",
     "gross_margin_usd",
+    "window_start",
+    "window_end",
 )
 
 #: the engine half: one GROUP BY over the events in the window
@@ -106,6 +110,20 @@ def _ratio(num: Any, den: Any) -> float | None:
     return round(float(num or 0) / float(den), 4)
 
 
+def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> dict[str, Any]:
+    """Revenue, cost % of MRR and gross margin of ``cost`` against ``mrr`` over ``months``: the
+    one formula every report uses (report customers, margins, diagnose, decide, renewal), so the
+    same window gives the same figures everywhere. Revenue = MRR × months, rounded half-even to
+    micro-dollars; cost % = cost / revenue × 100 rounded to 4 places (null without revenue);
+    margin = revenue − cost (exact)."""
+    revenue = _q(mrr * months) if (mrr is not None and months is not None) else None
+    return {
+        "revenue_usd": revenue,
+        "cost_pct_of_mrr": round(float(cost / revenue * 100), 4) if revenue else None,
+        "gross_margin_usd": (revenue - cost) if revenue is not None else None,
+    }
+
+
 def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
     """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``."""
     where, params = win.sql()
@@ -118,12 +136,10 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
             "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
         ).fetchall()
     }
-    months = win.months()
-    if months is None and agg:
-        # an open window earns revenue for the days the data covers, counting both ends
-        first = min(dt.date.fromisoformat(a["first_day"]) for a in agg.values())
-        last = max(dt.date.fromisoformat(a["last_day"]) for a in agg.values())
-        months = Decimal((last - first).days + 1) / DAYS_PER_MONTH
+    # an open window earns revenue for the days its data covers; every row states that window
+    cov = covered(con, win)
+    months = cov.months() if cov is not None else None
+    first_day, last_day = (cov.first_day, cov.last_day) if cov is not None else (None, None)
     rows = []
     for cid in sorted(set(agg) | set(dims)):
         a = agg.get(cid, {})
@@ -132,7 +148,6 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
         tasks = a.get("tasks") or 0
         wins = a.get("successful_tasks") or 0
         mrr = d.get("mrr_usd")
-        revenue = _q(mrr * months) if (mrr is not None and months is not None) else None
         rows.append(
             {
                 "customer_id": cid,
@@ -163,9 +178,9 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
                 "escalation_rate": _ratio(a.get("escalations"), tasks),
                 "unpriced_calls": int(a.get("unpriced_calls") or 0),
                 "mrr_usd": mrr,
-                "revenue_usd": revenue,
-                "cost_pct_of_mrr": (round(float(cost / revenue * 100), 4) if revenue else None),
-                "gross_margin_usd": (revenue - cost) if revenue is not None else None,
+                **margin_figures(cost, mrr, months),
+                "window_start": first_day,
+                "window_end": last_day,
             }
         )
     return rows

@@ -1,10 +1,19 @@
 """Seed 000's "when to give up on a customer", as arithmetic a reader can check.
 
-For one customer over the last quarter (the three calendar months ending with ``as_of``'s month,
-clipped to the data; default ``as_of``: the last event's day):
+For one customer over its last quarter: the three calendar months ending with ``as_of``'s
+month, clipped to the ledger's days, where ``as_of`` defaults to **that customer's** last event
+(``tailguard.analytics.period.customer_quarter``: never the ledger's last event, so newer traffic
+from other customers cannot move the window onto months this one has no events in), or an
+explicit ``window``. A customer with no events in the window is refused (``NoDataError``): no
+data is not a cost of zero, and "keep, it costs nothing" would be a verdict about nothing. A
+customer without a customers-table row has no known price and is refused too.
 
-1. **Cost to serve vs price paid**, per month: ``monthly_cost`` = cost / months, ``monthly_price``
-   = MRR; ``monthly_margin`` = price − cost.
+1. **Cost to serve vs price paid**, per month: ``months`` = the window's months of MRR
+   (``Window.months()``: 1 for a calendar month, else days / 30.436875, the rule of every
+   report), ``monthly_cost`` = cost / months, ``monthly_price`` = MRR; ``monthly_margin`` =
+   price − cost. The window's own ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
+   come from ``customers.margin_figures``: the figures ``report customers`` shows for the same
+   window.
 2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes
    of the customer's usage and their levers, seeds 000 and 003). Each lever has an ``uplift``
    (share of cost it removes when it works), a ``probability`` that it works and the
@@ -35,14 +44,14 @@ half-even to cents for display; the probabilities and uplifts are Decimals from 
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import Window
-from tailguard.errors import ConfigError
+from tailguard.analytics.customers import margin_figures
+from tailguard.analytics.period import Window, customer_quarter, require_events
+from tailguard.errors import ConfigError, NoDataError
 
 if TYPE_CHECKING:
     import duckdb
@@ -133,40 +142,6 @@ def load_config(path: str | None = None) -> DecideConfig:
 
 def _c(v: Decimal) -> Decimal:
     return v.quantize(CENT, rounding=ROUND_HALF_EVEN)
-
-
-def quarter_window(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> Window:
-    """The three calendar months ending with ``as_of``'s month, clipped to the data."""
-    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-    if hi is None:
-        raise ConfigError("the ledger has no events")
-    as_of = as_of or hi.astimezone(dt.UTC).date()
-    k = as_of.year * 12 + as_of.month - 1 - 2
-    start = dt.date(k // 12, k % 12 + 1, 1)
-    start = max(start, lo.astimezone(dt.UTC).date())
-    last = min(
-        as_of.replace(day=calendar.monthrange(as_of.year, as_of.month)[1]),
-        hi.astimezone(dt.UTC).date(),
-    )
-    utc = dt.UTC
-    return Window(
-        dt.datetime(start.year, start.month, start.day, tzinfo=utc),
-        dt.datetime(last.year, last.month, last.day, tzinfo=utc) + dt.timedelta(days=1),
-    )
-
-
-def calendar_months(first: dt.date, last: dt.date) -> Decimal:
-    """Months from ``first`` to ``last`` inclusive, each month counted as its share of days
-    covered (Feb 1 .. Feb 28 = 1; Jan 16 .. Feb 28 = 16/31 + 1): MRR × this = the price paid."""
-    total = Decimal(0)
-    d = first.replace(day=1)
-    while d <= last:
-        n = calendar.monthrange(d.year, d.month)[1]
-        lo = max(first, d)
-        hi = min(last, d.replace(day=n))
-        total += Decimal((hi - lo).days + 1) / Decimal(n)
-        d = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return total
 
 
 def plan(
@@ -279,52 +254,61 @@ def decide(
     customer: str,
     *,
     as_of: dt.date | None = None,
+    window: Window | None = None,
     config: DecideConfig | None = None,
 ) -> dict[str, Any]:
-    """The decision for ``customer`` with its arithmetic (module docstring)."""
+    """The decision for ``customer`` with its arithmetic (module docstring).
+
+    ``window`` (bounded) replaces the default quarter; ``as_of`` moves the default quarter.
+    ``NoDataError`` when the customer has no events in the window or no customers-table row.
+    """
     from tailguard.analytics.diagnose import diagnose
 
     cfg = config or DecideConfig()
-    win = quarter_window(con, as_of)
-    # the diagnosis already aggregates every customer over the window (it needs the medians)
-    # and returns this one's cost; the dimension row gives the price
+    if window is not None:
+        if window.start is None or window.end is None:
+            raise ConfigError("decide needs a bounded window (both a first and a last day)")
+        win = window
+        require_events(con, win, customer=customer)
+    else:
+        win = customer_quarter(con, customer, as_of)
     dim = con.execute(
         "SELECT tier, segment, mrr_usd FROM customers WHERE customer_id = ?", [customer]
     ).fetchall()
-    try:
-        diag = diagnose(con, win, customer=customer)
-    except ConfigError:
-        if not dim:
-            raise ConfigError(f"no events or customer row for {customer!r}") from None
-        diag = []  # a customer with no events this quarter: cost 0
-    tier, segment, mrr = dim[0] if dim else (diag[0]["tier"], diag[0]["segment"], None)
-    row = {
-        "cost_usd": diag[0]["cost_usd"] if diag else Decimal(0),
-        "tier": tier,
-        "segment": segment,
-    }
-    assert win.start is not None and win.end is not None
-    months = calendar_months(win.start.date(), (win.end - dt.timedelta(days=1)).date())
-    mc = row["cost_usd"] / months
-    mp = mrr or Decimal(0)
-    keys = [lv["lever"] for lv in diag[0]["levers"]] if diag else []
+    if not dim or dim[0][2] is None:
+        raise NoDataError(
+            f"{customer!r} has no MRR in the customers table: the price paid is unknown, "
+            "not zero (import the customers table)",
+            window=(win.first_day, win.last_day),
+            customer=customer,
+        )
+    tier, segment, mrr = dim[0]
+    # the diagnosis aggregates every customer over the window (it needs the medians) and
+    # returns this one's cost and levers
+    (diag,) = diagnose(con, win, customer=customer)
+    cost = diag["cost_usd"]
+    months = win.months()
+    assert months is not None  # a bounded window
+    mc = cost / months
+    mp = mrr
+    keys = [lv["lever"] for lv in diag["levers"]]
     steps = [
-        f"window {win.start.date()} .. {(win.end - dt.timedelta(days=1)).date()}: "
-        f"{months:.4f} months",
-        f"monthly cost {_c(row['cost_usd'])} / {months:.4f} = {_c(mc)}",
+        f"window {win.label()}: {months:.4f} months",
+        f"monthly cost {_c(cost)} / {months:.4f} = {_c(mc)}",
     ]
     res = plan(mc, mp, keys, cfg, customer=customer)
     return {
         "customer_id": customer,
-        "tier": row["tier"],
-        "segment": row["segment"],
-        "window": [win.start.date(), (win.end - dt.timedelta(days=1)).date()],
+        "tier": tier,
+        "segment": segment,
+        "window": win.stated(),
         "months": months,
-        "cost_to_serve_usd": row["cost_usd"],
+        "cost_to_serve_usd": cost,
         "price_paid_usd": _c(mp * months),
+        **margin_figures(cost, mrr, months),
         "monthly_cost_usd": _c(mc),
         "monthly_price_usd": _c(mp),
         **res,
-        "shapes": diag[0]["shapes"] if diag else [],
+        "shapes": diag["shapes"],
         "arithmetic": steps + res["arithmetic"],
     }

@@ -56,7 +56,8 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import months_covered
+from tailguard.analytics.customers import margin_figures
+from tailguard.analytics.period import bounded, require_events
 from tailguard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -508,9 +509,19 @@ def diagnose(
     Each item: ``customer_id``, ``rank`` (by cost, 1 = most expensive), ``cost_usd``,
     ``cost_share``, ``cost_per_successful_task``, ``tasks``, ``in_tail`` (reasons), ``shapes``
     (names, strongest first), ``evidence`` (one object per shape), ``levers`` (ranked), and
-    ``judged`` (False when the customer has fewer than ``min_tasks`` tasks: no shape is named).
+    ``judged`` (False when the customer has fewer than ``min_tasks`` tasks: no shape is named),
+    the window's ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
+    (``customers.margin_figures``: the same figures as ``report customers``), and the window
+    itself as ``window_start`` / ``window_end`` (UTC days, end included; an open window is
+    bounded to the days its events span).
+
+    ``NoDataError`` when the window holds no events, or none of ``customer``'s: a customer with
+    no events is not diagnosed as costing nothing.
     """
     cfg = config or DiagnoseConfig()
+    if customer is not None:
+        require_events(con, win, customer=customer)
+    stated = bounded(con, win)
     rows = customer_metrics(con, win)
     med = medians(rows, cfg)
     why = tail(rows, cfg)
@@ -520,11 +531,9 @@ def diagnose(
         for i, r in enumerate(sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"])))
     }
     dims = _dims(con)
-    months = months_covered(con, win)
+    months = stated.months()
     if customer is not None:
         chosen = [r for r in rows if r["customer_id"] == customer]
-        if not chosen:
-            raise ConfigError(f"--customer: no events for {customer!r} in this window")
     else:
         chosen = [r for r in rows if r["customer_id"] in why]
     out = []
@@ -534,7 +543,8 @@ def diagnose(
         evidence = match_shapes(r, med, cfg) if judged else []
         shapes = [e["shape"] for e in evidence]
         d = dims.get(cid, {})
-        pct = _cost_pct_of_mrr(r["cost_usd"], d.get("mrr_usd"), months)
+        money = margin_figures(r["cost_usd"], d.get("mrr_usd"), months)
+        pct = money["cost_pct_of_mrr"]
         out.append(
             {
                 "customer_id": cid,
@@ -546,7 +556,7 @@ def diagnose(
                 "cost_per_successful_task": r["cost_per_successful_task"],
                 "tasks": int(r["tasks_seen"] or 0),
                 "successful_tasks": int(r["successful_tasks"] or 0),
-                "cost_pct_of_mrr": pct,
+                **money,
                 "in_tail": why.get(cid, []),
                 "judged": judged,
                 "shapes": shapes,
@@ -557,6 +567,8 @@ def diagnose(
                     if judged
                     else []
                 ),
+                "window_start": stated.first_day,
+                "window_end": stated.last_day,
             }
         )
     return out
@@ -567,10 +579,3 @@ def _dims(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         r[0]: {"tier": r[1], "segment": r[2], "mrr_usd": r[3]}
         for r in con.execute("SELECT customer_id, tier, segment, mrr_usd FROM customers").fetchall()
     }
-
-
-def _cost_pct_of_mrr(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> float | None:
-    """Cost as % of the revenue the window earns (an open window: the days its data spans)."""
-    if mrr is None or months is None or not mrr:
-        return None
-    return round(float(cost / (mrr * months) * 100), 2)

@@ -13,7 +13,10 @@
   million tokens by model (cost / (input + output tokens)): the current rate cards as the ledger
   saw them, the input to recalibrating tier ceilings.
 
-Each digest is ``{rhythm, period, markdown, data}``; ``post(url, digest)`` sends
+Each digest is ``{rhythm, window, period, markdown, data}`` (``window``: the days it is about,
+``{start, end}`` with the end included; ``period`` kept for older readers). A day, week or
+quarter with no events is refused (``NoDataError``): a digest of zeros would read as a quiet
+period, when nothing was measured; ``post(url, digest)`` sends
 ``{"text": markdown}`` (the Slack / Mattermost / Teams incoming-webhook shape) with the standard
 library. All aggregation is in the engine; Python formats.
 """
@@ -26,6 +29,7 @@ import urllib.request
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.period import Window, day_window, ledger_span, require_events
 from tailguard.errors import ArgumentError, ConfigError
 
 if TYPE_CHECKING:
@@ -58,12 +62,12 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _last_day(con: duckdb.DuckDBPyConnection, day: dt.date | None) -> dt.date:
+    """``day``, default the ledger's last event's day (``NoDataError`` on an empty ledger)."""
     if day is not None:
         return day
-    hi = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-    if hi is None:
-        raise ConfigError("the ledger has no events")
-    return hi.astimezone(dt.UTC).date()
+    last = ledger_span(con).last_day
+    assert last is not None
+    return last
 
 
 def _at(d: dt.date) -> dt.datetime:
@@ -137,6 +141,7 @@ def daily(
     )
     return {
         "rhythm": "daily",
+        "window": rep["window"],
         "period": [rep["day"], rep["day"]],
         "markdown": "\n".join(md),
         "data": rep,
@@ -211,12 +216,13 @@ def weekly(
     con: duckdb.DuckDBPyConnection, day: dt.date | None = None, policy: Policy | None = None
 ) -> dict[str, Any]:
     from tailguard.analytics.customers import customer_rows
-    from tailguard.analytics.period import Window
 
     con.execute("SET TimeZone = 'UTC'")
     last = _last_day(con, day)
     hi = _at(last) + dt.timedelta(days=1)
     mid, lo = hi - dt.timedelta(days=7), hi - dt.timedelta(days=14)
+    week = Window(mid, hi)
+    require_events(con, week)  # a week with no events is not a week of zero spend
     tiers = _split(con, "c.tier", lo, mid, hi)
     feats = _split(con, "e.feature", lo, mid, hi)
     q = {p: (p90, p99, n) for p, p90, p99, n in con.execute(USER_Q_SQL, [mid, lo, hi]).fetchall()}
@@ -289,6 +295,7 @@ def weekly(
     )
     return {
         "rhythm": "weekly",
+        "window": week.stated(),
         "period": [mid.date(), last],
         "markdown": "\n".join(md),
         "data": {
@@ -325,6 +332,8 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
     end_m = _month(last, 1)
     mid_m, lo_m = _month(end_m, -3), _month(end_m, -6)
     lo, mid, hi = _at(lo_m), _at(mid_m), _at(end_m)
+    quarter = day_window(mid_m, end_m - dt.timedelta(days=1))
+    require_events(con, quarter)  # a quarter with no events is not a quarter of zero spend
     tiers = _split(con, "c.tier", lo, mid, hi)
     feats = _split(con, "e.feature", lo, mid, hi)
     models = []
@@ -371,6 +380,7 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
     )
     return {
         "rhythm": "quarterly",
+        "window": quarter.stated(),
         "period": [mid_m, _month(end_m, -1)],
         "markdown": "\n".join(md),
         "data": {"tiers": tiers, "features": feats, "models": models},
@@ -392,6 +402,95 @@ def digest(
     if rhythm == "quarterly":
         return quarterly(con, day)
     raise ConfigError(f"rhythm must be one of {', '.join(RHYTHMS)}, not {rhythm!r}")
+
+
+#: the columns of ``csv_rows``: one flat table for every rhythm (``section`` says which part)
+CSV_COLUMNS: tuple[str, ...] = (
+    "rhythm",
+    "window_start",
+    "window_end",
+    "section",
+    "key",
+    "customer_id",
+    "this_usd",
+    "prev_usd",
+    "baseline_usd",
+    "ratio",
+    "this_share_pct",
+    "prev_share_pct",
+    "rate_pct",
+    "usd_per_mtok",
+    "prev_usd_per_mtok",
+)
+
+
+def csv_rows(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The digest's tables as one flat list of rows (``CSV_COLUMNS``), each stating its window.
+
+    daily: ``anomaly_{user,feature,customer}`` (this = 24h spend, baseline = trailing median),
+    ``top_user``, ``top_feature`` (prev = the day before), ``tier_routing`` (out of band);
+    weekly and quarterly: ``tier``, ``feature`` (this / prev period, shares), weekly also
+    ``user_p90`` / ``user_p99`` (key this | prev), quarterly ``model`` ($ per Mtok).
+    """
+    data = rep["data"]
+    out: list[dict[str, Any]] = []
+
+    def add(section: str, key: Any, **kw: Any) -> None:
+        out.append({"section": section, "key": key, **kw})
+
+    if rep["rhythm"] == "daily":
+        for a in data["anomalies"]:
+            add(
+                f"anomaly_{a['entity_type']}",
+                a["entity_id"],
+                customer_id=a["customer_id"],
+                this_usd=a["spend_24h_usd"],
+                baseline_usd=a["trailing_median_usd"],
+                ratio=a["ratio"],
+            )
+        for u in data["top_users"]:
+            add(
+                "top_user",
+                u["entity_id"],
+                customer_id=u["customer_id"],
+                this_usd=u["spend_24h_usd"],
+                prev_usd=u["prev_day_usd"],
+            )
+        for f in data["top_features"]:
+            add(
+                "top_feature",
+                f["entity_id"],
+                this_usd=f["spend_24h_usd"],
+                prev_usd=f["prev_day_usd"],
+            )
+        for t in data["tiers_out_of_band"]:
+            add("tier_routing", t["tier"], rate_pct=t["rate_pct"])
+    else:
+        for section in ("tiers", "features"):
+            for r in data[section]:
+                add(
+                    section[:-1],
+                    r["key"],
+                    this_usd=r["this_usd"],
+                    prev_usd=r["prev_usd"],
+                    this_share_pct=r["this_share_pct"],
+                    prev_share_pct=r["prev_share_pct"],
+                )
+        for period, (p90, p99, _n) in sorted(data.get("user_quantiles", {}).items()):
+            add("user_p90", period, this_usd=p90)
+            add("user_p99", period, this_usd=p99)
+        for m in data.get("models", []):
+            add(
+                "model",
+                m["model"],
+                this_usd=m["this_usd"],
+                usd_per_mtok=m["this_usd_per_mtok"],
+                prev_usd_per_mtok=m["prev_usd_per_mtok"],
+            )
+    w = rep["window"]
+    for r in out:
+        r.update(rhythm=rep["rhythm"], window_start=w["start"], window_end=w["end"])
+    return out
 
 
 def post(url: str, rep: dict[str, Any], *, timeout: float = 10.0) -> int:

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import customer_rows
+from tailguard.analytics.period import bounded
 
 if TYPE_CHECKING:
     import duckdb
@@ -83,6 +84,8 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "target_pct": th[0] if th else None,
                 "alert_pct": th[1] if th else None,
                 "status": margin_status(r.get("segment"), r.get("cost_pct_of_mrr")),
+                "window_start": r.get("window_start"),
+                "window_end": r.get("window_end"),
             }
         )
     out.sort(
@@ -161,22 +164,23 @@ def margins(
     *,
     history_months: int = 12,
 ) -> dict[str, Any]:
-    """The margin report: per-customer status, the underwater list, band counts by month."""
+    """The margin report: per-customer status, the underwater list, band counts by month, and
+    the ``window`` it is about (an open window: the days its data spans). ``NoDataError`` when
+    the window holds no events: every customer would read ``ok`` at a cost of zero."""
     con.execute("SET TimeZone = 'UTC'")
+    stated = bounded(con, win)
     rows = margin_rows(customer_rows(con, win))
     under = sorted(
         (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
         key=lambda r: (r["gross_margin_usd"], r["customer_id"]),
     )
-    if win.end is not None:
-        last = (win.end - dt.timedelta(microseconds=1)).date()
-    else:
-        hi = con.execute("SELECT max(ts) FROM events").fetchall()[0]
-        last = hi[0].date() if hi and hi[0] is not None else dt.datetime.now(dt.UTC).date()
+    last = stated.last_day
+    assert last is not None  # bounded
     counts = dict.fromkeys(STATUSES, 0)
     for r in rows:
         counts[r["status"]] += 1
     return {
+        "window": stated.stated(),
         "thresholds": {s: {"target_pct": t, "alert_pct": a} for s, (t, a) in THRESHOLDS.items()},
         "counts": counts,
         "customers": rows,

@@ -1,7 +1,15 @@
 """The renewal one-pager of seed 002: what a workspace used, what it will use, what pool to sell.
 
 For one customer and the 12 calendar months ending with ``as_of``'s month (default: the month of
-the last event):
+**that customer's** last event, ``tailguard.analytics.period.customer_year``: never the ledger's
+last event, so newer traffic from others cannot push the year past this customer's data). A
+customer with no events in those months is refused (``NoDataError``): a year with no data is not
+a year of zero consumption, and a projection from it would sell a pool of $0.
+
+- **the window**: the 12 months clipped to the days the ledger holds events (``window``), with
+  its ``cost_usd``, ``revenue_usd`` (MRR × the window's months), ``cost_pct_of_mrr`` and
+  ``gross_margin_usd`` from ``customers.margin_figures``: the figures ``report customers``
+  gives for the same window;
 
 - **actual consumption by month**: cost, LLM calls and active users (one engine query grouped
   by month); a month before the first event of the ledger is ``null`` (no data), a month with
@@ -29,7 +37,8 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.errors import ConfigError
+from tailguard.analytics.customers import margin_figures
+from tailguard.analytics.period import customer_year
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,20 +81,16 @@ def renewal(
 ) -> dict[str, Any]:
     """The one-pager's figures for ``customer`` (module docstring)."""
     con.execute("SET TimeZone = 'UTC'")
+    win = customer_year(con, customer, as_of)  # NoDataError: no events of this customer in it
     dim = con.execute(
         "SELECT name, tier, segment, mrr_usd, seats, contracted_pool_usd, signup_date "
         "FROM customers WHERE customer_id = ?",
         [customer],
     ).fetchall()
-    _lo, hi = con.execute(
-        "SELECT min(ts), max(ts) FROM events WHERE customer_id = ?", [customer]
-    ).fetchall()[0]
-    if not dim and hi is None:
-        raise ConfigError(f"no events or customer row for {customer!r}")
     name, tier, segment, mrr, seats, pool, signup = dim[0] if dim else (None,) * 7
     first_ev, last_ev = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-    ref = as_of or (hi.astimezone(dt.UTC).date() if hi else dt.datetime.now(dt.UTC).date())
-    last_m = ref.replace(day=1)
+    assert win.last_day is not None  # customer_year is bounded
+    last_m = (as_of or win.last_day).replace(day=1)
     first_m = _add_months(last_m, -11)
     utc = dt.UTC
     start = dt.datetime(first_m.year, first_m.month, 1, tzinfo=utc)
@@ -152,8 +157,12 @@ def renewal(
     next_12 = sum((p["cost_usd"] for p in projection), Decimal(0))
     mean_next = next_12 / 12 if projection else Decimal(0)
     rec = Decimal(math.ceil(mean_next * Decimal(str(1 + headroom))))
+    months_in_window = win.months()
     return {
         "customer_id": customer,
+        "window": win.stated(),
+        "cost_usd": actual_12,
+        **margin_figures(actual_12, mrr, months_in_window),
         "name": name,
         "tier": tier,
         "segment": segment,

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from tailguard.analytics.customers import customer_rows, sort_rows
-from tailguard.analytics.period import Window
+from tailguard.analytics.period import Window, require_events
 from tailguard.ledger.store import Ledger
 
 
@@ -17,11 +17,15 @@ def customer_report(
     sort: str = "cost_usd",
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per customer, sorted by ``sort`` descending (see docs/reports.md)."""
+    """One dict per customer, sorted by ``sort`` descending (see docs/reports.md); each row
+    states its window (``window_start``, ``window_end``). ``NoDataError`` when the window holds
+    no events: a table of zeros would read as customers costing nothing."""
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     con = led.connect()
     try:
-        rows = sort_rows(customer_rows(con, window or Window()), sort)
+        win = window or Window()
+        require_events(con, win)
+        rows = sort_rows(customer_rows(con, win), sort)
     finally:
         con.close()
     return rows[:limit] if limit else rows

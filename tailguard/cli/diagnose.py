@@ -9,6 +9,7 @@ import typer
 from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
 from tailguard.cli.output import CsvOpt, JsonOpt, emit, fmt_cell, print_json, print_table
+from tailguard.cli.panel import no_data_hint, period_flag
 
 __all__ = ["diagnose_cmd", "outcomes_cmd", "workload_cmd"]
 
@@ -46,23 +47,28 @@ def diagnose_cmd(
     The tail is the top 5% of customers by cost plus those above the p95 of cost per
     successful task. A shape matches when its metric is at least 3x the median customer's
     (cache hit rate: at most 1/3), for customers with at least 20 tasks. Thresholds:
-    [diagnose] in the config file (docs/diagnosis.md).
+    [diagnose] in the config file (docs/diagnosis.md). The window defaults to every day the
+    ledger holds; each row states it (window_start, window_end). A customer with no events in
+    the window is refused, never diagnosed at a cost of zero.
 
     Example: tailguard diagnose --period 2026-01 --top 2 --json
     """
     from dataclasses import replace
 
     from tailguard.analytics.diagnose import diagnose, load_config
-    from tailguard.analytics.period import window
+    from tailguard.analytics.period import bounded, window
 
     cfg = load_config(config)
     if top is not None:
         if top <= 0:
             raise typer.BadParameter("--top must be > 0")
         cfg = replace(cfg, top_pct=top)
+    if json_ and csv_:
+        raise typer.BadParameter("choose one of --json and --csv")
     win = window(period, date_from, date_to)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(period_flag):
         res = diagnose(con, win, config=cfg, customer=customer)
+        stated = bounded(con, win)
     rows = [
         {
             "rank": r["rank"],
@@ -74,13 +80,23 @@ def diagnose_cmd(
             "shapes": ", ".join(f"{e['shape']} ({_ratio(e)})" for e in r["evidence"])
             or ("—" if r["judged"] else f"(< {cfg.min_tasks} tasks)"),
             "top_lever": r["levers"][0]["name"] if r["levers"] else "—",
+            "window_start": r["window_start"],
+            "window_end": r["window_end"],
         }
         for r in res
     ]
     if json_:
         print_json(res)
         return
-    emit(rows, json_=False, csv_=csv_, title=f"Cost tail: {len(res)} customers")
+    table = ("rank", "customer_id", "tier", "cost_usd", "cost_per_successful_task", "tasks")
+    emit(
+        rows,
+        json_=False,
+        csv_=csv_,
+        # the table states the window in its title; the CSV in every row
+        columns=None if csv_ else (*table, "shapes", "top_lever"),
+        title=f"Cost tail {stated.label()}: {len(res)} customers",
+    )
 
 
 @app.command("outcomes")

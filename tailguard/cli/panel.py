@@ -7,6 +7,8 @@ ledger, hand the result to the shared output path. docs/panel.md.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -21,8 +23,10 @@ from tailguard.cli.output import (
     emit,
     fmt_cell,
     output_options,
+    print_csv,
     print_json,
 )
+from tailguard.errors import NoDataError
 
 __all__ = [
     "anomalies_cmd",
@@ -57,6 +61,40 @@ def _date(s: str | None, flag: str) -> dt.date | None:
         return dt.date.fromisoformat(s)
     except ValueError:
         raise typer.BadParameter(f"{flag}: {s!r} is not a date (YYYY-MM-DD)") from None
+
+
+@contextmanager
+def no_data_hint(flag: Callable[[dt.datetime], str]) -> Iterator[None]:
+    """Turn the library's ``NoDataError`` (window used, last event) into the CLI's one line,
+    ending with the flag that picks a window holding the last event: ``flag(last_event)``."""
+    try:
+        yield
+    except NoDataError as exc:
+        if exc.last_event is None:
+            raise
+        raise NoDataError(
+            f"{exc}; pass {flag(exc.last_event)}",  # type: ignore[arg-type]
+            window=exc.window,
+            customer=exc.customer,
+            last_event=exc.last_event,
+        ) from None
+
+
+def as_of_flag(ts: dt.datetime) -> str:
+    return f"--as-of {ts.astimezone(dt.UTC):%Y-%m-%d}"
+
+
+def period_flag(ts: dt.datetime) -> str:
+    return f"--period {ts.astimezone(dt.UTC):%Y-%m}"
+
+
+def day_flag(ts: dt.datetime) -> str:
+    return f"--day {ts.astimezone(dt.UTC):%Y-%m-%d}"
+
+
+def _both(json_: bool, csv_: bool) -> None:
+    if json_ and csv_:
+        raise typer.BadParameter("choose one of --json and --csv")
 
 
 def _short(v: Any) -> str:
@@ -225,7 +263,7 @@ def anomalies_cmd(
     if threshold <= 0:
         raise typer.BadParameter("--threshold must be > 0")
     pol = _policy(policy)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(day_flag):
         rep = anomalies(con, day=_date(day, "--day"), threshold=threshold, policy=pol)
     if json_:
         print_json(rep)
@@ -243,7 +281,8 @@ def anomalies_cmd(
         json_=False,
         csv_=csv_,
         columns=cols,
-        title=f"Anomalies on {rep['day']}: 24h spend >= {threshold:g}× trailing-7-day median",
+        title=f"Anomalies on {rep['day']} (window {rep['day']} .. {rep['day']}): 24h spend "
+        f">= {threshold:g}× trailing-7-day median",
     )
     if csv_:
         return
@@ -252,21 +291,21 @@ def anomalies_cmd(
         json_=False,
         csv_=False,
         columns=("entity_id", "customer_id", "spend_24h_usd", "prev_day_usd", "delta_usd"),
-        title="Top users by 24h spend",
+        title=f"Top users by 24h spend, {rep['day']}",
     )
     emit(
         rep["top_features"],
         json_=False,
         csv_=False,
         columns=("entity_id", "spend_24h_usd", "prev_day_usd", "delta_usd"),
-        title="Top features by 24h spend",
+        title=f"Top features by 24h spend, {rep['day']}",
     )
     if rep["tiers_out_of_band"]:
         emit(
             rep["tiers_out_of_band"],
             json_=False,
             csv_=False,
-            title="Tiers with an overage-routing rate out of band",
+            title=f"Tiers with an overage-routing rate out of band, as of {rep['day']}",
         )
 
 
@@ -294,8 +333,9 @@ def margins_cmd(
     from tailguard.analytics.margins import margins
     from tailguard.analytics.period import window
 
+    _both(json_, csv_)
     win = window(period, date_from, date_to)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(period_flag):
         rep = margins(con, win, history_months=months)
     if json_:
         print_json(rep)
@@ -312,15 +352,21 @@ def margins_cmd(
         "status",
     )
     if csv_:
-        emit(rep["customers"], json_=False, csv_=True, columns=cols)
+        emit(
+            rep["customers"],
+            json_=False,
+            csv_=True,
+            columns=(*cols, "gross_margin_usd", "window_start", "window_end"),
+        )
         return
     c = rep["counts"]
+    span = f"{rep['window']['start']} .. {rep['window']['end']}"
     emit(
         [r for r in rep["customers"] if r["status"] in ("alert", "watch")],
         json_=False,
         csv_=False,
         columns=cols,
-        title=f"Margins: {c['ok']} ok, {c['watch']} watch, {c['alert']} alert, "
+        title=f"Margins {span}: {c['ok']} ok, {c['watch']} watch, {c['alert']} alert, "
         f"{c['no_revenue']} no revenue",
     )
     emit(
@@ -328,9 +374,38 @@ def margins_cmd(
         json_=False,
         csv_=False,
         columns=("customer_id", "tier", "segment", "cost_usd", "revenue_usd", "gross_margin_usd"),
-        title=f"Underwater: {len(rep['underwater'])} paying customers cost more than they pay",
+        title=f"Underwater: {len(rep['underwater'])} paying customers cost more than they "
+        f"pay, {span}",
     )
-    emit(rep["bands_by_month"], json_=False, csv_=False, title="Customers per band, by month")
+    emit(
+        rep["bands_by_month"],
+        json_=False,
+        csv_=False,
+        title=f"Customers per band, by month, the {len(rep['bands_by_month'])} months with data "
+        f"up to {rep['window']['end']}",
+    )
+
+
+DECIDE_CSV = (
+    "customer_id",
+    "tier",
+    "segment",
+    "window_start",
+    "window_end",
+    "months",
+    "cost_to_serve_usd",
+    "revenue_usd",
+    "cost_pct_of_mrr",
+    "gross_margin_usd",
+    "monthly_cost_usd",
+    "monthly_price_usd",
+    "monthly_margin_usd",
+    "monthly_margin_after_fix_usd",
+    "monthly_margin_after_cap_usd",
+    "price_increase_needed_pct",
+    "recommendation",
+    "reason",
+)
 
 
 @app.command("decide")
@@ -340,34 +415,61 @@ def decide_cmd(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="Quarter = the 3 months ending this day's month [last event]."
+            "--as-of",
+            help="Quarter = the 3 months ending this day's month [the customer's last event].",
         ),
     ] = None,
+    period: PeriodOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
     config: Annotated[
         str | None,
         typer.Option("--config", help="Config TOML with [decide] [env TAILGUARD_CONFIG]."),
     ] = None,
     json_: JsonOpt = False,
+    csv_: CsvOpt = False,
 ) -> None:
     """Keep, reprice, cap or offboard: seed 000's decision for one customer, arithmetic shown.
 
-    Last quarter's cost to serve against price paid; the levers from the diagnosis with their
-    expected saving (uplift × probability, assumptions in [decide] of the config file) against
-    their engineering hours; counterfactual lifetime value; one recommendation. docs/panel.md.
+    The customer's last quarter (the 3 calendar months up to its own last event; --as-of moves
+    it, --period or --from/--to replace it): cost to serve against price paid; the levers from
+    the diagnosis with their expected saving (uplift × probability, assumptions in [decide] of
+    the config file) against their engineering hours; counterfactual lifetime value; one
+    recommendation. A customer with no events in the window is refused, never judged at a cost
+    of zero. docs/panel.md.
 
     Example: tailguard decide cus_0013 --json
     """
     from tailguard.analytics.decide import decide, load_config
+    from tailguard.analytics.period import is_given, window
 
+    _both(json_, csv_)
+    win = window(period, date_from, date_to)
+    if is_given(win) and as_of is not None:
+        raise typer.BadParameter("give either --as-of or a window (--period, --from/--to)")
+    if is_given(win) and (win.start is None or win.end is None):
+        raise typer.BadParameter("decide needs both --from and --to (or --period)")
     cfg = load_config(config)
-    with ledger_connection(ledger) as con:
-        rep = decide(con, customer, as_of=_date(as_of, "--as-of"), config=cfg)
+    with ledger_connection(ledger) as con, no_data_hint(as_of_flag):
+        rep = decide(
+            con,
+            customer,
+            as_of=_date(as_of, "--as-of"),
+            window=win if is_given(win) else None,
+            config=cfg,
+        )
     if json_:
         print_json(rep)
         return
+    if csv_:
+        w = rep["window"]
+        row = {**rep, "window_start": w["start"], "window_end": w["end"]}
+        print_csv([row], DECIDE_CSV)
+        return
+    w = rep["window"]
     typer.echo(
-        f"{rep['customer_id']} ({rep['tier']}, {rep['segment']}): {rep['recommendation'].upper()}"
-        f" — {rep['reason']}"
+        f"{rep['customer_id']} ({rep['tier']}, {rep['segment']}), {w['start']} .. {w['end']}: "
+        f"{rep['recommendation'].upper()} — {rep['reason']}"
     )
     for line in rep["arithmetic"]:
         typer.echo(f"  {line}")
@@ -390,12 +492,16 @@ def renewal_cmd(
         str | None, typer.Option("--html", help="Also write a printable HTML page here.")
     ] = None,
     json_: JsonOpt = False,
+    csv_: CsvOpt = False,
 ) -> None:
     """The renewal one-pager (seed 002): 12 months of consumption, next year, the pool to sell.
 
-    Contracted pool; actual consumption month by month; a next-year projection from seat
-    growth (active users) and adoption (cost per user), least squares over whole months; the
-    recommended monthly pool = mean projected month × 1.2, rounded up. docs/panel.md.
+    The 12 months end with the month of the customer's own last event (--as-of moves them);
+    a customer with no events in them is refused. Contracted pool; actual consumption month by
+    month; a next-year projection from seat growth (active users) and adoption (cost per
+    user), least squares over whole months; the recommended monthly pool = mean projected
+    month × 1.2, rounded up. --csv: the twelve months then the projected twelve, one row each
+    (kind actual | projected). docs/panel.md.
 
     Example: tailguard renewal cus_0013 --html renewal.html
     """
@@ -403,20 +509,44 @@ def renewal_cmd(
 
     from tailguard.analytics.renewal import html, renewal
 
-    with ledger_connection(ledger) as con:
+    _both(json_, csv_)
+    with ledger_connection(ledger) as con, no_data_hint(as_of_flag):
         rep = renewal(con, customer, as_of=_date(as_of, "--as-of"))
     if html_file:
         Path(html_file).write_text(html(rep), encoding="utf-8")
     if json_:
         print_json(rep)
         return
+    w = rep["window"]
+    if csv_:
+        rows = [{"kind": "actual", **m} for m in rep["months"]] + [
+            {"kind": "projected", **m} for m in rep["projection"]
+        ]
+        for r in rows:
+            r.update(customer_id=rep["customer_id"], window_start=w["start"], window_end=w["end"])
+        print_csv(
+            rows,
+            (
+                "customer_id",
+                "kind",
+                "month",
+                "cost_usd",
+                "llm_calls",
+                "active_users",
+                "cost_per_user_usd",
+                "partial",
+                "window_start",
+                "window_end",
+            ),
+        )
+        return
     emit(
         rep["months"],
         json_=False,
         csv_=False,
         columns=("month", "cost_usd", "llm_calls", "active_users", "partial"),
-        title=f"Renewal: {rep['customer_id']} ({rep['tier']}), contracted pool "
-        f"{rep['contracted_pool_usd']}",
+        title=f"Renewal: {rep['customer_id']} ({rep['tier']}), {w['start']} .. {w['end']}, "
+        f"contracted pool {rep['contracted_pool_usd']}",
     )
     typer.echo(
         f"actual 12 months {rep['actual_12_months_usd']:.2f}; projected next 12 months "
@@ -437,27 +567,34 @@ def digest_cmd(
     ] = None,
     policy: PolicyOpt = None,
     json_: JsonOpt = False,
+    csv_: CsvOpt = False,
 ) -> None:
     """The review rhythms of seed 002 as markdown: daily scan, weekly review, quarterly tiers.
 
     daily: anomalies, top users and features by 24h spend, tiers out of band. weekly: spend by
     tier, feature shifts, p90/p99 users, tenant cost-to-ARR, against the week before.
     quarterly: tiers, feature shifts and effective $/Mtok by model against the quarter before.
-    --webhook posts it (Slack-style incoming webhook). docs/panel.md.
+    --webhook posts it (Slack-style incoming webhook). A day, week or quarter with no events
+    is refused, never reported as quiet. --csv: the digest's tables as rows (section, key,
+    figures, window). docs/panel.md.
 
     Example: tailguard digest daily --webhook https://hooks.example.com/T000/B000/XXXX
     """
-    from tailguard.analytics.digest import RHYTHMS, digest, post
+    from tailguard.analytics.digest import CSV_COLUMNS, RHYTHMS, csv_rows, digest, post
 
     if rhythm not in RHYTHMS:
         raise typer.BadParameter(f"RHYTHM must be one of {', '.join(RHYTHMS)}")
+    _both(json_, csv_)
     pol = _policy(policy)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(day_flag):
         rep = digest(con, rhythm, day=_date(day, "--day"), policy=pol)
     if webhook:
         rep["webhook_status"] = post(webhook, rep)
     if json_:
         print_json(rep)
+        return
+    if csv_:
+        print_csv(csv_rows(rep), CSV_COLUMNS)
         return
     typer.echo(rep["markdown"])
     if webhook:

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from tailguard.analytics.anomalies import anomalies
 from tailguard.cli import run
-from tailguard.errors import ConfigError
+from tailguard.errors import ConfigError, NoDataError
 from tailguard.ledger import Ledger
 from tests.analytics.test_diagnose import connect
 from tests.analytics.test_kpis import Events, make_ledger
@@ -181,6 +181,11 @@ def test_against_a_python_reference(days: list[list[int]], threshold: float) -> 
         return
     con = connect(rows)
     try:
+        if not any(spends[7] for spends in days):
+            # no event on the scanned day: nothing was measured, which is not "no anomaly"
+            with pytest.raises(NoDataError, match=r"no events in 2026-02-10 \.\. 2026-02-10"):
+                anomalies(con, day=D, threshold=threshold)
+            return
         rep = anomalies(con, day=D, threshold=threshold)
     finally:
         con.close()

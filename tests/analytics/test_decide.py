@@ -30,8 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from tailguard.analytics.decide import DecideConfig, LeverCost, calendar_months, decide, plan
+from tailguard.analytics.decide import DecideConfig, LeverCost, decide, plan
+from tailguard.analytics.period import window
 from tailguard.cli import run
+from tailguard.errors import NoDataError
 from tests.analytics.test_kpis import Events, make_ledger
 
 D = Decimal
@@ -87,16 +89,11 @@ def test_keep_anyway_is_a_stated_reason() -> None:
     assert r["recommendation"] == "keep" and "logo" in r["reason"]
 
 
-def test_calendar_months() -> None:
-    assert calendar_months(dt.date(2026, 2, 1), dt.date(2026, 2, 28)) == 1
-    assert calendar_months(dt.date(2025, 12, 1), dt.date(2026, 2, 28)) == 3
-    assert calendar_months(dt.date(2026, 1, 16), dt.date(2026, 2, 28)) == D(16) / D(31) + 1
-
-
 def test_decide_on_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """One smb customer, MRR 100, $150 over Feb 1 .. 28 (too few tasks to diagnose: no lever).
-    Quarter Dec .. Feb clipped to the data = 1 month: margin 100 - 150 = -50, +50% <= 50%:
-    reprice."""
+    Over the calendar month February (``--period 2026-02``: exactly 1 month of MRR): margin
+    100 - 150 = -50, +50% <= 50%: reprice. D2 has a customers row but no events: it is not
+    "costing nothing", it is refused."""
     import tailguard.cli.panel  # noqa: F401
 
     e = Events()
@@ -106,16 +103,20 @@ def test_decide_on_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     led = make_ledger(tmp_path, e.rows, csv)
     con = led.connect()
     try:
-        r = decide(con, "D1")
-        quiet = decide(con, "D2")  # no events this quarter: costs nothing, keep
+        r = decide(con, "D1", window=window("2026-02"))
+        with pytest.raises(NoDataError, match="'D2' has no events in the ledger"):
+            decide(con, "D2")
     finally:
         con.close()
-    assert (quiet["monthly_cost_usd"], quiet["recommendation"]) == (D("0.00"), "keep")
-    assert r["months"] == 1 and r["window"] == [dt.date(2026, 2, 1), dt.date(2026, 2, 28)]
+    assert r["months"] == 1 and r["window"] == {
+        "start": dt.date(2026, 2, 1),
+        "end": dt.date(2026, 2, 28),
+    }
     assert (r["monthly_cost_usd"], r["price_paid_usd"]) == (D("150.00"), D("100.00"))
     assert r["recommendation"] == "reprice" and r["price_increase_needed_pct"] == D("50.00")
-    assert run(["decide", "D1", "--ledger", str(led.path), "--json"]) == 0
+    args = ["--ledger", str(led.path)]
+    assert run(["decide", "D1", *args, "--period", "2026-02", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["recommendation"] == "reprice"
-    assert run(["decide", "nobody", "--ledger", str(led.path)]) == 1
+    assert run(["decide", "nobody", *args]) == 1
     assert run(["decide", "--help"]) == 0
     assert "Example" in capsys.readouterr().out

@@ -66,7 +66,7 @@ from tailguard.analytics.diagnose import (
 )
 from tailguard.analytics.period import Window, window
 from tailguard.cli import run
-from tailguard.errors import ConfigError
+from tailguard.errors import ConfigError, NoDataError
 from tailguard.events.schema import LEDGER_SCHEMA
 
 # --- helpers shared by the analytics tests of this room ------------------------------------
@@ -315,7 +315,7 @@ def test_one_customer_tail_or_not() -> None:
     con = connect(shape_events())
     (r,) = diagnose(con, Window(), config=DiagnoseConfig(top_pct=1, min_tasks=2), customer="RH")
     assert r["in_tail"] == [] and r["shapes"] == ["reasoning_heavy"]
-    with pytest.raises(ConfigError):
+    with pytest.raises(NoDataError, match="'nobody' has no events in the ledger"):
         diagnose(con, Window(), customer="nobody")
 
 
