@@ -48,7 +48,8 @@ LEAN (Lean Co, free, smb, MRR 10): one task, no tool, retrieval or escalation
 NONE (Nobody Inc, enterprise, enterprise, MRR 40): no events
 
 GHOST: events but no customers row
-    Jun 15 10:00    tool call with a reported cost of 0.05 (no task)
+    Jun 15 10:00    tool call with a reported cost of 0.05, task g1
+    Jul 1 00:00:00  g1 accepted: after June, so in June g1 has no outcome yet
 
 The figures each test needs are worked out in that test's docstring from the lines above.
 """
@@ -190,11 +191,12 @@ def events() -> list[dict[str, Any]]:
             "tool_call",
             "2025-06-15T10:00:00Z",
             "GHOST",
-            None,
+            "g1",
             tool="lookup",
             tool_kind="read",
             cost_usd=0.05,
         ),
+        _ev("task_outcome", "2025-07-01T00:00:00Z", "GHOST", "g1", outcome="accepted"),
     ]
     for i, e in enumerate(evs):
         e["event_id"] = f"asym-{i:02d}"

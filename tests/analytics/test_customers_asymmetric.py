@@ -193,7 +193,7 @@ def test_sort_by_cost_and_by_cost_per_win(june: dict[str, dict[str, Any]]) -> No
     assert all(r["cost_per_successful_task"] is None for r in by_win[1:])
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(split=st.integers(min_value=2, max_value=30))
 def test_cost_and_counts_add_up_over_a_split_month(ledger: Ledger, split: int) -> None:
     """Any split of June into [Jun 1, d) and [d, Jun 30] gives per-customer costs, calls and
