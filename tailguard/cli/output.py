@@ -121,6 +121,8 @@ class Output:
     lines: list[str] = field(default_factory=list)
     #: what --csv writes when it is not the first table shown (e.g. raw values, one per row)
     csv: Table | None = None
+    #: a terminal view of its own (a summary line, several tables), in place of ``tables``
+    show: Callable[[], None] | None = None
 
 
 # --- JSON and CSV -------------------------------------------------------------------------------
@@ -298,7 +300,9 @@ def render(out: Output, ch: Choice) -> None:
         t = out.csv or first
         emit(t.rows, json_=False, csv_=True, columns=t.csv_columns)
         return
-    for t in out.tables:
+    if out.show is not None:
+        out.show()
+    for t in out.tables if out.show is None else []:
         print_table(t.rows, t.columns, title=t.title)
     for line in out.lines:
         typer.echo(line)

@@ -9,7 +9,7 @@ import typer
 
 from tailguard.cli.app import app
 from tailguard.cli.options import PricesOpt
-from tailguard.cli.output import JsonOpt, print_json
+from tailguard.cli.output import Output, Table, output_options
 
 _EXAMPLE = """\
 Example:
@@ -35,6 +35,7 @@ def _parse_at(value: str | None) -> dt.datetime | None:
 
 
 @app.command(help=f"Price one LLM call at a point in time.\n\n{_EXAMPLE}")
+@output_options
 def price(
     model: Annotated[str, typer.Option("--model", help="Model name as the app logs it.")],
     input_tokens: Annotated[
@@ -57,8 +58,7 @@ def price(
         typer.Option("--at", help="When the call happened, ISO 8601 [default: now]."),
     ] = None,
     prices: PricesOpt = None,
-    json_: JsonOpt = False,
-) -> None:
+) -> Output:
     from tailguard.config import setting
     from tailguard.pricing import PriceBook
 
@@ -103,10 +103,9 @@ def price(
         }
         out["valid_from"] = mp.valid_from.isoformat() if mp.valid_from else None
         out["valid_until"] = mp.valid_until.isoformat() if mp.valid_until else None
-    if json_:
-        print_json(out)
-        return
-    _print_quote(out)
+    flat = {k: v for k, v in out.items() if not isinstance(v, dict)} | out["usage"]
+    flat |= {f"{k}_usd_per_mtok": v for k, v in out.get("rates_usd_per_mtok", {}).items()}
+    return Output(payload=out, csv=Table([flat]), show=lambda: _print_quote(out))
 
 
 def _print_quote(out: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_path
-from tailguard.cli.output import CsvOpt, JsonOpt, print_csv, print_json, print_table
+from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, read_ledger
+from tailguard.cli.output import Output, Table, output_options, print_table
 from tailguard.errors import InputError
 
 __all__ = ["concentration_cmd", "read_values_csv"]
@@ -150,6 +150,7 @@ def _show(res: dict[str, Any], source: str) -> None:
 
 
 @app.command("concentration")
+@output_options
 def concentration_cmd(
     input_: Annotated[
         str | None,
@@ -180,9 +181,7 @@ def concentration_cmd(
     plot: Annotated[
         str | None, typer.Option("--plot", help="Write the Lorenz + CCDF figure (.png or .svg).")
     ] = None,
-    json_: JsonOpt = False,
-    csv_: CsvOpt = False,
-) -> None:
+) -> Output:
     """How concentrated spend is: top shares, quantile integrals, Gini, power-law tail.
 
     From the ledger (per customer, user or feature over a window) or from any CSV of totals.
@@ -193,8 +192,6 @@ def concentration_cmd(
     """
     from tailguard.analytics.concentration import concentration, plot_concentration
 
-    if json_ and csv_:
-        raise typer.BadParameter("choose one of --json and --csv")
     ids: list[str] | None
     values: Any
     if input_ is not None:
@@ -211,7 +208,7 @@ def concentration_cmd(
         from tailguard.analytics.totals import entity_totals
 
         win = window(period, date_from, date_to)
-        ids, values = entity_totals(ledger_path(ledger), by=by, window=win)
+        ids, values = entity_totals(read_ledger(ledger), by=by, window=win)
         source = f"spend by {by}"
     try:
         res = concentration(values, ids, discrete=discrete, bootstrap=bootstrap, seed=seed)
@@ -225,9 +222,8 @@ def concentration_cmd(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--plot") from exc
         typer.echo(f"wrote {written}", err=True)
-    if json_:
-        print_json(res)
-    elif csv_:
-        print_csv(_metric_rows(res), ["metric", "value"])
-    else:
-        _show(res, source)
+    return Output(
+        payload=res,
+        csv=Table(_metric_rows(res), csv_columns=("metric", "value")),
+        show=lambda: _show(res, source),
+    )
