@@ -403,6 +403,14 @@ class _TransportBase:
         ctype = response.headers.get("content-type", "")
         rec.sse = ctype.startswith("text/event-stream")
         rec.encoding = response.headers.get("content-encoding")
+        content = getattr(response, "_content", None)
+        if isinstance(content, bytes):
+            # a response built from bytes (MockTransport, test doubles) was read, and decoded,
+            # before the client saw it: its stream is never iterated nor closed again
+            rec.chunks, rec.encoding = [content], None
+            rec.end()
+            self._recorder.put(("call", rec))
+            return
         if rec.sse and rec.drop and rec.status_code < 400:
             rec.splitter = SseSplitter()
             rec.stream_usage = StreamUsage("openai", drop_usage_chunk=True)
