@@ -8,7 +8,15 @@ import typer
 
 from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
-from tailguard.cli.output import CsvOpt, JsonOpt, emit, fmt_cell, print_json, print_table
+from tailguard.cli.output import (
+    CsvOpt,
+    JsonOpt,
+    emit,
+    fmt_cell,
+    output_options,
+    print_json,
+    print_table,
+)
 from tailguard.cli.panel import no_data_hint, period_flag
 
 __all__ = ["diagnose_cmd", "outcomes_cmd", "workload_cmd"]
@@ -26,6 +34,7 @@ def _ratio(e: dict[str, Any]) -> str:
 
 
 @app.command("diagnose")
+@output_options
 def diagnose_cmd(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,
@@ -100,6 +109,7 @@ def diagnose_cmd(
 
 
 @app.command("outcomes")
+@output_options
 def outcomes_cmd(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,
@@ -178,6 +188,7 @@ def _flat(g: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.command("workload")
+@output_options
 def workload_cmd(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,

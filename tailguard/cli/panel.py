@@ -237,6 +237,7 @@ def kpis_output(rep: dict[str, Any]) -> Output:
 
 
 @app.command("anomalies")
+@output_options
 def anomalies_cmd(
     ledger: LedgerOpt = None,
     day: Annotated[
@@ -310,6 +311,7 @@ def anomalies_cmd(
 
 
 @app.command("margins")
+@output_options
 def margins_cmd(
     ledger: LedgerOpt = None,
     period: PeriodOpt = None,
@@ -409,6 +411,7 @@ DECIDE_CSV = (
 
 
 @app.command("decide")
+@output_options
 def decide_cmd(
     customer: Annotated[str, typer.Argument(help="The customer id.")],
     ledger: LedgerOpt = None,
@@ -481,6 +484,7 @@ def decide_cmd(
 
 
 @app.command("renewal")
+@output_options
 def renewal_cmd(
     customer: Annotated[str, typer.Argument(help="The customer id.")],
     ledger: LedgerOpt = None,
@@ -556,6 +560,7 @@ def renewal_cmd(
 
 
 @app.command("digest")
+@output_options
 def digest_cmd(
     rhythm: Annotated[str, typer.Argument(help="daily | weekly | quarterly")],
     ledger: LedgerOpt = None,
