@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tailguard.errors import ConfigError
-from tailguard.guard.units import to_micro
+from tailguard.guard.units import MAX_MICRO, MAX_TOKENS, MAX_USD, to_micro
 
 Period = Literal["minute", "hour", "day", "month"]
 Overage = Literal["hard_cap", "soft_cap_degrade", "payg"]
@@ -199,6 +199,10 @@ class Policy:
             hard = to_micro(pool_rate * max(1, n_seats or 1))
         elif "hard_limit_usd" in merged:
             hard = to_micro(merged["hard_limit_usd"])
+        if unit == "usd" and hard is not None and hard > MAX_MICRO:
+            # seats x rate or a contracted pool past the stores' exact range ($1 billion): a
+            # limit nobody can reach in one period, held at the largest one the stores count
+            hard = MAX_MICRO
         soft_t: Decimal = merged.get("soft_threshold", Decimal("0.7"))
         soft = None if hard is None else int(Decimal(hard) * soft_t)
 
@@ -330,8 +334,8 @@ def _check_table(raw: Any, where: str, allowed: frozenset[str], bad: Any) -> dic
         elif k in _MONEY_KEYS:
             out[k] = _money(v, key, bad, allow_zero=k == "pool_per_seat_usd")
         elif k == "seats":
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise bad(key, f"must be a whole number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > MAX_TOKENS:
+                raise bad(key, f"must be a whole number >= 0 and <= {MAX_TOKENS:,}, got {v!r}")
             out[k] = v
         elif k == "tier":
             if not isinstance(v, str):
@@ -403,6 +407,8 @@ def _bool(v: Any, key: str, bad: Any) -> bool:
 def _pos_int(v: Any, key: str, bad: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise bad(key, f"must be a whole number > 0, got {v!r}")
+    if v > MAX_TOKENS:  # the stores count exactly only up to 2^53 (tailguard.guard.units)
+        raise bad(key, f"must be at most {MAX_TOKENS:,}, got {v!r}")
     return v
 
 
@@ -415,4 +421,6 @@ def _money(v: Any, key: str, bad: Any, *, allow_zero: bool) -> Decimal:
         raise bad(key, f"must be a number, got {v!r}") from exc
     if not d.is_finite() or d < 0 or (d == 0 and not allow_zero):
         raise bad(key, f"must be a number {'>=' if allow_zero else '>'} 0, got {v!r}")
+    if d > MAX_USD:  # the stores count exactly only up to 2^53 micro-dollars
+        raise bad(key, f"must be at most {MAX_USD:,} (dollars), got {v!r}")
     return d

@@ -5,6 +5,12 @@ Why micro-dollars: Redis counters (``HINCRBY``) and Lua numbers are integers / d
 that matters for a budget. Why round up (``ROUND_CEILING``): the guard must never undercount
 spend; rounding every estimate and every actual cost up to the next micro-dollar makes the
 guard's count at most $0.000001 per call above the ledger's nano-dollar figure, never below.
+
+Why bounds: every number the stores count must stay exact in Lua (doubles, exact to 2^53 ≈ 9.0e15)
+and encodable by the msgpack plan (at most 2^64). A limit, an estimate or an actual cost above
+``MAX_USD`` ($1 billion, 10^15 micro-dollars), or a token count above ``MAX_TOKENS`` (10^12), is
+refused where it enters (the policy at load, a request at check) so one bad number fails alone
+instead of breaking the shared store for every customer.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ from decimal import ROUND_CEILING, Decimal
 
 MICRO = Decimal(1_000_000)
 _ONE = Decimal(1)
+#: the largest dollar amount the guard accepts: a limit, one call's estimate or actual cost
+MAX_USD = Decimal(1_000_000_000)
+MAX_MICRO = 10**15
+#: the largest token count the guard accepts: a limit, one call's input or output tokens
+MAX_TOKENS = 10**12
 
 
 def to_micro(usd: Decimal | int | str | float) -> int:

@@ -100,8 +100,11 @@ def test_fail_closed_denies_with_a_reason(private_redis, events, clock):
 
 @pytest.mark.parametrize("mode,action", [("fail_open", "allow"), ("fail_closed", "deny")])
 def test_never_reachable(mode, action, clock):
+    """A metered (payg) budget cannot be overspent, so fail_open serves it on local limits even
+    when Redis was never seen (a hard cap never seen is refused: see the fail-open bound tests)."""
+    payg = {**TIER, "overage": "payg"}
     g = Guard(
-        policy(TIER, {"fail_mode": mode}), RedisStore(_dead_url(), timeout_s=0.2), clock=clock
+        policy(payg, {"fail_mode": mode}), RedisStore(_dead_url(), timeout_s=0.2), clock=clock
     )
     d = g.check(Request("acme", D("1"), session_id="s", task_id="t"))
     assert d.action == action

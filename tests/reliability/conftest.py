@@ -5,3 +5,4 @@ or on loopback sockets); other rooms add theirs below.
 """
 
 from tests.gateway.conftest import make_env, socket_env  # noqa: F401  (fixtures)
+from tests.guard.conftest import clock, private_redis  # noqa: F401  (the guard's fixtures)

@@ -114,10 +114,12 @@ class Store(Protocol):
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int,
+        settle_id: str = "",
     ) -> list[int]:
         """Move ``reserved`` to ``spent`` (refund only if the reservation is still live; always
         add ``actual``); return each key's spent after. ``rate_adjust`` adds ``amount`` to rate
-        windows (tpm: actual tokens minus estimate)."""
+        windows (tpm: actual tokens minus estimate). A store whose calls can time out and still
+        run (Redis) applies a non-empty ``settle_id`` at most once, so a settle can be replayed."""
         ...
 
     def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
@@ -141,4 +143,5 @@ class Store(Protocol):
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int,
+        settle_id: str = "",
     ) -> list[int]: ...

@@ -271,8 +271,12 @@ class MemoryStore:
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int = 0,
+        settle_id: str = "",
     ) -> list[int]:
-        """Refund the reservation if still live, add the actual amounts; return spent after."""
+        """Refund the reservation if still live, add the actual amounts; return spent after.
+
+        ``settle_id`` is accepted for the shape's sake and not needed: an in-process settle
+        either ran or raised, it cannot time out and run later, so it is never replayed."""
         with self._lock:
             slot = self._res.get(res_key)
             live = slot is not None and slot[1].pop(member, None) is not None
@@ -340,6 +344,7 @@ class MemoryStore:
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int = 0,
+        settle_id: str = "",
     ) -> list[int]:
         return self.settle(res_key, member, items, rate_adjust, now_ms)
 

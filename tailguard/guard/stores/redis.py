@@ -18,6 +18,7 @@ engine can apply the policy's fail mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from importlib import resources
 from typing import Any
@@ -30,6 +31,9 @@ from tailguard.guard.stores.base import CheckResult, Plan, Rate, SettleItem
 try:
     import redis
     import redis.asyncio as aredis
+    from redis.asyncio.retry import Retry as ARetry
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError("redis", "redis") from exc
 
@@ -38,6 +42,25 @@ class StoreUnavailableError(GuardError):
     """The shared store could not be reached or answered with an error (retryable)."""
 
     retryable = True
+
+
+class StoreRequestError(GuardError):
+    """The store refused one call's data (a script error): that call fails alone, the store is
+    not marked down for everyone (terminal)."""
+
+
+def _translate(url: str, exc: redis.RedisError) -> GuardError:
+    """The one boundary where driver errors become the guard's: a script error is about the
+    request; anything else (connection, time-out, read-only replica, out of memory) is the
+    store being unavailable."""
+    msg = str(exc)
+    if (
+        type(exc) is redis.exceptions.ResponseError
+        and "script" in msg.lower()
+        and not msg.startswith("BUSY")
+    ):
+        return StoreRequestError(f"redis {url}: {msg}")
+    return StoreUnavailableError(f"redis {url}: {msg}")
 
 
 def _lua(name: str) -> str:
@@ -77,10 +100,15 @@ def _check_args(plan: Plan) -> tuple[list[str], list[Any]]:
 
 
 def _settle_args(
-    res_key: str, member: str, items: list[SettleItem], rate_adjust: list[Rate], now_ms: int
+    res_key: str,
+    member: str,
+    items: list[SettleItem],
+    rate_adjust: list[Rate],
+    now_ms: int,
+    settle_id: str,
 ) -> tuple[list[str], list[Any]]:
     keys = [res_key or "tg:none"]
-    args: list[Any] = [member or "-", len(items), len(rate_adjust), now_ms]
+    args: list[Any] = [member or "-", len(items), len(rate_adjust), now_ms, settle_id]
     for it in items:
         keys.append(it.key)
         args += (it.reserved, it.actual, it.expire_ms)
@@ -118,14 +146,19 @@ class RedisStore:
         self.url = url
         # A blocking pool: a burst of concurrent checks waits for a free connection (back
         # pressure) instead of failing with "Too many connections" and tripping the fail mode.
+        # A connection error is retried once on a fresh connection: after Redis restarts, every
+        # pooled connection is dead, and without the retry each one failed a call (and tripped
+        # the fail mode) before being replaced. A time-out is never retried: the command may
+        # still run (settles carry an id for that), and a retry would double the wait.
         self._kw: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
             "retry_on_timeout": False,
+            "retry_on_error": [redis.exceptions.ConnectionError],
             "max_connections": max_connections,
             "timeout": pool_wait_s,
         }
-        pool = redis.BlockingConnectionPool.from_url(url, **self._kw)
+        pool = redis.BlockingConnectionPool.from_url(url, retry=Retry(NoBackoff(), 1), **self._kw)
         self.client = redis.Redis(connection_pool=pool)
         self._check = self.client.register_script(CHECK_LUA)
         self._settle = self.client.register_script(SETTLE_LUA)
@@ -138,7 +171,9 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         got = self._aclients.get(loop)
         if got is None:
-            apool = aredis.BlockingConnectionPool.from_url(self.url, **self._kw)
+            apool = aredis.BlockingConnectionPool.from_url(
+                self.url, retry=ARetry(NoBackoff(), 1), **self._kw
+            )
             c = aredis.Redis(connection_pool=apool)
             got = (c, c.register_script(CHECK_LUA), c.register_script(SETTLE_LUA))
             self._aclients[loop] = got
@@ -149,7 +184,7 @@ class RedisStore:
         try:
             return _result(self._check(keys=keys, args=args))
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     async def acheck(self, plan: Plan) -> CheckResult:
         keys, args = _packed(*_check_args(plan))
@@ -157,7 +192,7 @@ class RedisStore:
             _c, script, _s = self._aclient()
             return _result(await script(keys=keys, args=args))
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     def settle(
         self,
@@ -166,12 +201,13 @@ class RedisStore:
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int,
+        settle_id: str = "",
     ) -> list[int]:
-        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms))
+        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms, settle_id))
         try:
             return [int(x) for x in self._settle(keys=keys, args=args)]
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     async def asettle(
         self,
@@ -180,13 +216,14 @@ class RedisStore:
         items: list[SettleItem],
         rate_adjust: list[Rate],
         now_ms: int,
+        settle_id: str = "",
     ) -> list[int]:
-        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms))
+        keys, args = _packed(*_settle_args(res_key, member, items, rate_adjust, now_ms, settle_id))
         try:
             _c, _k, script = self._aclient()
             return [int(x) for x in await script(keys=keys, args=args)]
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     def add_spent(self, items: list[SettleItem], now_ms: int) -> None:
         self.settle("", "", items, [], now_ms)
@@ -198,13 +235,13 @@ class RedisStore:
                 pipe.hmget(k, "s", "r")
             return [(int(s or 0), int(r or 0)) for s, r in pipe.execute()]
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     def clear_flag(self, key: str) -> bool:
         try:
             return bool(self.client.delete(key))
         except redis.RedisError as exc:
-            raise StoreUnavailableError(f"redis {self.url}: {exc}") from exc
+            raise _translate(self.url, exc) from exc
 
     def ping(self) -> None:
         """One round trip (the benchmark's floor)."""
@@ -219,7 +256,8 @@ class RedisStore:
             for conn in list(c.connection_pool._available_connections):
                 w = getattr(conn, "_writer", None)
                 if w is not None:
-                    w.transport.abort()
+                    with contextlib.suppress(RuntimeError):  # its loop already closed
+                        w.transport.abort()
         self._aclients.clear()
 
     async def aclose(self) -> None:

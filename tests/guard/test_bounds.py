@@ -1,0 +1,93 @@
+"""Numbers out of range fail alone (issue 16 F14, F4): the request, the settle, the policy.
+
+The stores count exactly only up to 2^53 (Lua doubles) and the plan travels as msgpack (at most
+2^64): a request carrying ``max_tokens`` 2^62 once failed the Redis script, the store was marked
+down and every other customer was denied with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal as D
+
+import pytest
+
+from tailguard.cli import run
+from tailguard.guard import Guard, PolicyError, RedisStore, Request, parse_policy
+
+from .conftest import policy
+
+CLOSED = {"fail_mode": "fail_closed"}
+CAP = {"hard_limit_usd": 10, "overage": "hard_cap"}
+
+
+@pytest.mark.parametrize(
+    "bad,field",
+    [
+        (Request("acme", D("0.01"), max_output_tokens=2**62), "max_output_tokens"),
+        (Request("acme", D("0.01"), input_tokens=10**29), "input_tokens"),
+        (Request("acme", D("1e29")), "estimated_cost_usd"),
+        (Request("acme", D("NaN")), "estimated_cost_usd"),
+        (Request("acme", D("-5")), "estimated_cost_usd"),
+    ],
+)
+def test_a_bad_request_fails_alone_on_redis(redis_server, clock, bad, field):
+    g = Guard(policy(CAP, CLOSED), RedisStore(redis_server.url), clock=clock)
+    d = g.check(bad)
+    assert (d.action, d.rule, d.retry_after) == ("deny", "invalid_request", None)
+    assert field in (d.message or "")
+    # the store was not touched, so not marked down: the next customer is served
+    ok = g.check(Request("other", D("0.01"), max_output_tokens=1000))
+    assert ok.action == "allow"
+    assert g.stats["store_errors"] == 0 and g.stats["invalid_requests"] == 1
+    g.release(ok.reservation)
+    g.close()
+
+
+def test_bad_request_on_the_memory_store(make_guard):
+    g = make_guard(CAP)
+    d = g.check(Request("acme", D("0.01"), max_output_tokens=2**62))
+    assert d.rule == "invalid_request" and "1,000,000,000,000" in (d.message or "")
+
+
+def test_an_unusable_actual_cost_counts_the_estimate(make_guard, caplog):
+    """A NaN actual cost cannot be counted; forgetting the call would undercount, so the
+    reserved estimate ($0.30) is counted instead, and logged."""
+    g = make_guard(CAP)
+    d = g.check(Request("acme", D("0.30")))
+    with caplog.at_level(logging.ERROR, logger="tailguard.guard"):
+        s = g.settle(d.reservation, D("NaN"))
+    assert s.spent == D("0.30")
+    assert "counted the reserved estimate $0.300000" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "tier,key",
+    [
+        ({"hard_limit_usd": 1e300}, "tiers.t.hard_limit_usd"),
+        ({"hard_limit_usd": "1000000000.01"}, "tiers.t.hard_limit_usd"),
+        ({"task_max_cost_usd": 1e20}, "tiers.t.task_max_cost_usd"),
+        ({"hard_limit_tokens": 2**62}, "tiers.t.hard_limit_tokens"),
+        ({"rpm": 10**13}, "tiers.t.rpm"),
+    ],
+)
+def test_policy_money_and_counts_are_bounded(tier, key):
+    with pytest.raises(PolicyError) as err:
+        parse_policy({"guard": {"default_tier": "t"}, "tiers": {"t": tier}})
+    assert err.value.key == key and "at most" in err.value.reason
+
+
+def test_policy_at_the_bound_is_accepted():
+    """$1,000,000,000 exactly is the largest limit: 10^15 micro-dollars, exact in Lua."""
+    p = parse_policy(
+        {"guard": {"default_tier": "t"}, "tiers": {"t": {"hard_limit_usd": 1_000_000_000}}}
+    )
+    assert p.limits_for("acme").hard_limit == 10**15
+
+
+def test_check_policy_refuses_1e300(tmp_path, capsys):
+    f = tmp_path / "p.toml"
+    f.write_text('[guard]\ndefault_tier = "t"\n[tiers.t]\nhard_limit_usd = 1e300\n')
+    assert run(["guard", "check-policy", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert "tiers.t.hard_limit_usd" in err and "Traceback" not in err

@@ -1,0 +1,138 @@
+"""The guard under real Redis faults (issue 16 F11, F12, F13): killed, hung, restarted.
+
+Every fault is real: the test's own ``redis-server`` is stopped, frozen with SIGSTOP or
+restarted on its port. Amounts are worked out by hand in each docstring; "the ledger" is the
+sum of what the callers settled, which Redis must equal once it has caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from decimal import Decimal as D
+
+from tailguard.guard import Guard, RedisStore, Request
+from tests.guard.conftest import policy
+
+CAP = {"hard_limit_usd": "0.01", "overage": "hard_cap"}
+
+
+def _settle_all(g: Guard, n: int, usd: str) -> tuple[int, list[str | None]]:
+    """Fire ``n`` checks of ``usd`` each, settle the allowed ones at their estimate."""
+    allowed, rules = 0, []
+    for _ in range(n):
+        d = g.check(Request("acme", D(usd)))
+        rules.append(d.rule)
+        if d.allowed:
+            allowed += 1
+            g.settle(d.reservation, D(usd))
+    return allowed, rules
+
+
+def test_fail_open_two_replicas_stay_within_the_bound(private_redis, clock):
+    """F11. Cap $0.01. Before the outage Redis holds $0.0075 and replicas A and B both saw it:
+    the headroom is $0.0025. Bound (docs/guard.md): limit + (N − 1) × headroom = 0.01 + 1 ×
+    0.0025 = $0.0125 for A and B; replica C never saw the customer and must not add a cent
+    (before the fix it started from $0 and spent the whole $0.01 again: $0.0225 in all)."""
+    pol = policy(CAP, {"fail_mode": "fail_open", "probe_interval_s": 0.05})
+    a, b, c = (Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock) for _ in "abc")
+    assert _settle_all(a, 3, "0.0025")[0] == 3  # $0.0075 settled; A saw 0.0050 + 0.0025
+    assert b.check(Request("acme", D("0.003"))).rule == "hard_limit"  # B saw 0.0075 (denied)
+    private_redis.stop(save=True)
+
+    n_a, _ = _settle_all(a, 10, "0.0005")
+    n_b, _ = _settle_all(b, 10, "0.0005")
+    n_c, rules_c = _settle_all(c, 10, "0.0005")
+    # each of A and B: 0.0075 + k × 0.0005 <= 0.01  ->  k = 5
+    assert (n_a, n_b, n_c) == (5, 5, 0)
+    assert set(rules_c) == {"guard_unavailable"}
+    ledger = D("0.0075") + (n_a + n_b + n_c) * D("0.0005")
+    assert ledger == D("0.0125")  # exactly the bound, not above
+
+    private_redis.start()  # the outage spend is re-synced, once
+    time.sleep(0.1)
+    for g in (a, b):
+        g.release(g.check(Request("acme", D("0"))).reservation)
+    assert a.status("acme")["spent"] == ledger
+    for g in (a, b, c):
+        g.close()
+
+
+def test_hung_redis_counts_each_settle_once_and_leaves_no_reservation(private_redis, clock):
+    """F12. Redis frozen (SIGSTOP) mid-run: the settle of d1 ($0.004) and the check of d2 time
+    out but sit in Redis' socket buffer and run when it resumes. Redis must end with exactly
+    the ledger: 0.004 (d1) + 0.003 (d2, settled on the local fallback) = $0.007, and nothing
+    reserved (d2's check reserved $0.01 in Redis when it ran late; it must be released).
+    Before the fix: the late settle plus the re-sync of the same $0.004 gave $0.011, and the
+    late check's $0.01 stayed reserved."""
+    pol = policy(
+        {"hard_limit_usd": 1, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.05},
+    )
+    g = Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock)
+    d1 = g.check(Request("acme", D("0.01")))
+    assert d1.allowed
+    assert private_redis.proc is not None
+    pid = private_redis.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        g.settle(d1.reservation, D("0.004"))  # times out: sent, not answered
+        d2 = g.check(Request("acme", D("0.01")))  # after the probe interval: tried, times out
+        time.sleep(0.06)
+        d2 = g.check(Request("acme", D("0.01")))
+        assert d2.allowed and d2.reservation is not None and d2.reservation.local
+        g.settle(d2.reservation, D("0.003"))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(0.2)  # Redis runs what was queued; the next check probes and catches up
+    d3 = g.check(Request("acme", D("0.001")))
+    assert d3.allowed and d3.reservation is not None and not d3.reservation.local
+    g.release(d3.reservation)
+    st = g.status("acme")
+    assert (st["spent"], st["reserved"]) == (D("0.007"), D("0"))
+    g.close()
+
+
+def test_replayed_settle_is_applied_once(private_redis, clock):
+    """F12, the rule itself: a settle sent twice under one id adds its $0.25 once."""
+    store = RedisStore(private_redis.url)
+    g = Guard(policy({"hard_limit_usd": 1, "overage": "hard_cap"}), store, clock=clock)
+    d = g.check(Request("acme", D("0.50")))
+    r = d.reservation
+    assert r is not None
+    g.settle(r, D("0.25"))
+    from tailguard.guard.stores.base import SettleItem
+
+    again = [SettleItem(k, amt, 250_000, exp) for k, amt, _u, exp in r.items]
+    store.settle(r.res_key, r.member, again, [], int(clock() * 1000), r.id)
+    assert g.status("acme")["spent"] == D("0.25")
+    g.close()
+
+
+def test_restart_while_idle_does_not_deny(private_redis, clock):
+    """F13. Redis restarted while the gateway was idle: every pooled connection is dead. The
+    first call on each must reconnect and succeed; before the fix 10/10 fail_closed calls were
+    denied (``guard_unavailable``) with Redis up."""
+    pol = policy({"hard_limit_usd": 10, "overage": "hard_cap"}, {"fail_mode": "fail_closed"})
+    g = Guard(pol, RedisStore(private_redis.url), clock=clock)
+
+    async def burst(n: int) -> list[str]:
+        ds = await asyncio.gather(*(g.acheck(Request("acme", D("0.01"))) for _ in range(n)))
+        return [d.action for d in ds]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        before = await burst(4)  # four pooled async connections
+        private_redis.stop(save=True)
+        private_redis.start()
+        after = await burst(4)
+        await g.store.aclose()  # type: ignore[attr-defined]
+        return before, after
+
+    assert [g.check(Request("acme", D("0.01"))).action for _ in range(3)] == ["allow"] * 3
+    before, after = asyncio.run(scenario())
+    assert before == after == ["allow"] * 4
+    assert [g.check(Request("acme", D("0.01"))).action for _ in range(10)] == ["allow"] * 10
+    assert g.stats["store_errors"] == 0
+    g.close()
