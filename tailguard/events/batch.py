@@ -9,7 +9,9 @@ both build on this module, so neither imports the other.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,6 +21,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tailguard.errors import ConfigError
 from tailguard.events.schema import (
     INPUT_COLUMNS,
     KINDS,
@@ -31,6 +34,59 @@ INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 DEFAULT_BATCH_ROWS = 500_000
 NANO = Decimal("1e-9")
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
+
+
+@dataclass(frozen=True)
+class TsWindow:
+    """The event times an input may carry: ``start`` included, ``end`` excluded (UTC).
+
+    A timestamp in year 1 or 9999, at the Unix epoch, or from milliseconds read as seconds
+    is a broken exporter, not an event: every report would bucket it into a month of its
+    own. The default window (``DEFAULT_TS_WINDOW``) is fixed rather than relative to the
+    clock so that ingesting the same file twice always gives the same answer.
+    """
+
+    start: dt.datetime
+    end: dt.datetime
+
+    def reason(self) -> str:
+        return (
+            f"outside the accepted time window [{self.start.date()}, {self.end.date()}) "
+            "(set TAILGUARD_TS_WINDOW=START..END to widen it)"
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> TsWindow:
+        """``"2000-01-01..2100-01-01"`` (dates or ISO times, UTC when no offset is given)."""
+        try:
+            a, b = text.split("..")
+            start, end = (_utc(dt.datetime.fromisoformat(x.strip())) for x in (a, b))
+        except ValueError:
+            raise ConfigError(
+                f"TAILGUARD_TS_WINDOW: {text!r} is not START..END "
+                "(for example 2000-01-01..2100-01-01)"
+            ) from None
+        if start >= end:
+            raise ConfigError(f"TAILGUARD_TS_WINDOW: {text!r}: START must come before END")
+        return cls(start, end)
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+#: no LLM API predates 2000, and 2100 is far past any real event: see docs/events.md
+DEFAULT_TS_WINDOW = TsWindow(
+    dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+)
+
+
+def ts_window(window: TsWindow | None = None) -> TsWindow:
+    """``window``, else ``TAILGUARD_TS_WINDOW`` from the environment, else the default."""
+    if window is not None:
+        return window
+    text = os.environ.get("TAILGUARD_TS_WINDOW")
+    return TsWindow.parse(text) if text else DEFAULT_TS_WINDOW
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ msgspec's reading is taken:
 from __future__ import annotations
 
 import decimal
+import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -37,30 +39,38 @@ from tailguard.events.batch import (
     SQL_TYPES,
     Batch,
     Reject,
+    TsWindow,
     engine,
     quantize_money,
     split_error,
     sql_literal,
     structs_to_table,
+    ts_window,
 )
 from tailguard.events.schema import MONEY_COLUMNS, Event, FieldsOnly
 from tailguard.events.stream import EngineStream
 
 _CHUNK_BYTES = 16 << 20
+_AS_DICTS = msgspec.json.Decoder()  # plain objects, to count their keys
+_KEY_MARK = re.compile(rb'"\s*:')  # the end of a key
 _BAD_MONEY = (decimal.InvalidOperation, pa.ArrowInvalid, pa.ArrowTypeError, TypeError)
 # The RFC 3339 forms DuckDB reads to the same instant as msgspec (checked case by case in
 # the tests); any other accepted form takes msgspec's datetime.
 _SAFE_TS = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})"
 
 
-def read_jsonl(path: Path, batch_rows: int, *, engine: bool = True) -> Iterator[Batch]:
+def read_jsonl(
+    path: Path, batch_rows: int, *, engine: bool = True, window: TsWindow | None = None
+) -> Iterator[Batch]:
     """Yield validated batches of at most ``batch_rows`` physical lines of ``path``.
 
     ``engine=False`` builds every batch from msgspec's structs (the reference the tests
-    compare the engine path against).
+    compare the engine path against). An event outside ``window`` (default ``ts_window()``)
+    is refused, and so is an object that gives a key twice.
     """
     fields_only = msgspec.json.Decoder(FieldsOnly)
     public = msgspec.json.Decoder(Event)
+    win = ts_window(window)
     name = str(path)
     rows_read = 0
     columns = _EngineRows(path) if engine else None
@@ -85,15 +95,14 @@ def read_jsonl(path: Path, batch_rows: int, *, engine: bool = True) -> Iterator[
                         if built is None:  # DuckDB refused something: go on without it
                             columns.close()
                             columns = None
-                    table = (
-                        _with_msgspec_values(built, events)
-                        if built is not None
-                        else _from_structs(events)
-                    )
-                    if table is not None and _breaks_rules(table):
+                    if built is not None:  # DuckDB refuses a key given twice: checked
+                        table = _with_msgspec_values(built, events)
+                    elif not _may_repeat_a_key(chunks):
+                        table = _from_structs(events)
+                    if table is not None and _breaks_rules(table, win):
                         table = None
                 if table is None:  # a bad line in the block: find and name every one
-                    evs, rejects = _decode_one_by_one(public, name, chunks, first)
+                    evs, rejects = _decode_one_by_one(public, name, chunks, first, win)
                     yield Batch(structs_to_table(evs), rejects, rows_read)
                 else:
                     yield Batch(table, [], rows_read)
@@ -109,8 +118,9 @@ def _from_structs(events: list[Any]) -> pa.Table | None:
         return None
 
 
-def _breaks_rules(table: pa.Table) -> bool:
-    """The ``__post_init__`` rules over a whole batch (defaults are already applied)."""
+def _breaks_rules(table: pa.Table, window: TsWindow) -> bool:
+    """The ``__post_init__`` rules and the time window over a whole batch (defaults are
+    already applied)."""
     llm = pc.equal(table.column("kind"), "llm_call")
     cached = pc.add(
         pc.fill_null(table.column("cache_read_tokens"), 0),
@@ -123,6 +133,9 @@ def _breaks_rules(table: pa.Table) -> bool:
         ),
     )
     bad = pc.and_(llm, pc.fill_null(bad, False))
+    ts = table.column("ts")
+    start, end = (pa.scalar(t, ts.type) for t in (window.start, window.end))
+    bad = pc.or_(bad, pc.or_(pc.less(ts, start), pc.greater_equal(ts, end)))
     for m in MONEY_COLUMNS:
         col = table.column(m)
         bad = pc.or_(bad, pc.fill_null(pc.less(col, pa.scalar(0, col.type)), False))
@@ -168,8 +181,42 @@ def _line_blocks(fh: IO[bytes], max_lines: int) -> Iterator[tuple[list[bytes], i
         yield pending, count
 
 
+def _may_repeat_a_key(chunks: list[bytes]) -> bool:
+    """False when no object in ``chunks`` can give a key twice (msgspec keeps the last).
+
+    Every key is a string followed by ``:``, and so is nothing else outside a string; so
+    when the ``":`` marks number no more than the keys msgspec decoded, no key repeats.
+    More marks (a repeated key, or a nested object) send the block to the line-by-line
+    path, which decides exactly.
+    """
+    for chunk in chunks:
+        keys = sum(len(d) for d in _AS_DICTS.decode_lines(chunk) if isinstance(d, dict))
+        if len(_KEY_MARK.findall(chunk)) > keys:
+            return True
+    return False
+
+
+def _repeated_key(raw: bytes) -> str | None:
+    """The first key an object in the JSON line ``raw`` gives twice, or None."""
+    top = _AS_DICTS.decode(raw)
+    if not isinstance(top, dict) or len(_KEY_MARK.findall(raw)) <= len(top):
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, _ in items:
+            if k in seen and not found:
+                found.append(k)
+            seen.add(k)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return found[0] if found else None
+
+
 def _decode_one_by_one(
-    dec: msgspec.json.Decoder[Any], name: str, chunks: list[bytes], first: int
+    dec: msgspec.json.Decoder[Any], name: str, chunks: list[bytes], first: int, window: TsWindow
 ) -> tuple[list[Any], list[Reject]]:
     """The slow path for a block holding a bad line: decode each line, name each bad one."""
     events: list[Any] = []
@@ -184,12 +231,22 @@ def _decode_one_by_one(
             if not raw.strip():
                 continue
             try:
-                events.append(dec.decode(raw))
+                ev = dec.decode(raw)
             except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
                 fld, reason = split_error(str(exc))
                 rejects.append(Reject(name, lineno, fld, reason, _text(raw)))
+                continue
             except msgspec.DecodeError as exc:
                 rejects.append(Reject(name, lineno, "<json>", f"invalid JSON: {exc}", _text(raw)))
+                continue
+            key = _repeated_key(raw)
+            if key is not None:
+                why = "key given twice in one object (which value is meant?)"
+                rejects.append(Reject(name, lineno, key, why, _text(raw)))
+            elif not window.start <= ev.ts < window.end:
+                rejects.append(Reject(name, lineno, "ts", window.reason(), _text(raw)))
+            else:
+                events.append(ev)
     return events, rejects
 
 

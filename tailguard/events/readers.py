@@ -13,7 +13,6 @@ Parquet is already columnar, so it is validated in one vectorised DuckDB pass
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 from collections.abc import Iterator
@@ -30,12 +29,15 @@ from tailguard.events.batch import (
     SQL_TYPES,
     Batch,
     Reject,
+    TsWindow,
     engine,
     quantize_money,
     split_error,
     sql_literal,
     structs_to_table,
+    ts_window,
 )
+from tailguard.events.csvrows import csv_rows
 from tailguard.events.jsonl import read_jsonl
 from tailguard.events.schema import INPUT_COLUMNS, Event
 
@@ -70,48 +72,65 @@ def _sniff_format(path: Path) -> str:
 
 
 def read_batches(
-    path: str | os.PathLike[str], *, batch_rows: int = DEFAULT_BATCH_ROWS
+    path: str | os.PathLike[str],
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    window: TsWindow | None = None,
 ) -> Iterator[Batch]:
-    """Yield validated batches of the events in ``path`` (format from the file name)."""
+    """Yield validated batches of the events in ``path`` (format from the file name).
+
+    An event whose ``ts`` falls outside ``window`` (default: ``ts_window()``) is refused.
+    """
     p = Path(path)
+    win = ts_window(window)
     if not p.exists():
         raise InputError(f"{p}: no such file", [f"{p}:0: <file>: no such file"])
     fmt = _sniff_format(p)
     if fmt == "jsonl":
-        yield from read_jsonl(p, batch_rows)
+        yield from read_jsonl(p, batch_rows, window=win)
     elif fmt == "csv":
-        yield from _read_csv(p, batch_rows)
+        yield from _read_csv(p, batch_rows, win)
     else:
-        yield from _read_parquet(p, batch_rows)
+        yield from _read_parquet(p, batch_rows, win)
 
 
-def _read_csv(path: Path, batch_rows: int) -> Iterator[Batch]:
+def _read_csv(path: Path, batch_rows: int, window: TsWindow) -> Iterator[Batch]:
     name = str(path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "kind" not in reader.fieldnames:
-            raise InputError(
-                f"{name}: not an events CSV", [f"{name}:1: kind: missing column in header"]
-            )
-        unknown = [c for c in reader.fieldnames if c not in INPUT_COLUMNS]
-        if unknown:
-            raise InputError(
-                f"{name}: unknown columns",
-                [f"{name}:1: {c}: unknown column (see docs/events.md)" for c in unknown],
-            )
-        events: list[Any] = []
-        rejects: list[Reject] = []
-        for row in reader:
-            clean = {k: v for k, v in row.items() if v not in ("", None)}
+    header, rows = csv_rows(path)
+    if "kind" not in header:
+        raise InputError(
+            f"{name}: not an events CSV", [f"{name}:1: kind: missing column in header"]
+        )
+    unknown = [c for c in header if c not in INPUT_COLUMNS]
+    if unknown:
+        raise InputError(
+            f"{name}: unknown columns",
+            [f"{name}:1: {c}: unknown column (see docs/events.md)" for c in unknown],
+        )
+    events: list[Any] = []
+    rejects: list[Reject] = []
+    line = 1
+    for row in rows:
+        line = row.line
+        if row.values is None:
+            rejects.append(Reject(name, row.line, row.field, row.reason, row.raw))
+        else:
+            clean = {k: v for k, v in row.values.items() if v != ""}
             try:
-                events.append(msgspec.convert(clean, Event, strict=False))
+                ev = msgspec.convert(clean, Event, strict=False)
             except msgspec.ValidationError as exc:
                 fld, reason = split_error(str(exc))
-                rejects.append(Reject(name, reader.line_num, fld, reason, ",".join(row.values())))
-            if len(events) + len(rejects) >= batch_rows:
-                yield Batch(structs_to_table(events), rejects, reader.line_num)
-                events, rejects = [], []
-        yield Batch(structs_to_table(events), rejects, reader.line_num)
+                rejects.append(Reject(name, row.line, fld, reason, ",".join(row.values.values())))
+            else:
+                if window.start <= ev.ts < window.end:
+                    events.append(ev)
+                else:
+                    raw = ",".join(row.values.values())
+                    rejects.append(Reject(name, row.line, "ts", window.reason(), raw))
+        if len(events) + len(rejects) >= batch_rows:
+            yield Batch(structs_to_table(events), rejects, line)
+            events, rejects = [], []
+    yield Batch(structs_to_table(events), rejects, line)
 
 
 # --- Parquet: vectorised validation in DuckDB ---------------------------------------------------
@@ -132,7 +151,7 @@ def _compatible(sql_type: str, t: pa.DataType) -> bool:
     return bool(_COMPATIBLE[sql_type](t))
 
 
-def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
+def _read_parquet(path: Path, batch_rows: int, window: TsWindow) -> Iterator[Batch]:
     """Read, check and normalise a Parquet file in one DuckDB pass (row numbers from 1).
 
     Money columns should be DECIMAL; a float money column is converted by the engine
@@ -141,7 +160,7 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
     import duckdb
     import pyarrow.parquet as pq
 
-    from tailguard.events.sql import PROBLEM_CASE, normalized_select
+    from tailguard.events.sql import normalized_select, problem_case
     from tailguard.events.stream import EngineStream
 
     name = str(path)
@@ -182,7 +201,8 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
     # Streamed: the engine checks the next rows while the caller prices and stages these.
     stream = EngineStream(
         con,
-        f"SELECT _row, {PROBLEM_CASE} AS _err, {normalized_select(SQL_TYPES)} FROM raw",
+        f"SELECT _row, {problem_case(SQL_TYPES, window)} AS _err, "
+        f"{normalized_select(SQL_TYPES, cast='TRY_CAST')} FROM raw",
         min(batch_rows, _PARQUET_CHUNK_ROWS),
     )
     try:
@@ -204,12 +224,12 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[Batch]:
         stream.close()
 
 
-def read_events(path: str | os.PathLike[str]) -> Batch:
+def read_events(path: str | os.PathLike[str], *, window: TsWindow | None = None) -> Batch:
     """Read a whole file into one batch (convenient for small files and tests)."""
     tables: list[pa.Table] = []
     rejects: list[Reject] = []
     rows = 0
-    for b in read_batches(path):
+    for b in read_batches(path, window=window):
         tables.append(b.table)
         rejects.extend(b.rejects)
         rows = b.rows_read

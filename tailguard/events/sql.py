@@ -6,13 +6,14 @@ Python:
 
 - ``normalized_select`` turns raw columns into the input layout: a field that does not belong to
   the row's kind is dropped (msgspec ignores it too), and defaults fill absent values;
-- ``PROBLEM_CASE`` names the first problem of a row as ``field|reason``.
+- ``problem_case`` names the first problem of a row as ``field|reason``.
 
 A test checks that a Parquet file and the same events as JSONL read to identical tables.
 """
 
 from __future__ import annotations
 
+from tailguard.events.batch import TsWindow
 from tailguard.events.batch import sql_literal as _lit
 from tailguard.events.schema import (
     GUARD_ACTIONS,
@@ -86,17 +87,19 @@ def _owned(col: str) -> str:
     return f"kind IN ({', '.join(_lit(k) for k in OWNERS[col])})"
 
 
-def normalized_select(types: dict[str, str]) -> str:
+def normalized_select(types: dict[str, str], *, cast: str = "CAST") -> str:
     """SELECT list giving INPUT_COLUMNS from validated raw columns (``col`` names as is).
 
-    ``types`` maps a column to the SQL type it is cast to.
+    ``types`` maps a column to the SQL type it is cast to. ``cast="TRY_CAST"`` gives NULL for
+    a value the type cannot hold instead of failing the whole query (the Parquet path, whose
+    ``problem_case`` has already refused that row by name).
     """
     out = []
     for col in INPUT_COLUMNS:
         if col == "kind":
             out.append("kind")
             continue
-        expr = f"CAST({col} AS {types[col]})"
+        expr = f"{cast}({col} AS {types[col]})"
         if col in DEFAULTS:
             expr = f"coalesce({expr}, {DEFAULTS[col]})"
         if len(OWNERS[col]) < len(KINDS):
@@ -156,10 +159,45 @@ def _value_checks() -> list[tuple[str, str, str]]:
     return checks
 
 
-PROBLEM_CASE = (
-    "CASE "
-    + " ".join(
+def _fit_checks(types: dict[str, str]) -> list[tuple[str, str]]:
+    """(condition, SQL text of ``field|reason``) for numbers the ledger's types cannot hold.
+
+    Checked before anything else, on the raw Parquet columns: a NaN or infinite float, an
+    unsigned 64-bit count over BIGINT, money over DECIMAL(18, 9). The reason shows the value.
+    """
+    out = []
+    for col in (*INT_COLUMNS, *FLOAT_COLUMNS, *MONEY_COLUMNS):
+        value = f"CAST({col} AS VARCHAR)"
+        out.append(
+            (
+                f"{_owned(col)} AND NOT isfinite(TRY_CAST({col} AS DOUBLE))",
+                f"{_lit(col + '|')} || {value} || ' is not a finite number'",
+            )
+        )
+        limit = {"INTEGER": "<= 2^31 - 1", "BIGINT": "<= 2^63 - 1"}.get(
+            types[col], "< 1e9 (DECIMAL(18, 9))" if col in MONEY_COLUMNS else types[col]
+        )
+        out.append(
+            (
+                f"{_owned(col)} AND {col} IS NOT NULL AND TRY_CAST({col} AS {types[col]}) IS NULL",
+                f"{_lit(col + '|')} || {value} || {_lit(' out of range: must be ' + limit)}",
+            )
+        )
+    return out
+
+
+def problem_case(types: dict[str, str], window: TsWindow) -> str:
+    """A SQL expression naming the first problem of a row as ``field|reason`` (NULL if none).
+
+    ``types`` maps each column to its ledger type; ``window`` bounds ``ts``.
+    """
+    whens = [f"WHEN {cond} THEN {text}" for cond, text in _fit_checks(types)]
+    whens += [
         f"WHEN {cond} THEN {_lit(fld + '|' + reason)}" for cond, fld, reason in _value_checks()
+    ]
+    start, end = (_lit(t.isoformat()) for t in (window.start, window.end))
+    whens.append(
+        f"WHEN ts < CAST({start} AS TIMESTAMPTZ) OR ts >= CAST({end} AS TIMESTAMPTZ) "
+        f"THEN {_lit('ts|' + window.reason())}"
     )
-    + " END"
-)
+    return "CASE " + " ".join(whens) + " END"

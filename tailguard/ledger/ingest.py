@@ -32,7 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
-from tailguard.events.readers import DEFAULT_BATCH_ROWS, Reject, read_batches
+from tailguard.events.batch import DEFAULT_BATCH_ROWS, Reject, TsWindow
+from tailguard.events.readers import read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
 from tailguard.ledger.store import (
     ROW_GROUP_ROWS,
@@ -81,12 +82,15 @@ def ingest(
     rejects_path: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    window: TsWindow | None = None,
 ) -> IngestResult:
     """Ingest ``paths`` into ``ledger``.
 
     Without ``rejects_path`` any invalid row raises ``InputError`` (every problem listed as
     ``file:line: field: reason``) and nothing is written. With it, invalid rows go to that file
-    as JSON lines (with their reason) and the valid rows are accepted.
+    as JSON lines (with their reason) and the valid rows are accepted. An event whose ``ts``
+    is outside ``window`` (default: ``TAILGUARD_TS_WINDOW``, else 2000-01-01..2100-01-01) is
+    invalid.
     """
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     book = prices or PriceBook.load()
@@ -102,7 +106,7 @@ def ingest(
     try:
         for path in paths:
             rows_in_file = 0
-            for batch in read_batches(path, batch_rows=batch_rows):
+            for batch in read_batches(path, batch_rows=batch_rows, window=window):
                 rows_in_file = batch.rows_read
                 result.rejects.extend(batch.rejects)
                 if batch.rejects and rejects_path is None:

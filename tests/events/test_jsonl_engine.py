@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailguard.events import jsonl
+from tailguard.events.batch import TsWindow
 from tailguard.events.jsonl import _line_blocks, read_jsonl
 from tailguard.events.schema import AwareTs
 from tests.events.test_two_paths import event
@@ -26,10 +27,14 @@ from tests.events.test_two_paths import event
 ENVELOPE = '"event_id": "e{i}", "ts": "{ts}", "customer_id": "c"'
 
 
+#: wider than any generated time, so the two paths are compared on every row
+WIDE = TsWindow(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2200, 1, 1, tzinfo=dt.UTC))
+
+
 def _both(path: Path, batch_rows: int = 4) -> tuple[list[dict], list[dict]]:
     """Rows from each path (the struct path groups rows by kind: compare as multisets)."""
-    fast = [b for b in read_jsonl(path, batch_rows)]
-    slow = [b for b in read_jsonl(path, batch_rows, engine=False)]
+    fast = [b for b in read_jsonl(path, batch_rows, window=WIDE)]
+    slow = [b for b in read_jsonl(path, batch_rows, engine=False, window=WIDE)]
     assert [str(r) for b in fast for r in b.rejects] == [str(r) for b in slow for r in b.rejects]
     assert [b.rows_read for b in fast] == [b.rows_read for b in slow]
     rows = [sorted((r for b in bs for r in b.table.to_pylist()), key=repr) for bs in (fast, slow)]
@@ -103,17 +108,7 @@ def test_timestamps_take_msgspec_reading(tmp_path: Path) -> None:
     assert got == [decode(json.dumps(t).encode()) for t in cases]
 
 
-@pytest.mark.parametrize(
-    "odd",
-    [
-        # msgspec ignores a field of another kind; DuckDB refuses its type
-        '{"kind": "tool_call", ENV, "tool": "t", "tool_kind": "read", "input_tokens": "abc"}',
-        # a duplicate key: msgspec keeps the last, DuckDB refuses
-        '{"kind": "retrieval", ENV, "queries": 5, "queries": 7}',
-    ],
-)
-def test_engine_refusal_falls_back_without_loss(tmp_path: Path, odd: str) -> None:
-    p = tmp_path / "e.jsonl"
+def _with_odd_line(p: Path, odd: str) -> Path:
     good = '{"kind": "task_outcome", ENV, "outcome": "accepted"}'
     rows = [good] * 5 + [odd] + [good] * 5
     p.write_text(
@@ -122,10 +117,48 @@ def test_engine_refusal_falls_back_without_loss(tmp_path: Path, odd: str) -> Non
             for i, r in enumerate(rows)
         )
     )
-    fast, slow = _both(p, batch_rows=3)
+    return p
+
+
+def test_engine_refusal_falls_back_without_loss(tmp_path: Path) -> None:
+    # msgspec ignores a field of another kind; DuckDB refuses its type
+    odd = '{"kind": "tool_call", ENV, "tool": "t", "tool_kind": "read", "input_tokens": "abc"}'
+    fast, slow = _both(_with_odd_line(tmp_path / "e.jsonl", odd), batch_rows=3)
     assert fast == slow
     assert len(fast) == 11
-    assert next(r for r in fast if r["event_id"] == "e5").get("queries") in (None, 7)
+
+
+@pytest.mark.parametrize("engine", [True, False])
+@pytest.mark.parametrize("batch_rows", [3, 100])
+@pytest.mark.parametrize(
+    ("odd", "key"),
+    [
+        ('{"kind": "retrieval", ENV, "queries": 5, "queries": 7}', "queries"),
+        ('{"kind": "retrieval", ENV, "queries" : 5, "cost_usd": 1, "queries":5}', "queries"),
+        ('{"kind": "retrieval", "kind": "retrieval", ENV}', "kind"),
+    ],
+)
+def test_a_key_given_twice_is_refused(
+    tmp_path: Path, odd: str, key: str, engine: bool, batch_rows: int
+) -> None:
+    """Line 6 gives a key twice (even with the same value): which one is meant is unknown,
+    so the line is refused by name on both paths, and the ten other lines are kept."""
+    p = _with_odd_line(tmp_path / "e.jsonl", odd)
+    batches = list(read_jsonl(p, batch_rows, engine=engine))
+    assert [(r.line, r.field) for b in batches for r in b.rejects] == [(6, key)]
+    assert "twice" in batches[0 if batch_rows == 100 else 1].rejects[0].reason
+    assert sum(b.table.num_rows for b in batches) == 10
+
+
+def test_repeated_key_check_is_exact_on_nested_and_escaped_text(tmp_path: Path) -> None:
+    """Marks that look like keys (a nested object, an escaped quote before a colon) do not
+    refuse a line whose keys are all different."""
+    odd = '{"kind": "retrieval", ENV, "extra": {"a": 1, "b": "x\\":y"}, "queries": 2}'
+    p = _with_odd_line(tmp_path / "e.jsonl", odd)
+    for engine in (True, False):
+        batches = list(read_jsonl(p, 100, engine=engine))
+        assert [r for b in batches for r in b.rejects] == []
+        assert sum(b.table.num_rows for b in batches) == 11
 
 
 def test_engine_builds_the_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

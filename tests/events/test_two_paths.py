@@ -23,8 +23,11 @@ money = st.one_of(
     st.decimals(0, 1000, places=9, allow_nan=False).map(str),
     st.integers(0, 10**6),
 )
+# inside the default time window [2000-01-01, 2100-01-01): valid events only
 ts = st.datetimes(
-    min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
+    min_value=dt.datetime(2000, 1, 1),
+    max_value=dt.datetime(2099, 12, 31, 23, 59, 59),
+    timezones=st.just(dt.UTC),
 ).map(
     lambda d: (
         d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}" if d.microsecond else "") + "Z"
