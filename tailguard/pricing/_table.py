@@ -180,7 +180,8 @@ def _price_llm(
     m_idx = _ints(m_dict.indices, fill=-1)[rows]
     p_idx = _ints(p_dict.indices, fill=-1)[rows] + 1  # 0 = no provider
     n_prov = len(p_dict.dictionary) + 1
-    key = m_idx * n_prov + p_idx  # < 0: no model name
+    # -1: no model name (whatever the provider: -1 is the one negative key _groups expects)
+    key = np.where(m_idx < 0, -1, m_idx * n_prov + p_idx)
     ts = _ints(cols["ts"])[rows]  # µs since the epoch, UTC
     inp = _ints(cols["input_tokens"])[rows]
     out = _ints(cols["output_tokens"])[rows]

@@ -1,0 +1,209 @@
+"""price_table where a wrong branch gives a wrong number that the other tests would not see.
+
+A tiered price whose price changes inside the batch, the exact tier threshold, a batch with no
+priced call, int64 overflow guards with big and small rows together, unit costs too large for
+int64, a tool with no name. Expected costs are worked out by hand in each docstring from the
+prices stated there (Gemini 2.5 Pro's list prices are Google's published ones: $1.25 / $10 per
+million tokens up to 200k input tokens, $2.50 / $15 above; cache read $0.125 / $0.25, cache write
+at the input price in genai-prices' snapshot).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tailguard.pricing import PriceBook, price_table
+from tests.pricing.pricing_helpers import events_table
+
+UTC = dt.UTC
+
+PRICES = """
+[[discount]]
+provider = "google"
+model = "gemini-2.5-pro"
+discount = 0.5
+effective_from = "2025-06-15"
+
+[[model]]
+model = "fine-input"
+input_mtok = 0.123456789
+output_mtok = 1.0
+
+[units]
+tool_call_usd = { default = 0.002, web_search = 0.01 }
+retrieval_query_usd = 0.0004
+rerank_usd = "0.0000000001234"
+escalation_minute_usd = 0.75
+"""
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> PriceBook:
+    path: Path = tmp_path_factory.mktemp("prices") / "prices.toml"
+    path.write_text(PRICES)
+    return PriceBook.load(path)
+
+
+def priced(book: PriceBook, rows: list[dict[str, Any]]) -> list[tuple[Any, str, bool]]:
+    out = price_table(book, events_table(rows))
+    return list(
+        zip(
+            out.column("cost_usd").to_pylist(),
+            out.column("cost_source").to_pylist(),
+            out.column("unpriced").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _gemini(ts: dt.datetime, inp: int, out: int, **kw: int) -> dict[str, Any]:
+    return {
+        "kind": "llm_call",
+        "ts": ts,
+        "provider": "google",
+        "model": "gemini-2.5-pro",
+        "input_tokens": inp,
+        "output_tokens": out,
+        **kw,
+    }
+
+
+def test_tier_and_price_change_in_one_batch(book: PriceBook) -> None:
+    """Before Jun 15: list price; from Jun 15 00:00 UTC: half price (the discount). The tier
+    is chosen on total input tokens (cache included), strictly above 200,000, in each window.
+
+    Jun 20, 300,000 in, 10,000 out, tier, half:   300k x 1.25 + 10k x 7.5  = 0.45
+    Jun 1,  100,000 in, 10,000 out, base, list:   100k x 1.25 + 10k x 10   = 0.225
+    Jun 1,  200,000 in (the threshold: base):     200k x 1.25              = 0.25
+    Jun 1,  200,001 in (above: tier):             200,001 x 2.5            = 0.5000025
+    Jun 20, 100,000 in, 10,000 out, base, half:   100k x 0.625 + 10k x 5   = 0.1125
+    Jun 1,  300,000 in, 10,000 out, tier, list:   300k x 2.5 + 10k x 15    = 0.9
+    Jun 14 23:59:59.999999, 300,000 in, tier, list:                        = 0.75
+    Jun 15 00:00:00, 300,000 in, tier, half (the change is inclusive):     = 0.375
+    Jun 20, 300,000 in of which 100,000 cache read and 50,000 cache write, tier, half:
+        150k x 1.25 + 100k x 0.125 + 50k x 1.25 = 187,500 + 12,500 + 62,500 -> 0.2625
+    Jun 1,  1,000 in, all cache read (no uncached token is still valid): 1k x 0.125 = 0.000125
+    (all per million tokens)
+    """
+    d = dt.datetime
+    rows = [
+        _gemini(d(2025, 6, 20, tzinfo=UTC), 300_000, 10_000),
+        _gemini(d(2025, 6, 1, tzinfo=UTC), 100_000, 10_000),
+        _gemini(d(2025, 6, 1, tzinfo=UTC), 200_000, 0),
+        _gemini(d(2025, 6, 1, tzinfo=UTC), 200_001, 0),
+        _gemini(d(2025, 6, 20, tzinfo=UTC), 100_000, 10_000),
+        _gemini(d(2025, 6, 1, tzinfo=UTC), 300_000, 10_000),
+        _gemini(d(2025, 6, 14, 23, 59, 59, 999_999, tzinfo=UTC), 300_000, 0),
+        _gemini(d(2025, 6, 15, tzinfo=UTC), 300_000, 0),
+        _gemini(
+            d(2025, 6, 20, tzinfo=UTC),
+            300_000,
+            0,
+            cache_read_tokens=100_000,
+            cache_write_tokens=50_000,
+        ),
+        _gemini(d(2025, 6, 1, tzinfo=UTC), 1_000, 0, cache_read_tokens=1_000),
+    ]
+    got = priced(book, rows)
+    assert [c for c, _, _ in got] == [
+        Decimal("0.45"),
+        Decimal("0.225"),
+        Decimal("0.25"),
+        Decimal("0.5000025"),
+        Decimal("0.1125"),
+        Decimal("0.9"),
+        Decimal("0.75"),
+        Decimal("0.375"),
+        Decimal("0.2625"),
+        Decimal("0.000125"),
+    ]
+    assert {s for _, s, _ in got} == {"price"}
+
+
+def test_a_batch_with_no_priced_call(book: PriceBook) -> None:
+    """Every call unknown (a model no price list has, a known model at an unknown provider, no
+    model name at all): each is null and unpriced, none is $0."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows = [
+        {"kind": "llm_call", "ts": t, "model": "in-house-v0", "input_tokens": 10},
+        {"kind": "llm_call", "ts": t, "model": "gemini-2.5-pro", "provider": "my-proxy"},
+        {"kind": "llm_call", "ts": t, "input_tokens": 5, "output_tokens": 5},
+    ]
+    assert priced(book, rows) == [(None, "unpriced", True)] * 3
+
+
+def test_big_and_small_rows_together(book: PriceBook) -> None:
+    """fine-input: $0.123456789 per million input tokens (1.23456789e-7 a token: 16 decimals),
+    $1 per million output tokens. 10^10 input tokens: 1,234.56789 (the int64 product at 16
+    decimals, 1.2e19, would overflow: this row is priced in Decimal). 1,000 in + 1,000 out:
+    0.000123456789 + 0.001 = 0.001123456789 -> 0.001123457 (half-even to nano-dollars; the
+    fast integer path). 2,000 in, 0 out: 0.000246913578 -> 0.000246914 (the input and output
+    rates swapped would give 0.002)."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows = [
+        {"kind": "llm_call", "ts": t, "model": "fine-input", "input_tokens": 10**10},
+        {
+            "kind": "llm_call",
+            "ts": t,
+            "model": "fine-input",
+            "input_tokens": 1_000,
+            "output_tokens": 1_000,
+        },
+        {"kind": "llm_call", "ts": t, "model": "fine-input", "input_tokens": 2_000},
+    ]
+    assert [c for c, _, _ in priced(book, rows)] == [
+        Decimal("1234.56789"),
+        Decimal("0.001123457"),
+        Decimal("0.000246914"),
+    ]
+
+
+def test_unit_costs_too_big_for_int64(book: PriceBook) -> None:
+    """rerank_usd 1.234e-10 (13 decimals). 10^16 reranks + 10 queries: 1,234,000 + 0.004 =
+    1,234,000.004 (the integer product 10^16 x 1234 overflows int64: priced exactly in Python
+    ints). 3 queries + 2 reranks in the same batch: 0.0012 + 0.0000000002468 -> 0.0012 (the
+    2.468e-10 rounds away at nano-dollars)."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows = [
+        {"kind": "retrieval", "ts": t, "queries": 10, "reranks": 10**16},
+        {"kind": "retrieval", "ts": t, "queries": 3, "reranks": 2},
+    ]
+    assert priced(book, rows) == [
+        (Decimal("1234000.004"), "unit", False),
+        (Decimal("0.0012"), "unit", False),
+    ]
+
+
+def test_units_per_kind(book: PriceBook) -> None:
+    """A tool with no name and an unlisted tool: the default 0.002; web_search 0.01; a reported
+    cost wins over the unit price (0.5). Escalation 1/3 minute: rounded to 333,333 micro-minutes
+    x 0.75 = 0.24999975; 2.5 minutes = 1.875. Outcome and guard rows: 0 (``none``). A kind
+    nobody knows: null and unpriced."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows = [
+        {"kind": "tool_call", "ts": t, "tool": None},
+        {"kind": "tool_call", "ts": t, "tool": "not_listed"},
+        {"kind": "tool_call", "ts": t, "tool": "web_search"},
+        {"kind": "tool_call", "ts": t, "tool": "web_search", "cost_usd": Decimal("0.5")},
+        {"kind": "escalation", "ts": t, "minutes": 1 / 3},
+        {"kind": "escalation", "ts": t, "minutes": 2.5},
+        {"kind": "task_outcome", "ts": t, "outcome": "accepted"},
+        {"kind": "guard", "ts": t},
+        {"kind": "telepathy", "ts": t},
+    ]
+    assert priced(book, rows) == [
+        (Decimal("0.002"), "unit", False),
+        (Decimal("0.002"), "unit", False),
+        (Decimal("0.01"), "unit", False),
+        (Decimal("0.5"), "reported", False),
+        (Decimal("0.24999975"), "unit", False),
+        (Decimal("1.875"), "unit", False),
+        (Decimal(0), "none", False),
+        (Decimal(0), "none", False),
+        (None, "unpriced", True),
+    ]
