@@ -31,7 +31,9 @@ def demo(
 ) -> None:
     """Simulate a product, ingest it, and print what the aggregate dashboard hides.
 
-    Offline, under a minute. Example: tailguard demo   (or: tailguard demo --live)
+    Offline, under a minute.
+
+    Example: tailguard demo   (or: tailguard demo --live)
     """
     from rich.console import Console
 
