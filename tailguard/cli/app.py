@@ -32,7 +32,10 @@ def _root() -> None:
 
 @app.command()
 def version() -> None:
-    """Print the installed version.  Example: tailguard version"""
+    """Print the installed version.
+
+    Example: tailguard version
+    """
     from importlib.metadata import version as _v
 
     typer.echo(_v("tailguard"))

@@ -240,7 +240,9 @@ def print_table(
     if not rows:
         console.print(f"{title}: no rows" if title else "no rows")
         return
-    t = RichTable(title=title, show_lines=False)
+    if title:  # a line of its own: a table's title would wrap to the table's width
+        console.print(title, style="bold", highlight=False)
+    t = RichTable(show_lines=False)
     for c in shown:
         t.add_column(
             header(c), justify="right" if _numeric(rows[0].get(c)) else "left", no_wrap=True
