@@ -135,12 +135,10 @@ def tail_summary(con: Any, rows: list[dict[str, Any]], *, top: int = 3) -> dict[
 
 
 def _usd(v: Any) -> str:
-    if v is None:
-        return "—"
-    f = float(v)
-    if 0 < abs(f) < 0.1:  # a cent would round a per-call cost away
-        return f"-${-f:.4f}" if f < 0 else f"${f:.4f}"
-    return f"-${-f:,.2f}" if f < 0 else f"${f:,.2f}"
+    """Dollars by the one rule (tailguard.money): cents from $1 up, 4 places below."""
+    from tailguard.money import format_usd
+
+    return format_usd(v)
 
 
 def _pct(v: float | None) -> str:

@@ -41,12 +41,10 @@ RHYTHMS: tuple[str, ...] = ("daily", "weekly", "quarterly")
 
 
 def _money(v: Any) -> str:
-    """Dollars: cents from $1 up, 4 places below (a $0.0015 median is not $0.00)."""
-    if v is None:
-        return "—"
-    d = Decimal(v)
-    sign, d = ("-" if d < 0 else ""), abs(d)
-    return f"{sign}${d:,.2f}" if d >= 1 or d == 0 else f"{sign}${d:.4f}"
+    """Dollars by the one rule (tailguard.money): cents from $1 up, 4 places below."""
+    from tailguard.money import format_usd
+
+    return format_usd(None if v is None else Decimal(v))
 
 
 def _pct(a: Any, b: Any) -> float | None:

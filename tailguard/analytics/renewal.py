@@ -209,7 +209,9 @@ def html(rep: dict[str, Any]) -> str:
         )
 
     def money(v: Any) -> str:
-        return "—" if v is None else f"${v:,.2f}"
+        from tailguard.money import format_usd
+
+        return format_usd(v)
 
     rows = "".join(
         f"<tr><td>{e(r['month'])}</td><td>{money(r['cost_usd'])}</td>"

@@ -76,10 +76,9 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
     c = Console()
 
     def usd(v: object) -> str:
-        if v is None:
-            return "—"
-        f = float(v)  # type: ignore[arg-type]
-        return f"-${-f:,.2f}" if f < 0 else f"${f:,.2f}"
+        from tailguard.money import format_usd
+
+        return format_usd(v)  # type: ignore[arg-type]
 
     c.print(
         f"[bold]{h['customers']:,} customers, {res.events:,} events[/], "
