@@ -16,15 +16,18 @@ Definitions (docs/reports.md):
 - ``window_start`` / ``window_end``: the UTC days the row is about (end included); an open
   window is stated as the days its data spans. The table stays a list (``jq '.[0]'``), so each
   row states its window.
-Money ratios are rounded half-even to micro-dollars; percentages and per-task ratios to 4 places.
+Money ratios are rounded half-even to micro-dollars. Percentages and per-task ratios are not
+rounded (a float's 17 digits: 2/3 is 0.6666666666666666, not 0.6667): JSON and CSV carry every
+digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import Window, covered
+from tailguard.analytics.period import Window, close
 
 if TYPE_CHECKING:
     import duckdb
@@ -105,21 +108,22 @@ def _q(v: Decimal) -> Decimal:
 
 
 def _ratio(num: Any, den: Any) -> float | None:
+    """``num / den`` unrounded (null without a denominator)."""
     if not den:
         return None
-    return round(float(num or 0) / float(den), 4)
+    return float(num or 0) / float(den)
 
 
 def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> dict[str, Any]:
     """Revenue, cost % of MRR and gross margin of ``cost`` against ``mrr`` over ``months``: the
     one formula every report uses (report customers, margins, diagnose, decide, renewal), so the
     same window gives the same figures everywhere. Revenue = MRR × months, rounded half-even to
-    micro-dollars; cost % = cost / revenue × 100 rounded to 4 places (null without revenue);
-    margin = revenue − cost (exact)."""
+    micro-dollars; cost % = cost / revenue × 100, unrounded (null without revenue); margin =
+    revenue − cost (exact)."""
     revenue = _q(mrr * months) if (mrr is not None and months is not None) else None
     return {
         "revenue_usd": revenue,
-        "cost_pct_of_mrr": round(float(cost / revenue * 100), 4) if revenue else None,
+        "cost_pct_of_mrr": float(cost / revenue * 100) if revenue else None,
         "gross_margin_usd": (revenue - cost) if revenue is not None else None,
     }
 
@@ -136,8 +140,14 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
             "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
         ).fetchall()
     }
-    # an open window earns revenue for the days its data covers; every row states that window
-    cov = covered(con, win)
+    # an open window earns revenue for the days its data covers (the aggregate already has the
+    # first and last day: no second pass); every row states that window
+    days = [(a["first_day"], a["last_day"]) for a in agg.values() if a["first_day"] is not None]
+    cov = close(
+        win,
+        min((dt.date.fromisoformat(f) for f, _ in days), default=None),
+        max((dt.date.fromisoformat(last) for _, last in days), default=None),
+    )
     months = cov.months() if cov is not None else None
     first_day, last_day = (cov.first_day, cov.last_day) if cov is not None else (None, None)
     rows = []

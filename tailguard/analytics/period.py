@@ -144,10 +144,18 @@ def covered(con: Any, win: Window) -> Window | None:
     if win.start is not None and win.end is not None:
         return win
     lo, hi = event_span(con, win=win)
-    if lo is None or hi is None:
+    return close(win, _as_day(lo) if lo else None, _as_day(hi) if hi else None)
+
+
+def close(win: Window, first: dt.date | None, last: dt.date | None) -> Window | None:
+    """``win`` with its open sides closed at ``first`` / ``last`` (the UTC days of the first and
+    last event in it, known to the caller); None when a side is open and there is no event."""
+    if win.start is not None and win.end is not None:
+        return win
+    if first is None or last is None:
         return None
-    start = win.start if win.start is not None else _utc(_as_day(lo))
-    end = win.end if win.end is not None else _utc(_as_day(hi)) + ONE_DAY
+    start = win.start if win.start is not None else _utc(first)
+    end = win.end if win.end is not None else _utc(last) + ONE_DAY
     return Window(start, end, calendar_month=win.calendar_month)
 
 
@@ -163,8 +171,12 @@ def bounded(con: Any, win: Window) -> Window:
 def require_events(con: Any, win: Window, *, customer: str | None = None) -> None:
     """Raise ``NoDataError`` when ``win`` holds no event (of ``customer``, when given), naming
     the window and the latest event there is."""
-    lo, _ = event_span(con, customer=customer, win=win)
-    if lo is not None:
+    where, params = win.sql()
+    if customer is not None:
+        where += " AND customer_id = ?"
+        params = [*params, customer]  # type: ignore[list-item]
+    # the common case stops at the first matching row
+    if con.execute(f"SELECT 1 FROM events WHERE {where} LIMIT 1", params).fetchall():
         return
     _, last = event_span(con, customer=customer)
     who = f"{customer!r} has" if customer is not None else "the ledger has"

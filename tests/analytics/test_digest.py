@@ -25,7 +25,7 @@ import pytest
 
 from tailguard.analytics.digest import digest, post
 from tailguard.cli import run
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError, ConfigError
 from tailguard.ledger import Ledger
 from tests.analytics.test_kpis import Events, make_ledger
 
@@ -85,7 +85,7 @@ def test_unknown_rhythm(led: Ledger) -> None:
             digest(con, "hourly")
     finally:
         con.close()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ArgumentError, match="webhook"):  # a bad argument: exit 2 from the CLI
         post("ftp://example.com", {"markdown": "x"})
 
 
