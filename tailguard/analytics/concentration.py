@@ -27,7 +27,6 @@ Conventions (each chosen so a finance reader can redo the number by hand):
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -38,6 +37,7 @@ from numpy.typing import NDArray
 
 from tailguard.analytics import plfit
 from tailguard.errors import MissingDependencyError
+from tailguard.topk import top_count
 
 __all__ = ["QUANTILES", "TOP_SHARES", "concentration", "plot_concentration", "verdict"]
 
@@ -147,7 +147,7 @@ def concentration(
     # Top shares: suffix sums of the ascending order are the totals of the k largest.
     csum = np.concatenate([[0.0], np.cumsum(asc)])
     for key, pct in TOP_SHARES.items():
-        k = max(1, math.ceil(pct / 100.0 * n - 1e-9))
+        k = top_count(n, pct)
         out["top_counts"][key] = k
         out["top_shares"][key] = float((csum[n] - csum[n - k]) / total_f)
 

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from tailguard.analytics.customers import margin_figures
 from tailguard.analytics.period import bounded, require_events
 from tailguard.errors import ConfigError
+from tailguard.topk import top_count
 
 if TYPE_CHECKING:
     import duckdb
@@ -402,7 +403,7 @@ def tail(rows: list[dict[str, Any]], cfg: DiagnoseConfig) -> dict[str, list[str]
     why: dict[str, list[str]] = {}
     if not rows:
         return why
-    k = max(1, math.ceil(len(rows) * cfg.top_pct / 100))
+    k = top_count(len(rows), cfg.top_pct)
     by_cost = sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"]))
     for r in by_cost[:k]:
         if r["cost_usd"] > 0:

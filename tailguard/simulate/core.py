@@ -178,14 +178,17 @@ def simulate(
 
 
 def concentration(values: np.ndarray) -> tuple[float, float, float]:
-    """(top-1% share, top-0.1% share, Gini) of per-customer totals; at least one in each top."""
+    """(top-1% share, top-0.1% share, Gini) of per-customer totals; the top k% counted as the
+    reports count it (tailguard.topk: ceil, at least one)."""
+    from tailguard.topk import top_count
+
     x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
     total = x.sum()
     if n == 0 or total <= 0:
         return 0.0, 0.0, 0.0
-    top1 = x[-max(1, n // 100) :].sum() / total
-    top01 = x[-max(1, n // 1000) :].sum() / total
+    top1 = x[-top_count(n, 1) :].sum() / total
+    top01 = x[-top_count(n, 0.1) :].sum() / total
     i = np.arange(1, n + 1)
     gini = float(2.0 * np.sum(i * x) / (n * total) - (n + 1) / n)
     return float(top1), float(top01), gini
