@@ -104,7 +104,7 @@ def read_customers_csv(path: str | os.PathLike[str]) -> pa.Table:
                 try:
                     out[col] = _money(raw)
                 except (InvalidOperation, ValueError):
-                    raise _Bad(col, f"{raw!r} is not a number from 0 to {MAX_MONEY}") from None
+                    raise _Bad(col, f"{raw!r} is not a number >= 0 and < 1e9") from None
             raw = (row.get("seats") or "").strip()
             if raw:
                 if not _WHOLE.fullmatch(raw) or int(raw) > _MAX_SEATS:

@@ -258,7 +258,7 @@ def test_customers_import_bad_bytes_and_numbers_named(
     assert exc.value.problems == [
         f"{p}:2: name: not UTF-8 text (0xe9 at byte 5)",
         f"{p}:3: seats: '²' is not a whole number from 0 to 9223372036854775807",
-        f"{p}:4: mrr_usd: '1e300' is not a number from 0 to 999999999.999999999",
+        f"{p}:4: mrr_usd: '1e300' is not a number >= 0 and < 1e9",
         f"{p}:5: <row>: 7 fields where the header has 6",
     ]
     led = tmp_path / "led"
