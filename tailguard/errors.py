@@ -54,7 +54,8 @@ class ArgumentError(TailguardError, ValueError):
     exit_code = 2
 
     def __init__(self, argument: str, reason: str) -> None:
-        super().__init__(f"{argument}: {reason}")
+        # "days must be at least 1" reads as it is; "'June' is not a month" gets "period: "
+        super().__init__(reason if reason.startswith(argument) else f"{argument}: {reason}")
         self.argument = argument
         self.reason = reason
 

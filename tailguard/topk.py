@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 
+from tailguard.errors import ArgumentError
+
 __all__ = ["top_count"]
 
 
 def top_count(n: int, pct: float) -> int:
     """The number of entities in the top ``pct``% of ``n`` (``0 < pct <= 100``; 0 when n is 0)."""
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ArgumentError("n", f"n must be >= 0, got {n}")
     if not 0 < pct <= 100:
-        raise ValueError(f"pct must be in (0, 100], got {pct}")
+        raise ArgumentError("pct", f"pct must be in (0, 100], got {pct}")
     if n == 0:
         return 0
     return min(n, max(1, math.ceil(pct / 100.0 * n - 1e-9)))

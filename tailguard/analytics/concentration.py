@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tailguard.analytics import plfit
-from tailguard.errors import MissingDependencyError
+from tailguard.errors import ArgumentError, MissingDependencyError
 from tailguard.topk import top_count
 
 __all__ = ["QUANTILES", "TOP_SHARES", "concentration", "plot_concentration", "verdict"]
@@ -101,11 +101,11 @@ def concentration(
     """
     x_all, exact_all = _to_arrays(values)
     if ids is not None and len(ids) != len(x_all):
-        raise ValueError(f"{len(ids)} ids for {len(x_all)} values")
+        raise ArgumentError("ids", f"{len(ids)} ids for {len(x_all)} values")
     if not np.all(np.isfinite(x_all)):
-        raise ValueError("values must be finite numbers (no NaN or infinity)")
+        raise ArgumentError("values", "values must be finite numbers (no NaN or infinity)")
     if lorenz_points < 2:
-        raise ValueError("lorenz_points must be at least 2")
+        raise ArgumentError("lorenz_points", "lorenz_points must be at least 2")
 
     neg = x_all < 0
     keep = ~neg
@@ -274,7 +274,7 @@ def plot_concentration(
     out = os.fspath(path)
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".png", ".svg"):
-        raise ValueError(f"plot file must end in .png or .svg, not {ext or 'nothing'!r}")
+        raise ArgumentError("path", f"plot file must end in .png or .svg, not {ext or 'nothing'!r}")
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tailguard.errors import MissingDependencyError
+from tailguard.errors import ArgumentError, MissingDependencyError
 
 __all__ = [
     "LikelihoodRatio",
@@ -114,7 +114,7 @@ def _prepare(data: ArrayLike, discrete: bool) -> FloatArray:
     x = np.asarray(data, dtype=np.float64).ravel()
     x = x[np.isfinite(x) & (x > 0)]
     if discrete and not np.all(x == np.round(x)):
-        raise ValueError("discrete=True needs integer values")
+        raise ArgumentError("values", "discrete=True needs integer values")
     return np.sort(x)
 
 
@@ -319,7 +319,7 @@ def fit(
     x = _prepare(data, discrete)
     lay = _Layout.of(x)
     if len(lay.u) < 2:
-        raise ValueError("a power-law fit needs at least two distinct positive values")
+        raise ArgumentError("values", "a power-law fit needs at least two distinct positive values")
     n = len(x)
     if xmin is not None:
         return _fit_fixed(x, float(xmin), discrete)
@@ -336,7 +336,9 @@ def fit(
     if not valid.any():
         valid = np.isfinite(alphas) & (alphas > 1.0)
     if not valid.any():
-        raise ValueError("no candidate xmin gives a normalisable power law (alpha > 1)")
+        raise ArgumentError(
+            "values", "no candidate xmin gives a normalisable power law (alpha > 1)"
+        )
     idx = np.flatnonzero(valid)
     cdf = _cdf_fn(lay, cand, alphas, discrete)
     j, d = _best_candidate(lay, cand[idx], _reindex(cdf, cand))
@@ -366,11 +368,15 @@ def fit(
 def _fit_fixed(x: FloatArray, xmin: float, discrete: bool) -> PowerLawFit:
     """Alpha for a given ``xmin`` (which need not be an observed value), and its KS distance."""
     if xmin <= 0 or (discrete and xmin != round(xmin)):
-        raise ValueError(f"xmin={xmin} must be positive (and an integer for discrete data)")
+        raise ArgumentError(
+            "xmin", f"xmin={xmin} must be positive (and an integer for discrete data)"
+        )
     t = x[x >= xmin]
     ut = np.unique(t)
     if len(ut) < 2:
-        raise ValueError(f"xmin={xmin} leaves fewer than two distinct values in the tail")
+        raise ArgumentError(
+            "xmin", f"xmin={xmin} leaves fewer than two distinct values in the tail"
+        )
     nt = len(t)
     slog = float(np.log(t).sum())
     below = np.searchsorted(t, ut, side="left") / nt  # share of the tail strictly below each value
@@ -390,7 +396,7 @@ def _fit_fixed(x: FloatArray, xmin: float, discrete: bool) -> PowerLawFit:
         model = -np.expm1((1.0 - alpha) * np.log(ut / xmin))
         sigma = (alpha - 1.0) / math.sqrt(nt)
     if not (math.isfinite(alpha) and alpha > 1.0):
-        raise ValueError(f"xmin={xmin} gives no normalisable power law (alpha <= 1)")
+        raise ArgumentError("xmin", f"xmin={xmin} gives no normalisable power law (alpha <= 1)")
     return PowerLawFit(
         alpha=alpha,
         xmin=xmin,
@@ -501,7 +507,7 @@ def bootstrap_p_value(
     n_boot = 2,500 gives two decimals.
     """
     if n_boot <= 0:
-        raise ValueError("n_boot must be positive")
+        raise ArgumentError("n_boot", "n_boot must be positive")
     x = _prepare(data, result.discrete)
     rng = np.random.default_rng(seed)
     below = x[x < result.xmin]
@@ -666,7 +672,7 @@ def compare(data: ArrayLike, result: PowerLawFit, alternative: Alternative) -> L
     elif alternative == "exponential":
         lalt, params = _exponential(t, result)
     else:
-        raise ValueError(f"unknown alternative {alternative!r}")
+        raise ArgumentError("alternative", f"unknown alternative {alternative!r}")
     diff = lpl - lalt
     raw = float(diff.sum())
     sd = float(diff.std())

@@ -83,7 +83,9 @@ def _report(exc: TailguardError) -> int:
     """Print one error once, the way a command-line user needs it; return its exit code."""
     message = str(exc)
     if isinstance(exc, ArgumentError):
-        message = f"{flag_for(exc.argument)}: {exc.reason}"
+        flag, reason = flag_for(exc.argument), exc.reason
+        named = reason.startswith(exc.argument)  # "days must be ..." -> "--days must be ..."
+        message = flag + reason[len(exc.argument) :] if named else f"{flag}: {reason}"
     elif isinstance(exc, UnknownModelError):
         message += "\nPass the file with --prices FILE, or set TAILGUARD_PRICES."
     elif isinstance(exc, InputError):

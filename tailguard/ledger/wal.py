@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from tailguard.errors import InputError
+from tailguard.errors import InputError, LedgerError
 from tailguard.events.batch import Reject, split_error
 from tailguard.events.schema import Event
 
@@ -97,7 +97,7 @@ class WriteAheadLog:
             fut.set_result(None)
         with self._cond:
             if self._closing:
-                raise RuntimeError("write-ahead log is closed")
+                raise LedgerError("write-ahead log is closed")
             self._pending.append((lines, fut))
             self._cond.notify()
         return fut

@@ -36,6 +36,7 @@ import uuid
 from collections import deque
 from typing import Any, Protocol
 
+from tailguard.errors import ArgumentError
 from tailguard.sdk.scope import UNATTRIBUTED, Task
 
 log = logging.getLogger("tailguard.sdk")
@@ -67,7 +68,9 @@ class Recorder:
         batch_size: int = 1_000,
     ) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval_s <= 0:
-            raise ValueError("max_queue and batch_size must be >= 1, flush_interval_s > 0")
+            raise ArgumentError(
+                "max_queue", "max_queue and batch_size must be >= 1, flush_interval_s > 0"
+            )
         self.sink = sink
         self.default_customer = default_customer
         self.max_queue = max_queue

@@ -38,6 +38,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.errors import ArgumentError
 from tailguard.events.schema import OUTCOMES, WORKLOADS
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ class Task:
     ) -> None:
         parent = _current.get()
         if workload is not None and workload not in WORKLOADS:
-            raise ValueError(f"workload must be one of {', '.join(WORKLOADS)}, got {workload!r}")
+            raise ArgumentError(
+                "workload", f"workload must be one of {', '.join(WORKLOADS)}, got {workload!r}"
+            )
         self._recorder = recorder
         self._tokens: list[contextvars.Token[Task | None]] = []
         self.customer = customer if customer is not None else (parent and parent.customer)
@@ -139,9 +142,9 @@ class Task:
     ) -> None:
         """A tool call (``kind`` read or write; ``status`` ok or error)."""
         if kind not in ("read", "write"):
-            raise ValueError(f"tool kind must be 'read' or 'write', got {kind!r}")
+            raise ArgumentError("kind", f"tool kind must be 'read' or 'write', got {kind!r}")
         if status not in ("ok", "error"):
-            raise ValueError(f"tool status must be 'ok' or 'error', got {status!r}")
+            raise ArgumentError("status", f"tool status must be 'ok' or 'error', got {status!r}")
         fields: dict[str, Any] = {"tool": name, "tool_kind": kind, "status": status}
         if latency_ms is not None:
             fields["latency_ms"] = latency_ms
@@ -152,19 +155,21 @@ class Task:
     ) -> None:
         """A retrieval step: ``queries`` vector/keyword queries and ``reranks`` rerank calls."""
         if queries < 0 or reranks < 0:
-            raise ValueError("queries and reranks must be >= 0")
+            raise ArgumentError("queries", "queries and reranks must be >= 0")
         self._emit("retrieval", {"queries": queries, "reranks": reranks}, cost_usd)
 
     def escalate(self, *, minutes: float, cost_usd: Decimal | str | None = None) -> None:
         """A human escalation of ``minutes`` of staff time."""
         if minutes < 0:
-            raise ValueError("minutes must be >= 0")
+            raise ArgumentError("minutes", "minutes must be >= 0")
         self._emit("escalation", {"minutes": minutes}, cost_usd)
 
     def outcome(self, outcome: str) -> None:
         """How the task ended: accepted, rejected, abandoned, timed_out, tool_error, escalated."""
         if outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+            raise ArgumentError(
+                "outcome", f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}"
+            )
         self._emit("task_outcome", {"outcome": outcome}, None)
 
     def _emit(self, kind: str, fields: dict[str, Any], cost: Decimal | str | None) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tailguard.errors import ArgumentError
 from tailguard.ledger.customers import COLUMNS as CUSTOMER_COLUMNS
 from tailguard.simulate import catalog as cat
 from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
@@ -92,11 +93,11 @@ def simulate(
     drift over the window (cost per call falls while cost per resolved task rises).
     """
     if customers < 1:
-        raise ValueError("customers must be at least 1")
+        raise ArgumentError("customers", "customers must be at least 1")
     if days < 1:
-        raise ValueError("days must be at least 1")
+        raise ArgumentError("days", "days must be at least 1")
     if fmt not in ("jsonl", "parquet"):
-        raise ValueError(f"unknown format {fmt!r}: choose jsonl or parquet")
+        raise ArgumentError("fmt", f"unknown format {fmt!r}: choose jsonl or parquet")
     from tailguard.simulate.output import JsonlSink, ParquetSink, to_table
 
     outdir = Path(out)
