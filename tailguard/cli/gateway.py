@@ -1,4 +1,4 @@
-"""Commands: gateway, mock-upstream, keys create."""
+"""Commands: gateway, mock-upstream, keys create / list / revoke."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.output import print_json
+from tailguard.cli.output import Output, Table, output_options, print_json
 from tailguard.errors import ConfigError
 
 keys_app = typer.Typer(
@@ -119,3 +119,39 @@ def keys_create(
         print_json({"key": key, "customer_id": customer, "user_id": user})
     else:
         typer.echo(key)
+
+
+@keys_app.command("list")
+@output_options
+def keys_list(config: ConfigOpt = None) -> Output:
+    """List the virtual keys: id, name (first and last characters), customer, user, created.
+    No key can be read back: only hashes are stored.
+
+    Example: tailguard keys list --config gateway.toml --json
+    """
+    from tailguard.gateway.config import load_config
+    from tailguard.gateway.keys import list_keys
+
+    rows = list_keys(load_config(_config_path(config)).keys)
+    cols = ["id", "name", "customer_id", "user_id", "created"]
+    return Output(tables=[Table(rows=rows, columns=cols, csv_columns=cols)])
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key itself, or its id from `keys list`.")],
+    config: ConfigOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Revoke a virtual key: a running gateway refuses it within a second.
+
+    Example: tailguard keys revoke 3f2a9c1b7d0e --config gateway.toml
+    """
+    from tailguard.gateway.config import load_config
+    from tailguard.gateway.keys import revoke_key
+
+    row = revoke_key(load_config(_config_path(config)).keys, key)
+    if json_:
+        print_json({"revoked": row})
+    else:
+        typer.echo(f"revoked {row['id']} ({row['name']}, customer {row['customer_id']})")

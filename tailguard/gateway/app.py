@@ -3,8 +3,9 @@ prices and records every call.
 
 One request, in order:
 
-1. **auth**: the virtual key (``Authorization: Bearer`` or ``x-api-key``) decides the customer;
-   no or bad key is a 401 in the provider's error shape;
+1. **auth**, before a byte of the body is read: the virtual key (``Authorization: Bearer`` or
+   ``x-api-key``) decides the customer; no or bad key is a 401 in the provider's error shape;
+   then the body is read up to ``max_body_mb`` (a larger one is a 413, read no further);
 2. **attribution**: ``X-Tailguard-User/-Feature/-Task/-Session/-Workload/-Attempt`` headers, else
    OpenAI ``user`` / Anthropic ``metadata.user_id`` for the user (a header never changes the
    customer);
@@ -13,7 +14,9 @@ One request, in order:
    ``max_completion_tokens`` / ``max_output_tokens`` or ``default_max_output_tokens`` — priced
    at the model's list price; every number is bounded first (``door.py``);
    ``degrade`` rewrites the model, ``deny``/``kill`` answer 429 (or a graceful 200);
-4. **forward** on one pooled client (aiohttp or httpx, ``upstream.py``); streams are passed
+4. **forward** only the client headers of an allow-list (``config.FORWARD_HEADERS``: never
+   ``OpenAI-Organization`` / ``OpenAI-Project``, which would bill the operator's key to another
+   org or project), on one pooled client (aiohttp or httpx, ``upstream.py``); streams are passed
    on event by event as they arrive (never buffered whole); upstream errors pass through
    unchanged;
 5. **record**: one ``llm_call`` event per upstream call (ok, upstream error, timeout, broken or
@@ -44,7 +47,8 @@ import httpx
 import msgspec
 
 from tailguard.gateway import door, replies
-from tailguard.gateway.config import GatewayConfig, KeyRecord, Upstream, hash_key, load_keys
+from tailguard.gateway.config import GatewayConfig, Upstream
+from tailguard.gateway.keys import KeyRecord, KeyRing, hash_key
 from tailguard.gateway.metrics import Metrics
 from tailguard.gateway.upstream import (
     AiohttpClient,
@@ -80,21 +84,6 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v1/models"): ("openai", "models"),
     ("POST", "/v1/messages"): ("anthropic", "messages"),
 }
-_DROP_REQ = frozenset(
-    {
-        b"host",
-        b"content-length",
-        b"authorization",
-        b"x-api-key",
-        b"accept-encoding",
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"te",
-        b"upgrade",
-        b"proxy-authorization",
-    }
-)
 _WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
 
 
@@ -163,15 +152,23 @@ class Gateway:
         self.book = book
         self.wal = wal
         self.metrics = Metrics()
-        self.keys: dict[str, KeyRecord] = load_keys(cfg.keys)
-        self._keys_mtime = _mtime(cfg.keys)
-        self._keys_checked = time.monotonic()
+        self.keyring = KeyRing(cfg.keys)
+        self._allowed_headers = frozenset(h.encode() for h in cfg.forward_headers)
         self._transport = transport
         self._client: HttpxClient | AiohttpClient | None = None
         self._ids = itertools.count()
         self._id_prefix = f"gw-{os.urandom(5).hex()}-"
         self._prices: dict[tuple[str, str], tuple[Any, dt.datetime | None]] = {}
         self._closers: list[Callable[[], Any]] = []
+
+    @property
+    def keys(self) -> dict[str, KeyRecord]:
+        """The virtual keys in force (sha256 -> record)."""
+        return self.keyring.keys
+
+    @keys.setter
+    def keys(self, value: dict[str, KeyRecord]) -> None:
+        self.keyring.keys = value
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -206,14 +203,8 @@ class Gateway:
                 await self._proxy(scope, receive, send, *route)
             elif path == "/healthz":
                 await _respond(send, 200, b'{"status":"ok"}')
-            elif path == "/metrics":
-                wal = self.wal.stats if self.wal is not None else None
-                await _respond(
-                    send,
-                    200,
-                    self.metrics.render(wal).encode(),
-                    content_type=b"text/plain; version=0.0.4; charset=utf-8",
-                )
+            elif path == "/metrics" and self.cfg.metrics:
+                await self._metrics(scope, send)
             else:
                 await _respond(send, 404, replies.error_body("openai", 404, f"no route {path}"))
         elif t == "lifespan":
@@ -226,6 +217,24 @@ class Gateway:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        """Prometheus text; with ``metrics_token_env`` set, only for ``Bearer <token>``."""
+        if self.cfg.metrics_token is not None:
+            auth = dict(scope["headers"]).get(b"authorization", b"")
+            want = b"Bearer " + self.cfg.metrics_token.encode()
+            if not hmac.compare_digest(auth, want):
+                await _respond(
+                    send, 401, replies.error_body("openai", 401, "Metrics token needed.")
+                )
+                return
+        wal = self.wal.stats if self.wal is not None else None
+        await _respond(
+            send,
+            200,
+            self.metrics.render(wal).encode(),
+            content_type=b"text/plain; version=0.0.4; charset=utf-8",
+        )
+
     # --- the proxy -----------------------------------------------------------------------------
 
     async def _proxy(
@@ -234,17 +243,22 @@ class Gateway:
         call = _Call(wire, kind, time.perf_counter())
         hdrs: dict[bytes, bytes] = {}
         fwd: list[tuple[bytes, bytes]] = []
+        allowed = self._allowed_headers
         for k, v in scope["headers"]:
             hdrs[k] = v
-            if k not in _DROP_REQ and not k.startswith(b"x-tailguard-"):
+            if k in allowed:
                 fwd.append((k, v))
-        raw = await _read_body(receive)
-
-        rec = self._auth(hdrs)
+        rec = self._auth(hdrs)  # before reading the body: an anonymous client costs nothing
         if rec is None:
             await self._fail(send, call, 401, "Invalid or missing tailguard virtual key.")
             return
         call.customer = rec.customer_id
+        limit = self.cfg.max_body_bytes
+        raw = await _read_body(receive, limit, hdrs.get(b"content-length"))
+        if raw is None:
+            mb = limit / 1024 / 1024
+            await self._fail(send, call, 413, f"The request body is larger than {mb:g} MB.")
+            return
 
         body: dict[str, Any] = {}
         max_out: int | None = None
@@ -309,16 +323,7 @@ class Gateway:
                 key = auth[7:].strip()
         if not key:
             return None
-        h = hash_key(key.decode("latin-1"))
-        rec = self.keys.get(h)
-        if rec is None and time.monotonic() - self._keys_checked > 1.0:
-            # keys created after start: reload the file when it changed (at most once a second)
-            self._keys_checked = time.monotonic()
-            m = _mtime(self.cfg.keys)
-            if m != self._keys_mtime:
-                self.keys, self._keys_mtime = load_keys(self.cfg.keys), m
-                rec = self.keys.get(h)
-        return rec
+        return self.keyring.get(hash_key(key.decode("latin-1")))
 
     def _attribute(
         self, call: _Call, hdrs: dict[bytes, bytes], rec: KeyRecord, body: dict[str, Any]
@@ -460,7 +465,8 @@ class Gateway:
             finally:
                 await resp.close()
         except UpstreamError as exc:
-            await self._fail(send, call, 502, f"Upstream unreachable: {exc}.")
+            log.warning("upstream %s unreachable: %s", up.provider, exc)
+            await self._fail(send, call, 502, "The upstream provider could not be reached.")
             return
         await _respond(send, resp.status, content, headers=resp.headers)
         self._count(call, resp.status)
@@ -484,8 +490,10 @@ class Gateway:
             await self._fail(send, call, 504, "The upstream provider timed out.")
             return
         except UpstreamError as exc:
+            # the detail (host, port, errno) is for the operator's log, not the client
+            log.warning("upstream %s unreachable: %s", up.provider, exc)
             await self._record(call, Usage(), 502, "upstream_unreachable")
-            await self._fail(send, call, 502, f"Upstream unreachable: {exc}.")
+            await self._fail(send, call, 502, "The upstream provider could not be reached.")
             return
         try:
             if resp.status >= 400 or not resp.content_type.startswith("text/event-stream"):
@@ -676,23 +684,22 @@ async def _done() -> None:
     return None
 
 
-def _mtime(p: Any) -> float:
-    try:
-        return os.stat(p).st_mtime
-    except OSError:
-        return 0.0
-
-
-async def _read_body(receive: Receive) -> bytes:
-    msg = await receive()
-    body = msg.get("body", b"")
-    if not msg.get("more_body"):
-        return body
-    parts = [body]
-    while msg.get("more_body"):
+async def _read_body(receive: Receive, limit: int, length: bytes | None) -> bytes | None:
+    """The request body, or None as soon as it is known to pass ``limit`` bytes (a
+    ``Content-Length`` above it is refused before reading anything)."""
+    if length is not None and length.isdigit() and int(length) > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    while True:
         msg = await receive()
-        parts.append(msg.get("body", b""))
-    return b"".join(parts)
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not msg.get("more_body"):
+            return b"".join(parts)
 
 
 async def _respond(

@@ -108,6 +108,7 @@ class MockUpstream:
         self.seen: set[str] = set()
         self.requests = 0
         self.fault: str | None = None
+        self.last_headers: dict[str, str] = {}
         self.tokenizer = "words"
         self.app = Starlette(
             routes=[
@@ -121,6 +122,8 @@ class MockUpstream:
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":  # what the last caller sent (header names lower-cased)
+            self.last_headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         await self.app(scope, receive, send)
 
     # --- helpers -----------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def test_user_ids_hashed_and_keys_picked_up_while_running(
     from tailguard.gateway.config import create_key
 
     late = create_key(env.gw.cfg.keys, "globex", "u-late")  # after the gateway loaded its keys
-    env.gw._keys_checked = 0.0  # as if more than a second had passed
+    env.gw.keyring._checked = 0.0  # as if the check interval had passed
 
     async def main() -> None:
         await oa(env, late).chat.completions.create(
