@@ -26,6 +26,17 @@ def ingest(
         str | None,
         typer.Option("--rejects", help="Write bad rows here (JSONL) and accept the rest."),
     ] = None,
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="events (tailguard's event files, by extension) or otlp (OTLP/JSON traces, "
+            "one ExportTraceServiceRequest per line, see docs/otel.md).",
+        ),
+    ] = "events",
+    otel_config: Annotated[
+        str | None, typer.Option("--otel-config", help="A TOML file with an [otel] table.")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Validate, price and append events to the ledger (idempotent by event_id).
@@ -33,11 +44,19 @@ def ingest(
     Without --rejects, one bad row refuses the whole input (exit 1) and the ledger is untouched.
 
     Example: tailguard ingest events.jsonl --ledger ./tailguard-data
+    Example: tailguard ingest traces.jsonl --format otlp --ledger ./tailguard-data
     """
     from tailguard.ledger import ingest as do_ingest
 
     led = ledger_path(ledger)
     book = price_book(prices)
+    if format_ not in ("events", "otlp"):
+        raise typer.BadParameter("must be events or otlp", param_hint="--format")
+    if format_ == "otlp":
+        from tailguard.otel.cli import ingest_otlp_command
+
+        ingest_otlp_command(paths, led, book, rejects, otel_config, json_)
+        return
     show = sys.stderr.isatty() and not json_
     if show:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
