@@ -67,8 +67,8 @@ import pyarrow as pa
 
 from tailguard.analytics.customers import customer_rows
 from tailguard.analytics.margins import THRESHOLDS
-from tailguard.analytics.period import Window
-from tailguard.errors import ArgumentError
+from tailguard.analytics.period import Window, require_events
+from tailguard.errors import ArgumentError, NoDataError
 
 if TYPE_CHECKING:
     import duckdb
@@ -189,7 +189,9 @@ def panel_period(
         except ValueError:
             raise ArgumentError("period", f"{period!r} is not a month (YYYY-MM)") from None
     else:
-        ref = as_of or last_day or dt.datetime.now(dt.UTC).date()
+        ref = as_of or last_day
+        if ref is None:  # the wall clock never dates a report
+            raise NoDataError("the ledger has no events")
         first = ref.replace(day=1)
     month_days = calendar.monthrange(first.year, first.month)[1]
     month_last = first.replace(day=month_days)
@@ -983,6 +985,7 @@ def kpis(
     """The eight-KPI panel for ``period`` (YYYY-MM) as of ``as_of`` (see the module docstring)."""
     con.execute("SET TimeZone = 'UTC'")
     p = panel_period(con, period, as_of)
+    require_events(con, p.window)  # an empty month is not a month of zero spend
     caps = resolve_caps(con, policy)
     _register_caps(con, caps)
     where, params = p.window.sql()
@@ -1003,6 +1006,7 @@ def kpis(
         kpi_cost_to_revenue(rows),
     ]
     return {
+        "window": p.window.stated(),
         "period": p.start.strftime("%Y-%m"),
         "as_of": p.as_of,
         "days_elapsed": p.elapsed_days,

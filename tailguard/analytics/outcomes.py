@@ -37,6 +37,7 @@ import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.period import bounded
 from tailguard.errors import ArgumentError
 from tailguard.events.schema import OUTCOMES
 
@@ -206,9 +207,13 @@ def outcomes(
     distinct counts are exact per group; a task whose events carry two different group values
     (rare: a feature switch mid-task) has its spend split between the groups and its outcome
     counted in the group of its ``task_outcome`` event.
+
+    ``window`` states the days covered (an open window: the days its events span);
+    ``NoDataError`` when the window holds no events (no data is not a cost of zero).
     """
+    stated = bounded(con, win)
     parts = outcome_parts(con, win, by=by)
-    report = {"by": by, **_fold(parts), "weekly": _weekly(parts)}
+    report = {"window": stated.stated(), "by": by, **_fold(parts), "weekly": _weekly(parts)}
     if by:
         groups: dict[Any, list[dict[str, Any]]] = {}
         for p in parts:

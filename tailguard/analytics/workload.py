@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.period import bounded
 from tailguard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -161,11 +162,14 @@ def workload(
 
     ``classes`` lists chat, agent, rag (always, ``no_data`` when absent) and ``other`` when it
     has calls. LLM calls without a ``task_id`` count as invocations but not as tasks.
+    ``window`` states the days covered (an open window: the days its events span);
+    ``NoDataError`` when the window holds no events.
     """
     if output_multiplier <= 0:
         raise ConfigError("output_multiplier must be > 0")
     if not 0 <= cache_read_weight <= 1:
         raise ConfigError("cache_read_weight must be in [0, 1]")
+    stated = bounded(con, win)
     where, params = win.sql()
     eff_expr = (
         f"(input_tokens - cache_read_tokens + cache_read_tokens * {float(cache_read_weight)!r}"
@@ -233,6 +237,7 @@ def workload(
             }
         )
     return {
+        "window": stated.stated(),
         "output_multiplier": output_multiplier,
         "cache_read_weight": cache_read_weight,
         "tail_share": tail_share,

@@ -135,7 +135,7 @@ def outcomes_cmd(
     if by is not None and by not in GROUPS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUPS)}")
     win = window(period, date_from, date_to)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(period_flag):
         rep = outcomes(con, win, by=by)
     if json_:
         print_json(rep)
@@ -156,13 +156,16 @@ def outcomes_cmd(
             columns=("group", *cols, *(f"{b}_share" for b in BUCKETS)),
         )
         return
-    print_table([{"metric": c, "value": rep[c]} for c in cols], title="Cost per resolved task")
+    span = f"{rep['window']['start']} .. {rep['window']['end']}"
+    print_table(
+        [{"metric": c, "value": rep[c]} for c in cols], title=f"Cost per resolved task, {span}"
+    )
     print_table(
         [
             {"outcome": b, "spend_usd": v["spend_usd"], "share": v["share"]}
             for b, v in rep["by_outcome"].items()
         ],
-        title="Spend by outcome (open = no outcome yet)",
+        title=f"Spend by outcome (open = no outcome yet), {span}",
     )
     print_table(
         rep["weekly"],
@@ -174,10 +177,10 @@ def outcomes_cmd(
             "cost_per_resolved_task_change",
             "calls_per_resolved_task",
         ),
-        title="Weekly: cost per call vs cost per resolved task",
+        title=f"Weekly: cost per call vs cost per resolved task, {span}",
     )
     if by:
-        print_table(rep["groups"], ("group", *cols), title=f"By {by}")
+        print_table(rep["groups"], ("group", *cols), title=f"By {by}, {span}")
 
 
 def _flat(g: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +214,7 @@ def workload_cmd(
 
     kw = load_config(config)
     win = window(period, date_from, date_to)
-    with ledger_connection(ledger) as con:
+    with ledger_connection(ledger) as con, no_data_hint(period_flag):
         rep = workload(con, win, **kw)
     if json_:
         print_json(rep)
@@ -243,5 +246,6 @@ def workload_cmd(
             "over_alarm",
             "status",
         ),
-        title="Per-task cost by workload class (effective tokens, seed 002)",
+        title="Per-task cost by workload class (effective tokens), "
+        f"{rep['window']['start']} .. {rep['window']['end']}",
     )

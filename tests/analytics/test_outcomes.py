@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from tailguard.analytics.outcomes import BUCKETS, outcomes
 from tailguard.analytics.period import Window, window
 from tailguard.cli import run
+from tailguard.errors import NoDataError
 from tailguard.events.schema import OUTCOMES
 from tests.analytics.test_diagnose import connect, events_table
 
@@ -203,6 +204,10 @@ def _random_ledger(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_shares_sum_to_one_and_spend_is_conserved(tasks: list[dict[str, Any]]) -> None:
     rows = _random_ledger(tasks)
     con = connect(rows)
+    if not rows:  # no event at all: the report says so rather than showing zeros
+        with pytest.raises(NoDataError, match="the ledger has no events"):
+            outcomes(con, Window())
+        return
     total = sum((r["cost_usd"] for r in rows if r.get("cost_usd") is not None), Decimal(0))
     for by in (None, "feature", "customer", "workload"):
         rep = outcomes(con, Window(), by=by)
