@@ -37,7 +37,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tg-compact-"))
     try:
         led = Ledger(work / "L")
-        led._ensure()
+        led.ensure()
         n = args.segments * args.rows
         priced = price_table(PriceBook.load(), make_events(n, 20_000)).cast(LEDGER_SCHEMA)
         for i in range(args.segments):

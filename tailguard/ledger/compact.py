@@ -28,17 +28,20 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from tailguard.events.batch import engine as _engine
 from tailguard.events.schema import LEDGER_SCHEMA
-
-if TYPE_CHECKING:
-    from tailguard.ledger.store import Ledger
-
-MANIFESTS = "compacted"
+from tailguard.ledger.segments import (
+    MANIFESTS,
+    SegmentDir,
+    atomic_write_parquet,
+    fsync_dir,
+    manifests,
+    write_synced,
+)
 
 
 @dataclass
@@ -61,22 +64,8 @@ class CompactResult:
         }
 
 
-def manifests(ledger_path: Path) -> dict[str, list[str]]:
-    """The compaction manifests: merged segment name -> the source names it replaces."""
-    d = ledger_path / MANIFESTS
-    if not d.is_dir():
-        return {}
-    out: dict[str, list[str]] = {}
-    for m in d.glob("*.json"):
-        try:
-            out[m.name[: -len(".json")]] = json.loads(m.read_text())["sources"]
-        except FileNotFoundError:  # removed meanwhile: its sources were removed before it
-            continue
-    return out
-
-
 def compact(
-    ledger: Ledger,
+    ledger: SegmentDir,
     *,
     small_rows: int = 100_000,
     target_rows: int = 1_000_000,
@@ -90,27 +79,25 @@ def compact(
 
     Holds the commit lock throughout (writers wait; readers never do).
     """
-    from tailguard.ledger.store import _fsync_dir, atomic_write_parquet
-
     result = CompactResult()
     t = time.time() if now is None else now
-    manifests = ledger.path / MANIFESTS
+    manifest_dir = ledger.manifests_dir
     with ledger.lock():
-        ledger._clean_orphans()
-        result.deleted_segments = _finish_old(ledger, manifests, t, grace_s)
+        ledger.clean_orphans()
+        result.deleted_segments = _finish_old(ledger, manifest_dir, t, grace_s)
         groups = _plan(ledger, small_rows, target_rows, max_segments)
         if groups:
-            manifests.mkdir(exist_ok=True)
+            manifest_dir.mkdir(exist_ok=True)
         for group in groups:
             table = _read(group)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}-c.parquet"
             tmp = ledger.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
             atomic_write_parquet(table, tmp, ledger.tmp_dir)  # step 1: written and synced
             manifest = {"merged": name, "sources": [p.name for p in group], "created": t}
-            _write_synced(manifests / f"{name}.json", json.dumps(manifest).encode())  # step 2
-            _fsync_dir(manifests)
+            write_synced(manifest_dir / f"{name}.json", json.dumps(manifest).encode())  # step 2
+            fsync_dir(manifest_dir)
             os.replace(tmp, ledger.segments_dir / name)  # step 3: the switch
-            _fsync_dir(ledger.segments_dir)
+            fsync_dir(ledger.segments_dir)
             result.merged_segments += 1
             result.source_segments += len(group)
             result.rows += table.num_rows
@@ -118,7 +105,9 @@ def compact(
     return result
 
 
-def _plan(ledger: Ledger, small_rows: int, target_rows: int, max_segments: int) -> list[list[Path]]:
+def _plan(
+    ledger: SegmentDir, small_rows: int, target_rows: int, max_segments: int
+) -> list[list[Path]]:
     """Groups of at least two small live segments, each group under ``target_rows`` rows,
     ``max_segments`` sources at most in all (a backlog is worked off over several runs, so the
     commit lock is never held for long)."""
@@ -165,16 +154,14 @@ def _read(files: list[Path]) -> pa.Table:
         con.close()
 
 
-def _finish_old(ledger: Ledger, manifests: Path, now: float, grace_s: float) -> int:
+def _finish_old(ledger: SegmentDir, manifest_dir: Path, now: float, grace_s: float) -> int:
     """Delete the sources of manifests older than the grace period, then the manifests."""
-    from tailguard.ledger.store import _fsync_dir
-
-    if not manifests.is_dir():
+    if not manifest_dir.is_dir():
         return 0
     deleted = 0
-    for tmp in manifests.glob("*.json.tmp"):  # a manifest cut short by a crash
+    for tmp in manifest_dir.glob("*.json.tmp"):  # a manifest cut short by a crash
         tmp.unlink(missing_ok=True)
-    for m in sorted(manifests.glob("*.json")):
+    for m in sorted(manifest_dir.glob("*.json")):
         info = json.loads(m.read_text())
         merged_exists = (ledger.segments_dir / info["merged"]).exists()
         if merged_exists and now - float(info["created"]) < grace_s:
@@ -185,15 +172,9 @@ def _finish_old(ledger: Ledger, manifests: Path, now: float, grace_s: float) -> 
                 if p.exists():
                     p.unlink()
                     deleted += 1
-            _fsync_dir(ledger.segments_dir)
+            fsync_dir(ledger.segments_dir)
         m.unlink()  # after the sources: a listing with a source still finds the manifest
     return deleted
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+__all__ = ["MANIFESTS", "CompactResult", "compact", "manifests"]

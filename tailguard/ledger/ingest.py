@@ -35,14 +35,14 @@ from tailguard.errors import InputError
 from tailguard.events.batch import DEFAULT_BATCH_ROWS, Reject, TsWindow
 from tailguard.events.readers import read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
-from tailguard.ledger.store import (
+from tailguard.ledger.segments import (
     ROW_GROUP_ROWS,
-    IdIndex,
-    Ledger,
-    _fsync_dir,
     atomic_write_parquet,
+    fsync_dir,
+    fsync_file,
     open_segment_writer,
 )
+from tailguard.ledger.store import IdIndex, Ledger
 from tailguard.pricing import PriceBook, price_table
 
 _IN_FLIGHT = 3  # batches waiting for the writer at most
@@ -94,9 +94,9 @@ def ingest(
     """
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     book = prices or PriceBook.load()
-    led._ensure()
+    led.ensure()
     with led.lock():
-        led._clean_orphans()
+        led.clean_orphans()
         snapshot = {p.name for p in led.segment_files()}
         index = IdIndex(led.segment_files())
     result = IngestResult()
@@ -231,11 +231,7 @@ def _commit_staged(
         for p in others:  # committed by another writer while we were staging
             late_ids.update(pq.read_table(p, columns=["event_id"]).column("event_id").to_pylist())
         for i, (tmp, n) in enumerate(staged):
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(tmp)
             name = f"{os.path.basename(tmp).split('.')[0]}-{i:05d}.parquet"
             dest = led.segments_dir / name
             if late_ids:
@@ -253,7 +249,7 @@ def _commit_staged(
                 os.replace(tmp, dest)
             result.accepted += n
             result.segments.append(dest)
-        _fsync_dir(led.segments_dir)
+        fsync_dir(led.segments_dir)
 
 
 def _write_rejects(path: Path, rejects: list[Reject]) -> None:

@@ -1,11 +1,9 @@
 """The ledger: append-only, idempotent by ``event_id``, durable, readable while written.
 
-Layout of a ledger directory::
+Layout of a ledger directory: the segment directory (``tailguard.ledger.segments``: committed
+segments, compaction manifests, ``tmp/``, the commit lock) plus::
 
-    segments/<name>.parquet             committed, immutable, LEDGER_SCHEMA: all readers see
     customers.parquet                   the customer dimension (replaced atomically)
-    tmp/                                segments being written (invisible to readers)
-    .lock                               the commit lock (fcntl), held only while committing
 
 Why this shape: a single DuckDB file admits one writer process and blocks readers, but the
 gateway, several ``ingest`` runs and the reports must all work at once. Immutable Parquet
@@ -24,12 +22,10 @@ so a long-lived writer does not rescan the ledger per batch; dedupe is a hash jo
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,17 +34,17 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tailguard.errors import InputError, LedgerError
-from tailguard.events.readers import INPUT_SCHEMA, Reject, structs_to_table
+from tailguard.errors import InputError
+from tailguard.events.batch import INPUT_SCHEMA, Reject, structs_to_table
 from tailguard.events.schema import LEDGER_SCHEMA, Event
+from tailguard.ledger.compact import CompactResult, compact
+from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
 
 if TYPE_CHECKING:
     import duckdb
 
-    from tailguard.ledger.compact import CompactResult
     from tailguard.pricing import PriceBook
 
-SEGMENTS = "segments"
 CUSTOMERS = "customers.parquet"
 
 
@@ -59,77 +55,6 @@ class CommitResult:
     accepted: int
     duplicates: int
     segment: Path | None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-#: columns worth dictionary-encoding (few distinct values); unique ones (event_id, ts, ...) are
-#: not: trying a dictionary on them costs write time for nothing
-DICTIONARY_COLUMNS = [
-    "kind",
-    "customer_id",
-    "feature",
-    "workload",
-    "provider",
-    "model",
-    "attempt",
-    "status",
-    "tool",
-    "tool_kind",
-    "queries",
-    "reranks",
-    "outcome",
-    "action",
-    "rule",
-    "cost_source",
-    "unpriced",
-    "cache_write_tokens",
-    "reasoning_tokens",
-]
-
-
-#: DuckDB's row group size: its Parquet scan runs one row group per thread
-ROW_GROUP_ROWS = 122_880
-
-_SEGMENT_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "use_dictionary": DICTIONARY_COLUMNS,
-}
-
-
-def write_segment(table: pa.Table, where: Any) -> None:
-    """Write one ledger segment (zstd; row groups of DuckDB's size for its parallel scan)."""
-    pq.write_table(table, where, row_group_size=ROW_GROUP_ROWS, **_SEGMENT_OPTIONS)
-
-
-def open_segment_writer(where: Any) -> pq.ParquetWriter:
-    """A writer for a segment built batch by batch (each ``write_table`` is a row group)."""
-    return pq.ParquetWriter(where, LEDGER_SCHEMA, **_SEGMENT_OPTIONS)
-
-
-def atomic_write_parquet(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
-    """Write ``table`` to ``dest`` so that readers see all of it or nothing."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.parquet.tmp"
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink:
-            write_segment(table, sink)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
 
 
 class IdIndex:
@@ -185,62 +110,20 @@ class IdIndex:
         return kept
 
 
-class Ledger:
+class Ledger(SegmentDir):
     """A ledger directory. Cheap to construct; nothing is created until the first write."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.segments_dir = self.path / SEGMENTS
-        self.tmp_dir = self.path / "tmp"
+        super().__init__(path)
         self._index: IdIndex | None = None
         self._seen_segments: set[str] = set()
 
     # --- write path ------------------------------------------------------------------------
 
-    def _ensure(self) -> None:
-        try:
-            self.segments_dir.mkdir(parents=True, exist_ok=True)
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LedgerError(f"{self.path}: cannot create the ledger directory: {exc}") from exc
-
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """The commit lock: serialises writers only; readers never take it."""
-        self._ensure()
-        fh = (self.path / ".lock").open("a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
-
-    def segment_files(self) -> list[Path]:
-        """The live segments: every Parquet file in ``segments/`` minus those a compacted
-        segment in the same listing replaces (``tailguard.ledger.compact``).
-
-        The manifests are read before and after listing: a manifest is written before its
-        merged segment appears and deleted only after its sources, so one of the two reads
-        finds it whenever the listing holds both the merged segment and a source.
-        """
-        from tailguard.ledger.compact import manifests
-
-        if not self.segments_dir.exists():
-            return []
-        before = manifests(self.path)
-        files = sorted(p for p in self.segments_dir.iterdir() if p.suffix == ".parquet")
-        found = before | manifests(self.path)
-        if not found:
-            return files
-        names = {p.name for p in files}
-        gone = {s for merged, sources in found.items() if merged in names for s in sources}
-        return [p for p in files if p.name not in gone]
-
     def _refresh_index(self) -> IdIndex:
         """The id index, extended with segments committed since this writer last looked."""
         if self._index is None:
-            self._clean_orphans()
+            self.clean_orphans()
             files = self.segment_files()
             self._index = IdIndex(files)
         else:
@@ -248,13 +131,6 @@ class Ledger:
             self._index.add_segments(files)
         self._seen_segments.update(p.name for p in files)
         return self._index
-
-    def _clean_orphans(self) -> None:
-        """Remove temp files left by writers that died (their pid is gone)."""
-        for p in [*self.tmp_dir.glob("*.tmp"), *self.tmp_dir.glob("*.staged.parquet")]:
-            pid = p.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                p.unlink(missing_ok=True)
 
     def commit(self, table: pa.Table) -> CommitResult:
         """Append priced rows (LEDGER_SCHEMA) durably; drop ids already in the ledger.
@@ -277,8 +153,6 @@ class Ledger:
 
     def compact(self, **kwargs: Any) -> CompactResult:
         """Merge small segments; see ``tailguard.ledger.compact.compact``."""
-        from tailguard.ledger.compact import compact
-
         return compact(self, **kwargs)
 
     def append(
@@ -316,7 +190,7 @@ class Ledger:
     # --- customers ---------------------------------------------------------------------------
 
     def write_customers(self, table: pa.Table) -> None:
-        self._ensure()
+        self.ensure()
         with self.lock():
             atomic_write_parquet(table, self.path / CUSTOMERS, self.tmp_dir)
 
@@ -372,14 +246,11 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-__all__ = ["INPUT_SCHEMA", "CommitResult", "Ledger", "Reject", "atomic_write_parquet"]
+__all__ = [
+    "INPUT_SCHEMA",
+    "CommitResult",
+    "Ledger",
+    "Reject",
+    "atomic_write_parquet",
+    "write_segment",
+]

@@ -153,24 +153,23 @@ def test_crash_between_manifest_and_switch_is_ignored_then_cleaned(
 _KILL_AT = """
 import os, pathlib, signal, sys
 import tailguard.ledger.compact as c
-import tailguard.ledger.store as store
 from tailguard.ledger import Ledger
 
 step = sys.argv[2]
 def die(*_):
     os.kill(os.getpid(), signal.SIGKILL)
 if step == "written":  # the merged rows are in tmp/, no manifest yet
-    real_write = store.atomic_write_parquet
+    real_write = c.atomic_write_parquet
     def write(*a):
         real_write(*a)
         die()
-    store.atomic_write_parquet = write
+    c.atomic_write_parquet = write
 elif step == "manifest":  # the manifest is synced, the merged segment not switched in
-    real_manifest = c._write_synced
+    real_manifest = c.write_synced
     def manifest(*a):
         real_manifest(*a)
         die()
-    c._write_synced = manifest
+    c.write_synced = manifest
 elif step == "switch":  # the first merged segment is in segments/, the others not yet
     real_replace = os.replace
     def replace(a, b):
