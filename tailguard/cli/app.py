@@ -44,6 +44,7 @@ def version() -> None:
 def _register() -> None:
     # Each room's commands live in their own module; importing registers them on ``app``.
     from tailguard.cli import (  # noqa: F401
+        collect,
         demo,
         diagnose,
         gateway,

@@ -35,7 +35,11 @@ def ingest(
         ),
     ] = "events",
     otel_config: Annotated[
-        str | None, typer.Option("--otel-config", help="A TOML file with an [otel] table.")
+        str | None,
+        typer.Option(
+            "--otel-config",
+            help="A TOML file whose otel table sets the span mapping (docs/otel.md).",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -144,8 +148,8 @@ def customers_import(
 
     Example: tailguard customers import customers.csv
     """
+    from tailguard.customers import upsert
     from tailguard.ledger import Ledger, read_customers_csv
-    from tailguard.ledger.customers import upsert
 
     led = Ledger(ledger_path(ledger))
     new = read_customers_csv(path)

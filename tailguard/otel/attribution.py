@@ -129,6 +129,34 @@ class Resolver:
         self._held.clear()
         return out
 
+    # --- state for the receiver's spool -------------------------------------------------------
+
+    def held_spans(self) -> list[Span]:
+        return [s for s, _k, _t in self._held.values()]
+
+    def held_spans_of(self, spans: Iterable[Span]) -> list[Span]:
+        """Those of ``spans`` that are held now."""
+        held = self._held
+        return [s for s in spans if (s.trace_id, s.span_id) in held]
+
+    def node_records(self) -> list[list[Any]]:
+        return [[t, s, p, w] for (t, s), (p, w, _a) in self._nodes.items()]
+
+    def node_records_of(self, spans: Iterable[Span]) -> list[list[Any]]:
+        """The index entries of ``spans`` that matter to another span: a parent or a who."""
+        out: list[list[Any]] = []
+        nodes = self._nodes
+        for sp in spans:
+            n = nodes.get((sp.trace_id, sp.span_id))
+            if n is not None and (n[0] is not None or n[1]):
+                out.append([sp.trace_id, sp.span_id, n[0], n[1]])
+        return out
+
+    def restore_node(
+        self, trace: str, span: str, parent: str | None, who: Who | None, now: float | None = None
+    ) -> None:
+        self._nodes[(trace, span)] = (parent, who, time.monotonic() if now is None else now)
+
     def _resolve(self, s: Span, *, final: bool) -> Who | None:
         """Nearest-first attribution; None while the customer may still come from an
         ancestor that has not arrived (unless ``final``)."""

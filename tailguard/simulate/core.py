@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tailguard.customers import COLUMNS as CUSTOMER_COLUMNS
 from tailguard.errors import ArgumentError
-from tailguard.ledger.customers import COLUMNS as CUSTOMER_COLUMNS
 from tailguard.simulate import catalog as cat
 from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
 from tailguard.simulate.population import (
