@@ -168,22 +168,20 @@ class Decider:
         if res.alerted:
             self._soft_alert(req, lim, plan.now_ms, after)
         self.stats[action] += 1
-        r = Reservation(
-            id=prep.rid,
-            customer_id=req.customer_id,
-            res_key=plan.res_key,
-            member=plan.member,
-            items=[
-                (c.key, c.amount, u, c.expire_ms)
-                for c, u in zip(plan.caps, prep.units, strict=True)
-            ],
-            budget_index=bi,
-            tpm_key=prep.tpm_key,
-            est_tokens=prep.est_tokens,
-            limits=lim,
-            request=req,
-            model=model,
-            local=local,
+        r = Reservation(  # positional: id, customer, res_key, member, items, budget_index,
+            # tpm_key, est_tokens, limits, request, model, local (this runs on every check)
+            prep.rid,
+            req.customer_id,
+            plan.res_key,
+            plan.member,
+            [(c.key, c.amount, u, c.expire_ms) for c, u in zip(plan.caps, prep.units, strict=True)],
+            bi,
+            prep.tpm_key,
+            prep.est_tokens,
+            lim,
+            req,
+            model,
+            local,
         )
         return Decision(action, model, rule, None, None, r, lim.graceful, lim.tier)  # type: ignore[arg-type]
 

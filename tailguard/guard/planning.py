@@ -73,6 +73,22 @@ def budget_key(customer_id: str, lim: Limits, now_ms: int) -> tuple[str, int, in
 
 def invalid_request(req: Request) -> str | None:
     """Why a request cannot be planned (the field, its value, the range), or None."""
+    est, i, o = req.estimated_cost_usd, req.input_tokens, req.max_output_tokens
+    if (  # the common case in one expression (this runs on every check)
+        type(est) is Decimal
+        and type(i) is int
+        and type(o) is int
+        and req.seats is None
+        and est.is_finite()
+        and 0 <= est <= MAX_USD
+        and 0 <= i <= MAX_TOKENS
+        and 0 <= o <= MAX_TOKENS
+    ):
+        return None
+    return _why_invalid(req)
+
+
+def _why_invalid(req: Request) -> str | None:
     est = req.estimated_cost_usd
     if not isinstance(est, Decimal | int) or isinstance(est, bool):
         return f"estimated_cost_usd must be a Decimal, got {est!r}"
@@ -180,15 +196,18 @@ class Planner:
             lim.overage == "hard_cap"
             or (lim.overage == "soft_cap_degrade" and lim.hard_limit_action == "deny")
         )
-        caps = [
+        soft = lim.soft_limit
+        caps = [  # positional arguments: this runs on every check
             Cap(
                 f"{p}b:{lim.budget_unit}:{label}",
                 hard if hard is not None else -1,
                 est if lim.budget_unit == "usd" else est_tok,
                 DENY if deny_over else IGNORE,
                 end + KEEP_MS,
-                alert_key=f"{p}a:{label}" if lim.soft_limit is not None else None,
-                alert_at=lim.soft_limit if lim.soft_limit is not None else -1,
+                None,
+                0,
+                f"{p}a:{label}" if soft is not None else None,
+                soft if soft is not None else -1,
             )
         ]
         units = [lim.budget_unit]
@@ -228,14 +247,14 @@ class Planner:
                 cap_rules.append("task_max_cost_usd")
         rid = self.next_id()
         plan = Plan(
-            now_ms=now_ms,
-            res_key=f"{p}res",
-            member=encode_member(rid, caps),
-            res_expire_ms=now_ms + self._ttl_ms,
-            kill_key=kill_key,
-            kill_expire_ms=now_ms + self._kill_ms,
-            rates=rates,
-            caps=caps,
+            now_ms,
+            f"{p}res",
+            encode_member(rid, caps),
+            now_ms + self._ttl_ms,
+            kill_key,
+            now_ms + self._kill_ms,
+            rates,
+            caps,
         )
         return Prep(
             req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end, budget_index
@@ -249,8 +268,10 @@ def settle_items(
     step), and the token-rate window corrected by actual minus estimated tokens."""
     have_tok = itok is not None or otok is not None
     tok = min(MAX_TOKENS, max(0, itok or 0) + max(0, otok or 0)) if have_tok else r.est_tokens
-    per = {"usd": micro, "tok": tok, "step": 1}
-    items = [SettleItem(k, amt, per[u], exp) for k, amt, u, exp in r.items]
+    items = [
+        SettleItem(k, amt, micro if u == "usd" else tok if u == "tok" else 1, exp)
+        for k, amt, u, exp in r.items
+    ]
     adjust = (
         [Rate(r.tpm_key, 0, tok - r.est_tokens, 0)]
         if r.tpm_key is not None and have_tok and tok != r.est_tokens

@@ -15,7 +15,8 @@ instead of breaking the shared store for every customer.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+import math
+from decimal import Decimal
 
 MICRO = Decimal(1_000_000)
 _ONE = Decimal(1)
@@ -29,7 +30,7 @@ MAX_TOKENS = 10**12
 def to_micro(usd: Decimal | int | str | float) -> int:
     """Dollars to integer micro-dollars, rounded up. Floats go through ``str`` (no binary noise)."""
     d = usd if isinstance(usd, Decimal) else Decimal(str(usd))
-    return int((d * MICRO).to_integral_value(rounding=ROUND_CEILING))
+    return math.ceil(d * MICRO)  # Decimal.__ceil__: ROUND_CEILING to an int, in C
 
 
 def from_micro(micro: int) -> Decimal:

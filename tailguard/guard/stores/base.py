@@ -89,9 +89,10 @@ class SettleItem:
 
 def encode_member(res_id: str, caps: list[Cap]) -> str:
     """``id␞key␟amount␞key␟amount...``: the reservation names its own refunds."""
-    parts = [res_id]
-    parts.extend(f"{c.key}{SEP_FIELD}{c.amount}" for c in caps)
-    return SEP_ITEM.join(parts)
+    if len(caps) == 1:  # the common budget-only plan
+        c = caps[0]
+        return f"{res_id}{SEP_ITEM}{c.key}{SEP_FIELD}{c.amount}"
+    return SEP_ITEM.join([res_id, *[f"{c.key}{SEP_FIELD}{c.amount}" for c in caps]])
 
 
 def decode_member(member: str) -> list[tuple[str, int]]:

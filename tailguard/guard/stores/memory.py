@@ -214,11 +214,13 @@ class MemoryStore:
                 if cur + r.amount > r.limit:
                     return CheckResult(RATE_DENY, i, [], False)
             used: list[int] = []
+            found: list[list[int] | None] = []  # each cap's entry, looked up once
             for i, c in enumerate(plan.caps):
                 e = caps.get(c.key)
                 if e is not None and e[2] <= now:
                     del caps[c.key]
                     e = None
+                found.append(e)
                 u = e[0] + e[1] if e is not None else 0
                 if c.prev_key is not None and c.prev_weight_bp:
                     p = self._cap(c.prev_key, now)
@@ -238,8 +240,7 @@ class MemoryStore:
                 else:
                     e[0] += r.amount
             alerted = False
-            for c, u in zip(plan.caps, used, strict=True):
-                e = caps.get(c.key)
+            for c, u, e in zip(plan.caps, used, found, strict=True):
                 if e is None:
                     caps[c.key] = [0, c.amount, c.expire_ms]
                 else:
