@@ -253,13 +253,6 @@ def scan_day(con: Any, day: dt.date | None = None) -> dt.date:
     return day
 
 
-def months_covered(con: Any, win: Window) -> Decimal | None:
-    """The months of MRR a window earns: ``covered(con, win).months()`` (an open side closed at
-    the data's first / last day, both days counted); None for an open window with no events."""
-    out = covered(con, win)
-    return None if out is None else out.months()
-
-
 def _date(s: str, argument: str) -> dt.date:
     try:
         return dt.date.fromisoformat(s)

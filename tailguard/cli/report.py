@@ -53,10 +53,17 @@ def report_customers(
     from tailguard.analytics.customers import CUSTOMER_FIELDS
     from tailguard.analytics.period import window
     from tailguard.analytics.report import customer_report
+    from tailguard.cli.panel import no_data_hint, period_flag
 
     win = window(period, date_from, date_to)
-    rows = customer_report(read_ledger(ledger), window=win, sort=sort, limit=limit)
+    with no_data_hint(period_flag):
+        rows = customer_report(read_ledger(ledger), window=win, sort=sort, limit=limit)
+    # every row states the window (window_start/window_end, in JSON and CSV); the title too
+    span = f"{rows[0]['window_start']} .. {rows[0]['window_end']}" if rows else ""
     table = Table(
-        rows, TABLE_COLUMNS, title="Per-customer unit economics", csv_columns=CUSTOMER_FIELDS
+        rows,
+        TABLE_COLUMNS,
+        title=f"Per-customer unit economics, {span}",
+        csv_columns=CUSTOMER_FIELDS,
     )
     return Output([table])

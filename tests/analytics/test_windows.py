@@ -269,6 +269,12 @@ def test_the_default_windows_state_themselves(same: str, capsys: pytest.CaptureF
     assert "Cost tail 2026-01-01 .. 2026-03-31" in out
     _, out, _ = cli(capsys, "renewal", "A", *led)
     assert "2026-01-01 .. 2026-03-31" in out
+    _, out, _ = cli(capsys, "report", "customers", *led)
+    assert "Per-customer unit economics, 2026-01-01 .. 2026-03-31" in out
+    for cmd in ("outcomes", "workload"):
+        assert cli_json(capsys, cmd, *led)["window"] == {"start": "2026-01-01", "end": "2026-03-31"}
+    # kpis: the month of the last event, judged up to that day
+    assert cli_json(capsys, "kpis", *led)["window"] == {"start": "2026-03-01", "end": "2026-03-31"}
 
 
 def test_csv_for_decide_renewal_digest(same: str, capsys: pytest.CaptureFixture):
