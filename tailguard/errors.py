@@ -19,7 +19,10 @@ or httpx's, is translated into one at the boundary where it is met, the original
     ├── MissingDependencyError          an optional extra is not installed (prints the pip line)
     ├── GuardError                      raised by the guard (see tailguard.guard)
     │   ├── StoreUnavailableError       the shared store (Redis) is down or failed (retryable)
-    │   └── StateLockedError            another process owns a guard state directory
+    │   ├── StoreRequestError           the store refused one call's data: that call fails alone
+    │   ├── StateLockedError            another process owns a guard state directory
+    │   └── BudgetExceeded              the guard denied a call made through the SDK (decision)
+    ├── OtlpError                       an OTLP request that cannot be read (tailguard.otel)
     └── UpstreamError                   the gateway could not reach the provider, or its answer
         └── UpstreamTimeout             broke off (retryable); the provider did not answer in time
 

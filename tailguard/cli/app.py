@@ -13,6 +13,7 @@ try:  # Typer >= 0.22 vendors click; its exception classes live here
 except ImportError:  # pragma: no cover - older Typer on real click
     from click import exceptions as tex  # type: ignore[no-redef]
 
+from tailguard.cli.options import flag_for
 from tailguard.errors import ArgumentError, InputError, TailguardError, UnknownModelError
 
 app = typer.Typer(
@@ -61,17 +62,10 @@ def _register() -> None:
 _register()
 
 
-#: a library parameter whose flag is not ``--`` + its name with dashes
-_FLAGS = {"date_from": "--from", "date_to": "--to"}
 #: ``path:0: <file>: reason``: a problem with a whole file, which has no line to point at
 _FILE_PROBLEM = re.compile(r"^(?P<path>.*):0: <file>: (?P<reason>.*)$")
 #: problems shown before "... and N more"
 _MAX_PROBLEMS = 50
-
-
-def flag_for(argument: str) -> str:
-    """The command-line flag that sets a library parameter (``date_from`` -> ``--from``)."""
-    return _FLAGS.get(argument, "--" + argument.replace("_", "-"))
 
 
 def _problem_line(problem: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tailguard.errors import LedgerError
+from tailguard.errors import ArgumentError, LedgerError
 
 if TYPE_CHECKING:
     import duckdb
@@ -91,6 +91,19 @@ def price_book(flag: str | None) -> Any:
     return PriceBook.load(setting("prices", flag))
 
 
+#: a library parameter whose flag is not ``--`` + its name with dashes
+_FLAGS = {"date_from": "--from", "date_to": "--to"}
+
+
+def flag_for(argument: str) -> str:
+    """The command-line flag that sets a library parameter (``date_from`` -> ``--from``)."""
+    return _FLAGS.get(argument, "--" + argument.replace("_", "-"))
+
+
+def _argument(flag: str) -> str:
+    return next((a for a, f in _FLAGS.items() if f == flag), flag.lstrip("-").replace("-", "_"))
+
+
 def parse_date(value: str | None, flag: str) -> dt.date | None:
     """A ``YYYY-MM-DD`` flag as a date (``None`` stays ``None``); anything else is a usage error
     (exit 2), as every bad date is, whichever command reads it."""
@@ -99,7 +112,23 @@ def parse_date(value: str | None, flag: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+        raise ArgumentError(_argument(flag), f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def check_dates(params: dict[str, Any]) -> None:
+    """The date and window flags of a command checked before it opens anything, so a bad one
+    is a usage error (exit 2) even when the ledger is missing too: ``--period``, ``--from``,
+    ``--to`` (a window), ``--as-of`` and ``--day`` (a day)."""
+    from tailguard.analytics.period import window
+
+    def text(name: str) -> str | None:
+        v = params.get(name)
+        return v if isinstance(v, str) else None
+
+    if any(text(n) for n in ("period", "date_from", "date_to")):
+        window(text("period"), text("date_from"), text("date_to"))
+    for name in ("as_of", "day"):
+        parse_date(text(name), flag_for(name))
 
 
 def load_policy_option(flag: str | None) -> Policy | None:

@@ -351,6 +351,9 @@ def output_options(func: F) -> F:
         )
         if ch.json and ch.csv:
             raise typer.BadParameter("choose one of --json and --csv")
+        from tailguard.cli.options import check_dates
+
+        check_dates(kwargs)
         token = _CHOICE.set(ch)
         try:
             result = func(*args, **kwargs)
