@@ -20,7 +20,8 @@ One request, in order:
    on event by event as they arrive (never buffered whole); upstream errors pass through
    unchanged;
 5. **record**: one ``llm_call`` event per upstream call (ok, upstream error, timeout, broken or
-   abandoned stream — marked by ``status="error"`` and an ``error`` field), priced, settled
+   abandoned stream — marked by ``status="error"`` and an ``error`` field; usage that breaks the
+   ledger's rules, or none in an answer — repaired, ``status="usage_invalid"``), priced, settled
    against the reservation, written to the write-ahead log. The response is completed (last body
    message) only once the event is acknowledged by the log: a client that got a whole answer
    has its call in the ledger even if the gateway is SIGKILLed right after.
@@ -753,8 +754,8 @@ def create_gateway(
     guard = None
     store: Any = None
     if cfg.policy is not None:
+        from tailguard.customers import customers_from_ledger
         from tailguard.guard import Guard, load_policy
-        from tailguard.guard.customers import customers_from_ledger
 
         policy = load_policy(cfg.policy)
         if cfg.redis_url:
