@@ -7,7 +7,14 @@ from typing import Annotated, Any
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
+from tailguard.cli.options import (
+    ConfigOpt,
+    FromOpt,
+    LedgerOpt,
+    PeriodOpt,
+    ToOpt,
+    ledger_connection,
+)
 from tailguard.cli.output import (
     CsvOpt,
     JsonOpt,
@@ -20,11 +27,6 @@ from tailguard.cli.output import (
 from tailguard.cli.panel import no_data_hint, period_flag
 
 __all__ = ["diagnose_cmd", "outcomes_cmd", "workload_cmd"]
-
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option("--config", help="Config TOML [env TAILGUARD_CONFIG; default ./tailguard.toml]."),
-]
 
 
 def _ratio(e: dict[str, Any]) -> str:

@@ -14,7 +14,16 @@ from typing import Annotated, Any
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, ledger_connection
+from tailguard.cli.options import (
+    FromOpt,
+    LedgerOpt,
+    PeriodOpt,
+    PolicyOpt,
+    ToOpt,
+    ledger_connection,
+    load_policy_option,
+    parse_date,
+)
 from tailguard.cli.output import (
     CsvOpt,
     JsonOpt,
@@ -37,30 +46,9 @@ __all__ = [
     "renewal_cmd",
 ]
 
-PolicyOpt = Annotated[
-    str | None,
-    typer.Option("--policy", help="Guard policy TOML for tier caps [env TAILGUARD_POLICY]."),
-]
-
-
-def _policy(flag: str | None):  # type: ignore[no-untyped-def]
-    from tailguard.config import setting
-
-    path = setting("policy", flag)
-    if not path:
-        return None
-    from tailguard.guard.policy import load_policy
-
-    return load_policy(path)
-
-
-def _date(s: str | None, flag: str) -> dt.date | None:
-    if s is None:
-        return None
-    try:
-        return dt.date.fromisoformat(s)
-    except ValueError:
-        raise typer.BadParameter(f"{flag}: {s!r} is not a date (YYYY-MM-DD)") from None
+# one helper each for dates and the policy flag, shared with every command (cli/options.py)
+_policy = load_policy_option
+_date = parse_date
 
 
 @contextmanager
@@ -95,18 +83,6 @@ def day_flag(ts: dt.datetime) -> str:
 def _both(json_: bool, csv_: bool) -> None:
     if json_ and csv_:
         raise typer.BadParameter("choose one of --json and --csv")
-
-
-def _short(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_short(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return "–".join(str(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:,.2f}"
-    return str(v)
 
 
 @app.command("kpis")
