@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.cli import run
 from tailguard.ledger import Ledger, ingest, read_customers_csv
@@ -359,3 +361,73 @@ def test_a_clock_a_year_ahead_changes_no_output(
         later = [cli(capsys, *argv, "--ledger", history, "--json") for argv in COMMANDS]
     for argv, before, after in zip(COMMANDS, runs, later, strict=True):
         assert before == after, argv
+
+
+# --- invariant: any window, one set of figures ------------------------------------------------
+
+SPREAD = [
+    # (customer, day of 2026 counted from Jan 1 = 0, cost)
+    *(("A", d, str(10 + d % 7)) for d in range(0, 120, 3)),
+    *(("B", d, str(25 + d % 5) + ".5") for d in range(5, 70, 4)),
+    *(("C", d, "0.125") for d in range(60, 121, 10)),
+]
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    """A (smb, MRR 500) every third day Jan 1 .. Apr 28, B (mid_market, MRR 120) Jan 6 .. Mar 7,
+    C (enterprise, MRR 1000) Mar 2 .. May 1, D (smb, MRR 50) never."""
+    start = datetime.date(2026, 1, 1)
+    events = [(c, f"{start + datetime.timedelta(days=d)}T12:00:00Z", cost) for c, d, cost in SPREAD]
+    path = build(
+        tmp_path_factory.mktemp("spread"),
+        events,
+        "A,A,pro,smb,500,5,,2025-06-01\nB,B,team,mid_market,120,2,,2025-06-01\n"
+        "C,C,enterprise,enterprise,1000,20,,2025-06-01\nD,D,pro,smb,50,1,,2025-06-01\n",
+    )
+    return Ledger(path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(first=st.integers(0, 125), days=st.integers(1, 70))
+def test_any_window_gives_one_set_of_figures(spread: Ledger, first: int, days: int) -> None:
+    """For any window: report customers, margins, diagnose and decide give the same cost,
+    revenue, cost % of MRR and margin for every customer with events in it; a customer without
+    events in it is refused by the one-customer reports; a window without any event by all."""
+    from tailguard.analytics.customers import customer_rows
+    from tailguard.analytics.decide import decide
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.margins import margins
+    from tailguard.analytics.period import day_window
+    from tailguard.errors import NoDataError
+
+    lo = datetime.date(2026, 1, 1) + datetime.timedelta(days=first)
+    win = day_window(lo, lo + datetime.timedelta(days=days - 1))
+    inside = {c for c, d, _ in SPREAD if first <= d < first + days}
+    con = spread.connect()
+    try:
+        if not inside:
+            with pytest.raises(NoDataError):
+                margins(con, win)
+            return
+        rows = {r["customer_id"]: r for r in customer_rows(con, win)}
+        by_margin = {r["customer_id"]: r for r in margins(con, win)["customers"]}
+        for cid in ("A", "B", "C", "D"):
+            if cid not in inside:
+                assert rows[cid]["cost_usd"] == 0  # the table lists it; it refuses no one
+                with pytest.raises(NoDataError, match=f"'{cid}' has no events"):
+                    decide(con, cid, window=win)
+                with pytest.raises(NoDataError, match=f"'{cid}' has no events"):
+                    diagnose(con, win, customer=cid)
+                continue
+            (diag,) = diagnose(con, win, customer=cid)
+            dec = decide(con, cid, window=win)
+            dec["cost_usd"] = dec["cost_to_serve_usd"]
+            figures = [tuple(r[k] for k in FIGURES) for r in (rows[cid], by_margin[cid], diag, dec)]
+            assert figures == [figures[0]] * 4
+            assert rows[cid]["cost_usd"] == sum(
+                (Decimal(c) for x, d, c in SPREAD if x == cid and first <= d < first + days),
+                Decimal(0),
+            )
+    finally:
+        con.close()
