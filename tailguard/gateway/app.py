@@ -263,6 +263,7 @@ class Gateway:
 
         body: dict[str, Any] = {}
         max_out: int | None = None
+        n_choices = 1
         try:
             if kind != "models":
                 try:
@@ -274,6 +275,8 @@ class Gateway:
                 body = obj
                 call.model = door.model(body)
                 max_out = door.output_cap(body)
+                if kind == "chat":
+                    n_choices = door.choices(body)
             call.attempt = door.attempt(hdrs.get(b"x-tailguard-attempt"))
         except door.Refused as exc:
             await self._fail(send, call, exc.status, exc.message)
@@ -290,7 +293,7 @@ class Gateway:
         stream = bool(body.get("stream"))
         changed = False
         if self.guard is not None:
-            d = await self._check(call, max_out, len(raw))
+            d = await self._check(call, max_out, n_choices, len(raw))
             self.metrics.decisions[d.action] += 1
             call.tier = d.tier
             if not d.allowed:
@@ -378,11 +381,13 @@ class Gateway:
         self._prices[k] = (mp, until)
         return mp
 
-    async def _check(self, call: _Call, cap: int | None, nbytes: int) -> Any:
+    async def _check(self, call: _Call, cap: int | None, n_choices: int, nbytes: int) -> Any:
+        """Reserve the worst case: the input bound plus the output cap for each of the ``n``
+        completions asked for (OpenAI chat's ``n``)."""
         from tailguard.guard import Request
 
         est_in = input_bound(nbytes)
-        max_out = cap if cap is not None else self.cfg.default_max_output_tokens
+        max_out = (cap if cap is not None else self.cfg.default_max_output_tokens) * n_choices
         if call.kind == "embeddings":
             max_out = 0
         mp = self._price(call.wire, call.model)

@@ -26,6 +26,8 @@ MAX_MODEL_CHARS = 512
 #: it (the largest today are 128k-1M tokens), and priced at $1,000 per million tokens it is
 #: $2.1M, well inside the ledger's money bound (1e9 USD)
 MAX_OUTPUT_TOKENS = 2**31 - 1
+#: OpenAI chat's ``n`` (completions per request) ranges over 1..128
+MAX_CHOICES = 128
 #: request fields that cap the output, in the order the gateway reads them
 OUTPUT_CAP_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
@@ -81,3 +83,14 @@ def output_cap(body: dict[str, Any]) -> int | None:
             raise Refused(400, f"'{k}' must be an integer from 1 to {MAX_OUTPUT_TOKENS}.")
         return v
     return None
+
+
+def choices(body: dict[str, Any]) -> int:
+    """OpenAI chat's ``n``: how many completions one request asks for (each up to the output
+    cap, so the reservation multiplies by it). Absent or null is 1."""
+    v = body.get("n")
+    if v is None:
+        return 1
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_CHOICES:
+        raise Refused(400, f"'n' must be an integer from 1 to {MAX_CHOICES}.")
+    return v

@@ -15,11 +15,13 @@ from tests.gateway.conftest import write_config
 
 
 @pytest.mark.parametrize(
-    "cmd", [["gateway"], ["mock-upstream"], ["keys", "create"]], ids=lambda c: "-".join(c)
+    "cmd",
+    [["gateway"], ["mock-upstream"], ["keys", "create"], ["keys", "list"], ["keys", "revoke"]],
+    ids=lambda c: "-".join(c),
 )
 def test_help_has_an_example(cmd: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert run([*cmd, "--help"]) == 0
-    assert "Example" in capsys.readouterr().out
+    assert "Example: tailguard " + " ".join(cmd) in capsys.readouterr().out
 
 
 def test_keys_create_stores_only_the_hash(

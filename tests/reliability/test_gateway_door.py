@@ -126,3 +126,16 @@ def test_unbounded_output_cap_fails_alone(
     [ev] = env.events()
     # the mock's rule: 6 words in, min(4, 16) words out
     assert (ev["input_tokens"], ev["output_tokens"]) == (6, 4) and not ev["unpriced"]
+
+
+def test_n_completions_are_all_reserved(make_env: Callable[..., Env]) -> None:
+    """OpenAI chat's ``n`` asks for n completions of up to ``max_tokens`` each: the reservation
+    covers all of them. gpt-4o-mini's output is $0.60 per million: one completion of 1,000
+    tokens reserves $0.0006 (plus ~$0.00002 of input), four reserve $0.0024, over a $0.001 cap."""
+    env = make_env(policy=POLICY.format(graceful="false", limit="0.001"))
+    body = {"model": "gpt-4o-mini", "messages": MSG, "max_tokens": 1000}
+    assert _post(env, "/v1/chat/completions", {**body, "n": 4}).status_code == 429
+    assert _post(env, "/v1/chat/completions", {**body, "n": 0}).status_code == 400
+    assert _post(env, "/v1/chat/completions", {**body, "n": 129}).status_code == 400
+    assert _post(env, "/v1/chat/completions", {**body, "n": 1}).status_code == 200
+    asyncio.run(env.close())
