@@ -222,7 +222,7 @@ def resolve_caps(con: duckdb.DuckDBPyConnection, policy: Policy | None) -> dict[
     period is not a month, or which have no budget, are left out."""
     if policy is None:
         return {}
-    from tailguard.guard.policy import CustomerInfo
+    from tailguard.customers import CustomerInfo
     from tailguard.guard.units import from_micro
 
     caps = {}

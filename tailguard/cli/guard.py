@@ -56,8 +56,8 @@ def status(
     Example: tailguard guard status acme --policy policy.toml --redis-url redis://localhost:6379
     """
     from tailguard.config import setting
+    from tailguard.customers import customers_from_ledger
     from tailguard.guard import Guard
-    from tailguard.guard.customers import customers_from_ledger
     from tailguard.guard.stores.memory import MemoryStore
 
     pol = _policy(policy)

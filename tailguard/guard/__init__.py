@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tailguard.guard.customers import customers_from_ledger
+from tailguard.customers import CustomerInfo, customers_from_ledger
 from tailguard.guard.engine import Guard
 from tailguard.guard.policy import (
-    CustomerInfo,
     Limits,
     Policy,
     PolicyError,

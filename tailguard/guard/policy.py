@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from tailguard.customers import CustomerInfo
 from tailguard.errors import ConfigError
 from tailguard.guard.units import MAX_MICRO, MAX_TOKENS, MAX_USD, to_micro
 
@@ -146,15 +147,6 @@ class Limits:
             seen.add(nxt)
             nxt = self.degrade_to[nxt]
         return nxt
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerInfo:
-    """What the customers table says about a customer (tier, seats, contracted pool)."""
-
-    tier: str | None = None
-    seats: int | None = None
-    contracted_pool_usd: Decimal | None = None
 
 
 @dataclass(frozen=True)

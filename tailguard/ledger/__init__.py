@@ -1,6 +1,6 @@
 """The ledger: append-only Parquet segments, idempotent by event_id, read with DuckDB."""
 
-from tailguard.ledger.customers import CUSTOMER_SCHEMA, read_customers_csv
+from tailguard.customers import CUSTOMER_SCHEMA, read_customers_csv
 from tailguard.ledger.ingest import IngestResult, ingest
 from tailguard.ledger.store import CommitResult, Ledger
 

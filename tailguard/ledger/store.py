@@ -227,7 +227,7 @@ class Ledger(SegmentDir):
                 f"CREATE VIEW customers AS SELECT * FROM read_parquet({_sql_str(str(cust))})"
             )
         else:
-            from tailguard.ledger.customers import CUSTOMER_SCHEMA
+            from tailguard.customers import CUSTOMER_SCHEMA
 
             con.register("_empty_customers", CUSTOMER_SCHEMA.empty_table())
             con.execute("CREATE VIEW customers AS SELECT * FROM _empty_customers")
