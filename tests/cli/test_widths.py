@@ -4,11 +4,14 @@ wraps, the columns that do not fit are named; --wide and --columns show them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tailguard.cli import run
-from tailguard.cli.output import HEADERS, header
+from tailguard.cli.output import HEADERS, fit_columns, fmt_cell, header
 from tailguard.cli.report import TABLE_COLUMNS
 from tests.conftest import REPO
 
@@ -117,3 +120,34 @@ def test_kpis_reads_at_80_columns(width: int, small_ledger: Path, capsys, monkey
 def test_headers_are_short() -> None:
     """A header a person reads in a narrow column: at most 12 characters."""
     assert max(len(h) for h in HEADERS.values()) <= 12
+
+
+_names = st.sampled_from([*sorted(HEADERS), "plain_field", "another_one", "x"])
+_values = st.one_of(
+    st.none(),
+    st.integers(-(10**12), 10**12),
+    st.decimals(-(10**9), 10**9, places=9, allow_nan=False),
+    st.text(max_size=30),
+)
+
+
+@given(
+    st.lists(_names, min_size=1, max_size=14, unique=True),
+    st.lists(st.lists(_values, min_size=14, max_size=14), max_size=6),
+    st.integers(20, 200),
+)
+def test_fit_columns_invariants(names: list[str], values: list[list[Any]], width: int) -> None:
+    """Shown + left out = the columns, each in the given order; the first is always shown;
+    the shown ones fit (Rich's `│ x │`: width + 3 each, plus one) unless only the first is."""
+    from rich.cells import cell_len
+
+    rows = [dict(zip(names, v, strict=False)) for v in values]
+    shown, left = fit_columns(rows, names, width)
+    assert shown[0] == names[0]
+    assert sorted(shown + left, key=names.index) == names
+    assert shown == [c for c in names if c in shown] and left == [c for c in names if c in left]
+    used = 1 + sum(
+        max([cell_len(header(c))] + [cell_len(fmt_cell(r.get(c), c)) for r in rows]) + 3
+        for c in shown
+    )
+    assert used <= width or shown == names[:1]
