@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tailguard.analytics.period import Window
+from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ArgumentError
 from tailguard.ledger.store import Ledger
 
@@ -44,3 +44,17 @@ def entity_totals(
     ids = [r[0] for r in rows]
     values = np.array([float(r[1] or 0) for r in rows], dtype=np.float64)
     return ids, values
+
+
+def totals_window(
+    ledger_dir: str | os.PathLike[str] | Ledger, window: Window | None = None
+) -> Window:
+    """The days ``entity_totals`` covers for ``window``: an open side closed at the first / last
+    event's day, so the output can state it. ``NoDataError`` when the window holds no events
+    (concentration over nothing is not a concentration of zeros)."""
+    led = ledger_dir if isinstance(ledger_dir, Ledger) else Ledger(ledger_dir)
+    con = led.connect()
+    try:
+        return bounded(con, window or Window())
+    finally:
+        con.close()

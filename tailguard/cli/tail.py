@@ -194,6 +194,7 @@ def concentration_cmd(
 
     ids: list[str] | None
     values: Any
+    stated = None  # the ledger's window (a CSV of totals has none)
     if input_ is not None:
         if ledger or period or date_from or date_to:
             raise typer.BadParameter("--input reads a CSV: drop --ledger/--period/--from/--to")
@@ -205,11 +206,15 @@ def concentration_cmd(
         if value_column or id_column:
             raise typer.BadParameter("--value-column/--id-column go with --input")
         from tailguard.analytics.period import window
-        from tailguard.analytics.totals import entity_totals
+        from tailguard.analytics.totals import entity_totals, totals_window
+        from tailguard.cli.panel import no_data_hint, period_flag
 
         win = window(period, date_from, date_to)
-        ids, values = entity_totals(read_ledger(ledger), by=by, window=win)
-        source = f"spend by {by}"
+        led = read_ledger(ledger)
+        with no_data_hint(period_flag):
+            stated = totals_window(led, win)  # the days covered, stated in the output
+        ids, values = entity_totals(led, by=by, window=win)
+        source = f"spend by {by}, {stated.label()}"
     try:
         res = concentration(values, ids, discrete=discrete, bootstrap=bootstrap, seed=seed)
     except ValueError as exc:
@@ -222,6 +227,8 @@ def concentration_cmd(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--plot") from exc
         typer.echo(f"wrote {written}", err=True)
+    if stated is not None:
+        res["window"] = stated.stated()
     return Output(
         payload=res,
         csv=Table(_metric_rows(res), csv_columns=("metric", "value")),

@@ -275,6 +275,10 @@ def test_the_default_windows_state_themselves(same: str, capsys: pytest.CaptureF
     assert "Per-customer unit economics, 2026-01-01 .. 2026-03-31" in out
     for cmd in ("outcomes", "workload"):
         assert cli_json(capsys, cmd, *led)["window"] == {"start": "2026-01-01", "end": "2026-03-31"}
+    conc = cli_json(capsys, "concentration", *led)
+    assert conc["window"] == {"start": "2026-01-01", "end": "2026-03-31"}
+    code, _, err = cli(capsys, "concentration", "--period", "2026-08", *led)
+    assert code == 1 and "pass --period 2026-03" in err
     # kpis: the month of the last event, judged up to that day
     assert cli_json(capsys, "kpis", *led)["window"] == {"start": "2026-03-01", "end": "2026-03-31"}
 
