@@ -6,6 +6,13 @@ target is p99 <= 20 us for check + settle.
 
     .venv/bin/python bench/bench_guard.py                 # starts its own redis-server
     .venv/bin/python bench/bench_guard.py --redis-url redis://127.0.0.1:6379/0 -n 20000
+    .venv/bin/python bench/bench_guard.py --baseline 13a937a -n 20000   # in process, A/B
+
+``--baseline REV`` measures this tree against the guard as it was at git revision REV (extracted
+with ``git archive`` and imported beside it as ``tailguard_base``), in process, **round by round
+interleaved** (500 calls of one, then 500 of the other, alternating which goes first), so the
+machine's noise falls on both alike; it also prints the CPU time per call of each one's quietest
+round (``thread_time``: time slices lost to other processes are not counted).
 
 Every request carries the limits a gateway would apply on a pro-tier customer: rpm, tpm,
 user_rpm, the monthly budget, a task step and dollar ceiling and the session velocity kill
@@ -17,11 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
+import io
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from decimal import Decimal
@@ -32,44 +43,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tailguard.guard import Guard, MemoryStore, Request, parse_policy
 
-POLICY = parse_policy(
-    {
-        "guard": {"default_tier": "pro"},
-        "tiers": {
-            "pro": {
-                "period": "month",
-                "hard_limit_usd": 1_000_000,
-                "overage": "soft_cap_degrade",
-                "degrade_to": {"gpt-4o": "gpt-4o-mini"},
-                "rpm": 10_000_000,
-                "tpm": 10_000_000_000,
-                "user_rpm": 10_000_000,
-                "max_input_tokens": 32_000,
-                "task_max_llm_calls": 10_000_000,
-                "task_max_cost_usd": 1_000_000,
-                "session_max_usd_per_hour": 1_000_000,
-            }
-        },
-    }
-)
+POLICY_DATA: dict[str, Any] = {
+    "guard": {"default_tier": "pro"},
+    "tiers": {
+        "pro": {
+            "period": "month",
+            "hard_limit_usd": 1_000_000,
+            "overage": "soft_cap_degrade",
+            "degrade_to": {"gpt-4o": "gpt-4o-mini"},
+            "rpm": 10_000_000,
+            "tpm": 10_000_000_000,
+            "user_rpm": 10_000_000,
+            "max_input_tokens": 32_000,
+            "task_max_llm_calls": 10_000_000,
+            "task_max_cost_usd": 1_000_000,
+            "session_max_usd_per_hour": 1_000_000,
+        }
+    },
+}
+POLICY = parse_policy(POLICY_DATA)
 EST = Decimal("0.0125")
 ACTUAL = Decimal("0.0081")
 
 
-def requests(n: int) -> list[Request]:
+def request_kwargs(n: int) -> list[dict[str, Any]]:
     return [
-        Request(
-            f"cust{i % 1000}",
-            EST,
-            model="gpt-4o",
-            input_tokens=1200,
-            max_output_tokens=1000,
-            user_id=f"u{i % 5000}",
-            task_id=f"t{i % 20000}",
-            session_id=f"s{i % 10000}",
-        )
+        {
+            "customer_id": f"cust{i % 1000}",
+            "estimated_cost_usd": EST,
+            "model": "gpt-4o",
+            "input_tokens": 1200,
+            "max_output_tokens": 1000,
+            "user_id": f"u{i % 5000}",
+            "task_id": f"t{i % 20000}",
+            "session_id": f"s{i % 10000}",
+        }
         for i in range(n)
     ]
+
+
+def requests(n: int) -> list[Request]:
+    return [Request(**kw) for kw in request_kwargs(n)]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -149,6 +163,72 @@ def bench_async(g: Guard, reqs: list[Request], concurrency: int) -> float:
     return len(reqs) / asyncio.run(run())
 
 
+def load_baseline(rev: str, tmp: Path) -> Any:
+    """``tailguard.guard`` as it was at git revision ``rev``, imported as ``tailguard_base``."""
+    repo = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(
+        ["git", "-C", str(repo), "archive", rev, "tailguard"], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(tmp, filter="data")
+    pkg = tmp / "tailguard_base"
+    (tmp / "tailguard").rename(pkg)
+    for f in pkg.rglob("*.py"):
+        f.write_text(re.sub(r"\btailguard(?=\.|\b import)", "tailguard_base", f.read_text()))
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("tailguard_base.guard")
+
+
+def bench_ab(n: int, rev: str) -> None:
+    """This tree against ``rev``, in process, interleaved round by round (see the docstring)."""
+    half = 500
+    with tempfile.TemporaryDirectory() as td:
+        base = load_baseline(rev, Path(td) / "src")
+        mods = {"this tree": sys.modules["tailguard.guard"], f"baseline {rev}": base}
+        print(
+            f"guard A/B, in process: n={n:,} per variant, rounds of {half} interleaved, "
+            f"Python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+        )
+        print(
+            f"{'variant':<22} {'limits':<9} {'check+settle p50 / p99 µs':>27} {'CPU µs/call':>12}"
+        )
+        for label, shape in (("7 limits", "full"), ("budget", "lean")):
+            runs: dict[str, dict[str, Any]] = {}
+            for name, m in mods.items():
+                pol = m.parse_policy(POLICY_DATA)
+                g = m.Guard(pol, m.MemoryStore(Path(td) / f"{name}-{label}".replace(" ", "_")))
+                if shape == "full":
+                    rq = [m.Request(**kw) for kw in request_kwargs(n + 2000)]
+                else:
+                    rq = [
+                        m.Request(f"cust{i % 1000}", EST, model="gpt-4o") for i in range(n + 2000)
+                    ]
+                for r in rq[:2000]:  # warm up
+                    g.settle(g.check(r).reservation, ACTUAL, input_tokens=1200, output_tokens=650)
+                runs[name] = {"g": g, "reqs": rq[2000:], "lat": [], "cpu": 1e18}
+            pc, tt = time.perf_counter_ns, time.thread_time_ns
+            gc.disable()
+            for k, start in enumerate(range(0, n, half)):
+                order = list(runs.values())
+                if k % 2:
+                    order.reverse()
+                for run in order:
+                    g, lat = run["g"], run["lat"]
+                    c0 = tt()
+                    for r in run["reqs"][start : start + half]:
+                        a = pc()
+                        g.settle(
+                            g.check(r).reservation, ACTUAL, input_tokens=1200, output_tokens=650
+                        )
+                        lat.append((pc() - a) / 1000)
+                    run["cpu"] = min(run["cpu"], (tt() - c0) / half / 1000)
+            gc.enable()
+            for name, run in runs.items():
+                both = f"{pct(run['lat'], 50):.1f} / {pct(run['lat'], 99):.1f}"
+                print(f"{name:<22} {label:<9} {both:>27} {run['cpu']:>12.1f}")
+                run["g"].close()
+
+
 def ping(client: Any, n: int) -> dict[str, float]:
     for _ in range(500):
         client.ping()
@@ -200,8 +280,16 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20_000, help="timed iterations per store")
     ap.add_argument("--redis-url", help="use this Redis instead of starting one")
     ap.add_argument("--concurrency", type=int, default=32, help="asyncio tasks (throughput)")
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="instead: this tree against git revision REV, in process, interleaved",
+    )
     args = ap.parse_args()
     n = args.n
+    if args.baseline:
+        bench_ab(n, args.baseline)
+        return
     reqs = requests(n)
     rows: list[tuple[str, str, str, str, str, str]] = []
 

@@ -116,7 +116,7 @@ class Guard:
                 res = self.store.check(prep.plan)
             except Exception as exc:
                 return self._check_failed(fo, prep, exc)
-            fo.observe(prep.plan, res)
+            fo.observe(prep, res)
             return self._decider.decide(prep, res, local=False)
         except Exception:
             return self._internal_error(request)
@@ -137,7 +137,7 @@ class Guard:
                 res = await self.store.acheck(prep.plan)
             except Exception as exc:
                 return self._check_failed(fo, prep, exc)
-            fo.observe(prep.plan, res)
+            fo.observe(prep, res)
             return self._decider.decide(prep, res, local=False)
         except Exception:
             return self._internal_error(request)

@@ -87,14 +87,18 @@ class Failover:
 
     # --- while the store answers ---------------------------------------------------------------
 
-    def observe(self, plan: Plan, res: CheckResult) -> None:
-        """Remember what the shared store said each counter holds (the fallback starts there)."""
-        seen = self._last_seen
-        if len(seen) > _MAX_SEEN:
-            seen.clear()
-        ok = res.code == OK
-        for c, u in zip(plan.caps, res.used, strict=False):
-            seen[c.key] = (u + c.amount if ok else u, c.expire_ms)
+    def observe(self, prep: Prep, res: CheckResult) -> None:
+        """Remember what the shared store said the budget holds (the fallback starts there).
+
+        Only budgets: one key per customer and period, so the memory stays bounded by the
+        customers served (task and session counters are new all the time)."""
+        bi = prep.budget_index
+        if bi < len(res.used):
+            seen = self._last_seen
+            if len(seen) > _MAX_SEEN:
+                seen.clear()
+            c = prep.plan.caps[bi]
+            seen[c.key] = (res.used[bi] + c.amount if res.code == OK else res.used[bi], c.expire_ms)
 
     # --- detecting an outage and routing -------------------------------------------------------
 
