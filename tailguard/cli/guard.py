@@ -9,7 +9,7 @@ import typer
 
 from tailguard.cli.app import app
 from tailguard.cli.options import LedgerOpt, ledger_path
-from tailguard.cli.output import JsonOpt, emit, print_json
+from tailguard.cli.output import JsonOpt, choice, emit, output_options, print_json
 from tailguard.errors import ConfigError
 
 guard_app = typer.Typer(
@@ -41,6 +41,7 @@ def _policy(flag: str | None) -> Any:
 
 
 @guard_app.command("status")
+@output_options
 def status(
     customer: Annotated[str, typer.Argument(help="The customer id.")],
     policy: PolicyOpt = None,
@@ -84,7 +85,11 @@ def status(
         return
     rows = [{"field": k, "value": v} for k, v in st.items()]
     emit(
-        rows, json_=False, csv_=False, columns=["field", "value"], title=f"guard status: {customer}"
+        rows,
+        json_=False,
+        csv_=choice().csv,
+        columns=["field", "value"],
+        title=f"guard status: {customer}",
     )
 
 
