@@ -38,6 +38,7 @@ READ_COMMANDS = [
     ("renewal",),
     ("digest",),
     ("price",),
+    ("guard", "status"),
 ]
 
 
