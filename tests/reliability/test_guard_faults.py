@@ -95,6 +95,42 @@ def test_hung_redis_counts_each_settle_once_and_leaves_no_reservation(private_re
     g.close()
 
 
+def test_hung_redis_async_twin(private_redis, clock):
+    """F12 through ``acheck`` / ``asettle`` / ``arelease``: the same figures as above. A call
+    reserved in Redis before the hang and released during it leaves nothing reserved either."""
+    pol = policy(
+        {"hard_limit_usd": 1, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.05},
+    )
+    g = Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock)
+    assert private_redis.proc is not None
+    pid = private_redis.proc.pid
+
+    async def scenario() -> dict:
+        d1 = await g.acheck(Request("acme", D("0.01")))
+        d0 = await g.acheck(Request("acme", D("0.02")))  # released during the hang
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await g.asettle(d1.reservation, D("0.004"))  # times out: sent, not answered
+            await g.arelease(d0.reservation)
+            await asyncio.sleep(0.06)
+            d2 = await g.acheck(Request("acme", D("0.01")))  # probe times out; local
+            assert d2.allowed and d2.reservation is not None and d2.reservation.local
+            await g.asettle(d2.reservation, D("0.003"))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(0.2)
+        d3 = await g.acheck(Request("acme", D("0.001")))
+        assert d3.reservation is not None and not d3.reservation.local
+        await g.arelease(d3.reservation)
+        await g.store.aclose()  # type: ignore[attr-defined]
+        return g.status("acme")
+
+    st = asyncio.run(scenario())
+    assert (st["spent"], st["reserved"]) == (D("0.007"), D("0"))
+    g.close()
+
+
 def test_replayed_settle_is_applied_once(private_redis, clock):
     """F12, the rule itself: a settle sent twice under one id adds its $0.25 once."""
     store = RedisStore(private_redis.url)
