@@ -60,6 +60,7 @@ from tailguard.gateway.upstream import (
     make_client,
 )
 from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body
+from tailguard.vocabulary import WORKLOADS
 
 log = logging.getLogger("tailguard.gateway")
 
@@ -85,7 +86,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v1/models"): ("openai", "models"),
     ("POST", "/v1/messages"): ("anthropic", "messages"),
 }
-_WORKLOADS = frozenset({"chat", "agent", "rag", "other"})
+_WORKLOADS = frozenset(WORKLOADS)
 
 
 class _Call:
@@ -587,16 +588,12 @@ class Gateway:
         now = time.perf_counter()
         cost: Decimal | None = None
         problem: str | None = None
-        if error is None:
-            # answered: its usage must be recordable, or the call is recorded flagged
-            if usage.unreadable is not None:
-                problem = usage.unreadable
-            elif not usage.seen:
-                problem = "no usage in the response"
-            else:
-                problem = "; ".join(usage.repair()) or None
-            if problem is not None:
-                log.warning("%s %s: usage_invalid: %s", call.wire, call.model, problem)
+        if usage.seen:  # reported usage must obey the ledger's rules (a cut stream's too)
+            problem = "; ".join(usage.repair()) or None
+        elif error is None:  # answered without usage: recorded flagged, never `ok` with 0
+            problem = usage.unreadable or "no usage in the response"
+        if problem is not None:
+            log.warning("%s %s: usage_invalid: %s", call.wire, call.model, problem)
         if usage.seen and problem is None:
             mp = self._price(call.wire, call.model)
             if mp is not None:  # else unknown model: recorded unpriced by the ledger
@@ -652,12 +649,9 @@ class Gateway:
             "latency_ms": round((now - call.t0) * 1000, 3),
             "status": "ok" if error is None else "error",
         }
-        if problem is not None:
-            ev["status"] = "usage_invalid"
-            ev["error"] = problem
-            ev["http_status"] = http_status
-        if error is not None:
-            ev["error"] = error
+        if problem is not None or error is not None:
+            ev["status"] = "usage_invalid" if problem is not None else "error"
+            ev["error"] = "; ".join(x for x in (error, problem) if x)
             ev["http_status"] = http_status
         if self.wal is None:
             return _done()

@@ -24,11 +24,12 @@ The rules (documented in ``docs/gateway.md``):
   answering (timeouts); ``break`` streams three words then drops the connection; ``slow``
   streams one word every 0.1 s (for clients that hang up halfway).
 
-Faults for the reliability tests (set ``MockUpstream.fault``; OpenAI chat only):
-``"reasoning_over"`` (reasoning tokens 5 above completion tokens), ``"cache_over"`` (cached
-tokens 5 above prompt tokens), ``"huge"`` (``prompt_tokens`` = 2^64), ``"not_json"`` (a 200
-whose body is HTML). ``tokenizer = "bytes"`` counts input tokens as the UTF-8 bytes of the
-texts instead of words: the most tokens a byte-level BPE tokenizer can make of them.
+Faults for the reliability tests (set ``MockUpstream.fault``; OpenAI chat, and ``"huge"`` in
+Anthropic messages too): ``"reasoning_over"`` (reasoning tokens 5 above completion tokens),
+``"cache_over"`` (cached tokens 5 above prompt tokens), ``"huge"`` (``prompt_tokens`` /
+``input_tokens`` = 2^64), ``"not_json"`` (a 200 whose body is HTML). ``tokenizer = "bytes"``
+counts input tokens as the UTF-8 bytes of the texts instead of words: the most tokens a
+byte-level BPE tokenizer can make of them.
 """
 
 from __future__ import annotations
@@ -446,6 +447,8 @@ class MockUpstream:
             "cache_read_input_tokens": cache_read,
             "output_tokens": 1,
         }
+        if self.fault == "huge":
+            start_usage["input_tokens"] = 2**64
         mid = "msg_mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
         reply = [f"w{i + 1}" for i in range(n)]
         stop = "max_tokens" if n < DEFAULT_OUTPUT else "end_turn"

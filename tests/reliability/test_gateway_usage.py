@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tailguard.cli.app import app
+from tailguard.ledger.store import Ledger
 from tests.gateway.conftest import POLICY, Env
 
 MSG = [{"role": "user", "content": "count the words in this prompt"}]
@@ -111,3 +112,58 @@ def test_flagged_call_keeps_its_reservation_as_spend(make_env: Callable[..., Env
     assert codes == [200] * 20 + [429] * 20
     calls = env.events()
     assert len(calls) == 20 and all(e["status"] == "usage_invalid" for e in calls)
+
+
+def test_invalid_usage_in_a_stream_is_recorded_flagged(make_env: Callable[..., Env]) -> None:
+    """The same fault in a stream: the usage chunk the gateway asked for says 2^64 prompt
+    tokens; the client gets its whole stream, the ledger a flagged, unpriced call (6 words in,
+    5 out, input dropped to 0)."""
+    env = make_env()
+    env.mock.fault = "huge"
+
+    async def main() -> str:
+        async with env.http() as c:
+            r = await c.post(
+                "/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": MSG, "max_tokens": 5, "stream": True},
+                headers={"authorization": f"Bearer {env.key}"},
+            )
+            return r.text
+
+    text = asyncio.run(main())
+    assert text.rstrip().endswith("data: [DONE]")
+    assert '"prompt_tokens"' not in text  # the client did not ask for the usage chunk: withheld
+    asyncio.run(env.close())
+    [ev] = env.events()
+    assert (ev["input_tokens"], ev["output_tokens"]) == (0, 5)
+    assert ev["status"] == "usage_invalid" and ev["unpriced"]
+
+
+def test_invalid_usage_in_a_cut_stream_is_recorded_with_both_marks(
+    socket_env: Callable[..., Any],
+) -> None:
+    """An Anthropic stream whose ``message_start`` says 2^64 input tokens, cut after three
+    words (real sockets: the cut is a reset connection): recorded (not rejected), status
+    ``usage_invalid``, unpriced; input dropped to 0, output 1 (``message_start``'s count: no
+    ``message_delta`` came)."""
+    env = socket_env()
+    env.mock.fault = "huge"
+    body = {"model": "claude-haiku-4-5-break", "messages": MSG, "max_tokens": 8, "stream": True}
+    with (
+        httpx.Client(timeout=10) as c,
+        c.stream("POST", env.url + "/v1/messages", json=body, headers={"x-api-key": env.key}) as r,
+        pytest.raises(httpx.HTTPError),
+    ):
+        for _ in r.iter_bytes():
+            pass
+    env.close()
+    con = Ledger(env.gw.cfg.ledger).connect()
+    try:
+        cur = con.execute("SELECT * FROM events WHERE kind = 'llm_call'")
+        cols = [c[0] for c in cur.description]
+        [ev] = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
+    assert (ev["input_tokens"], ev["output_tokens"]) == (0, 1)
+    assert ev["status"] == "usage_invalid" and ev["unpriced"]
+    assert not (env.gw.cfg.ledger / "wal" / "rejected.jsonl").exists()
