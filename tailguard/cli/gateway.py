@@ -59,6 +59,9 @@ def gateway(
             "--workers > 1 needs a shared guard store: set redis_url in [gateway] "
             "(in-process budgets cannot be shared between processes)"
         )
+    from tailguard.gateway.keys import load_keys
+
+    load_keys(cfg.keys)  # an unreadable keys file: one line now, not a worker's traceback
     os.environ["TAILGUARD_GATEWAY_CONFIG"] = str(path)
     uvicorn.run(
         "tailguard.gateway.serve:app",

@@ -93,3 +93,13 @@ def test_environment_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert load_config(p).ledger == tmp_path / "abs-env"
     c = load_config(p, env={})
     assert c.ledger == tmp_path / "from-file" and c.redis_url == "redis://file:1/0"
+
+
+def test_unreadable_keys_file_at_start_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = _cfg(tmp_path, "")
+    (tmp_path / "keys.json").write_text('{"keys": ')
+    assert run(["gateway", "--config", str(p)]) == 1
+    err = capsys.readouterr().err
+    assert "keys.json" in err and "unreadable keys file" in err and "Traceback" not in err
