@@ -19,7 +19,7 @@ WIN (Winsome Ltd, pro, smb, MRR 30)
     Jun 1 23:59:59  llm attempt 2: in 10,000 (cache read 8,000), out 1,000 (reasoning 600):
                     2,000x2 + 8,000x0.5 + 1,000x8 = 16,000 -> 0.016
     Jun 2 00:00:00  tool lookup (read) 0.001, tool lookup (read) 0.001, crm_update (write) 0.02
-    Jun 2 00:00:01  retrieval 3 queries, 1 rerank: 0.0012 + 0.001 = 0.0022
+    Jun 2 00:00:01  retrieval 3 queries, 6 reranks: 0.0012 + 0.006 = 0.0072
     Jun 2 01:00     accepted;  Jun 2 02:00 accepted again
   task w2 (rejected, then accepted)
     Jun 9 10:00     llm attempt 1: in 3,000, out 300: 6,000 + 2,400 -> 0.0084
@@ -34,6 +34,7 @@ WIN (Winsome Ltd, pro, smb, MRR 30)
   task w4 (abandoned, then timed_out: its outcome is the alphabetically first, abandoned)
     Jun 20 10:00    llm attempt 1: in 500, out 0 -> 0.001
     Jun 20 10:01    llm mystery-model: in 100, out 10 -> unpriced
+    Jun 20 10:01:30 escalation 0.5 minutes: 0.3 (WIN's second: sum and max differ)
     Jun 20 10:02    abandoned;  Jun 20 10:03 timed_out
   Jul 1 00:00:00    tool (default) 0.003, task w5: outside June (the window's end is exclusive)
 
@@ -142,7 +143,7 @@ def events() -> list[dict[str, Any]]:
         _ev("tool_call", "2025-06-02T00:00:00Z", "WIN", "w1", tool="lookup", tool_kind="read"),
         _ev("tool_call", "2025-06-02T00:00:00Z", "WIN", "w1", tool="lookup", tool_kind="read"),
         _ev("tool_call", "2025-06-02T00:00:00Z", "WIN", "w1", tool="crm_update", tool_kind="write"),
-        _ev("retrieval", "2025-06-02T00:00:01Z", "WIN", "w1", queries=3, reranks=1),
+        _ev("retrieval", "2025-06-02T00:00:01Z", "WIN", "w1", queries=3, reranks=6),
         _ev("task_outcome", "2025-06-02T01:00:00Z", "WIN", "w1", outcome="accepted"),
         _ev("task_outcome", "2025-06-02T02:00:00Z", "WIN", "w1", outcome="accepted"),
         # WIN, w2
@@ -159,6 +160,7 @@ def events() -> list[dict[str, Any]]:
         # WIN, w4
         _llm("2025-06-20T10:00:00Z", "WIN", "w4", 500, 0, attempt=1),
         _llm("2025-06-20T10:01:00Z", "WIN", "w4", 100, 10, model="mystery-model", provider="acme"),
+        _ev("escalation", "2025-06-20T10:01:30Z", "WIN", "w4", minutes=0.5),
         _ev("task_outcome", "2025-06-20T10:02:00Z", "WIN", "w4", outcome="abandoned"),
         _ev("task_outcome", "2025-06-20T10:03:00Z", "WIN", "w4", outcome="timed_out"),
         # WIN in July

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tailguard.analytics.customers import customer_rows, sort_rows
 from tailguard.analytics.period import window
+from tailguard.errors import TailguardError
 from tailguard.ledger import Ledger
 from tests.fixtures_asymmetric import asymmetric_ledger
 
@@ -45,27 +46,27 @@ def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) 
 
     llm   0.0185 + 0.016 + 0.0084 + 0.007 + 0.0028 + 0.001 (+ mystery-model, unpriced) = 0.0537
     tools 0.001 + 0.001 + 0.02 (w1) + 0.003 (w2's search_kb at the default)         = 0.025
-    retrieval (3x0.0004 + 0.001) + (2x0.0004 + 0.001) = 0.0022 + 0.0018               = 0.004
-    escalation 2.5 min x 0.6                                                          = 1.5
-    cost = 0.0537 + 0.025 + 0.004 + 1.5 = 1.5827
+    retrieval (3x0.0004 + 6x0.001) + (2x0.0004 + 0.001) = 0.0072 + 0.0018             = 0.009
+    escalation (2.5 + 0.5) min x 0.6 = 1.5 + 0.3                                      = 1.8
+    cost = 0.0537 + 0.025 + 0.009 + 1.8 = 1.8877
     llm calls 7 (6 priced + 1 unpriced); input 10,000 + 10,000 + 3,000 + 2,000 + 1,000 + 500
     + 100 = 26,600; output 500 + 1,000 + 300 + 250 + 100 + 0 + 10 = 2,160; cache read 4,000 +
     8,000 = 12,000; cache write 1,000 + 2,000 = 3,000; reasoning 200 + 600 = 800.
     tasks: w1..w4 = 4 distinct (6 outcome events); wins: w1, w2, w3 = 3 (4 accepted events).
-    cost per win 1.5827 / 3 = 0.52756666... -> 0.527567 (half-even to 1e-6; * 3 would be 4.7481).
-    per task: read tools 3/4 = 0.75, write 1/4 = 0.25, queries 5/4 = 1.25, reranks 2/4 = 0.5.
+    cost per win 1.8877 / 3 = 0.62923333... -> 0.629233 (half-even to 1e-6; * 3 would be 5.6631).
+    per task: read tools 3/4 = 0.75, write 1/4 = 0.25, queries 5/4 = 1.25, reranks 7/4 = 1.75.
     retries (attempt > 1): w1's and w2's second attempts = 2; per win 2/3 (unrounded).
-    escalations 1, rate 1/4 = 0.25; unpriced calls 1.
-    June is a calendar month: revenue = MRR 30; cost % 1.5827 / 30 x 100 = 5.275666... (unrounded);
-    margin 30 - 1.5827 = 28.4173.
+    escalations 2 (their costs summed: 1.8, not the larger 1.5), rate 2/4 = 0.5; unpriced 1.
+    June is a calendar month: revenue = MRR 30; cost % 1.8877 / 30 x 100 = 6.29233... (unrounded);
+    margin 30 - 1.8877 = 28.1123.
     """
     w = june["WIN"]
     assert (w["name"], w["tier"], w["segment"]) == ("Winsome Ltd", "pro", "smb")
-    assert w["cost_usd"] == Decimal("1.5827")
+    assert w["cost_usd"] == Decimal("1.8877")
     assert w["llm_cost_usd"] == Decimal("0.0537")
     assert w["tool_cost_usd"] == Decimal("0.025")
-    assert w["retrieval_cost_usd"] == Decimal("0.004")
-    assert w["escalation_cost_usd"] == Decimal("1.5")
+    assert w["retrieval_cost_usd"] == Decimal("0.009")
+    assert w["escalation_cost_usd"] == Decimal("1.8")
     assert w["llm_calls"] == 7
     assert w["input_tokens"] == 26_600
     assert w["output_tokens"] == 2_160
@@ -74,20 +75,20 @@ def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) 
     assert w["reasoning_tokens"] == 800
     assert w["tasks"] == 4
     assert w["successful_tasks"] == 3
-    assert w["cost_per_successful_task"] == Decimal("0.527567")
+    assert w["cost_per_successful_task"] == Decimal("0.629233")
     assert w["read_tool_calls_per_task"] == 0.75
     assert w["write_tool_calls_per_task"] == 0.25
     assert w["retrieval_queries_per_task"] == 1.25
-    assert w["reranks_per_task"] == 0.5
+    assert w["reranks_per_task"] == 1.75
     assert w["retries"] == 2
     assert w["retries_per_win"] == 2 / 3  # every digit, not 0.6667
-    assert w["escalations"] == 1
-    assert w["escalation_rate"] == 0.25
+    assert w["escalations"] == 2
+    assert w["escalation_rate"] == 0.5
     assert w["unpriced_calls"] == 1
     assert w["mrr_usd"] == Decimal(30)
     assert w["revenue_usd"] == Decimal(30)
-    assert w["cost_pct_of_mrr"] == pytest.approx(1.5827 / 30 * 100, rel=1e-15)  # not 5.2757
-    assert w["gross_margin_usd"] == Decimal("28.4173")
+    assert w["cost_pct_of_mrr"] == pytest.approx(1.8877 / 30 * 100, rel=1e-15)  # not 6.2923
+    assert w["gross_margin_usd"] == Decimal("28.1123")
 
 
 def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
@@ -156,13 +157,30 @@ def test_customer_without_events_and_events_without_customer(
     margin 40. GHOST (events, no customers row): its reported 0.05 tool call is its cost, and
     with no MRR there is no revenue, cost % or margin (null, not 0)."""
     n = june["NONE"]
-    assert n["name"] == "Nobody Inc" and n["cost_usd"] == 0 and n["llm_calls"] == 0
+    assert n["name"] == "Nobody Inc"
+    for k in ("cost_usd", "llm_cost_usd", "tool_cost_usd", "retrieval_cost_usd"):
+        assert n[k] == Decimal(0) and isinstance(n[k], Decimal), k
+    for k in (
+        "llm_calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "tasks",
+        "successful_tasks",
+        "retries",
+        "escalations",
+        "unpriced_calls",
+    ):
+        assert n[k] == 0, k
     assert n["revenue_usd"] == Decimal(40)
     assert n["cost_pct_of_mrr"] == 0.0
     assert n["gross_margin_usd"] == Decimal(40)
     g = june["GHOST"]
     assert g["name"] is None and g["mrr_usd"] is None
     assert g["cost_usd"] == Decimal("0.05") and g["tool_cost_usd"] == Decimal("0.05")
+    assert g["llm_cost_usd"] == Decimal(0) and g["escalation_cost_usd"] == Decimal(0)
     assert g["revenue_usd"] is None and g["cost_pct_of_mrr"] is None
     assert g["gross_margin_usd"] is None
     assert set(june) == {"WIN", "LLM", "LEAN", "NONE", "GHOST"}
@@ -173,18 +191,18 @@ def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
     the latest is WIN's on Jul 1 (LLM's last is Jun 28): 31 days, both ends counted.
     Revenue = MRR x 31 / 30.436875 (the average month), half-even to 1e-6 (bc):
     WIN 930 / 30.436875 = 30.5550421979 -> 30.555042; LEAN 310 / 30.436875 = 10.185014;
-    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.5857.
+    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.8907.
     """
     r = rows(ledger, None)
     assert r["WIN"]["revenue_usd"] == Decimal("30.555042")
     assert r["LEAN"]["revenue_usd"] == Decimal("10.185014")
     assert r["NONE"]["revenue_usd"] == Decimal("40.740056")
-    assert r["WIN"]["cost_usd"] == Decimal("1.5857")
-    assert r["WIN"]["gross_margin_usd"] == Decimal("30.555042") - Decimal("1.5857")
+    assert r["WIN"]["cost_usd"] == Decimal("1.8907")
+    assert r["WIN"]["gross_margin_usd"] == Decimal("30.555042") - Decimal("1.8907")
 
 
 def test_sort_by_cost_and_by_cost_per_win(june: dict[str, dict[str, Any]]) -> None:
-    """By cost, descending: WIN 1.5827 > LLM 0.625 > GHOST 0.05 > LEAN 0.0006 > NONE 0.
+    """By cost, descending: WIN 1.8877 > LLM 0.625 > GHOST 0.05 > LEAN 0.0006 > NONE 0.
     By cost per win, ascending: only WIN has wins; everyone else (null) goes last, by id."""
     ordered = sort_rows(list(june.values()))
     assert [r["customer_id"] for r in ordered] == ["WIN", "LLM", "GHOST", "LEAN", "NONE"]
@@ -202,9 +220,17 @@ def test_cost_and_counts_add_up_over_a_split_month(ledger: Ledger, split: int) -
     day = dt.date(2025, 6, split)
     first = rows(ledger, None, "2025-06-01", (day - dt.timedelta(days=1)).isoformat())
     second = rows(ledger, None, day.isoformat(), "2025-06-30")
-    expected = {"WIN": Decimal("1.5827"), "LLM": Decimal("0.625"), "LEAN": Decimal("0.0006")}
+    expected = {"WIN": Decimal("1.8877"), "LLM": Decimal("0.625"), "LEAN": Decimal("0.0006")}
     for cid, cost in expected.items():
         a, b = first.get(cid, {}), second.get(cid, {})
         assert a.get("cost_usd", 0) + b.get("cost_usd", 0) == cost, cid
     assert first["WIN"]["reasoning_tokens"] + second["WIN"]["reasoning_tokens"] == 800
     assert first["WIN"]["llm_calls"] + second["WIN"]["llm_calls"] == 7
+
+
+def test_sort_by_an_unknown_field_is_refused_even_for_one_row(
+    june: dict[str, dict[str, Any]],
+) -> None:
+    """The field is checked against the first row's keys: with one row there is no second."""
+    with pytest.raises(TailguardError, match="unknown field 'bogus'"):
+        sort_rows([june["WIN"]], "bogus")

@@ -6,19 +6,19 @@ rejected then accepted, w4 abandoned then timed_out), an outcome exactly at the 
 Monday Jun 2 00:00:00), an unpriced call.
 
 June 2025 (``--period 2025-06``), spend per task (from the fixture's docstring):
-    w1 accepted   0.0185 + 0.016 + 0.001 + 0.001 + 0.02 + 0.0022          = 0.0587
+    w1 accepted   0.0185 + 0.016 + 0.001 + 0.001 + 0.02 + 0.0072          = 0.0637
     w2 accepted   0.0084 + 0.007 + 0.003 + 0.0018 (rejected, then accepted) = 0.0202
     w3 accepted   0.0028 + 1.5                                            = 1.5028
-    w4 abandoned  0.001 (+ an unpriced call); abandoned < timed_out        = 0.001
+    w4 abandoned  0.001 (+ an unpriced call) + 0.3; abandoned < timed_out  = 0.301
     n1 rejected   0.0006
     open          LLM 0.6 + 0.025 (no task) + GHOST g1 0.05 (outcome Jul 1) = 0.675
-    all spend     0.0587 + 0.0202 + 1.5028 + 0.001 + 0.0006 + 0.675       = 2.2583
+    all spend     0.0637 + 0.0202 + 1.5028 + 0.301 + 0.0006 + 0.675       = 2.5633
     LLM spend     WIN 0.0537 + LLM 0.625 + LEAN 0.0006 = 0.6793 over 7 + 2 + 1 = 10 calls
     resolved      w1, w2, w3 = 3 (not 4: w1's re-sent outcome is one task)
     ended         w1, w2, w3, w4, n1 = 5
-Shares of 2.2583 (bc, 12 places): accepted 1.5817 -> 0.700394101757; open 0.675 ->
-0.298897400699; failure (0.001 + 0.0006) = 0.0016 -> 0.000708497542; abandoned 0.001 ->
-0.000442810963; rejected 0.0006 -> 0.000265686578.
+Shares of 2.5633 (bc, 12 places): accepted 1.5867 -> 0.619006749112; open 0.675 ->
+0.263332423048; failure (0.301 + 0.0006) = 0.3016 -> 0.117660827839; abandoned 0.301 ->
+0.117426754574; rejected 0.0006 -> 0.000234073264.
 """
 
 from __future__ import annotations
@@ -54,14 +54,14 @@ def june(ledger: Ledger) -> dict[str, Any]:
 
 
 def test_overall_figures(june: dict[str, Any]) -> None:
-    """cost per resolved task 2.2583 / 3 = 0.75276666... -> 0.752767 (x 3 would be 6.7749);
+    """cost per resolved task 2.5633 / 3 = 0.85443333... -> 0.854433 (x 3 would be 7.6899);
     cost per call 0.6793 / 10 = 0.06793; calls per resolved task 10 / 3 = 3.3333."""
-    assert june["spend_usd"] == Decimal("2.2583")
+    assert june["spend_usd"] == Decimal("2.5633")
     assert june["llm_spend_usd"] == Decimal("0.6793")
     assert june["llm_calls"] == 10
     assert june["resolved_tasks"] == 3
     assert june["tasks_ended"] == 5
-    assert june["cost_per_resolved_task"] == Decimal("0.752767")
+    assert june["cost_per_resolved_task"] == Decimal("0.854433")
     assert june["cost_per_call"] == Decimal("0.06793")
     assert june["calls_per_resolved_task"] == 3.3333
     assert june["unpriced_calls"] == 1
@@ -71,46 +71,46 @@ def test_each_task_goes_to_its_one_outcome(june: dict[str, Any]) -> None:
     """Spend by outcome (see the module docstring): w2's rejected-then-accepted is accepted,
     w4's abandoned-then-timed_out is abandoned, g1's outcome after the window leaves it open."""
     by = june["by_outcome"]
-    assert by["accepted"]["spend_usd"] == Decimal("1.5817")
-    assert by["abandoned"]["spend_usd"] == Decimal("0.001")
+    assert by["accepted"]["spend_usd"] == Decimal("1.5867")
+    assert by["abandoned"]["spend_usd"] == Decimal("0.301")
     assert by["rejected"]["spend_usd"] == Decimal("0.0006")
     assert by["open"]["spend_usd"] == Decimal("0.675")
     for b in ("timed_out", "tool_error", "escalated"):
         assert by[b]["spend_usd"] == 0 and by[b]["share"] == 0.0, b
-    assert by["accepted"]["share"] == 0.700394
-    assert by["open"]["share"] == 0.298897
-    assert by["abandoned"]["share"] == 0.000443
-    assert by["rejected"]["share"] == 0.000266
-    assert june["failure_cost_share"] == 0.000708
+    assert by["accepted"]["share"] == 0.619007
+    assert by["open"]["share"] == 0.263332
+    assert by["abandoned"]["share"] == 0.117427
+    assert by["rejected"]["share"] == 0.000234
+    assert june["failure_cost_share"] == 0.117661
 
 
 def test_outcome_at_the_windows_end_counts_after_it(ledger: Ledger) -> None:
     """With no window, g1's Jul 1 outcome is known: g1 (0.05) is accepted, and the July tool
-    call (w5, 0.003, no outcome) is open. Spend 2.2583 + 0.003 = 2.2613; resolved 4 (w1, w2,
-    w3, g1); cost per resolved task 2.2613 / 4 = 0.565325; accepted 1.5817 + 0.05 = 1.6317;
+    call (w5, 0.003, no outcome) is open. Spend 2.5633 + 0.003 = 2.5663; resolved 4 (w1, w2,
+    w3, g1); cost per resolved task 2.5663 / 4 = 0.641575; accepted 1.5867 + 0.05 = 1.6367;
     open 0.625 + 0.003 = 0.628."""
     r = report(ledger, None)
-    assert r["spend_usd"] == Decimal("2.2613")
+    assert r["spend_usd"] == Decimal("2.5663")
     assert r["resolved_tasks"] == 4
-    assert r["cost_per_resolved_task"] == Decimal("0.565325")
-    assert r["by_outcome"]["accepted"]["spend_usd"] == Decimal("1.6317")
+    assert r["cost_per_resolved_task"] == Decimal("0.641575")
+    assert r["by_outcome"]["accepted"]["spend_usd"] == Decimal("1.6367")
     assert r["by_outcome"]["open"]["spend_usd"] == Decimal("0.628")
 
 
 def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
     """ISO weeks (Monday 00:00 UTC) of June's events:
     May 26: w1's two calls (Sun Jun 1) 0.0185 + 0.016 = 0.0345, 2 calls -> per call 0.01725
-    Jun 2:  w1's tools, retrieval, outcomes (Mon Jun 2 00:00:00) 0.0242 + LLM's Jun 5 call 0.6
-            = 0.6242; 1 call -> 0.6; 1 resolved (w1) -> 0.6242
+    Jun 2:  w1's tools, retrieval, outcomes (Mon Jun 2 00:00:00) 0.0292 + LLM's Jun 5 call 0.6
+            = 0.6292; 1 call -> 0.6; 1 resolved (w1) -> 0.6292
     Jun 9:  w2 0.0202 + n1 0.0006 + w3 1.5028 + GHOST (Sun Jun 15) 0.05 = 1.5736;
             calls 2 + 1 + 1 = 4, LLM spend 0.0084 + 0.007 + 0.0006 + 0.0028 = 0.0188 -> 0.0047;
             resolved w2, w3 = 2 -> 0.7868
-    Jun 16: w4 0.001, 2 calls (one unpriced) -> 0.0005, none resolved
+    Jun 16: w4 0.001 + escalation 0.3 = 0.301, 2 calls (one unpriced) -> 0.0005, none resolved
     Jun 23: LLM's Jun 28 call 0.025, 1 call -> 0.025
     Change against the first week with a figure (that week itself: 0.0; a week without the
     figure: null), by bc rounded to 4 places: per call
     0.6 / 0.01725 - 1 = 33.7826, 0.0047 / 0.01725 - 1 = -0.7275, 0.0005 / 0.01725 - 1 = -0.971,
-    0.025 / 0.01725 - 1 = 0.4493; per resolved task (first: Jun 2) 0.7868 / 0.6242 - 1 = 0.2605.
+    0.025 / 0.01725 - 1 = 0.4493; per resolved task (first: Jun 2) 0.7868 / 0.6292 - 1 = 0.2505.
     """
     weeks = {w["week"]: w for w in june["weekly"]}
     d = dt.date
@@ -118,9 +118,9 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
     assert list(weeks) == mondays
     expect = {
         d(2025, 5, 26): ("0.0345", 2, 0, "0.01725", None, 0.0, None),
-        d(2025, 6, 2): ("0.6242", 1, 1, "0.6", "0.6242", 33.7826, 0.0),
-        d(2025, 6, 9): ("1.5736", 4, 2, "0.0047", "0.7868", -0.7275, 0.2605),
-        d(2025, 6, 16): ("0.001", 2, 0, "0.0005", None, -0.971, None),
+        d(2025, 6, 2): ("0.6292", 1, 1, "0.6", "0.6292", 33.7826, 0.0),
+        d(2025, 6, 9): ("1.5736", 4, 2, "0.0047", "0.7868", -0.7275, 0.2505),
+        d(2025, 6, 16): ("0.301", 2, 0, "0.0005", None, -0.971, None),
         d(2025, 6, 23): ("0.025", 1, 0, "0.025", None, 0.4493, None),
     }
     for wk, (spend, calls, resolved, cpc, cpt, cpc_change, cpt_change) in expect.items():
@@ -135,21 +135,21 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
 
 
 def test_by_customer_and_by_feature(ledger: Ledger) -> None:
-    """By customer, sorted by spend: WIN 1.5827 (3 resolved -> 0.527567, 7 calls, 1 unpriced),
+    """By customer, sorted by spend: WIN 1.8877 (3 resolved -> 0.629233, 7 calls, 1 unpriced),
     LLM 0.625 (all open, no resolved task -> null), GHOST 0.05 (open), LEAN 0.0006 (rejected:
-    failure share 1.0). By feature: support = WIN + LEAN + GHOST = 1.6333 (3 resolved ->
-    0.544433), chat = LLM 0.625."""
+    failure share 1.0). By feature: support = WIN + LEAN + GHOST = 1.9383 (3 resolved ->
+    0.6461), chat = LLM 0.625."""
     r = report(ledger, by="customer")
     groups = {g["group"]: g for g in r["groups"]}
     assert [g["group"] for g in r["groups"]] == ["WIN", "LLM", "GHOST", "LEAN"]
     win = groups["WIN"]
-    assert win["spend_usd"] == Decimal("1.5827") and win["resolved_tasks"] == 3
-    assert win["cost_per_resolved_task"] == Decimal("0.527567")
+    assert win["spend_usd"] == Decimal("1.8877") and win["resolved_tasks"] == 3
+    assert win["cost_per_resolved_task"] == Decimal("0.629233")
     assert (win["llm_calls"], win["unpriced_calls"]) == (7, 1)
     assert groups["LLM"]["cost_per_resolved_task"] is None
     assert groups["LLM"]["by_outcome"]["open"]["share"] == 1.0
     assert groups["LEAN"]["failure_cost_share"] == 1.0
     f = {g["group"]: g for g in report(ledger, by="feature")["groups"]}
-    assert f["support"]["spend_usd"] == Decimal("1.6333")
-    assert f["support"]["cost_per_resolved_task"] == Decimal("0.544433")
+    assert f["support"]["spend_usd"] == Decimal("1.9383")
+    assert f["support"]["cost_per_resolved_task"] == Decimal("0.6461")
     assert f["chat"]["spend_usd"] == Decimal("0.625")
