@@ -92,6 +92,8 @@ class Choice:
     csv: bool = False
     columns: tuple[str, ...] | None = None
     wide: bool = False
+    #: titles of the tables printed so far with --columns (the first one is checked strictly)
+    seen: list[str] = field(default_factory=list)
 
 
 #: the plain choice: a table with the columns that fit
@@ -225,14 +227,20 @@ def print_table(
     choice = _CHOICE.get(_PLAIN)
     cols = list(columns or (rows[0].keys() if rows else []))
     console = Console()
+    available = list(rows[0].keys()) if rows else cols
+    picked = [c for c in choice.columns or () if c in available]
+    if choice.columns is not None and not choice.seen:
+        # the command's main table: every asked column must be one of its fields
+        _bad_columns(choice.columns, available)
     if choice.columns is not None:
-        _bad_columns(choice.columns, list(rows[0].keys()) if rows else cols)
-        shown, left = list(choice.columns), []
-    elif choice.wide:
+        choice.seen.append(title or "")
+    if picked:  # a later table (anomalies' top users...) shows the asked columns it has
+        shown, left = picked, []
+    elif choice.wide or choice.columns is not None:
         shown, left = cols, []
     else:
         shown, left = fit_columns(rows, cols, console.width)
-    if choice.columns is not None or choice.wide:
+    if picked or choice.wide:
         need = sum(
             max([len(header(c))] + [len(fmt_cell(r.get(c), c)) for r in rows]) + 3 for c in shown
         )
