@@ -258,8 +258,7 @@ def anomalies_cmd(
         json_=False,
         csv_=csv_,
         columns=cols,
-        title=f"Anomalies on {rep['day']} (window {rep['day']} .. {rep['day']}): 24h spend "
-        f">= {threshold:g}× trailing-7-day median",
+        title=f"Anomalies on {rep['day']}: 24h spend >= {threshold:g}× trailing-7-day median",
     )
     if csv_:
         return
