@@ -233,7 +233,8 @@ padding: 2px 6px; text-align: right; }} td:first-child, th:first-child {{ text-a
 </style></head><body>
 <h1>Renewal brief: {e(str(rep["name"] or rep["customer_id"]))}</h1>
 <div class="sub">{e(rep["customer_id"])} · tier {e(str(rep["tier"]))} · segment
-{e(str(rep["segment"]))} · {rep["seats"] or "—"} seats · MRR {money(rep["mrr_usd"])}</div>
+{e(str(rep["segment"]))} · {rep["seats"] or "—"} seats · MRR {money(rep["mrr_usd"])} ·
+window {rep["window"]["start"]} .. {rep["window"]["end"]}</div>
 <div class="kpi">Contracted pool (month)<b>{money(rep["contracted_pool_usd"])}</b></div>
 <div class="kpi">Actual, last 12 months<b>{money(rep["actual_12_months_usd"])}</b></div>
 <div class="kpi">Projected, next 12 months<b>{money(rep["projected_next_12_months_usd"])}</b></div>

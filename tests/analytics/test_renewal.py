@@ -17,6 +17,7 @@ Recommended pool: 4288 / 12 = 357.33 × 1.2 = 428.8 -> 429.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -65,8 +66,11 @@ def test_by_hand(led: Ledger) -> None:
     assert r["actual_12_months_usd"] == Decimal("192")
     assert r["recommended_pool_usd"] == Decimal("429")
     assert r["contracted_pool_usd"] == Decimal("100")
+    # the twelve months Mar 2025 .. Feb 2026 clipped to the ledger's days: Nov 1 .. Feb 28
+    assert r["window"] == {"start": dt.date(2025, 11, 1), "end": dt.date(2026, 2, 28)}
     page = html(r)
     assert page.startswith("<!doctype html>") and "<svg" in page and "Rocket" in page
+    assert "window 2025-11-01 .. 2026-02-28" in page
     assert page.count("<rect") == 12
 
 
