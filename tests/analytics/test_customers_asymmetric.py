@@ -181,6 +181,8 @@ def test_customer_without_events_and_events_without_customer(
     assert g["name"] is None and g["mrr_usd"] is None
     assert g["cost_usd"] == Decimal("0.05") and g["tool_cost_usd"] == Decimal("0.05")
     assert g["llm_cost_usd"] == Decimal(0) and g["escalation_cost_usd"] == Decimal(0)
+    # g1 has June spend but its outcome is on Jul 1: no task in June (an event is not a task)
+    assert (g["tasks"], g["successful_tasks"], g["cost_per_successful_task"]) == (0, 0, None)
     assert g["revenue_usd"] is None and g["cost_pct_of_mrr"] is None
     assert g["gross_margin_usd"] is None
     assert set(june) == {"WIN", "LLM", "LEAN", "NONE", "GHOST"}
@@ -191,13 +193,17 @@ def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
     the latest is WIN's on Jul 1 (LLM's last is Jun 28): 31 days, both ends counted.
     Revenue = MRR x 31 / 30.436875 (the average month), half-even to 1e-6 (bc):
     WIN 930 / 30.436875 = 30.5550421979 -> 30.555042; LEAN 310 / 30.436875 = 10.185014;
-    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.8907.
+    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.8907;
+    GHOST's g1 (accepted Jul 1) is now a task and a win.
     """
     r = rows(ledger, None)
     assert r["WIN"]["revenue_usd"] == Decimal("30.555042")
     assert r["LEAN"]["revenue_usd"] == Decimal("10.185014")
     assert r["NONE"]["revenue_usd"] == Decimal("40.740056")
     assert r["WIN"]["cost_usd"] == Decimal("1.8907")
+    # with July in the window, GHOST's g1 is a won task: 0.05 per win
+    assert (r["GHOST"]["tasks"], r["GHOST"]["successful_tasks"]) == (1, 1)
+    assert r["GHOST"]["cost_per_successful_task"] == Decimal("0.05")
     assert r["WIN"]["gross_margin_usd"] == Decimal("30.555042") - Decimal("1.8907")
 
 
