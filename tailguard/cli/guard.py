@@ -103,6 +103,8 @@ def check_policy(
     Example: tailguard guard check-policy examples/policy.toml
     """
     from tailguard.guard import load_policy
+    from tailguard.guard.units import from_micro
+    from tailguard.money import format_usd
 
     pol = load_policy(file)
     rows = []
@@ -116,7 +118,7 @@ def check_policy(
                 "unit": lim.budget_unit,
                 "hard_limit": lim.hard_limit
                 if lim.budget_unit == "tok" or lim.hard_limit is None
-                else f"${lim.hard_limit / 1e6:,.2f}",
+                else format_usd(from_micro(lim.hard_limit)),
                 "soft_threshold": lim.soft_threshold,
                 "rpm": lim.rpm,
             }

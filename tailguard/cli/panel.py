@@ -36,6 +36,7 @@ from tailguard.cli.output import (
     print_json,
 )
 from tailguard.errors import NoDataError
+from tailguard.money import format_usd
 
 __all__ = [
     "anomalies_cmd",
@@ -525,12 +526,13 @@ def renewal_cmd(
         csv_=False,
         columns=("month", "cost_usd", "llm_calls", "active_users", "partial"),
         title=f"Renewal: {rep['customer_id']} ({rep['tier']}), {w['start']} .. {w['end']}, "
-        f"contracted pool {rep['contracted_pool_usd']}",
+        f"contracted pool {format_usd(rep['contracted_pool_usd'])}",
     )
     typer.echo(
-        f"actual 12 months {rep['actual_12_months_usd']:.2f}; projected next 12 months "
-        f"{rep['projected_next_12_months_usd']}; recommended pool {rep['recommended_pool_usd']}"
-        f" a month ({rep['recommended_pool_note']})" + (f"; wrote {html_file}" if html_file else "")
+        f"actual 12 months {format_usd(rep['actual_12_months_usd'])}; projected next 12 months "
+        f"{format_usd(rep['projected_next_12_months_usd'])}; recommended pool "
+        f"{format_usd(rep['recommended_pool_usd'])} a month ({rep['recommended_pool_note']})"
+        + (f"; wrote {html_file}" if html_file else "")
     )
 
 
