@@ -61,38 +61,42 @@ def test_fail_open_two_replicas_stay_within_the_bound(private_redis, clock):
 
 
 def test_hung_redis_counts_each_settle_once_and_leaves_no_reservation(private_redis, clock):
-    """F12. Redis frozen (SIGSTOP) mid-run: the settle of d1 ($0.004) and the check of d2 time
-    out but sit in Redis' socket buffer and run when it resumes. Redis must end with exactly
-    the ledger: 0.004 (d1) + 0.003 (d2, settled on the local fallback) = $0.007, and nothing
-    reserved (d2's check reserved $0.01 in Redis when it ran late; it must be released).
-    Before the fix: the late settle plus the re-sync of the same $0.004 gave $0.011, and the
-    late check's $0.01 stayed reserved."""
+    """F12. Redis frozen (SIGSTOP) mid-run, two gateways. On gateway 1 the settle of d1
+    ($0.004) times out, and is sent again by the probe (times out again): both copies sit in
+    Redis' socket buffers and run when it resumes. On gateway 2 the check of d2 times out: it
+    too runs late, reserving $0.01 in Redis; d2 is served on gateway 2's local store and settled
+    at $0.003. Redis must end with exactly the ledger, 0.004 + 0.003 = $0.007, and nothing
+    reserved. Before the fix Redis ended at $0.011 (the late settle plus a re-sync of the same
+    $0.004) with the late check's $0.01 still reserved."""
     pol = policy(
         {"hard_limit_usd": 1, "overage": "hard_cap"},
         {"fail_mode": "fail_open", "probe_interval_s": 0.05},
     )
-    g = Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock)
-    d1 = g.check(Request("acme", D("0.01")))
+    g1, g2 = (Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock) for _ in "12")
+    d1 = g1.check(Request("acme", D("0.01")))
+    g2.release(g2.check(Request("acme", D("0.01"))).reservation)  # gateway 2 has seen acme
     assert d1.allowed
     assert private_redis.proc is not None
     pid = private_redis.proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
-        g.settle(d1.reservation, D("0.004"))  # times out: sent, not answered
-        d2 = g.check(Request("acme", D("0.01")))  # after the probe interval: tried, times out
+        g1.settle(d1.reservation, D("0.004"))  # times out: sent, not answered
         time.sleep(0.06)
-        d2 = g.check(Request("acme", D("0.01")))
+        assert g1.check(Request("acme", D("0"))).allowed  # the probe resends it: times out
+        d2 = g2.check(Request("acme", D("0.01")))  # times out: sent, not answered
         assert d2.allowed and d2.reservation is not None and d2.reservation.local
-        g.settle(d2.reservation, D("0.003"))
+        g2.settle(d2.reservation, D("0.003"))
     finally:
         os.kill(pid, signal.SIGCONT)
-    time.sleep(0.2)  # Redis runs what was queued; the next check probes and catches up
-    d3 = g.check(Request("acme", D("0.001")))
-    assert d3.allowed and d3.reservation is not None and not d3.reservation.local
-    g.release(d3.reservation)
-    st = g.status("acme")
+    time.sleep(0.2)  # Redis runs what was queued; the next checks probe and catch up
+    for g in (g1, g2):
+        d3 = g.check(Request("acme", D("0")))
+        assert d3.reservation is not None and not d3.reservation.local
+        g.release(d3.reservation)
+    st = g1.status("acme")
     assert (st["spent"], st["reserved"]) == (D("0.007"), D("0"))
-    g.close()
+    g1.close()
+    g2.close()
 
 
 def test_hung_redis_async_twin(private_redis, clock):
