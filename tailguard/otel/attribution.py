@@ -24,7 +24,7 @@ resource (the same as a parent that never arrives).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,11 +52,13 @@ class Resolver:
             ("session_id", cfg.session_attributes),
             ("workload", cfg.workload_attributes),
         )
+        self._any = frozenset(cfg.attribution_names())
         # (trace, span) -> (parent span id, attribution found on it, when it arrived)
         self._nodes: OrderedDict[tuple[str, str], tuple[str | None, Who | None, float]] = (
             OrderedDict()
         )
         self._held: OrderedDict[tuple[str, str], tuple[Span, str, float]] = OrderedDict()
+        self._held_traces: Counter[str] = Counter()  # trace -> its spans held
         self.counts = {"unattributed": 0, "settled_early": 0, "expired": 0}
 
     @property
@@ -64,6 +66,8 @@ class Resolver:
         return len(self._held)
 
     def _who(self, attrs: dict[str, Any]) -> Who | None:
+        if self._any.isdisjoint(attrs):  # most spans carry none: one set operation
+            return None
         found: Who | None = None
         for field, names in self._names:
             for n in names:
@@ -91,7 +95,10 @@ class Resolver:
         for s, k in calls:
             who = self._resolve(s, final=False)
             if who is None:
-                self._held[(s.trace_id, s.span_id)] = (s, k, now)
+                key = (s.trace_id, s.span_id)
+                if key not in self._held:
+                    self._held_traces[s.trace_id] += 1
+                self._held[key] = (s, k, now)
             else:
                 out.append((s, k, who))
         if self._held:  # spans held earlier whose ancestors may have just arrived
@@ -99,10 +106,11 @@ class Resolver:
                 if s.trace_id in traces:
                     who = self._resolve(s, final=False)
                     if who is not None:
-                        del self._held[key]
+                        self._unhold(key)
                         out.append((s, k, who))
         while len(self._held) > self.cfg.max_held:
-            _, (s, k, _t) = self._held.popitem(last=False)
+            key, (s, k, _t) = next(iter(self._held.items()))
+            self._unhold(key)
             self.counts["settled_early"] += 1
             out.append((s, k, self._resolve(s, final=True) or {}))
         self._forget(now)
@@ -117,7 +125,7 @@ class Resolver:
             key, (s, k, t) = next(iter(self._held.items()))
             if t > limit:
                 break
-            del self._held[key]
+            self._unhold(key)
             self.counts["expired"] += 1
             out.append((s, k, self._resolve(s, final=True) or {}))
         self._forget(now)
@@ -127,7 +135,16 @@ class Resolver:
         """Settle everything held (the end of a file, a shutdown)."""
         out = [(s, k, self._resolve(s, final=True) or {}) for s, k, _t in self._held.values()]
         self._held.clear()
+        self._held_traces.clear()
         return out
+
+    def _unhold(self, key: tuple[str, str]) -> None:
+        del self._held[key]
+        n = self._held_traces[key[0]] - 1
+        if n:
+            self._held_traces[key[0]] = n
+        else:
+            del self._held_traces[key[0]]
 
     # --- state for the receiver's spool -------------------------------------------------------
 
@@ -143,10 +160,14 @@ class Resolver:
         return [[t, s, p, w] for (t, s), (p, w, _a) in self._nodes.items()]
 
     def node_records_of(self, spans: Iterable[Span]) -> list[list[Any]]:
-        """The index entries of ``spans`` that matter to another span: a parent or a who."""
+        """The index entries of ``spans`` that a held span may still need: those of traces
+        with a span held (a trace settled whole needs nothing after a crash)."""
         out: list[list[Any]] = []
         nodes = self._nodes
+        held = self._held_traces
         for sp in spans:
+            if sp.trace_id not in held:
+                continue
             n = nodes.get((sp.trace_id, sp.span_id))
             if n is not None and (n[0] is not None or n[1]):
                 out.append([sp.trace_id, sp.span_id, n[0], n[1]])

@@ -47,6 +47,16 @@ class OtelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tool_kind: Literal["read", "write"] = "read"
     input_excludes_cache: list[str] = msgspec.field(default_factory=list)
 
+    def attribution_names(self) -> list[str]:
+        return [
+            *self.customer_attributes,
+            *self.user_attributes,
+            *self.session_attributes,
+            *self.feature_attributes,
+            *self.task_attributes,
+            *self.workload_attributes,
+        ]
+
 
 def load_otel_config(path: str | os.PathLike[str] | None) -> OtelConfig:
     """The ``[otel]`` table of a TOML file (defaults when ``path`` is None or has no table)."""

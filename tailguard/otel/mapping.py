@@ -69,6 +69,33 @@ COST = ("gen_ai.usage.cost", "llm.usage.cost", "gen_ai.cost.usd", "gen_ai.usage.
 TOOL = ("gen_ai.tool.name", "tool.name")
 
 
+#: every attribute the mapping reads (the decoders keep only these and the attribution names)
+CALL_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.operation.name",
+        "openinference.span.kind",
+        "llm.request.type",
+        "tailguard.tool_kind",
+        "tailguard.queries",
+        "tailguard.reranks",
+        *INPUT,
+        *OUTPUT,
+        *CACHE_READ,
+        *CACHE_WRITE,
+        *REASONING,
+        *MODEL,
+        *PROVIDER,
+        *COST,
+        *TOOL,
+    }
+)
+
+
+def wanted_attributes(cfg: OtelConfig) -> frozenset[str]:
+    """The attribute names worth decoding: the mapping's and the configured attribution's."""
+    return CALL_ATTRIBUTES | frozenset(cfg.attribution_names())
+
+
 class Rejected(Exception):
     """A call span that cannot become an event (the message says why)."""
 
@@ -179,9 +206,11 @@ def event_of(span: Span, kind: str, who: dict[str, str | None], cfg: OtelConfig)
             ev["latency_ms"] = latency
     else:
         rerank = a.get("openinference.span.kind") == "RERANKER"
+        q = _count(a, ("tailguard.queries",), span)
+        r = _count(a, ("tailguard.reranks",), span)
         ev.update(
-            queries=int(a.get("tailguard.queries", 0 if rerank else 1)),
-            reranks=int(a.get("tailguard.reranks", 1 if rerank else 0)),
+            queries=(0 if rerank else 1) if q is None else q,
+            reranks=(1 if rerank else 0) if r is None else r,
         )
     cost = _first(a, COST)
     if cost is not None:
@@ -192,3 +221,31 @@ def event_of(span: Span, kind: str, who: dict[str, str | None], cfg: OtelConfig)
         if c.is_finite() and c >= 0:
             ev["cost_usd"] = c
     return ev
+
+
+_MAX_INT = 2**63 - 1
+_MAX_MONEY = Decimal("999999999.999999999")
+_IDS = ("customer_id", "model", "tool")
+
+
+def check(ev: dict[str, Any]) -> str | None:
+    """The event schema's rules that span attributes can break, checked in Python (the full
+    msgspec round trip costs more than the rest of a span's mapping); None when valid. The
+    others (token relations, money sign, timestamps) hold by construction in ``event_of``."""
+    from tailguard.events.schema import WORKLOADS
+
+    for f in _IDS:
+        v = ev.get(f)
+        if v is not None and not 1 <= len(v) <= 512:
+            return f"{f} must be 1 to 512 characters"
+    w = ev.get("workload")
+    if w is not None and w not in WORKLOADS:
+        return f"workload must be one of {', '.join(WORKLOADS)}, got {w!r}"
+    for f in ("input_tokens", "output_tokens", "queries", "reranks"):
+        v = ev.get(f)
+        if v is not None and v > _MAX_INT:
+            return f"{f} {v} does not fit a 64-bit integer"
+    c = ev.get("cost_usd")
+    if c is not None and c > _MAX_MONEY:
+        return f"cost_usd {c} is over the ledger's bound"
+    return None

@@ -156,7 +156,8 @@ def any_value(v: Any, where: str) -> Any:
     return None  # an empty AnyValue is allowed: no value
 
 
-def attributes(kvs: Any, where: str) -> dict[str, Any]:
+def attributes(kvs: Any, where: str, keep: frozenset[str] | None = None) -> dict[str, Any]:
+    """Attributes as a dict; with ``keep``, only those names (the rest is never decoded)."""
     if kvs is None:
         return {}
     if not isinstance(kvs, list):
@@ -165,12 +166,16 @@ def attributes(kvs: Any, where: str) -> dict[str, Any]:
     for i, kv in enumerate(kvs):
         if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
             raise OtlpError(f"{where}.attributes[{i}]: expected {{key, value}}")
+        if keep is not None and kv["key"] not in keep:
+            continue
         out[kv["key"]] = any_value(kv.get("value") or {}, f"{where}.attributes[{i}]")
     return out
 
 
-def spans_from_json(body: bytes | str | dict[str, Any]) -> list[Span]:
-    """Every span of one OTLP/JSON ``ExportTraceServiceRequest``."""
+def spans_from_json(
+    body: bytes | str | dict[str, Any], keep: frozenset[str] | None = None
+) -> list[Span]:
+    """Every span of one OTLP/JSON ``ExportTraceServiceRequest`` (attributes: see ``keep``)."""
     if isinstance(body, dict):
         req = body
     else:
@@ -188,7 +193,7 @@ def spans_from_json(body: bytes | str | dict[str, Any]) -> list[Span]:
         w = f"resourceSpans[{i}]"
         if not isinstance(rs, dict):
             raise OtlpError(f"{w}: expected an object")
-        resource = attributes((rs.get("resource") or {}).get("attributes"), f"{w}.resource")
+        resource = attributes((rs.get("resource") or {}).get("attributes"), f"{w}.resource", keep)
         sss = _get(rs, "scopeSpans", "scope_spans") or []
         for j, ss in enumerate(sss):
             for k, s in enumerate((ss or {}).get("spans") or []):
@@ -210,7 +215,7 @@ def spans_from_json(body: bytes | str | dict[str, Any]) -> list[Span]:
                         _kind(s.get("kind")),
                         _int(_get(s, "startTimeUnixNano", "start_time_unix_nano") or 0, ws),
                         _int(_get(s, "endTimeUnixNano", "end_time_unix_nano") or 0, ws),
-                        attributes(s.get("attributes"), ws),
+                        attributes(s.get("attributes"), ws, keep),
                         _status(status.get("code")),
                         str(status.get("message") or ""),
                         resource,
@@ -245,8 +250,12 @@ def _status(v: Any) -> int:
 # --- protobuf ----------------------------------------------------------------------------------
 
 
-def spans_from_protobuf(body: bytes) -> list[Span]:
-    """Every span of one binary protobuf ``ExportTraceServiceRequest`` (needs the otel extra)."""
+def spans_from_protobuf(body: bytes, keep: frozenset[str] | None = None) -> list[Span]:
+    """Every span of one binary protobuf ``ExportTraceServiceRequest`` (needs the otel extra).
+
+    With ``keep``, only those attribute names are decoded: the rest (prompts, messages, HTTP
+    details) costs one string comparison each.
+    """
     try:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
@@ -263,7 +272,7 @@ def spans_from_protobuf(body: bytes) -> list[Span]:
         raise OtlpError(f"not an ExportTraceServiceRequest: {exc}") from None
     out: list[Span] = []
     for rs in req.resource_spans:
-        resource = {kv.key: _pb_value(kv.value) for kv in rs.resource.attributes}
+        resource = _pb_attrs(rs.resource.attributes, keep)
         for ss in rs.scope_spans:
             for s in ss.spans:
                 if len(s.trace_id) != 16 or len(s.span_id) != 8:
@@ -281,12 +290,23 @@ def spans_from_protobuf(body: bytes) -> list[Span]:
                         s.kind,
                         s.start_time_unix_nano,
                         s.end_time_unix_nano,
-                        {kv.key: _pb_value(kv.value) for kv in s.attributes},
+                        _pb_attrs(s.attributes, keep),
                         s.status.code,
                         s.status.message,
                         resource,
                     )
                 )
+    return out
+
+
+def _pb_attrs(kvs: Any, keep: frozenset[str] | None) -> dict[str, Any]:
+    if keep is None:
+        return {kv.key: _pb_value(kv.value) for kv in kvs}
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        k = kv.key
+        if k in keep:
+            out[k] = _pb_value(kv.value)
     return out
 
 

@@ -37,6 +37,7 @@ import msgspec
 from tailguard.otel.attribution import Resolver
 from tailguard.otel.config import OtelConfig
 from tailguard.otel.ingest import convert
+from tailguard.otel.mapping import wanted_attributes
 from tailguard.otel.otlp import OtlpError, Span, spans_from_json, spans_from_protobuf
 
 log = logging.getLogger("tailguard.otel")
@@ -155,6 +156,7 @@ class TraceReceiver:
         self.cfg = cfg or OtelConfig()
         self.submit = submit
         self.resolver = Resolver(self.cfg)
+        self._keep = wanted_attributes(self.cfg)
         self.spool = Spool(spool_dir)
         self.max_body_bytes = max_body_bytes
         self.spool_rewrite_bytes = spool_rewrite_bytes
@@ -209,7 +211,8 @@ class TraceReceiver:
             elif enc not in (b"identity", b""):
                 await self._fail(send, 415, f"unsupported content-encoding {enc!r}", proto)
                 return
-            spans = spans_from_protobuf(body) if proto else spans_from_json(body)
+            keep = self._keep
+            spans = spans_from_protobuf(body, keep) if proto else spans_from_json(body, keep)
         except (OtlpError, OSError, EOFError, zlib.error) as exc:
             self.stats["bad_requests"] += 1
             await self._fail(send, 400, f"cannot read the export request: {exc}", proto)
