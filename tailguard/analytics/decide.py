@@ -13,7 +13,8 @@ customer without a customers-table row has no known price and is refused too.
    report), ``monthly_cost`` = cost / months, ``monthly_price`` = MRR; ``monthly_margin`` =
    price − cost. The window's own ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
    come from ``customers.margin_figures``: the figures ``report customers`` shows for the same
-   window.
+   window. ``last_event`` and ``quiet_days`` (days from it to the ledger's last event) tell a
+   customer who went quiet from one still active: it is judged on its last active quarter.
 2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes
    of the customer's usage and their levers, seeds 000 and 003). Each lever has an ``uplift``
    (share of cost it removes when it works), a ``probability`` that it works and the
@@ -50,7 +51,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import margin_figures
-from tailguard.analytics.period import Window, customer_quarter, require_events
+from tailguard.analytics.period import Window, customer_quarter, event_span, require_events
 from tailguard.errors import ConfigError, NoDataError
 
 if TYPE_CHECKING:
@@ -296,12 +297,24 @@ def decide(
         f"window {win.label()}: {months:.4f} months",
         f"monthly cost {_c(cost)} / {months:.4f} = {_c(mc)}",
     ]
+    # a customer who went quiet is judged on its last active quarter: say how long ago that was
+    _, last_event = event_span(con, customer=customer)
+    _, ledger_last = event_span(con)
+    assert last_event is not None and ledger_last is not None  # the window held its events
+    quiet_days = (ledger_last.astimezone(dt.UTC).date() - last_event.astimezone(dt.UTC).date()).days
+    if quiet_days > 0:
+        steps.append(
+            f"no events since {last_event.astimezone(dt.UTC):%Y-%m-%d}: quiet for {quiet_days} "
+            f"days before the ledger's last event ({ledger_last.astimezone(dt.UTC):%Y-%m-%d})"
+        )
     res = plan(mc, mp, keys, cfg, customer=customer)
     return {
         "customer_id": customer,
         "tier": tier,
         "segment": segment,
         "window": win.stated(),
+        "last_event": last_event,
+        "quiet_days": quiet_days,
         "months": months,
         "cost_to_serve_usd": cost,
         "price_paid_usd": _c(mp * months),

@@ -177,6 +177,9 @@ def test_a_customer_who_went_quiet(quiet: str, capsys: pytest.CaptureFixture):
     r = cli_json(capsys, "decide", "Q", "--ledger", quiet)
     assert r["window"] == {"start": "2026-01-01", "end": "2026-02-28"}
     assert Decimal(str(r["monthly_cost_usd"])) == Decimal("15.48")
+    # Feb 10 .. Mar 31: quiet for 49 days, said in the verdict
+    assert (r["last_event"], r["quiet_days"]) == ("2026-02-10T10:00:00+00:00", 49)
+    assert any("quiet for 49 days" in line for line in r["arithmetic"])
     led = ("--ledger", quiet)
     last = "its last event is 2026-02-10 10:00 UTC"
     refused = {
