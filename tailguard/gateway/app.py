@@ -203,6 +203,11 @@ class Gateway:
             route = ROUTES.get((scope["method"], path))
             if route is not None:
                 await self._proxy(scope, receive, send, *route)
+            elif path in ("/v1/events", "/v1/traces") and scope["method"] == "POST":
+                from tailguard.gateway import events_route  # SDK events, OTLP traces
+
+                route_fn = events_route.handle if path == "/v1/events" else events_route.traces
+                await route_fn(self, scope, receive, send)
             elif path == "/healthz":
                 await _respond(send, 200, b'{"status":"ok"}')
             elif path == "/metrics" and self.cfg.metrics:

@@ -271,6 +271,11 @@ class TraceReceiver:
             snap = self._snapshot()
             await asyncio.to_thread(self.spool.rewrite, snap)
 
+    def close(self) -> None:
+        """At shutdown, without an event loop: the spool keeps what is held."""
+        self.spool.rewrite(self._snapshot())
+        self.spool.close()
+
     async def drain(self) -> None:
         """At shutdown: keep held spans in the spool (they wait on after a restart)."""
         async with self._lock:
