@@ -76,6 +76,13 @@ HEADERS: dict[str, str] = {
     "delta_usd": "change $",
     "active_users": "users",
     "top_lever": "top lever",
+    "invocations_per_task": "calls/task",
+    "effective_tokens_per_task": "eff tok/task",
+    "effective_tokens_per_invocation": "eff tok/call",
+    "cost_per_task": "$/task",
+    "cost_per_call": "$/call",
+    "failure_cost_share": "failed share",
+    "resolved_tasks": "resolved",
 }
 
 
@@ -252,9 +259,8 @@ def print_table(
         console.print(title, style="bold", highlight=False)
     t = RichTable(show_lines=False)
     for c in shown:
-        t.add_column(
-            header(c), justify="right" if _numeric(rows[0].get(c)) else "left", no_wrap=True
-        )
+        first = next((r.get(c) for r in rows if r.get(c) is not None), None)
+        t.add_column(header(c), justify="right" if _numeric(first) else "left", no_wrap=True)
     for r in rows:
         t.add_row(*(fmt_cell(r.get(c), c) for c in shown))
     console.print(t)
