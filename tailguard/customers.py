@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailguard.errors import InputError
+from tailguard.vocabulary import SEGMENTS, TIERS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TIERS: tuple[str, ...] = ("free", "pro", "team", "enterprise", "custom")
-SEGMENTS: tuple[str, ...] = ("smb", "mid_market", "enterprise", "usage_based")
 #: the columns of the dimension, in the order the CSV header lists them
 COLUMNS: tuple[str, ...] = (
     "customer_id",

@@ -60,6 +60,7 @@ from tailguard.analytics.customers import margin_figures
 from tailguard.analytics.period import bounded, require_events
 from tailguard.errors import ConfigError
 from tailguard.topk import top_count
+from tailguard.vocabulary import SHAPES
 
 if TYPE_CHECKING:
     import duckdb
@@ -67,16 +68,6 @@ if TYPE_CHECKING:
     from tailguard.analytics.period import Window
 
 MICRO = Decimal("0.000001")
-
-SHAPES: tuple[str, ...] = (
-    "long_sessions",
-    "tool_fanout",
-    "oversized_prompts",
-    "failure_magnet",
-    "high_frequency",
-    "low_cache_hit",
-    "reasoning_heavy",
-)
 
 #: shape -> (metric name, what it is, inverted?)
 SHAPE_METRIC: dict[str, tuple[str, str, bool]] = {

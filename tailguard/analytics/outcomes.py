@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.period import bounded
 from tailguard.errors import ArgumentError
-from tailguard.events.schema import OUTCOMES
+from tailguard.vocabulary import OUTCOMES
 
 if TYPE_CHECKING:
     import duckdb

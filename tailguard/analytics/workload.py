@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.period import bounded
 from tailguard.errors import ConfigError
+from tailguard.vocabulary import WORKLOADS
 
 if TYPE_CHECKING:
     import duckdb
@@ -77,7 +78,7 @@ BANDS: dict[str, Band] = {
     "agent": Band("task", 8_000, 20_000, 40_000, "agent looping", 5_000, "tools under-used"),
     "rag": Band("turn", 4_000, 12_000, 25_000, "retrieval over-fetching", None, None),
 }
-CLASSES: tuple[str, ...] = ("chat", "agent", "rag", "other")
+CLASSES: tuple[str, ...] = WORKLOADS
 
 WORKLOAD_SQL = """
 SELECT

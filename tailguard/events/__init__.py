@@ -1,7 +1,6 @@
 """Events: the validated schema and the readers (JSONL, CSV, Parquet)."""
 
 from tailguard.events.schema import (
-    KINDS,
     LEDGER_SCHEMA,
     Escalation,
     Event,
@@ -11,6 +10,7 @@ from tailguard.events.schema import (
     TaskOutcome,
     ToolCall,
 )
+from tailguard.vocabulary import KINDS
 
 __all__ = [
     "KINDS",

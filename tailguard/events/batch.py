@@ -24,11 +24,11 @@ import pyarrow.compute as pc
 from tailguard.errors import ConfigError
 from tailguard.events.schema import (
     INPUT_COLUMNS,
-    KINDS,
     LEDGER_SCHEMA,
     MONEY_COLUMNS,
     NULL_DEFAULTS,
 )
+from tailguard.vocabulary import KINDS
 
 INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 DEFAULT_BATCH_ROWS = 500_000

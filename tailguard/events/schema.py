@@ -17,42 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 import pyarrow as pa
+
+# the enums an event's fields take (tailguard.vocabulary); the tuples are re-exported here
+from tailguard.vocabulary import GUARD_ACTIONS as GUARD_ACTIONS
+from tailguard.vocabulary import KINDS as KINDS
+from tailguard.vocabulary import OUTCOMES as OUTCOMES
+from tailguard.vocabulary import WORKLOADS as WORKLOADS
+from tailguard.vocabulary import GuardAction, Outcome, Status, ToolKind, Workload
 
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # fits int64
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 AwareTs = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-
-KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
-Workload = Literal["chat", "agent", "rag", "other"]
-#: ``usage_invalid``: answered, but the provider's usage broke the ledger's rules or was missing;
-#: recorded with the usage repaired (``tailguard.gateway.usage``) and left unpriced
-Status = Literal["ok", "error", "usage_invalid"]
-ToolKind = Literal["read", "write"]
-Outcome = Literal["accepted", "rejected", "abandoned", "timed_out", "tool_error", "escalated"]
-GuardAction = Literal["degrade", "deny", "kill", "overage", "soft_threshold", "fail_open"]
-
-WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag", "other")
-OUTCOMES: tuple[str, ...] = (
-    "accepted",
-    "rejected",
-    "abandoned",
-    "timed_out",
-    "tool_error",
-    "escalated",
-)
-GUARD_ACTIONS: tuple[str, ...] = (
-    "degrade",
-    "deny",
-    "kill",
-    "overage",
-    "soft_threshold",
-    "fail_open",
-)
 
 
 #: the input fields that hold money (decoded as Decimal, stored as DECIMAL(18, 9))

@@ -16,14 +16,10 @@ from __future__ import annotations
 from tailguard.events.batch import TsWindow
 from tailguard.events.batch import sql_literal as _lit
 from tailguard.events.schema import (
-    GUARD_ACTIONS,
     INPUT_COLUMNS,
-    KINDS,
     MAX_MONEY,
     MONEY_COLUMNS,
     NULL_DEFAULTS,
-    OUTCOMES,
-    WORKLOADS,
     Escalation,
     Guard,
     LlmCall,
@@ -31,6 +27,7 @@ from tailguard.events.schema import (
     TaskOutcome,
     ToolCall,
 )
+from tailguard.vocabulary import GUARD_ACTIONS, KINDS, OUTCOMES, STATUSES, TOOL_KINDS, WORKLOADS
 
 _CLASSES = (LlmCall, ToolCall, Retrieval, Escalation, TaskOutcome, Guard)
 
@@ -71,8 +68,8 @@ FLOAT_COLUMNS = ("latency_ms", "minutes")
 ENUMS: dict[str, tuple[str, ...]] = {
     "kind": KINDS,
     "workload": WORKLOADS,
-    "status": ("ok", "error", "usage_invalid"),
-    "tool_kind": ("read", "write"),
+    "status": STATUSES,
+    "tool_kind": TOOL_KINDS,
     "outcome": OUTCOMES,
     "action": GUARD_ACTIONS,
 }

@@ -29,13 +29,12 @@ from typing import Any, Literal
 from tailguard.customers import CustomerInfo
 from tailguard.errors import ConfigError
 from tailguard.guard.units import MAX_MICRO, MAX_TOKENS, MAX_USD, to_micro
+from tailguard.vocabulary import OVERAGES, Overage
 
 Period = Literal["minute", "hour", "day", "month"]
-Overage = Literal["hard_cap", "soft_cap_degrade", "payg"]
 FailMode = Literal["fail_open", "fail_closed"]
 
 PERIODS: tuple[str, ...] = ("minute", "hour", "day", "month")
-OVERAGES: tuple[str, ...] = ("hard_cap", "soft_cap_degrade", "payg")
 FAIL_MODES: tuple[str, ...] = ("fail_open", "fail_closed")
 HARD_LIMIT_ACTIONS: tuple[str, ...] = ("deny", "degrade")
 

@@ -41,12 +41,12 @@ import pyarrow.compute as pc
 from tailguard.events.schema import LEDGER_SCHEMA, MONEY
 from tailguard.pricing._book import ModelPrice, PriceBook
 from tailguard.pricing._money import MAX_NANO, div_round_half_even, scaled, to_nano
+from tailguard.vocabulary import KINDS
 
 I64 = npt.NDArray[np.int64]
 
 SOURCES = ("reported", "price", "unit", "unpriced", "none")
 _REPORTED, _PRICE, _UNIT, _UNPRICED, _NONE = range(5)
-_KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
 #: int64 products are kept below this; above it a row is priced in Decimal instead
 _SAFE = float(2**62)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -85,7 +85,7 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     reported = cols["cost_usd"]
     rep_nano, rep_valid = _money_to_nano(reported)
 
-    kind_code = _codes(cols["kind"], _KINDS)
+    kind_code = _codes(cols["kind"], KINDS)
     cost = np.zeros(n, dtype=np.int64)
     valid = np.ones(n, dtype=bool)
     source = np.full(n, _NONE, dtype=np.int8)

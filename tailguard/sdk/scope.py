@@ -39,7 +39,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.errors import ArgumentError
-from tailguard.events.schema import OUTCOMES, WORKLOADS
+from tailguard.vocabulary import OUTCOMES, WORKLOADS
 
 if TYPE_CHECKING:
     from types import TracebackType

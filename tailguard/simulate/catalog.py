@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from tailguard.simulate import params
+from tailguard.vocabulary import OUTCOMES as OUTCOMES
+from tailguard.vocabulary import TIERS
 
 MODELS: tuple[str, ...] = tuple(params.PRICES)
 PROVIDERS: tuple[str, ...] = tuple(sorted({v[0] for v in params.PRICES.values()}))
@@ -78,7 +80,7 @@ _CHEAPER = {
     "claude-sonnet-4-20250514": "claude-3-5-haiku-20241022",
 }
 CHEAPER = np.array([M[_CHEAPER.get(m, m)] for m in MODELS])
-TIER_ORDER = ("free", "pro", "team", "enterprise", "custom")
+TIER_ORDER = TIERS
 WL_ORDER = ("chat", "agent", "rag")
 
 
@@ -120,14 +122,6 @@ TOOL_KIND = np.array([0, 0, 0, 0, 1, 1, 1])
 TOOL_P = np.array([0.28, 0.2, 0.18, 0.12, 0.1, 0.08, 0.04])
 TOOL_LATENCY_MS = np.array([120.0, 1400.0, 300.0, 450.0, 350.0, 300.0, 600.0])
 
-OUTCOMES: tuple[str, ...] = (
-    "accepted",
-    "rejected",
-    "abandoned",
-    "timed_out",
-    "tool_error",
-    "escalated",
-)
 #: outcome rates per workload for the base population (about one task in five does not resolve)
 OUTCOME_P = np.array(
     [

@@ -22,13 +22,13 @@ import numpy as np
 from tailguard.simulate import catalog as cat
 from tailguard.simulate import params, prices
 from tailguard.simulate.population import SHAPE_BIT, Population
+from tailguard.vocabulary import KINDS as KINDS
 
 US = 1_000_000  # microseconds per second
 CACHE_BLOCK = 128
 CACHE_TTL_S = 300.0
 CACHE_MIN = 1024
 KIND_LLM, KIND_TOOL, KIND_RETR, KIND_ESC, KIND_OUT, KIND_GUARD = range(6)
-KINDS = ("llm_call", "tool_call", "retrieval", "escalation", "task_outcome", "guard")
 #: order of kinds at the same timestamp (an outcome after the call that closed the task)
 _KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
 

@@ -18,19 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tailguard.simulate import params
+from tailguard.vocabulary import SEGMENTS as SEGMENTS
+from tailguard.vocabulary import SHAPES as SHAPES
+from tailguard.vocabulary import TIERS as TIERS
 
-TIERS: tuple[str, ...] = ("free", "pro", "team", "enterprise", "custom")
-SEGMENTS: tuple[str, ...] = ("smb", "mid_market", "enterprise", "usage_based")
+#: the workloads the simulator generates (tailguard.vocabulary.WORKLOADS but ``other``)
 WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag")
-SHAPES: tuple[str, ...] = (
-    "long_sessions",
-    "tool_fanout",
-    "oversized_prompts",
-    "failure_magnet",
-    "high_frequency",
-    "low_cache_hit",
-    "reasoning_heavy",
-)
 #: bit per shape in ``Population.shapes``
 SHAPE_BIT: dict[str, int] = {s: 1 << i for i, s in enumerate(SHAPES)}
 
