@@ -298,8 +298,8 @@ class Guard:
             except Exception as exc:
                 if fo is None:
                     raise
-                fo.mark_down(exc)
-                fo.orphan(r.res_key, r.member, items)
+                if fo.mark_down(exc):  # else logged; the reservation expires by itself
+                    fo.orphan(r.res_key, r.member, items)
         except Exception:
             self._count_internal()
 
@@ -319,8 +319,8 @@ class Guard:
             except Exception as exc:
                 if fo is None:
                     raise
-                fo.mark_down(exc)
-                fo.orphan(r.res_key, r.member, items)
+                if fo.mark_down(exc):  # else logged; the reservation expires by itself
+                    fo.orphan(r.res_key, r.member, items)
         except Exception:
             self._count_internal()
 

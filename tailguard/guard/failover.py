@@ -102,8 +102,15 @@ class Failover:
 
     # --- detecting an outage and routing -------------------------------------------------------
 
-    def mark_down(self, exc: BaseException, failed_plan: Plan | None = None) -> None:
-        """Record an outage (a store call raised); a failed check's plan is released later."""
+    def mark_down(self, exc: BaseException, failed_plan: Plan | None = None) -> bool:
+        """Record an outage (a store call raised); a failed check's plan is released later.
+
+        Only an unavailable store (a retryable error) is an outage for everyone; an error about
+        one call's data is logged and counted, and the store stays in use: False."""
+        if not getattr(exc, "retryable", False):
+            self._decider.stats["internal_errors"] += 1
+            log.error("guard store refused one call (%s); the store stays in use", exc)
+            return False
         self._decider.stats["store_errors"] += 1
         with self._lock:
             first = self.down_since is None
@@ -117,6 +124,7 @@ class Failover:
             )
         if first:
             log.warning("guard store unavailable (%s); applying the policy's fail mode", exc)
+        return True
 
     def orphan(self, res_key: str, member: str, items: list[SettleItem]) -> None:
         """A reservation that may sit in the shared store: release it at recovery."""
@@ -253,12 +261,9 @@ class Failover:
         may or may not have run. Count it locally (local limits see it) and replay it, same id,
         when the store answers. A settle the store refused as bad (not retryable) is logged
         with its amounts: replaying it would be refused again."""
-        if exc is not None and not getattr(exc, "retryable", False):
-            self._decider.stats["internal_errors"] += 1
-            log.error("guard store refused a settle (%s): %r", exc, items)
+        if exc is not None and not self.mark_down(exc):
+            log.error("guard settle refused by the store, not counted there: %r", items)
             return self.local.settle("", "", items, [], self._now_ms())
-        if exc is not None:
-            self.mark_down(exc)
         for it in items:
             s = self._last_seen.get(it.key)
             if s is not None:
@@ -286,10 +291,13 @@ class Failover:
         return None
 
     def send_failed(self, exc: BaseException, rp: Replay) -> None:
-        """Sending a replay raised: the store is down; replay it (same id) at recovery."""
-        self.mark_down(exc)
-        with self._lock:
-            self._replay.append(rp)
+        """Sending a replay raised: the store is down, replay it (same id) at recovery; or it
+        refused the data (logged by ``mark_down``, and dropped: it would be refused again)."""
+        if self.mark_down(exc):
+            with self._lock:
+                self._replay.append(rp)
+        else:
+            log.error("guard re-sync refused by the store, dropped: %r", rp)
 
     def close(self) -> None:
         self.local.close()

@@ -11,11 +11,16 @@ import logging
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tailguard.cli import run
 from tailguard.guard import Guard, PolicyError, RedisStore, Request, parse_policy
 
 from .conftest import policy
+
+MAX_TOK = 10**12
+MAX_USD = D(10**9)
 
 CLOSED = {"fail_mode": "fail_closed"}
 CAP = {"hard_limit_usd": 10, "overage": "hard_cap"}
@@ -61,6 +66,20 @@ def test_an_unusable_actual_cost_counts_the_estimate(make_guard, caplog):
     assert "counted the reserved estimate $0.300000" in caplog.text
 
 
+def test_a_zero_estimate_reserves_settles_releases_and_expires(make_guard, clock):
+    """The gateway estimates an unpriced model at $0. A $0 reservation must settle, release and
+    expire like any other: Lua prints minus zero as "-0", which Redis' HINCRBY refuses, so a
+    refund written ``-x`` failed the script and marked the store down for every customer."""
+    g = make_guard({"hard_limit_usd": 1, "overage": "hard_cap"})
+    g.settle(g.check(Request("acme", D("0"))).reservation, D("0.10"))
+    g.release(g.check(Request("acme", D("0"))).reservation)
+    assert g.check(Request("acme", D("0"))).allowed  # never settled: expires
+    clock.advance(601)  # past reservation_ttl_s (600): the next check refunds it
+    assert g.check(Request("acme", D("0.90"))).allowed  # 0.10 + 0.90 = 1.00, the limit
+    assert g.stats["store_errors"] == 0 and g.stats["internal_errors"] == 0
+    assert g.status("acme")["spent"] == D("0.10")
+
+
 @pytest.mark.parametrize(
     "tier,key",
     [
@@ -91,3 +110,30 @@ def test_check_policy_refuses_1e300(tmp_path, capsys):
     assert run(["guard", "check-policy", str(f)]) == 1
     err = capsys.readouterr().err
     assert "tiers.t.hard_limit_usd" in err and "Traceback" not in err
+
+
+_tokens = st.one_of(st.integers(0, MAX_TOK), st.integers(-(2**70), 2**70))
+_money = st.one_of(
+    st.decimals(min_value=0, max_value=10**9, places=9),
+    st.decimals(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(est=_money, itok=_tokens, otok=_tokens)
+def test_any_request_is_planned_or_refused_alone(redis_server, clock, est, itok, otok):
+    """Invariant: whatever numbers a request carries, the guard never raises and never fails
+    the shared store; it denies ``invalid_request`` exactly when one is outside the bounds
+    (an estimate from $0 to $1e9, token counts from 0 to 1e12), and otherwise decides."""
+    g = Guard(policy({"overage": "payg"}, CLOSED), RedisStore(redis_server.url), clock=clock)
+    d = g.check(Request("acme", est, input_tokens=itok, max_output_tokens=otok))
+    out_of_range = not (
+        est.is_finite() and 0 <= est <= MAX_USD and 0 <= itok <= MAX_TOK and 0 <= otok <= MAX_TOK
+    )
+    assert (d.rule == "invalid_request") == out_of_range
+    assert d.allowed == (not out_of_range)  # payg without limits: everything in range passes
+    g.release(d.reservation)
+    assert g.stats["store_errors"] == 0 and g.stats["internal_errors"] == 0
+    g.close()

@@ -37,7 +37,8 @@ for _, m in ipairs(expired) do
       local sep = string.find(part, '\31[^\31]*$')
       local k = string.sub(part, 1, sep - 1)
       if redis.call('EXISTS', k) == 1 then
-        local r = redis.call('HINCRBY', k, 'r', -tonumber(string.sub(part, sep + 1)))
+        -- 0 - x, not -x: Lua prints -0 for a zero amount, which HINCRBY refuses
+        local r = redis.call('HINCRBY', k, 'r', 0 - tonumber(string.sub(part, sep + 1)))
         if r < 0 then redis.call('HSET', k, 'r', 0) end
       end
     end

@@ -42,7 +42,7 @@ for i = 1, n do
   local a = 6 + (i - 1) * 3
   local fresh = false
   if live == 1 then
-    local r = redis.call('HINCRBY', k, 'r', -tonumber(ARGV[a]))
+    local r = redis.call('HINCRBY', k, 'r', 0 - tonumber(ARGV[a]))  -- not -x: Lua prints -0 for a zero amount
     if r < 0 then
       redis.call('HSET', k, 'r', 0)
       fresh = true
