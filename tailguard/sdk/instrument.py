@@ -25,7 +25,8 @@ list append per response chunk. The bytes are parsed on the flusher thread, exce
 Marked, never dropped: an HTTP error (``status`` error, ``error`` ``http_429``...), a transport
 failure (``error`` the exception's name), a stream closed before its end (``stream_cancelled``),
 broken (``stream_broken``) or never closed (``stream_abandoned``, at garbage collection), and a
-successful answer without usage (``usage_missing``: tokens unknown, so never priced as zero).
+successful answer without usage, or with usage that breaks the ledger's rules (``status``
+``usage_invalid``, as the gateway records it: left unpriced, never priced as zero).
 """
 
 from __future__ import annotations
@@ -196,16 +197,21 @@ class CallRecord:
         except msgspec.DecodeError:
             model = None
         usage, err = self._usage()
+        # as the gateway records it: usage that breaks the ledger's rules, or none in an
+        # answer, is repaired and flagged ``usage_invalid`` (left unpriced, never priced as 0)
+        problem = "; ".join(usage.repair()) or None if usage.seen else None
+        if err == "usage_missing":
+            err, problem = None, "no usage in the response"
         ev: dict[str, Any] = {
             "provider": self.provider,
             "model": model if isinstance(model, str) and model else "(unknown)",
             "attempt": self.attempt,
             **usage.as_event(),
             "latency_ms": self.latency_ms,
-            "status": "ok" if err is None else "error",
+            "status": "error" if err is not None else "usage_invalid" if problem else "ok",
         }
-        if err is not None:
-            ev["error"] = err
+        if err is not None or problem is not None:
+            ev["error"] = "; ".join(x for x in (err, problem) if x)
             if self.status_code:
                 ev["http_status"] = self.status_code
         return ev

@@ -140,10 +140,32 @@ def test_answer_without_usage_is_marked(cap: Handle) -> None:
     c = cap.instrument(openai.OpenAI(api_key="k", http_client=http, max_retries=0))
     c.chat.completions.create(model="gpt-4o", messages=MSG)
     (ev,) = _events(cap)
-    assert (ev["status"], ev["error"]) == ("error", "usage_missing")
+    # as the gateway does: flagged, left unpriced by the ledger, never an `ok` call of 0 tokens
+    assert (ev["status"], ev["error"]) == ("usage_invalid", "no usage in the response")
 
 
 def test_other_routes_pass_unrecorded(cap: Handle, mock: Mock) -> None:
     c = cap.instrument(openai.OpenAI(base_url=mock.url + "/v1", api_key="k", max_retries=0))
     assert [m.id for m in c.models.list()][:1] == ["gpt-4o"]
     assert _events(cap) == []
+
+
+def test_usage_breaking_the_rules_is_repaired_and_flagged(tmp_path: Path) -> None:
+    """cached_tokens (10) above prompt_tokens (5) cannot be: repaired and flagged
+    usage_invalid, so the ledger leaves the call unpriced instead of pricing a wrong count."""
+
+    def provider(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(_chat_body(5, 2))
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": 10}
+        return httpx2.Response(200, json=body)
+
+    from tailguard.sdk import connect
+
+    tg = connect(ledger=tmp_path / "L")
+    http = httpx2.Client(transport=httpx2.MockTransport(provider))
+    c = tg.instrument(openai.OpenAI(api_key="k", http_client=http, max_retries=0))
+    c.chat.completions.create(model="gpt-4o", messages=MSG)
+    tg.close()
+    (row,) = ledger_rows(tmp_path / "L", "llm_call")
+    assert row["status"] == "usage_invalid"
+    assert row["cost_usd"] is None and row["unpriced"]
