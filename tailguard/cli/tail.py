@@ -27,7 +27,7 @@ def read_values_csv(
     or thousands separator is refused rather than guessed at.
     """
     if not os.path.isfile(path):
-        raise InputError(f"cannot read {path}: no such file", [f"{path}:0: --input: no such file"])
+        raise InputError(f"{path}: no such file")
     problems: list[str] = []
     totals: dict[str, Decimal] = {}
     values: list[Decimal] = []
@@ -218,9 +218,7 @@ def concentration_cmd(
     try:
         res = concentration(values, ids, discrete=discrete, bootstrap=bootstrap, seed=seed)
     except ValueError as exc:
-        raise InputError(
-            str(exc), [f"{input_ or 'ledger'}:0: {value_column or by}: {exc}"]
-        ) from exc
+        raise InputError(f"{input_ or 'the ledger'}: {value_column or by}: {exc}") from exc
     if plot:
         try:
             written = plot_concentration(res, plot, title=f"Concentration of {source}")

@@ -95,3 +95,11 @@ def test_row_problems_are_listed_then_summed_up(
     assert lines[0].startswith(f"{p}:2: tier: 'gold'")
     assert lines[1].startswith(f"{p}:3: tier: 'silver'")
     assert lines[2].startswith("Error: ") and len(lines) == 3
+
+
+def test_concentration_of_a_missing_csv_says_it_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "billing.csv"
+    assert run(["concentration", "--input", str(missing), "--value-column", "amount"]) == 1
+    assert capsys.readouterr().err == f"Error: {missing}: no such file\n"
