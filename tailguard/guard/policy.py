@@ -84,7 +84,9 @@ class PolicyError(ConfigError):
     """A policy file or table is invalid; the message names the key and the reason."""
 
     def __init__(self, source: str, key: str, reason: str) -> None:
-        super().__init__(f"{source}: {key}: {reason}")
+        # "<file>": the whole file is at fault (missing, not TOML): no key to name
+        where = source if key == "<file>" else f"{source}: {key}"
+        super().__init__(f"{where}: {reason}")
         self.source = source
         self.key = key
         self.reason = reason
