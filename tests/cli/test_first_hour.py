@@ -103,3 +103,12 @@ def test_concentration_of_a_missing_csv_says_it_once(
     missing = tmp_path / "billing.csv"
     assert run(["concentration", "--input", str(missing), "--value-column", "amount"]) == 1
     assert capsys.readouterr().err == f"Error: {missing}: no such file\n"
+
+
+def test_missing_policy_file_names_no_placeholder(
+    small_ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(was ``Error: PATH: <file>: no such file``)"""
+    missing = tmp_path / "policy.toml"
+    assert run(["kpis", "--ledger", str(small_ledger), "--policy", str(missing)]) == 1
+    assert capsys.readouterr().err == f"Error: {missing}: no such file\n"
