@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tailguard.cli.app import app
-from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book
+from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book, read_ledger
 from tailguard.cli.output import JsonOpt, print_json
 
 customers_app = typer.Typer(
@@ -119,10 +119,14 @@ def compact(
     Example: tailguard compact --ledger ./tailguard-data
     """
     from tailguard.ledger.compact import compact as do_compact
-    from tailguard.ledger.store import Ledger
 
     led = ledger_path(ledger)
-    res = do_compact(Ledger(led), small_rows=small_rows, target_rows=target_rows, grace_s=grace)
+    res = do_compact(
+        read_ledger(led, allow_empty=True),  # a typo in --ledger must not create a ledger
+        small_rows=small_rows,
+        target_rows=target_rows,
+        grace_s=grace,
+    )
     if json_:
         print_json(res.as_dict() | {"ledger": led})
         return

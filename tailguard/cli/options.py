@@ -51,11 +51,12 @@ def ledger_path(flag: str | None) -> str:
     return str(setting("ledger", flag))
 
 
-def read_ledger(flag: str | None) -> Ledger:
+def read_ledger(flag: str | None, *, allow_empty: bool = False) -> Ledger:
     """The ledger a read command reports on; a missing or empty one is an error (exit 1).
 
     A typo in ``--ledger`` must not read as "no spend": a path with no ledger names the path
-    and how to make one, and a ledger with no events yet says so in one line.
+    and how to make one, and a ledger with no events yet says so in one line (unless
+    ``allow_empty``: ``compact`` has nothing to do there, which is not an error).
     """
     from tailguard.ledger import Ledger
 
@@ -69,7 +70,7 @@ def read_ledger(flag: str | None) -> Ledger:
     if not p.is_dir():
         raise LedgerError(f"{path} is a file, not a ledger directory")
     led = Ledger(p)
-    if not led.segment_files():
+    if not allow_empty and not led.segment_files():
         raise LedgerError(
             f"the ledger at {path} holds no events yet: add some with "
             f"`tailguard ingest EVENTS --ledger {path}`"

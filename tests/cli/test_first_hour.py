@@ -112,3 +112,13 @@ def test_missing_policy_file_names_no_placeholder(
     missing = tmp_path / "policy.toml"
     assert run(["kpis", "--ledger", str(small_ledger), "--policy", str(missing)]) == 1
     assert capsys.readouterr().err == f"Error: {missing}: no such file\n"
+
+
+def test_compact_of_a_missing_ledger_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(was: exit 0, "merged 0 small segments", and an empty ledger made at the typo's path)"""
+    missing = tmp_path / "typo"
+    assert run(["compact", "--ledger", str(missing)]) == 1
+    assert f"no ledger at {missing}:" in capsys.readouterr().err
+    assert not missing.exists()
