@@ -312,9 +312,12 @@ def faulty_upstream(a: argparse.Namespace, tmp: Path) -> list[Row]:
 
 
 def redis_faults(a: argparse.Namespace, tmp: Path) -> list[Row]:
-    """Hook for the guard's Redis faults (SIGSTOP of redis-server under load, a restart while
-    idle): return rows of the same shape. Empty until the guard's bench fills it in."""
-    return []
+    """The guard's Redis faults (``bench/bench_guard_faults.py``: SIGSTOP and a stop under
+    load, a cap with Redis killed, a restart while idle), rows of the same shape; there
+    ``ledger_rows`` counts settled calls and lost / doubled are calls' worth of dollars."""
+    import bench_guard_faults
+
+    return bench_guard_faults.rows(argparse.Namespace(seconds=6.0, hang=2.0), tmp)
 
 
 SCENARIOS = [sigkill_under_load, faulty_upstream, redis_faults]

@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from tailguard.errors import TailguardError
+
 POLICY = """
 [guard]
 default_tier = "free"
@@ -96,7 +98,7 @@ class _Server:
         deadline = time.monotonic() + 20
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
+                raise TailguardError("the local gateway did not start within 20 s")
             time.sleep(0.01)
 
     def stop(self) -> None:

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from tailguard.errors import GuardError
 from tailguard.guard.planning import Prep, period_bounds
 from tailguard.guard.policy import Limits
 from tailguard.guard.stores.base import CAP_DENY, KILL_NOW, KILLED, RATE_DENY, CheckResult
 from tailguard.guard.types import Decision, Request, Reservation, Settlement
 from tailguard.guard.units import from_micro
 from tailguard.guard.webhook import WebhookAlerter
+from tailguard.money import format_usd
 
 log = logging.getLogger("tailguard.guard")
 
@@ -51,7 +53,8 @@ STAT_NAMES = (
 
 
 def usd(micro: int) -> str:
-    return f"${from_micro(micro):,.2f}"
+    """Dollars by the one rule (tailguard.money): cents from $1 up, 4 places below."""
+    return format_usd(from_micro(micro))
 
 
 class Decider:
@@ -144,7 +147,7 @@ class Decider:
             self.stats["kill"] += 1
             rule = "session_killed" if code == KILLED else "session_velocity"
             return Decision("kill", None, rule, msg, None, None, lim.graceful, lim.tier)
-        raise ValueError(f"unknown store answer code {code}")
+        raise GuardError(f"unknown store answer code {code}")
 
     def _allowed(self, prep: Prep, res: CheckResult, local: bool) -> Decision:
         """Every limit passed and the worst case is reserved: allow, or degrade to a cheaper

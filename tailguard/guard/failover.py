@@ -191,13 +191,15 @@ class Failover:
             if self._replay:
                 return self._replay.popleft()
             down = self.down_since
+            if down is None:  # another thread's probe declared it back already
+                return None
             self.down_since = None
             self._outage_recorded = False
             self.local = MemoryStore()
         self._decider.stats["resyncs"] += 1
         log.warning(
             "guard store is back after %.1f s; outage spend re-synced",
-            time.monotonic() - (down or time.monotonic()),
+            time.monotonic() - down,
         )
         return None
 
