@@ -22,6 +22,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "prices": ("TAILGUARD_PRICES", None),
     "policy": ("TAILGUARD_POLICY", None),
     "redis_url": ("TAILGUARD_REDIS_URL", None),
+    # the event times ingest accepts, START..END (tailguard.events.batch.TsWindow)
+    "ts_window": ("TAILGUARD_TS_WINDOW", None),
 }
 
 

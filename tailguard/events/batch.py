@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import os
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -52,7 +51,7 @@ class TsWindow:
     def reason(self) -> str:
         return (
             f"outside the accepted time window [{self.start.date()}, {self.end.date()}) "
-            "(set TAILGUARD_TS_WINDOW=START..END to widen it)"
+            "(set ts_window or TAILGUARD_TS_WINDOW to START..END to widen it)"
         )
 
     @classmethod
@@ -63,11 +62,13 @@ class TsWindow:
             start, end = (_utc(dt.datetime.fromisoformat(x.strip())) for x in (a, b))
         except ValueError:
             raise ConfigError(
-                f"TAILGUARD_TS_WINDOW: {text!r} is not START..END "
+                f"ts_window (TAILGUARD_TS_WINDOW): {text!r} is not START..END "
                 "(for example 2000-01-01..2100-01-01)"
             ) from None
         if start >= end:
-            raise ConfigError(f"TAILGUARD_TS_WINDOW: {text!r}: START must come before END")
+            raise ConfigError(
+                f"ts_window (TAILGUARD_TS_WINDOW): {text!r}: START must come before END"
+            )
         return cls(start, end)
 
 
@@ -82,11 +83,14 @@ DEFAULT_TS_WINDOW = TsWindow(
 
 
 def ts_window(window: TsWindow | None = None) -> TsWindow:
-    """``window``, else ``TAILGUARD_TS_WINDOW`` from the environment, else the default."""
+    """``window``, else the ``ts_window`` setting (``TAILGUARD_TS_WINDOW``, then the config
+    file), else ``DEFAULT_TS_WINDOW``."""
     if window is not None:
         return window
-    text = os.environ.get("TAILGUARD_TS_WINDOW")
-    return TsWindow.parse(text) if text else DEFAULT_TS_WINDOW
+    from tailguard.config import setting
+
+    text = setting("ts_window")
+    return TsWindow.parse(str(text)) if text else DEFAULT_TS_WINDOW
 
 
 @dataclass(frozen=True)

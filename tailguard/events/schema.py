@@ -16,6 +16,7 @@ engine, so every total is reproducible.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from decimal import Decimal
 from typing import Annotated
 
@@ -30,7 +31,8 @@ from tailguard.vocabulary import WORKLOADS as WORKLOADS
 from tailguard.vocabulary import GuardAction, Outcome, Status, ToolKind, Workload
 
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # fits int64
-NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+#: finite and >= 0: NaN fails ``ge``, infinity fails ``le`` (CSV text "inf" would pass ``ge``)
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0, le=sys.float_info.max)]
 AwareTs = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 

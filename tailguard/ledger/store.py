@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
-from tailguard.events.batch import INPUT_SCHEMA, Reject, structs_to_table
+from tailguard.events.batch import INPUT_SCHEMA, Reject, structs_to_table, ts_window
 from tailguard.events.schema import LEDGER_SCHEMA, Event
 from tailguard.ledger.compact import CompactResult, compact
 from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
@@ -163,8 +163,8 @@ class Ledger(SegmentDir):
     ) -> CommitResult:
         """Validate, price and commit events given as dicts (or event structs).
 
-        For the SDK, the guard's sink and tests. Bad events raise ``InputError`` and nothing
-        of the call is written.
+        For the SDK, the guard's sink and tests. Bad events (an event outside the time window
+        included, as in ``ingest``) raise ``InputError`` and nothing of the call is written.
         """
         from tailguard.pricing import PriceBook, price_table
 
@@ -179,6 +179,12 @@ class Ledger(SegmentDir):
                     problems.append(f"<append>:{n}: {exc}")
             else:
                 structs.append(ev)
+        window = ts_window()  # the window ingest applies: one rule for every way in
+        problems += [
+            f"<append>:{n}: ts: {window.reason()}"
+            for n, ev in enumerate(structs, start=1)
+            if not window.start <= ev.ts < window.end
+        ]
         if problems:
             raise InputError(f"{len(problems)} invalid event(s)", problems)
         if not structs:

@@ -64,6 +64,20 @@ def test_csv_quoted_field_over_two_lines_is_still_a_row(tmp_path: Path) -> None:
     assert sorted(b.table.column("model").to_pylist()) == ["gpt\n4o", "gpt-4o", "gpt-4o"]
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+def test_csv_float_must_be_finite_and_non_negative(tmp_path: Path, value: str) -> None:
+    """JSON cannot carry inf or NaN and Parquet refuses them; CSV text "inf" was accepted."""
+    p = tmp_path / "e.csv"
+    p.write_text(
+        "event_id,kind,ts,customer_id,model,input_tokens,output_tokens,latency_ms\n"
+        "a,llm_call,2025-06-01T00:00:00Z,c1,gpt-4o,10,2,1.5\n"
+        f"b,llm_call,2025-06-01T00:00:00Z,c1,gpt-4o,10,2,{value}\n"
+    )
+    b = read_events(p)
+    assert [(r.line, r.field) for r in b.rejects] == [(3, "latency_ms")]
+    assert b.table.column("latency_ms").to_pylist() == [1.5]
+
+
 def test_csv_header_problems(tmp_path: Path) -> None:
     p = tmp_path / "e.csv"
     p.write_bytes(b"event_id,kind,k\xe9nd\n")
@@ -216,6 +230,16 @@ def test_timestamps_outside_the_window_are_refused(tmp_path: Path, fmt: str) -> 
     assert "outside the accepted time window [2000-01-01, 2100-01-01)" in b.rejects[0].reason
 
 
+def test_ledger_append_applies_the_window(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "led")
+    ok = {"event_id": "a", "kind": "task_outcome", "customer_id": "c", "outcome": "accepted"}
+    with pytest.raises(InputError) as exc:
+        led.append([ok | {"ts": "2025-06-01T00:00:00Z"}, ok | {"ts": "0001-01-01T00:00:00Z"}])
+    assert exc.value.problems == [f"<append>:2: ts: {DEFAULT_TS_WINDOW.reason()}"]
+    assert led.count() == 0  # nothing of the call is written
+    assert led.append([ok | {"ts": "2025-06-01T00:00:00Z"}]).accepted == 1
+
+
 def test_the_window_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = _edge_files(tmp_path)
     monkeypatch.setenv("TAILGUARD_TS_WINDOW", "1970-01-01..2100-01-01T00:00:01")
@@ -237,6 +261,13 @@ def test_the_window_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ts_window()
     monkeypatch.delenv("TAILGUARD_TS_WINDOW")
     assert ts_window() == DEFAULT_TS_WINDOW
+    # the config file too (the test runs in its own directory: ./tailguard.toml is this one)
+    Path("tailguard.toml").write_text('[tailguard]\nts_window = "1970-01-01..2100-01-02"\n')
+    assert ts_window() == TsWindow(
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 2, tzinfo=dt.UTC)
+    )
+    monkeypatch.setenv("TAILGUARD_TS_WINDOW", "2001-01-01..2002-01-01")  # env over file
+    assert ts_window().start.year == 2001
 
 
 # --- customers import ----------------------------------------------------------------------
