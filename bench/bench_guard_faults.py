@@ -236,7 +236,7 @@ def cap_bound(a: argparse.Namespace, tmp: Path) -> Row:
                     g.settle(d.reservation, half)
                     ledger += half
         srv.start()
-        redis = _caught_up([a_, b_])
+        redis = _caught_up([a_, b_, c_])
         row = _row("$0.01 cap, Redis killed, 3 replicas (1 never saw it)", rules, 60, ledger, redis)
         row["ledger_rows"] = 3 + int((ledger - Decimal("0.0075")) / half)
         row["doubled"] = int(max(0, (redis - ledger) / half))
