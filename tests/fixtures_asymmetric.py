@@ -41,9 +41,11 @@ WIN (Winsome Ltd, pro, smb, MRR 30)
 LLM (Lonely LLC, team, mid_market, MRR 20): LLM calls only, no task
     Jun 5 10:00     in 250,000, out 12,500 (reasoning 5,000): 500,000 + 100,000 -> 0.6
     Jun 28 10:00    attempt 2: in 50,000 (all cache read), out 0: 25,000 -> 0.025
+    Jun 28 10:05, 10:06  mystery-model, in 1,000, out 100 each: unpriced (two: sum and max differ)
 
-LEAN (Lean Co, free, smb, MRR 10): one task, no tool, retrieval or escalation
+LEAN (Lean Co, free, smb, MRR 10): one task, no retrieval or escalation
     Jun 10 10:00    llm: in 100, out 50: 200 + 400 = 600 -> 0.0006, task n1
+    Jun 10 10:00:30 two write tool calls (notes_write) reported at a cost of 0 each
     Jun 10 10:01    rejected
 
 NONE (Nobody Inc, enterprise, enterprise, MRR 40): no events
@@ -185,8 +187,32 @@ def events() -> list[dict[str, Any]]:
             attempt=2,
             feature="chat",
         ),
+        _llm(
+            "2025-06-28T10:05:00Z", "LLM", None, 1_000, 100, model="mystery-model", feature="chat"
+        ),
+        _llm(
+            "2025-06-28T10:06:00Z", "LLM", None, 1_000, 100, model="mystery-model", feature="chat"
+        ),
         # LEAN
         _llm("2025-06-10T10:00:00Z", "LEAN", "n1", 100, 50),
+        _ev(
+            "tool_call",
+            "2025-06-10T10:00:30Z",
+            "LEAN",
+            "n1",
+            tool="notes_write",
+            tool_kind="write",
+            cost_usd=0,
+        ),
+        _ev(
+            "tool_call",
+            "2025-06-10T10:00:30Z",
+            "LEAN",
+            "n1",
+            tool="notes_write",
+            tool_kind="write",
+            cost_usd=0,
+        ),
         _ev("task_outcome", "2025-06-10T10:01:00Z", "LEAN", "n1", outcome="rejected"),
         # GHOST: no customers row
         _ev(

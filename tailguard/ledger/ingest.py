@@ -129,7 +129,7 @@ def ingest(
         if result.rejects and rejects_path is None:
             raise InputError(
                 f"{len(result.rejects)} invalid row(s); nothing was ingested "
-                "(fix them, or pass --rejects FILE to accept the valid rows)",
+                "(fix them, or give a rejects file to set them aside and accept the valid rows)",
                 [str(r) for r in result.rejects],
             )
         if rejects_path is not None:

@@ -94,7 +94,9 @@ def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) 
 def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
     """LLM: 0.6 + 0.025 = 0.625, all of it LLM; no task, so every per-task and per-win figure is
     null, and the costs of kinds it never used are $0, never null (nor $1).
-    Tokens: input 250,000 + 50,000 = 300,000; output 12,500; cache read 50,000; reasoning 5,000.
+    Calls 4: two priced, two of mystery-model (unpriced: 2, adding nothing to the cost).
+    Tokens: input 250,000 + 50,000 + 1,000 + 1,000 = 302,000; output 12,500 + 100 + 100 =
+    12,700; cache read 50,000; reasoning 5,000.
     One retry (attempt 2) and no win: retries 1, retries per win null.
     Revenue 20; cost % 0.625 / 20 x 100 = 3.125; margin 20 - 0.625 = 19.375.
     """
@@ -103,7 +105,7 @@ def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
     assert c["cost_usd"] == Decimal("0.625") and c["llm_cost_usd"] == Decimal("0.625")
     for k in ("tool_cost_usd", "retrieval_cost_usd", "escalation_cost_usd"):
         assert c[k] == Decimal(0) and isinstance(c[k], Decimal), k
-    assert (c["llm_calls"], c["input_tokens"], c["output_tokens"]) == (2, 300_000, 12_500)
+    assert (c["llm_calls"], c["input_tokens"], c["output_tokens"]) == (4, 302_000, 12_700)
     assert (c["cache_read_tokens"], c["cache_write_tokens"], c["reasoning_tokens"]) == (
         50_000,
         0,
@@ -120,25 +122,27 @@ def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
         "escalation_rate",
     ):
         assert c[k] is None, k
-    assert c["unpriced_calls"] == 0
+    assert c["unpriced_calls"] == 2
     assert c["revenue_usd"] == Decimal(20)
     assert c["cost_pct_of_mrr"] == 3.125
     assert c["gross_margin_usd"] == Decimal("19.375")
 
 
-def test_task_without_tools_retrieval_or_escalation_has_zero_ratios(
+def test_task_without_retrieval_or_escalation_has_zero_ratios(
     june: dict[str, dict[str, Any]],
 ) -> None:
-    """LEAN: one task (rejected), one call of 100 in / 50 out = 200 + 400 = 600 µ$ = 0.0006.
-    With a task, the per-task ratios exist and are 0 (no tool, query, rerank or escalation),
-    not null; with no win, cost per win and retries per win are null.
+    """LEAN: one task (rejected), one call of 100 in / 50 out = 200 + 400 = 600 µ$ = 0.0006,
+    two write tool calls reported at $0 (write tools per task 2/1 = 2; read 0).
+    With a task, the per-task ratios exist and are 0 (no read tool, query, rerank or
+    escalation), not null; with no win, cost per win and retries per win are null.
     Revenue 10; cost % 0.0006 / 10 x 100 = 0.006; margin 9.9994.
     """
     c = june["LEAN"]
     assert c["cost_usd"] == Decimal("0.0006") and c["tasks"] == 1 and c["successful_tasks"] == 0
+    assert c["write_tool_calls_per_task"] == 2.0
+    assert c["tool_cost_usd"] == Decimal(0)
     for k in (
         "read_tool_calls_per_task",
-        "write_tool_calls_per_task",
         "retrieval_queries_per_task",
         "reranks_per_task",
         "escalation_rate",

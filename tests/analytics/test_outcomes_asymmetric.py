@@ -13,7 +13,8 @@ June 2025 (``--period 2025-06``), spend per task (from the fixture's docstring):
     n1 rejected   0.0006
     open          LLM 0.6 + 0.025 (no task) + GHOST g1 0.05 (outcome Jul 1) = 0.675
     all spend     0.0637 + 0.0202 + 1.5028 + 0.301 + 0.0006 + 0.675       = 2.5633
-    LLM spend     WIN 0.0537 + LLM 0.625 + LEAN 0.0006 = 0.6793 over 7 + 2 + 1 = 10 calls
+    LLM spend     WIN 0.0537 + LLM 0.625 + LEAN 0.0006 = 0.6793 over 7 + 4 + 1 = 12 calls
+                  (3 of them unpriced: WIN's one, LLM's two)
     resolved      w1, w2, w3 = 3 (not 4: w1's re-sent outcome is one task)
     ended         w1, w2, w3, w4, n1 = 5
 Shares of 2.5633 (bc, 12 places): accepted 1.5867 -> 0.619006749112; open 0.675 ->
@@ -55,16 +56,16 @@ def june(ledger: Ledger) -> dict[str, Any]:
 
 def test_overall_figures(june: dict[str, Any]) -> None:
     """cost per resolved task 2.5633 / 3 = 0.85443333... -> 0.854433 (x 3 would be 7.6899);
-    cost per call 0.6793 / 10 = 0.06793; calls per resolved task 10 / 3 = 3.3333."""
+    cost per call 0.6793 / 12 = 0.05660833... -> 0.056608; calls per resolved task 12 / 3 = 4."""
     assert june["spend_usd"] == Decimal("2.5633")
     assert june["llm_spend_usd"] == Decimal("0.6793")
-    assert june["llm_calls"] == 10
+    assert june["llm_calls"] == 12
     assert june["resolved_tasks"] == 3
     assert june["tasks_ended"] == 5
     assert june["cost_per_resolved_task"] == Decimal("0.854433")
-    assert june["cost_per_call"] == Decimal("0.06793")
-    assert june["calls_per_resolved_task"] == 3.3333
-    assert june["unpriced_calls"] == 1
+    assert june["cost_per_call"] == Decimal("0.056608")
+    assert june["calls_per_resolved_task"] == 4.0
+    assert june["unpriced_calls"] == 3
 
 
 def test_each_task_goes_to_its_one_outcome(june: dict[str, Any]) -> None:
@@ -106,11 +107,11 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
             calls 2 + 1 + 1 = 4, LLM spend 0.0084 + 0.007 + 0.0006 + 0.0028 = 0.0188 -> 0.0047;
             resolved w2, w3 = 2 -> 0.7868
     Jun 16: w4 0.001 + escalation 0.3 = 0.301, 2 calls (one unpriced) -> 0.0005, none resolved
-    Jun 23: LLM's Jun 28 call 0.025, 1 call -> 0.025
+    Jun 23: LLM's Jun 28 calls 0.025, 3 calls (two unpriced) -> 0.00833333 -> 0.008333
     Change against the first week with a figure (that week itself: 0.0; a week without the
     figure: null), by bc rounded to 4 places: per call
     0.6 / 0.01725 - 1 = 33.7826, 0.0047 / 0.01725 - 1 = -0.7275, 0.0005 / 0.01725 - 1 = -0.971,
-    0.025 / 0.01725 - 1 = 0.4493; per resolved task (first: Jun 2) 0.7868 / 0.6292 - 1 = 0.2505.
+    0.008333 / 0.01725 - 1 = -0.5169; per resolved task (first: Jun 2) 0.7868 / 0.6292 - 1 = 0.2505.
     """
     weeks = {w["week"]: w for w in june["weekly"]}
     d = dt.date
@@ -121,7 +122,7 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
         d(2025, 6, 2): ("0.6292", 1, 1, "0.6", "0.6292", 33.7826, 0.0),
         d(2025, 6, 9): ("1.5736", 4, 2, "0.0047", "0.7868", -0.7275, 0.2505),
         d(2025, 6, 16): ("0.301", 2, 0, "0.0005", None, -0.971, None),
-        d(2025, 6, 23): ("0.025", 1, 0, "0.025", None, 0.4493, None),
+        d(2025, 6, 23): ("0.025", 3, 0, "0.008333", None, -0.5169, None),
     }
     for wk, (spend, calls, resolved, cpc, cpt, cpc_change, cpt_change) in expect.items():
         w = weeks[wk]
@@ -136,9 +137,10 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
 
 def test_by_customer_and_by_feature(ledger: Ledger) -> None:
     """By customer, sorted by spend: WIN 1.8877 (3 resolved -> 0.629233, 7 calls, 1 unpriced),
-    LLM 0.625 (all open, no resolved task -> null), GHOST 0.05 (open), LEAN 0.0006 (rejected:
-    failure share 1.0). By feature: support = WIN + LEAN + GHOST = 1.9383 (3 resolved ->
-    0.6461), chat = LLM 0.625."""
+    LLM 0.625 (all open, no resolved task -> null, 4 calls, 2 unpriced), GHOST 0.05 (open),
+    LEAN 0.0006 (rejected: failure share 1.0).
+    By feature: support = WIN + LEAN + GHOST = 1.9383 (3 resolved -> 0.6461), chat = LLM 0.625.
+    """
     r = report(ledger, by="customer")
     groups = {g["group"]: g for g in r["groups"]}
     assert [g["group"] for g in r["groups"]] == ["WIN", "LLM", "GHOST", "LEAN"]
@@ -147,6 +149,7 @@ def test_by_customer_and_by_feature(ledger: Ledger) -> None:
     assert win["cost_per_resolved_task"] == Decimal("0.629233")
     assert (win["llm_calls"], win["unpriced_calls"]) == (7, 1)
     assert groups["LLM"]["cost_per_resolved_task"] is None
+    assert (groups["LLM"]["llm_calls"], groups["LLM"]["unpriced_calls"]) == (4, 2)
     assert groups["LLM"]["by_outcome"]["open"]["share"] == 1.0
     assert groups["LEAN"]["failure_cost_share"] == 1.0
     f = {g["group"]: g for g in report(ledger, by="feature")["groups"]}
