@@ -131,6 +131,14 @@ class Failover:
         with self._lock:
             if len(self._orphans) < _MAX_ORPHANS:
                 self._orphans.append((res_key, member, items))
+                self._owed_locked()
+
+    def _owed_locked(self) -> None:
+        """Something was queued for the store: if another thread declared it back meanwhile,
+        go down again with a probe due at once, so the next check sends it (never stranded)."""
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._next_probe = 0.0
 
     def due(self) -> bool:
         """True when the shared store is down and a probe (the catch-up) is due now."""
@@ -273,6 +281,7 @@ class Failover:
         spent = self.local.settle("", "", items, [], self._now_ms())
         with self._lock:
             self._replay.append(Replay(r.res_key, r.member, items, r.id))
+            self._owed_locked()
         return spent
 
     def push_local(self, r: Reservation, items: list[SettleItem]) -> Replay | None:
