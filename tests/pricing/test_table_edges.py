@@ -137,6 +137,29 @@ def test_a_batch_with_no_priced_call(book: PriceBook) -> None:
     assert priced(book, rows) == [(None, "unpriced", True)] * 3
 
 
+def test_a_call_with_no_model_beside_priced_calls(book: PriceBook) -> None:
+    """A call that names a provider but no model is unpriced even when the batch prices other
+    calls (fine-input from any provider: 1,000 in x 0.123456789 + 1,000 out x 1 per million =
+    0.001123456789 -> 0.001123457); its key must not land on a priced (model, provider)."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows = [
+        {
+            "kind": "llm_call",
+            "ts": t,
+            "model": "fine-input",
+            "input_tokens": 1_000,
+            "output_tokens": 1_000,
+        },
+        {"kind": "llm_call", "ts": t, "provider": "acme", "input_tokens": 1_000},
+        {"kind": "llm_call", "ts": t, "input_tokens": 1_000},
+    ]
+    assert priced(book, rows) == [
+        (Decimal("0.001123457"), "price", False),
+        (None, "unpriced", True),
+        (None, "unpriced", True),
+    ]
+
+
 def test_big_and_small_rows_together(book: PriceBook) -> None:
     """fine-input: $0.123456789 per million input tokens (1.23456789e-7 a token: 16 decimals),
     $1 per million output tokens. 10^10 input tokens: 1,234.56789 (the int64 product at 16
