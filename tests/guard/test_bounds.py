@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailguard.cli import run
-from tailguard.guard import Guard, PolicyError, RedisStore, Request, parse_policy
+from tailguard.guard import CustomerInfo, Guard, PolicyError, RedisStore, Request, parse_policy
 
 from .conftest import policy
 
@@ -135,5 +135,29 @@ def test_any_request_is_planned_or_refused_alone(redis_server, clock, est, itok,
     assert (d.rule == "invalid_request") == out_of_range
     assert d.allowed == (not out_of_range)  # payg without limits: everything in range passes
     g.release(d.reservation)
+    assert g.stats["store_errors"] == 0 and g.stats["internal_errors"] == 0
+    g.close()
+
+
+def test_a_pooled_or_contracted_limit_past_the_range_is_held_at_1e9(redis_server, clock):
+    """A contracted pool of $1e300 (from the customers table) or 10^12 seats x $1,000 is past
+    what the stores count exactly: the limit is held at $1,000,000,000 (10^15 micro-dollars)
+    and checks keep working on Redis."""
+    pol = parse_policy(
+        {
+            "guard": {"default_tier": "t", "fail_mode": "fail_closed"},
+            "tiers": {"t": {"pool_per_seat_usd": 1000, "overage": "hard_cap"}},
+            "customers": {"big": {"seats": 10**12}},
+        }
+    )
+    assert pol.limits_for("big").hard_limit == 10**15  # 10^12 x $1,000 = $1e15, held at $1e9
+    info = {"ent": CustomerInfo(tier="t", contracted_pool_usd=D("1e300"))}
+    g = Guard(pol, RedisStore(redis_server.url), clock=clock, customers=info)
+    assert g.limits("ent").hard_limit == 10**15
+    for who in ("big", "ent"):
+        d = g.check(Request(who, D("1000")))
+        assert d.action == "allow"
+        g.settle(d.reservation, D("1000"))
+        assert g.status(who)["headroom"] == D(10**9) - D(1000)
     assert g.stats["store_errors"] == 0 and g.stats["internal_errors"] == 0
     g.close()
