@@ -34,6 +34,13 @@ model = "fine-input"
 input_mtok = 0.123456789
 output_mtok = 1.0
 
+[[model]]
+model = "heavy"
+input_mtok = 0.123456789
+output_mtok = 1.0
+cache_read_mtok = "0.000000001"
+cache_write_mtok = 1.0
+
 [units]
 tool_call_usd = { default = 0.002, web_search = 0.01 }
 retrieval_query_usd = 0.0004
@@ -161,28 +168,40 @@ def test_a_call_with_no_model_beside_priced_calls(book: PriceBook) -> None:
 
 
 def test_big_and_small_rows_together(book: PriceBook) -> None:
-    """fine-input: $0.123456789 per million input tokens (1.23456789e-7 a token: 16 decimals),
-    $1 per million output tokens. 10^10 input tokens: 1,234.56789 (the int64 product at 16
-    decimals, 1.2e19, would overflow: this row is priced in Decimal). 1,000 in + 1,000 out:
-    0.000123456789 + 0.001 = 0.001123456789 -> 0.001123457 (half-even to nano-dollars; the
-    fast integer path). 2,000 in, 0 out: 0.000246913578 -> 0.000246914 (the input and output
-    rates swapped would give 0.002)."""
+    """heavy, per million tokens: input $0.123456789, output $1, cache read $0.000000001, cache
+    write $1. Per token the finest rate has 15 decimals, so the integer rates at that scale are
+    input 123,456,789, output 10^9, cache read 1, cache write 10^9 (int64 holds 9.2e18).
+
+    10^11 input tokens:        x 123,456,789 = 1.2e19, too big: Decimal, 12,345.6789
+    10^10 cache-write tokens:  x 10^9 = 1e19, too big: Decimal, 10^10 x 1e-6 = 10,000
+    2x10^10 output tokens:     x 10^9 = 2e19, too big: Decimal, 20,000
+    1,000 in + 1,000 out: 0.000123456789 + 0.001 = 0.001123456789 -> 0.001123457 (half-even
+        to nano-dollars, the integer path)
+    2,000 in, 0 out: 0.000246913578 -> 0.000246914 (input and output rates swapped: 0.002)
+    1,000 in, all cache read: 1,000 x 1e-15 = 1e-12 -> 0 at nano-dollars
+    Each big row must be found big by its own part (uncached input, cache write, output): an
+    estimate that read another part's rate would send it to int64, where it wraps around.
+    """
     t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+
+    def heavy(**kw: int) -> dict[str, Any]:
+        return {"kind": "llm_call", "ts": t, "model": "heavy", **kw}
+
     rows = [
-        {"kind": "llm_call", "ts": t, "model": "fine-input", "input_tokens": 10**10},
-        {
-            "kind": "llm_call",
-            "ts": t,
-            "model": "fine-input",
-            "input_tokens": 1_000,
-            "output_tokens": 1_000,
-        },
-        {"kind": "llm_call", "ts": t, "model": "fine-input", "input_tokens": 2_000},
+        heavy(input_tokens=10**11),
+        heavy(input_tokens=10**10, cache_write_tokens=10**10),
+        heavy(input_tokens=0, output_tokens=2 * 10**10),
+        heavy(input_tokens=1_000, output_tokens=1_000),
+        heavy(input_tokens=2_000),
+        heavy(input_tokens=1_000, cache_read_tokens=1_000),
     ]
     assert [c for c, _, _ in priced(book, rows)] == [
-        Decimal("1234.56789"),
+        Decimal("12345.6789"),
+        Decimal(10_000),
+        Decimal(20_000),
         Decimal("0.001123457"),
         Decimal("0.000246914"),
+        Decimal(0),
     ]
 
 
