@@ -171,13 +171,14 @@ class Decider:
         if res.alerted:
             self._soft_alert(req, lim, plan.now_ms, after)
         self.stats[action] += 1
-        r = Reservation(  # positional: id, customer, res_key, member, items, budget_index,
-            # tpm_key, est_tokens, limits, request, model, local (this runs on every check)
+        r = Reservation(  # positional: id, customer, res_key, member, caps, units,
+            # budget_index, tpm_key, est_tokens, limits, request, model, local (every check)
             prep.rid,
             req.customer_id,
             plan.res_key,
             plan.member,
-            [(c.key, c.amount, u, c.expire_ms) for c, u in zip(plan.caps, prep.units, strict=True)],
+            plan.caps,
+            prep.units,
             bi,
             prep.tpm_key,
             prep.est_tokens,

@@ -268,10 +268,16 @@ def settle_items(
     step), and the token-rate window corrected by actual minus estimated tokens."""
     have_tok = itok is not None or otok is not None
     tok = min(MAX_TOKENS, max(0, itok or 0) + max(0, otok or 0)) if have_tok else r.est_tokens
-    items = [
-        SettleItem(k, amt, micro if u == "usd" else tok if u == "tok" else 1, exp)
-        for k, amt, u, exp in r.items
-    ]
+    if len(r.caps) == 1:  # a budget alone: no comprehension (this runs on every settle)
+        c, u = r.caps[0], r.units[0]
+        items = [SettleItem(c.key, c.amount, micro if u == "usd" else tok, c.expire_ms)]
+    else:
+        items = [
+            SettleItem(
+                c.key, c.amount, micro if u == "usd" else tok if u == "tok" else 1, c.expire_ms
+            )
+            for c, u in zip(r.caps, r.units, strict=True)
+        ]
     adjust = (
         [Rate(r.tpm_key, 0, tok - r.est_tokens, 0)]
         if r.tpm_key is not None and have_tok and tok != r.est_tokens
@@ -282,4 +288,4 @@ def settle_items(
 
 def release_items(r: Reservation) -> list[SettleItem]:
     """A release refunds every reserved amount and adds nothing."""
-    return [SettleItem(k, amt, 0, exp) for k, amt, _u, exp in r.items]
+    return [SettleItem(c.key, c.amount, 0, c.expire_ms) for c in r.caps]

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from tailguard.guard.policy import Limits
+from tailguard.guard.stores.base import Cap
 
 Action = Literal["allow", "degrade", "deny", "kill"]
 
@@ -46,8 +47,10 @@ class Reservation:
     customer_id: str
     res_key: str
     member: str
-    #: (key, reserved amount, unit "usd" | "tok" | "step", expire_ms)
-    items: list[tuple[str, int, str, int]]
+    #: the counters reserved on (the plan's ``Cap`` objects, shared, not copied: a check is hot)
+    caps: list[Cap]
+    #: each cap's unit: "usd" | "tok" | "step"
+    units: list[str]
     budget_index: int | None
     tpm_key: str | None
     est_tokens: int
@@ -56,6 +59,13 @@ class Reservation:
     model: str | None
     local: bool = False
     state: Literal["open", "settled", "released"] = "open"
+
+    @property
+    def items(self) -> list[tuple[str, int, str, int]]:
+        """``(key, reserved amount, unit, expire_ms)`` per counter."""
+        return [
+            (c.key, c.amount, u, c.expire_ms) for c, u in zip(self.caps, self.units, strict=True)
+        ]
 
 
 @dataclass(slots=True)
