@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -10,11 +12,23 @@ import typer
 from tailguard.cli.app import app
 from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book, read_ledger
 from tailguard.cli.output import JsonOpt, print_json
+from tailguard.errors import InputError
 
 customers_app = typer.Typer(
     help="The customer dimension (tier, segment, MRR, seats, pool).", no_args_is_help=True
 )
 app.add_typer(customers_app, name="customers")
+
+
+@contextmanager
+def _rejects_hint(rejects: str | None) -> Iterator[None]:
+    """The library says "give a rejects file"; on the command line that is ``--rejects FILE``."""
+    try:
+        yield
+    except InputError as exc:
+        if rejects is not None or not exc.problems:
+            raise
+        raise InputError(f"{exc}: pass --rejects FILE", exc.problems) from None
 
 
 @app.command()
@@ -61,24 +75,25 @@ def ingest(
 
         ingest_otlp_command(paths, led, book, rejects, otel_config, json_)
         return
-    show = sys.stderr.isatty() and not json_
-    if show:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    with _rejects_hint(rejects):
+        show = sys.stderr.isatty() and not json_
+        if show:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("reading", total=None)
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("reading", total=None)
 
-            def tick(read: int, staged: int) -> None:
-                bar.update(task, description=f"read {read:,} rows, {staged:,} staged")
+                def tick(read: int, staged: int) -> None:
+                    bar.update(task, description=f"read {read:,} rows, {staged:,} staged")
 
-            res = do_ingest(paths, led, prices=book, rejects_path=rejects, progress=tick)
-    else:
-        res = do_ingest(paths, led, prices=book, rejects_path=rejects)
+                res = do_ingest(paths, led, prices=book, rejects_path=rejects, progress=tick)
+        else:
+            res = do_ingest(paths, led, prices=book, rejects_path=rejects)
     out = res.as_dict() | {"ledger": led}
     if json_:
         print_json(out)

@@ -122,3 +122,19 @@ def test_compact_of_a_missing_ledger_creates_nothing(
     assert run(["compact", "--ledger", str(missing)]) == 1
     assert f"no ledger at {missing}:" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_bad_rows_name_the_rejects_flag_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library's message names no flag; the CLI adds the one that sets bad rows aside."""
+    p = tmp_path / "e.jsonl"
+    p.write_text(
+        '{"event_id": "a", "kind": "task_outcome", "ts": "2025-01-01T00:00:00Z",'
+        ' "customer_id": "c", "outcome": "maybe"}\n'
+    )
+    assert run(["ingest", str(p), "--ledger", str(tmp_path / "L")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"{p}:1: outcome:")
+    assert lines[-1].startswith("Error: 1 invalid row(s); nothing was ingested")
+    assert lines[-1].endswith(": pass --rejects FILE") and len(lines) == 2
