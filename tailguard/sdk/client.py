@@ -65,16 +65,42 @@ class Tailguard:
         self._atexit = lambda: (h := ref()) is not None and h.close()
         atexit.register(self._atexit)
 
-    def instrument(self, client: C, *, provider: str | None = None) -> C:
+    def instrument(
+        self,
+        client: C,
+        *,
+        provider: str | None = None,
+        policy: str | os.PathLike[str] | None = None,
+        guard: Any = None,
+        prices: str | os.PathLike[str] | None = None,
+        default_max_output_tokens: int = 4096,
+    ) -> C:
         """Record every LLM call ``client`` makes (OpenAI / Anthropic, sync or async).
 
         The client is changed in place and returned. ``provider`` names the price list to use
         when the client points somewhere else than its vendor (default: ``openai`` or
-        ``anthropic`` after the SDK).
+        ``anthropic`` after the SDK). ``policy`` (a policy file) or ``guard`` (a ``Guard``,
+        e.g. on a shared Redis store; give it ``sink=tg.guard_sink``) enforce budgets before
+        each call: see ``tailguard.sdk.guard``.
         """
         from tailguard.sdk.instrument import instrument
 
-        return instrument(client, self.recorder, provider=provider)  # type: ignore[no-any-return]
+        cg = None
+        if policy is not None or guard is not None:
+            from tailguard.sdk.guard import CallGuard
+
+            cg = CallGuard(
+                self.recorder,
+                policy=policy,
+                guard=guard,
+                prices=prices,
+                default_max_output_tokens=default_max_output_tokens,
+            )
+        return instrument(client, self.recorder, provider=provider, guard=cg)  # type: ignore[no-any-return]
+
+    def guard_sink(self, events: list[dict[str, Any]]) -> None:
+        """A ``Guard(sink=...)`` that records the guard's events with the calls."""
+        self.recorder.put(("raw", events))
 
     def task(
         self,

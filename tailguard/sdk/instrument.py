@@ -47,6 +47,7 @@ from tailguard.sdk.scope import Task, current_task
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    from tailguard.sdk.guard import CallGuard
     from tailguard.sdk.recorder import Recorder
 
 log = logging.getLogger("tailguard.sdk")
@@ -116,10 +117,13 @@ class CallRecord:
         "drop",
         "encoding",
         "error",
+        "guard",
         "kind",
         "latency_ms",
         "provider",
         "request",
+        "reservation",
+        "rewritten",
         "splitter",
         "sse",
         "started",
@@ -152,6 +156,9 @@ class CallRecord:
         self.error: str | None = None
         self.broken: str | None = None
         self.latency_ms = 0.0
+        self.guard: CallGuard | None = None
+        self.reservation: Any = None
+        self.rewritten = False
 
     # --- app thread ----------------------------------------------------------------------------
 
@@ -352,17 +359,64 @@ class _TransportBase:
     _mod: Any
     _tap: type
 
-    def _init(self, inner: Any, recorder: Recorder, provider: str, mod: Any, tap: type) -> None:
+    _guard: CallGuard | None
+
+    def _init(
+        self,
+        inner: Any,
+        recorder: Recorder,
+        provider: str,
+        mod: Any,
+        tap: type,
+        guard: CallGuard | None = None,
+    ) -> None:
         self._inner = inner
         self._recorder = recorder
         self._provider = provider
         self._mod = mod
         self._tap = tap
+        self._guard = guard
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") and name in ("_inner", "_recorder", "_provider", "_mod", "_tap"):
+        if name in ("_inner", "_recorder", "_provider", "_mod", "_tap", "_guard"):
             raise AttributeError(name)
         return getattr(self._inner, name)
+
+    def _rebuild(self, request: Any, body: bytes, *, identity: bool = False) -> Any:
+        """The same request with another body (and, for a stream we read, no compression)."""
+        drop = (b"content-length", b"accept-encoding") if identity else (b"content-length",)
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() not in drop]
+        if identity:
+            headers.append((b"accept-encoding", b"identity"))
+        return self._mod.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=body,
+            extensions=request.extensions,
+        )
+
+    def _guarded(self, rec: CallRecord, request: Any, decision: Any, body: Any) -> Any:
+        """After the guard's decision: the request to send, or a graceful answer (a response)."""
+        g = self._guard
+        assert g is not None
+        rec.guard = g
+        out = g.outcome(rec, body, decision)  # raises BudgetExceeded on a plain deny / kill
+        if out is not None:
+            stream = bool(body.get("stream"))
+            ctype = b"text/event-stream" if stream else b"application/json"
+            return self._mod.Response(
+                200,
+                headers=[
+                    (b"content-type", ctype),
+                    (b"x-tailguard-decision", decision.action.encode()),
+                ],
+                content=out,
+                request=request,
+            )
+        if rec.rewritten:
+            return self._rebuild(request, rec.request, identity=rec.drop)
+        return request
 
     def _begin(self, request: Any) -> tuple[Any, CallRecord | None]:
         if request.method != "POST":
@@ -386,19 +440,7 @@ class _TransportBase:
                     obj["stream_options"] = dict(so or {}, include_usage=True)
                     rec.drop = True
                     rec.request = body = _enc.encode(obj)
-                    headers = [
-                        (k, v)
-                        for k, v in request.headers.raw
-                        if k.lower() not in (b"content-length", b"accept-encoding")
-                    ]
-                    headers.append((b"accept-encoding", b"identity"))
-                    request = self._mod.Request(
-                        request.method,
-                        request.url,
-                        headers=headers,
-                        content=body,
-                        extensions=request.extensions,
-                    )
+                    request = self._rebuild(request, body, identity=True)
             return request, rec
         except Exception:
             log.exception("tailguard: could not read a request; it passes unrecorded")
@@ -429,13 +471,31 @@ class _TransportBase:
 
 
 class _SyncTransport(_TransportBase):
-    def __init__(self, inner: Any, recorder: Recorder, provider: str, mod: Any, tap: type):
-        self._init(inner, recorder, provider, mod, tap)
+    def __init__(
+        self,
+        inner: Any,
+        recorder: Recorder,
+        provider: str,
+        mod: Any,
+        tap: type,
+        guard: CallGuard | None = None,
+    ):
+        self._init(inner, recorder, provider, mod, tap, guard)
 
     def handle_request(self, request: Any) -> Any:
         request, rec = self._begin(request)
         if rec is None:
             return self._inner.handle_request(request)
+        g = self._guard
+        if g is not None:
+            from tailguard.sdk.guard import decode
+
+            body = decode(rec.request)
+            if body is not None:
+                d = g.guard.check(g.request(rec, body))
+                request = self._guarded(rec, request, d, body)
+                if not isinstance(request, self._mod.Request):
+                    return request  # a graceful refusal: nothing was sent
         try:
             response = self._inner.handle_request(request)
         except BaseException as exc:
@@ -449,13 +509,31 @@ class _SyncTransport(_TransportBase):
 
 
 class _AsyncTransport(_TransportBase):
-    def __init__(self, inner: Any, recorder: Recorder, provider: str, mod: Any, tap: type):
-        self._init(inner, recorder, provider, mod, tap)
+    def __init__(
+        self,
+        inner: Any,
+        recorder: Recorder,
+        provider: str,
+        mod: Any,
+        tap: type,
+        guard: CallGuard | None = None,
+    ):
+        self._init(inner, recorder, provider, mod, tap, guard)
 
     async def handle_async_request(self, request: Any) -> Any:
         request, rec = self._begin(request)
         if rec is None:
             return await self._inner.handle_async_request(request)
+        g = self._guard
+        if g is not None:
+            from tailguard.sdk.guard import decode
+
+            body = decode(rec.request)
+            if body is not None:
+                d = await g.guard.acheck(g.request(rec, body))
+                request = self._guarded(rec, request, d, body)
+                if not isinstance(request, self._mod.Request):
+                    return request  # a graceful refusal: nothing was sent
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
@@ -485,7 +563,13 @@ def _flavour(modname: str) -> tuple[Any, type, type]:
     return mod, sync_t, async_t
 
 
-def instrument(client: Any, recorder: Recorder, *, provider: str | None = None) -> Any:
+def instrument(
+    client: Any,
+    recorder: Recorder,
+    *,
+    provider: str | None = None,
+    guard: CallGuard | None = None,
+) -> Any:
     """Tap ``client``'s transports in place and return the client (see the module docstring)."""
     http = getattr(client, "_client", None)
     if http is None or not hasattr(http, "_transport"):
@@ -511,7 +595,7 @@ def instrument(client: Any, recorder: Recorder, *, provider: str | None = None) 
     def wrap(t: Any) -> Any:
         if isinstance(t, _TransportBase):  # instrumented twice: the newest recorder wins
             t = t._inner
-        return cls(t, recorder, prov, mod, cls._tap_cls)
+        return cls(t, recorder, prov, mod, cls._tap_cls, guard)
 
     http._transport = wrap(http._transport)
     for pattern, t in list(http._mounts.items()):

@@ -157,6 +157,9 @@ class Recorder:
         events: list[dict[str, Any]] = []
         for _ in range(n):
             item = self._q.popleft()
+            if item[0] == "raw":  # ready-made events (the guard's own)
+                events.extend(item[1])
+                continue
             try:
                 events.append(self._build(item))
             except Exception:
@@ -180,6 +183,8 @@ class Recorder:
         call = item[1]  # ("call", CallRecord)
         ev = self._envelope(call.task, call.started, "llm_call")
         ev.update(call.fields())
+        if call.guard is not None:  # settle the reservation with what the call cost
+            call.guard.settle(call, ev)
         return ev
 
     def _envelope(self, task: Task | None, ts: float, kind: str) -> dict[str, Any]:

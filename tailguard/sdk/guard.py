@@ -1,0 +1,190 @@
+"""Enforcement without a gateway: ``tg.instrument(client, policy="policy.toml")``.
+
+The guard (``tailguard.guard``) runs in the instrumented client's transport before each call,
+with the gateway's semantics:
+
+- the request is reserved at its worst case: input = the body's size in bytes (a bound a
+  byte-level BPE tokenizer cannot exceed: the gateway's ``input_bound``), output = the request's
+  cap (``max_tokens`` ... ; ``default_max_output_tokens`` when absent) times ``n``, priced with
+  the price book;
+- **allow**: the call goes out; **degrade**: the body's ``model`` is rewritten to the cheaper
+  one before it leaves;
+- **deny** / **kill**: nothing is sent. ``tailguard.BudgetExceeded`` is raised to the caller
+  (carrying the ``Decision``), or, when the tier says ``graceful``, the client receives a
+  well-formed completion that explains the cap (chat, responses, messages);
+- after the call the reservation is settled with the cost of the usage the call reported (on the
+  flusher thread, so the caller never waits for it), released when the call failed, and kept at
+  the worst case when the usage cannot be trusted (``usage_invalid``).
+
+The guard's own events (degrade, deny, kill, overage) go to the same sink as the calls. Budgets
+live in the guard's store: in-process memory by default (one process's view: pass
+``guard=Guard(policy, RedisStore(url))`` to share them with gateways and other processes).
+The decision costs the caller's thread the body's JSON decoding and the store's check (the
+in-process store: about 20 µs; bench_guard).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from tailguard.sdk.client import BudgetExceeded
+from tailguard.sdk.scope import UNATTRIBUTED
+
+if TYPE_CHECKING:
+    from tailguard.sdk.instrument import CallRecord
+    from tailguard.sdk.recorder import Recorder
+
+log = logging.getLogger("tailguard.sdk")
+_dec = msgspec.json.Decoder()
+_enc = msgspec.json.Encoder()
+_NANO = Decimal("1e-9")
+_ZERO = Decimal(0)
+_UTC = dt.UTC
+_GRACEFUL_KINDS = ("chat", "responses", "messages")
+
+
+class CallGuard:
+    """The guard as the transport uses it: ``plan`` / ``decide``, then ``settle``."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        policy: str | os.PathLike[str] | None = None,
+        guard: Any = None,
+        prices: str | os.PathLike[str] | None = None,
+        default_max_output_tokens: int = 4096,
+    ) -> None:
+        from tailguard.guard import Guard, load_policy
+        from tailguard.pricing import PriceBook
+
+        if guard is None:
+            if policy is None:
+                raise ValueError("instrument(policy=...) or guard=... is needed")
+            guard = Guard(load_policy(policy), sink=self._sink)
+        self.guard = guard
+        self.recorder = recorder
+        self.book = PriceBook.load(prices) if prices else PriceBook.load()
+        self.default_max_output_tokens = default_max_output_tokens
+        self._prices: dict[tuple[str, str], Any] = {}
+
+    def _sink(self, events: list[dict[str, Any]]) -> None:
+        self.recorder.put(("raw", events))
+
+    def _price(self, provider: str, model: str) -> Any:
+        k = (provider, model)
+        if k not in self._prices:
+            try:
+                self._prices[k] = self.book.resolve(model, provider=provider)
+            except Exception:
+                self._prices[k] = None  # unknown model: token limits still apply, no dollars
+        return self._prices[k]
+
+    # --- before the call (the caller's thread) -------------------------------------------------
+
+    def request(self, rec: CallRecord, body: dict[str, Any]) -> Any:
+        """The guard's ``Request`` for this call (its worst case)."""
+        from tailguard.gateway.door import choices, output_cap
+        from tailguard.guard import Request
+
+        task = rec.task
+        customer = (task.customer if task is not None else None) or (
+            self.recorder.default_customer or UNATTRIBUTED
+        )
+        model = str(body.get("model") or "")
+        est_in = len(rec.request)  # the gateway's input_bound: one token per byte at most
+        cap = output_cap(body)
+        max_out = (cap if cap is not None else self.default_max_output_tokens) * choices(body)
+        if rec.kind == "embeddings":
+            max_out = 0
+        mp = self._price(rec.provider, model)
+        est = (
+            mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
+            if mp is not None
+            else _ZERO
+        )
+        return Request(
+            customer,
+            est,
+            model=model,
+            input_tokens=est_in,
+            max_output_tokens=max_out,
+            user_id=task.user if task is not None else None,
+            task_id=task.task_id if task is not None else None,
+            session_id=task.session if task is not None else None,
+            feature=task.feature if task is not None else None,
+        )
+
+    def outcome(self, rec: CallRecord, body: dict[str, Any], d: Any) -> bytes | None:
+        """Apply a decision: None to send ``rec.request`` (rewritten on degrade), the bytes of
+        a graceful answer to return instead, or raise ``BudgetExceeded``."""
+        if d.allowed:
+            rec.reservation = d.reservation
+            if d.model and d.model != body.get("model"):
+                body["model"] = d.model
+                rec.request = _enc.encode(body)
+                rec.rewritten = True
+            return None
+        msg = d.message or "This request was refused by the usage policy."
+        if d.graceful and rec.kind in _GRACEFUL_KINDS:
+            from tailguard.gateway.replies import graceful
+
+            so = body.get("stream_options")
+            inc = isinstance(so, dict) and bool(so.get("include_usage"))
+            return graceful(
+                rec.kind,
+                str(body.get("model") or ""),
+                msg,
+                stream=bool(body.get("stream")),
+                include_usage=inc,
+            )
+        raise BudgetExceeded(msg, d)
+
+    # --- after the call (the flusher thread) ---------------------------------------------------
+
+    def settle(self, rec: CallRecord, ev: dict[str, Any]) -> None:
+        r = rec.reservation
+        if r is None:
+            return
+        try:
+            if ev["status"] == "usage_invalid":  # the real cost is unknown: keep the worst case
+                q = r.request
+                self.guard.settle(
+                    r,
+                    q.estimated_cost_usd,
+                    input_tokens=q.input_tokens,
+                    output_tokens=q.max_output_tokens,
+                )
+            elif ev["status"] == "error" and not ev["input_tokens"] and not ev["output_tokens"]:
+                self.guard.release(r)
+            else:
+                mp = self._price(rec.provider, ev["model"])
+                cost = (
+                    mp.cost(
+                        input_tokens=ev["input_tokens"],
+                        output_tokens=ev["output_tokens"],
+                        cache_read_tokens=ev["cache_read_tokens"],
+                        cache_write_tokens=ev["cache_write_tokens"],
+                    ).quantize(_NANO)
+                    if mp is not None
+                    else _ZERO
+                )
+                self.guard.settle(
+                    r, cost, input_tokens=ev["input_tokens"], output_tokens=ev["output_tokens"]
+                )
+        except Exception:
+            log.exception("tailguard: settling a reservation failed")
+
+
+def decode(body: bytes) -> dict[str, Any] | None:
+    try:
+        obj = _dec.decode(body)
+    except msgspec.DecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
