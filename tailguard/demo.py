@@ -1,13 +1,17 @@
 """The demo: simulate a product, ingest it, and show what the aggregate hides.
 
-Runs offline in well under a minute on 2 cores: ~2,000 customers × 30 days simulated to Parquet,
-ingested into a fresh ledger, the customers imported, then the headline printed and a report
-file (Markdown, plus the full per-customer table as CSV) written beside the ledger.
+Runs offline in well under a minute on 2 cores: 1,000 customers over a year (December 2025 to
+November 2026, at a quarter of the simulator's calibrated activity, so that a year stays about
+1.3 million events) simulated to Parquet, ingested into a fresh ledger, the customers imported,
+then the headline printed and a report file (Markdown, plus the full per-customer table as CSV)
+written beside the ledger. A year of history is what the renewal one-pager, cohort drift and
+month-over-month trends need to show something real.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,6 +23,13 @@ from tailguard.analytics.headline import headline
 from tailguard.analytics.period import Window
 from tailguard.ledger import Ledger
 
+#: the demo's window: twelve calendar months ending before the session's present
+DEMO_START = dt.date(2025, 12, 1)
+DEMO_DAYS = 365
+DEMO_CUSTOMERS = 1000
+#: share of the simulator's calibrated per-user activity (see the module docstring)
+DEMO_DENSITY = 0.25
+
 
 @dataclass
 class DemoResult:
@@ -26,17 +37,32 @@ class DemoResult:
     ledger: Path
     report: Path
     table_csv: Path
+    policy: Path  # the guard policy the simulated customers ran under
+    top_customer: str | None  # the most expensive customer (the renewal to look at first)
     events: int
     headline: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+
+    def next_commands(self) -> list[str]:
+        """The three commands a user would run next, on this demo's ledger."""
+        led = self.ledger
+        cmds = [
+            f"tailguard diagnose --ledger {led}",
+            f"tailguard kpis --ledger {led} --policy {self.policy}",
+        ]
+        if self.top_customer:
+            cmds.append(f"tailguard renewal {self.top_customer} --ledger {led}")
+        return cmds
 
 
 def run_demo(
     out: str | Path = "tailguard-demo",
     *,
-    customers: int = 2000,
-    days: int = 30,
+    customers: int = DEMO_CUSTOMERS,
+    days: int = DEMO_DAYS,
     seed: int = 7,
+    density: float = DEMO_DENSITY,
+    start: dt.date = DEMO_START,
     progress: Any = None,
 ) -> DemoResult:
     """Simulate → ingest → report. ``progress(step: str)`` is told what is happening."""
@@ -50,7 +76,15 @@ def run_demo(
 
     t = time.perf_counter()
     say(f"simulating {customers:,} customers × {days} days")
-    sim = simulate(customers=customers, days=days, seed=seed, out=sim_dir, fmt="parquet")
+    sim = simulate(
+        customers=customers,
+        days=days,
+        seed=seed,
+        out=sim_dir,
+        fmt="parquet",
+        start=start,
+        density=density,
+    )
     timings["simulate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -88,7 +122,17 @@ def run_demo(
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CUSTOMER_FIELDS})
     report = out / "report.md"
     report.write_text(render_markdown(head, rows, events=res.accepted, days=days))
-    return DemoResult(out, led_dir, report, table_csv, res.accepted, head, timings)
+    return DemoResult(
+        out,
+        led_dir,
+        report,
+        table_csv,
+        sim.policy_path,
+        rows[0]["customer_id"] if rows else None,
+        res.accepted,
+        head,
+        timings,
+    )
 
 
 def tail_summary(con: Any, rows: list[dict[str, Any]], *, top: int = 3) -> dict[str, Any]:
@@ -100,7 +144,16 @@ def tail_summary(con: Any, rows: list[dict[str, Any]], *, top: int = 3) -> dict[
     win = Window()
     conc = concentration([r["cost_usd"] for r in rows], [r["customer_id"] for r in rows])
     out = outcomes(con, win)
-    weeks = out.get("weekly") or []
+    # whole weeks only: a window that ends on a Monday has a one-day last week
+    lo, hi = con.execute("SELECT min(ts)::DATE, max(ts)::DATE FROM events").fetchone() or (
+        None,
+        None,
+    )
+    weeks = [
+        w
+        for w in out.get("weekly") or []
+        if lo is not None and w["week"] >= lo and w["week"] + dt.timedelta(days=6) <= hi
+    ]
     drift = {}
     if len(weeks) >= 2 and weeks[0]["cost_per_call"] and weeks[-1]["cost_per_call"]:
         first, last = weeks[0], weeks[-1]

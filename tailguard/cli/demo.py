@@ -15,8 +15,8 @@ def demo(
     out: Annotated[str, typer.Option("--out", help="Directory for the demo's files.")] = (
         "tailguard-demo"
     ),
-    customers: Annotated[int, typer.Option("--customers", min=10)] = 2000,
-    days: Annotated[int, typer.Option("--days", min=1)] = 30,
+    customers: Annotated[int, typer.Option("--customers", min=10)] = 1000,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of history (a year).")] = 365,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     live: Annotated[
         bool,
@@ -52,7 +52,9 @@ def demo(
                 "events": res.events,
                 "report": str(res.report),
                 "ledger": str(res.ledger),
+                "policy": str(res.policy),
                 "timings": res.timings,
+                "next": res.next_commands(),
             }
         )
         return
@@ -126,6 +128,9 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
             if line:
                 c.print(line, highlight=False)
     c.print(f"report: [bold]{res.report}[/]  (full table: {res.table_csv}; ledger: {res.ledger})")
+    c.print("next:", highlight=False)
+    for cmd in res.next_commands():
+        c.print(f"  {cmd}", highlight=False, soft_wrap=True)
 
 
 def _live(out: str, *, customers: int, requests: int, seed: int, json_: bool) -> None:

@@ -16,8 +16,10 @@ Example:
   tailguard simulate --customers 2000 --days 30 --seed 7 --out ./sim --format parquet
 
 Writes events.jsonl (or events.parquet), customers.csv, truth.json (who carries which
-planted heavy-tail shape) and prices.toml (the simulated operator's unit costs: ingest with
---prices) into --out. The same seed gives byte-identical files.
+planted heavy-tail shape), prices.toml (the simulated operator's unit costs: ingest with
+--prices) and policy.toml (the guard policy the customers ran under: tailguard kpis --policy)
+into --out. The same seed gives byte-identical files. A year of lighter history:
+--days 365 --density 0.25 (what tailguard demo runs).
 """
 
 
@@ -41,9 +43,19 @@ def simulate(
         bool,
         typer.Option(
             "--trend/--no-trend",
-            help="Plant seed 004's drift: cost per call falls, cost per resolved task rises.",
+            help="Plant the drift of an optimised agent: cost per call falls, cost per resolved "
+            "task rises.",
         ),
     ] = True,
+    density: Annotated[
+        float,
+        typer.Option(
+            "--density",
+            min=0.01,
+            max=10.0,
+            help="Scale of each user's activity (1 = the calibrated product).",
+        ),
+    ] = 1.0,
     json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     from tailguard.cli.output import print_json
@@ -63,6 +75,7 @@ def simulate(
         fmt=fmt,  # type: ignore[arg-type]
         start=first,
         trend=trend,
+        density=density,
     )
     summary = {
         "events": res.events,
@@ -78,6 +91,7 @@ def simulate(
         "customers_path": str(res.customers_path),
         "truth_path": str(res.truth_path),
         "prices_path": str(res.prices_path),
+        "policy_path": str(res.policy_path),
     }
     if json_:
         print_json(summary)
@@ -88,6 +102,7 @@ def simulate(
         f"{res.top1_share:.0%} of estimated spend, Gini {res.gini:.2f}"
     )
     typer.echo(
-        f"wrote {res.events_path}, {res.customers_path}, {res.truth_path}, {res.prices_path}"
+        f"wrote {res.events_path}, {res.customers_path}, {res.truth_path}, {res.prices_path}, "
+        f"{res.policy_path}"
     )
     typer.echo(f"ingest with: tailguard ingest {res.events_path} --prices {res.prices_path}")

@@ -25,6 +25,15 @@ import numpy as np
 from tailguard.customers import COLUMNS as CUSTOMER_COLUMNS
 from tailguard.errors import ArgumentError
 from tailguard.simulate import catalog as cat
+from tailguard.simulate.budgets import (
+    CONTRACT_FLOOR_PER_SEAT_USD,
+    CONTRACT_HEADROOM,
+    TIER_BUDGETS,
+    monthly_budget,
+    per_seat_usd,
+    policy_toml,
+    scale,
+)
 from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
 from tailguard.simulate.population import (
     COST_PER_SESSION,
@@ -52,6 +61,7 @@ class SimulationResult:
     customers_path: Path
     truth_path: Path
     prices_path: Path
+    policy_path: Path  # the guard policy the simulated customers ran under (budgets.py)
     customers: int
     days: int
     seed: int
@@ -86,6 +96,7 @@ def simulate(
     fmt: Format = "jsonl",
     start: dt.date = DEFAULT_START,
     trend: bool = True,
+    density: float = 1.0,
 ) -> SimulationResult:
     """Simulate ``customers`` customers for ``days`` days and write the files into ``out``.
 
@@ -102,8 +113,8 @@ def simulate(
 
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
-    pop = build(customers, days, seed, start)
-    _set_budgets(pop, np.random.default_rng([seed, 1]))
+    pop = build(customers, days, seed, start, density=density)
+    _set_budgets(pop, np.random.default_rng([seed, 1]), density)
 
     events_path = outdir / f"events.{fmt}"
     sink = ParquetSink(events_path) if fmt == "parquet" else JsonlSink(events_path)
@@ -148,6 +159,8 @@ def simulate(
     _write_customers(pop, customers_path)
     prices_path = outdir / "prices.toml"
     prices_path.write_text(demo_prices_toml())
+    policy_path = outdir / "policy.toml"
+    policy_path.write_text(policy_toml(TIERS, cat.DOWNGRADE_TO, density))
     top1, top01, gini = concentration(full)
     truth_path = outdir / "truth.json"
     truth = _truth(pop, full, tasks_c, wins_c, top1, top01, gini)
@@ -166,6 +179,7 @@ def simulate(
         customers_path=customers_path,
         truth_path=truth_path,
         prices_path=prices_path,
+        policy_path=policy_path,
         customers=customers,
         days=days,
         seed=seed,
@@ -195,29 +209,32 @@ def concentration(values: np.ndarray) -> tuple[float, float, float]:
     return float(top1), float(top01), gini
 
 
-def _set_budgets(pop: Population, rng: np.random.Generator) -> None:
-    """Monthly budgets (``contracted_pool_usd``) per tier, sized as seed 002 sizes them.
+def _set_budgets(pop: Population, rng: np.random.Generator, density: float) -> None:
+    """Contracted pools and monthly guard budgets per customer (``budgets.py``).
 
-    Free and pro: one tier-wide budget at the 90th percentile of the tier's expected monthly
-    spend (so the top decile meets the cap, seed 002's 5-15% band); team: a per-seat pool at the
-    85th percentile of spend per seat; enterprise: a contracted pool of 1.2-2.5x expected spend;
-    custom (usage based): a commit of 0.9-1.5x expected spend. Planted customers spend far more
-    than expected, so they are the ones that cross their budgets.
+    Team: the per-seat pool times the seats (written as ``contracted_pool_usd``, so a workspace's
+    pool grows with what it pays). Enterprise and usage-based: a contracted pool of
+    ``CONTRACT_HEADROOM`` times the customer's expected monthly LLM spend, in whole dollars. Free
+    and pro carry no contracted pool: the tier's budget applies.
     """
     expected = pop.sessions * 30.0 / pop.days * COST_PER_SESSION[pop.tier]
     pool = pop.pool_usd
-    for t in (0, 1):
+    for t, b in enumerate(TIER_BUDGETS):
         m = pop.tier == t
-        if m.any():
-            pool[m] = round(float(np.quantile(expected[m], 0.9)), 2)
-    m = pop.tier == 2
-    if m.any():
-        per_seat = float(np.quantile(expected[m] / pop.seats[m], 0.85))
-        pool[m] = np.round(per_seat * pop.seats[m], 2)
-    m = pop.tier == 3
-    pool[m] = np.round(expected[m] * rng.uniform(1.2, 2.5, int(m.sum())), 2)
-    m = pop.tier == 4
-    pool[m] = np.round(expected[m] * rng.uniform(0.9, 1.5, int(m.sum())), 2)
+        if b.pool_per_seat_usd is not None and t == TIERS.index("team"):
+            pool[m] = per_seat_usd(b, density) * pop.seats[m]
+        elif b.contracted:
+            # sized on the expected spend, never below a floor per seat sold
+            lo, hi = CONTRACT_HEADROOM
+            pool[m] = np.round(
+                np.maximum(
+                    expected[m] * rng.uniform(lo, hi, int(m.sum())),
+                    CONTRACT_FLOOR_PER_SEAT_USD * scale(density) * pop.seats[m],
+                )
+            )
+    budget, tokens = monthly_budget(pop.tier, pop.seats, pool, density)
+    pop.budget[:] = budget
+    pop.budget_tokens[:] = tokens
 
 
 def _write_customers(pop: Population, path: Path) -> None:
@@ -233,7 +250,7 @@ def _write_customers(pop: Population, path: Path) -> None:
                     SEGMENTS[pop.segment[i]],
                     f"{pop.mrr_usd[i]:.2f}",
                     int(pop.seats[i]),
-                    f"{pop.pool_usd[i]:.2f}",
+                    f"{pop.pool_usd[i]:.2f}" if pop.pool_usd[i] > 0 else "",
                     pop.signup_date[i].isoformat(),
                 ]
             )

@@ -21,6 +21,7 @@ import numpy as np
 
 from tailguard.simulate import catalog as cat
 from tailguard.simulate import params, prices
+from tailguard.simulate.budgets import HARD_CAP, PAYG, SOFT_CAP_DEGRADE, TIER_BUDGETS
 from tailguard.simulate.population import SHAPE_BIT, Population
 from tailguard.vocabulary import KINDS as KINDS
 
@@ -34,6 +35,9 @@ _KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
 
 _TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
 _TOOL_USD = np.array(prices.tool_usd(cat.TOOLS))
+#: median minutes a human spends on an escalated task (lognormal, sigma 0.8: mostly a quick
+#: review of the product's draft, sometimes a long takeover; clipped to 0.5-60 minutes)
+ESC_MEDIAN_MIN = 0.8
 #: at most this share of a (non-planted) customer's tasks fail, however hard its work
 MAX_FAIL_SHARE = 0.9
 
@@ -287,7 +291,7 @@ def generate(
     parts = _columns(
         sess, tasks, turns, tools, att, cr, cw, tc_lat, k_start, retr_ms, outcome, t_ts, rng
     )
-    return _finish(pop, cust, users, sess, tasks, parts, rng)
+    return _finish(pop, cust, users, sess, tasks, parts)
 
 
 def _users(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> _Users:
@@ -332,7 +336,7 @@ def _sessions(
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
     s_f = trend * s_day / max(1, pop.days - 1)
-    cheaper = rng.random(nsess) < 0.45 * s_f
+    cheaper = rng.random(nsess) < 0.35 * s_f
     s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
     return _Sessions(
         s_user, s_day, s_c, s_g, s_start, s_wl, s_feat, s_model, s_f,
@@ -358,7 +362,7 @@ def _tasks(pop: Population, sess: _Sessions, rng: np.random.Generator) -> _Tasks
     t_long = s_long[t_s]
     nturn = np.select(
         [t_wl == 0, t_wl == 1],
-        [1 + rng.binomial(5, 0.4, ntask), 2 + rng.binomial(5, 0.3, ntask)],
+        [1 + rng.binomial(4, 0.4, ntask), 2 + rng.binomial(4, 0.3, ntask)],
         1 + rng.binomial(3, 0.3, ntask),
     )
     nlt = int(t_long.sum())
@@ -423,7 +427,7 @@ def _tool_calls(pop: Population, turns: _Turns, rng: np.random.Generator) -> _To
     ag = (turns.wl == 1) & ~turns.last_in_task
     ntool[ag] = 1 + (rng.random(int(ag.sum())) < 0.4)
     ch = turns.wl == 0
-    ntool[ch] = rng.random(int(ch.sum())) < 0.35
+    ntool[ch] = rng.random(int(ch.sum())) < 0.2
     agf = ag & fan
     ntool[agf] = 5 + rng.binomial(6, 0.5, int(agf.sum()))
     chf = ch & fan
@@ -606,7 +610,7 @@ def _outcomes(
     t_dead[turns.t[turns.dead]] = True
     t_mag = _has(pop, "failure_magnet", t_g)
     p_base = cat.OUTCOME_P[t_wl].copy()
-    slip = p_base[:, 0] * 0.10 * tasks.f  # a little less resolves as the drift sets in
+    slip = p_base[:, 0] * 0.15 * tasks.f  # a little less resolves as the drift sets in
     p_base[:, 0] -= slip
     p_base[:, 1] += slip / 2
     p_base[:, 2] += slip / 2
@@ -705,7 +709,9 @@ def _columns(
         "ts": _us(t_ts[esc_t]),
         "session": tasks.s[esc_t],
         "task": esc_t,
-        "minutes": np.round(np.clip(rng.lognormal(np.log(2.5), 0.8, nesc), 0.5, 60.0), 1),
+        "minutes": np.round(
+            np.clip(rng.lognormal(np.log(ESC_MEDIAN_MIN), 0.8, nesc), 0.5, 60.0), 1
+        ),
     }
     return [llm, tool, retr, outc, esc]
 
@@ -717,10 +723,9 @@ def _finish(
     sess: _Sessions,
     tasks: _Tasks,
     parts: list[dict[str, np.ndarray]],
-    rng: np.random.Generator,
 ) -> Chunk:
-    """Session attributes on every row, the free tier's cap, provider-reported costs, the guard
-    decisions, then every row in (customer, time, kind) order."""
+    """Session attributes on every row, the window's end, the tier budgets (``_enforce``),
+    provider-reported costs, then every row in (customer, time, kind) order."""
     for p in parts:
         p["cust"] = sess.c[p["session"]]
         p["user"] = sess.user[p["session"]]
@@ -728,15 +733,18 @@ def _finish(
         p["feature"] = sess.feat[p["session"]]
     cols = _concat(parts)
     cols["cust"] = cust[cols["cust"]]  # to global customer index
-    # the free tier's hard cap: sessions started after the month's budget is spent are denied
-    cols, denied = _cap_free(
-        pop, cols, sess.start, sess.g, sess.user, sess.wl, sess.feat, sess.model
-    )
+    # a session still running when the window closes belongs to the next window: left out, so
+    # that every event falls inside the window (a report of its last month sees a whole month)
+    last = np.zeros(sess.n, dtype=np.int64)
+    np.maximum.at(last, cols["session"], cols["ts"])
+    inside = last[cols["session"]] < pop.days * 86400 * US
+    if not inside.all():
+        cols = {k: v[inside] for k, v in cols.items()}
+    # the tier budgets: degrade, deny, alert and meter overage as the guard would
+    cols, extra = _enforce(pop, cols, sess)
     # provider-reported cost (the price a gateway logged), for the customers that report it
     rep = np.flatnonzero((cols["kind"] == KIND_LLM) & pop.reports_cost[cols["cust"]])
     cols["cost_usd"][rep] = np.round(llm_cost(cols, rep), 9)
-    guard = _guards(pop, cols, rng)
-    extra = [g for g in (guard, denied) if g is not None]
     if extra:
         cols = _concat([cols, *extra])
     order = np.lexsort((_KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
@@ -744,131 +752,152 @@ def _finish(
     return Chunk(cols=cols, users=users.ids, n_sessions=sess.n, n_tasks=tasks.n)
 
 
-def _cap_free(
-    pop: Population,
-    cols: dict[str, np.ndarray],
-    s_start: np.ndarray,
-    s_g: np.ndarray,
-    s_user: np.ndarray,
-    s_wl: np.ndarray,
-    s_feat: np.ndarray,
-    s_model: np.ndarray,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """The free tier's hard cap (seed 002): a session that starts once the customer's LLM spend
-    in the calendar month has reached its budget is denied, so it never happens.
+def _enforce(
+    pop: Population, cols: dict[str, np.ndarray], sess: _Sessions
+) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """The tier budgets of ``budgets.py`` applied to the chunk, as the guard applies a policy.
 
-    Returns the kept events and the guard ``deny`` decisions: one per customer and day on which
-    sessions were denied, at the first denied session's start, naming the user and feature that
-    asked (no session or task: nothing ran).
+    Per customer and calendar month, in time order, with the guard's own usage (LLM dollars, or
+    input + output tokens for a token budget) and its own rule names:
+
+    1. soft_cap_degrade tiers: every call at or past the soft threshold goes to its model's
+       budget sibling (``catalog.CHEAPER``) and logs ``degrade`` / ``soft_threshold`` (past the
+       hard limit, when the tier degrades there instead of denying: ``degrade`` /
+       ``hard_limit``);
+    2. hard_cap tiers (and soft_cap_degrade tiers that deny at the hard limit): a session that
+       starts once the month's usage has reached the budget is denied, so it never happens; one
+       ``deny`` / ``hard_limit`` per customer and day records the refusals, naming the user and
+       feature that asked (no session or task: nothing ran);
+    3. every tier: crossing the soft threshold logs one ``soft_threshold`` alert a month;
+    4. payg tiers: every call past the budget logs ``overage`` / ``payg`` with the dollars past it.
+
+    A session already running when the budget runs out finishes (the guard denies call by
+    call; the simulator by session), so a capped customer ends within one session of its budget.
+    Returns the kept events and the guard events to add.
     """
-    nsess = len(s_start)
-    s_free = (pop.tier[s_g] == 0) & (pop.pool_usd[s_g] > 0)
-    if not s_free.any():
-        return cols, None
+    extra: list[dict[str, np.ndarray]] = []
     llm = np.flatnonzero(cols["kind"] == KIND_LLM)
-    s_cost = np.bincount(cols["session"][llm], weights=llm_cost(cols, llm), minlength=nsess)
-    day = np.minimum((s_start // 86400).astype(np.int64), pop.days - 1)
-    month = _month_of_day(pop)[day]
-    budget = pop.pool_usd[s_g] * _month_fraction(pop)[month]
-    idx = np.flatnonzero(s_free)
-    group = s_g[idx] * 1000 + month[idx]
-    o = np.lexsort((s_start[idx], group))
-    idx, group = idx[o], group[o]
-    counts = np.unique(group, return_counts=True)[1]
-    before = _excl_cumsum(s_cost[idx], counts)
-    denied = np.zeros(nsess, dtype=bool)
-    denied[idx[before >= budget[idx]]] = True
-    if not denied.any():
-        return cols, None
-    keep = ~denied[cols["session"]]
-    cols = {k: v[keep] for k, v in cols.items()}
-    d = np.flatnonzero(denied)
-    key = s_g[d] * 100_000 + day[d]
-    o = np.lexsort((s_start[d], key))
-    d, key = d[o], key[o]
-    first = np.ones(len(d), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    d = d[first]
-    nd = len(d)
-    return cols, {
-        "kind": np.full(nd, KIND_GUARD),
-        "ts": np.round(s_start[d] * US).astype(np.int64),
-        "cust": s_g[d],
-        "user": s_user[d],
-        "session": np.full(nd, -1),
-        "task": np.full(nd, -1),
-        "workload": s_wl[d],
-        "feature": s_feat[d],
-        "model": s_model[d],
-        "action": np.ones(nd, dtype=np.int64),  # deny
-        "rule": np.ones(nd, dtype=np.int64),  # hard_limit
-        "amount_usd": np.round(budget[d], 6),
-    }
+    if len(llm) == 0:
+        return cols, extra
+    month_of_day = _month_of_day(pop)
+    overage = _TIER_OVERAGE[pop.tier]
+    soft_at = _TIER_SOFT[pop.tier] * pop.budget
+    budgeted = pop.budget > 0
 
+    def ordered(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = cols["cust"][rows]
+        month = month_of_day[np.minimum(cols["ts"][rows] // (86400 * US), pop.days - 1)]
+        group = c * 1000 + month
+        o = np.lexsort((cols["ts"][rows], group))
+        return rows[o], c[o], np.unique(group[o], return_counts=True)[1]
 
-def _guards(
-    pop: Population, cols: dict[str, np.ndarray], rng: np.random.Generator
-) -> dict[str, np.ndarray] | None:
-    """Guard decisions a tier policy would have logged (until the real guard writes them).
+    def usage(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
+        tok = (cols["input_tokens"][rows] + cols["output_tokens"][rows]).astype(np.float64)
+        return np.where(pop.budget_tokens[c], tok, llm_cost(cols, rows))
 
-    Spend is estimated per customer and calendar month in time order; crossing 70% of the
-    customer's monthly budget logs ``soft_threshold``; crossing 100% logs the tier's overage
-    pattern (seed 002: hard cap = ``deny`` on free, ``degrade`` on pro, ``overage`` on team,
-    enterprise and custom), and deny/degrade repeat on the first call of each later day.
-    """
-    m = np.flatnonzero(cols["kind"] == KIND_LLM)
-    if len(m) == 0:
-        return None
-    cost = llm_cost(cols, m)
-    ts = cols["ts"][m]
-    c = cols["cust"][m]
-    day = ts // (86400 * US)
-    month = _month_of_day(pop)[np.minimum(day, pop.days - 1)]
-    group = c * 1000 + month
-    o = np.lexsort((ts, group))
-    m, cost, ts, c, day, group = m[o], cost[o], ts[o], c[o], day[o], group[o]
-    counts = np.unique(group, return_counts=True)[1]
-    before = _excl_cumsum(cost, counts)
-    after = before + cost
-    budget = pop.pool_usd[c] * _month_fraction(pop)[month[o]]
-    soft = (before < 0.7 * budget) & (after >= 0.7 * budget) & (budget > 0)
-    hard = (before < budget) & (after >= budget) & (budget > 0)
-    tier = pop.tier[c]
-    over_after = (before >= budget) & (budget > 0) & ((tier == 0) | (tier == 1))
-    first_of_day = np.ones(len(m), dtype=bool)
-    first_of_day[1:] = (group[1:] != group[:-1]) | (day[1:] != day[:-1])
-    repeat = over_after & first_of_day & ~hard
-    sel = np.concatenate([np.flatnonzero(soft), np.flatnonzero(hard), np.flatnonzero(repeat)])
-    kind_sel = np.concatenate(
-        [
-            np.zeros(int(soft.sum()), dtype=np.int64),
-            np.ones(int(hard.sum() + repeat.sum()), dtype=np.int64),
-        ]
+    # 1. degrade past the soft threshold
+    llm, c, counts = ordered(llm)
+    u = usage(llm, c)
+    before = _excl_cumsum(u, counts)
+    cheaper = cat.CHEAPER[cols["model"][llm]]
+    degraded = np.zeros(len(cols["kind"]), dtype=bool)
+    deg = (
+        (overage[c] == SOFT_CAP_DEGRADE)
+        & budgeted[c]
+        & (before + u >= soft_at[c])
+        & (cheaper != cols["model"][llm])
     )
-    if len(sel) == 0:
-        return None
-    t = tier[sel]
-    # action: soft_threshold 0, deny 1, degrade 2, overage 3
-    hard_action = np.array([1, 2, 3, 3, 3])[t]
-    action = np.where(kind_sel == 0, 0, hard_action)
-    # rule: soft_threshold 0, hard_limit 1 (deny, degrade), payg 2 (overage): the engine's names
-    rule = np.where(kind_sel == 0, 0, np.where(action == 3, 2, 1))
-    row = m[sel]
-    model = np.where(action == 2, cat.M[cat.DOWNGRADE], cols["model"][row])
-    return {
-        "kind": np.full(len(sel), KIND_GUARD),
-        "ts": cols["ts"][row] - 1,
-        "cust": cols["cust"][row],
-        "user": cols["user"][row],
-        "session": cols["session"][row],
-        "task": cols["task"][row],
-        "workload": cols["workload"][row],
-        "feature": cols["feature"][row],
-        "model": model,
-        "action": action,
-        "rule": rule,
-        "amount_usd": np.round(np.where(kind_sel == 0, 0.7, 1.0) * budget[sel], 6),
-    }
+    cols["model"][llm[deg]] = cheaper[deg]
+    degraded[llm[deg]] = True
+
+    # 2. sessions denied at the hard limit
+    u = usage(llm, c)
+    s_use = np.bincount(cols["session"][llm], weights=u, minlength=sess.n)
+    s_capped = budgeted[sess.g] & (_TIER_DENIES[pop.tier[sess.g]])
+    if s_capped.any():
+        day = np.minimum((sess.start // 86400).astype(np.int64), pop.days - 1)
+        idx = np.flatnonzero(s_capped)
+        group = sess.g[idx] * 1000 + month_of_day[day[idx]]
+        o = np.lexsort((sess.start[idx], group))
+        idx, group = idx[o], group[o]
+        s_before = _excl_cumsum(s_use[idx], np.unique(group, return_counts=True)[1])
+        d = idx[s_before >= pop.budget[sess.g[idx]]]
+        if len(d):
+            denied = np.zeros(sess.n, dtype=bool)
+            denied[d] = True
+            keep = ~denied[np.maximum(cols["session"], 0)] | (cols["session"] < 0)
+            cols = {k: v[keep] for k, v in cols.items()}
+            degraded = degraded[keep]
+            # one deny a customer and day, at its first refused session
+            key = sess.g[d] * 100_000 + day[d]
+            o = np.lexsort((sess.start[d], key))
+            d, key = d[o], key[o]
+            first = np.ones(len(d), dtype=bool)
+            first[1:] = key[1:] != key[:-1]
+            d = d[first]
+            nd = len(d)
+            extra.append(
+                {
+                    "kind": np.full(nd, KIND_GUARD),
+                    "ts": _us(sess.start[d]),
+                    "cust": sess.g[d],
+                    "user": sess.user[d],
+                    "session": np.full(nd, -1),
+                    "task": np.full(nd, -1),
+                    "workload": sess.wl[d],
+                    "feature": sess.feat[d],
+                    "model": sess.model[d],
+                    "action": np.full(nd, 1),  # deny
+                    "rule": np.full(nd, 1),  # hard_limit
+                    "amount_usd": np.where(
+                        pop.budget_tokens[sess.g[d]], np.nan, np.round(pop.budget[sess.g[d]], 6)
+                    ),
+                }
+            )
+
+    # 3. and 4. the alerts and overage of what ran
+    llm, c, counts = ordered(np.flatnonzero(cols["kind"] == KIND_LLM))
+    u = usage(llm, c)
+    before = _excl_cumsum(u, counts)
+    after = before + u
+    b = pop.budget[c]
+    soft = budgeted[c] & (before < soft_at[c]) & (after >= soft_at[c])
+    over = budgeted[c] & (overage[c] == PAYG) & ~pop.budget_tokens[c] & (after > b)
+    dg = degraded[llm]
+    past = dg & (after > b)  # degraded past the hard limit (the end of the degrade chain)
+    for rows, action, rule, amount in (
+        (llm[soft], 0, 0, np.where(pop.budget_tokens[c[soft]], np.nan, soft_at[c[soft]])),
+        (llm[dg & ~past], 2, 0, np.full(int((dg & ~past).sum()), np.nan)),
+        (llm[past], 2, 1, np.full(int(past.sum()), np.nan)),
+        (llm[over], 3, 2, after[over] - np.maximum(b[over], before[over])),
+    ):
+        n = len(rows)
+        if n == 0:
+            continue
+        extra.append(
+            {
+                "kind": np.full(n, KIND_GUARD),
+                "ts": cols["ts"][rows] - 1,  # decided just before the call
+                **{k: cols[k][rows] for k in ("cust", "user", "session", "task")},
+                **{k: cols[k][rows] for k in ("workload", "feature", "model")},
+                "action": np.full(n, action),
+                "rule": np.full(n, rule),
+                "amount_usd": np.round(amount, 6),
+            }
+        )
+    return cols, extra
+
+
+#: per tier (population.TIERS order): overage pattern, soft threshold, whether the hard limit
+#: denies (hard_cap, and pro's soft_cap_degrade with hard_limit_action = "deny")
+_TIER_OVERAGE = np.array([b.overage for b in TIER_BUDGETS])
+_TIER_SOFT = np.array([b.soft_threshold for b in TIER_BUDGETS])
+_TIER_DENIES = np.array(
+    [
+        b.overage == HARD_CAP or (b.overage == SOFT_CAP_DEGRADE and b.deny_at_hard_limit)
+        for b in TIER_BUDGETS
+    ]
+)
 
 
 def _month_of_day(pop: Population) -> np.ndarray:
@@ -880,17 +909,3 @@ def _month_of_day(pop: Population) -> np.ndarray:
         months.append(x.year * 12 + x.month - 1)
     a = np.asarray(months)
     return a - a[0]
-
-
-def _month_fraction(pop: Population) -> np.ndarray:
-    """Share of each calendar month inside the window (a budget is prorated to it)."""
-    import calendar
-    import datetime as dt
-
-    mod = _month_of_day(pop)
-    frac = []
-    for k in range(int(mod[-1]) + 1):
-        d0 = int(np.flatnonzero(mod == k)[0])
-        x = pop.start + dt.timedelta(days=d0)
-        frac.append(np.sum(mod == k) / calendar.monthrange(x.year, x.month)[1])
-    return np.asarray(frac)

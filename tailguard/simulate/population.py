@@ -41,31 +41,40 @@ SHAPE_METRICS: dict[str, str] = {
 
 #: Pairs of shapes that may share a customer: their metrics do not interfere (a long session read
 #: with a cold cache would also look like an oversized prompt, so that pair is excluded).
+#: The first pair is the one a small population gets: automation with deep reasoning on an
+#: uncapped plan is a customer of its own (a third of a year's spend of 1,000 customers), so
+#: it comes last.
 COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
-    ("high_frequency", "reasoning_heavy"),
-    ("high_frequency", "failure_magnet"),
     ("oversized_prompts", "failure_magnet"),
+    ("high_frequency", "failure_magnet"),
     ("long_sessions", "reasoning_heavy"),
+    ("high_frequency", "reasoning_heavy"),
 )
 
 #: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
 #: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
-SPREAD = 0.68
+SPREAD = 0.8
 #: sessions per 30 days of the median customer
 MEDIAN_SESSIONS_30D = 14.0
 #: Estimated LLM USD per session of the base population by tier (free, pro, team, enterprise,
-#: custom), measured on simulated data (seed 1, 2,000 x 30, unplanted customers) with the
-#: genai-prices snapshot; sizes the guard budgets (which count LLM spend).
-COST_PER_SESSION = np.array([0.0045, 0.027, 0.032, 0.036, 0.025])
+#: custom), measured on simulated data (seed 7, 1,000 customers x 365 days from 2025-12-01,
+#: density 0.35, unplanted customers, ingested with genai-prices and prices.toml); sizes the
+#: contracted pools (which count LLM spend, like the guard).
+COST_PER_SESSION = np.array([0.0036, 0.023, 0.027, 0.031, 0.021])
 #: the same, fully loaded (with the unit costs of prices.py: tools, retrieval, escalations);
 #: sizes the usage-based commits
-FULL_COST_PER_SESSION = np.array([0.011, 0.31, 0.34, 0.29, 0.29])
+FULL_COST_PER_SESSION = np.array([0.0078, 0.036, 0.040, 0.045, 0.032])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
-PLANTED_TIER_P = np.array([0.55, 0.33, 0.12])
+PLANTED_TIER_P = np.array([0.7, 0.25, 0.05])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
-DIFFICULTY_SIGMA = 0.55
+DIFFICULTY_SIGMA = 0.4
+#: share of customers signing up inside the window, per 30 days of it
+NEW_PER_30D = 0.02
+#: per-user activity of the cohort that signed up in the year before the window ends, against
+#: older customers (seed 002: newer cohorts run 20-40% higher per-user cost)
+COHORT_UPLIFT = 1.3
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
 
@@ -90,13 +99,15 @@ class Population:
     signup_date: list[dt.date]
     seats: np.ndarray
     mrr_usd: np.ndarray
-    pool_usd: np.ndarray  # monthly budget / contracted pool in USD
+    pool_usd: np.ndarray  # contracted pool in USD (customers.csv; 0 = none, the tier's budget)
     tz_hours: np.ndarray  # local offset of the customer's working day
     p_hit: np.ndarray  # probability a follow-up turn reads the previous prompt from cache
     p_sys: np.ndarray  # probability a session's first call reads the system prompt from cache
     shapes: np.ndarray  # bitmask of SHAPE_BIT
     reports_cost: np.ndarray  # bool: calls arrive with a provider-reported cost_usd
     difficulty: np.ndarray  # scales the share of tasks that fail (1 = the base rates)
+    budget: np.ndarray  # monthly guard budget (budgets.py): USD, or tokens where budget_tokens
+    budget_tokens: np.ndarray  # bool
 
     @property
     def n(self) -> int:
@@ -129,8 +140,15 @@ _NOUN = (
 _SUFFIX = ("Inc", "LLC", "GmbH", "Ltd", "Co", "SA", "AB", "BV")
 
 
-def build(n: int, days: int, seed: int, start: dt.date) -> Population:
-    """Draw the population of ``n`` customers for a window of ``days`` days from ``start``."""
+def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0) -> Population:
+    """Draw the population of ``n`` customers for a window of ``days`` days from ``start``.
+
+    ``density`` scales how often each user is active (1 = the calibrated product; the demo's
+    year of history uses less, so that a year stays quick to generate); the users, seats and
+    plans do not change with it.
+    """
+    if density <= 0:
+        raise ValueError("density must be positive")
     rng = np.random.default_rng([seed, 0])
     width = max(4, len(str(n - 1)))
     ids = [f"cus_{i:0{width}d}" for i in range(n)]
@@ -178,8 +196,10 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
 
     # --- cohorts: signup over the previous two years, a few inside the window ---------------
     signup_day = -np.floor(rng.exponential(240.0, n)).astype(np.int64) - 1
-    new = rng.random(n) < 0.04
-    signup_day[new] = rng.integers(0, max(1, days // 2), new.sum())
+    # a steady trickle of signups inside the window (NEW_PER_30D a month, at most half the
+    # customers), each with at least a month of history when the window is long
+    new = rng.random(n) < min(0.5, NEW_PER_30D * days / 30.0)
+    signup_day[new] = rng.integers(0, max(1, days - 30 if days > 60 else days // 2), new.sum())
     signup_day = np.maximum(signup_day, -1500)
     signup_date = [start + dt.timedelta(days=int(d)) for d in signup_day]
 
@@ -203,6 +223,14 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
 
+    # per-user activity: the event density, and the newer cohort (signed up in the year before
+    # the window ends) uses the product more (seed 002: newer cohorts run 20-40% higher per-user
+    # cost than year-old ones)
+    young = signup_day > days - 365
+    scale = density * np.where(young, COHORT_UPLIFT, 1.0)
+    sessions = sessions * scale
+    user_active = user_active * scale
+
     seg_of_tier = np.array([0, 0, 1, 2, 3])
     segment = seg_of_tier[tier].astype(np.int8)
     # a fifth of pro customers are mid-market, some team customers are small businesses
@@ -221,6 +249,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     # heavy customers on small flat plans cost more than they pay (seed 001, seed 003).
     grow = rng.uniform(1.0, 1.5, n)
     seats = users.copy()
+    seats[tier == 0] = 1  # a free plan sells no seats: one budget for the whole account
     pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
     seats[pro] = np.clip(
         np.round(users[pro] ** 0.8 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
@@ -228,7 +257,7 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
     seats[team] = np.maximum(3, np.ceil(users[team] ** 0.7 * grow[team])).astype(np.int64)
     # a planted customer on a pro plan is one or two people whose automation does the calling
     # and a planted team plan is a small one
-    seats[pro & planted] = np.minimum(seats[pro & planted], 2)
+    seats[pro & planted] = 1
     seats[team & planted] = np.minimum(seats[team & planted], 4)
     seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
     seats[cus] = np.maximum(1, users[cus] // 5)
@@ -267,6 +296,8 @@ def build(n: int, days: int, seed: int, start: dt.date) -> Population:
         shapes=shapes,
         reports_cost=reports_cost,
         difficulty=difficulty,
+        budget=np.zeros(n),  # filled in by budgets()
+        budget_tokens=np.zeros(n, dtype=bool),
     )
 
 

@@ -18,7 +18,8 @@ crm_read/crm_write  0.0002      a metered CRM API call
 db_read, others     0.0001      the default: internal calls (compute, egress)
 retrieval query     0.0004      an embedding plus a managed vector-database query
 rerank              0.002       a hosted rerank call ($2 per 1k searches)
-escalation minute   0.75        a support agent's fully loaded cost ($45 an hour)
+escalation minute   0.50        a support agent's fully loaded cost ($30 an hour: the US median
+                                customer-service wage, $19.08 an hour in BLS OES May 2023, × 1.5)
 ==================  ==========  ===========================================================
 
 The simulator uses the same numbers (``UNIT_USD``) for its own estimates (budgets, planted
@@ -38,7 +39,7 @@ TOOL_USD: dict[str, float] = {
 }
 RETRIEVAL_QUERY_USD = 0.0004
 RERANK_USD = 0.002
-ESCALATION_MINUTE_USD = 0.75
+ESCALATION_MINUTE_USD = 0.5
 
 #: the four unit costs in one mapping (the ``[units]`` table)
 UNIT_USD: dict[str, object] = {

@@ -12,7 +12,7 @@ from tailguard.cli import run
 REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
 
 
-def test_cli_writes_the_four_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_the_five_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sim"
     argv = ["simulate", "--customers", "30", "--days", "3", "--seed", "4", "--out", str(out)]
     assert run([*argv, "--format", "parquet", "--json"]) == 0
@@ -20,6 +20,7 @@ def test_cli_writes_the_four_files(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sorted(p.name for p in out.iterdir()) == [
         "customers.csv",
         "events.parquet",
+        "policy.toml",
         "prices.toml",
         "truth.json",
     ]

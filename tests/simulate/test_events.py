@@ -186,13 +186,31 @@ def test_parquet_has_exactly_the_input_columns(tmp_path: Path) -> None:
     assert len(np.unique(ids)) == len(ids)
 
 
-def test_guard_events_are_a_sprinkle_near_budgets(tmp_path: Path) -> None:
+def test_guard_events_follow_the_budgets(tmp_path: Path) -> None:
+    """The guard's decisions as the engine logs them: at most one soft-threshold alert per
+    customer and month; each ``degrade`` just before the call it degraded (1 us), which runs on
+    the budget sibling it names; each ``overage`` a positive dollar amount; each ``deny`` with no
+    session (nothing ran)."""
+    from tailguard.simulate import catalog as cat
+
     res = simulate(customers=400, days=30, seed=3, out=tmp_path, fmt="parquet")
-    t = pq.read_table(res.events_path, filters=[("kind", "=", "guard")]).to_pylist()
-    assert 0 < len(t) < 0.01 * res.events
-    assert {g["action"] for g in t} <= {"soft_threshold", "deny", "degrade", "overage"}
-    assert "soft_threshold" in {g["action"] for g in t}
-    assert all(g["amount_usd"] is not None and g["amount_usd"] > 0 for g in t)
+    t = pq.read_table(res.events_path).to_pylist()
+    guard = [g for g in t if g["kind"] == "guard"]
+    actions = {g["action"] for g in guard}
+    assert {"soft_threshold", "overage", "degrade"} <= actions
+    assert actions <= {"soft_threshold", "deny", "degrade", "overage"}
+    alerts = [(g["customer_id"], g["ts"].month) for g in guard if g["action"] == "soft_threshold"]
+    assert len(alerts) == len(set(alerts))
+    calls = {(e["session_id"], e["ts"]): e["model"] for e in t if e["kind"] == "llm_call"}
+    cheaper = set(cat.DOWNGRADE_TO.values())
+    for g in guard:
+        if g["action"] == "degrade":
+            assert g["model"] in cheaper
+            assert calls[(g["session_id"], g["ts"] + dt.timedelta(microseconds=1))] == g["model"]
+        elif g["action"] == "overage":
+            assert g["amount_usd"] > 0
+        elif g["action"] == "deny":
+            assert g["session_id"] is None and g["task_id"] is None
 
 
 @settings(

@@ -1,0 +1,118 @@
+"""The simulated product's tier budgets: the guard policy its customers run under.
+
+``examples/policy.toml`` states the same numbers for the guard (a test checks that the two agree
+customer by customer), so that the simulated ledger holds the decisions the real guard would
+have logged under that policy: the free tier's hard cap, pro's degradation past the soft
+threshold and its hard cap, the team, enterprise and usage-based tiers' pay-as-you-go overage.
+
+Why these numbers: seed 002 gives the relative shape (a soft threshold at 70% of the hard cap,
+exactly one overage pattern per tier, budgets sized so that the 90th-percentile user is
+approaching, but not at, the soft threshold; 5-15% of free customers hitting the hard cap; 10-20%
+of pro traffic degraded; 5-15% of pooled workspaces paying overage). Its absolute token bands
+(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"), so
+each budget below was set at the level where the simulated demo product (1,000 customers over
+a year, ``tailguard demo``) lands in those bands, measured on its last month. Team pools are per
+seat (seed 002: "pool 3M × seats"), so a workspace's pool grows with what it pays; enterprise and
+usage-based pools are contracted per customer (``contracted_pool_usd``), sized from the
+customer's expected LLM spend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tailguard.vocabulary import OVERAGES
+
+#: ``TierBudget.overage`` codes: indices into ``OVERAGES`` (``tailguard.vocabulary``)
+HARD_CAP, SOFT_CAP_DEGRADE, PAYG = (
+    OVERAGES.index(o) for o in ("hard_cap", "soft_cap_degrade", "payg")
+)
+
+
+@dataclass(frozen=True)
+class TierBudget:
+    """One tier's monthly budget rule (the keys of a ``[tiers.NAME]`` table)."""
+
+    overage: int  # index into OVERAGES
+    soft_threshold: float
+    hard_limit_tokens: int | None = None  # per customer, input + output tokens
+    pool_per_seat_usd: float | None = None  # per seat of the customer, USD
+    contracted: bool = False  # the customer's contracted pool (customers.csv), USD
+    deny_at_hard_limit: bool = True  # soft_cap_degrade: deny at the hard limit, or degrade on
+
+
+#: the density (``simulate(density=...)``) the amounts below are set for: the demo's. A product
+#: whose users are more active sizes its budgets up with them, so at another density every
+#: amount scales by ``density / REFERENCE_DENSITY`` (the bands stay where they were).
+REFERENCE_DENSITY = 0.25
+
+#: free, pro, team, enterprise, custom (the order of ``population.TIERS``)
+TIER_BUDGETS: tuple[TierBudget, ...] = (
+    TierBudget(HARD_CAP, 0.7, hard_limit_tokens=400_000),
+    TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=1.25, deny_at_hard_limit=False),
+    TierBudget(PAYG, 0.7, pool_per_seat_usd=1.50),
+    TierBudget(PAYG, 0.8, contracted=True),
+    TierBudget(PAYG, 0.7, contracted=True),
+)
+
+#: enterprise and usage-based pools: this many times the customer's expected monthly LLM spend
+#: (a contract sized on the customer's typical month; its heavier months cross it)
+CONTRACT_HEADROOM = (0.7, 1.8)
+#: and never below this per seat (a contract covers every seat it sells)
+CONTRACT_FLOOR_PER_SEAT_USD = 1.50
+
+
+def scale(density: float) -> float:
+    """The factor on every budget amount at ``density``."""
+    return density / REFERENCE_DENSITY
+
+
+def monthly_budget(
+    tier: np.ndarray, seats: np.ndarray, contracted_pool_usd: np.ndarray, density: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's monthly budget and whether it counts tokens (else USD)."""
+    k = scale(density)
+    budget = np.zeros(len(tier))
+    tokens = np.zeros(len(tier), dtype=bool)
+    for t, b in enumerate(TIER_BUDGETS):
+        m = tier == t
+        if b.hard_limit_tokens is not None:
+            budget[m] = round(b.hard_limit_tokens * k)
+            tokens[m] = True
+        elif b.pool_per_seat_usd is not None:
+            budget[m] = per_seat_usd(b, density) * seats[m]
+        else:
+            budget[m] = contracted_pool_usd[m]
+    return budget, tokens
+
+
+def per_seat_usd(b: TierBudget, density: float) -> float:
+    """A pooled tier's dollars per seat at ``density`` (whole cents)."""
+    return round((b.pool_per_seat_usd or 0.0) * scale(density), 2)
+
+
+def policy_toml(tiers: tuple[str, ...], downgrade: dict[str, str], density: float) -> str:
+    """The guard policy of the simulated product (``docs/guard.md`` format): the budgets above,
+    one ``[tiers.NAME]`` table each, with ``downgrade`` as pro's degrade map. ``simulate()``
+    writes it as ``policy.toml`` beside the events (``tailguard kpis --policy``)."""
+    lines = [
+        "# tailguard simulate: the simulated product's guard policy (docs/guard.md).",
+        "# The same budgets as tailguard/simulate/budgets.py and examples/policy.toml.",
+        "[guard]",
+        f'default_tier = "{tiers[0]}"',
+    ]
+    degrade = ", ".join(f'"{k}" = "{v}"' for k, v in downgrade.items())
+    for name, b in zip(tiers, TIER_BUDGETS, strict=True):
+        lines += ["", f"[tiers.{name}]", 'period = "month"']
+        if b.hard_limit_tokens is not None:
+            lines.append(f"hard_limit_tokens = {round(b.hard_limit_tokens * scale(density))}")
+        elif b.pool_per_seat_usd is not None:
+            lines.append(f"pool_per_seat_usd = {per_seat_usd(b, density)!r}")
+        lines.append(f"soft_threshold = {b.soft_threshold!r}")
+        lines.append(f'overage = "{OVERAGES[b.overage]}"')
+        if b.overage == SOFT_CAP_DEGRADE:
+            action = "deny" if b.deny_at_hard_limit else "degrade"
+            lines += [f'hard_limit_action = "{action}"', f"degrade_to = {{ {degrade} }}"]
+    return "\n".join(lines) + "\n"
