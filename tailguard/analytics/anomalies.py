@@ -1,4 +1,5 @@
-"""The daily anomaly scan of seed 002 (§07): what spent far more in the last 24 hours than usual.
+"""The daily anomaly scan of the eight-KPI framework (§07): what spent far more in the last 24 hours
+than usual.
 
 **The rule.** For a day D (a UTC calendar day) and each user, feature and customer with any spend
 in D-7 .. D:
@@ -7,9 +8,9 @@ in D-7 .. D:
 - ``trailing_median_usd`` = the median of its 7 daily totals on D-7 .. D-1, **days without spend
   counted as 0** (a user active 3 days in 7 has a median of 0: a sparse user has no baseline);
 - ``ratio`` = spend_24h / trailing_median;
-- anomalous when ``trailing_median > 0`` and ``spend_24h >= threshold × trailing_median``
-  (default threshold 5, seed 002's "5× their trailing-7-day average"; the median, not the mean,
-  so that one earlier spike does not hide the next one).
+- anomalous when ``trailing_median > 0`` and ``spend_24h >= threshold × trailing_median`` (default
+  threshold 5, the eight-KPI framework's "5× their trailing-7-day average"; the median, not the
+  mean, so that one earlier spike does not hide the next one).
 
 An entity whose trailing median is 0 has no ratio; those that spent on D are listed apart
 (``no_baseline``, largest first), because a ratio over zero would flag every new user.

@@ -1,10 +1,10 @@
 """How concentrated is the spend? Top shares, quantile integrals, Gini, Lorenz, power-law tail.
 
-Seed 001: "the top 1% of users routinely drive 30-50% of token spend ... you can't reason about
-cost using means and standard deviations ... the right summary statistics are the top-N quantiles
-and the integral above each quantile." ``concentration`` computes exactly those, over one value per
-entity (customer, user, feature), plus the Clauset-Shalizi-Newman power-law fit of the tail
-(``tailguard.analytics.plfit``) and a one-line verdict.
+The cost-concentration article: "the top 1% of users routinely drive 30-50% of token spend ... you
+can't reason about cost using means and standard deviations ... the right summary statistics are the
+top-N quantiles and the integral above each quantile." ``concentration`` computes exactly those,
+over one value per entity (customer, user, feature), plus the Clauset-Shalizi-Newman power-law fit
+of the tail (``tailguard.analytics.plfit``) and a one-line verdict.
 
 Conventions (each chosen so a finance reader can redo the number by hand):
 
@@ -230,8 +230,8 @@ def _pct(v: float) -> str:
 def verdict(result: dict[str, Any]) -> str:
     """One line in words: how heavy the tail is, and what the power-law tests say.
 
-    Labels from seed 001: the top 1% holding 30% or more is the canonical heavy tail; 10-30% is
-    concentrated; under 10% the spend is spread out.
+    Labels from the cost-concentration article: the top 1% holding 30% or more is the canonical
+    heavy tail; 10-30% is concentrated; under 10% the spend is spread out.
     """
     top1 = result["top_shares"]["1%"]
     k = result["top_counts"]["1%"]

@@ -1,4 +1,5 @@
-"""The per-customer table: who costs what, per task, against what they pay (seed 000).
+"""The per-customer table: who costs what, per task, against what they pay (the per-customer
+economics essay).
 
 One engine query aggregates the ledger by customer (a single pass, portable SQL: CASE inside
 aggregates rather than DuckDB-only FILTER, so the same text runs on ClickHouse); Python then

@@ -1,4 +1,5 @@
-"""Seed 000's "when to give up on a customer", as arithmetic a reader can check.
+"""The per-customer economics essay's "when to give up on a customer", as arithmetic a reader can
+check.
 
 For one customer over its last quarter: the three calendar months ending with ``as_of``'s
 month, clipped to the ledger's days, where ``as_of`` defaults to **that customer's** last event
@@ -15,18 +16,18 @@ customer without a customers-table row has no known price and is refused too.
    come from ``customers.margin_figures``: the figures ``report customers`` shows for the same
    window. ``last_event`` and ``quiet_days`` (days from it to the ledger's last event) tell a
    customer who went quiet from one still active: it is judged on its last active quarter.
-2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes
-   of the customer's usage and their levers, seeds 000 and 003). Each lever has an ``uplift``
-   (share of cost it removes when it works), a ``probability`` that it works and the
-   ``hours`` of engineering it takes. Those are **assumptions**, not measurements: the defaults
-   below are this module's estimates, meant to be replaced in ``[decide.levers.NAME]`` of the
-   config file. Levers compose multiplicatively (each removes its share of what is left):
-   ``after = cost × Π(1 − uplift × probability)``, in the diagnosis' order. Engineering is
-   amortised over the expected lifetime: ``hours × hourly_rate / lifetime_months`` per month,
-   and a lever whose expected monthly saving does not exceed that is not applied (the seed's
-   "alternative use of the engineering hours").
-   Levers are in three groups: ``fix`` (product changes: keep serving, cheaper), ``cap`` (limits:
-   cheaper, at some risk to the relationship) and ``price`` (repricing / usage pricing).
+2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes of
+   the customer's usage and their levers, the per-customer economics essay and the cost-allocation
+   guide). Each lever has an ``uplift`` (share of cost it removes when it works), a ``probability``
+   that it works and the ``hours`` of engineering it takes. Those are **assumptions**, not
+   measurements: the defaults below are this module's estimates, meant to be replaced in
+   ``[decide.levers.NAME]`` of the config file. Levers compose multiplicatively (each removes its
+   share of what is left): ``after = cost × Π(1 − uplift × probability)``, in the diagnosis' order.
+   Engineering is amortised over the expected lifetime: ``hours × hourly_rate / lifetime_months``
+   per month, and a lever whose expected monthly saving does not exceed that is not applied (the
+   essay's "alternative use of the engineering hours"). Levers are in three groups: ``fix`` (product
+   changes: keep serving, cheaper), ``cap`` (limits: cheaper, at some risk to the relationship) and
+   ``price`` (repricing / usage pricing).
 3. **Counterfactual lifetime value**: monthly margin × ``lifetime_months`` (default 24), as is,
    after the fix levers, and after fix + cap levers.
 4. **The recommendation**, first that holds:
@@ -35,9 +36,10 @@ customer without a customers-table row has no known price and is refused too.
      ``max_price_increase_pct`` (default 50%) of MRR;
    - ``cap``: fix + cap levers close the gap (a free customer, who pays nothing, is always
      ``cap``: its tier cap bounds it, there is no price to change);
-   - ``offboard``: nothing bridges it — "not pretending the average looks fine forever" (seed
-     000). Customers listed in ``keep_anyway`` (a logo, a learning signal, a strategic
-     relationship: the reasons seed 000 accepts) are ``keep`` with that reason shown.
+   - ``offboard``: nothing bridges it — "not pretending the average looks fine forever" (the
+     per-customer economics essay). Customers listed in ``keep_anyway`` (a logo, a learning signal,
+     a strategic relationship: the reasons the per-customer economics essay accepts) are ``keep``
+     with that reason shown.
 
 Every step is returned as a line of arithmetic (``arithmetic``). Money is Decimal, rounded
 half-even to cents for display; the probabilities and uplifts are Decimals from the config.

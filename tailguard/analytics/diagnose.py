@@ -1,8 +1,8 @@
 """Diagnosis: which customers are in the cost tail, *why* (the shape of their usage), what to do.
 
-Seed 000 says a heavy-tail customer is nearly always one of a few shapes, each with its own fix;
-seed 003 adds the signals and the rule "3x the plan median". This module turns that into a
-report in two halves, like every report here (DESIGN.md):
+The per-customer economics essay says a heavy-tail customer is nearly always one of a few shapes,
+each with its own fix; the cost-allocation guide adds the signals and the rule "3x the plan median".
+This module turns that into a report in two halves, like every report here (DESIGN.md):
 
 1. **One engine query** (``METRICS_SQL``, one GROUP BY customer, portable SQL: CASE inside the
    aggregates, no FILTER / QUALIFY) computes every per-customer metric a shape is read from.
@@ -32,11 +32,12 @@ on 0.8M-13M simulated events). A session's smallest prompt is what the user send
 history accumulates, cached or not: planted oversized customers sit at >= 6.9x the median and
 no other customer above 2.8x.
 
-A customer *matches* a shape when it is in the tail, has at least ``min_tasks`` tasks (a
-customer with two tasks, one of which retried twice, has a "3x retry rate" that means nothing),
-and its metric is at least ``ratio`` times the median customer's (for ``low_cache_hit``: at most
-``1 / ratio`` of it). The median is taken over the customers with at least ``min_tasks`` tasks
-and a defined metric: the "typical customer" of seed 003, not the long head of trial accounts.
+A customer *matches* a shape when it is in the tail, has at least ``min_tasks`` tasks (a customer
+with two tasks, one of which retried twice, has a "3x retry rate" that means nothing), and its
+metric is at least ``ratio`` times the median customer's (for ``low_cache_hit``: at most ``1 /
+ratio`` of it). The median is taken over the customers with at least ``min_tasks`` tasks and a
+defined metric: the "typical customer" of the cost-allocation guide, not the long head of trial
+accounts.
 
 The tail (issue 3): the top ``top_pct``% of customers by cost (``ceil(n x pct / 100)``, at
 least one), plus every customer whose cost per successful task is above the ``cpst_quantile``
@@ -102,92 +103,92 @@ LEVERS: dict[str, Lever] = {
     "fresh_task_ux": Lever(
         "fresh-task UX nudge",
         "nudge long conversations toward starting a fresh task (helps most)",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "context_truncation": Lever(
         "context truncation",
         "truncate or summarise old turns so later turns stop paying for the whole history",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "prompt_caching": Lever(
         "prompt caching",
         "cache the stable prefix so repeated context is billed at the cache-read rate",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "step_ceiling": Lever(
         "per-task step ceiling",
         "cap tool calls / steps per task: bounds the worst case of a looping agent",
-        "seed 000, seed 002",
+        "the per-customer economics essay; the eight-KPI framework",
     ),
     "tool_fix": Lever(
         "targeted prompt or tool fix",
         "fix the prompt or tool this customer's data sends into a loop (shifts the median)",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "token_aware_ui": Lever(
         "token-aware UI",
         "show the cost of attaching a large document before the user sends it",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "prompt_ceiling": Lever(
         "per-prompt ceiling",
         "a hard ceiling on input tokens per prompt (composes with the token-aware UI)",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "prompt_optimization": Lever(
         "prompt optimisation",
         "remove redundant context from the prompt template",
-        "seed 003",
+        "the cost-allocation guide",
     ),
     "retrieval_tool_fix": Lever(
         "retrieval / tool robustness fix",
         "fix the failure path this cohort's data triggers (retrieval or one tool)",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "retry_budget": Lever(
         "retry and dollar ceiling per task",
         "cap attempts and dollars per task so a retry storm ends early",
-        "seed 000 (per-task dollar cap), DESIGN.md policy",
+        "the per-customer economics essay (per-task dollar cap), DESIGN.md policy",
     ),
     "tenant_cap": Lever(
         "per-tenant usage cap",
         "cap at 150-200% of the tier median's usage, with an upgrade prompt",
-        "seed 003 action 1, seed 000",
+        "the cost-allocation guide (action 1); the per-customer economics essay",
     ),
     "rate_limit": Lever(
         "per-tenant rate limit",
         "tokens or sessions per minute per tenant",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "usage_pricing": Lever(
         "usage-based pricing",
         "included credits + overage, so price tracks cost",
-        "seed 003 action 2",
+        "the cost-allocation guide (action 2)",
     ),
     "cache_aware_ux": Lever(
         "cache-aware UX",
         "steer toward sessions and prompt shapes the cache can amortise",
-        "seed 000",
+        "the per-customer economics essay",
     ),
     "feature_cache": Lever(
         "feature-level caching",
         "cache the outputs of this customer's common query patterns",
-        "seed 003 action 4",
+        "the cost-allocation guide (action 4)",
     ),
     "model_cascade": Lever(
         "model cascade",
         "route routine requests to a smaller model; keep the reasoning model for hard ones",
-        "seed 000, seed 003 action 4",
+        "the per-customer economics essay; the cost-allocation guide (action 4)",
     ),
     "reasoning_budget": Lever(
         "reasoning-trace budget",
         "cap reasoning effort / tokens per request",
-        "seed 002",
+        "the eight-KPI framework",
     ),
     "repricing": Lever(
         "cohort repricing at renewal",
         "price the workload shape that costs more (higher tier, usage component)",
-        "seed 003 action 3, seed 000",
+        "the cost-allocation guide (action 3); the per-customer economics essay",
     ),
 }
 
@@ -204,7 +205,7 @@ SHAPE_LEVERS: dict[str, tuple[str, ...]] = {
 #: a tail customer that matches no shape is expensive by plain volume
 VOLUME_LEVERS: tuple[str, ...] = ("tenant_cap", "usage_pricing")
 
-#: seed 003's alert threshold of inference cost as % of MRR, by segment
+#: the cost-allocation guide's alert threshold of inference cost as % of MRR, by segment
 MRR_ALERT_PCT: dict[str, float] = {
     "smb": 35.0,
     "mid_market": 30.0,
@@ -457,9 +458,10 @@ def rank_levers(
 ) -> list[dict[str, Any]]:
     """Levers for a customer, ranked: its strongest shape's levers first, in the seeds' order.
 
-    A lever that fits several shapes is listed once (at its best rank) with every shape it
-    serves. Repricing is added last when the customer's cost is above seed 003's alert share of
-    MRR for its segment: seed 000's order is instrument, fix the median, then cap or re-price.
+    A lever that fits several shapes is listed once (at its best rank) with every shape it serves.
+    Repricing is added last when the customer's cost is above the cost-allocation guide's alert
+    share of MRR for its segment: the per-customer economics essay's order is instrument, fix the
+    median, then cap or re-price.
     """
     order: list[str] = []
     serves: dict[str, list[str]] = {}

@@ -1,4 +1,4 @@
-"""The three review rhythms of seed 002 (§07) as markdown ready to post.
+"""The three review rhythms of the eight-KPI framework (§07) as markdown ready to post.
 
 - ``daily`` (on-call engineering, fifteen minutes): the anomaly scan of
   ``tailguard.analytics.anomalies`` — anomalies by deviation from the trailing-7-day median,

@@ -1,4 +1,5 @@
-"""The demo's headline: what the aggregate hides (seed 000, seed 001).
+"""The demo's headline: what the aggregate hides (the per-customer economics essay, the
+cost-concentration article).
 
 Computed from the per-customer rows (already aggregated, one per customer), so it is cheap.
 Quantiles use linear interpolation between order statistics (numpy's default, the same as

@@ -1,4 +1,4 @@
-"""Seed 002's eight-KPI cost panel: one value, its healthy band and a status for each.
+"""The eight-KPI framework's cost panel: one value, its healthy band and a status for each.
 
 The eight KPIs (ids in brackets), each a dict ``{id, title, value, unit, band, status, metrics}``
 whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst of its metrics'
@@ -38,16 +38,16 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
 5. ``overage_routing_rate`` (hard_cap and payg tiers) and 6. ``soft_cap_degradation_rate``
    (soft_cap_degrade tiers), from guard events: hard_cap = share of the tier's active customers
    denied at the hard limit (band 5-15%, ``act`` > 25%); payg = share with an ``overage`` event
-   (band 5-15%, ``act`` > 25%); soft_cap_degrade = degraded calls / LLM calls (band 10-20%,
-   ``act`` > 30%). Below the band: ``watch``. The tier's pattern comes from the policy, else seed
-   002's defaults (free hard_cap, pro soft_cap_degrade, team / enterprise / custom payg). The same
-   rate is computed for each of the three days ending ``as_of``; ``alert_3_days`` is true when all
-   three are out of band. Each tier row carries its spend (routing rates are read with it).
-7. ``top_feature_concentration``: the top feature's share of spend next to its share of LLM
-   calls. Seed 002 names the pattern (60% of spend for 8% of usage) but no band: ``watch`` above
-   50% of spend, ``act`` when also at least 3x its usage share.
-8. ``cost_to_revenue``: product-level cost / revenue, against seed 003's segment thresholds
-   weighted by each segment's revenue (``tailguard.analytics.margins``).
+   (band 5-15%, ``act`` > 25%); soft_cap_degrade = degraded calls / LLM calls (band 10-20%, ``act``
+   > 30%). Below the band: ``watch``. The tier's pattern comes from the policy, else the eight-KPI
+   framework's defaults (free hard_cap, pro soft_cap_degrade, team / enterprise / custom payg). The
+   same rate is computed for each of the three days ending ``as_of``; ``alert_3_days`` is true when
+   all three are out of band. Each tier row carries its spend (routing rates are read with it).
+7. ``top_feature_concentration``: the top feature's share of spend next to its share of LLM calls.
+   The eight-KPI framework names the pattern (60% of spend for 8% of usage) but no band: ``watch``
+   above 50% of spend, ``act`` when also at least 3x its usage share.
+8. ``cost_to_revenue``: product-level cost / revenue, against the cost-allocation guide's segment
+   thresholds weighted by each segment's revenue (``tailguard.analytics.margins``).
 
 Heavy aggregation runs in the engine (portable SQL, CASE inside aggregates, quantile_cont);
 Python only walks per-customer or per-day results. Money is Decimal from the engine; percentages
@@ -87,7 +87,7 @@ DEFAULT_PATTERN = {
 
 @dataclass(frozen=True)
 class RateBand:
-    """Seed 002 §06's healthy band for one overage pattern, in %."""
+    """The eight-KPI framework §06's healthy band for one overage pattern, in %."""
 
     low: float
     high: float
@@ -959,7 +959,7 @@ def kpi_cost_to_revenue(rows: list[dict[str, Any]]) -> dict[str, Any]:
         [
             _metric(
                 "cost_pct_of_revenue",
-                "Cost as % of revenue (target: seed 003, revenue-weighted)",
+                "Cost as % of revenue (target: the cost-allocation guide, revenue-weighted)",
                 v,
                 "%",
                 [0, round(target, 2)],

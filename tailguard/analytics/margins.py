@@ -1,7 +1,7 @@
-"""Per-customer inference margin against seed 003's segment thresholds.
+"""Per-customer inference margin against the cost-allocation guide's segment thresholds.
 
-Seed 003 ("Benchmark: per-customer inference cost targets") gives, per segment, a target and an
-alert level for inference cost as a percentage of MRR:
+The cost-allocation guide ("Benchmark: per-customer inference cost targets") gives, per segment, a
+target and an alert level for inference cost as a percentage of MRR:
 
 ============  ======  =======
 segment       target  alert
@@ -20,10 +20,10 @@ of the window (gross margin < 0); free customers are counted apart (``no_revenue
 acquisition tier is not a pricing failure and would drown the list.
 
 ``cost_pct_of_mrr`` comes from ``customer_rows`` (cost / (MRR × months in the window) × 100,
-rounded to 4 places); nothing is recomputed here. The month-by-month band counts ("track the
-number of customers in each cost band over time", seed 003) come from one engine query grouped
-by customer and calendar month; a month the data covers only in part is marked ``partial``
-(its revenue is a whole month's MRR, its cost only the covered days').
+unrounded until shown); nothing is recomputed here. The month-by-month band counts ("track the
+number of customers in each cost band over time", the cost-allocation guide) come from one engine
+query grouped by customer and calendar month; a month the data covers only in part is marked
+``partial`` (its revenue is a whole month's MRR, its cost only the covered days').
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from tailguard.analytics.period import Window
 
-#: seed 003: segment -> (target %, alert %)
+#: the cost-allocation guide: segment -> (target %, alert %)
 THRESHOLDS: dict[str, tuple[Decimal, Decimal]] = {
     "smb": (Decimal(20), Decimal(35)),
     "mid_market": (Decimal(18), Decimal(30)),

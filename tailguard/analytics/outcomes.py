@@ -1,6 +1,7 @@
-"""Cost per resolved task: the unit the customer pays for, fully loaded (seed 004).
+"""Cost per resolved task: the unit the customer pays for, fully loaded (the cost-per-resolved-task
+article).
 
-Seed 004's two mistakes, and how this report avoids them:
+The cost-per-resolved-task article's two mistakes, and how this report avoids them:
 
 - *the wrong unit*: cost per API call can fall while cost per resolved task rises (a cheaper
   model that needs more turns). ``weekly`` puts the two side by side per ISO week.
@@ -137,7 +138,7 @@ def _fold(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _weekly(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cost per call next to cost per resolved task, per ISO week (Monday, UTC), with the change
-    of each against the first week (seed 004's divergence)."""
+    of each against the first week (the cost-per-resolved-task article's divergence)."""
     weeks: dict[dt.date, list[dict[str, Any]]] = {}
     for p in parts:
         weeks.setdefault(p["week"], []).append(p)

@@ -1,4 +1,5 @@
-"""The renewal one-pager of seed 002: what a workspace used, what it will use, what pool to sell.
+"""The renewal one-pager of the eight-KPI framework: what a workspace used, what it will use, what
+pool to sell.
 
 For one customer and the 12 calendar months ending with ``as_of``'s month (default: the month of
 **that customer's** last event, ``tailguard.analytics.period.customer_year``: never the ledger's
@@ -14,11 +15,11 @@ a year of zero consumption, and a projection from it would sell a pool of $0.
 - **actual consumption by month**: cost, LLM calls and active users (one engine query grouped
   by month); a month before the first event of the ledger is ``null`` (no data), a month with
   data but no spend is 0;
-- **next-year projection** from the two drivers seed 002 names, each fitted by least squares
-  over the whole months with data (a partly covered month is shown, marked ``partial``, but not
-  fitted): *seat growth* (active users per month) and *adoption* (cost per
-  active user per month). Projected month k = users(k) × cost per user(k), both lines clipped
-  at 0, for the 12 months after the last; with a single month of data both are flat;
+- **next-year projection** from the two drivers the eight-KPI framework names, each fitted by least
+  squares over the whole months with data (a partly covered month is shown, marked ``partial``, but
+  not fitted): *seat growth* (active users per month) and *adoption* (cost per active user per
+  month). Projected month k = users(k) × cost per user(k), both lines clipped at 0, for the 12
+  months after the last; with a single month of data both are flat;
 - **recommended pool** (monthly, like ``contracted_pool_usd``) = the mean projected month ×
   (1 + ``headroom``, default 20%), rounded up to whole dollars: expected utilization 1 / 1.2 =
   83%, inside the 30-90% band of the pool-utilization KPI;

@@ -1,8 +1,9 @@
-"""Per-task cost by workload class, in seed 002's effective tokens, against its target bands.
+"""Per-task cost by workload class, in the eight-KPI framework's effective tokens, against its
+target bands.
 
-Seed 002 prices every model invocation in **effective tokens** = ``input + output x multiplier``:
-tokens weighted by what they cost relative to an input token. The output multiplier is the
-output/input price ratio ("typically 3 to 5x on Sonnet-class models"; default 4). By the same
+The eight-KPI framework prices every model invocation in **effective tokens** = ``input + output x
+multiplier``: tokens weighted by what they cost relative to an input token. The output multiplier is
+the output/input price ratio ("typically 3 to 5x on Sonnet-class models"; default 4). By the same
 logic a cache-read token counts at its price ratio, ``cache_read_weight`` (default 0.1: Anthropic
 bills cache reads at 10% of input, recent OpenAI models at 10-25%); set it to 1 for the literal
 formula. So, per invocation::
@@ -25,11 +26,11 @@ agent     task                8,000 - 20,000          > 40,000 (looping)
 rag       turn                4,000 - 12,000          > 25,000 (over-fetching)
 ========  ==================  ======================  ==========================
 
-Seed 002's trap: a per-task figure divided by *user-visible* turns undercounts an agent that
-calls the model five times per turn. The ledger has no user-visible turns, only model
+The eight-KPI framework's trap: a per-task figure divided by *user-visible* turns undercounts an
+agent that calls the model five times per turn. The ledger has no user-visible turns, only model
 invocations (``llm_call`` rows, retries included), so a "turn" here is one model invocation and
-every class is reported both ways: per task and per invocation, with invocations per task
-between them, so a reader sees the factor the trap hides.
+every class is reported both ways: per task and per invocation, with invocations per task between
+them, so a reader sees the factor the trap hides.
 
 Status of a class (from its band metric's mean, and the share of units above the alarm):
 ``act`` when the mean is above the alarm; ``watch`` when the mean is outside the band, or more
@@ -62,14 +63,14 @@ MICRO = Decimal("0.000001")
 
 @dataclass(frozen=True)
 class Band:
-    """Seed 002's band for one workload class."""
+    """The eight-KPI framework's band for one workload class."""
 
     unit: str  # "turn" (= one model invocation) or "task"
     low: int
     high: int
     alarm: int
     alarm_means: str
-    under: int | None  # below this, seed 002 says the class is under-used
+    under: int | None  # below this, the eight-KPI framework says the class is under-used
     under_means: str | None
 
 

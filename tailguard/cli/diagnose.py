@@ -58,7 +58,7 @@ def diagnose_cmd(
     The tail is the top 5% of customers by cost plus those above the p95 of cost per
     successful task. A shape matches when its metric is at least 3x the median customer's
     (cache hit rate: at most 1/3), for customers with at least 20 tasks. Thresholds:
-    [diagnose] in the config file (docs/diagnosis.md). The window defaults to every day the
+    the config file's diagnose table (docs/diagnosis.md). The window defaults to every day the
     ledger holds; each row states it (window_start, window_end). A customer with no events in
     the window is refused, never diagnosed at a cost of zero.
 
@@ -205,9 +205,10 @@ def workload_cmd(
 ) -> None:
     """Effective tokens and cost per task and per model invocation, per workload class.
 
-    Against seed 002's bands: chat 800-2,000 per turn (> 5,000 flagged), agent 8,000-20,000
-    per task (> 40,000 looping), rag 4,000-12,000 per turn (> 25,000 over-fetching). A turn is
-    one model invocation. Multipliers: [workload] in the config file (docs/outcomes.md).
+    Against the eight-KPI framework's bands: chat 800-2,000 per turn (> 5,000 flagged), agent
+    8,000-20,000 per task (> 40,000 looping), rag 4,000-12,000 per turn (> 25,000 over-fetching). A
+    turn is one model invocation. Multipliers: the config file's workload table
+    (docs/outcomes.md).
 
     Example: tailguard workload --period 2026-01 --json
     """

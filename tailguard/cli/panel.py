@@ -1,4 +1,5 @@
-"""Commands: kpis, anomalies, margins (the cost panel of seed 002 and the margins of seed 003).
+"""Commands: kpis, anomalies, margins (the cost panel of the eight-KPI framework and the margins of
+the cost-allocation guide).
 
 Thin shells over ``tailguard.analytics.{kpis,anomalies,margins}``: parse flags, open the
 ledger, hand the result to the shared output path. docs/panel.md.
@@ -97,7 +98,7 @@ def kpis_cmd(
     ] = None,
     policy: PolicyOpt = None,
 ) -> Output:
-    """The eight-KPI cost panel of seed 002: each KPI's value, healthy band and status.
+    """The eight-KPI cost panel: each KPI's value, healthy band and status.
 
     Per-task cost by workload class; per-user (median paid user vs seat price, p90 user vs
     soft cap, p99 user vs hard cap, cohort drift); per-tenant (spend, pool utilization,
@@ -299,7 +300,7 @@ def margins_cmd(
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ) -> None:
-    """Per-customer inference cost as % of MRR against seed 003's segment thresholds.
+    """Per-customer inference cost as % of MRR against the cost-allocation guide's thresholds.
 
     smb target < 20%, alert > 35%; mid_market < 18% / > 30%; enterprise < 15% / > 25%;
     usage_based < 30% / > 50% of consumed revenue. Status ok | watch | alert (no_revenue for
@@ -408,12 +409,14 @@ def decide_cmd(
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ) -> None:
-    """Keep, reprice, cap or offboard: seed 000's decision for one customer, arithmetic shown.
+    """Keep, reprice, cap or offboard: the decision for one customer, arithmetic shown.
+
+    When to give up on a customer, after the per-customer economics essay.
 
     The customer's last quarter (the 3 calendar months up to its own last event; --as-of moves
     it, --period or --from/--to replace it): cost to serve against price paid; the levers from
-    the diagnosis with their expected saving (uplift × probability, assumptions in [decide] of
-    the config file) against their engineering hours; counterfactual lifetime value; one
+    the diagnosis with their expected saving (uplift × probability, assumptions in the config
+    file's decide table) against their engineering hours; counterfactual lifetime value; one
     recommendation. A customer with no events in the window is refused, never judged at a cost
     of zero. docs/panel.md.
 
@@ -474,7 +477,9 @@ def renewal_cmd(
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ) -> None:
-    """The renewal one-pager (seed 002): 12 months of consumption, next year, the pool to sell.
+    """The renewal one-pager: 12 months of consumption, next year, the pool to sell.
+
+    After the eight-KPI framework's renewal brief.
 
     The 12 months end with the month of the customer's own last event (--as-of moves them);
     a customer with no events in them is refused. Contracted pool; actual consumption month by
@@ -551,7 +556,9 @@ def digest_cmd(
     json_: JsonOpt = False,
     csv_: CsvOpt = False,
 ) -> None:
-    """The review rhythms of seed 002 as markdown: daily scan, weekly review, quarterly tiers.
+    """The review rhythms as markdown: daily scan, weekly review, quarterly tier review.
+
+    The three rhythms of the eight-KPI framework.
 
     daily: anomalies, top users and features by 24h spend, tiers out of band. weekly: spend by
     tier, feature shifts, p90/p99 users, tenant cost-to-ARR, against the week before.
