@@ -26,7 +26,7 @@ def _rejects_hint(rejects: str | None) -> Iterator[None]:
     try:
         yield
     except InputError as exc:
-        if rejects is not None or not exc.problems:
+        if rejects is not None or "rejects file" not in str(exc):  # not the bad-rows refusal
             raise
         raise InputError(f"{exc}: pass --rejects FILE", exc.problems) from None
 
