@@ -14,9 +14,10 @@ one $0.50 event on Jul 31, four months after H's last. Z has a customers row and
   needed is 4,630% > 50%, no cap lever: **offboard**, never "keep at cost 0".
 - ``decide H --as-of 2026-07-31``: May 1 .. Jul 31 holds none of H's events: refused, exit 1.
 
-**QUIET**: Q (smb, MRR 100) spends $10 on Jan 1 and $20 on Feb 10, then nothing; O spends on
-Jan 1 and Mar 31. Q's default quarter: Dec .. Feb clipped to the ledger = Jan 1 .. Feb 28
-(59 days): monthly cost = 30 × 30.436875 / 59 = 15.4764 -> 15.48.
+**QUIET**: Q (smb, MRR 100) spends $10 on Jan 1 and $20 on Feb 10, then nothing; O spends on Jan 1
+and Mar 31; N spends $5 on Jan 2 and has no customers row (its price is unknown). Q's default
+quarter: Dec .. Feb clipped to the ledger = Jan 1 .. Feb 28 (59 days): monthly cost = 30 × 30.436875
+/ 59 = 15.4764 -> 15.48.
 
 **SAME** (one explicit window Jan 1 .. Mar 31 2026, 90 days = 16000 / 5411 months):
 
@@ -103,6 +104,7 @@ def quiet(tmp_path_factory: pytest.TempPathFactory) -> str:
             ("Q", "2026-02-10T10:00:00Z", "20"),
             ("O", "2026-01-01T11:00:00Z", "1"),
             ("O", "2026-03-31T11:00:00Z", "2"),
+            ("N", "2026-01-02T11:00:00Z", "5"),  # no customers row: its price is unknown
         ],
         "Q,Quiet,pro,smb,100,1,,2025-06-01\nO,Other,pro,smb,100,1,,2025-06-01\n",
     )
@@ -208,6 +210,13 @@ def test_a_customer_who_went_quiet(quiet: str, capsys: pytest.CaptureFixture):
     for argv, line in refused.items():
         code, out, err = cli(capsys, *argv, *led)
         assert (code, out, err.splitlines()) == (1, "", [f"Error: {line}"]), argv
+    # events but no customers row: the price paid is unknown, not zero (never "cap: pays nothing")
+    code, out, err = cli(capsys, "decide", "N", *led)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "Error: 'N' has no MRR in the customers table: the price paid is unknown, not zero "
+        "(import the customers table)"
+    ]
     code, out, err = cli(capsys, "report", "customers", "--period", "2026-08", *led)
     assert (code, out) == (1, "") and len(err.splitlines()) == 1
     assert "no events in 2026-08-01 .. 2026-08-31" in err
