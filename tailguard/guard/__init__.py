@@ -13,7 +13,11 @@
     else:                              # deny (d.message, d.retry_after) or kill
         ...
 
-See ``docs/guard.md`` for the policy file, the decision rules and the overspend bound.
+See ``docs/guard.md`` for the policy file, the decision rules and the overspend bound. Inside:
+``engine`` (the public ``Guard``, thin sync / async shells) over ``planning`` (a request to the
+store's atomic plan), ``deciding`` (the store's answer to a decision, and events) and
+``failover`` (the fail mode while a shared store is down, and the catch-up after it); ``stores``
+holds the memory and Redis stores, which share one shape.
 """
 
 from __future__ import annotations

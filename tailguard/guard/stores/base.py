@@ -1,6 +1,6 @@
 """What the engine asks a store to do, atomically, and the shape every store has.
 
-The engine (``tailguard.guard.engine``) turns a request into a ``Plan``: rate windows to count,
+The engine (``tailguard.guard.planning``) turns a request into a ``Plan``: rate windows to count,
 capped counters to reserve against, a session kill flag, a soft-threshold alert flag. A store
 executes the whole plan as one atomic step (a lock for the memory store, one Lua script and one
 round trip for Redis) and answers with a ``CheckResult``. Keeping the decision logic in the
