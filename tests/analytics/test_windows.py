@@ -10,7 +10,7 @@ one $0.50 event on Jul 31, four months after H's last. Z has a customers row and
 
 - ``decide H``: H's quarter is Jan 1 .. Mar 31 (the three months up to *its* last event), not
   May .. Jul (the ledger's): monthly cost = 5595 × 5411 / 16000 = 1892.1590625 -> 1892.16,
-  margin 40 - 1892.159 = -1852.16; no lever (3 tasks-less events: not judged), the increase
+  margin 40 - 1892.159 = -1852.16; no lever (3 tasks, fewer than 20: not judged), the increase
   needed is 4,630% > 50%, no cap lever: **offboard**, never "keep at cost 0".
 - ``decide H --as-of 2026-07-31``: May 1 .. Jul 31 holds none of H's events: refused, exit 1.
 
