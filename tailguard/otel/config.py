@@ -59,9 +59,16 @@ class OtelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def load_otel_config(path: str | os.PathLike[str] | None) -> OtelConfig:
-    """The ``[otel]`` table of a TOML file (defaults when ``path`` is None or has no table)."""
+    """The ``[otel]`` table of a TOML file: ``path``, else the config file every command reads
+    (``TAILGUARD_CONFIG``, else ``./tailguard.toml`` when it exists); defaults without one."""
     if path is None:
-        return OtelConfig()
+        env = os.environ.get("TAILGUARD_CONFIG")
+        if env:
+            path = env
+        elif Path("tailguard.toml").exists():
+            path = "tailguard.toml"
+        else:
+            return OtelConfig()
     p = Path(path)
     try:
         with p.open("rb") as fh:
