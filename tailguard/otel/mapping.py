@@ -169,10 +169,19 @@ def tokens(span: Span, provider: str | None, cfg: OtelConfig) -> dict[str, int]:
     }
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def _ts(ns: int) -> str:
-    # exact to the microsecond (the ledger's resolution): no float round trip
-    whole = dt.datetime.fromtimestamp(ns // 1_000_000_000, _UTC)
-    return (whole + dt.timedelta(microseconds=(ns // 1000) % 1_000_000)).isoformat()
+    """ISO 8601 UTC, exact to the microsecond (the ledger's resolution): integer arithmetic,
+    no float round trip. Spans of a batch share their seconds: the date part is cached."""
+    sec, rest = divmod(ns, 1_000_000_000)
+    base = _SECONDS.get(sec)
+    if base is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        base = _SECONDS[sec] = dt.datetime.fromtimestamp(sec, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{rest // 1000:06d}+00:00"
 
 
 def event_of(span: Span, kind: str, who: dict[str, str | None], cfg: OtelConfig) -> dict[str, Any]:

@@ -6,9 +6,12 @@ and writes, output includes reasoning), worked out in each test's docstring.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.otel.config import OtelConfig
 from tailguard.otel.mapping import Rejected, event_of, kind_of, tokens
@@ -167,3 +170,16 @@ def test_event_fields_cost_status_latency() -> None:
     assert (ev["latency_ms"], ev["status"], ev["model"]) == (250.0, "error", "gpt-4o-2024-08-06")
     assert ev["cost_usd"] == Decimal("0.000125")  # the attribute's digits, not a float's
     assert "user_id" not in ev
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 4_000_000_000 * 10**9))
+def test_timestamps_exact_to_the_microsecond(ns: int) -> None:
+    """The span's start in nanoseconds, truncated to the ledger's microseconds, as datetime
+    arithmetic gives it (a float division would be off by one now and then)."""
+    from tailguard.otel.mapping import _ts
+
+    want = dt.datetime.fromtimestamp(ns // 10**9, dt.UTC) + dt.timedelta(
+        microseconds=(ns // 1000) % 10**6
+    )
+    assert _ts(ns) == want.isoformat(timespec="microseconds")
