@@ -38,8 +38,8 @@ output_mtok = 1.0
 model = "heavy"
 input_mtok = 0.123456789
 output_mtok = 1.0
-cache_read_mtok = "0.000000001"
-cache_write_mtok = 1.0
+cache_read_mtok = 0.01
+cache_write_mtok = 2.0
 
 [units]
 tool_call_usd = { default = 0.002, web_search = 0.01 }
@@ -168,19 +168,20 @@ def test_a_call_with_no_model_beside_priced_calls(book: PriceBook) -> None:
 
 
 def test_big_and_small_rows_together(book: PriceBook) -> None:
-    """heavy, per million tokens: input $0.123456789, output $1, cache read $0.000000001, cache
-    write $1. Per token the finest rate has 15 decimals, so the integer rates at that scale are
-    input 123,456,789, output 10^9, cache read 1, cache write 10^9 (int64 holds 9.2e18).
+    """heavy, per million tokens: input $0.123456789, cache read $0.01, cache write $2, output
+    $1. Per token the finest rate has 15 decimals, so the integer rates at that scale are input
+    123,456,789, cache read 10^7, cache write 2x10^9, output 10^9 (int64 holds 9.2e18).
 
-    10^11 input tokens:        x 123,456,789 = 1.2e19, too big: Decimal, 12,345.6789
-    10^10 cache-write tokens:  x 10^9 = 1e19, too big: Decimal, 10^10 x 1e-6 = 10,000
-    2x10^10 output tokens:     x 10^9 = 2e19, too big: Decimal, 20,000
+    10^11 input tokens:       x 123,456,789 = 1.2e19, too big: Decimal, 12,345.6789
+    10^10 cache-write tokens: x 2x10^9 = 2e19, too big: Decimal, 10^10 x 2e-6 = 20,000
+    2x10^10 output tokens:    x 10^9 = 2e19, too big: Decimal, 20,000
+    10^12 cache-read tokens:  x 10^7 = 1e19, too big: Decimal, 10^12 x 1e-8 = 10,000
     1,000 in + 1,000 out: 0.000123456789 + 0.001 = 0.001123456789 -> 0.001123457 (half-even
         to nano-dollars, the integer path)
     2,000 in, 0 out: 0.000246913578 -> 0.000246914 (input and output rates swapped: 0.002)
-    1,000 in, all cache read: 1,000 x 1e-15 = 1e-12 -> 0 at nano-dollars
-    Each big row must be found big by its own part (uncached input, cache write, output): an
-    estimate that read another part's rate would send it to int64, where it wraps around.
+    Each big row is big by one part only (uncached input, cache write, output, cache read): an
+    estimate that misread that part would send it to int64, where it wraps around. A batch
+    whose only big row is big by its output checks the batch-wide bound the same way.
     """
     t = dt.datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -191,18 +192,21 @@ def test_big_and_small_rows_together(book: PriceBook) -> None:
         heavy(input_tokens=10**11),
         heavy(input_tokens=10**10, cache_write_tokens=10**10),
         heavy(input_tokens=0, output_tokens=2 * 10**10),
+        heavy(input_tokens=10**12, cache_read_tokens=10**12),
         heavy(input_tokens=1_000, output_tokens=1_000),
         heavy(input_tokens=2_000),
-        heavy(input_tokens=1_000, cache_read_tokens=1_000),
     ]
     assert [c for c, _, _ in priced(book, rows)] == [
         Decimal("12345.6789"),
-        Decimal(10_000),
         Decimal(20_000),
+        Decimal(20_000),
+        Decimal(10_000),
         Decimal("0.001123457"),
         Decimal("0.000246914"),
-        Decimal(0),
     ]
+    output_only = [heavy(input_tokens=0, output_tokens=2 * 10**10), heavy(input_tokens=5)]
+    # 5 x 0.123456789e-6 = 6.17283945e-7 = 617.28 nano-dollars -> 617 nano-dollars
+    assert [c for c, _, _ in priced(book, output_only)] == [Decimal(20_000), Decimal("6.17E-7")]
 
 
 def test_unit_costs_too_big_for_int64(book: PriceBook) -> None:
