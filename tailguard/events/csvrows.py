@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import csv
 import os
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from tailguard.errors import InputError
 
 _BOM = "\ufeff"
 
 
-@dataclass(frozen=True)
-class CsvRow:
-    """One data row: its values by column, or the problem that refused it."""
+class CsvRow(NamedTuple):
+    """One data row: its values by column, or the problem that refused it (a tuple: one is
+    built per row, and a tuple is the cheapest object to build)."""
 
     line: int  # the physical line the row starts on (the header is line 1)
     values: dict[str, str] | None
@@ -42,43 +40,32 @@ class CsvRow:
     raw: str = ""  # the offending text, for a refused row
 
 
-@dataclass(frozen=True)
-class _Line:
-    number: int
-    text: str
-    bad_byte: str = ""  # "0xff at byte 12" when the line is not UTF-8
+class _Cursor:
+    """Where the reading stands: the byte offset and number of the last line handed out, and
+    the lines that were not UTF-8 (number -> "0xff at byte 12")."""
+
+    __slots__ = ("bad", "line", "offset")
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.line = 0
+        self.bad: dict[int, str] = {}
 
 
-def _decoded(fh: IO[bytes]) -> Iterator[_Line]:
-    for n, data in enumerate(fh, start=1):
-        try:
-            yield _Line(n, data.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            byte = data[exc.start : exc.start + 1].hex()
-            yield _Line(n, data.decode("utf-8", "surrogateescape"), f"0x{byte} at byte {exc.start}")
+def _lines(fh: IO[bytes], at: _Cursor) -> Iterator[str]:
+    """The lines of ``fh`` from its position, decoded one by one, ``at`` kept up to date.
 
-
-class _Feed:
-    """The lines handed to ``csv.reader``, remembering those the current row took.
-
-    ``replay`` puts lines back in front (to resume after a row that swallowed them).
+    A line that is not UTF-8 is decoded with ``surrogateescape`` (each bad byte becomes a
+    lone surrogate, so the row still parses and the column holding it can be named).
     """
-
-    def __init__(self, lines: Iterator[_Line]) -> None:
-        self._lines = lines
-        self._replay: deque[_Line] = deque()
-        self.taken: list[_Line] = []
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> str:
-        line = self._replay.popleft() if self._replay else next(self._lines)
-        self.taken.append(line)
-        return line.text
-
-    def replay(self, lines: list[_Line]) -> None:
-        self._replay.extendleft(reversed(lines))
+    for data in fh:
+        at.offset += len(data)
+        at.line += 1
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at.bad[at.line] = f"0x{data[exc.start : exc.start + 1].hex()} at byte {exc.start}"
+            yield data.decode("utf-8", "surrogateescape")
 
 
 def _printable(text: str) -> str:
@@ -100,17 +87,17 @@ def csv_rows(path: str | os.PathLike[str]) -> tuple[list[str], Iterator[CsvRow]]
         raise InputError(f"{name}: no such file", [f"{name}:0: <file>: no such file"]) from None
     except OSError as exc:
         raise InputError(f"{name}: cannot read", [f"{name}:0: <file>: {exc}"]) from exc
+    at = _Cursor()
     with fh:  # the header only: the rows are read by the iterator, from a file of its own
-        feed = _Feed(_decoded(fh))
         try:
-            header = next(csv.reader(feed, strict=True), [])
+            header = next(csv.reader(_lines(fh, at), strict=True), [])
         except csv.Error as exc:
             raise InputError(f"{name}: unreadable header", [f"{name}:1: <header>: {exc}"]) from exc
-    bad = [ln for ln in feed.taken if ln.bad_byte]
-    if bad:
+    if at.bad:
+        n, byte = min(at.bad.items())
         raise InputError(
             f"{name}: the header is not UTF-8 text",
-            [f"{name}:{bad[0].number}: <header>: not UTF-8 text ({bad[0].bad_byte})"],
+            [f"{name}:{n}: <header>: not UTF-8 text ({byte})"],
         )
     if header and header[0].startswith(_BOM):
         header[0] = header[0][len(_BOM) :]
@@ -121,57 +108,71 @@ def csv_rows(path: str | os.PathLike[str]) -> tuple[list[str], Iterator[CsvRow]]
             f"{name}: a column is named twice",
             [f"{name}:1: {h}: column named twice in the header" for h in twice],
         )
-    return header, _rows(p, len(feed.taken), header)
+    return header, _rows(p, at, header)
 
 
-def _rows(path: Path, header_lines: int, header: list[str]) -> Iterator[CsvRow]:
+def _rows(path: Path, at: _Cursor, header: list[str]) -> Iterator[CsvRow]:
+    """The data rows after the header (which ends where ``at`` stands).
+
+    A row that cannot stand (broken quoting, or a multi-line row of the wrong width) is
+    refused at its first line, and reading starts again on the line after it: the file is
+    sought back to that line, so nothing after a broken quote is lost.
+    """
     width = len(header)
     with path.open("rb") as fh:
-        lines = _decoded(fh)
-        for _ in range(header_lines):
-            next(lines, None)
-        feed = _Feed(lines)
-        reader = csv.reader(feed, strict=True)
+        fh.seek(at.offset)
         while True:
-            feed.taken = []
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                taken = feed.taken
-                if not taken:
+            reader = csv.reader(_lines(fh, at), strict=True)
+            start_line, start_offset = at.line + 1, at.offset
+            restart = False
+            while not restart:
+                try:
+                    values = next(reader)
+                except StopIteration:
                     return
-                why = f"a quote is not closed, or text follows a closing quote ({exc})"
-                yield CsvRow(taken[0].number, None, "<row>", why, _printable(taken[0].text))
-                feed.replay(taken[1:])  # resume on the line after the row's first
-                reader = csv.reader(feed, strict=True)
-                continue
-            taken = feed.taken
-            if not values:  # a blank line
-                continue
-            first = taken[0].number
-            if len(values) != width:
-                reason = f"{len(values)} fields where the header has {width}"
-                if len(taken) > 1:
-                    reason += (
-                        f" (a quote opened on line {first} runs to line {taken[-1].number}:"
-                        " unclosed?)"
+                except csv.Error as exc:
+                    why = f"a quote is not closed, or text follows a closing quote ({exc})"
+                    yield CsvRow(start_line, None, "<row>", why, _line_at(fh, start_offset))
+                    restart = True
+                    continue
+                end_line = at.line
+                if not values:  # a blank line
+                    pass
+                elif len(values) != width:
+                    reason = f"{len(values)} fields where the header has {width}"
+                    if end_line > start_line:
+                        reason += (
+                            f" (a quote opened on line {start_line} runs to line {end_line}:"
+                            " unclosed?)"
+                        )
+                        restart = True
+                    yield CsvRow(start_line, None, "<row>", reason, _line_at(fh, start_offset))
+                elif at.bad and (
+                    bad := [n for n in range(start_line, end_line + 1) if n in at.bad]
+                ):
+                    col = next(
+                        (h for h, v in zip(header, values, strict=True) if _has_bad_byte(v)),
+                        "<row>",
                     )
-                    feed.replay(taken[1:])
-                    reader = csv.reader(feed, strict=True)
-                yield CsvRow(first, None, "<row>", reason, _printable(taken[0].text))
-                continue
-            bad = next((ln for ln in taken if ln.bad_byte), None)
-            if bad is not None:
-                col = next(
-                    (h for h, v in zip(header, values, strict=True) if _has_bad_byte(v)),
-                    "<row>",
-                )
-                raw = "\n".join(_printable(ln.text) for ln in taken)
-                yield CsvRow(bad.number, None, col, f"not UTF-8 text ({bad.bad_byte})", raw)
-                continue
-            yield CsvRow(first, dict(zip(header, values, strict=True)))
+                    why = f"not UTF-8 text ({at.bad[bad[0]]})"
+                    yield CsvRow(bad[0], None, col, why, _printable(",".join(values)))
+                else:
+                    yield CsvRow(start_line, dict(zip(header, values, strict=True)))
+                if not restart:
+                    start_line, start_offset = at.line + 1, at.offset
+            # start again on the line after the refused row's first
+            fh.seek(start_offset)
+            first = fh.readline()
+            at.offset, at.line = start_offset + len(first), start_line
+
+
+def _line_at(fh: IO[bytes], offset: int) -> str:
+    """The text of the line starting at byte ``offset`` (for a refused row's ``raw``)."""
+    here = fh.tell()
+    fh.seek(offset)
+    text = fh.readline()
+    fh.seek(here)
+    return _printable(text.decode("utf-8", "surrogateescape"))
 
 
 def _has_bad_byte(value: str) -> bool:
