@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,7 +24,7 @@ def demo(
         typer.Option(
             "--live",
             help="Drive simulated customers through a real gateway and mock provider over HTTP "
-            "(caps, degradations and kills land in the ledger).",
+            "(caps, degradations and kills land in the ledger OUT/live/ledger).",
         ),
     ] = False,
     requests: Annotated[int, typer.Option("--requests", min=1, help="With --live.")] = 3000,
@@ -40,7 +41,14 @@ def demo(
     from tailguard.demo import run_demo
 
     if live:
-        _live(out, customers=min(customers, 300), requests=requests, seed=seed, json_=json_)
+        # its own folder and ledger: the plain demo's ledger beside it stays untouched
+        _live(
+            str(Path(out) / "live"),
+            customers=min(customers, 300),
+            requests=requests,
+            seed=seed,
+            json_=json_,
+        )
         return
 
     console = Console(stderr=True)

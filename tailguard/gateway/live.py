@@ -32,6 +32,13 @@ import httpx
 
 from tailguard.errors import TailguardError
 
+#: Limits fitted to the traffic ``run_live`` drives (3,000 requests over 300 customers: a call
+#: costs about $0.0003 on the mock's word counts, a heavy-tailed customer makes 10 calls on
+#: average and a few hundred at the top, spread over up to ten sessions; a runaway agent loop
+#: costs about $0.004 a call). Free: a cap that about one free customer in ten reaches. Pro:
+#: degraded past half its cap, denied at it. Enterprise: pay-as-you-go past its pool. Session
+#: velocity: well above what a normal session spends in the minute the demo runs, well below a
+#: runaway loop's, so that only the loops are killed.
 POLICY = """
 [guard]
 default_tier = "free"
@@ -39,27 +46,27 @@ graceful = false
 
 [tiers.free]
 period = "month"
-hard_limit_usd = 0.002
+hard_limit_usd = 0.005
 overage = "hard_cap"
 rpm = 600
-session_max_usd_per_hour = 0.0015
+session_max_usd_per_hour = 0.03
 
 [tiers.pro]
 period = "month"
-hard_limit_usd = 0.01
+hard_limit_usd = 0.02
 soft_threshold = 0.5
 overage = "soft_cap_degrade"
 hard_limit_action = "deny"
 degrade_to = { "gpt-4o" = "gpt-4o-mini", "claude-sonnet-4-6" = "claude-haiku-4-5" }
 rpm = 1200
-session_max_usd_per_hour = 0.006
+session_max_usd_per_hour = 0.015
 
 [tiers.enterprise]
 period = "month"
-hard_limit_usd = 0.02
+hard_limit_usd = 0.05
 overage = "payg"
 rpm = 6000
-session_max_usd_per_hour = 0.05
+session_max_usd_per_hour = 0.03
 """
 
 MODELS = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-6"))
@@ -115,6 +122,8 @@ def run_live(
     seed: int = 7,
 ) -> LiveResult:
     """Run the live demo into ``out`` (its ledger is ``out/ledger``); blocks until done."""
+    import shutil
+
     from tailguard.gateway.app import create_gateway
     from tailguard.gateway.config import create_key, load_config
     from tailguard.gateway.mock import create_mock
@@ -122,6 +131,8 @@ def run_live(
     rng = random.Random(seed)
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    # this run's own ledger, started clean (a rerun must not add to the last one's figures)
+    shutil.rmtree(root / "ledger", ignore_errors=True)
     mport, gport = _free_port(), _free_port()
     ids = [f"cust-{i:04d}" for i in range(customers)]
     tiers = {c: rng.choices(("free", "pro", "enterprise"), (70, 25, 5))[0] for c in ids}
@@ -145,9 +156,12 @@ base_url = "http://127.0.0.1:{mport}/v1"
     keys_file = root / "keys.json"
     keys_file.unlink(missing_ok=True)
     keys = {c: create_key(keys_file, c) for c in ids}
-    # heavy tail: a Pareto weight per customer; a few runaway sessions on top
-    weights = [rng.paretovariate(1.1) for _ in ids]
-    runaway = set(rng.sample(ids, max(1, customers // 50)))
+    # heavy tail: a Pareto weight per customer; a few runaway agent loops on top, on paying
+    # customers (a free customer's loop meets the free cap before its velocity is judged)
+    # (clipped: one draw of a Pareto of exponent 1.1 can take a quarter of all the traffic)
+    weights = [min(rng.paretovariate(1.1), 40.0) for _ in ids]
+    paying = [c for c in ids if tiers[c] != "free"] or ids
+    runaway = set(rng.sample(paying, min(len(paying), max(1, customers // 50))))
 
     mock = _Server(create_mock(), mport)
     gw_app = create_gateway(load_config(root / "gateway.toml"))
@@ -190,11 +204,11 @@ async def _drive(
 ) -> None:
     # a runaway agent loop: its session keeps calling (5% of the traffic) until it is killed
     loops = sorted(runaway)
-    plan = rng.choices(ids, weights, k=total - total // 20) + [
-        loops[i % len(loops)] for i in range(total // 20)
+    plan = [(c, False) for c in rng.choices(ids, weights, k=total - total // 20)] + [
+        (loops[i % len(loops)], True) for i in range(total // 20)
     ]
     rng.shuffle(plan)
-    queue: asyncio.Queue[str] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
     for c in plan:
         queue.put_nowait(c)
     words = [
@@ -213,14 +227,17 @@ async def _drive(
 
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            c = queue.get_nowait()
-            provider, model = rng.choice(MODELS)
-            session = f"{c}-loop" if c in runaway else f"{c}-s{rng.randrange(3)}"
-            prompt = " ".join(rng.choices(words, k=rng.randrange(8, 120)))
+            c, loop = queue.get_nowait()
+            provider, model = MODELS[0] if loop else rng.choice(MODELS)
+            session = f"{c}-loop" if loop else f"{c}-s{rng.randrange(10)}"
+            # a runaway loop carries a long, growing agent context and asks for long answers
+            n_words = rng.randrange(400, 800) if loop else rng.randrange(8, 120)
+            prompt = " ".join(rng.choices(words, k=n_words))
+            max_tokens = 256 if loop else 16
             hdrs = {
                 "X-Tailguard-Session": session,
                 "X-Tailguard-Feature": rng.choice(("support-agent", "search", "summarise")),
-                "X-Tailguard-Workload": "agent" if c in runaway else "chat",
+                "X-Tailguard-Workload": "agent" if loop else "chat",
                 "X-Tailguard-Task": f"{session}-t{rng.randrange(5)}",
             }
             msgs = [{"role": "user", "content": prompt}]
@@ -228,11 +245,12 @@ async def _drive(
             if provider == "anthropic":
                 hdrs["x-api-key"] = keys[c]
                 hdrs["anthropic-version"] = "2023-06-01"
-                path, body = "/v1/messages", {"model": model, "max_tokens": 16, "messages": msgs}
+                path = "/v1/messages"
+                body = {"model": model, "max_tokens": max_tokens, "messages": msgs}
             else:
                 hdrs["Authorization"] = f"Bearer {keys[c]}"
                 path = "/v1/chat/completions"
-                body = {"model": model, "max_tokens": 16, "messages": msgs}
+                body = {"model": model, "max_tokens": max_tokens, "messages": msgs}
             if stream:
                 body["stream"] = True
             try:
