@@ -14,6 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tailguard.cli.app import run
 from tailguard.errors import ConfigError, InputError
@@ -305,3 +307,37 @@ def test_customers_import_money_kept_to_the_nano(tmp_path: Path) -> None:
     p.write_text("customer_id,tier,segment,mrr_usd\nA,pro,smb,49.9999999995\n")
     # nano-dollars, half-even: 49.999999999|5 has an odd ninth digit, so it rounds up to 50
     assert read_customers_csv(p).column("mrr_usd")[0].as_py() == Decimal("50.000000000")
+
+
+# --- any bytes: never a traceback ----------------------------------------------------------
+
+_LINE = st.one_of(
+    st.just(None),  # a valid row, numbered when the file is built
+    st.binary(max_size=60).map(lambda b: b.replace(b"\n", b"") + b"\n"),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(_LINE, max_size=25), quote=st.booleans())
+def test_any_csv_bytes_give_rows_or_named_rejects(lines: list[bytes | None], quote: bool) -> None:
+    """Whatever bytes follow the header: no exception escapes, every reject names a line of
+    the file, and no line is refused twice. Without a quote character in the junk, every
+    valid row is kept (with one, a quote may legitimately join lines into one value)."""
+    import tempfile
+
+    body = [
+        _row(f"good{i}") if ln is None else (ln if quote else ln.replace(b'"', b"'"))
+        for i, ln in enumerate(lines)
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "e.csv"
+        p.write_bytes(HEADER + b"".join(body))
+        b = read_events(p)
+    lines_in_file = 1 + len(body)
+    assert all(2 <= r.line <= lines_in_file for r in b.rejects)
+    assert len({r.line for r in b.rejects}) == len(b.rejects)
+    kept = b.table.column("event_id").to_pylist()
+    assert len(kept) + len(b.rejects) <= len(body)
+    if not quote:
+        good = {f"good{i}" for i, ln in enumerate(lines) if ln is None}
+        assert good <= set(kept)
