@@ -173,6 +173,12 @@ def _read_parquet(path: Path, batch_rows: int, window: TsWindow) -> Iterator[Bat
         for c in schema.names
         if c not in INPUT_COLUMNS
     ]
+    problems += [  # which of the two is meant is unknown, as for a JSON key given twice
+        f"{name}:1: {c}: column named twice in the schema"
+        for c in sorted({c for c in schema.names if schema.names.count(c) > 1})
+    ]
+    if problems:
+        raise InputError(f"{name}: columns do not fit the event schema", problems)
     present = set(schema.names)
     for col in INPUT_COLUMNS:
         if col in present and not _compatible(SQL_TYPES[col], schema.field(col).type):

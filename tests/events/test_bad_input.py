@@ -173,6 +173,18 @@ def test_parquet_numbers_out_of_range_are_named_rejects(
     assert b.table.column("event_id").to_pylist() == ["e1"]
 
 
+def test_parquet_column_named_twice_refused(tmp_path: Path) -> None:
+    ts = pa.array([dt.datetime(2025, 6, 1, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))
+    cols = [pa.array(["a"]), pa.array(["task_outcome"]), ts, pa.array(["c"])]
+    cols += [pa.array(["accepted"]), pa.array(["rejected"])]
+    names = ["event_id", "kind", "ts", "customer_id", "outcome", "outcome"]
+    p = tmp_path / "e.parquet"
+    pq.write_table(pa.Table.from_arrays(cols, names=names), p)
+    with pytest.raises(InputError) as exc:
+        read_events(p)
+    assert exc.value.problems == [f"{p}:1: outcome: column named twice in the schema"]
+
+
 # --- the time window -----------------------------------------------------------------------
 
 EDGES = {
