@@ -465,7 +465,9 @@ SEEDS = (1, 2, 3)
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Any, dict]]:
-    from tailguard.ledger import Ledger, ingest, read_customers_csv
+    """Three simulated products, fully priced as the demo prices them: LLM calls by genai-prices,
+    tools, retrieval and escalations by the simulation's prices.toml (``load_into``)."""
+    from tailguard.ledger import Ledger
     from tailguard.simulate import simulate
 
     out = {}
@@ -473,8 +475,16 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Any, 
         d = tmp_path_factory.mktemp(f"sim{seed}")
         res = simulate(customers=500, days=14, seed=seed, out=d, fmt="parquet")
         led = Ledger(d / "ledger")
-        ingest([res.events_path], led)
-        led.write_customers(read_customers_csv(res.customers_path))
+        res.load_into(led)
+        con = led.connect()
+        try:  # every event that costs something is priced (no unit cost left at null)
+            unpriced = con.execute(
+                "SELECT count(*) FROM events WHERE cost_usd IS NULL "
+                "AND kind IN ('llm_call', 'tool_call', 'retrieval', 'escalation')"
+            ).fetchone()[0]
+        finally:
+            con.close()
+        assert unpriced == 0
         out[seed] = (led, json.loads(res.truth_path.read_text()))
     return out
 
