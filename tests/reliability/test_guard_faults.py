@@ -12,6 +12,10 @@ import os
 import signal
 import time
 from decimal import Decimal as D
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tailguard.guard import Guard, RedisStore, Request
 from tests.guard.conftest import policy
@@ -176,3 +180,84 @@ def test_restart_while_idle_does_not_deny(private_redis, clock):
     assert [g.check(Request("acme", D("0.01"))).action for _ in range(10)] == ["allow"] * 10
     assert g.stats["store_errors"] == 0
     g.close()
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("check"), st.integers(0, 1)),
+        st.tuples(st.just("settle"), st.integers(1, 9)),
+        st.tuples(st.just("release"), st.just(0)),
+        st.tuples(st.just("fault"), st.sampled_from(["freeze", "stop"])),
+    ),
+    min_size=4,
+    max_size=16,
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=_OPS)
+def test_redis_ends_with_exactly_the_ledger(private_redis, clock, ops):
+    """Invariant (F12, and the catch-up of F11): whatever the interleaving of checks on two
+    replicas, settles ($0.00k) and releases of the oldest open call, and Redis faults (frozen
+    with SIGSTOP, or stopped with its data saved, until the next fault), once Redis is back and
+    both replicas caught up, Redis holds exactly what the callers settled, nothing reserved."""
+    private_redis.stop(save=False)  # a clean server for each example
+    for f in private_redis.dir.glob("*.rdb"):
+        f.unlink()
+    private_redis.start()
+    pol = policy(
+        {"hard_limit_usd": 1000, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.02},
+    )
+    gs = [Guard(pol, RedisStore(private_redis.url, timeout_s=0.15), clock=clock) for _ in "ab"]
+    for g in gs:  # both replicas have seen the customer
+        g.release(g.check(Request("acme", D("0"))).reservation)
+    ledger, state = D(0), "up"
+    open_calls: list[tuple[Guard, Any]] = []
+    try:
+        for kind, arg in ops:
+            if kind == "check":
+                d = gs[int(arg)].check(Request("acme", D("0.01")))
+                if d.allowed:
+                    open_calls.append((gs[int(arg)], d.reservation))
+            elif kind == "settle" and open_calls:
+                g, r = open_calls.pop(0)
+                g.settle(r, D(int(arg)) / 1000)
+                ledger += D(int(arg)) / 1000
+            elif kind == "release" and open_calls:
+                g, r = open_calls.pop(0)
+                g.release(r)
+            elif kind == "fault":
+                if state == "frozen":
+                    os.kill(private_redis.proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
+                elif state == "stopped":
+                    private_redis.start()
+                if state != "up":
+                    state = "up"
+                elif arg == "freeze":
+                    os.kill(private_redis.proc.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+                    state = "frozen"
+                else:
+                    private_redis.stop(save=True)
+                    state = "stopped"
+            time.sleep(0.03)
+    finally:
+        if state == "frozen":
+            os.kill(private_redis.proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
+        elif state == "stopped":
+            private_redis.start()
+    time.sleep(0.3)
+    for g, r in open_calls:
+        g.release(r)
+    for _ in range(3):
+        for g in gs:
+            g.release(g.check(Request("acme", D("0"))).reservation)
+        time.sleep(0.05)
+    st_ = gs[0].status("acme")
+    assert (st_["spent"], st_["reserved"]) == (ledger, D("0"))
+    for g in gs:
+        g.close()
