@@ -2,7 +2,7 @@
 
 ``fail_closed`` denies (rule ``guard_unavailable``). ``fail_open`` decides on a local in-process
 store whose budget counters start from the spend this process **last saw** in the shared store
-(every answer of the shared store is remembered per counter). A process that never saw a
+(every answer of the shared store is remembered per budget). A process that never saw a
 customer's capped budget this period has nothing to start from, so it refuses that customer's
 calls (``guard_unavailable``) rather than start from zero: starting from zero is how two
 replicas spent $0.0158 against a $0.01 cap.
@@ -16,7 +16,7 @@ and never more than (N − 1) × the limit.
 hung Redis runs its queued commands when it resumes), so nothing sent is assumed lost or done:
 
 - every settle carries a **settle id** (the reservation's id); the shared store applies an id at
-  most once (``settle.lua`` keeps the ids it applied for ``DONE_TTL_S``), so a settle that
+  most once (``settle.lua`` keeps the ids it applied for an hour of Redis' clock), so a settle that
   failed is **replayed** with the same id when the store answers again;
 - spend settled on the local store is summed per customer and sent once, under a fresh id kept
   until it is acknowledged;
