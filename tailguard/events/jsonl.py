@@ -47,12 +47,13 @@ from tailguard.events.batch import (
     structs_to_table,
     ts_window,
 )
-from tailguard.events.schema import MONEY_COLUMNS, Event, FieldsOnly
+from tailguard.events.schema import INPUT_COLUMNS, MONEY_COLUMNS, Event, FieldsOnly
 from tailguard.events.stream import EngineStream
 
 _CHUNK_BYTES = 16 << 20
 _AS_DICTS = msgspec.json.Decoder()  # plain objects, to count their keys
 _KEY_MARK = re.compile(rb'"\s*:')  # the end of a key
+_FIELDS = frozenset(INPUT_COLUMNS)
 _BAD_MONEY = (decimal.InvalidOperation, pa.ArrowInvalid, pa.ArrowTypeError, TypeError)
 # The RFC 3339 forms DuckDB reads to the same instant as msgspec (checked case by case in
 # the tests); any other accepted form takes msgspec's datetime.
@@ -197,22 +198,30 @@ def _may_repeat_a_key(chunks: list[bytes]) -> bool:
 
 
 def _repeated_key(raw: bytes) -> str | None:
-    """The first key an object in the JSON line ``raw`` gives twice, or None."""
+    """The first event field the JSON line ``raw`` gives twice at its top level, or None.
+
+    Only fields of the event count (``INPUT_COLUMNS``): a repeated unknown key, or one inside
+    a nested value, is ignored like the value itself (DuckDB, whose columns are the event's
+    fields, sees it the same way, so both paths agree).
+    """
     top = _AS_DICTS.decode(raw)
     if not isinstance(top, dict) or len(_KEY_MARK.findall(raw)) <= len(top):
         return None
-    found: list[str] = []
+    last: list[str | None] = [None]
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        # called for every object, the top-level one last: keep that one's answer
         seen: set[str] = set()
+        last[0] = None
         for k, _ in items:
-            if k in seen and not found:
-                found.append(k)
+            if k in seen and k in _FIELDS:
+                last[0] = k
+                break
             seen.add(k)
         return dict(items)
 
     json.loads(raw, object_pairs_hook=pairs)
-    return found[0] if found else None
+    return last[0]
 
 
 def _decode_one_by_one(

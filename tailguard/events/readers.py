@@ -146,6 +146,8 @@ _COMPATIBLE: dict[str, Any] = {
 
 
 def _compatible(sql_type: str, t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # dictionary-encoded (pandas' categoricals): its values count
+        t = t.value_type
     if sql_type.startswith("DECIMAL"):
         return pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
     return bool(_COMPATIBLE[sql_type](t))

@@ -173,6 +173,25 @@ def test_parquet_numbers_out_of_range_are_named_rejects(
     assert b.table.column("event_id").to_pylist() == ["e1"]
 
 
+def test_parquet_dictionary_encoded_columns_read(tmp_path: Path) -> None:
+    """pandas writes a categorical as a dictionary-encoded column: read by its values."""
+    ts = pa.array([dt.datetime(2025, 6, 1, tzinfo=dt.UTC)] * 2, pa.timestamp("us", "UTC"))
+    t = pa.table(
+        {
+            "event_id": ["a", "b"],
+            "kind": pa.array(["task_outcome"] * 2).dictionary_encode(),
+            "ts": ts,
+            "customer_id": pa.array(["c1", "c2"]).dictionary_encode(),
+            "outcome": pa.array(["accepted", "maybe"]).dictionary_encode(),
+        }
+    )
+    p = tmp_path / "e.parquet"
+    pq.write_table(t, p)
+    b = read_events(p)
+    assert b.table.column("customer_id").to_pylist() == ["c1"]
+    assert [(r.line, r.field) for r in b.rejects] == [(2, "outcome")]
+
+
 def test_parquet_column_named_twice_refused(tmp_path: Path) -> None:
     ts = pa.array([dt.datetime(2025, 6, 1, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))
     cols = [pa.array(["a"]), pa.array(["task_outcome"]), ts, pa.array(["c"])]

@@ -150,10 +150,18 @@ def test_a_key_given_twice_is_refused(
     assert sum(b.table.num_rows for b in batches) == 10
 
 
-def test_repeated_key_check_is_exact_on_nested_and_escaped_text(tmp_path: Path) -> None:
-    """Marks that look like keys (a nested object, an escaped quote before a colon) do not
-    refuse a line whose keys are all different."""
-    odd = '{"kind": "retrieval", ENV, "extra": {"a": 1, "b": "x\\":y"}, "queries": 2}'
+@pytest.mark.parametrize(
+    "odd",
+    [
+        # marks that look like keys: a nested object, an escaped quote before a colon
+        '{"kind": "retrieval", ENV, "extra": {"a": 1, "b": "x\\":y"}, "queries": 2}',
+        # an unknown key twice, and a key twice inside a nested value: ignored like the value
+        '{"kind": "retrieval", ENV, "foo": 1, "foo": 2}',
+        '{"kind": "retrieval", ENV, "extra": {"a": 1, "a": 2}}',
+    ],
+)
+def test_repeated_key_check_counts_only_event_fields(tmp_path: Path, odd: str) -> None:
+    """Both paths keep all 11 lines when no field of the event is given twice."""
     p = _with_odd_line(tmp_path / "e.jsonl", odd)
     for engine in (True, False):
         batches = list(read_jsonl(p, 100, engine=engine))
