@@ -25,6 +25,13 @@ def collect(
     durability: Annotated[
         str, typer.Option("--durability", help="fsync (default), write or none.")
     ] = "fsync",
+    fold_process: Annotated[
+        bool,
+        typer.Option(
+            "--fold-process/--no-fold-process",
+            help="Fold the log into Parquet in a second process (uses the second core).",
+        ),
+    ] = True,
 ) -> None:
     """Receive OpenTelemetry traces (OTLP/HTTP, protobuf or JSON, POST /v1/traces) and record
     their LLM calls, tool calls and retrievals in the ledger (see docs/otel.md).
@@ -39,6 +46,7 @@ def collect(
         from tailguard.errors import MissingDependencyError
 
         raise MissingDependencyError("uvicorn", "otel") from None
+    from tailguard.config import setting
     from tailguard.otel.config import load_otel_config
     from tailguard.otel.receiver import CollectApp
 
@@ -47,6 +55,8 @@ def collect(
         load_otel_config(config),
         prices=price_book(prices),
         durability=durability,
+        fold_process=fold_process,
+        prices_path=setting("prices", prices),
     )
     typer.echo(f"tailguard collect: OTLP/HTTP on http://{host}:{port}/v1/traces", err=True)
     uvicorn.run(app_, host=host, port=port, log_level="warning", lifespan="on")

@@ -375,21 +375,50 @@ class CollectApp:
                 book[0] = PriceBook.load()
             led.append(events, prices=book[0])
 
+        self.fold_interval_s = kw.pop("flush_interval_s", 2.0)
+        # fold in another process (see tailguard.otel.folder): this one only writes and rotates
+        self.fold_process = kw.pop("fold_process", False)
+        prices_path = kw.pop("prices_path", None)
         self.wal = WriteAheadLog(
             self.path / "wal",
             append,
             durability=kw.pop("durability", "fsync"),
-            flush_interval_s=kw.pop("flush_interval_s", 2.0),
+            flush_interval_s=10**9 if self.fold_process else self.fold_interval_s,
         )
         self.wal.replay()
         self.receiver = TraceReceiver(self.wal.submit, self.path / "otel-spool", cfg, **kw)
         self._ticker: asyncio.Task[None] | None = None
+        self._folder: Any = None
+        if self.fold_process:
+            import subprocess
+            import sys
+
+            self._folder = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tailguard.otel.folder",
+                    str(self.path),
+                    str(os.getpid()),
+                    str(self.fold_interval_s / 2),
+                ],
+                env=dict(
+                    os.environ, **({"TAILGUARD_PRICES": str(prices_path)} if prices_path else {})
+                ),
+            )
 
     async def _tick_loop(self) -> None:
+        last_rotate = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             try:
                 await self.receiver.tick()
+                if self._folder is not None and time.monotonic() - last_rotate >= (
+                    self.fold_interval_s
+                ):
+                    last_rotate = time.monotonic()
+                    # close the live log file so that the fold process may take it
+                    await asyncio.to_thread(self.wal._rotate)
             except Exception:
                 log.exception("otel: settling held spans failed; will retry")
 
@@ -418,4 +447,7 @@ class CollectApp:
         if self._ticker is not None:
             self._ticker.cancel()
         await self.receiver.drain()
+        if self._folder is not None:
+            self._folder.terminate()
+            await asyncio.to_thread(self._folder.wait, 60)
         await asyncio.to_thread(self.wal.close)
