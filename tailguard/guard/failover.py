@@ -8,9 +8,9 @@ calls (``guard_unavailable``) rather than start from zero: starting from zero is
 replicas spent $0.0158 against a $0.01 cap.
 
 **Bound** (docs/guard.md): with N processes, settled spend past a hard limit during an outage is
-at most Σ over processes of (limit − what that process last saw), which is
-(N − 1) × the headroom at the start of the outage when every process had seen the latest spend,
-and never more than (N − 1) × the limit.
+at most Σ over processes of (limit − what that process last saw) − the headroom at the start of
+the outage: (N − 1) × that headroom when every process had seen the latest spend, and never more
+than N × the limit.
 
 **Catching up without double counting.** A store call that timed out may still run later (a
 hung Redis runs its queued commands when it resumes), so nothing sent is assumed lost or done:
