@@ -166,6 +166,12 @@ class TraceReceiver:
         self._lock = asyncio.Lock()  # resolver + spool order within one event loop
         self._recover()
 
+    def counters(self) -> dict[str, int]:
+        """Requests, spans, events, rejected spans, bad requests; spans held now; spans settled
+        under the unattributed customer, early (``max_held``) or at their time (``hold_s``)."""
+        r = self.resolver
+        return {**self.stats, "held": r.held, **r.counts}
+
     # --- recovery ------------------------------------------------------------------------------
 
     def _recover(self) -> None:
@@ -440,6 +446,8 @@ class CollectApp:
             await self.receiver.handle(scope, receive, send)
         elif path == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}', b"application/json")
+        elif path == "/stats":
+            await _respond(send, 200, _enc.encode(self.receiver.counters()), b"application/json")
         else:
             await _respond(send, 404, b'{"code":5,"message":"not found"}', b"application/json")
 

@@ -107,3 +107,11 @@ def test_json_gzip_partial_success_and_errors(
     app.wal.flush()
     rows = ledger_rows(tmp_path / "ledger", "llm_call")
     assert [(r["customer_id"], r["input_tokens"]) for r in rows] == [("acme", 3)]
+    stats = httpx.get(url + "/stats").json()
+    assert (stats["spans"], stats["events"], stats["rejected"], stats["bad_requests"]) == (
+        3,
+        1,
+        1,
+        2,
+    )
+    assert (stats["held"], stats["unattributed"]) == (0, 0)
