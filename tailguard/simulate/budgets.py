@@ -5,16 +5,15 @@ customer by customer), so that the simulated ledger holds the decisions the real
 have logged under that policy: the free tier's hard cap, pro's degradation past the soft
 threshold and its hard cap, the team, enterprise and usage-based tiers' pay-as-you-go overage.
 
-Why these numbers: seed 002 gives the relative shape (a soft threshold at 70% of the hard cap,
-exactly one overage pattern per tier, budgets sized so that the 90th-percentile user is
-approaching, but not at, the soft threshold; 5-15% of free customers hitting the hard cap; 10-20%
+Why these numbers: the eight-KPI framework gives the relative shape (a soft threshold at 70% of
+the hard cap, exactly one overage pattern per tier, budgets sized so that the 90th-percentile user
+is approaching, but not at, the soft threshold; 5-15% of free customers at the hard cap; 10-20%
 of pro traffic degraded; 5-15% of pooled workspaces paying overage). Its absolute token bands
-(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"), so
-each budget below was set at the level where the simulated demo product (1,000 customers over
-a year, ``tailguard demo``) lands in those bands, measured on its last month. Team pools are per
-seat (seed 002: "pool 3M × seats"), so a workspace's pool grows with what it pays; enterprise and
-usage-based pools are contracted per customer (``contracted_pool_usd``), sized from the
-customer's expected LLM spend.
+(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"), so each
+budget below is set where the demo's product (1,000 customers over a year, ``tailguard demo``)
+lands in those bands on its last month. Team pools are per seat (the framework's "pool 3M x
+seats"), so a workspace's pool grows with what it pays; enterprise and usage-based pools are
+contracted per customer (``contracted_pool_usd``), sized from the customer's expected LLM spend.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ MS_PER_TOKEN = np.array(
     ]
 )
 
-#: model choice per (tier, workload): list of (model, probability); seed 002's tier policy:
-#: free on a small model, pro and team on Sonnet-class, enterprise routed.
+#: model choice per (tier, workload): list of (model, probability); the eight-KPI framework's tier
+#: policy: free on a small model, pro and team on Sonnet-class, enterprise routed.
 _ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
     "free": {
         "chat": [("gpt-4o-mini", 1.0)],
@@ -73,7 +73,8 @@ _ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
         "rag": [("gpt-4o-mini", 0.5), ("gpt-4o", 0.5)],
     },
 }
-#: the budget sibling each model is routed to as cost optimisations ship (seed 004's drift)
+#: the budget sibling each model is routed to as cost optimisations ship (the cost-per-resolved-task
+#: article's drift)
 _CHEAPER = {
     "gpt-4o": "gpt-4o-mini",
     "claude-3-5-sonnet-20241022": "claude-3-5-haiku-20241022",
@@ -128,7 +129,8 @@ TOOL_LATENCY_MS = np.array([120.0, 1400.0, 300.0, 450.0, 350.0, 300.0, 600.0])
 #: difficulty): about one task in six does not resolve, and one in a hundred goes to a human (the
 #: product answers most tasks itself; a human reviews the few it cannot, see prices.py). Hand-set:
 #: no source document gives rates; they are chosen so that LLM calls stay the main cost line and
-#: cost per resolved task lands at 3-8x cost per call (the seed 004 band; docs/simulator.md).
+#: cost per resolved task lands at 3-8x cost per call (the cost-per-resolved-task article band;
+#: docs/simulator.md).
 OUTCOME_P = np.array(
     [
         [0.85, 0.06, 0.06, 0.01, 0.01, 0.01],  # chat

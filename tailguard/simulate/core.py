@@ -100,8 +100,9 @@ def simulate(
 ) -> SimulationResult:
     """Simulate ``customers`` customers for ``days`` days and write the files into ``out``.
 
-    Deterministic: the same arguments give byte-identical files. ``trend`` plants seed 004's
-    drift over the window (cost per call falls while cost per resolved task rises).
+    Deterministic: the same arguments give byte-identical files. ``trend`` plants the
+    cost-per-resolved-task article's drift over the window (cost per call falls while cost per
+    resolved task rises).
     """
     if customers < 1:
         raise ArgumentError("customers", "customers must be at least 1")

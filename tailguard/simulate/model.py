@@ -5,8 +5,9 @@ a few hundred customers costs a few dozen numpy calls whatever its number of eve
 comes from one generator per chunk (seeded by ``[seed, chunk]``), so output is byte-identical for
 a seed and chunks can be written as they are produced.
 
-Context accumulation (seed 004): turn *k* of a session sends the system prompt plus every earlier
-turn's new content and visible answer plus its own new content; so input grows turn by turn and a
+Context accumulation (the cost-per-resolved-task article): turn *k* of a session sends the system
+prompt plus every earlier turn's new content and visible answer plus its own new content; so input
+grows turn by turn and a
 long session pays for an ever larger prompt. The previous prompt is a prefix of the next one, so a
 follow-up turn reads it from the provider's prompt cache when the cache is warm (same model, gap
 under the five-minute TTL, and the customer's hit propensity). Token convention: ``input_tokens``
@@ -273,8 +274,9 @@ def generate(
 ) -> Chunk:
     """All events of the customers ``cust`` (global indices, ascending).
 
-    ``trend`` (0..1) scales seed 004's drift over the window: routine traffic moves to cheaper
-    models while tasks take more turns and resolve a little less often, so cost per call falls
+    ``trend`` (0..1) scales the cost-per-resolved-task article's drift over the window: routine
+    traffic moves to cheaper models while tasks take more turns and resolve a little less often, so
+    cost per call falls
     while cost per resolved task rises.
     """
     users = _users(pop, cust, rng)
@@ -375,7 +377,7 @@ def _tasks(pop: Population, sess: _Sessions, rng: np.random.Generator) -> _Tasks
     t_g = sess.g[t_s]
     t_fan = _has(pop, "tool_fanout", t_g) & (t_wl == 1)
     nturn[t_fan] = 4 + rng.binomial(4, 0.5, int(t_fan.sum()))
-    # seed 004: handle time drifts from about four turns towards seven
+    # the cost-per-resolved-task article: handle time drifts from about four turns towards seven
     t_f = sess.f[t_s]
     nturn += rng.binomial(4, 0.6 * t_f) * (t_wl != 2)
     return _Tasks(t_s, t_wl, t_g, t_f, nturn)
@@ -445,7 +447,7 @@ def _prompts(
     pop: Population, sess: _Sessions, turns: _Turns, tools: _Tools, rng: np.random.Generator
 ) -> _Prompts:
     """Token sizes per turn from the real traces, the model of each turn, and the accumulated
-    context (seed 004: turn *k* sends everything said before it)."""
+    context (the cost-per-resolved-task article: turn *k* sends everything said before it)."""
     nk = turns.n
     k_wl, first_of_task, k_g = turns.wl, turns.first_of_task, turns.g
     over = _has(pop, "oversized_prompts", k_g)

@@ -73,7 +73,7 @@ DIFFICULTY_SIGMA = 0.4
 #: share of customers signing up inside the window, per 30 days of it
 NEW_PER_30D = 0.02
 #: per-user activity of the cohort that signed up in the year before the window ends, against
-#: older customers (seed 002: newer cohorts run 20-40% higher per-user cost)
+#: older customers (the eight-KPI framework: newer cohorts run 20-40% higher per-user cost)
 COHORT_UPLIFT = 1.3
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
@@ -170,8 +170,8 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
 
     # --- tier: only loosely tied to activity --------------------------------------------
     # Plans are bought by company size and procurement, not by usage: the heaviest customers
-    # are more often on bigger plans, but a third of the top 5% sit on a pro plan (seed 001:
-    # "who is paying us $40 a month and costing us $4,000?").
+    # are more often on bigger plans, but a third of the top 5% sit on a pro plan (the
+    # cost-concentration article: "who is paying us $40 a month and costing us $4,000?").
     bands = np.array([0.5, 0.8, 0.95, 1.0])
     probs = np.array(
         [
@@ -224,8 +224,8 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
 
     # per-user activity: the event density, and the newer cohort (signed up in the year before
-    # the window ends) uses the product more (seed 002: newer cohorts run 20-40% higher per-user
-    # cost than year-old ones)
+    # the window ends) uses the product more (the eight-KPI framework: newer cohorts run 20-40%
+    # higher per-user cost than year-old ones)
     young = signup_day > days - 365
     scale = density * np.where(young, COHORT_UPLIFT, 1.0)
     sessions = sessions * scale
@@ -245,8 +245,9 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     # Seats are bought for the people on the plan, not for the traffic: they grow sublinearly
     # with the principals (users and API keys) that call the product, so a customer that wired
     # the product into its workflows (many principals, near-constant traffic) pays for a few
-    # seats. The median paying customer's cost stays a small share of its MRR (seed 002) while
-    # heavy customers on small flat plans cost more than they pay (seed 001, seed 003).
+    # seats. The median paying customer's cost stays a small share of its MRR (the eight-KPI
+    # framework) while heavy customers on small flat plans cost more than they pay (the
+    # cost-concentration article, the cost-allocation guide).
     grow = rng.uniform(1.0, 1.5, n)
     seats = users.copy()
     seats[tier == 0] = 1  # a free plan sells no seats: one budget for the whole account
@@ -264,7 +265,8 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
     mrr = seats * per_seat[tier]
     mrr[ent] = np.maximum(mrr[ent], 1500.0) * rng.uniform(0.8, 1.3, int(ent.sum()))
-    # usage-based: a monthly commit sized so expected cost is 10-30% of it (seed 003)
+    # usage-based: a monthly commit sized so expected cost is 10-30% of it (the cost-allocation
+    # guide)
     expected = sessions * 30.0 / days * FULL_COST_PER_SESSION[tier]
     mrr[cus] = np.maximum(100.0, expected[cus] / rng.uniform(0.1, 0.3, int(cus.sum())))
     mrr = np.round(mrr, 2)

@@ -2,9 +2,10 @@
 
 genai-prices knows what tokens cost; it cannot know what the operator pays for a web search, a
 vector query, a rerank or a minute of a support agent. Without these the fully loaded cost of a
-task is only its LLM cost, and the human escalation (seed 000: "most expensive line item in many
-products") costs nothing. ``simulate()`` writes :func:`demo_prices_toml` as ``prices.toml`` next
-to the events; ingest it with ``--prices`` (``PriceBook.load(result.prices_path)``).
+task is only its LLM cost, and the human escalation (the per-customer economics essay: "most
+expensive line item in many products") costs nothing. ``simulate()`` writes
+:func:`demo_prices_toml` as ``prices.toml`` next to the events; ingest it with ``--prices``
+(``PriceBook.load(result.prices_path)``).
 
 The unit prices are public list prices of the kind of service each tool stands for (late 2025):
 
@@ -19,7 +20,7 @@ db_read, others     0.0001      the default: internal calls (compute, egress)
 retrieval query     0.0004      an embedding plus a managed vector-database query
 rerank              0.002       a hosted rerank call ($2 per 1k searches)
 escalation minute   0.50        a support agent's fully loaded cost ($30 an hour: the US median
-                                customer-service wage, $19.08 an hour in BLS OES May 2023, × 1.5)
+                                customer-service wage, $19.08 an hour in BLS OES May 2023, x 1.5)
 ==================  ==========  ===========================================================
 
 The simulator uses the same numbers (``UNIT_USD``) for its own estimates (budgets, planted

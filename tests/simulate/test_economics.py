@@ -1,7 +1,8 @@
 """The mid-size run's economics, fully loaded (ingested with the simulated operator's prices).
 
-Seed 000 and seed 001 are the story: a product whose aggregate looks healthy, a cheap median
-customer, a power-law tail, and a few flat-priced customers who cost many times what they pay.
+The per-customer economics essay and the cost-concentration article are the story: a product whose
+aggregate looks healthy, a cheap median customer, a power-law tail, and a few flat-priced customers
+who cost many times what they pay.
 Every figure is computed here from the ledger's priced events and ``customers.csv`` with DuckDB,
 never read from ``truth.json``.
 """
@@ -127,8 +128,9 @@ def test_every_cost_is_priced(econ: dict[str, Any]) -> None:
 def test_llm_calls_are_the_main_cost_line(econ: dict[str, Any]) -> None:
     """LLM spend is the main line and a human escalation a minority of it.
 
-    Seed 000 calls escalation the most expensive line item *per item* in many products: one
-    escalation here costs about $0.50 against under a cent per LLM call. In aggregate, a product
+    The per-customer economics essay calls escalation the most expensive line item *per item* in
+    many products: one escalation here costs about $0.50 against under a cent per LLM call. In
+    aggregate, a product
     that resolves most tasks itself spends mostly on its model calls; bands: LLM calls over half
     of fully loaded spend, escalations 5-30%, tools and retrieval together under a fifth.
     """
@@ -137,14 +139,16 @@ def test_llm_calls_are_the_main_cost_line(econ: dict[str, Any]) -> None:
     assert k["llm_call"] / total >= 0.55, k
     assert 0.05 <= k["escalation"] / total <= 0.30, k
     assert (k["tool_call"] + k["retrieval"]) / total <= 0.2, k
-    # and per item, an escalation costs far more than a call (seed 000's "most expensive line")
+    # and per item, an escalation costs far more than a call (the per-customer economics essay's
+    # "most expensive line")
     escalations = econ["escalation_events"]
     assert k["escalation"] / escalations > 50 * k["llm_call"] / econ["llm_calls"]
 
 
 def test_cost_per_resolved_task_is_3_to_8_times_cost_per_call(econ: dict[str, Any]) -> None:
-    """Seed 004: computed honestly (all spend over accepted outcomes), cost per resolved task is
-    "typically three to eight times what the API math suggested", the API math being the
+    """The cost-per-resolved-task article: computed honestly (all spend over accepted outcomes),
+    cost per resolved task is "typically three to eight times what the API math suggested", the API
+    math being the
     vendor's billed unit, the call. Here: fully loaded spend / accepted tasks against LLM spend /
     LLM calls."""
     k = econ["by_kind"]
@@ -155,12 +159,13 @@ def test_cost_per_resolved_task_is_3_to_8_times_cost_per_call(econ: dict[str, An
 
 
 def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
-    """Seed 004's failure cost share (spend of tasks that did not end accepted / all spend).
+    """The cost-per-resolved-task article's failure cost share (spend of tasks that did not end
+    accepted / all spend).
 
     No source gives a number; the band follows from the task mix: a failed task carries its
     retries and escalations, so failures cost at least their share of tasks (about a fifth),
-    and a product whose aggregate looks healthy (seed 000) spends most on work that is accepted:
-    at most half.
+    and a product whose aggregate looks healthy (the per-customer economics essay) spends most on
+    work that is accepted: at most half.
     """
     k = econ["by_kind"]
     total = sum(v for v in k.values() if v)
@@ -171,14 +176,16 @@ def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
 
 
 def test_aggregate_cost_to_revenue_looks_healthy(econ: dict[str, Any]) -> None:
-    """Seed 000's trap: the aggregate looks healthy. Product cost is under 8% of revenue (the
-    top of seed 002's healthy cost-to-ARR band) and above 0.5% (a feature in use)."""
+    """The per-customer economics essay's trap: the aggregate looks healthy. Product cost is under
+    8% of revenue (the
+    top of the eight-KPI framework's healthy cost-to-ARR band) and above 0.5% (a feature in use)."""
     share = econ["cost"].sum() / econ["revenue"].sum()
     assert 0.005 <= share <= 0.08, share
 
 
 def test_median_paying_customer_is_cheap(econ: dict[str, Any]) -> None:
-    """Seed 002: the median paid user spends 0.5-1.5% of the seat price on raw inference."""
+    """The eight-KPI framework: the median paid user spends 0.5-1.5% of the seat price on raw
+    inference."""
     paid = econ["revenue"] > 0
     llm_share = np.median(econ["llm"][paid] / econ["revenue"][paid])
     assert 0.003 <= llm_share <= 0.02, llm_share
@@ -189,7 +196,8 @@ def test_a_few_paying_customers_are_deeply_underwater(econ: dict[str, Any]) -> N
     ratio = np.where(paid, econ["cost"] / np.where(paid, econ["revenue"], 1.0), 0.0)
     under = paid & (ratio > 1.0)
     share = under.sum() / paid.sum()
-    # seed 003's example: 5% of customers at negative inference margin; here a few of them
+    # the cost-allocation guide's example: 5% of customers at negative inference margin; here a few
+    # of them
     assert 0.005 <= share <= 0.06, share
     assert 3.0 <= ratio.max() <= 150.0, ratio.max()
     # on flat plans: most of them on pro or team
@@ -212,11 +220,13 @@ def test_heavy_customers_sit_on_every_plan(econ: dict[str, Any]) -> None:
 
 
 def test_cost_per_successful_task_spreads_across_customers(econ: dict[str, Any]) -> None:
-    """Seed 000: the per-customer distribution of cost per successful task is right-skewed and
-    the aggregate sits above the median (its illustration: $0.30 median, $5 p95, $40 p99).
+    """The per-customer economics essay: the per-customer distribution of cost per successful task
+    is right-skewed and the aggregate sits above the median (its illustration: $0.30 median, $5
+    p95, $40 p99).
 
-    With LLM calls the main line, a task's cost is its tokens: seed 002's per-task token bands at
-    2025 list prices make $0.01-0.10 a task (docs/simulator.md), so the median is there, and
+    With LLM calls the main line, a task's cost is its tokens: the eight-KPI framework's per-task
+    token bands at 2025 list prices make $0.01-0.10 a task (docs/simulator.md), so the median is
+    there, and
     the spread (p95 about 3x the median, p99 about 8x) is narrower than the illustration, whose
     tail is human labour. Asserted: the median in that band, p95 >= 2.5x and p99 >= 6x it.
     """

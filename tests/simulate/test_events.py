@@ -167,7 +167,8 @@ def test_input_grows_turn_by_turn_within_sessions(
         assert inputs == sorted(inputs)  # never shrinks: context accumulates
         if len(calls) >= 4:
             multi += 1
-            # seed 004: by the later turns the prompt is a multiple of the first one
+            # the cost-per-resolved-task article: by the later turns the prompt is a multiple of the
+            # first one
             grew += inputs[-1] >= 2 * inputs[0]
     assert multi > 50 and grew / multi > 0.5
 

@@ -118,7 +118,8 @@ def weekly(mid_run: SimulationResult) -> list[tuple[float, float]]:
 def test_cost_per_call_falls_while_cost_per_resolved_task_rises(
     weekly: list[tuple[float, float]],
 ) -> None:
-    """Seed 004: per call down about a quarter while per resolved task goes up (40% there, over
+    """The cost-per-resolved-task article: per call down about a quarter while per resolved task
+    goes up (40% there, over
     a quarter; a month of this window drifts as far, measured +15%: asserted > +10%)."""
     assert len(weekly) == 4
     (call_first, task_first), (call_last, task_last) = weekly[0], weekly[-1]
@@ -240,5 +241,6 @@ def test_failure_magnets_also_fail_more_tasks(
 
 
 def test_median_cache_read_share_is_realistic(metrics: dict[str, Any]) -> None:
-    # seed 003: 30-40% on common queries; Mooncake's trace: 37% of prompt tokens are a seen prefix
+    # the cost-allocation guide: 30-40% on common queries; Mooncake's trace: 37% of prompt tokens
+    # are a seen prefix
     assert 0.25 <= np.median(metrics["low_cache_hit"]) <= 0.6
