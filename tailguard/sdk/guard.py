@@ -136,7 +136,8 @@ class CallGuard:
             from tailguard.gateway.replies import graceful
 
             so = body.get("stream_options")
-            inc = isinstance(so, dict) and bool(so.get("include_usage"))
+            # the caller's own wish: not the usage chunk the tap asked for on its behalf
+            inc = isinstance(so, dict) and bool(so.get("include_usage")) and not rec.drop
             return graceful(
                 rec.kind,
                 str(body.get("model") or ""),
