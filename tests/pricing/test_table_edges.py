@@ -39,7 +39,14 @@ model = "heavy"
 input_mtok = 0.123456789
 output_mtok = 1.0
 cache_read_mtok = 0.01
-cache_write_mtok = 2.0
+cache_write_mtok = 3.75
+
+[[model]]
+model = "heavy-out"
+input_mtok = 0.123456789
+output_mtok = 4.0
+cache_read_mtok = 0.01
+cache_write_mtok = 1.0
 
 [units]
 tool_call_usd = { default = 0.002, web_search = 0.01 }
@@ -168,14 +175,19 @@ def test_a_call_with_no_model_beside_priced_calls(book: PriceBook) -> None:
 
 
 def test_big_and_small_rows_together(book: PriceBook) -> None:
-    """heavy, per million tokens: input $0.123456789, cache read $0.01, cache write $2, output
+    """heavy, per million tokens: input $0.123456789, cache read $0.01, cache write $3.75, output
     $1. Per token the finest rate has 15 decimals, so the integer rates at that scale are input
-    123,456,789, cache read 10^7, cache write 2x10^9, output 10^9 (int64 holds 9.2e18).
+    123,456,789, cache read 10^7, cache write 3.75x10^9, output 10^9 (int64 holds 9.2e18; a row
+    whose estimate reaches 2^62 = 4.6e18 is priced in Decimal). heavy-out: output $4 (4x10^9),
+    cache write $1 (10^9), the rest as heavy.
 
     10^11 input tokens:       x 123,456,789 = 1.2e19, too big: Decimal, 12,345.6789
-    10^10 cache-write tokens: x 2x10^9 = 2e19, too big: Decimal, 10^10 x 2e-6 = 20,000
+    3x10^9 cache-write tokens: x 3.75x10^9 = 1.1e19, too big: Decimal, 3x10^9 x 3.75e-6 = 11,250
+        (at the output rate the estimate would be 3e18, under 2^62: int64 would wrap)
     2x10^10 output tokens:    x 10^9 = 2e19, too big: Decimal, 20,000
     10^12 cache-read tokens:  x 10^7 = 1e19, too big: Decimal, 10^12 x 1e-8 = 10,000
+    heavy-out, 3x10^9 output tokens: x 4x10^9 = 1.2e19: Decimal, 3x10^9 x 4e-6 = 12,000 (at the
+        cache-write rate the estimate would be 3e18)
     1,000 in + 1,000 out: 0.000123456789 + 0.001 = 0.001123456789 -> 0.001123457 (half-even
         to nano-dollars, the integer path)
     2,000 in, 0 out: 0.000246913578 -> 0.000246914 (input and output rates swapped: 0.002)
@@ -190,17 +202,19 @@ def test_big_and_small_rows_together(book: PriceBook) -> None:
 
     rows = [
         heavy(input_tokens=10**11),
-        heavy(input_tokens=10**10, cache_write_tokens=10**10),
+        heavy(input_tokens=3 * 10**9, cache_write_tokens=3 * 10**9),
         heavy(input_tokens=0, output_tokens=2 * 10**10),
         heavy(input_tokens=10**12, cache_read_tokens=10**12),
+        {**heavy(input_tokens=0, output_tokens=3 * 10**9), "model": "heavy-out"},
         heavy(input_tokens=1_000, output_tokens=1_000),
         heavy(input_tokens=2_000),
     ]
     assert [c for c, _, _ in priced(book, rows)] == [
         Decimal("12345.6789"),
-        Decimal(20_000),
+        Decimal(11_250),
         Decimal(20_000),
         Decimal(10_000),
+        Decimal(12_000),
         Decimal("0.001123457"),
         Decimal("0.000246914"),
     ]
