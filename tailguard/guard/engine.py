@@ -369,7 +369,8 @@ class Guard:
         lim = self.limits(customer_id, tier=tier, seats=seats)
         now_ms = int(self._clock() * 1000)
         key, start, end = budget_key(customer_id, lim, now_ms)
-        spent, reserved = self.store.read([key], now_ms)[0]
+        res_key = f"tg:{{{key_id(customer_id)}}}:res"
+        spent, reserved = self.store.read([key], now_ms, res_key)[0]
         conv: Callable[[int], Any] = from_micro if lim.budget_unit == "usd" else int
         out: dict[str, Any] = {
             "customer_id": customer_id,

@@ -280,3 +280,16 @@ def test_overspend_is_bounded_by_under_estimates(make_guard):
     # spent 1.40: over the $1.00 limit by 0.40 = the sum of the two under-estimates, no more
     assert g.status("acme")["spent"] == D("1.40")
     assert g.check(req("0.01")).action == "deny"
+
+
+def test_status_refunds_expired_reservations(make_guard, clock):
+    """A caller that crashed never settles: its $0.30 is reserved for reservation_ttl_s (600 s),
+    then refunded. ``status`` must show that without waiting for the customer's next check:
+    reserved $0.30 and headroom $0.70 before, reserved $0 and headroom $1.00 after."""
+    g = make_guard(HARD_CAP)
+    assert g.check(req("0.30")).allowed
+    st = g.status("acme")
+    assert (st["reserved"], st["headroom"]) == (D("0.30"), D("0.70"))
+    clock.advance(601)
+    st = g.status("acme")
+    assert (st["reserved"], st["headroom"], st["spent"]) == (D("0"), D("1"), D("0"))

@@ -123,8 +123,12 @@ class Store(Protocol):
         run (Redis) applies a non-empty ``settle_id`` at most once, so a settle can be replayed."""
         ...
 
-    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
-        """``(spent, reserved)`` per cap key (0, 0 when absent)."""
+    def read(
+        self, keys: list[str], now_ms: int | None = None, res_key: str | None = None
+    ) -> list[tuple[int, int]]:
+        """``(spent, reserved)`` per cap key (0, 0 when absent); with ``res_key`` (a customer's
+        reservation set) its expired reservations are refunded first, so a crashed caller's
+        reservation is not shown as reserved after it expired."""
         ...
 
     def add_spent(self, items: list[SettleItem], now_ms: int) -> None:

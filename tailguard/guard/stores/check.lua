@@ -26,25 +26,8 @@ local function ttl(at)
   return d
 end
 
--- refund this customer's expired reservations (a crashed caller never leaks budget)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 64)
-for _, m in ipairs(expired) do
-  local first = true
-  for part in string.gmatch(m, '[^\30]+') do
-    if first then
-      first = false
-    else
-      local sep = string.find(part, '\31[^\31]*$')
-      local k = string.sub(part, 1, sep - 1)
-      if redis.call('EXISTS', k) == 1 then
-        -- 0 - x, not -x: Lua prints -0 for a zero amount, which HINCRBY refuses
-        local r = redis.call('HINCRBY', k, 'r', 0 - tonumber(string.sub(part, sep + 1)))
-        if r < 0 then redis.call('HSET', k, 'r', 0) end
-      end
-    end
-  end
-  redis.call('ZREM', KEYS[1], m)
-end
+-- refund this customer's expired reservations (purge.lua, prepended when loaded)
+purge_expired(KEYS[1], now)
 
 if has_kill and redis.call('EXISTS', KEYS[2]) == 1 then
   return {3, -1, {}, 0}

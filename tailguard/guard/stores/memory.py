@@ -318,10 +318,15 @@ class MemoryStore:
             elif e[0] < spent:
                 e[0] = spent
 
-    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
-        """``(spent, reserved)`` per cap key, (0, 0) when absent or expired."""
+    def read(
+        self, keys: list[str], now_ms: int | None = None, res_key: str | None = None
+    ) -> list[tuple[int, int]]:
+        """``(spent, reserved)`` per cap key, (0, 0) when absent or expired; with ``res_key``,
+        the customer's expired reservations are refunded first."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         with self._lock:
+            if res_key is not None:
+                self._purge(res_key, now)
             out = []
             for k in keys:
                 e = self._caps.get(k)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from importlib import resources
 from typing import Any
@@ -68,7 +69,9 @@ def _lua(name: str) -> str:
 
 
 _msgpack = msgspec.msgpack.Encoder().encode
-CHECK_LUA = _lua("check.lua")
+PURGE_LUA = _lua("purge.lua")  # one rule for refunding expired reservations, in two scripts
+CHECK_LUA = PURGE_LUA + _lua("check.lua")
+READ_LUA = PURGE_LUA + _lua("read.lua")
 SETTLE_LUA = _lua("settle.lua")
 
 
@@ -162,6 +165,7 @@ class RedisStore:
         self.client = redis.Redis(connection_pool=pool)
         self._check = self.client.register_script(CHECK_LUA)
         self._settle = self.client.register_script(SETTLE_LUA)
+        self._read = self.client.register_script(READ_LUA)
         # redis.asyncio clients belong to one event loop: keep one per loop
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
@@ -228,8 +232,14 @@ class RedisStore:
     def add_spent(self, items: list[SettleItem], now_ms: int) -> None:
         self.settle("", "", items, [], now_ms)
 
-    def read(self, keys: list[str], now_ms: int | None = None) -> list[tuple[int, int]]:
+    def read(
+        self, keys: list[str], now_ms: int | None = None, res_key: str | None = None
+    ) -> list[tuple[int, int]]:
         try:
+            if res_key is not None:  # refund the customer's expired reservations first
+                now = int(time.time() * 1000) if now_ms is None else now_ms
+                flat = [int(x) for x in self._read(keys=[res_key, *keys], args=[now])]
+                return list(zip(flat[::2], flat[1::2], strict=True))
             pipe = self.client.pipeline(transaction=False)
             for k in keys:
                 pipe.hmget(k, "s", "r")
