@@ -112,3 +112,23 @@ def test_degrade_rewrites_the_model(mock: Mock, tg: Tailguard, tmp_path: Path) -
     rows = ledger_rows(tmp_path / "ledger", "llm_call")
     assert [r["model"] for r in rows] == models
     assert "degrade" in {g["action"] for g in ledger_rows(tmp_path / "ledger", "guard")}
+
+
+def test_graceful_stream_shows_no_usage_chunk_it_did_not_ask_for(
+    mock: Mock, tg: Tailguard, tmp_path: Path
+) -> None:
+    c = tg.instrument(
+        openai.OpenAI(base_url=mock.url + "/v1", api_key="k", max_retries=0),
+        policy=_policy(tmp_path, HARD, graceful="true"),
+    )
+    with tg.task(customer="acme"):
+        for _ in range(200):
+            chunks = list(
+                c.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=16, stream=True)
+            )
+            tg.flush()
+            text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+            if not text.startswith("w1"):
+                break
+    assert not text.startswith("w1")  # refused, gracefully
+    assert all(ch.choices and ch.usage is None for ch in chunks)
