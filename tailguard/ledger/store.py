@@ -35,7 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
-from tailguard.events.batch import INPUT_SCHEMA, Reject, structs_to_table, ts_window
+from tailguard.events.batch import (
+    INPUT_SCHEMA,
+    Reject,
+    split_error,
+    structs_to_table,
+    ts_window,
+)
 from tailguard.events.schema import LEDGER_SCHEMA, Event
 from tailguard.ledger.compact import CompactResult, compact
 from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
@@ -175,8 +181,9 @@ class Ledger(SegmentDir):
             if isinstance(ev, Mapping):
                 try:
                     structs.append(decoder.decode(msgspec.json.encode(ev)))
-                except msgspec.ValidationError as exc:
-                    problems.append(f"<append>:{n}: {exc}")
+                except msgspec.ValidationError as exc:  # the readers' form: line, field, reason
+                    field, reason = split_error(str(exc))
+                    problems.append(f"<append>:{n}: {field}: {reason}")
             else:
                 structs.append(ev)
         window = ts_window()  # the window ingest applies: one rule for every way in

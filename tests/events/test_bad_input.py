@@ -271,6 +271,10 @@ def test_ledger_append_applies_the_window(tmp_path: Path) -> None:
     assert exc.value.problems == [f"<append>:2: ts: {DEFAULT_TS_WINDOW.reason()}"]
     assert led.count() == 0  # nothing of the call is written
     assert led.append([ok | {"ts": "2025-06-01T00:00:00Z"}]).accepted == 1
+    with pytest.raises(InputError) as exc:
+        led.append([ok | {"ts": "2025-06-01T00:00:00Z", "outcome": "maybe"}])
+    (problem,) = exc.value.problems
+    assert problem.startswith("<append>:1: outcome: Invalid enum value 'maybe'")
 
 
 def test_the_window_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
