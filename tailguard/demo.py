@@ -228,9 +228,14 @@ def render_markdown(
         *_tail_lines(head.get("tail")),
         "## The ten most underwater paying customers",
         "",
-        "| customer | tier | cost | revenue | margin | cost % of MRR |",
-        "|---|---|---|---|---|---|",
     ]
+    if not head["most_underwater"]:
+        lines.append("No paying customer costs more than it pays over this period.")
+    else:
+        lines += [
+            "| customer | tier | cost | revenue | margin | cost % of MRR |",
+            "|---|---|---|---|---|---|",
+        ]
     for u in head["most_underwater"]:
         pct = "—" if u["cost_pct_of_mrr"] is None else f"{u['cost_pct_of_mrr']:,.0f}%"
         lines.append(

@@ -114,20 +114,23 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
     )
     t.add_row("unpriced LLM calls", f"{h['unpriced_calls']:,}")
     c.print(t)
-    u = Table(title="Ten most underwater paying customers")
-    for col in ("customer", "tier", "cost", "revenue", "margin", "cost % of MRR"):
-        u.add_column(col, justify="left" if col in ("customer", "tier") else "right")
-    for r in h["most_underwater"]:
-        pct = "—" if r["cost_pct_of_mrr"] is None else f"{r['cost_pct_of_mrr']:,.0f}%"
-        u.add_row(
-            r["customer_id"],
-            r["tier"] or "—",
-            usd(r["cost_usd"]),
-            usd(r["revenue_usd"]),
-            usd(r["gross_margin_usd"]),
-            pct,
-        )
-    c.print(u)
+    if not h["most_underwater"]:
+        c.print("No paying customer costs more than it pays over this period.", highlight=False)
+    else:
+        u = Table(title="Ten most underwater paying customers")
+        for col in ("customer", "tier", "cost", "revenue", "margin", "cost % of MRR"):
+            u.add_column(col, justify="left" if col in ("customer", "tier") else "right")
+        for r in h["most_underwater"]:
+            pct = "—" if r["cost_pct_of_mrr"] is None else f"{r['cost_pct_of_mrr']:,.0f}%"
+            u.add_row(
+                r["customer_id"],
+                r["tier"] or "—",
+                usd(r["cost_usd"]),
+                usd(r["revenue_usd"]),
+                usd(r["gross_margin_usd"]),
+                pct,
+            )
+        c.print(u)
     tail = h.get("tail")
     if tail:
         from tailguard.demo import _tail_lines
