@@ -196,3 +196,30 @@ def test_anthropic_sync_and_async_cache_conversion(
     assert seen == [(11, 5, 0, 9), (11, 4, 9, 0)]
     assert got == [*seen, (2, 3, 0, 0), (3, 2, 0, 0)]
     assert {r["provider"] for r in rows} == {"anthropic"}
+
+
+def test_client_on_plain_httpx(mock: Mock, tg: Tailguard, tmp_path: Path) -> None:
+    """A client given its own ``httpx`` (not ``httpx2``) pool is tapped the same way."""
+    import httpx
+
+    async def main() -> int:
+        c = tg.instrument(
+            openai.AsyncOpenAI(
+                base_url=mock.url + "/v1",
+                api_key="k",
+                max_retries=0,
+                http_client=httpx.AsyncClient(),
+            )
+        )
+        async with tg.task(customer="delta"):
+            s = await c.chat.completions.create(
+                model="gpt-4o-mini", messages=MSG, max_tokens=3, stream=True
+            )
+            n = sum([1 async for ch in s if ch.choices])
+        await c.close()
+        return n
+
+    assert asyncio.run(main()) == 5  # role chunk, 3 words, finish chunk: no usage-only chunk
+    tg.flush()
+    (row,) = ledger_rows(tmp_path / "ledger", "llm_call")
+    assert (row["customer_id"], row["input_tokens"], row["output_tokens"]) == ("delta", 5, 3)
