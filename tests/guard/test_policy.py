@@ -13,32 +13,34 @@ from tailguard.guard import CustomerInfo, PolicyError, load_policy, parse_policy
 EXAMPLE = Path(__file__).parents[2] / "examples" / "policy.toml"
 
 
-def test_example_policy_has_seed_002s_four_tiers():
+def test_example_policy_loads_with_one_overage_pattern_per_tier():
+    """examples/policy.toml, resolved by hand from the file: four plan tiers and a usage-based
+    one, one overage pattern each (hard cap on free, degradation on pro, payg on the rest)."""
     p = load_policy(EXAMPLE)
-    assert set(p.tiers) == {"free", "pro", "team", "enterprise"}
-    # seed 002: hard-cap on free, soft-cap-with-degradation on pro, payg on team and enterprise
     assert {n: t["overage"] for n, t in p.tiers.items()} == {
         "free": "hard_cap",
         "pro": "soft_cap_degrade",
         "team": "payg",
         "enterprise": "payg",
+        "custom": "payg",
     }
     free = p.limits_for("someone-new")  # default tier
     assert (free.tier, free.budget_unit, free.hard_limit, free.soft_limit) == (
         "free",
         "tok",
-        50_000,
-        35_000,
-    )  # 70% of 50k tokens
-    acme = p.limits_for("acme")
+        400_000,
+        280_000,
+    )  # 70% of 400k tokens
+    acme = p.limits_for("acme")  # pro, with a $100 override (micro-dollars)
     assert (acme.tier, acme.hard_limit, acme.soft_limit) == ("pro", 100_000_000, 70_000_000)
-    assert acme.degrade_model("claude-sonnet-4-5") == "claude-haiku-4-5"
-    # team pools: 25 seats x $9 = $225 (micro-dollars)
-    assert p.limits_for("initech").hard_limit == 225_000_000
-    assert p.limits_for("x", info=CustomerInfo(tier="team", seats=4)).hard_limit == 36_000_000
-    # enterprise: the contracted pool from the customers table
+    assert (acme.overage, acme.hard_limit_action) == ("soft_cap_degrade", "degrade")
+    assert acme.degrade_model("gpt-4o") == "gpt-4o-mini"
+    # team pools: 25 seats x $1.50 = $37.50; 4 seats from the customers table: $6.00
+    assert p.limits_for("initech").hard_limit == 37_500_000
+    assert p.limits_for("x", info=CustomerInfo(tier="team", seats=4)).hard_limit == 6_000_000
+    # enterprise: the contracted pool from the customers table, soft threshold 80%
     ent = p.limits_for("y", info=CustomerInfo(tier="enterprise", contracted_pool_usd=D("12000")))
-    assert ent.hard_limit == 12_000_000_000 and ent.soft_limit == 9_600_000_000  # 80%
+    assert ent.hard_limit == 12_000_000_000 and ent.soft_limit == 9_600_000_000
     assert p.limits_for("globex").graceful is True
     assert p.settings.fail_mode == "fail_open"
 
