@@ -242,7 +242,7 @@ class Failover:
         d.stats["fail_open"] += 1
         if not self._outage_recorded:
             self._outage_recorded = True
-            # the ledger's guard actions have no "fail_open"; a degrade of the guarantee
+            # one event per outage: the guarantee is degraded until the store answers
             d.event("fail_open", "store_unavailable", req, plan.now_ms, model=req.model)
         for c in plan.caps:
             s = seen.get(c.key)
