@@ -193,6 +193,7 @@ def _read_parquet(path: Path, batch_rows: int, window: TsWindow) -> Iterator[Bat
             problems.append(f"{name}:1: {col}: {why}")
     if problems:
         raise InputError(f"{name}: columns do not fit the event schema", problems)
+    raw_types = {c: schema.field(c).type for c in present}
     raw = ", ".join(
         col if col in present else f"CAST(NULL AS {SQL_TYPES[col]}) AS {col}"
         for col in INPUT_COLUMNS
@@ -209,7 +210,7 @@ def _read_parquet(path: Path, batch_rows: int, window: TsWindow) -> Iterator[Bat
     # Streamed: the engine checks the next rows while the caller prices and stages these.
     stream = EngineStream(
         con,
-        f"SELECT _row, {problem_case(SQL_TYPES, window)} AS _err, "
+        f"SELECT _row, {problem_case(SQL_TYPES, window, raw_types)} AS _err, "
         f"{normalized_select(SQL_TYPES, cast='TRY_CAST')} FROM raw",
         min(batch_rows, _PARQUET_CHUNK_ROWS),
     )

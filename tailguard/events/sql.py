@@ -13,11 +13,16 @@ A test checks that a Parquet file and the same events as JSONL read to identical
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pyarrow as pa
+
 from tailguard.events.batch import TsWindow
 from tailguard.events.batch import sql_literal as _lit
 from tailguard.events.schema import (
     INPUT_COLUMNS,
     MAX_MONEY,
+    MONEY,
     MONEY_COLUMNS,
     NULL_DEFAULTS,
     Escalation,
@@ -28,6 +33,8 @@ from tailguard.events.schema import (
     ToolCall,
 )
 from tailguard.vocabulary import GUARD_ACTIONS, KINDS, OUTCOMES, STATUSES, TOOL_KINDS, WORKLOADS
+
+MONEY_PRECISION, MONEY_SCALE = MONEY.precision, MONEY.scale
 
 _CLASSES = (LlmCall, ToolCall, Retrieval, Escalation, TaskOutcome, Guard)
 
@@ -156,14 +163,33 @@ def _value_checks() -> list[tuple[str, str, str]]:
     return checks
 
 
-def _fit_checks(types: dict[str, str]) -> list[tuple[str, str]]:
+def _always_fits(sql_type: str, t: pa.DataType) -> bool:
+    """Whether every value of Arrow type ``t`` converts to ``sql_type`` (no check needed)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_floating(t):
+        return False  # NaN and infinity
+    if sql_type == "DOUBLE":
+        return True
+    limit = {"BIGINT": 64, "INTEGER": 32}.get(sql_type)
+    if limit is not None and pa.types.is_integer(t):
+        return t.bit_width < limit or (pa.types.is_signed_integer(t) and t.bit_width == limit)
+    if pa.types.is_decimal(t) and sql_type.startswith("DECIMAL"):
+        return t.scale <= MONEY_SCALE and t.precision - t.scale <= MONEY_PRECISION - MONEY_SCALE
+    return False
+
+
+def _fit_checks(types: dict[str, str], raw: Mapping[str, pa.DataType]) -> list[tuple[str, str]]:
     """(condition, SQL text of ``field|reason``) for numbers the ledger's types cannot hold.
 
-    Checked before anything else, on the raw Parquet columns: a NaN or infinite float, an
+    Checked before anything else, on the raw Parquet columns (``raw``: their Arrow types; a
+    column absent or of a type that always fits needs no check): a NaN or infinite float, an
     unsigned 64-bit count over BIGINT, money over DECIMAL(18, 9). The reason shows the value.
     """
     out = []
     for col in (*INT_COLUMNS, *FLOAT_COLUMNS, *MONEY_COLUMNS):
+        if col not in raw or _always_fits(types[col], raw[col]):
+            continue
         value = f"CAST({col} AS VARCHAR)"
         out.append(
             (
@@ -183,12 +209,17 @@ def _fit_checks(types: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
-def problem_case(types: dict[str, str], window: TsWindow) -> str:
+def problem_case(
+    types: dict[str, str], window: TsWindow, raw: Mapping[str, pa.DataType] | None = None
+) -> str:
     """A SQL expression naming the first problem of a row as ``field|reason`` (NULL if none).
 
-    ``types`` maps each column to its ledger type; ``window`` bounds ``ts``.
+    ``types`` maps each column to its ledger type; ``window`` bounds ``ts``; ``raw`` gives the
+    Arrow type of each column the file has (``None``: check every numeric column).
     """
-    whens = [f"WHEN {cond} THEN {text}" for cond, text in _fit_checks(types)]
+    if raw is None:
+        raw = {c: pa.float64() for c in types}  # a float fits nothing for sure: check all
+    whens = [f"WHEN {cond} THEN {text}" for cond, text in _fit_checks(types, raw)]
     whens += [
         f"WHEN {cond} THEN {_lit(fld + '|' + reason)}" for cond, fld, reason in _value_checks()
     ]

@@ -376,3 +376,32 @@ def test_any_csv_bytes_give_rows_or_named_rejects(lines: list[bytes | None], quo
     if not quote:
         good = {f"good{i}" for i, ln in enumerate(lines) if ln is None}
         assert good <= set(kept)
+
+
+def test_fit_checks_only_where_a_value_can_fail_to_fit() -> None:
+    """The Parquet query checks a column only when its type can hold a value the ledger's
+    cannot (every check costs the engine time on every row)."""
+    from tailguard.events.batch import SQL_TYPES
+    from tailguard.events.sql import _fit_checks
+
+    def checked(**raw: pa.DataType) -> list[str]:
+        """The fields the checks name (each reason's SQL text starts with 'field|')."""
+        return sorted({text.split("|")[0].strip("'") for _, text in _fit_checks(SQL_TYPES, raw)})
+
+    assert (
+        checked(
+            input_tokens=pa.int64(),
+            attempt=pa.int16(),
+            queries=pa.uint32(),
+            cost_usd=pa.decimal128(18, 9),
+            amount_usd=pa.decimal128(12, 6),
+        )
+        == []
+    )
+    assert checked(
+        input_tokens=pa.uint64(),
+        attempt=pa.int64(),
+        latency_ms=pa.float64(),
+        cost_usd=pa.float32(),
+        amount_usd=pa.decimal128(38, 9),
+    ) == ["amount_usd", "attempt", "cost_usd", "input_tokens", "latency_ms"]
