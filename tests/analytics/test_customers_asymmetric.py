@@ -89,6 +89,8 @@ def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) 
     assert w["revenue_usd"] == Decimal(30)
     assert w["cost_pct_of_mrr"] == pytest.approx(1.8877 / 30 * 100, rel=1e-15)  # not 6.2923
     assert w["gross_margin_usd"] == Decimal("28.1123")
+    # every row states the window it is about: June, both ends as UTC days
+    assert (w["window_start"], w["window_end"]) == (dt.date(2025, 6, 1), dt.date(2025, 6, 30))
 
 
 def test_customer_with_only_llm_calls(june: dict[str, dict[str, Any]]) -> None:
@@ -201,6 +203,11 @@ def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
     GHOST's g1 (accepted Jul 1) is now a task and a win.
     """
     r = rows(ledger, None)
+    for row in r.values():  # the open window is stated as the days its data spans
+        assert (row["window_start"], row["window_end"]) == (
+            dt.date(2025, 6, 1),
+            dt.date(2025, 7, 1),
+        )
     assert r["WIN"]["revenue_usd"] == Decimal("30.555042")
     assert r["LEAN"]["revenue_usd"] == Decimal("10.185014")
     assert r["NONE"]["revenue_usd"] == Decimal("40.740056")

@@ -267,3 +267,30 @@ def test_units_per_kind(book: PriceBook) -> None:
         (Decimal(0), "none", False),
         (None, "unpriced", True),
     ]
+
+
+def test_many_model_provider_pairs_are_grouped_by_sorting(book: PriceBook) -> None:
+    """Over 32 distinct (model, provider) pairs take the sorting path of the grouping. heavy
+    (any provider) at 40 providers, in a shuffled order, each 1,000 in + 1,000 out =
+    0.000123456789 + 0.001 -> 0.001123457; 2,000 in, 0 out -> 0.000246914 (the rows of one
+    pair must not take another's tokens); a call with no model among them stays unpriced."""
+    t = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    rows: list[dict[str, Any]] = []
+    for i in (7 * k % 40 for k in range(40)):  # 7 and 40 are coprime: each i once, shuffled
+        rows.append(
+            {
+                "kind": "llm_call",
+                "ts": t,
+                "model": "heavy",
+                "provider": f"p{i:02d}",
+                "input_tokens": 1_000 if i % 2 else 2_000,
+                "output_tokens": 1_000 if i % 2 else 0,
+            }
+        )
+    rows.append({"kind": "llm_call", "ts": t, "provider": "p00", "input_tokens": 1})
+    got = priced(book, rows)
+    for row, (cost, source, _) in zip(rows[:-1], got, strict=False):
+        odd = int(row["provider"][1:]) % 2
+        assert cost == Decimal("0.001123457" if odd else "0.000246914"), row
+        assert source == "price"
+    assert got[-1] == (None, "unpriced", True)
