@@ -21,12 +21,12 @@ WIN (Winsome Ltd, pro, smb, MRR 30)
     Jun 2 00:00:00  tool lookup (read) 0.001, tool lookup (read) 0.001, crm_update (write) 0.02
     Jun 2 00:00:01  retrieval 3 queries, 6 reranks: 0.0012 + 0.006 = 0.0072
     Jun 2 01:00     accepted;  Jun 2 02:00 accepted again
-  task w2 (rejected, then accepted)
+  task w2 (abandoned, then accepted: 'abandoned' sorts before 'accepted')
     Jun 9 10:00     llm attempt 1: in 3,000, out 300: 6,000 + 2,400 -> 0.0084
     Jun 9 10:01     llm attempt 2: in 2,000 (all cache write), out 250: 5,000 + 2,000 -> 0.007
     Jun 9 10:02     tool search_kb (read), not listed: the default 0.003
     Jun 9 10:03     retrieval 2 queries, 1 rerank: 0.0008 + 0.001 = 0.0018
-    Jun 9 10:04     rejected;  Jun 9 12:00 accepted
+    Jun 9 10:04     abandoned;  Jun 9 12:00 accepted
   task w3 (accepted)
     Jun 12 10:00    llm attempt 1: in 1,000, out 100: 2,000 + 800 -> 0.0028
     Jun 12 10:05    escalation 2.5 minutes: 1.5
@@ -153,7 +153,7 @@ def events() -> list[dict[str, Any]]:
         _llm("2025-06-09T10:01:00Z", "WIN", "w2", 2_000, 250, cache_write_tokens=2_000, attempt=2),
         _ev("tool_call", "2025-06-09T10:02:00Z", "WIN", "w2", tool="search_kb", tool_kind="read"),
         _ev("retrieval", "2025-06-09T10:03:00Z", "WIN", "w2", queries=2, reranks=1),
-        _ev("task_outcome", "2025-06-09T10:04:00Z", "WIN", "w2", outcome="rejected"),
+        _ev("task_outcome", "2025-06-09T10:04:00Z", "WIN", "w2", outcome="abandoned"),
         _ev("task_outcome", "2025-06-09T12:00:00Z", "WIN", "w2", outcome="accepted"),
         # WIN, w3
         _llm("2025-06-12T10:00:00Z", "WIN", "w3", 1_000, 100, attempt=1),

@@ -1,13 +1,13 @@
 """Cost per resolved task on the asymmetric ledger (tests/fixtures_asymmetric.py), by hand.
 
 What the symmetric fixture cannot catch: a task with two outcome events (w1 accepted twice, w2
-rejected then accepted, w4 abandoned then timed_out), an outcome exactly at the window's end
+abandoned then accepted, w4 abandoned then timed_out), an outcome exactly at the window's end
 (g1, Jul 1 00:00:00), a task spanning the ISO week boundary (w1: Sunday Jun 1 23:59:59 and
 Monday Jun 2 00:00:00), an unpriced call.
 
 June 2025 (``--period 2025-06``), spend per task (from the fixture's docstring):
     w1 accepted   0.0185 + 0.016 + 0.001 + 0.001 + 0.02 + 0.0072          = 0.0637
-    w2 accepted   0.0084 + 0.007 + 0.003 + 0.0018 (rejected, then accepted) = 0.0202
+    w2 accepted   0.0084 + 0.007 + 0.003 + 0.0018 (abandoned, then accepted) = 0.0202
     w3 accepted   0.0028 + 1.5                                            = 1.5028
     w4 abandoned  0.001 (+ an unpriced call) + 0.3; abandoned < timed_out  = 0.301
     n1 rejected   0.0006
@@ -69,7 +69,8 @@ def test_overall_figures(june: dict[str, Any]) -> None:
 
 
 def test_each_task_goes_to_its_one_outcome(june: dict[str, Any]) -> None:
-    """Spend by outcome (see the module docstring): w2's rejected-then-accepted is accepted,
+    """Spend by outcome (see the module docstring): w2's abandoned-then-accepted is accepted
+    (any accepted outcome wins, though 'abandoned' sorts first),
     w4's abandoned-then-timed_out is abandoned, g1's outcome after the window leaves it open."""
     by = june["by_outcome"]
     assert by["accepted"]["spend_usd"] == Decimal("1.5867")

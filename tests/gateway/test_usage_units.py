@@ -188,7 +188,9 @@ def test_bad_counts_and_bodies() -> None:
     assert (u.input_tokens, u.output_tokens, u.seen) == (0, 0, True)
     assert from_body("openai", b"<html>").unreadable == "the response body is not JSON"
     assert from_body("openai", b"[1]").unreadable == "the response body is not a JSON object"
-    assert not from_body("openai", b'{"usage": null}').seen
+    none = from_body("openai", b'{"usage": null}')
+    assert not none.seen
+    assert set(none.as_event().values()) == {0}  # no usage reported: every count 0
 
 
 def test_sse_splitter_cuts_whole_events() -> None:
@@ -196,3 +198,6 @@ def test_sse_splitter_cuts_whole_events() -> None:
     assert sp.feed(b"data: a") == []
     assert sp.feed(b"\r\n\r\ndata: b\n\nda") == [b"data: a\n\n", b"data: b\n\n"]
     assert sp.rest() == b"da" and sp.rest() == b""
+    # either separator alone ends an event
+    assert sp.feed(b"data: c\n\n") == [b"data: c\n\n"]
+    assert sp.feed(b"data: d\r\n\r\n") == [b"data: d\n\n"]
