@@ -420,7 +420,11 @@ class Gateway:
         self, send: Send, call: _Call, d: Any, body: dict[str, Any], stream: bool
     ) -> None:
         msg = d.message or "This request was refused by the usage policy."
-        if d.graceful and call.kind in ("chat", "responses", "messages"):
+        if (
+            d.graceful
+            and d.rule != "invalid_request"
+            and call.kind in ("chat", "responses", "messages")
+        ):
             so = body.get("stream_options")
             inc = isinstance(so, dict) and bool(so.get("include_usage"))
             out = replies.graceful(call.kind, call.model, msg, stream=stream, include_usage=inc)
@@ -436,9 +440,12 @@ class Gateway:
             # the SDKs retry a 429 on their own; "not by waiting" must not look retryable soon
             extra.append((b"x-should-retry", b"false"))
         code = "session_killed" if d.action == "kill" else "tailguard_" + (d.rule or "limit")
-        body_ = replies.error_body(call.wire, 429, msg, code=code)
-        await _respond(send, 429, body_, headers=extra)
-        self._count(call, 429)
+        # a request the guard cannot plan (numbers out of range) is the client's error, not a
+        # limit: 400, never retried (the door refuses most of these before the guard is asked)
+        status = 400 if d.rule == "invalid_request" else 429
+        body_ = replies.error_body(call.wire, status, msg, code=code)
+        await _respond(send, status, body_, headers=extra)
+        self._count(call, status)
 
     # --- forwarding ----------------------------------------------------------------------------
 
