@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -74,3 +75,24 @@ def test_demo_needs_no_optional_extra(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["customers"] == 80
+
+
+def test_demo_ends_with_the_next_three_commands(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The demo's last lines name what to run next (diagnose, the panel with the policy the
+    simulated customers ran under, the renewal of the most expensive customer), with this demo's
+    ledger filled in; and each of them runs on it."""
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "demo"
+    assert run(["demo", "--out", str(out), "--customers", "120", "--days", "40"]) == 0
+    lines = [x.strip() for x in capsys.readouterr().out.strip().splitlines()]
+    led = out / "ledger"
+    assert lines[-4] == "next:"
+    assert lines[-3] == f"tailguard diagnose --ledger {led}"
+    assert lines[-2] == f"tailguard kpis --ledger {led} --policy {out / 'sim' / 'policy.toml'}"
+    top = lines[-1].split()[2]
+    assert lines[-1] == f"tailguard renewal {top} --ledger {led}"
+    # the customer named is the most expensive one of the demo's table
+    with (out / "customers_report.csv").open() as f:
+        assert next(csv.DictReader(f))["customer_id"] == top
+    for cmd in lines[-3:]:
+        assert run(cmd.split()[1:]) == 0, cmd
