@@ -34,7 +34,8 @@ from tailguard.simulate.budgets import (
     policy_toml,
     scale,
 )
-from tailguard.simulate.model import KIND_LLM, KIND_OUT, KINDS, generate, llm_cost, unit_cost
+from tailguard.simulate.columns import KIND_LLM, KIND_OUT, KINDS, llm_cost, unit_cost
+from tailguard.simulate.model import generate
 from tailguard.simulate.population import (
     COST_PER_SESSION,
     SEGMENTS,

@@ -16,26 +16,30 @@ includes cache reads and writes, ``output_tokens`` includes reasoning (OpenTelem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from tailguard.simulate import catalog as cat
-from tailguard.simulate import params, prices
-from tailguard.simulate.budgets import HARD_CAP, PAYG, SOFT_CAP_DEGRADE, TIER_BUDGETS
+from tailguard.simulate import params
+from tailguard.simulate.columns import KIND_ESC as KIND_ESC
+from tailguard.simulate.columns import KIND_GUARD as KIND_GUARD
+from tailguard.simulate.columns import KIND_LLM as KIND_LLM
+from tailguard.simulate.columns import KIND_OUT as KIND_OUT
+from tailguard.simulate.columns import KIND_PRIO, US, concat, excl_cumsum, to_us
+from tailguard.simulate.columns import KIND_RETR as KIND_RETR
+from tailguard.simulate.columns import KIND_TOOL as KIND_TOOL
+from tailguard.simulate.columns import KINDS as KINDS
+from tailguard.simulate.columns import Chunk as Chunk
+from tailguard.simulate.columns import llm_cost as llm_cost
+from tailguard.simulate.columns import unit_cost as unit_cost
+from tailguard.simulate.enforce import enforce
 from tailguard.simulate.population import SHAPE_BIT, Population
-from tailguard.vocabulary import KINDS as KINDS
 
-US = 1_000_000  # microseconds per second
 CACHE_BLOCK = 128
 CACHE_TTL_S = 300.0
 CACHE_MIN = 1024
-KIND_LLM, KIND_TOOL, KIND_RETR, KIND_ESC, KIND_OUT, KIND_GUARD = range(6)
-#: order of kinds at the same timestamp (an outcome after the call that closed the task)
-_KIND_PRIO = np.array([1, 2, 0, 4, 3, 5])
-
 _TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
-_TOOL_USD = np.array(prices.tool_usd(cat.TOOLS))
 #: median minutes a human spends on an escalated task (lognormal, sigma 0.8: mostly a quick
 #: review of the product's draft, sometimes a long takeover; clipped to 0.5-60 minutes)
 ESC_MEDIAN_MIN = 0.8
@@ -55,14 +59,6 @@ def _seg_arange(counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
 
 
-def _excl_cumsum(v: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Cumulative sum within consecutive segments of ``counts`` rows, excluding the row itself."""
-    cs = np.cumsum(v)
-    starts = np.cumsum(counts) - counts
-    first = np.repeat(starts, counts)
-    return cs - v - (cs[first] - v[first])
-
-
 def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     c = np.cumsum(p, axis=1)
     c[:, -1] = 1.0
@@ -71,103 +67,6 @@ def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
 
 def _has(pop: Population, shape: str, c: np.ndarray) -> np.ndarray:
     return (pop.shapes[c] & SHAPE_BIT[shape]) > 0
-
-
-@dataclass
-class Chunk:
-    """The events of one chunk of customers, one entry per column, all of equal length."""
-
-    cols: dict[str, np.ndarray]
-    users: list[str]  # user_id strings, indexed by the ``user`` column
-    n_sessions: int
-    n_tasks: int
-    stats: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.cols["kind"])
-
-
-# columns and their fill values for kinds that do not carry them
-_FILL: dict[str, tuple[type, float | int]] = {
-    "kind": (np.int8, -1),
-    "ts": (np.int64, 0),
-    "cust": (np.int64, -1),
-    "user": (np.int64, -1),
-    "session": (np.int64, -1),
-    "task": (np.int64, -1),
-    "workload": (np.int8, -1),
-    "feature": (np.int8, -1),
-    "model": (np.int8, -1),
-    "attempt": (np.int32, -1),
-    "input_tokens": (np.int64, -1),
-    "output_tokens": (np.int64, -1),
-    "cache_read_tokens": (np.int64, -1),
-    "cache_write_tokens": (np.int64, -1),
-    "reasoning_tokens": (np.int64, -1),
-    "latency_ms": (np.float64, np.nan),
-    "status": (np.int8, -1),
-    "tool": (np.int8, -1),
-    "queries": (np.int64, -1),
-    "reranks": (np.int64, -1),
-    "minutes": (np.float64, np.nan),
-    "outcome": (np.int8, -1),
-    "action": (np.int8, -1),
-    "rule": (np.int8, -1),
-    "amount_usd": (np.float64, np.nan),
-    "cost_usd": (np.float64, np.nan),
-}
-
-
-def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    sizes = [len(p["kind"]) for p in parts]
-    for name, (dtype, fill) in _FILL.items():
-        arrs = [
-            p[name].astype(dtype, copy=False) if name in p else np.full(s, fill, dtype=dtype)
-            for p, s in zip(parts, sizes, strict=True)
-        ]
-        out[name] = np.concatenate(arrs)
-    return out
-
-
-def llm_cost(cols: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
-    """Estimated USD of the llm_call rows in ``mask`` from the price snapshot in params."""
-    m = cols["model"][mask]
-    inp = cols["input_tokens"][mask]
-    cr = cols["cache_read_tokens"][mask]
-    cw = cols["cache_write_tokens"][mask]
-    out = cols["output_tokens"][mask]
-    return (
-        (inp - cr - cw) * cat.PRICE_IN[m]
-        + cr * cat.PRICE_CR[m]
-        + cw * cat.PRICE_CW[m]
-        + out * cat.PRICE_OUT[m]
-    )
-
-
-def unit_cost(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Estimated USD of every row that is not an LLM call, at the simulated operator's unit
-    prices (``prices.py``: tools, retrieval queries and reranks, escalation minutes); 0 else."""
-    kind = cols["kind"]
-    out = np.zeros(len(kind))
-    t = kind == KIND_TOOL
-    out[t] = _TOOL_USD[cols["tool"][t]]
-    r = kind == KIND_RETR
-    out[r] = (
-        cols["queries"][r] * prices.RETRIEVAL_QUERY_USD + cols["reranks"][r] * prices.RERANK_USD
-    )
-    e = kind == KIND_ESC
-    out[e] = cols["minutes"][e] * prices.ESCALATION_MINUTE_USD
-    return out
-
-
-# --- the generator, one function per stage ------------------------------------------------
-#
-# Each stage draws from the chunk's generator in a fixed order (the order below), so that a seed
-# gives the same bytes; a stage takes the levels above it and returns its own level's arrays.
-# Index arrays name their parent level by prefix: ``s_`` sessions, ``t_`` tasks, ``k_`` turns
-# (one LLM call each, before retries), ``r_`` attempts, ``tc_`` tool calls; ``_g`` is the global
-# customer index and ``_c`` the index within the chunk.
 
 
 @dataclass
@@ -181,7 +80,7 @@ class _Users:
 
 
 @dataclass
-class _Sessions:
+class Sessions:
     user: np.ndarray
     day: np.ndarray
     c: np.ndarray
@@ -316,7 +215,7 @@ def _users(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> _User
 
 def _sessions(
     pop: Population, cust: np.ndarray, users: _Users, rng: np.random.Generator, trend: float
-) -> _Sessions:
+) -> Sessions:
     """Sessions per active user-day, their start, workload, feature and routed model."""
     ud_u, ud_d = users.ud_u, users.ud_d
     hf_ud = _has(pop, "high_frequency", cust[users.c[ud_u]])
@@ -340,13 +239,13 @@ def _sessions(
     s_f = trend * s_day / max(1, pop.days - 1)
     cheaper = rng.random(nsess) < 0.35 * s_f
     s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
-    return _Sessions(
+    return Sessions(
         s_user, s_day, s_c, s_g, s_start, s_wl, s_feat, s_model, s_f,
         _has(pop, "long_sessions", s_g),
     )  # fmt: skip
 
 
-def _tasks(pop: Population, sess: _Sessions, rng: np.random.Generator) -> _Tasks:
+def _tasks(pop: Population, sess: Sessions, rng: np.random.Generator) -> _Tasks:
     """Tasks per session and the turns each is planned to take (long sessions, fan-out, drift)."""
     nsess = sess.n
     s_wl, s_long = sess.wl, sess.long
@@ -383,7 +282,7 @@ def _tasks(pop: Population, sess: _Sessions, rng: np.random.Generator) -> _Tasks
     return _Tasks(t_s, t_wl, t_g, t_f, nturn)
 
 
-def _turns(pop: Population, sess: _Sessions, tasks: _Tasks, rng: np.random.Generator) -> _Turns:
+def _turns(pop: Population, sess: Sessions, tasks: _Tasks, rng: np.random.Generator) -> _Turns:
     """Turns and their failed attempts (retries); a task whose every attempt fails ends there."""
     k_t = np.repeat(np.arange(tasks.n), tasks.nturn)
     k_s = tasks.s[k_t]
@@ -400,7 +299,7 @@ def _turns(pop: Population, sess: _Sessions, tasks: _Tasks, rng: np.random.Gener
         nf += fail
         alive = fail
     dead = nf >= max_att
-    keep = _excl_cumsum(dead.astype(np.int64), tasks.nturn) == 0
+    keep = excl_cumsum(dead.astype(np.int64), tasks.nturn) == 0
     k_t, k_s, k_g, nf, dead, mag = k_t[keep], k_s[keep], k_g[keep], nf[keep], dead[keep], mag[keep]
     nturn = np.bincount(k_t, minlength=tasks.n)
     k_in_task = _seg_arange(nturn)
@@ -444,7 +343,7 @@ def _tool_calls(pop: Population, turns: _Turns, rng: np.random.Generator) -> _To
 
 
 def _prompts(
-    pop: Population, sess: _Sessions, turns: _Turns, tools: _Tools, rng: np.random.Generator
+    pop: Population, sess: Sessions, turns: _Turns, tools: _Tools, rng: np.random.Generator
 ) -> _Prompts:
     """Token sizes per turn from the real traces, the model of each turn, and the accumulated
     context (the cost-per-resolved-task article: turn *k* sends everything said before it)."""
@@ -504,7 +403,7 @@ def _prompts(
     reasoning = np.round(reasoning)
 
     sys_prompt = cat.SYSTEM_PROMPT[sess.feat][turns.s].astype(np.float64)
-    prior = _excl_cumsum(new + visible, turns.s_nturn)
+    prior = excl_cumsum(new + visible, turns.s_nturn)
     return _Prompts(sys_prompt + prior + new, visible, reasoning, k_model, sys_prompt)
 
 
@@ -572,13 +471,13 @@ def _attempts(turns: _Turns, prompts: _Prompts, rng: np.random.Generator) -> _At
         model=r_model,
         inp=r_in,
         lat=r_lat,
-        off_ms=_excl_cumsum(r_span, natt),
+        off_ms=excl_cumsum(r_span, natt),
         llm_ms=np.bincount(r_k, weights=r_span, minlength=turns.n),
     )
 
 
 def _schedule(
-    sess: _Sessions,
+    sess: Sessions,
     turns: _Turns,
     tools: _Tools,
     att: _Attempts,
@@ -593,7 +492,7 @@ def _schedule(
     tool_ms = np.bincount(tools.k, weights=tc_lat + 30.0, minlength=turns.n)
     retr_ms = np.where(turns.wl == 2, 250.0, 0.0)
     dur_s = (retr_ms + att.llm_ms + tool_ms) / 1000.0
-    k_start = sess.start[turns.s] + _excl_cumsum(dur_s + gap, turns.s_nturn) + gap
+    k_start = sess.start[turns.s] + excl_cumsum(dur_s + gap, turns.s_nturn) + gap
     return tc_lat, k_start, dur_s, retr_ms
 
 
@@ -638,12 +537,8 @@ def _outcomes(
     return outcome, t_end + delay
 
 
-def _us(sec: np.ndarray) -> np.ndarray:
-    return np.round(sec * US).astype(np.int64)
-
-
 def _columns(
-    sess: _Sessions,
+    sess: Sessions,
     tasks: _Tasks,
     turns: _Turns,
     tools: _Tools,
@@ -662,7 +557,7 @@ def _columns(
     nr = len(r_k)
     llm = {
         "kind": np.full(nr, KIND_LLM),
-        "ts": _us(k_start[r_k] + (retr_ms[r_k] + att.off_ms) / 1000.0),
+        "ts": to_us(k_start[r_k] + (retr_ms[r_k] + att.off_ms) / 1000.0),
         "session": k_s[r_k],
         "task": k_t[r_k],
         "model": att.model,
@@ -680,7 +575,7 @@ def _columns(
     tc_err = rng.random(ntc) < np.where(turns.mag[tc_k], 0.25, 0.02)
     tool = {
         "kind": np.full(ntc, KIND_TOOL),
-        "ts": _us(k_start[tc_k] + (retr_ms[tc_k] + att.llm_ms[tc_k] + tc_j * 30.0) / 1000.0),
+        "ts": to_us(k_start[tc_k] + (retr_ms[tc_k] + att.llm_ms[tc_k] + tc_j * 30.0) / 1000.0),
         "session": k_s[tc_k],
         "task": k_t[tc_k],
         "tool": tools.tool,
@@ -691,7 +586,7 @@ def _columns(
     nrag = len(rag)
     retr = {
         "kind": np.full(nrag, KIND_RETR),
-        "ts": _us(k_start[rag]),
+        "ts": to_us(k_start[rag]),
         "session": k_s[rag],
         "task": k_t[rag],
         "queries": 1 + rng.binomial(2, 0.3, nrag),
@@ -699,7 +594,7 @@ def _columns(
     }
     outc = {
         "kind": np.full(tasks.n, KIND_OUT),
-        "ts": _us(t_ts),
+        "ts": to_us(t_ts),
         "session": tasks.s,
         "task": np.arange(tasks.n),
         "outcome": outcome,
@@ -708,7 +603,7 @@ def _columns(
     nesc = len(esc_t)
     esc = {
         "kind": np.full(nesc, KIND_ESC),
-        "ts": _us(t_ts[esc_t]),
+        "ts": to_us(t_ts[esc_t]),
         "session": tasks.s[esc_t],
         "task": esc_t,
         "minutes": np.round(
@@ -722,18 +617,18 @@ def _finish(
     pop: Population,
     cust: np.ndarray,
     users: _Users,
-    sess: _Sessions,
+    sess: Sessions,
     tasks: _Tasks,
     parts: list[dict[str, np.ndarray]],
 ) -> Chunk:
-    """Session attributes on every row, the window's end, the tier budgets (``_enforce``),
+    """Session attributes on every row, the window's end, the tier budgets (``enforce``),
     provider-reported costs, then every row in (customer, time, kind) order."""
     for p in parts:
         p["cust"] = sess.c[p["session"]]
         p["user"] = sess.user[p["session"]]
         p["workload"] = sess.wl[p["session"]]
         p["feature"] = sess.feat[p["session"]]
-    cols = _concat(parts)
+    cols = concat(parts)
     cols["cust"] = cust[cols["cust"]]  # to global customer index
     # a session still running when the window closes belongs to the next window: left out, so
     # that every event falls inside the window (a report of its last month sees a whole month)
@@ -743,171 +638,12 @@ def _finish(
     if not inside.all():
         cols = {k: v[inside] for k, v in cols.items()}
     # the tier budgets: degrade, deny, alert and meter overage as the guard would
-    cols, extra = _enforce(pop, cols, sess)
+    cols, extra = enforce(pop, cols, sess)
     # provider-reported cost (the price a gateway logged), for the customers that report it
     rep = np.flatnonzero((cols["kind"] == KIND_LLM) & pop.reports_cost[cols["cust"]])
     cols["cost_usd"][rep] = np.round(llm_cost(cols, rep), 9)
     if extra:
-        cols = _concat([cols, *extra])
-    order = np.lexsort((_KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
+        cols = concat([cols, *extra])
+    order = np.lexsort((KIND_PRIO[cols["kind"]], cols["ts"], cols["cust"]))
     cols = {k: v[order] for k, v in cols.items()}
     return Chunk(cols=cols, users=users.ids, n_sessions=sess.n, n_tasks=tasks.n)
-
-
-def _enforce(
-    pop: Population, cols: dict[str, np.ndarray], sess: _Sessions
-) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
-    """The tier budgets of ``budgets.py`` applied to the chunk, as the guard applies a policy.
-
-    Per customer and calendar month, in time order, with the guard's own usage (LLM dollars, or
-    input + output tokens for a token budget) and its own rule names:
-
-    1. soft_cap_degrade tiers: every call at or past the soft threshold goes to its model's
-       budget sibling (``catalog.CHEAPER``) and logs ``degrade`` / ``soft_threshold`` (past the
-       hard limit, when the tier degrades there instead of denying: ``degrade`` /
-       ``hard_limit``);
-    2. hard_cap tiers (and soft_cap_degrade tiers that deny at the hard limit): a session that
-       starts once the month's usage has reached the budget is denied, so it never happens; one
-       ``deny`` / ``hard_limit`` per customer and day records the refusals, naming the user and
-       feature that asked (no session or task: nothing ran);
-    3. every tier: crossing the soft threshold logs one ``soft_threshold`` alert a month;
-    4. payg tiers: every call past the budget logs ``overage`` / ``payg`` with the dollars past it.
-
-    A session already running when the budget runs out finishes (the guard denies call by
-    call; the simulator by session), so a capped customer ends within one session of its budget.
-    Returns the kept events and the guard events to add.
-    """
-    extra: list[dict[str, np.ndarray]] = []
-    llm = np.flatnonzero(cols["kind"] == KIND_LLM)
-    if len(llm) == 0:
-        return cols, extra
-    month_of_day = _month_of_day(pop)
-    overage = _TIER_OVERAGE[pop.tier]
-    soft_at = _TIER_SOFT[pop.tier] * pop.budget
-    budgeted = pop.budget > 0
-
-    def ordered(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        c = cols["cust"][rows]
-        month = month_of_day[np.minimum(cols["ts"][rows] // (86400 * US), pop.days - 1)]
-        group = c * 1000 + month
-        o = np.lexsort((cols["ts"][rows], group))
-        return rows[o], c[o], np.unique(group[o], return_counts=True)[1]
-
-    def usage(rows: np.ndarray, c: np.ndarray) -> np.ndarray:
-        tok = (cols["input_tokens"][rows] + cols["output_tokens"][rows]).astype(np.float64)
-        return np.where(pop.budget_tokens[c], tok, llm_cost(cols, rows))
-
-    # 1. degrade past the soft threshold
-    llm, c, counts = ordered(llm)
-    u = usage(llm, c)
-    before = _excl_cumsum(u, counts)
-    cheaper = cat.CHEAPER[cols["model"][llm]]
-    degraded = np.zeros(len(cols["kind"]), dtype=bool)
-    deg = (
-        (overage[c] == SOFT_CAP_DEGRADE)
-        & budgeted[c]
-        & (before + u >= soft_at[c])
-        & (cheaper != cols["model"][llm])
-    )
-    cols["model"][llm[deg]] = cheaper[deg]
-    degraded[llm[deg]] = True
-
-    # 2. sessions denied at the hard limit
-    u = usage(llm, c)
-    s_use = np.bincount(cols["session"][llm], weights=u, minlength=sess.n)
-    s_capped = budgeted[sess.g] & (_TIER_DENIES[pop.tier[sess.g]])
-    if s_capped.any():
-        day = np.minimum((sess.start // 86400).astype(np.int64), pop.days - 1)
-        idx = np.flatnonzero(s_capped)
-        group = sess.g[idx] * 1000 + month_of_day[day[idx]]
-        o = np.lexsort((sess.start[idx], group))
-        idx, group = idx[o], group[o]
-        s_before = _excl_cumsum(s_use[idx], np.unique(group, return_counts=True)[1])
-        d = idx[s_before >= pop.budget[sess.g[idx]]]
-        if len(d):
-            denied = np.zeros(sess.n, dtype=bool)
-            denied[d] = True
-            keep = ~denied[np.maximum(cols["session"], 0)] | (cols["session"] < 0)
-            cols = {k: v[keep] for k, v in cols.items()}
-            degraded = degraded[keep]
-            # one deny a customer and day, at its first refused session
-            key = sess.g[d] * 100_000 + day[d]
-            o = np.lexsort((sess.start[d], key))
-            d, key = d[o], key[o]
-            first = np.ones(len(d), dtype=bool)
-            first[1:] = key[1:] != key[:-1]
-            d = d[first]
-            nd = len(d)
-            extra.append(
-                {
-                    "kind": np.full(nd, KIND_GUARD),
-                    "ts": _us(sess.start[d]),
-                    "cust": sess.g[d],
-                    "user": sess.user[d],
-                    "session": np.full(nd, -1),
-                    "task": np.full(nd, -1),
-                    "workload": sess.wl[d],
-                    "feature": sess.feat[d],
-                    "model": sess.model[d],
-                    "action": np.full(nd, 1),  # deny
-                    "rule": np.full(nd, 1),  # hard_limit
-                    "amount_usd": np.where(
-                        pop.budget_tokens[sess.g[d]], np.nan, np.round(pop.budget[sess.g[d]], 6)
-                    ),
-                }
-            )
-
-    # 3. and 4. the alerts and overage of what ran
-    llm, c, counts = ordered(np.flatnonzero(cols["kind"] == KIND_LLM))
-    u = usage(llm, c)
-    before = _excl_cumsum(u, counts)
-    after = before + u
-    b = pop.budget[c]
-    soft = budgeted[c] & (before < soft_at[c]) & (after >= soft_at[c])
-    over = budgeted[c] & (overage[c] == PAYG) & ~pop.budget_tokens[c] & (after > b)
-    dg = degraded[llm]
-    past = dg & (after > b)  # degraded past the hard limit (the end of the degrade chain)
-    for rows, action, rule, amount in (
-        (llm[soft], 0, 0, np.where(pop.budget_tokens[c[soft]], np.nan, soft_at[c[soft]])),
-        (llm[dg & ~past], 2, 0, np.full(int((dg & ~past).sum()), np.nan)),
-        (llm[past], 2, 1, np.full(int(past.sum()), np.nan)),
-        (llm[over], 3, 2, after[over] - np.maximum(b[over], before[over])),
-    ):
-        n = len(rows)
-        if n == 0:
-            continue
-        extra.append(
-            {
-                "kind": np.full(n, KIND_GUARD),
-                "ts": cols["ts"][rows] - 1,  # decided just before the call
-                **{k: cols[k][rows] for k in ("cust", "user", "session", "task")},
-                **{k: cols[k][rows] for k in ("workload", "feature", "model")},
-                "action": np.full(n, action),
-                "rule": np.full(n, rule),
-                "amount_usd": np.round(amount, 6),
-            }
-        )
-    return cols, extra
-
-
-#: per tier (population.TIERS order): overage pattern, soft threshold, whether the hard limit
-#: denies (hard_cap, and pro's soft_cap_degrade with hard_limit_action = "deny")
-_TIER_OVERAGE = np.array([b.overage for b in TIER_BUDGETS])
-_TIER_SOFT = np.array([b.soft_threshold for b in TIER_BUDGETS])
-_TIER_DENIES = np.array(
-    [
-        b.overage == HARD_CAP or (b.overage == SOFT_CAP_DEGRADE and b.deny_at_hard_limit)
-        for b in TIER_BUDGETS
-    ]
-)
-
-
-def _month_of_day(pop: Population) -> np.ndarray:
-    import datetime as dt
-
-    months = []
-    for d in range(pop.days):
-        x = pop.start + dt.timedelta(days=d)
-        months.append(x.year * 12 + x.month - 1)
-    a = np.asarray(months)
-    return a - a[0]

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA
 from tailguard.simulate import catalog as cat
-from tailguard.simulate.model import KINDS, Chunk
+from tailguard.simulate.columns import KINDS, Chunk
 
 INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 _WORKLOADS = ("chat", "agent", "rag")
