@@ -6,9 +6,9 @@ Usage::
         [--no-powerlaw] [--discrete]
 
 Data: synthetic per-customer spend, a lognormal body (80%, median $20) and a Pareto tail
-(20%, alpha 2.2 from $50), the shape seed 001 describes. Values are unrounded floats, so every
-one is a candidate xmin (the worst case for the scan); the discrete fit uses the same spend in
-whole cents. Every size is timed ``--repeat`` times
+(20%, alpha 2.2 from $50), the shape the cost-concentration article describes. Values are unrounded
+floats, so every one is a candidate xmin (the worst case for the scan); the discrete fit uses the
+same spend in whole cents. Every size is timed ``--repeat`` times
 (median shown) for the continuous fit, the discrete fit (values in cents, with ``--discrete``)
 and the whole report (fit + lognormal and exponential likelihood ratios + shares). The
 ``powerlaw`` package (2.0, ``Fit(data)``: its full xmin scan) runs once at 50k on the totals

@@ -3,8 +3,9 @@
 Provider SDKs only understand their provider's error body (``openai.RateLimitError`` parses
 ``{"error": {...}}``, ``anthropic.RateLimitError`` parses ``{"type": "error", "error": {...}}``),
 so every refusal is written in the shape of the endpoint that was called. A graceful refusal
-(policy ``graceful = true``, seed 000: "a partial answer with an explanation, not a 500") is a
-well-formed completion, or a well-formed stream, whose text is the guard's message.
+(policy ``graceful = true``, the per-customer economics essay: "a partial answer with an
+explanation, not a 500") is a well-formed completion, or a well-formed stream, whose text is the
+guard's message.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ The file has three tables (see ``docs/guard.md`` and ``examples/policy.toml``)::
 
 Every value is checked at load and a bad one is refused with ``file: key: reason`` (a
 ``PolicyError``), because a policy that half-loads would enforce something nobody wrote.
-Seed 002's rule "one overage pattern per tier, never mix two" is enforced: ``overage`` must be
-exactly one string, and a customer override may not give one customer of a tier another pattern.
+The eight-KPI framework's rule "one overage pattern per tier, never mix two" is enforced:
+``overage`` must be exactly one string, and a customer override may not give one customer of a tier
+another pattern.
 
 Money is ``Decimal`` (TOML floats are read through ``str`` so ``5.1`` is exactly 5.1). Limits are
 resolved per customer into ``Limits``, whose money fields are integer micro-dollars (the unit
@@ -340,7 +341,7 @@ def _check_table(raw: Any, where: str, allowed: frozenset[str], bad: Any) -> dic
             if isinstance(v, list):
                 raise bad(
                     key,
-                    f"exactly one overage pattern per tier (seed 002: never mix two), got {v!r}",
+                    f"exactly one overage pattern per tier (never mix two), got {v!r}",
                 )
             out[k] = _enum(v, OVERAGES, key, bad)
         elif k == "hard_limit_action":

@@ -1,4 +1,4 @@
-"""Seed 000's decision arithmetic, by hand.
+"""The per-customer economics essay's decision arithmetic, by hand.
 
 Config for the hand cases: hourly rate 100, lifetime 20 months (engineering = 5 a month per
 hour), max price increase 50%; three levers, in this order:

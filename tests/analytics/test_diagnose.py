@@ -329,7 +329,7 @@ def test_levers_ranked_and_merged() -> None:
         "repricing",
     ]
     assert lv[2]["for"] == ["low_cache_hit", "reasoning_heavy"]
-    # seed 003's alert: an smb customer at 40% of MRR (> 35%) gets repricing, last
+    # the cost-allocation guide's alert: an smb customer at 40% of MRR (> 35%) gets repricing, last
     lv = rank_levers([], cost_pct_of_mrr=40.0, segment="smb")
     assert [x["lever"] for x in lv] == ["tenant_cap", "usage_pricing", "repricing"]
     assert rank_levers([], cost_pct_of_mrr=30.0, segment="smb")[-1]["lever"] == "usage_pricing"

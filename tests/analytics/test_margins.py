@@ -1,4 +1,4 @@
-"""Margins against seed 003's segment thresholds, by hand.
+"""Margins against the cost-allocation guide's segment thresholds, by hand.
 
 February 2026 (``--period 2026-02``: revenue = MRR), every customer MRR 100 unless said:
 

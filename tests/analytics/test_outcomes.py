@@ -1,4 +1,5 @@
-"""Cost per resolved task against hand arithmetic, seed 004's divergence, and invariants.
+"""Cost per resolved task against hand arithmetic, the cost-per-resolved-task article's divergence,
+and invariants.
 
 The hand fixture (June 2025, one customer X):
 
@@ -132,7 +133,7 @@ def test_by_feature_by_hand() -> None:
 
 
 def test_weekly_divergence_seed_004() -> None:
-    """Seed 004 in miniature: a cheaper model that needs more turns.
+    """The cost-per-resolved-task article in miniature: a cheaper model that needs more turns.
 
     Week of 2 June: 4 tasks x 2 calls at $0.10, all accepted:
         per call 0.80 / 8 = 0.10; per resolved task 0.80 / 4 = 0.20

@@ -1,4 +1,4 @@
-"""Per-task cost by workload class against seed 002's bands, worked out by hand.
+"""Per-task cost by workload class against the eight-KPI framework's bands, worked out by hand.
 
 Effective tokens per invocation = (input - cache_read) + cache_read x 0.1 + output x 4.
 
@@ -11,11 +11,12 @@ chat, task c1, two invocations:
 agent, a1: 5 invocations and a2: 10, each (8000 in, 5000 cached, 500 out)
     3000 + 500 + 2000 = 5,500 each -> a1 27,500, a2 55,000 (> 40,000: looping)
   -> per task 82,500 / 2 = 41,250 > 40,000: act; over-alarm share 1/2;
-     per invocation 5,500, which alone would look like a fine chat turn (seed 002's trap)
+     per invocation 5,500, which alone would look like a fine chat turn (the eight-KPI framework's
+     trap)
 rag, r1: (30000 in, 0, 500 out) = 32,000 (> 25,000); r2: (6000 in, 0, 500) = 8,000
   -> per invocation 20,000 (above 12,000: watch); over-alarm share 1/2
 
-With cache_read_weight = 1 (seed 002's literal formula), chat's second call is
+With cache_read_weight = 1 (the eight-KPI framework's literal formula), chat's second call is
 2000 + 800 = 2,800: per invocation (1400 + 2800 + 900) / 3 = 1,700.
 Costs: every call costs $0.01 -> chat cost per task 0.02 (2 tasked calls), per invocation 0.01.
 """
