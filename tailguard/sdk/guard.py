@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tailguard.errors import ArgumentError
 from tailguard.sdk.client import BudgetExceeded
 from tailguard.sdk.scope import UNATTRIBUTED
 
@@ -66,7 +67,7 @@ class CallGuard:
 
         if guard is None:
             if policy is None:
-                raise ValueError("instrument(policy=...) or guard=... is needed")
+                raise ArgumentError("policy", "instrument(policy=...) or guard=... is needed")
             guard = Guard(load_policy(policy), sink=self._sink)
         self.guard = guard
         self.recorder = recorder

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tailguard.errors import ArgumentError
 from tailguard.simulate import params
 from tailguard.vocabulary import SEGMENTS as SEGMENTS
 from tailguard.vocabulary import SHAPES as SHAPES
@@ -148,7 +149,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     plans do not change with it.
     """
     if density <= 0:
-        raise ValueError("density must be positive")
+        raise ArgumentError("density", "density must be positive")
     rng = np.random.default_rng([seed, 0])
     width = max(4, len(str(n - 1)))
     ids = [f"cus_{i:0{width}d}" for i in range(n)]
