@@ -38,10 +38,11 @@ WIN (Winsome Ltd, pro, smb, MRR 30)
     Jun 20 10:02    abandoned;  Jun 20 10:03 timed_out
   Jul 1 00:00:00    tool (default) 0.003, task w5: outside June (the window's end is exclusive)
 
-LLM (Lonely LLC, team, mid_market, MRR 20): LLM calls only, no task
+LLM (Lonely LLC, team, mid_market, MRR 20): LLM calls only, no task outcome
     Jun 5 10:00     in 250,000, out 12,500 (reasoning 5,000): 500,000 + 100,000 -> 0.6
     Jun 28 10:00    attempt 2: in 50,000 (all cache read), out 0: 25,000 -> 0.025
-    Jun 28 10:05, 10:06  mystery-model, in 1,000, out 100 each: unpriced (two: sum and max differ)
+    Jun 28 10:05, 10:06  mystery-model, in 1,000, out 100 each: unpriced (two: sum and max
+                    differ); the second names a task, l1, that never gets an outcome
 
 LEAN (Lean Co, free, smb, MRR 10): one task, no retrieval or escalation
     Jun 10 10:00    llm: in 100, out 50: 200 + 400 = 600 -> 0.0006, task n1
@@ -191,7 +192,7 @@ def events() -> list[dict[str, Any]]:
             "2025-06-28T10:05:00Z", "LLM", None, 1_000, 100, model="mystery-model", feature="chat"
         ),
         _llm(
-            "2025-06-28T10:06:00Z", "LLM", None, 1_000, 100, model="mystery-model", feature="chat"
+            "2025-06-28T10:06:00Z", "LLM", "l1", 1_000, 100, model="mystery-model", feature="chat"
         ),
         # LEAN
         _llm("2025-06-10T10:00:00Z", "LEAN", "n1", 100, 50),

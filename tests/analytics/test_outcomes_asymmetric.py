@@ -139,6 +139,7 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
 def test_by_customer_and_by_feature(ledger: Ledger) -> None:
     """By customer, sorted by spend: WIN 1.8877 (3 resolved -> 0.629233, 7 calls, 1 unpriced),
     LLM 0.625 (all open, no resolved task -> null, 4 calls, 2 unpriced), GHOST 0.05 (open),
+    WIN's calls per resolved task 7 / 3 = 2.3333,
     LEAN 0.0006 (rejected: failure share 1.0).
     By feature: support = WIN + LEAN + GHOST = 1.9383 (3 resolved -> 0.6461), chat = LLM 0.625.
     """
@@ -150,7 +151,9 @@ def test_by_customer_and_by_feature(ledger: Ledger) -> None:
     assert win["cost_per_resolved_task"] == Decimal("0.629233")
     assert (win["llm_calls"], win["unpriced_calls"]) == (7, 1)
     assert groups["LLM"]["cost_per_resolved_task"] is None
+    # one unpriced call without a task and one in the open task l1, same week: 2, summed
     assert (groups["LLM"]["llm_calls"], groups["LLM"]["unpriced_calls"]) == (4, 2)
+    assert win["calls_per_resolved_task"] == 2.3333  # 7 / 3, to 4 places
     assert groups["LLM"]["by_outcome"]["open"]["share"] == 1.0
     assert groups["LEAN"]["failure_cost_share"] == 1.0
     f = {g["group"]: g for g in report(ledger, by="feature")["groups"]}
