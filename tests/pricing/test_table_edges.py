@@ -193,7 +193,8 @@ def test_big_and_small_rows_together(book: PriceBook) -> None:
     2,000 in, 0 out: 0.000246913578 -> 0.000246914 (input and output rates swapped: 0.002)
     Each big row is big by one part only (uncached input, cache write, output, cache read): an
     estimate that misread that part would send it to int64, where it wraps around. A batch
-    whose only big row is big by its output checks the batch-wide bound the same way.
+    whose only big row is big by its output (heavy-out, whose largest rate is the output's:
+    1.2e19, barely over int64) checks the batch-wide bound: it must not fall below that row.
     """
     t = dt.datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -218,9 +219,11 @@ def test_big_and_small_rows_together(book: PriceBook) -> None:
         Decimal("0.001123457"),
         Decimal("0.000246914"),
     ]
-    output_only = [heavy(input_tokens=0, output_tokens=2 * 10**10), heavy(input_tokens=5)]
-    # 5 x 0.123456789e-6 = 6.17283945e-7 = 617.28 nano-dollars -> 617 nano-dollars
-    assert [c for c, _, _ in priced(book, output_only)] == [Decimal(20_000), Decimal("6.17E-7")]
+    out_rows = [heavy(input_tokens=0, output_tokens=3 * 10**9), heavy(input_tokens=5)]
+    output_only = [{**r, "model": "heavy-out"} for r in out_rows]
+    # 3x10^9 x 4e-6 = 12,000 (1.2e19 in int64: over its 9.2e18); 5 x 0.123456789e-6 =
+    # 6.17283945e-7 = 617.28 nano-dollars -> 617 nano-dollars
+    assert [c for c, _, _ in priced(book, output_only)] == [Decimal(12_000), Decimal("6.17E-7")]
 
 
 def test_unit_costs_too_big_for_int64(book: PriceBook) -> None:
