@@ -51,7 +51,8 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
 
 Heavy aggregation runs in the engine (portable SQL, CASE inside aggregates, quantile_cont);
 Python only walks per-customer or per-day results. Money is Decimal from the engine; percentages
-are floats rounded to 2 places (they are judged against bands, never summed).
+are floats (they are judged against bands, never summed), unrounded: JSON and CSV carry every
+digit, a status judges the exact value, and only the terminal table rounds, for display.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ def worst(statuses: list[str]) -> str:
 
 
 def _pct(num: Any, den: Any) -> float | None:
+    """``num`` as a percentage of ``den``, unrounded (a float's digits): the panel's JSON and
+    CSV carry every digit and statuses judge the exact value; only the table rounds."""
     if num is None or not den:
         return None
-    return round(float(num) / float(den) * 100, 2)
+    return float(num) / float(den) * 100
 
 
 def ordinal(n: int) -> str:
@@ -336,7 +339,7 @@ def kpi_per_user(
         """,
         [float(months)],
     ).fetchall()[0]
-    seat_v = round(seat[0], 4) if seat and seat[0] is not None else None
+    seat_v = seat[0] if seat and seat[0] is not None else None
     metrics = [
         _metric(
             "median_paid_user_seat_pct",
@@ -363,8 +366,6 @@ def kpi_per_user(
         pattern = {c.tier: c.overage for c in caps.values()}
         soft_rows, hard_rows = [], []
         for tier, users, p90, p99 in per_tier:
-            p90 = round(p90, 2)
-            p99 = round(p99, 2)
             s90 = "act" if p90 > 100 else ("ok" if 60 <= p90 <= 80 else "watch")
             s99 = "ok" if p99 <= 100 or pattern[tier] == "payg" else "act"
             soft_rows.append(
@@ -422,7 +423,7 @@ def kpi_per_user(
     }
     per = {k: (s / n if n else None) for k, (n, s) in cohorts.items()}
     new, ret = per.get("new"), per.get("returning")
-    drift = round(float((new / ret - 1) * 100), 2) if new is not None and ret else None
+    drift = float((new / ret - 1) * 100) if new is not None and ret else None
     metrics.append(
         _metric(
             "cohort_drift",
@@ -433,15 +434,11 @@ def kpi_per_user(
             "no_data" if drift is None else ("ok" if 20 <= drift <= 40 else "watch"),
             new_users=cohorts.get("new", (0, 0))[0],
             returning_users=cohorts.get("returning", (0, 0))[0],
-            new_cost_per_user_usd=_round6(new),
-            returning_cost_per_user_usd=_round6(ret),
+            new_cost_per_user_usd=new,
+            returning_cost_per_user_usd=ret,
         )
     )
     return _kpi("per_user_cost", "Per-user cost", metrics)
-
-
-def _round6(v: Decimal | None) -> Decimal | None:
-    return None if v is None else v.quantize(Decimal("0.000001"))
 
 
 # --- 3. per tenant ----------------------------------------------------------------------------
@@ -538,7 +535,7 @@ def kpi_per_tenant(
         )
     )
     conc = [
-        {"customer_id": c, "users": int(n), "top5pct_share": round(float(s) * 100, 2)}
+        {"customer_id": c, "users": int(n), "top5pct_share": float(s) * 100}
         for c, n, s in con.execute(CONCENTRATION_SQL, [MIN_USERS_CONCENTRATION]).fetchall()
     ]
     flagged = sorted(
@@ -562,7 +559,7 @@ def kpi_per_tenant(
         {
             "customer_id": r["customer_id"],
             "tier": r["tier"],
-            "cost_to_arr_pct": round(r["cost_pct_of_mrr"], 2),
+            "cost_to_arr_pct": r["cost_pct_of_mrr"],
             "status": _arr_status(r["cost_pct_of_mrr"]),
         }
         for r in rows
@@ -575,7 +572,7 @@ def kpi_per_tenant(
     if arr:
         vals = sorted(a["cost_to_arr_pct"] for a in arr)
         n = len(vals)
-        med = vals[n // 2] if n % 2 else round((vals[n // 2 - 1] + vals[n // 2]) / 2, 2)
+        med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
     metrics.append(
         _metric(
             "cost_to_arr",
@@ -757,7 +754,7 @@ def kpi_tier_budget(
 def _median(v: list[float]) -> float:
     s = sorted(v)
     n = len(s)
-    return s[n // 2] if n % 2 else round((s[n // 2 - 1] + s[n // 2]) / 2, 2)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 # --- 5, 6. overage routing and degradation ----------------------------------------------------
@@ -962,9 +959,9 @@ def kpi_cost_to_revenue(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "Cost as % of revenue (target: the cost-allocation guide, revenue-weighted)",
                 v,
                 "%",
-                [0, round(target, 2)],
+                [0, target],
                 st,
-                alert_above=round(alert, 2),
+                alert_above=alert,
                 cost_usd=cost,
                 revenue_usd=rev,
             )

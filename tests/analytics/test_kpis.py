@@ -175,14 +175,15 @@ def test_tier_budget_projection_by_hand(budget_ledger: Ledger) -> None:
     rep = _budget_report(budget_ledger)
     assert (rep["days_elapsed"], rep["days_in_month"]) == (14, 28)
     m = _metric(rep, "tier_budget_utilization", "median_projected_pct")
-    assert m["value"] == {"pro": 103.57}
+    # every digit (issue 16): (100 + 750/7) / 2 = 725/7 = 103.5714..., not 103.57
+    assert m["value"] == {"pro": pytest.approx(725 / 7, rel=1e-12)}
     assert m["status"] == "act"
     by = {r["customer_id"]: r for r in m["at_risk"]}
     assert by["P1"]["message"] == "projected to hit cap on the 28th"
     assert by["P1"]["projected_hit_date"] == dt.date(2026, 2, 28)
     assert (by["P1"]["actual_pct"], by["P1"]["projected_pct"]) == (50.0, 100.0)
     assert by["P2"]["message"] == "projected to hit cap on the 27th"
-    assert by["P2"]["projected_pct"] == 107.14
+    assert by["P2"]["projected_pct"] == pytest.approx(750 / 7, rel=1e-12)  # 30 / 28
     assert by["P4"]["message"] == "hit cap on the 10th"
     assert by["P4"]["hit_date"] == dt.date(2026, 2, 10)
     assert "P3" not in by  # projected 50% < 70%: ok, not at risk
@@ -193,14 +194,18 @@ def test_tier_budget_projection_by_hand(budget_ledger: Ledger) -> None:
 def test_per_user_by_hand(budget_ledger: Ledger) -> None:
     rep = _budget_report(budget_ledger)
     soft = _metric(rep, "per_user_cost", "top_decile_vs_soft_cap")
-    assert soft["value"] == {"pro": 122.96} and soft["status"] == "act"
+    # 24.1 / 19.6 x 100 = 6025/49 = 122.9591...; 27.61 / 28 x 100 = 98.6071...
+    assert soft["value"] == {"pro": pytest.approx(6025 / 49, rel=1e-12)}
+    assert soft["status"] == "act"
     hard = _metric(rep, "per_user_cost", "top_percentile_vs_hard_cap")
-    assert hard["value"] == {"pro": 98.61} and hard["status"] == "ok"
+    assert hard["value"] == {"pro": pytest.approx(2761 / 28, rel=1e-12)}
+    assert hard["status"] == "ok"
     seat = _metric(rep, "per_user_cost", "median_paid_user_seat_pct")
     assert seat["value"] == pytest.approx(31.5239, abs=1e-4)
     assert seat["band"] == [0.5, 1.5] and seat["status"] == "act"
     coh = _metric(rep, "per_user_cost", "cohort_drift")
-    assert coh["value"] == -17.14 and coh["status"] == "watch"
+    assert coh["value"] == pytest.approx(-120 / 7, rel=1e-12)  # 14.5 / 17.5 - 1 = -3/17.5
+    assert coh["status"] == "watch"
     assert (coh["new_users"], coh["returning_users"]) == (2, 2)
     assert _kpi(rep, "per_user_cost")["status"] == "act"
 
@@ -302,7 +307,9 @@ def test_tenant_kpis_by_hand(tenant_report: dict[str, Any]) -> None:
     assert pool["value"]["pooled_customers"] == 3 and pool["status"] == "watch"
     conc = _metric(rep, "per_tenant_cost", "top_user_concentration")
     assert conc["judged"] == 1  # only T1 has >= 20 users
-    assert conc["flagged"] == [{"customer_id": "T1", "users": 20, "top5pct_share": 79.79}]
+    assert conc["flagged"] == [
+        {"customer_id": "T1", "users": 20, "top5pct_share": pytest.approx(7500 / 94, rel=1e-12)}
+    ]
     arr = _metric(rep, "per_tenant_cost", "cost_to_arr")
     by = {a["customer_id"]: a for a in arr["funding_off_margin"]}
     assert by == {}  # nobody above 12%
@@ -329,10 +336,12 @@ def test_routing_and_degradation_by_hand(tenant_report: dict[str, Any]) -> None:
 def test_feature_revenue_and_task_by_hand(tenant_report: dict[str, Any]) -> None:
     rep = tenant_report
     f = _kpi(rep, "top_feature_concentration")
-    assert f["value"] == 90.14 and f["status"] == "act"
-    assert f["metrics"][0]["features"][0]["usage_share_pct"] == 3.7
+    assert f["value"] == pytest.approx(37500 / 416, rel=1e-12) and f["status"] == "act"
+    assert f["metrics"][0]["features"][0]["usage_share_pct"] == pytest.approx(200 / 54, rel=1e-12)
     c = _metric(rep, "cost_to_revenue", "cost_pct_of_revenue")
-    assert c["value"] == 5.9 and c["band"] == [0, 15.89] and c["status"] == "ok"
+    assert c["value"] == pytest.approx(41600 / 7050, rel=1e-12)
+    assert c["band"] == [0, pytest.approx(112000 / 7050, rel=1e-12)] and c["status"] == "ok"
+    assert c["alert_above"] is not None
     assert c["cost_usd"] == Decimal("416") and c["revenue_usd"] == Decimal("7050")
     t = _kpi(rep, "per_task_cost")
     chat = t["metrics"][0]
@@ -364,7 +373,7 @@ def test_cli_kpis(budget_ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureF
     assert run([*argv, "--as-of", "2026-02-14", "--policy", str(pol), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     m = _metric(rep, "tier_budget_utilization", "median_projected_pct")
-    assert m["value"] == {"pro": 103.57}
+    assert m["value"] == {"pro": pytest.approx(725 / 7, rel=1e-12)}
     assert run([*argv, "--as-of", "2026-02-14"]) == 0
     assert "Cost panel 2026-02" in capsys.readouterr().out
     assert run([*argv, "--as-of", "2026-03-01"]) == 2  # outside the month: a usage error
