@@ -131,7 +131,14 @@ def split_error(msg: str) -> tuple[str, str]:
     if low.startswith("object missing required field"):
         name = msg.split("`")[1] if "`" in msg else "<row>"
         return name, "missing required field"
-    for name in ("cache_read_tokens", "reasoning_tokens", "cost_usd", "amount_usd", "ts"):
+    for name in (
+        "cache_read_tokens",
+        "reasoning_tokens",
+        "reported_cost_usd",
+        "cost_usd",
+        "amount_usd",
+        "ts",
+    ):
         if msg.startswith(name):
             return name, msg
     return "<row>", msg

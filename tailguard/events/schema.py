@@ -38,7 +38,7 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
 #: the input fields that hold money (decoded as Decimal, stored as DECIMAL(18, 9))
-MONEY_COLUMNS: tuple[str, ...] = ("cost_usd", "amount_usd")
+MONEY_COLUMNS: tuple[str, ...] = ("cost_usd", "amount_usd", "reported_cost_usd")
 #: the largest amount DECIMAL(18, 9) holds
 MAX_MONEY = Decimal("999999999.999999999")
 
@@ -83,6 +83,9 @@ class _LlmCallFields(_Envelope, tag="llm_call"):
     cache_write_tokens: NonNegInt | None = 0
     reasoning_tokens: NonNegInt | None = 0
     cost_usd: Decimal | None = None
+    #: what the source system said the call cost (an import's LiteLLM ``spend``, Langfuse
+    #: ``costDetails``, Helicone ``cost``): kept beside tailguard's own price, never instead of it
+    reported_cost_usd: Decimal | None = None
     latency_ms: NonNegFloat | None = None
     status: Status | None = "ok"
 
@@ -132,6 +135,7 @@ def _null_defaults(ev: msgspec.Struct) -> None:
 class LlmCall(_LlmCallFields, tag="llm_call"):
     def __post_init__(self) -> None:
         _check_money("cost_usd", self.cost_usd)
+        _check_money("reported_cost_usd", self.reported_cost_usd)
         _null_defaults(self)
         if (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0) > self.input_tokens:
             raise ValueError(
@@ -188,6 +192,9 @@ MONEY = pa.decimal128(18, 9)
 #: The ledger's flat columnar schema (one table for all kinds; kind-specific columns are null
 #: where they do not apply). ``cost_usd`` is the resolved cost; ``cost_source`` says where it came
 #: from (reported | price | unit | unpriced); ``unpriced`` is true when no price was found.
+#: ``reported_cost_usd`` is the cost the source stated: the input's ``reported_cost_usd`` (an
+#: import keeps the source system's own figure there and lets tailguard price the tokens), else
+#: the input's ``cost_usd``.
 LEDGER_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -234,5 +241,5 @@ LEDGER_SCHEMA = pa.schema(
 
 #: columns an input file may carry (the ledger schema minus what pricing fills in)
 INPUT_COLUMNS: tuple[str, ...] = tuple(
-    n for n in LEDGER_SCHEMA.names if n not in ("reported_cost_usd", "cost_source", "unpriced")
+    n for n in LEDGER_SCHEMA.names if n not in ("cost_source", "unpriced")
 )

@@ -16,6 +16,8 @@ back to genai-prices itself.
 
 Rules per row (``cost_source``):
 - any kind with a ``cost_usd`` on input: that cost (``reported``);
+- ``reported_cost_usd`` is the input's ``reported_cost_usd`` (a source system's own figure,
+  kept beside the price: an import sets it and no ``cost_usd``), else the input's ``cost_usd``;
 - ``llm_call``: tokens at the price in force at the event's ``ts`` (``price``); no price, or
   token counts that break the convention (cache tokens above input tokens), or
   ``status = "usage_invalid"`` (the gateway repaired counts it could not trust): cost null,
@@ -79,10 +81,11 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     passthrough = {
         name: _column(table, name, LEDGER_SCHEMA.field(name).type, n)
         for name in LEDGER_SCHEMA.names
-        if name not in ("reported_cost_usd", "cost_source", "unpriced")
+        if name not in ("cost_source", "unpriced")
     }
     cols = {name: _array(passthrough[name]) for name in _USED}
     reported = cols["cost_usd"]
+    stated = pc.coalesce(_array(passthrough["reported_cost_usd"]), reported)
     rep_nano, rep_valid = _money_to_nano(reported)
 
     kind_code = _codes(cols["kind"], KINDS)
@@ -129,7 +132,7 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     valid[rep_valid] = True
 
     out: dict[str, pa.Array | pa.ChunkedArray] = dict(passthrough)
-    out["reported_cost_usd"] = reported
+    out["reported_cost_usd"] = stated
     out["cost_usd"] = _nano_to_money(cost, valid)
     out["cost_source"] = pa.DictionaryArray.from_arrays(pa.array(source), pa.array(SOURCES)).cast(
         pa.string()
