@@ -41,8 +41,11 @@ customer without a customers-table row has no known price and is refused too.
      a strategic relationship: the reasons the per-customer economics essay accepts) are ``keep``
      with that reason shown.
 
-Every step is returned as a line of arithmetic (``arithmetic``). Money is Decimal, rounded
-half-even to cents for display; the probabilities and uplifts are Decimals from the config.
+Every step is returned as a line of arithmetic (``arithmetic``), its amounts rounded half-even to
+cents for a person to read. The figures themselves (margins, savings, lifetime values, the price
+increase) are exact Decimals: sums exact, quotients at Decimal's 28 significant digits (the
+default context, half-even), so JSON and CSV carry every digit; the probabilities and uplifts are
+Decimals from the config.
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ def load_config(path: str | None = None) -> DecideConfig:
 
 
 def _c(v: Decimal) -> Decimal:
+    """``v`` in cents, half-even: for the arithmetic lines a person reads, never the figures."""
     return v.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
@@ -184,9 +188,9 @@ def plan(
                 "group": lc.group,
                 "uplift": lc.uplift,
                 "probability": lc.probability,
-                "expected_monthly_saving_usd": _c(saving),
+                "expected_monthly_saving_usd": saving,
                 "hours": lc.hours,
-                "engineering_per_month_usd": _c(eng),
+                "engineering_per_month_usd": eng,
                 "applied": applied,
             }
         )
@@ -233,17 +237,17 @@ def plan(
     steps.append(f"recommendation: {rec} ({why})")
     life = cfg.lifetime_months
     return {
-        "monthly_margin_usd": _c(margin),
+        "monthly_margin_usd": margin,
         "shapes": [],
         "levers": levers,
-        "monthly_margin_after_fix_usd": _c(margin_fix),
-        "monthly_margin_after_cap_usd": _c(margin_cap),
-        "price_increase_needed_pct": _c(need_pct) if need_pct is not None else None,
+        "monthly_margin_after_fix_usd": margin_fix,
+        "monthly_margin_after_cap_usd": margin_cap,
+        "price_increase_needed_pct": need_pct,
         "lifetime_months": life,
         "lifetime_value_usd": {
-            "as_is": _c(margin * life),
-            "after_fix": _c(margin_fix * life),
-            "after_fix_and_cap": _c(margin_cap * life),
+            "as_is": margin * life,
+            "after_fix": margin_fix * life,
+            "after_fix_and_cap": margin_cap * life,
         },
         "engineering_hours": hours,
         "recommendation": rec,
@@ -319,10 +323,10 @@ def decide(
         "quiet_days": quiet_days,
         "months": months,
         "cost_to_serve_usd": cost,
-        "price_paid_usd": _c(mp * months),
+        "price_paid_usd": mp * months,
         **margin_figures(cost, mrr, months),
-        "monthly_cost_usd": _c(mc),
-        "monthly_price_usd": _c(mp),
+        "monthly_cost_usd": mc,
+        "monthly_price_usd": mp,
         **res,
         "shapes": diag["shapes"],
         "arithmetic": steps + res["arithmetic"],

@@ -457,8 +457,9 @@ def decide_cmd(
         typer.echo(f"  {line}")
     ltv = rep["lifetime_value_usd"]
     typer.echo(
-        f"  lifetime value over {rep['lifetime_months']} months: as is {ltv['as_is']}, "
-        f"after fixes {ltv['after_fix']}, after fixes and caps {ltv['after_fix_and_cap']}"
+        f"  lifetime value over {rep['lifetime_months']} months: as is "
+        f"{format_usd(ltv['as_is'])}, after fixes {format_usd(ltv['after_fix'])}, "
+        f"after fixes and caps {format_usd(ltv['after_fix_and_cap'])}"
     )
 
 
