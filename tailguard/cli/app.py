@@ -50,6 +50,7 @@ def _register() -> None:
         diagnose,
         gateway,
         guard,
+        imports,
         ledger,
         panel,
         price,

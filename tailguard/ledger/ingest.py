@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
-from tailguard.events.batch import DEFAULT_BATCH_ROWS, Reject, TsWindow
+from tailguard.events.batch import DEFAULT_BATCH_ROWS, Batch, Reject, TsWindow
 from tailguard.events.readers import read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
 from tailguard.ledger.segments import (
@@ -83,6 +83,7 @@ def ingest(
     progress: Progress | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     window: TsWindow | None = None,
+    reader: Callable[[str | os.PathLike[str]], Iterator[Batch]] | None = None,
 ) -> IngestResult:
     """Ingest ``paths`` into ``ledger``.
 
@@ -90,7 +91,8 @@ def ingest(
     ``file:line: field: reason``) and nothing is written. With it, invalid rows go to that file
     as JSON lines (with their reason) and the valid rows are accepted. An event whose ``ts``
     is outside ``window`` (default: ``TAILGUARD_TS_WINDOW``, else 2000-01-01..2100-01-01) is
-    invalid.
+    invalid. ``reader`` turns a path into validated batches instead of the event-file readers
+    (``tailguard import`` reads other systems' exports this way, through the same pipeline).
     """
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     book = prices or PriceBook.load()
@@ -106,7 +108,12 @@ def ingest(
     try:
         for path in paths:
             rows_in_file = 0
-            for batch in read_batches(path, batch_rows=batch_rows, window=window):
+            batches = (
+                reader(path)
+                if reader is not None
+                else read_batches(path, batch_rows=batch_rows, window=window)
+            )
+            for batch in batches:
                 rows_in_file = batch.rows_read
                 result.rejects.extend(batch.rejects)
                 if batch.rejects and rejects_path is None:

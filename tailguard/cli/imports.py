@@ -1,0 +1,65 @@
+"""Command: import (other systems' exports into the ledger)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tailguard.cli.app import app
+from tailguard.cli.ledger import _rejects_hint
+from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book
+from tailguard.cli.output import JsonOpt, print_json
+
+
+@app.command("import")
+def import_(
+    source: Annotated[
+        str, typer.Argument(help="Where the files come from: litellm, langfuse or helicone.")
+    ],
+    paths: Annotated[list[str], typer.Argument(help="Export files: .csv, .jsonl or .json.")],
+    ledger: LedgerOpt = None,
+    map_: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="A TOML file: [customer_ids] renames ids, [fields] says where the customer "
+            "is, [exclude] leaves records out (docs/import.md).",
+        ),
+    ] = None,
+    prices: PricesOpt = None,
+    rejects: Annotated[
+        str | None,
+        typer.Option("--rejects", help="Write bad rows here (JSONL) and accept the rest."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import history from LiteLLM spend logs, Langfuse observations or Helicone requests.
+
+    Tokens are converted to the ledger's convention, the event id is the source's own id (a
+    re-import adds nothing) and the source's cost is kept beside tailguard's price. Without
+    --rejects, one bad row refuses the whole input (exit 1) and the ledger is untouched.
+
+    Example: tailguard import litellm spend_logs.csv --ledger ./tailguard-data
+    """
+    from tailguard.importers import SOURCES, ImportMap, import_files
+
+    if source not in SOURCES:
+        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="SOURCE")
+    led = ledger_path(ledger)
+    mapping = ImportMap.load(map_) if map_ else None
+    with _rejects_hint(rejects):
+        res = import_files(
+            source, paths, led, mapping=mapping, prices=price_book(prices), rejects_path=rejects
+        )
+    if json_:
+        print_json(res.as_dict() | {"ledger": led})
+        return
+    r = res.ingest
+    typer.echo(
+        f"imported {r.accepted:,} {source} calls into {led} (read {r.read:,}, duplicates "
+        f"skipped {r.duplicates:,}, rejected {r.rejected:,}, not model calls or excluded "
+        f"{res.skipped:,}, unpriced {r.unpriced:,})"
+    )
+    if r.rejected:
+        typer.echo(f"rejected rows written to {rejects}", err=True)
