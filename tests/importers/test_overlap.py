@@ -1,0 +1,75 @@
+"""Property: overlapping exports imported in any order, any number of times, never double count."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailguard.importers import import_files
+from tailguard.ledger import Ledger
+from tests.importers.helpers import write_csv
+
+_ROWS = st.lists(
+    st.tuples(st.integers(0, 25), st.integers(0, 5000), st.integers(0, 500)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=_ROWS,
+    slices=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30), st.booleans()), max_size=4),
+    order=st.randoms(use_true_random=False),
+)
+def test_overlapping_exports_in_any_order_count_once(tmp_path_factory, rows, slices, order) -> None:
+    """Each (id, prompt, completion) is one gpt-4o spend-log row; a repeated id is the same
+    request (the first occurrence of an id decides its tokens, as in the source). Slices of
+    the export, as CSV or JSON, are imported in a shuffled order plus the whole export: the
+    ledger holds each request once and its cost is the sum over distinct requests of
+    prompt x 2.50 + completion x 10 per million (computed here in Decimal)."""
+    d = tmp_path_factory.mktemp("o")
+    first: dict[int, tuple[int, int]] = {}
+    for i, p, c in rows:
+        first.setdefault(i, (p, c))
+    recs = [
+        {
+            "request_id": f"r{i}",
+            "startTime": "2025-06-01T00:00:00Z",
+            "model": "gpt-4o",
+            "custom_llm_provider": "openai",
+            "end_user": f"cust{i % 3}",
+            "prompt_tokens": first[i][0],
+            "completion_tokens": first[i][1],
+            "spend": "0.001",
+        }
+        for i, _, _ in rows
+    ]
+    files = []
+    for k, (a, b, as_csv) in enumerate(slices):
+        part = recs[min(a, b) : max(a, b)]
+        if not part:
+            continue
+        if as_csv:
+            files.append(write_csv(d / f"s{k}.csv", part))
+        else:
+            (d / f"s{k}.json").write_text(json.dumps(part))
+            files.append(d / f"s{k}.json")
+    (d / "all.json").write_text(json.dumps(recs))
+    files.append(d / "all.json")
+    order.shuffle(files)
+    for f in files:
+        import_files("litellm", [f], d / "L")
+    want = sum(
+        (Decimal(p) * Decimal("2.50") + Decimal(c) * 10 for p, c in first.values()), Decimal(0)
+    ) / Decimal(1_000_000)
+    con = Ledger(d / "L").connect()
+    n, cost, reported = con.execute(
+        "SELECT count(*), sum(cost_usd), sum(reported_cost_usd) FROM events"
+    ).fetchone()
+    assert (n, cost, reported) == (len(first), want, Decimal("0.001") * len(first))
