@@ -1,0 +1,187 @@
+"""``tailguard export focus``: FOCUS 1.2 rows, worked out by hand, and their totals against
+``report customers`` for the same month.
+
+The month (2025-06), by hand:
+- acme, 06-01, openai gpt-4o: e1 reported $0.012345 (1,000 in of which 200 cached, 100 out);
+  e2 priced from the card: gpt-4o is $2.50 / M input, $1.25 / M cached input, $10 / M output,
+  so 800 x 2.5e-6 + 200 x 1.25e-6 + 100 x 10e-6 = 0.002 + 0.00025 + 0.001 = $0.00325.
+  One row: $0.015595, 2,200 tokens (1,600 uncached input, 400 cached, 0 cache write, 200 out).
+- beta, 06-02: a tool call `search` $0.50 (1 call), a retrieval $0.003 (3 queries), an
+  escalation $2.25 (3.5 minutes), and an unpriced call to a model no price card knows
+  (left out: no cost). Guard and outcome rows cost nothing and make no row.
+- an event on 07-01 is outside the month.
+Total: 0.015595 + 0.5 + 0.003 + 2.25 = $2.768595, in 4 rows.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tailguard.analytics.period import window
+from tailguard.analytics.report import customer_report
+from tailguard.cli import run
+from tailguard.finops.focus import FOCUS_12_COLUMNS, export_focus
+from tailguard.ledger import Ledger
+
+#: the FOCUS 1.0 columns (the specification's column list, v1.0), checked by focus-validator
+FOCUS_10 = {
+    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
+    "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
+    "CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName",
+    "CommitmentDiscountStatus", "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit",
+    "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost",
+    "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName",
+    "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
+    "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName",
+    "Tags",
+}  # fmt: skip
+#: added by 1.1 and 1.2 (the 1.2 specification's column list)
+FOCUS_12_ADDED = {
+    "BillingAccountType", "CapacityReservationId", "CapacityReservationStatus",
+    "CommitmentDiscountQuantity", "CommitmentDiscountUnit", "InvoiceId", "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
+    "SubAccountType",
+}  # fmt: skip
+#: 1.0's mandatory columns that must never be null
+NOT_NULL = (
+    "BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodEnd",
+    "BillingPeriodStart", "ChargeCategory", "ChargeFrequency", "ChargePeriodEnd",
+    "ChargePeriodStart", "ContractedCost", "EffectiveCost", "InvoiceIssuerName", "ListCost",
+    "PricingCategory", "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
+)  # fmt: skip
+#: FOCUS 1.2 ServiceCategory values
+SERVICE_CATEGORIES = {
+    "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
+    "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
+    "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security",
+    "Storage", "Web", "Other",
+}  # fmt: skip
+
+EVENTS = [
+    {"kind": "llm_call", "event_id": "e1", "ts": "2025-06-01T10:00:00Z", "customer_id": "acme",
+     "provider": "openai", "model": "gpt-4o", "input_tokens": 1000, "cache_read_tokens": 200,
+     "output_tokens": 100, "cost_usd": "0.012345"},
+    {"kind": "llm_call", "event_id": "e2", "ts": "2025-06-01T23:59:59Z", "customer_id": "acme",
+     "provider": "openai", "model": "gpt-4o", "input_tokens": 1000, "cache_read_tokens": 200,
+     "output_tokens": 100},
+    {"kind": "llm_call", "event_id": "e3", "ts": "2025-06-02T11:00:00Z", "customer_id": "beta",
+     "provider": "acme-ai", "model": "no-such-model-anywhere", "input_tokens": 500,
+     "output_tokens": 50},
+    {"kind": "tool_call", "event_id": "t1", "ts": "2025-06-02T11:00:00Z", "customer_id": "beta",
+     "tool": "search", "tool_kind": "read", "cost_usd": "0.5"},
+    {"kind": "retrieval", "event_id": "r1", "ts": "2025-06-02T11:00:00Z", "customer_id": "beta",
+     "queries": 3, "cost_usd": "0.003"},
+    {"kind": "escalation", "event_id": "x1", "ts": "2025-06-02T11:00:00Z",
+     "customer_id": "beta", "minutes": 3.5, "cost_usd": "2.25"},
+    {"kind": "task_outcome", "event_id": "o1", "ts": "2025-06-02T12:00:00Z",
+     "customer_id": "beta", "task_id": "k1", "outcome": "accepted"},
+    {"kind": "llm_call", "event_id": "late", "ts": "2025-07-01T00:00:00Z", "customer_id": "acme",
+     "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1,
+     "cost_usd": "7"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    led = Ledger(tmp_path / "ledger")
+    led.append(EVENTS)
+    return led
+
+
+def _rows(path: Path) -> list[dict]:
+    rel = duckdb.sql(f"SELECT * FROM '{path}' ORDER BY ChargePeriodStart, ResourceType")
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
+
+
+def test_rows_by_hand(ledger: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "f.parquet"
+    done = export_focus(ledger, "2025-06", out, account_id="acct-1", account_name="Acme Inc")
+    assert (done.rows, done.billed_cost_usd, done.unpriced_calls) == (4, Decimal("2.768595"), 1)
+    rows = _rows(out)
+    llm = rows[0]
+    assert llm["x_CustomerId"] == llm["ConsumerId"] == "acme"
+    assert llm["BilledCost"] == llm["EffectiveCost"] == llm["ListCost"] == Decimal("0.015595")
+    assert (llm["ConsumedQuantity"], llm["ConsumedUnit"]) == (Decimal(2200), "Tokens")
+    assert llm["PricingQuantity"] == Decimal(2200)
+    tokens = [llm[c] for c in ("x_InputTokens", "x_CachedInputTokens", "x_CacheWriteTokens")]
+    assert [*tokens, llm["x_OutputTokens"]] == [1600, 400, 0, 200]
+    assert json.loads(llm["SkuPriceDetails"]) == {"Model": "gpt-4o", "Provider": "openai"}
+    assert (llm["ProviderName"], llm["ServiceCategory"]) == ("openai", "AI and Machine Learning")
+    assert llm["ChargeCategory"] == "Usage"
+    assert (llm["BillingAccountId"], llm["BillingAccountName"]) == ("acct-1", "Acme Inc")
+    assert str(llm["ChargePeriodStart"].date()) == "2025-06-01"
+    assert str(llm["ChargePeriodEnd"].date()) == "2025-06-02"
+    assert str(llm["BillingPeriodEnd"].date()) == "2025-07-01"
+    others = {r["ResourceType"]: r for r in rows[1:]}
+    assert {k: (r["BilledCost"], r["ConsumedQuantity"], r["ConsumedUnit"]) for k, r in
+            others.items()} == {
+        "Tool": (Decimal("0.5"), Decimal(1), "Calls"),
+        "Retrieval": (Decimal("0.003"), Decimal(3), "Queries"),
+        "Human escalation": (Decimal("2.25"), Decimal("3.5"), "Minutes"),
+    }  # fmt: skip
+    assert all(r["x_CustomerId"] == "beta" for r in rows[1:])
+
+
+def test_totals_equal_report_customers(ledger: Ledger, tmp_path: Path) -> None:
+    """The export and ``report customers`` agree to the cent (here: exactly), per customer."""
+    out = tmp_path / "f.parquet"
+    export_focus(ledger, "2025-06", out, account_id="a", account_name="a")
+    report = customer_report(ledger, window=window("2025-06"))
+    by_customer = dict(
+        duckdb.sql(f"SELECT x_CustomerId, sum(BilledCost) FROM '{out}' GROUP BY 1").fetchall()
+    )
+    assert by_customer == {r["customer_id"]: r["cost_usd"] for r in report}
+    assert sum(by_customer.values()) == Decimal("2.768595")
+
+
+def test_focus_columns_against_the_spec(ledger: Ledger, tmp_path: Path) -> None:
+    """Every 1.0 column (what focus-validator 1.0 checks) and every 1.2 addition, with the
+    types and value rules the spec gives: costs decimal and never null, dates UTC timestamps,
+    ServiceCategory from its list, SkuPriceDetails a JSON object with PascalCase keys."""
+    assert set(FOCUS_12_COLUMNS) == FOCUS_10 | FOCUS_12_ADDED
+    out = tmp_path / "f.parquet"
+    export_focus(ledger, "2025-06", out, account_id="a", account_name="a")
+    rel = duckdb.sql(f"SELECT * FROM '{out}'")
+    types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+    assert set(types) >= FOCUS_10 | FOCUS_12_ADDED
+    for c in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity"):
+        assert types[c].startswith("DECIMAL"), c
+    for c in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart", "BillingPeriodEnd"):
+        assert types[c] == "TIMESTAMP WITH TIME ZONE", c
+    rows = _rows(out)
+    for c in NOT_NULL:
+        assert all(r[c] is not None for r in rows), c
+    assert {r["ServiceCategory"] for r in rows} <= SERVICE_CATEGORIES
+    assert {r["ChargeFrequency"] for r in rows} == {"Usage-Based"}
+    for r in rows:
+        details = json.loads(r["SkuPriceDetails"])
+        assert isinstance(details, dict) and all(k[:1].isupper() for k in details)
+
+
+def test_csv_dates_are_iso_utc(ledger: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "f.csv"
+    export_focus(ledger, "2025-06", out, account_id="a", account_name="a")
+    header, first = out.read_text().splitlines()[:2]
+    cells = dict(zip(header.split(","), first.split(","), strict=False))
+    assert cells["ChargePeriodStart"] == "2025-06-01T00:00:00Z"
+    assert cells["BilledCost"] == "0.015595000"
+
+
+def test_cli(ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["export", "focus", "--period", "2025-06", "--ledger", str(ledger.path)]
+    assert run([*base, "-o", str(tmp_path / "f.parquet")]) == 1  # no billing account
+    assert "billing account id" in capsys.readouterr().err
+    assert run([*base, "-o", str(tmp_path / "f.txt"), "--billing-account-id", "a"]) == 2
+    assert run([*base, "-o", str(tmp_path / "f.parquet"), "--billing-account-id", "a"]) == 0
+    out = capsys.readouterr()
+    assert "4 FOCUS rows, BilledCost $2.77" in out.out
+    assert "1 LLM calls without a price" in out.err
+    assert run(["export", "focus", "--period", "2025-13", "-o", "x.csv"]) == 2
