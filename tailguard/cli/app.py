@@ -48,6 +48,7 @@ def _register() -> None:
         collect,
         demo,
         diagnose,
+        finops,
         gateway,
         guard,
         imports,
