@@ -21,7 +21,7 @@ from functools import partial
 from tailguard.errors import ArgumentError
 from tailguard.events.batch import DEFAULT_BATCH_ROWS, TsWindow
 from tailguard.importers import helicone, langfuse, litellm
-from tailguard.importers.convert import Converter, read_source
+from tailguard.importers.convert import Reader, read_source
 from tailguard.importers.mapping import ImportMap
 from tailguard.ledger.ingest import IngestResult
 from tailguard.ledger.store import Ledger
@@ -29,11 +29,11 @@ from tailguard.pricing import PriceBook
 
 __all__ = ["SOURCES", "ImportMap", "ImportResult", "import_files"]
 
-#: source name -> the function that makes one event of one of its records
-SOURCES: dict[str, Converter] = {
-    "litellm": litellm.convert,
-    "langfuse": langfuse.convert,
-    "helicone": helicone.convert,
+#: source name -> the function that reads one of its files as validated batches
+SOURCES: dict[str, Reader] = {
+    "litellm": litellm.read,
+    "langfuse": partial(read_source, convert=langfuse.convert),
+    "helicone": partial(read_source, convert=helicone.convert),
 }
 
 
@@ -71,8 +71,7 @@ def import_files(
         raise ArgumentError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
     counts: dict[str, int] = {}
     reader = partial(
-        read_source,
-        convert=SOURCES[source],
+        SOURCES[source],
         mp=mapping or ImportMap(),
         batch_rows=batch_rows,
         window=window,

@@ -37,6 +37,9 @@ from tailguard.importers.records import Record, read_records
 #: (record, map) -> the event's input columns, or None for a record that is not a model call
 Converter = Callable[[Record, ImportMap], "dict[str, Any] | None"]
 
+#: (path, map, *, batch_rows, window, counts) -> validated batches: one per source
+Reader = Callable[..., Iterator[Batch]]
+
 _SCHEMA = INPUT_SCHEMA.append(pa.field("_row", pa.int64()))
 _RAW_CHARS = 2000
 
@@ -107,9 +110,9 @@ def timestamp(value: Any, key: str, *, naive_is_utc: bool = False) -> dt.datetim
 
 def read_source(
     path: str | Path,
-    convert: Converter,
     mp: ImportMap,
     *,
+    convert: Converter,
     batch_rows: int,
     window: TsWindow | None = None,
     counts: dict[str, int] | None = None,
