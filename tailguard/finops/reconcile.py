@@ -167,7 +167,24 @@ def reconcile(
     )
 
 
+#: the most decimals an invoice amount may carry (the Costs API writes up to 20): DECIMAL(38, 24)
+#: still holds 14 integer digits
+MAX_SCALE = 24
+
+
 def _amount_type(lines: list[InvoiceLine]) -> pa.Decimal128Type:
-    """DECIMAL(38, s) with the largest scale of the amounts (capped at 18): every amount exact."""
+    """DECIMAL(38, s) with the largest scale of the amounts: every amount is held exactly, and
+    one with more than ``MAX_SCALE`` decimals is refused (naming it), never rounded."""
+    from tailguard.errors import InputError
+
+    too_fine = [ln for ln in lines if -int(ln.amount_usd.as_tuple().exponent) > MAX_SCALE]
+    if too_fine:
+        raise InputError(
+            f"{len(too_fine)} invoice amount(s) with more than {MAX_SCALE} decimals",
+            [
+                f"{ln.source}: amount: {ln.amount_usd} has more than {MAX_SCALE} decimals"
+                for ln in too_fine
+            ],
+        )
     scale = max((max(0, -int(ln.amount_usd.as_tuple().exponent)) for ln in lines), default=9)
-    return pa.decimal128(38, min(max(scale, 9), 18))
+    return pa.decimal128(38, max(scale, 9))
