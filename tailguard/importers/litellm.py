@@ -138,9 +138,13 @@ def _mapping_sql(mp: ImportMap) -> str:
         )
         customer = f"(SELECT CASE c {cases} ELSE c END FROM (SELECT {customer} AS c))"
     usage = "metadata.usage_object."
-    cache_read = path_sql(usage + "prompt_tokens_details.cached_tokens")
-    cache_write = path_sql(usage + "cache_creation_input_tokens")
-    start = "TRY_CAST(NULLIF(\"startTime\", '') AS TIMESTAMPTZ)"
+    inner = {
+        "_customer": customer,
+        "_cache_read": path_sql(usage + "prompt_tokens_details.cached_tokens"),
+        "_cache_write": path_sql(usage + "cache_creation_input_tokens"),
+        "_start": "TRY_CAST(NULLIF(\"startTime\", '') AS TIMESTAMPTZ)",
+    }
+    customer, cache_read, cache_write, start = inner
     end = "TRY_CAST(NULLIF(\"endTime\", '') AS TIMESTAMPTZ)"
     skip = " OR ".join(
         f"coalesce({path_sql(p)} IN ({', '.join(sql_literal(v) for v in vals)}), false)"
@@ -201,7 +205,7 @@ def _mapping_sql(mp: ImportMap) -> str:
           CAST(round_even(TRY_CAST(NULLIF(spend, '') AS DECIMAL(38, 18)), 9)
                AS DECIMAL(18, 9)) AS reported_cost_usd,
           CAST(NULL AS DECIMAL(18, 9)) AS cost_usd
-        FROM src
+        FROM (SELECT *, {", ".join(f"{v} AS {k}" for k, v in inner.items())} FROM src)
     """
 
 
