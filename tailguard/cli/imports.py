@@ -1,4 +1,4 @@
-"""Command: import (other systems' exports into the ledger)."""
+"""Commands: import (other systems' exports into the ledger), report pricing-drift."""
 
 from __future__ import annotations
 
@@ -8,8 +8,18 @@ import typer
 
 from tailguard.cli.app import app
 from tailguard.cli.ledger import _rejects_hint
-from tailguard.cli.options import LedgerOpt, PricesOpt, ledger_path, price_book
-from tailguard.cli.output import JsonOpt, print_json
+from tailguard.cli.options import (
+    FromOpt,
+    LedgerOpt,
+    PeriodOpt,
+    PricesOpt,
+    ToOpt,
+    ledger_path,
+    price_book,
+    read_ledger,
+)
+from tailguard.cli.output import JsonOpt, Output, Table, output_options, print_json
+from tailguard.cli.report import report_app
 
 
 @app.command("import")
@@ -63,3 +73,41 @@ def import_(
     )
     if r.rejected:
         typer.echo(f"rejected rows written to {rejects}", err=True)
+
+
+@report_app.command("pricing-drift")
+@output_options
+def report_pricing_drift(
+    ledger: LedgerOpt = None,
+    period: PeriodOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", min=0.0, help="Percent of difference worth listing."),
+    ] = 1.0,
+) -> Output:
+    """Models where tailguard's price and the imported source's own cost differ (> 1%).
+
+    Over the imported calls that carry the source's cost (reported_cost_usd): per provider and
+    model, the source's total, tailguard's, the difference and the drift in percent; models
+    tailguard cannot price are listed with their unpriced calls.
+
+    Example: tailguard report pricing-drift --period 2025-06
+    """
+    from decimal import Decimal
+
+    from tailguard.analytics.period import window
+    from tailguard.importers.drift import DRIFT_FIELDS, pricing_drift
+
+    win = window(period, date_from, date_to)
+    con = read_ledger(ledger).connect()
+    rows = pricing_drift(con, window=win, threshold=Decimal(str(threshold)) / 100)
+    table = Table(
+        rows,
+        DRIFT_FIELDS,
+        title=f"Pricing drift above {threshold:g}% (tailguard's price against the source's cost)",
+        csv_columns=DRIFT_FIELDS,
+    )
+    lines = [] if rows else [f"no model differs by more than {threshold:g}%"]
+    return Output([table], lines=lines)
