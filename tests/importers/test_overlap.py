@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailguard.importers import import_files
-from tailguard.ledger import Ledger
+from tailguard.importers import ImportMap, import_files
+from tailguard.ledger import Ledger, ingest
 from tests.importers.helpers import write_csv
 
 _ROWS = st.lists(
@@ -73,3 +74,51 @@ def test_overlapping_exports_in_any_order_count_once(tmp_path_factory, rows, sli
         "SELECT count(*), sum(cost_usd), sum(reported_cost_usd) FROM events"
     ).fetchone()
     assert (n, cost, reported) == (len(first), want, Decimal("0.001") * len(first))
+
+
+def test_rows_the_gateway_recorded_are_excluded_by_a_rule(tmp_path: Path) -> None:
+    """The ledger holds the gateway's record of req-2 (its own event id); LiteLLM's export has
+    req-1 and req-2, the latter tagged ``via:tailguard``. With ``[exclude] "tag:via" =
+    ["tailguard"]`` only req-1 is imported: two calls in all, 1000 + 1000 prompt tokens, not
+    three."""
+    gw = tmp_path / "gateway.jsonl"
+    gw.write_text(
+        json.dumps(
+            {
+                "event_id": "gw-7f3a",
+                "kind": "llm_call",
+                "ts": "2025-06-02T00:00:00Z",
+                "customer_id": "acme",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1000,
+                "output_tokens": 0,
+            }
+        )
+        + "\n"
+    )
+    ingest([gw], d := tmp_path / "L")
+    recs = [
+        {
+            "request_id": rid,
+            "startTime": ts,
+            "model": "gpt-4o",
+            "custom_llm_provider": "openai",
+            "end_user": "acme",
+            "prompt_tokens": 1000,
+            "completion_tokens": 0,
+            "request_tags": tags,
+        }
+        for rid, ts, tags in [
+            ("req-1", "2025-06-01T00:00:00Z", []),
+            ("req-2", "2025-06-02T00:00:00Z", ["via:tailguard"]),
+        ]
+    ]
+    (tmp_path / "spend.json").write_text(json.dumps(recs))
+    (tmp_path / "map.toml").write_text('[exclude]\n"tag:via" = ["tailguard"]\n')
+    res = import_files(
+        "litellm", [tmp_path / "spend.json"], d, mapping=ImportMap.load(tmp_path / "map.toml")
+    )
+    assert (res.ingest.accepted, res.skipped) == (1, 1)
+    con = Ledger(d).connect()
+    assert con.execute("SELECT count(*), sum(input_tokens) FROM events").fetchone() == (2, 2000)
