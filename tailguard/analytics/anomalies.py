@@ -22,8 +22,8 @@ its band (``tailguard.analytics.kpis.routing_rows``, as of D).
 
 One pass over the 8 days of events builds a small daily table (entity × day); the zero-filled
 median, the anomalies and the top lists are engine queries over it. Money is Decimal (spend is
-summed exactly in the engine; the median of 7 values is one of them); ratios are floats rounded
-to 2 places.
+summed exactly in the engine; the median of 7 values is one of them); ratios are floats, unrounded
+(JSON and CSV carry every digit; only the table rounds).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ WHERE t.spend_24h > 0
 
 
 def _ratio(spend: Decimal, median: Decimal) -> float | None:
-    return round(float(spend / median), 2) if median else None
+    return float(spend / median) if median else None
 
 
 def anomalies(

@@ -173,7 +173,7 @@ def concentration(
 
     p = np.linspace(0.0, 1.0, lorenz_points)
     lor = np.interp(p, np.arange(n + 1) / n, csum / total_f)
-    out["lorenz"] = [[round(float(a), 6), round(float(b), 6)] for a, b in zip(p, lor, strict=True)]
+    out["lorenz"] = [[float(a), float(b)] for a, b in zip(p, lor, strict=True)]
     out["ccdf"] = _ccdf_points(asc[asc > 0])
 
     if ids is not None:

@@ -17,7 +17,9 @@ Definitions (docs/reports.md):
 - ``window_start`` / ``window_end``: the UTC days the row is about (end included); an open
   window is stated as the days its data spans. The table stays a list (``jq '.[0]'``), so each
   row states its window.
-Money ratios are rounded half-even to micro-dollars. Percentages and per-task ratios are not
+Money is never rounded: sums are the engine's exact Decimals, a quotient (cost per successful
+task, revenue over a fraction of a month) is taken at Decimal's 28 significant digits (the default
+context, half-even), so $0.0000004 stays $0.0000004. Percentages and per-task ratios are not
 rounded (a float's 17 digits: 2/3 is 0.6666666666666666, not 0.6667): JSON and CSV carry every
 digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 """
@@ -25,15 +27,13 @@ digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.period import Window, close
 
 if TYPE_CHECKING:
     import duckdb
-
-MICRO = Decimal("0.000001")
 
 CUSTOMER_FIELDS = (
     "customer_id",
@@ -104,10 +104,6 @@ GROUP BY customer_id
 """
 
 
-def _q(v: Decimal) -> Decimal:
-    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
-
-
 def _ratio(num: Any, den: Any) -> float | None:
     """``num / den`` unrounded (null without a denominator)."""
     if not den:
@@ -118,10 +114,10 @@ def _ratio(num: Any, den: Any) -> float | None:
 def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> dict[str, Any]:
     """Revenue, cost % of MRR and gross margin of ``cost`` against ``mrr`` over ``months``: the
     one formula every report uses (report customers, margins, diagnose, decide, renewal), so the
-    same window gives the same figures everywhere. Revenue = MRR × months, rounded half-even to
-    micro-dollars; cost % = cost / revenue × 100, unrounded (null without revenue); margin =
+    same window gives the same figures everywhere. Revenue = MRR × months (a Decimal, unrounded);
+    cost % = cost / revenue × 100, unrounded (null without revenue); margin =
     revenue − cost (exact)."""
-    revenue = _q(mrr * months) if (mrr is not None and months is not None) else None
+    revenue = mrr * months if (mrr is not None and months is not None) else None
     return {
         "revenue_usd": revenue,
         "cost_pct_of_mrr": float(cost / revenue * 100) if revenue else None,
@@ -178,7 +174,7 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
                 "reasoning_tokens": int(a.get("reasoning_tokens") or 0),
                 "tasks": int(tasks),
                 "successful_tasks": int(wins),
-                "cost_per_successful_task": _q(cost / wins) if wins else None,
+                "cost_per_successful_task": cost / wins if wins else None,
                 "read_tool_calls_per_task": _ratio(a.get("read_tool_calls"), tasks),
                 "write_tool_calls_per_task": _ratio(a.get("write_tool_calls"), tasks),
                 "retrieval_queries_per_task": _ratio(a.get("retrieval_queries"), tasks),

@@ -43,10 +43,11 @@ The tail (issue 3): the top ``top_pct``% of customers by cost (``ceil(n x pct / 
 least one), plus every customer whose cost per successful task is above the ``cpst_quantile``
 of that figure over customers with at least one success (linear interpolation).
 
-Ratios are floats (evidence, not money): shapes are decided on the unrounded values; the
-evidence reports ``ratio`` rounded to 4 decimals, ``value`` and ``median`` to 6, ``cost_share``
-to 6. Costs are the engine's exact Decimal sums; cost per successful task is rounded half-even
-to micro-dollars.
+Ratios are floats (evidence, not money): shapes are decided on the unrounded values and the
+evidence reports them unrounded (``ratio``, ``value``, ``median``, ``cost_share``): JSON and CSV
+carry every digit, only the terminal rounds. Costs are the engine's exact Decimal sums; cost per
+successful task is their quotient at Decimal's 28 significant digits (default context,
+half-even), never rounded to micro-dollars.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import margin_figures
@@ -67,8 +68,6 @@ if TYPE_CHECKING:
     import duckdb
 
     from tailguard.analytics.period import Window
-
-MICRO = Decimal("0.000001")
 
 #: shape -> (metric name, what it is, inverted?)
 SHAPE_METRIC: dict[str, tuple[str, str, bool]] = {
@@ -362,9 +361,7 @@ def customer_metrics(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[s
         agg = dict(zip(cols, r, strict=True))
         agg["cost_usd"] = agg["cost_usd"] if agg["cost_usd"] is not None else Decimal(0)
         wins = agg["successful_tasks"] or 0
-        agg["cost_per_successful_task"] = (
-            (agg["cost_usd"] / wins).quantize(MICRO, rounding=ROUND_HALF_EVEN) if wins else None
-        )
+        agg["cost_per_successful_task"] = agg["cost_usd"] / wins if wins else None
         agg.update(derive_metrics(agg))
         rows.append(agg)
     rows.sort(key=lambda a: a["customer_id"])
@@ -439,9 +436,9 @@ def match_shapes(
                     "shape": shape,
                     "metric": metric,
                     "definition": desc,
-                    "value": round(v, 6),
-                    "median": round(m, 6),
-                    "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
+                    "value": v,
+                    "median": m,
+                    "ratio": ratio if math.isfinite(ratio) else None,
                     "threshold": (1 / thr) if inverted else thr,
                     "direction": "<=" if inverted else ">=",
                     "_strength": strength,
@@ -546,7 +543,7 @@ def diagnose(
                 "tier": d.get("tier"),
                 "segment": d.get("segment"),
                 "cost_usd": r["cost_usd"],
-                "cost_share": round(float(r["cost_usd"] / total), 6) if total else None,
+                "cost_share": float(r["cost_usd"] / total) if total else None,
                 "cost_per_successful_task": r["cost_per_successful_task"],
                 "tasks": int(r["tasks_seen"] or 0),
                 "successful_tasks": int(r["successful_tasks"] or 0),

@@ -48,7 +48,14 @@ def _money(v: Any) -> str:
 
 
 def _pct(a: Any, b: Any) -> float | None:
-    return round(float(a) / float(b) * 100, 1) if b else None
+    """``a`` as a percentage of ``b``, unrounded: ``data`` (JSON, CSV) carries every digit;
+    the markdown rounds with ``_places``."""
+    return float(a) / float(b) * 100 if b else None
+
+
+def _places(v: float | None, places: int) -> str | None:
+    """A figure as the markdown shows it, to ``places`` decimals (display only)."""
+    return None if v is None else f"{v:.{places}f}"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -129,7 +136,7 @@ def daily(
                 [
                     t["tier"],
                     t["pattern"],
-                    t["rate_pct"],
+                    _places(t["rate_pct"], 2),
                     f"{t['band'][0]}–{t['band'][1]}",
                     "ALERT" if t["alert_3_days"] else "",
                 ]
@@ -242,7 +249,10 @@ def weekly(
     md.append(
         _table(
             ["feature", "this week", "share %", "shift"],
-            [[f["key"], _money(f["this_usd"]), f["this_share_pct"], _shift(f)] for f in feats[:10]],
+            [
+                [f["key"], _money(f["this_usd"]), _places(f["this_share_pct"], 1), _shift(f)]
+                for f in feats[:10]
+            ],
         )
     )
     md.append("\n**Top-decile and top-percentile users (weekly spend)**\n")
@@ -252,8 +262,8 @@ def weekly(
             [
                 [
                     p,
-                    _money(Decimal(str(round(v[0], 2)))),
-                    _money(Decimal(str(round(v[1], 2)))),
+                    _money(v[0]),
+                    _money(v[1]),
                     v[2],
                 ]
                 for p, v in sorted(q.items(), reverse=True)
@@ -272,8 +282,8 @@ def weekly(
                     [
                         t["tier"],
                         t["customers"],
-                        t["median_actual_pct"],
-                        t["median_projected_pct"],
+                        _places(t["median_actual_pct"], 2),
+                        _places(t["median_projected_pct"], 2),
                         t["hit"],
                         t["projected_to_hit"],
                     ]
@@ -288,7 +298,7 @@ def weekly(
     md.append(
         _table(
             ["customer", "tier", "cost % of revenue"],
-            [[r["customer_id"], r["tier"], round(r["cost_pct_of_mrr"], 1)] for r in over12[:10]],
+            [[r["customer_id"], r["tier"], _places(r["cost_pct_of_mrr"], 1)] for r in over12[:10]],
         )
     )
     return {
@@ -340,8 +350,8 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
             {
                 "model": m,
                 "this_usd": tc,
-                "this_usd_per_mtok": round(float(tc) / tt * 1e6, 4) if tt else None,
-                "prev_usd_per_mtok": round(float(pc) / pt * 1e6, 4) if pt else None,
+                "this_usd_per_mtok": float(tc) / tt * 1e6 if tt else None,
+                "prev_usd_per_mtok": float(pc) / pt * 1e6 if pt else None,
             }
         )
     models.sort(key=lambda r: (-r["this_usd"], r["model"]))
@@ -360,7 +370,10 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
     md.append(
         _table(
             ["feature", "this quarter", "share %", "shift"],
-            [[f["key"], _money(f["this_usd"]), f["this_share_pct"], _shift(f)] for f in feats[:10]],
+            [
+                [f["key"], _money(f["this_usd"]), _places(f["this_share_pct"], 1), _shift(f)]
+                for f in feats[:10]
+            ],
         )
     )
     md.append(
@@ -371,7 +384,12 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
         _table(
             ["model", "spend", "$/Mtok now", "$/Mtok last quarter"],
             [
-                [r["model"], _money(r["this_usd"]), r["this_usd_per_mtok"], r["prev_usd_per_mtok"]]
+                [
+                    r["model"],
+                    _money(r["this_usd"]),
+                    _places(r["this_usd_per_mtok"], 4),
+                    _places(r["prev_usd_per_mtok"], 4),
+                ]
                 for r in models[:10]
             ],
         )

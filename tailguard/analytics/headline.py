@@ -9,12 +9,10 @@ DuckDB's ``quantile_cont``).
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
-
-MICRO = Decimal("0.000001")
 
 
 def top_share(costs: list[Decimal], pct: float) -> float | None:
@@ -43,7 +41,7 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
     if cpst:
         arr = np.asarray(cpst)
         for name, q in (("median", 50), ("p95", 95), ("p99", 99)):
-            dist[name] = round(float(np.percentile(arr, q)), 6)
+            dist[name] = float(np.percentile(arr, q))
     # "who pays us $40 and costs us $4,000": underwater means a paying customer whose cost
     # exceeds its revenue; a free customer always has revenue 0, so it is reported apart
     paying = [r for r in rows if r["revenue_usd"] is not None and r["revenue_usd"] > 0]
@@ -54,9 +52,8 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
         "customers": len(rows),
         "total_cost_usd": total,
         "successful_tasks": wins,
-        "aggregate_cost_per_successful_task": (
-            (total / wins).quantize(MICRO, rounding=ROUND_HALF_EVEN) if wins else None
-        ),
+        # every digit (Decimal's 28 significant digits): only display rounds
+        "aggregate_cost_per_successful_task": total / wins if wins else None,
         "per_customer_cost_per_successful_task": dist,
         "top_1pct_share": top_share(costs, 1),
         "top_0_1pct_share": top_share(costs, 0.1),

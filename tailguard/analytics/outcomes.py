@@ -23,9 +23,9 @@ Definitions (docs/outcomes.md):
   ``open`` spend is in the denominator but not the numerator, so
   accepted share + failure_cost_share + open share = 1.
 
-Money: sums are the engine's exact Decimals; ``cost_per_*`` are rounded half-even to
-micro-dollars; shares are floats rounded to 6 places (the rounding is for display; the exact
-spends are in ``by_outcome``).
+Money: sums are the engine's exact Decimals; ``cost_per_*`` are their quotients at Decimal's 28
+significant digits (the default context, half-even), never rounded to micro-dollars; shares and
+ratios are unrounded floats. JSON and CSV carry every digit; only the terminal table rounds.
 
 One engine query per view (total, by outcome, per group, per week) would be simplest; instead
 one statement aggregates by (group key, outcome, week) and Python folds that small result into
@@ -35,7 +35,7 @@ every view, so the ledger is read once (plus the outcome rows) whatever is asked
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.period import bounded
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
     from tailguard.analytics.period import Window
 
-MICRO = Decimal("0.000001")
 #: outcome buckets in report order; ``open`` = no outcome (yet) or no task
 BUCKETS: tuple[str, ...] = (*OUTCOMES, "open")
 GROUPS: dict[str, str] = {"feature": "feature", "customer": "customer_id", "workload": "workload"}
@@ -102,12 +101,8 @@ GROUP BY 1, 2, 3
 _WEEK0 = dt.date(1969, 12, 29)
 
 
-def _q(v: Decimal) -> Decimal:
-    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
-
-
 def _share(part: Decimal, whole: Decimal) -> float | None:
-    return round(float(part / whole), 6) if whole else None
+    return float(part / whole) if whole else None
 
 
 def _fold(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,9 +122,9 @@ def _fold(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "llm_calls": calls,
         "tasks_ended": ended,
         "resolved_tasks": resolved,
-        "cost_per_resolved_task": _q(spend / resolved) if resolved else None,
-        "cost_per_call": _q(llm_spend / calls) if calls else None,
-        "calls_per_resolved_task": round(calls / resolved, 4) if resolved else None,
+        "cost_per_resolved_task": spend / resolved if resolved else None,
+        "cost_per_call": llm_spend / calls if calls else None,
+        "calls_per_resolved_task": calls / resolved if resolved else None,
         "failure_cost_share": _share(failed, spend),
         "by_outcome": {b: {"spend_usd": by[b], "share": _share(by[b], spend)} for b in BUCKETS},
         "unpriced_calls": sum(p["unpriced_calls"] for p in parts),
@@ -161,10 +156,10 @@ def _weekly(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cost_per_resolved_task": cpt,
                 "calls_per_resolved_task": f["calls_per_resolved_task"],
                 "cost_per_call_change": (
-                    round(float(cpc / first_call - 1), 4) if cpc and first_call else None
+                    float(cpc / first_call - 1) if cpc and first_call else None
                 ),
                 "cost_per_resolved_task_change": (
-                    round(float(cpt / first_task - 1), 4) if cpt and first_task else None
+                    float(cpt / first_task - 1) if cpt and first_task else None
                 ),
             }
         )

@@ -75,7 +75,8 @@ def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) 
     assert w["reasoning_tokens"] == 800
     assert w["tasks"] == 4
     assert w["successful_tasks"] == 3
-    assert w["cost_per_successful_task"] == Decimal("0.629233")
+    # 1.8877 / 3 = 0.62923333... at Decimal's 28 digits, not 0.629233
+    assert w["cost_per_successful_task"] == Decimal("0.6292333333333333333333333333")
     assert w["read_tool_calls_per_task"] == 0.75
     assert w["write_tool_calls_per_task"] == 0.25
     assert w["retrieval_queries_per_task"] == 1.25
@@ -197,9 +198,10 @@ def test_customer_without_events_and_events_without_customer(
 def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
     """Open window: the earliest event of anyone is WIN's on Jun 1 (LLM's first is Jun 5) and
     the latest is WIN's on Jul 1 (LLM's last is Jun 28): 31 days, both ends counted.
-    Revenue = MRR x 31 / 30.436875 (the average month), half-even to 1e-6 (bc):
-    WIN 930 / 30.436875 = 30.5550421979 -> 30.555042; LEAN 310 / 30.436875 = 10.185014;
-    NONE 1240 / 30.436875 = 40.740056. WIN's cost now includes the July tool call: 1.8907;
+    Revenue = MRR x 31 / 30.436875 (the average month), every digit (bc -l, scale 30):
+    WIN 930 / 30.436875 = 30.555042197991745210373929..., LEAN 310 / 30.436875 =
+    10.185014065997248403457976..., NONE 1240 / 30.436875 = 40.740056263988993613831906...
+    WIN's cost now includes the July tool call: 1.8907;
     GHOST's g1 (accepted Jul 1) is now a task and a win.
     """
     r = rows(ledger, None)
@@ -208,14 +210,18 @@ def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
             dt.date(2025, 6, 1),
             dt.date(2025, 7, 1),
         )
-    assert r["WIN"]["revenue_usd"] == Decimal("30.555042")
-    assert r["LEAN"]["revenue_usd"] == Decimal("10.185014")
-    assert r["NONE"]["revenue_usd"] == Decimal("40.740056")
+    # bc's 30 decimals against Decimal's 28 significant digits: equal to 1e-25
+    win_rev = Decimal("30.555042197991745210373929649479")
+    lean_rev = Decimal("10.185014065997248403457976549826")
+    assert abs(r["WIN"]["revenue_usd"] - win_rev) < Decimal("1e-25")
+    assert abs(r["LEAN"]["revenue_usd"] - lean_rev) < Decimal("1e-25")
+    none_rev = Decimal("40.740056263988993613831906199305")
+    assert abs(r["NONE"]["revenue_usd"] - none_rev) < Decimal("1e-25")
     assert r["WIN"]["cost_usd"] == Decimal("1.8907")
     # with July in the window, GHOST's g1 is a won task: 0.05 per win
     assert (r["GHOST"]["tasks"], r["GHOST"]["successful_tasks"]) == (1, 1)
     assert r["GHOST"]["cost_per_successful_task"] == Decimal("0.05")
-    assert r["WIN"]["gross_margin_usd"] == Decimal("30.555042") - Decimal("1.8907")
+    assert abs(r["WIN"]["gross_margin_usd"] - (win_rev - Decimal("1.8907"))) < Decimal("1e-25")
 
 
 def test_sort_by_cost_and_by_cost_per_win(june: dict[str, dict[str, Any]]) -> None:

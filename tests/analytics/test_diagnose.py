@@ -308,7 +308,7 @@ def test_tail_by_hand() -> None:
     assert [r["rank"] for r in res] == [1, 2, 11]
     # cost share: HF 0.13 of the total 3 x 0.05 + 0.09 + 0.05 + 0.05 + 0.08 + 0.13 + 0.05
     # + 0.05 + 0.05 = 0.70
-    assert res[0]["cost_share"] == 0.185714  # 0.13 / 0.70 = 0.1857142..., 6 places
+    assert res[0]["cost_share"] == pytest.approx(13 / 70, rel=1e-15)  # 0.1857142..., unrounded
 
 
 def test_one_customer_tail_or_not() -> None:

@@ -74,7 +74,9 @@ def test_quarterly_by_hand(led: Ledger) -> None:
     assert d["period"] == [dt.date(2025, 12, 1), dt.date(2026, 2, 1)]
     (m,) = d["data"]["models"]
     assert (m["model"], m["this_usd"]) == ("big", Decimal("19"))
-    assert m["this_usd_per_mtok"] == 1233.7662 and m["prev_usd_per_mtok"] is None
+    # 19 / 15,400 tokens x 1e6 = 1233.766233... in data (every digit); 4 places in the markdown
+    assert m["this_usd_per_mtok"] == pytest.approx(19 / 15_400 * 1e6, rel=1e-15)
+    assert m["prev_usd_per_mtok"] is None
     assert "| big | $19.00 | 1233.7662 | — |" in d["markdown"]
 
 

@@ -108,8 +108,8 @@ def test_june_by_hand() -> None:
         "escalated": Decimal("1.30"),
         "open": Decimal("0.47"),
     }
-    assert rep["failure_cost_share"] == 0.611814  # 1.45 / 2.37 = 0.6118143...
-    assert rep["by_outcome"]["open"]["share"] == 0.198312  # 0.47 / 2.37 = 0.1983122...
+    assert rep["failure_cost_share"] == pytest.approx(145 / 237, rel=1e-15)  # 0.6118143...
+    assert rep["by_outcome"]["open"]["share"] == pytest.approx(47 / 237, rel=1e-15)  # 0.19831...
 
 
 def test_open_window_sees_the_later_outcome() -> None:
@@ -129,7 +129,7 @@ def test_by_feature_by_hand() -> None:
     assert g["search"]["spend_usd"] == Decimal("0.70")
     assert g["search"]["cost_per_resolved_task"] == Decimal("0.70")
     # support: failure (escalated 1.30) / 1.67 = 0.778443...
-    assert g["support"]["failure_cost_share"] == 0.778443
+    assert g["support"]["failure_cost_share"] == pytest.approx(130 / 167, rel=1e-15)
 
 
 def test_weekly_divergence_seed_004() -> None:

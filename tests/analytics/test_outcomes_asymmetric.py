@@ -55,15 +55,15 @@ def june(ledger: Ledger) -> dict[str, Any]:
 
 
 def test_overall_figures(june: dict[str, Any]) -> None:
-    """cost per resolved task 2.5633 / 3 = 0.85443333... -> 0.854433 (x 3 would be 7.6899);
-    cost per call 0.6793 / 12 = 0.05660833... -> 0.056608; calls per resolved task 12 / 3 = 4."""
+    """cost per resolved task 2.5633 / 3 = 0.85443333... (every digit; x 3 would be 7.6899);
+    cost per call 0.6793 / 12 = 0.05660833...; calls per resolved task 12 / 3 = 4."""
     assert june["spend_usd"] == Decimal("2.5633")
     assert june["llm_spend_usd"] == Decimal("0.6793")
     assert june["llm_calls"] == 12
     assert june["resolved_tasks"] == 3
     assert june["tasks_ended"] == 5
-    assert june["cost_per_resolved_task"] == Decimal("0.854433")
-    assert june["cost_per_call"] == Decimal("0.056608")
+    assert june["cost_per_resolved_task"] == Decimal("0.8544333333333333333333333333")
+    assert june["cost_per_call"] == Decimal("0.05660833333333333333333333333")
     assert june["calls_per_resolved_task"] == 4.0
     assert june["unpriced_calls"] == 3
 
@@ -79,11 +79,13 @@ def test_each_task_goes_to_its_one_outcome(june: dict[str, Any]) -> None:
     assert by["open"]["spend_usd"] == Decimal("0.675")
     for b in ("timed_out", "tool_error", "escalated"):
         assert by[b]["spend_usd"] == 0 and by[b]["share"] == 0.0, b
-    assert by["accepted"]["share"] == 0.619007
-    assert by["open"]["share"] == 0.263332
-    assert by["abandoned"]["share"] == 0.117427
-    assert by["rejected"]["share"] == 0.000234
-    assert june["failure_cost_share"] == 0.117661
+    # shares of 2.5633, unrounded: 1.5867, 0.675, 0.301, 0.0006 over it
+    assert by["accepted"]["share"] == pytest.approx(15867 / 25633, rel=1e-15)
+    assert by["open"]["share"] == pytest.approx(6750 / 25633, rel=1e-15)
+    assert by["abandoned"]["share"] == pytest.approx(3010 / 25633, rel=1e-15)
+    assert by["rejected"]["share"] == pytest.approx(6 / 25633, rel=1e-15)
+    # abandoned 0.301 + rejected 0.0006 over 2.5633, unrounded (not 0.117661)
+    assert june["failure_cost_share"] == pytest.approx(3016 / 25633, rel=1e-15)
 
 
 def test_outcome_at_the_windows_end_counts_after_it(ledger: Ledger) -> None:
@@ -108,38 +110,42 @@ def test_weeks_split_at_monday_utc(june: dict[str, Any]) -> None:
             calls 2 + 1 + 1 = 4, LLM spend 0.0084 + 0.007 + 0.0006 + 0.0028 = 0.0188 -> 0.0047;
             resolved w2, w3 = 2 -> 0.7868
     Jun 16: w4 0.001 + escalation 0.3 = 0.301, 2 calls (one unpriced) -> 0.0005, none resolved
-    Jun 23: LLM's Jun 28 calls 0.025, 3 calls (two unpriced) -> 0.00833333 -> 0.008333
+    Jun 23: LLM's Jun 28 calls 0.025, 3 calls (two unpriced) -> 0.025 / 3 = 0.008333...
     Change against the first week with a figure (that week itself: 0.0; a week without the
-    figure: null), by bc rounded to 4 places: per call
-    0.6 / 0.01725 - 1 = 33.7826, 0.0047 / 0.01725 - 1 = -0.7275, 0.0005 / 0.01725 - 1 = -0.971,
-    0.008333 / 0.01725 - 1 = -0.5169; per resolved task (first: Jun 2) 0.7868 / 0.6292 - 1 = 0.2505.
+    figure: null), as exact fractions: per call 0.6 / 0.01725 - 1 = 777/23 (33.7826...),
+    0.0047 / 0.01725 - 1 = -251/345, 0.0005 / 0.01725 - 1 = -67/69,
+    (0.025 / 3) / 0.01725 - 1 = -107/207; per resolved task (first: Jun 2)
+    0.7868 / 0.6292 - 1 = 394/1573.
     """
     weeks = {w["week"]: w for w in june["weekly"]}
     d = dt.date
     mondays = [d(2025, 5, 26), d(2025, 6, 2), d(2025, 6, 9), d(2025, 6, 16), d(2025, 6, 23)]
     assert list(weeks) == mondays
     expect = {
-        d(2025, 5, 26): ("0.0345", 2, 0, "0.01725", None, 0.0, None),
-        d(2025, 6, 2): ("0.6292", 1, 1, "0.6", "0.6292", 33.7826, 0.0),
-        d(2025, 6, 9): ("1.5736", 4, 2, "0.0047", "0.7868", -0.7275, 0.2505),
-        d(2025, 6, 16): ("0.301", 2, 0, "0.0005", None, -0.971, None),
-        d(2025, 6, 23): ("0.025", 3, 0, "0.008333", None, -0.5169, None),
+        d(2025, 5, 26): ("0.0345", 2, 0, Decimal("0.01725"), None, 0.0, None),
+        d(2025, 6, 2): ("0.6292", 1, 1, Decimal("0.6"), "0.6292", 777 / 23, 0.0),
+        d(2025, 6, 9): ("1.5736", 4, 2, Decimal("0.0047"), "0.7868", -251 / 345, 394 / 1573),
+        d(2025, 6, 16): ("0.301", 2, 0, Decimal("0.0005"), None, -67 / 69, None),
+        d(2025, 6, 23): ("0.025", 3, 0, Decimal("0.025") / 3, None, -107 / 207, None),
     }
     for wk, (spend, calls, resolved, cpc, cpt, cpc_change, cpt_change) in expect.items():
         w = weeks[wk]
         assert w["spend_usd"] == Decimal(spend), wk
         assert (w["llm_calls"], w["resolved_tasks"]) == (calls, resolved), wk
-        assert w["cost_per_call"] == Decimal(cpc), wk
+        assert w["cost_per_call"] == cpc, wk
         assert w["cost_per_resolved_task"] == (Decimal(cpt) if cpt else None), wk
-        assert w["cost_per_call_change"] == cpc_change, wk
-        assert w["cost_per_resolved_task_change"] == cpt_change, wk
+        assert w["cost_per_call_change"] == pytest.approx(cpc_change, rel=1e-12), wk
+        if cpt_change is None:
+            assert w["cost_per_resolved_task_change"] is None, wk
+        else:
+            assert w["cost_per_resolved_task_change"] == pytest.approx(cpt_change, rel=1e-12), wk
     assert weeks[d(2025, 6, 9)]["calls_per_resolved_task"] == 2.0
 
 
 def test_by_customer_and_by_feature(ledger: Ledger) -> None:
-    """By customer, sorted by spend: WIN 1.8877 (3 resolved -> 0.629233, 7 calls, 1 unpriced),
+    """By customer, sorted by spend: WIN 1.8877 (3 resolved -> 0.62923333..., 7 calls, 1 unpriced),
     LLM 0.625 (all open, no resolved task -> null, 4 calls, 2 unpriced), GHOST 0.05 (open),
-    WIN's calls per resolved task 7 / 3 = 2.3333,
+    WIN's calls per resolved task 7 / 3 (every digit),
     LEAN 0.0006 (rejected: failure share 1.0).
     By feature: support = WIN + LEAN + GHOST = 1.9383 (3 resolved -> 0.6461), chat = LLM 0.625.
     """
@@ -148,12 +154,12 @@ def test_by_customer_and_by_feature(ledger: Ledger) -> None:
     assert [g["group"] for g in r["groups"]] == ["WIN", "LLM", "GHOST", "LEAN"]
     win = groups["WIN"]
     assert win["spend_usd"] == Decimal("1.8877") and win["resolved_tasks"] == 3
-    assert win["cost_per_resolved_task"] == Decimal("0.629233")
+    assert win["cost_per_resolved_task"] == Decimal("0.6292333333333333333333333333")
     assert (win["llm_calls"], win["unpriced_calls"]) == (7, 1)
     assert groups["LLM"]["cost_per_resolved_task"] is None
     # one unpriced call without a task and one in the open task l1, same week: 2, summed
     assert (groups["LLM"]["llm_calls"], groups["LLM"]["unpriced_calls"]) == (4, 2)
-    assert win["calls_per_resolved_task"] == 2.3333  # 7 / 3, to 4 places
+    assert win["calls_per_resolved_task"] == 7 / 3  # every digit, not 2.3333
     assert groups["LLM"]["by_outcome"]["open"]["share"] == 1.0
     assert groups["LEAN"]["failure_cost_share"] == 1.0
     f = {g["group"]: g for g in report(ledger, by="feature")["groups"]}

@@ -113,8 +113,11 @@ def test_from_to_window_prorates_revenue(ledger: Ledger) -> None:
     rows = {
         r["customer_id"]: r for r in customer_rows(con, window(None, "2025-06-01", "2025-06-30"))
     }
-    # 30 days of a 30.436875-day average month: 50 × 30 / 30.436875 = 49.2823261...
-    assert rows["A"]["revenue_usd"] == Decimal("49.282326")
+    # 30 days of a 30.436875-day average month: 50 × 30 / 30.436875 = 49.2823261257931374360869...
+    # (bc -l): every digit, not rounded to micro-dollars
+    assert abs(rows["A"]["revenue_usd"] - Decimal("49.28232612579313743608698331")) < Decimal(
+        "1e-25"
+    )
 
 
 def test_headline(ledger: Ledger) -> None:
@@ -136,7 +139,7 @@ def test_headline(ledger: Ledger) -> None:
 def test_open_window_revenue_uses_utc_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events at 23:30 UTC on the 1st and 00:30 UTC on the 3rd span 3 UTC days, whatever TZ says.
 
-    Revenue = MRR 50 × 3 / 30.436875 = 4.928232... → 4.928233 (half-even to 1e-6).
+    Revenue = MRR 50 × 3 / 30.436875 = 4.92823261257931374360869833... (bc -l, every digit).
     """
     import json
 
@@ -167,7 +170,7 @@ def test_open_window_revenue_uses_utc_days(tmp_path: Path, monkeypatch: pytest.M
     led.write_customers(read_customers_csv(cust))
     con = led.connect()
     a = {r["customer_id"]: r for r in customer_rows(con, window(None))}["A"]
-    assert a["revenue_usd"] == Decimal("4.928233")
+    assert abs(a["revenue_usd"] - Decimal("4.928232612579313743608698331")) < Decimal("1e-26")
 
 
 def test_diagnose_open_window_prices_mrr_like_the_report(ledger: Ledger) -> None:

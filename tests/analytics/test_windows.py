@@ -9,24 +9,24 @@ Jan 1, Feb 1 and Mar 31 2026 (total 5,595); O (pro, smb, MRR 100) has one $1 eve
 one $0.50 event on Jul 31, four months after H's last. Z has a customers row and no event.
 
 - ``decide H``: H's quarter is Jan 1 .. Mar 31 (the three months up to *its* last event), not
-  May .. Jul (the ledger's): monthly cost = 5595 × 5411 / 16000 = 1892.1590625 -> 1892.16,
-  margin 40 - 1892.159 = -1852.16; no lever (3 tasks, fewer than 20: not judged), the increase
-  needed is 4,630% > 50%, no cap lever: **offboard**, never "keep at cost 0".
+  May .. Jul (the ledger's): monthly cost = 5595 × 5411 / 16000 = 1892.1590625 (every digit),
+  margin 40 - 1892.1590625 = -1852.1590625; no lever (3 tasks, fewer than 20: not judged), the
+  increase needed is 4,630% > 50%, no cap lever: **offboard**, never "keep at cost 0".
 - ``decide H --as-of 2026-07-31``: May 1 .. Jul 31 holds none of H's events: refused, exit 1.
 
 **QUIET**: Q (smb, MRR 100) spends $10 on Jan 1 and $20 on Feb 10, then nothing; O spends on Jan 1
 and Mar 31; N spends $5 on Jan 2 and has no customers row (its price is unknown). Q's default
 quarter: Dec .. Feb clipped to the ledger = Jan 1 .. Feb 28 (59 days): monthly cost = 30 × 30.436875
-/ 59 = 15.4764 -> 15.48.
+/ 59 = 15.476377118644067796610169491525... (bc -l; every digit, not 15.48).
 
 **SAME** (one explicit window Jan 1 .. Mar 31 2026, 90 days = 16000 / 5411 months):
 
     A (smb, MRR 500):         cost 100 + 200 + 50 = 350
-        revenue 500 × 16000 / 5411 = 1478.4697837... -> 1478.469784 (half-even, micro-dollars)
-        cost % 350 / 1478.469784 × 100 = 23.6731;  margin 1478.469784 - 350 = 1128.469784
+        revenue 500 × 16000 / 5411 = 1478.46978377379412308260949916... (bc -l, every digit)
+        cost % 350 × 5411 / 8000000 × 100 = 23.673125 exactly;  margin revenue - 350
     B (mid_market, MRR 120):  cost 300 + 100.25 = 400.25
-        revenue 120 × 16000 / 5411 = 354.8327481... -> 354.832748
-        cost % 400.25 / 354.832748 × 100 = 112.7996; margin 354.832748 - 400.25 = -45.417252
+        revenue 120 × 16000 / 5411 = 354.83274810571058953982627980...
+        cost % 400.25 × 5411 / 1920000 × 100 = 112.79962239583...; margin revenue - 400.25
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def test_reproduction_history_and_a_late_event(history: str, capsys: pytest.Capt
     r = cli_json(capsys, "decide", "H", "--ledger", history)
     assert r["window"] == {"start": "2026-01-01", "end": "2026-03-31"}
     assert Decimal(str(r["cost_to_serve_usd"])) == Decimal(5595)
-    assert Decimal(str(r["monthly_cost_usd"])) == Decimal("1892.16")
-    assert Decimal(str(r["monthly_margin_usd"])) == Decimal("-1852.16")
+    assert Decimal(str(r["monthly_cost_usd"])) == Decimal("1892.1590625")  # not 1892.16
+    assert Decimal(str(r["monthly_margin_usd"])) == Decimal("-1852.1590625")
     assert r["recommendation"] == "offboard"
     code, out, _ = cli(capsys, "decide", "H", "--ledger", history)
     assert code == 0
@@ -178,7 +178,8 @@ def test_a_customer_who_went_quiet(quiet: str, capsys: pytest.CaptureFixture):
     by every one-customer report, and an empty window by every all-customer one."""
     r = cli_json(capsys, "decide", "Q", "--ledger", quiet)
     assert r["window"] == {"start": "2026-01-01", "end": "2026-02-28"}
-    assert Decimal(str(r["monthly_cost_usd"])) == Decimal("15.48")
+    q_cost = Decimal("15.476377118644067796610169491525")  # bc -l, not 15.48
+    assert abs(Decimal(str(r["monthly_cost_usd"])) - q_cost) < Decimal("1e-24")
     # Feb 10 .. Mar 31: quiet for 49 days, said in the verdict
     assert (r["last_event"], r["quiet_days"]) == ("2026-02-10T10:00:00+00:00", 49)
     assert any("quiet for 49 days" in line for line in r["arithmetic"])
@@ -224,12 +225,18 @@ def test_a_customer_who_went_quiet(quiet: str, capsys: pytest.CaptureFixture):
 
 FIGURES = ("cost_usd", "revenue_usd", "cost_pct_of_mrr", "gross_margin_usd")
 HAND = {
-    "A": (Decimal(350), Decimal("1478.469784"), 350 / 1478.469784 * 100, Decimal("1128.469784")),
+    # bc -l to 30 places; the ledger's figures carry Decimal's 28 significant digits
+    "A": (
+        Decimal(350),
+        Decimal("1478.469783773794123082609499168"),
+        23.673125,
+        Decimal("1128.469783773794123082609499168"),
+    ),
     "B": (
         Decimal("400.25"),
-        Decimal("354.832748"),
-        400.25 / 354.832748 * 100,
-        Decimal("-45.417252"),
+        Decimal("354.832748105710589539826279800"),
+        112.79962239583333,
+        Decimal("-45.417251894289410460173720200"),
     ),
 }
 
@@ -255,7 +262,9 @@ def test_same_window_same_figures_in_every_report(same: str, capsys: pytest.Capt
         ]
         assert seen == [seen[0]] * 5, cid
         cost, revenue, pct, margin = seen[0]
-        assert [Decimal(str(v)) for v in (cost, revenue, margin)] == [hand[0], hand[1], hand[3]]
+        got = [Decimal(str(v)) for v in (cost, revenue, margin)]
+        assert got[0] == hand[0]
+        assert abs(got[1] - hand[1]) < Decimal("1e-22") and abs(got[2] - hand[3]) < Decimal("1e-22")
         assert pct == pytest.approx(hand[2], rel=1e-14)  # every digit: not rounded to 4 places
 
 
@@ -266,7 +275,7 @@ def test_the_default_windows_state_themselves(same: str, capsys: pytest.CaptureF
     rows = cli_json(capsys, "report", "customers", *led)
     assert {(r["window_start"], r["window_end"]) for r in rows} == {("2026-01-01", "2026-03-31")}
     a = next(r for r in rows if r["customer_id"] == "A")
-    assert Decimal(str(a["revenue_usd"])) == HAND["A"][1]
+    assert abs(Decimal(str(a["revenue_usd"])) - HAND["A"][1]) < Decimal("1e-22")
     m = cli_json(capsys, "margins", *led)
     assert m["window"] == {"start": "2026-01-01", "end": "2026-03-31"}
     assert cli_json(capsys, "anomalies", *led)["window"] == {
