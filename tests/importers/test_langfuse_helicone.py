@@ -13,6 +13,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from tailguard.errors import InputError
 from tailguard.importers import import_files
 from tests.importers.helpers import rows, write_csv, write_jsonl
 
@@ -157,3 +160,23 @@ def test_helicone_requests_from_jsonl_and_csv_alike(tmp_path: Path) -> None:
         "error",
         Decimal("0.0006"),
     )
+
+
+def test_langfuse_pages_as_jsonl_name_the_line_of_a_bad_record(tmp_path: Path) -> None:
+    """Two pages, one per line (as a paging script appends them). Line 2 holds a generation
+    without a model and one with a timestamp lacking its zone: both named by line and field;
+    without --rejects nothing is imported."""
+    page1 = _langfuse_page()
+    bad = [
+        _GEN | {"id": "obs-x", "userId": "acme", "startTime": "2025-06-03T00:00:00Z"},
+        _GEN | {"id": "obs-y", "userId": "acme", "startTime": "2025-06-03T00:00:00", "model": "m"},
+    ]
+    src = write_jsonl(tmp_path / "pages.jsonl", [page1, {"data": bad, "meta": {"page": 2}}])
+    with pytest.raises(InputError) as err:
+        import_files("langfuse", [src], tmp_path / "L")
+    assert err.value.problems == [
+        f"{src}:2: model: missing required field",
+        f"{src}:2: startTime: timestamp without a timezone: '2025-06-03T00:00:00'",
+    ]
+    res = import_files("langfuse", [src], tmp_path / "L", rejects_path=tmp_path / "bad.jsonl")
+    assert (res.ingest.accepted, res.ingest.rejected, res.skipped) == (3, 2, 1)
