@@ -111,7 +111,12 @@ def to_table(
         "amount_usd": _money(c["amount_usd"]),
         "cost_usd": _money(c["cost_usd"]),
     }
-    return pa.Table.from_arrays([cols[f.name] for f in INPUT_SCHEMA], schema=INPUT_SCHEMA)
+    # a column the simulator does not fill (e.g. a source system's own reported cost) is null
+    n = len(c["kind"])
+    return pa.Table.from_arrays(
+        [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in INPUT_SCHEMA],
+        schema=INPUT_SCHEMA,
+    )
 
 
 class ParquetSink:

@@ -183,6 +183,9 @@ def test_parquet_has_exactly_the_input_columns(tmp_path: Path) -> None:
     assert t.num_rows == res.events
     llm = t.filter(pa.compute.equal(t.column("kind"), "llm_call"))
     assert t.column("cost_usd").null_count >= t.num_rows - llm.num_rows
+    # no source system stands between the simulated product and its ledger: the gateway's
+    # provider-reported cost is cost_usd, and a source's own figure (reported_cost_usd) is absent
+    assert t.column("reported_cost_usd").null_count == t.num_rows
     ids = t.column("event_id").to_numpy(zero_copy_only=False)
     assert len(np.unique(ids)) == len(ids)
 
