@@ -33,8 +33,8 @@ def import_(
         str | None,
         typer.Option(
             "--map",
-            help="A TOML file: [customer_ids] renames ids, [fields] says where the customer "
-            "is, [exclude] leaves records out (docs/import.md).",
+            help="A TOML file whose customer_ids table renames ids, fields table says where "
+            "the customer is and exclude table leaves records out (docs/import.md).",
         ),
     ] = None,
     prices: PricesOpt = None,

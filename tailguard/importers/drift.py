@@ -58,12 +58,12 @@ def pricing_drift(
     for row in con.execute(_SQL.format(where=where), params).fetchall():
         provider, model, calls, priced, unpriced, rep_priced, reported, cost = row
         rep_priced = rep_priced or Decimal(0)
-        diff = cost - rep_priced
-        if unpriced == 0 and abs(diff) <= threshold * rep_priced:
+        diff = cost - rep_priced if priced else None  # nothing priced: unknown, not zero
+        if unpriced == 0 and diff is not None and abs(diff) <= threshold * rep_priced:
             continue
         pct = (
             (diff / rep_priced * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-            if rep_priced
+            if diff is not None and rep_priced
             else None
         )
         out.append(
@@ -74,10 +74,10 @@ def pricing_drift(
                 "priced_calls": priced,
                 "unpriced_calls": unpriced,
                 "reported_usd": reported,
-                "priced_usd": cost,
+                "priced_usd": cost if priced else None,
                 "difference_usd": diff,
                 "drift_pct": pct,
             }
         )
-    out.sort(key=lambda r: (-abs(r["difference_usd"]), -r["unpriced_calls"], r["model"]))
+    out.sort(key=lambda r: (-abs(r["difference_usd"] or 0), -r["unpriced_calls"], r["model"]))
     return out

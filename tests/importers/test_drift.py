@@ -57,7 +57,8 @@ def test_lists_models_beyond_one_percent_and_the_unpriced(
     mini, ft = rows
     assert Decimal(mini["difference_usd"]) == Decimal("-0.0004")
     assert Decimal(mini["drift_pct"]) == Decimal("-40.00")
-    assert (Decimal(ft["reported_usd"]), ft["drift_pct"]) == (Decimal("0.002"), None)
+    assert ft["reported_usd"] == Decimal("0.002")
+    assert (ft["priced_usd"], ft["difference_usd"], ft["drift_pct"]) == (None, None, None)
 
 
 def test_a_lower_threshold_lists_the_small_drift(
