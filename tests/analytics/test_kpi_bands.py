@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import pytest
 
-from tailguard.analytics.kpis import RATE_BANDS, _arr_status, _rate_status, _seat_status
+from tailguard.analytics.kpis import (
+    RATE_BANDS,
+    _arr_status,
+    _median,
+    _rate_status,
+    _seat_status,
+    ordinal,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +75,32 @@ def test_overage_rate_bands(pattern: str, pct: float | None, status: str) -> Non
 def test_rate_bands_are_the_frameworks() -> None:
     got = {k: (b.low, b.high, b.alarm) for k, b in RATE_BANDS.items()}
     assert got == {"hard_cap": (5, 15, 25), "soft_cap_degrade": (10, 20, 30), "payg": (5, 15, 25)}
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
+    """[1, 2, 3, 10]: (2 + 3) / 2 = 2.5 (the mean would be 4); [5, 1, 3]: 3."""
+    assert _median([10.0, 1.0, 3.0, 2.0]) == 2.5
+    assert _median([5.0, 1.0, 3.0]) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (20, "20th"),
+        (21, "21st"),
+        (101, "101st"),
+        (111, "111th"),
+        (112, "112th"),
+        (121, "121st"),
+        (122, "122nd"),
+    ],
+)
+def test_ordinal(n: int, text: str) -> None:
+    assert ordinal(n) == text
