@@ -164,7 +164,9 @@ base_url = "http://127.0.0.1:{mport}/v1"
     runaway = set(rng.sample(paying, min(len(paying), max(1, customers // 50))))
 
     mock = _Server(create_mock(), mport)
-    gw_app = create_gateway(load_config(root / "gateway.toml"))
+    # env={}: the environment overrides a gateway's config file (TAILGUARD_LEDGER, _POLICY,
+    # _PRICES, _REDIS_URL), but this run is a sandbox that must never write a user's ledger
+    gw_app = create_gateway(load_config(root / "gateway.toml", env={}))
     gw = _Server(gw_app, gport)
     mock.start()
     gw.start()

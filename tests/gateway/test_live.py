@@ -82,3 +82,27 @@ def test_demo_live_writes_its_own_ledger(tmp_path: Path, capsys: pytest.CaptureF
     got = json.loads(capsys.readouterr().out)
     assert Path(got["ledger"]) == (out / "live" / "ledger").resolve()
     assert not (out / "ledger").exists()
+
+
+@pytest.mark.slow
+def test_live_demo_ignores_the_users_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment overrides a gateway's config file (docs/configuration.md), but the live
+    demo is a sandbox: with TAILGUARD_LEDGER, _POLICY, _PRICES and _REDIS_URL pointing at a
+    user's real setup, it still writes only its own ledger under its own policy, and leaves the
+    user's ledger directory untouched (here: never created)."""
+    users = tmp_path / "users-ledger"
+    monkeypatch.setenv("TAILGUARD_LEDGER", str(users))
+    monkeypatch.setenv("TAILGUARD_POLICY", str(tmp_path / "users-policy.toml"))
+    monkeypatch.setenv("TAILGUARD_PRICES", str(tmp_path / "users-prices.toml"))
+    monkeypatch.setenv("TAILGUARD_REDIS_URL", "redis://127.0.0.1:1/0")
+    res = run_live(tmp_path / "live", customers=10, requests=40, concurrency=2, seed=9)
+    assert res.ledger == (tmp_path / "live" / "ledger").resolve()
+    assert not users.exists()
+    con = Ledger(res.ledger).connect()
+    try:
+        calls = con.execute("SELECT count(*) FROM events WHERE kind = 'llm_call'").fetchone()[0]
+    finally:
+        con.close()
+    assert calls == res.outcomes["ok"] + res.outcomes["degrade"] > 0
