@@ -209,3 +209,7 @@ def test_cli_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert f"{bad}:2: request_id: missing required field" in err and "--rejects" in err
     assert "Traceback" not in err
     assert run(["import", "nosuch", str(src), "--ledger", str(tmp_path / "L")]) == 2
+    (tmp_path / "map.toml").write_text("[fields]\ncustomer = 'end_user'\n")
+    argv = ["import", "litellm", str(src), "--ledger", str(tmp_path / "L")]
+    assert run([*argv, "--map", str(tmp_path / "map.toml")]) == 1
+    assert "fields.customer: must be a list of paths" in capsys.readouterr().err
