@@ -26,8 +26,10 @@ a year of zero consumption, and a projection from it would sell a pool of $0.
 - ``html()`` renders a printable page with an inline SVG bar chart of the twelve months (no
   external assets: it prints and mails as one file).
 
-Money is Decimal from the engine; the fitted lines are floats (a projection, not an invoice) and
-the projection is rounded to cents.
+Money is Decimal from the engine; the fitted lines are floats (a projection, not an invoice), and
+a projected month's cost is the shortest decimal of its float, unrounded: JSON and CSV carry every
+digit, the table, the note and the HTML page round for display. Only the recommended pool is
+rounded (up, to whole dollars: a price to sell).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import html as _html
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import margin_figures
@@ -146,12 +148,13 @@ def renewal(
             projection.append(
                 {
                     "month": _add_months(last_m, k + 1).strftime("%Y-%m"),
-                    "active_users": round(u, 2),
-                    "cost_per_user_usd": round(c, 6),
-                    "cost_usd": Decimal(str(u * c)).quantize(CENT, rounding=ROUND_HALF_EVEN),
+                    "active_users": u,
+                    "cost_per_user_usd": c,
+                    # the float's shortest decimal, unrounded (every digit in JSON and CSV)
+                    "cost_usd": Decimal(repr(u * c)),
                 }
             )
-        trend = {"users_per_month": round(ub, 4), "cost_per_user_per_month": round(cb, 6)}
+        trend = {"users_per_month": ub, "cost_per_user_per_month": cb}
     else:
         trend = {"users_per_month": 0.0, "cost_per_user_per_month": 0.0}
     actual_12 = sum((r["cost_usd"] for r in months if r["cost_usd"] is not None), Decimal(0))

@@ -39,14 +39,16 @@ with no invocations is ``no_data``.
 
 One engine query: the inner GROUP BY makes one row per (class, task) (a task's effective
 tokens and its calls over the per-turn alarm), the outer one rolls those up per class. Portable
-SQL. Tokens are integers; per-unit figures are floats rounded to 1 decimal; cost per task and per
-invocation are Decimal, rounded half-even to micro-dollars.
+SQL. Tokens are integers; per-unit figures are floats, unrounded (a status judges the exact value);
+cost per task and per invocation are Decimal quotients at Decimal's 28 significant digits (the
+default context, half-even), never rounded to micro-dollars. JSON and CSV carry every digit; only
+the terminal table rounds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.period import bounded
@@ -57,8 +59,6 @@ if TYPE_CHECKING:
     import duckdb
 
     from tailguard.analytics.period import Window
-
-MICRO = Decimal("0.000001")
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,6 @@ FROM (
 ) t
 GROUP BY workload
 """
-
-
-def _q(v: Decimal) -> Decimal:
-    return v.quantize(MICRO, rounding=ROUND_HALF_EVEN)
 
 
 CONFIG_KEYS = ("output_multiplier", "cache_read_weight", "tail_share")
@@ -204,13 +200,13 @@ def workload(
         # per task: only the calls that belong to a task
         task_eff = eff - float(a.get("untasked_eff") or 0)
         task_cost = cost - (a.get("untasked_cost") or Decimal(0))
-        per_task = round(task_eff / tasks, 1) if tasks else None
-        per_call = round(eff / calls, 1) if calls else None
+        per_task = task_eff / tasks if tasks else None
+        per_call = eff / calls if calls else None
         if band is not None and band.unit == "task":
             units, over = tasks, int(a.get("tasks_over_alarm") or 0)
         else:
             units, over = calls, int(a.get("calls_over_alarm") or 0)
-        over_share = round(over / units, 4) if units else 0.0
+        over_share = over / units if units else 0.0
         st = status(cls, per_task, per_call)
         if st == "ok" and over_share > tail_share:
             st = "watch"
@@ -220,16 +216,15 @@ def workload(
                 "workload": cls,
                 "tasks": tasks,
                 "invocations": calls,
-                "invocations_per_task": round(calls / tasks, 2) if tasks else None,
-                "effective_tokens": round(eff),
+                "invocations_per_task": calls / tasks if tasks else None,
+                # weighted tokens can be fractional (cache reads at a fraction): kept whole
+                "effective_tokens": int(eff) if eff.is_integer() else eff,
                 "effective_tokens_per_task": per_task,
                 "effective_tokens_per_invocation": per_call,
-                "cache_read_share": round(int(a.get("cache_read_tokens") or 0) / inp, 4)
-                if inp
-                else None,
+                "cache_read_share": int(a.get("cache_read_tokens") or 0) / inp if inp else None,
                 "cost_usd": cost,
-                "cost_per_task": _q(task_cost / tasks) if tasks else None,
-                "cost_per_invocation": _q(cost / calls) if calls else None,
+                "cost_per_task": task_cost / tasks if tasks else None,
+                "cost_per_invocation": cost / calls if calls else None,
                 "band_unit": band.unit if band else None,
                 "band": [band.low, band.high] if band else None,
                 "alarm": band.alarm if band else None,

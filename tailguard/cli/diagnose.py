@@ -222,6 +222,20 @@ def workload_cmd(
     if json_:
         print_json(rep)
         return
+    if csv_:  # every field, full precision: the table's "band" and "over alarm" are display text
+        emit(
+            [
+                {
+                    **{k: v for k, v in c.items() if k != "band"},
+                    "band_low": c["band"][0] if c["band"] else None,
+                    "band_high": c["band"][1] if c["band"] else None,
+                }
+                for c in rep["classes"]
+            ],
+            json_=False,
+            csv_=True,
+        )
+        return
     rows = [
         {
             **c,

@@ -85,8 +85,8 @@ def simulate(
         "seed": res.seed,
         "sessions": res.sessions,
         "tasks": res.tasks,
-        "top1_share": round(res.top1_share, 4),
-        "gini": round(res.gini, 4),
+        "top1_share": res.top1_share,  # every digit (issue 16): only the line below rounds
+        "gini": res.gini,
         "events_path": str(res.events_path),
         "customers_path": str(res.customers_path),
         "truth_path": str(res.truth_path),
