@@ -78,10 +78,24 @@ GuardRule = Literal[
     "session_velocity",
     "session_killed",
     "store_unavailable",
+    "rpm",
+    "user_rpm",
+    "tpm",
+    "max_input_tokens",
+    "task_max_llm_calls",
+    "task_max_cost_usd",
+    "invalid_request",
+    "guard_unavailable",
+    "guard_error",
 ]
-#: the rule a ``guard`` event names: the soft-threshold alert, the hard limit (denied, or
-#: degraded past it), the pay-as-you-go overage metered past the limit, a session over its
-#: velocity limit (killed) and its later calls (denied), the store down (failed open)
+#: the rule a ``guard`` event or a guard decision names: the soft-threshold alert, the hard
+#: limit (denied, or degraded past it), the pay-as-you-go overage metered past the limit, a
+#: session over its velocity limit (killed) and its later calls (denied), the store down (failed
+#: open); the rate limits (requests a minute for the account, per user, tokens a minute), a
+#: prompt over the per-prompt ceiling, a task over its step or dollar ceiling, a request the
+#: guard cannot plan (numbers out of range), the store down with ``fail_closed`` (denied), and
+#: an unexpected guard failure (denied or allowed by the fail mode). The guard's code is
+#: scanned for every rule it writes (tests/events/test_vocabulary.py)
 GUARD_RULES: tuple[str, ...] = get_args(GuardRule)
 
 Overage = Literal["hard_cap", "soft_cap_degrade", "payg"]
