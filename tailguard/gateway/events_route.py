@@ -10,6 +10,10 @@ Accepted means durable: the answer waits for the log's acknowledgement (as a pro
 does), so a client that got 200 never needs to resend; a client that resends anyway is not
 double counted (the ledger drops event ids it holds). A line that fails validation is rejected
 with its line number and the reason, and the others are still accepted (partial success).
+The refusals are the ingest's (one rule for every way in): the event schema, a timestamp
+outside the accepted window (``ts_window`` / ``TAILGUARD_TS_WINDOW``), and an object that gives
+an event field twice (which value is meant?). A line refused here is answered as refused, never
+accepted and then dropped when the log is folded into the ledger.
 
 Who may write:
 
@@ -36,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tailguard.events.batch import ts_window
+from tailguard.events.jsonl import _repeated_key as repeated_key  # the ingest's own rule
 from tailguard.events.schema import Event
 
 if TYPE_CHECKING:
@@ -95,6 +101,7 @@ def parse_lines(
     ok: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     raw_dec = msgspec.json.Decoder(float_hook=_decimal)
+    window = ts_window()
     for n, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -105,6 +112,13 @@ def parse_lines(
             continue
         except ValueError as exc:  # a rule of the event (token relations, money bounds)
             bad.append({"line": n, "error": str(exc)})
+            continue
+        key = repeated_key(line)
+        if key is not None:
+            bad.append({"line": n, "error": f"{key}: key given twice in one object"})
+            continue
+        if not window.start <= ev.ts < window.end:
+            bad.append({"line": n, "error": f"ts: {window.reason()}"})
             continue
         if customer is not None and ev.customer_id != customer:
             bad.append(
