@@ -11,6 +11,7 @@ one reject refuses the whole input and the ledger is untouched. Events are idemp
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,34 @@ def validate(ev: dict[str, Any]) -> str | None:
     return None
 
 
+def _unix_ns(t: dt.datetime) -> int:
+    """``t`` in nanoseconds since the Unix epoch (exact: integer microseconds times 1,000)."""
+    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def convert(
     settled: list[tuple[Span, str, dict[str, str | None]]], cfg: OtelConfig
 ) -> tuple[list[dict[str, Any]], list[tuple[Span, str]]]:
-    """Events of settled call spans, and the spans refused (with the reason)."""
+    """Events of settled call spans, and the spans refused (with the reason).
+
+    A span that starts outside the accepted time window (``ts_window``: the ingest's rule,
+    ``TAILGUARD_TS_WINDOW``) is refused here, by name, like any other bad span: the ledger
+    would refuse its event later, after the receiver had answered that it was taken (and a
+    start in nanoseconds past year 9999 has no timestamp at all)."""
+    from tailguard.events.batch import ts_window
+
+    win = ts_window()
+    lo, hi = _unix_ns(win.start), _unix_ns(win.end)
     events: list[dict[str, Any]] = []
     bad: list[tuple[Span, str]] = []
     for span, kind, who in settled:
+        if not lo <= span.start_ns < hi:
+            why = f"span {span.name!r} ({span.trace_id}/{span.span_id}): ts: {win.reason()}"
+            bad.append((span, why))
+            continue
         try:
             ev = event_of(span, kind, who, cfg)
         except Rejected as exc:

@@ -13,13 +13,17 @@ JSON follows the OTLP/JSON rules and what real exporters write beside them:
 
 A malformed request raises ``OtlpError`` with the path of the bad field
 (``resourceSpans[0].scopeSpans[1].spans[3].traceId: ...``), which the receiver answers with
-400 and the file ingest reports with its line number.
+400 and the file ingest reports with its line number. So does a JSON object that gives a key
+twice (a parser keeps one of the two values silently; which one was meant?), as the event
+readers refuse it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from typing import Any
 
 import msgspec
@@ -28,10 +32,50 @@ from tailguard.errors import TailguardError
 
 _dec = msgspec.json.Decoder()
 _HEX = frozenset("0123456789abcdefABCDEF")
+_KEY_MARK = re.compile(rb'"\s*:')  # the end of a key (or, rarely, a mark inside a string)
 
 
 class OtlpError(TailguardError):
     """An OTLP request that cannot be read (the reason names the field)."""
+
+
+def _count_keys(v: Any) -> int:
+    """The number of keys of every object in the decoded JSON value ``v``."""
+    n = 0
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            n += len(x)
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return n
+
+
+def _repeated_key(raw: bytes, decoded: Any) -> str | None:
+    """The first key some object of the JSON text ``raw`` gives twice, or None.
+
+    Every key ends with ``":``; when the text holds no more such marks than ``decoded`` (its
+    msgspec decoding, which keeps one value per key) has keys, no key repeats: the common
+    case costs a regex scan and a walk. More marks (a repeat, or ``":`` inside a string) are
+    decided exactly by the standard library's parser, which sees every pair."""
+    if len(_KEY_MARK.findall(raw)) <= _count_keys(decoded):
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if not found:
+            seen: set[str] = set()
+            for k, _ in items:
+                if k in seen:
+                    found.append(k)
+                    break
+                seen.add(k)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 class Span:
@@ -183,6 +227,9 @@ def spans_from_json(
             req = _dec.decode(body)
         except msgspec.DecodeError as exc:
             raise OtlpError(f"not JSON: {exc}") from None
+        key = _repeated_key(body.encode() if isinstance(body, str) else body, req)
+        if key is not None:
+            raise OtlpError(f"{key}: key given twice in one object (which value is meant?)")
     if not isinstance(req, dict):
         raise OtlpError("expected an ExportTraceServiceRequest object")
     out: list[Span] = []
