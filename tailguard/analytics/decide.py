@@ -41,18 +41,19 @@ customer without a customers-table row has no known price and is refused too.
      a strategic relationship: the reasons the per-customer economics essay accepts) are ``keep``
      with that reason shown.
 
-Every step is returned as a line of arithmetic (``arithmetic``), its amounts rounded half-even to
-cents for a person to read. The figures themselves (margins, savings, lifetime values, the price
-increase) are exact Decimals: sums exact, quotients at Decimal's 28 significant digits (the
-default context, half-even), so JSON and CSV carry every digit; the probabilities and uplifts are
-Decimals from the config.
+Every step is returned as a line of arithmetic (``arithmetic``), its amounts shown by the one
+money rule (``tailguard.money``: cents from a dollar up, four places below) for a person to
+read. The figures themselves (margins, savings, lifetime values, the price increase) are exact
+Decimals: sums exact, quotients at Decimal's 28 significant digits (the default context,
+half-even), so JSON and CSV carry every digit; the probabilities and uplifts are Decimals from
+the config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import margin_figures
@@ -62,7 +63,6 @@ from tailguard.errors import ConfigError, NoDataError
 if TYPE_CHECKING:
     import duckdb
 
-CENT = Decimal("0.01")
 
 #: lever -> (group, uplift, probability, engineering hours): this module's estimates
 LEVER_DEFAULTS: dict[str, tuple[str, str, str, int]] = {
@@ -146,9 +146,12 @@ def load_config(path: str | None = None) -> DecideConfig:
         raise ConfigError(f"[decide]: {exc}") from None
 
 
-def _c(v: Decimal) -> Decimal:
-    """``v`` in cents, half-even: for the arithmetic lines a person reads, never the figures."""
-    return v.quantize(CENT, rounding=ROUND_HALF_EVEN)
+def _c(v: Decimal) -> str:
+    """``v`` as the arithmetic lines show it, by the one money rule (``tailguard.money``: cents
+    from a dollar up, four places below, half-even): display only, never the figures."""
+    from tailguard.money import format_usd
+
+    return format_usd(v, symbol=False)
 
 
 def plan(
