@@ -8,13 +8,14 @@ negotiated discount, or a model the source prices under another name. Models who
 a reported cost but that tailguard cannot price are listed too (``unpriced_calls``), since
 their difference is unknown, never zero.
 
-Aggregated in DuckDB; money stays DECIMAL(38, 9) (exact sums); ``drift_pct`` is the one
-rounded figure (half-even, two decimals).
+Aggregated in DuckDB; money stays DECIMAL(38, 9) (exact sums); ``drift_pct`` is their
+quotient at Decimal's 28 significant digits (half-even), unrounded: JSON and CSV carry every
+digit, only a table rounds.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from tailguard.analytics.period import Window
@@ -61,11 +62,8 @@ def pricing_drift(
         diff = cost - rep_priced if priced else None  # nothing priced: unknown, not zero
         if unpriced == 0 and diff is not None and abs(diff) <= threshold * rep_priced:
             continue
-        pct = (
-            (diff / rep_priced * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-            if diff is not None and rep_priced
-            else None
-        )
+        # every digit (Decimal's 28 significant digits, half-even): only a table rounds
+        pct = diff / rep_priced * 100 if diff is not None and rep_priced else None
         out.append(
             {
                 "provider": provider or None,

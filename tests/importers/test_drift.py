@@ -64,10 +64,11 @@ def test_lists_models_beyond_one_percent_and_the_unpriced(
 def test_a_lower_threshold_lists_the_small_drift(
     ledger: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """-0.00004 / 0.00904 = -0.4425% rounds half-even to -0.44."""
+    """-0.00004 / 0.00904 x 100 = -50/113 % = -0.44247787610619469026548672566... (bc -l),
+    every digit in the CSV (was rounded to -0.44)."""
     argv = ["report", "pricing-drift", "--ledger", str(ledger), "--threshold", "0.1", "--csv"]
     assert run(argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("provider,model,calls")
     gpt4o = next(line for line in out if ",gpt-4o," in line)
-    assert gpt4o.endswith(",-0.44")
+    assert gpt4o.endswith(",-0.4424778761061946902654867257")
