@@ -25,6 +25,12 @@ Worked out by hand (Decimal quotients carry 28 significant digits, half-even):
   41.0000004 x 30.436875 x 100 / 1680 % (2 places: 74.28).
 - renewal T: May 0.0000001 and June 0.0000004 for one user each: cost per user grows
   0.0000003 a month, so July is projected at 0.0000007 (cents: 0.00).
+- margins Jun 21 .. 28 (8 days = 8 / 30.436875 months): revenue 30 x 8 / 30.436875 =
+  7.885172180126901989773917328897... (bc -l; micro-dollars: 7.885172); T's cost % of it
+  0.0000004 / revenue x 100 = 5.0728125E-6 exactly (4 places: 0.0).
+- concentration (all days): T holds 0.0000005 of 41.0000005; with two customers the Lorenz
+  curve is linear to (0.5, that share), so at 1% of customers it is 0.02 x 5 / 410000005
+  = 2.439...E-10 (6 places: 0.0).
 """
 
 from __future__ import annotations
@@ -209,3 +215,20 @@ def test_renewal(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert float(D(july["cost_usd"])) == pytest.approx(7e-7, rel=1e-9)
     row = next(r for r in _csv(capsys, *argv) if r["month"] == "2025-07")
     assert float(D(row["cost_usd"])) == pytest.approx(7e-7, rel=1e-9)
+
+
+def test_margins(led: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("margins", "--ledger", led, "--from", "2025-06-21", "--to", "2025-06-28")
+    revenue = Decimal("7.885172180126901989773917328897")  # bc -l
+    t = next(c for c in _json(capsys, *argv)["customers"] if c["customer_id"] == "T")
+    assert abs(D(t["revenue_usd"]) - revenue) < Decimal("1e-26")
+    assert t["cost_pct_of_mrr"] == pytest.approx(5.0728125e-6, rel=1e-12)
+    t = next(r for r in _csv(capsys, *argv) if r["customer_id"] == "T")
+    assert abs(D(t["revenue_usd"]) - revenue) < Decimal("1e-26")
+    assert float(t["cost_pct_of_mrr"]) == pytest.approx(5.0728125e-6, rel=1e-12)
+
+
+def test_concentration(led: str, capsys: pytest.CaptureFixture[str]) -> None:
+    lorenz = _json(capsys, "concentration", "--ledger", led)["lorenz"]
+    assert lorenz[1][0] == 0.01
+    assert lorenz[1][1] == pytest.approx(0.02 * 5 / 410000005, rel=1e-9)
