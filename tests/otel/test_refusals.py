@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.cli import run
+from tailguard.otel.otlp import _repeated_key
 from tailguard.otel.receiver import CollectApp
 from tests.gateway.conftest import ServerThread
 from tests.otel.otlp_builders import CHILD, CHILD2, ROOT, TRACE, line, request, span
@@ -117,3 +121,26 @@ def test_file_ingest_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(argv) == 0
     assert len(rej.read_text().splitlines()) == 2
     assert [r["input_tokens"] for r in ledger_rows(led)] == [3]
+
+
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+#: JSON values whose strings may hold the key mark '":' (the exact path must clear them)
+_VALUES = st.recursive(
+    _SCALARS | st.sampled_from(['":', 'a":b', '\\":']),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _VALUES, min_size=1, max_size=5))
+def test_a_repeated_key_is_found_and_only_then(obj: dict[str, Any]) -> None:
+    """Any JSON object as ``json.dumps`` writes it (no key twice anywhere) passes; the same
+    text with its first key given again at the top level is refused, naming that key."""
+    raw = json.dumps(obj).encode()
+    assert _repeated_key(raw, msgspec.json.decode(raw)) is None
+    first = next(iter(obj))
+    twice = b"{" + json.dumps(first).encode() + b": 0, " + raw[1:]
+    assert _repeated_key(twice, msgspec.json.decode(twice)) == first
