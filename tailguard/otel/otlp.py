@@ -40,17 +40,29 @@ class OtlpError(TailguardError):
 
 
 def _count_keys(v: Any) -> int:
-    """The number of keys of every object in the decoded JSON value ``v``."""
+    """The number of keys of every object in the decoded JSON value ``v`` (a dict or a list;
+    recursive, visiting containers only: twice as fast as a stack of every value)."""
+    if type(v) is dict:
+        n = len(v)
+        for y in v.values():
+            t = type(y)
+            if t is dict or t is list:
+                n += _count_keys(y)
+        return n
     n = 0
-    stack = [v]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, dict):
-            n += len(x)
-            stack.extend(x.values())
-        elif isinstance(x, list):
-            stack.extend(x)
+    for y in v:
+        t = type(y)
+        if t is dict or t is list:
+            n += _count_keys(y)
     return n
+
+
+def _key_marks(raw: bytes) -> int:
+    """How many ``":`` (whitespace allowed between) ``raw`` holds: a count in C when no quote
+    is followed by whitespace (the wire's compact JSON), else the regex."""
+    if b'" ' in raw or b'"\n' in raw or b'"\t' in raw or b'"\r' in raw:
+        return len(_KEY_MARK.findall(raw))
+    return raw.count(b'":')
 
 
 def _repeated_key(raw: bytes, decoded: Any) -> str | None:
@@ -60,8 +72,11 @@ def _repeated_key(raw: bytes, decoded: Any) -> str | None:
     msgspec decoding, which keeps one value per key) has keys, no key repeats: the common
     case costs a regex scan and a walk. More marks (a repeat, or ``":`` inside a string) are
     decided exactly by the standard library's parser, which sees every pair."""
-    if len(_KEY_MARK.findall(raw)) <= _count_keys(decoded):
-        return None
+    try:
+        if not isinstance(decoded, dict | list) or _key_marks(raw) <= _count_keys(decoded):
+            return None
+    except RecursionError:
+        raise OtlpError("objects nested too deeply") from None
     found: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -227,6 +242,8 @@ def spans_from_json(
             req = _dec.decode(body)
         except msgspec.DecodeError as exc:
             raise OtlpError(f"not JSON: {exc}") from None
+        except RecursionError:  # msgspec's own depth guard: a request, not a server, fault
+            raise OtlpError("objects nested too deeply") from None
         key = _repeated_key(body.encode() if isinstance(body, str) else body, req)
         if key is not None:
             raise OtlpError(f"{key}: key given twice in one object (which value is meant?)")

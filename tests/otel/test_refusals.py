@@ -95,6 +95,9 @@ def test_receiver_refuses_a_key_given_twice(collect: tuple[str, CollectApp]) -> 
         )
     )
     assert httpx.post(url + "/v1/traces", content=fine, headers=JSON).status_code == 200
+    # objects nested past the parser's depth: a malformed request too (was a 500)
+    deep = httpx.post(url + "/v1/traces", content=b"[" * 5000 + b"]" * 5000, headers=JSON)
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["message"]
 
 
 def test_file_ingest_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
