@@ -107,13 +107,16 @@ def parse_lines(
             continue
         try:
             ev = _event_dec.decode(line)
+            key = repeated_key(line)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             bad.append({"line": n, "error": str(exc)})
             continue
         except ValueError as exc:  # a rule of the event (token relations, money bounds)
             bad.append({"line": n, "error": str(exc)})
             continue
-        key = repeated_key(line)
+        except RecursionError:  # the parsers' depth guard: this line's fault, not the server's
+            bad.append({"line": n, "error": "objects nested too deeply"})
+            continue
         if key is not None:
             bad.append({"line": n, "error": f"{key}: key given twice in one object"})
             continue

@@ -80,3 +80,18 @@ def test_the_window_setting_is_read(
     assert "[1960-01-01, 2030-01-01)" in got["rejected"][0]["error"]
     gw.wal.flush()
     assert [row["event_id"] for row in ledger_rows(gw.cfg.ledger)] == ["epoch"]
+
+
+def test_a_line_nested_too_deeply_is_rejected_alone(gateway: tuple[str, Gateway]) -> None:
+    """An unknown field holding 5,000 nested lists: that line is rejected (was a 500 for the
+    whole body), the next one is accepted."""
+    url, gw = gateway
+    deep = _line("deep", "2026-01-01T00:00:00Z", ', "x": ' + "[" * 5000 + "]" * 5000)
+    r = _post(url, deep + _line("ok", "2026-01-01T00:00:00Z"))
+    assert r.status_code == 200
+    assert r.json() == {
+        "accepted": 1,
+        "rejected": [{"line": 1, "error": "objects nested too deeply"}],
+    }
+    gw.wal.flush()
+    assert [row["event_id"] for row in ledger_rows(gw.cfg.ledger)] == ["ok"]
