@@ -18,8 +18,8 @@ Example:
 Writes events.jsonl (or events.parquet), customers.csv, truth.json (who carries which
 planted heavy-tail shape), prices.toml (the simulated operator's unit costs: ingest with
 --prices) and policy.toml (the guard policy the customers ran under: tailguard kpis --policy)
-into --out. The same seed gives byte-identical files. A year of lighter history:
---days 365 --density 0.25 (what tailguard demo runs).
+into --out. The same seed gives byte-identical files. What tailguard demo runs:
+--customers 240 --days 365 --start 2025-12-01 --seed 7 --format parquet.
 """
 
 

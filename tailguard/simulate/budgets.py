@@ -9,11 +9,14 @@ Why these numbers: the eight-KPI framework gives the relative shape (a soft thre
 the hard cap, exactly one overage pattern per tier, budgets sized so that the 90th-percentile user
 is approaching, but not at, the soft threshold; 5-15% of free customers at the hard cap; 10-20%
 of pro traffic degraded; 5-15% of pooled workspaces paying overage). Its absolute token bands
-(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"), so each
-budget below is set where the demo's product (1,000 customers over a year, ``tailguard demo``)
-lands in those bands on its last month. Team pools are per seat (the framework's "pool 3M x
-seats"), so a workspace's pool grows with what it pays; enterprise and usage-based pools are
-contracted per customer (``contracted_pool_usd``), sized from the customer's expected LLM spend.
+(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"). The
+amounts follow the cost-allocation guide's rule instead: a cap near 150-200% of the median
+customer's usage on the tier, so the median never meets it and the heavy tail does (free 3M
+tokens; pro $12 and team $20 a seat, against a median paying customer spending a few dollars a
+seat on the demo's product, ``tailguard demo``, in its last month). Team pools are per seat
+(the framework's "pool 3M x seats"), so a workspace's pool grows with what it pays; enterprise
+and usage-based pools are contracted per customer (``contracted_pool_usd``), sized from the
+customer's expected LLM spend.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ class TierBudget:
     deny_at_hard_limit: bool = True  # soft_cap_degrade: deny at the hard limit, or degrade on
 
 
-#: the density (``simulate(density=...)``) the amounts below are set for: the demo's. A product
-#: whose users are more active sizes its budgets up with them, so at another density every
-#: amount scales by ``density / REFERENCE_DENSITY`` (the bands stay where they were).
+#: the density (``simulate(density=...)``) the amounts below are set for: the demo's, the
+#: calibrated activity. A product whose users are more active sizes its budgets up with them, so
+#: at another density every amount scales by ``density / REFERENCE_DENSITY``.
 REFERENCE_DENSITY = 1.0
 
 #: free, pro, team, enterprise, custom (the order of ``population.TIERS``)
