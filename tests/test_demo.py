@@ -96,3 +96,17 @@ def test_demo_ends_with_the_next_three_commands(tmp_path: Path, capsys, monkeypa
         assert next(csv.DictReader(f))["customer_id"] == top
     for cmd in lines[-3:]:
         assert run(cmd.split()[1:]) == 0, cmd
+
+
+def test_cli_runs_the_demo_product_by_default() -> None:
+    """`tailguard demo` with no flags is run_demo()'s product: the customers and days the
+    calibration was measured on (docs/simulator.md), not a default of the CLI's own."""
+    import inspect
+
+    from tailguard.cli.demo import demo
+    from tailguard.demo import DEMO_CUSTOMERS, DEMO_DAYS, run_demo
+
+    cli = inspect.signature(demo).parameters
+    api = inspect.signature(run_demo).parameters
+    assert cli["customers"].default == DEMO_CUSTOMERS == api["customers"].default
+    assert cli["days"].default == DEMO_DAYS == api["days"].default
