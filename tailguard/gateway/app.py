@@ -60,6 +60,7 @@ from tailguard.gateway.upstream import (
     make_client,
 )
 from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body
+from tailguard.httpbody import read_body
 from tailguard.vocabulary import WORKLOADS
 
 log = logging.getLogger("tailguard.gateway")
@@ -261,7 +262,7 @@ class Gateway:
             return
         call.customer = rec.customer_id
         limit = self.cfg.max_body_bytes
-        raw = await _read_body(receive, limit, hdrs.get(b"content-length"))
+        raw = await read_body(receive, limit, hdrs.get(b"content-length"))
         if raw is None:
             mb = limit / 1024 / 1024
             await self._fail(send, call, 413, f"The request body is larger than {mb:g} MB.")
@@ -694,24 +695,6 @@ def input_bound(body_bytes: int) -> int:
 
 async def _done() -> None:
     return None
-
-
-async def _read_body(receive: Receive, limit: int, length: bytes | None) -> bytes | None:
-    """The request body, or None as soon as it is known to pass ``limit`` bytes (a
-    ``Content-Length`` above it is refused before reading anything)."""
-    if length is not None and length.isdigit() and int(length) > limit:
-        return None
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        msg = await receive()
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(parts)
 
 
 async def _respond(

@@ -43,6 +43,7 @@ import msgspec
 from tailguard.events.batch import ts_window
 from tailguard.events.jsonl import _repeated_key as repeated_key  # the ingest's own rule
 from tailguard.events.schema import Event
+from tailguard.httpbody import BodyTooLarge, gunzip, read_body
 
 if TYPE_CHECKING:
     from tailguard.gateway.app import Gateway
@@ -70,28 +71,6 @@ async def _answer(send: Any, status: int, obj: Any) -> None:
 
 def _error(message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error"}}
-
-
-async def _read(receive: Any, limit: int) -> bytes | None:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        msg = await receive()
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(parts)
-
-
-def _gunzip(data: bytes, limit: int) -> bytes | None:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = d.decompress(data, limit + 1)
-    if len(out) > limit or d.unconsumed_tail:
-        return None
-    return out + d.flush()
 
 
 def parse_lines(
@@ -199,18 +178,18 @@ async def handle(gw: Gateway, scope: Scope, receive: Any, send: Any) -> None:
             return
         customer = rec.customer_id
     limit = int(getattr(gw.cfg, "max_body_bytes", 64 * 1024 * 1024))
-    body = await _read(receive, limit)
+    body = await read_body(receive, limit)
     if body is None:
         await _answer(send, 413, _error(f"The body is larger than {limit} bytes."))
         return
     enc = hdrs.get(b"content-encoding", b"identity").lower()
     if enc == b"gzip":
         try:
-            body = _gunzip(body, limit)
-        except zlib.error:
+            body = gunzip(body, limit)
+        except (zlib.error, EOFError):
             await _answer(send, 400, _error("The body is not valid gzip."))
             return
-        if body is None:
+        except BodyTooLarge:
             await _answer(send, 413, _error(f"The decompressed body is over {limit} bytes."))
             return
     elif enc not in (b"identity", b""):

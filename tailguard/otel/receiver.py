@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from tailguard.httpbody import BodyTooLarge, gunzip, read_body
 from tailguard.otel.attribution import Resolver
 from tailguard.otel.config import OtelConfig
 from tailguard.otel.ingest import convert
@@ -206,20 +207,20 @@ class TraceReceiver:
             msg = "content-type must be application/x-protobuf or application/json"
             await self._fail(send, 415, msg, False)
             return
-        body = await _read(receive, self.max_body_bytes)
+        body = await read_body(receive, self.max_body_bytes)
         if body is None:
             await self._fail(send, 413, f"body over {self.max_body_bytes} bytes", proto)
             return
         enc = hdrs.get(b"content-encoding", b"identity").lower()
         try:
             if enc == b"gzip":
-                body = _gunzip(body, self.max_body_bytes)
+                body = gunzip(body, self.max_body_bytes)
             elif enc not in (b"identity", b""):
                 await self._fail(send, 415, f"unsupported content-encoding {enc!r}", proto)
                 return
             keep = self._keep
             spans = spans_from_protobuf(body, keep) if proto else spans_from_json(body, keep)
-        except (OtlpError, OSError, EOFError, zlib.error) as exc:
+        except (OtlpError, BodyTooLarge, OSError, EOFError, zlib.error) as exc:
             self.stats["bad_requests"] += 1
             await self._fail(send, 400, f"cannot read the export request: {exc}", proto)
             return
@@ -330,30 +331,6 @@ async def _respond(send: Any, status: int, body: bytes, ctype: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read(receive: Any, limit: int) -> bytes | None:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        msg = await receive()
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(parts)
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = d.decompress(data, limit + 1)
-    if len(out) > limit or d.unconsumed_tail:
-        raise OtlpError(f"the decompressed body is over {limit} bytes")
-    if not d.eof:
-        raise OtlpError("truncated gzip body")
-    return out + d.flush()
 
 
 def gzip_body(data: bytes) -> bytes:  # for tests and benches
