@@ -275,10 +275,31 @@ def _register_caps(con: duckdb.DuckDBPyConnection, caps: dict[str, Cap]) -> None
 # --- 1. per task ------------------------------------------------------------------------------
 
 
-def kpi_per_task(con: duckdb.DuckDBPyConnection, p: Panel) -> dict[str, Any]:
+def workload_bands(policy: Policy | None) -> dict[str, Any]:
+    """The policy's ``[kpis.workload.CLASS]`` bands as ``workload.Band`` (its unit and alarm
+    meaning the framework's for that class); empty without a policy or without the table."""
+    from dataclasses import replace
+
+    from tailguard.analytics.workload import BANDS
+
+    if policy is None:
+        return {}
+    return {
+        cls: replace(BANDS[cls], low=low, high=high, alarm=alarm, under=None, under_means=None)
+        for cls, (low, high, alarm) in policy.workload_bands.items()
+    }
+
+
+def kpi_per_task(
+    con: duckdb.DuckDBPyConnection, p: Panel, policy: Policy | None = None
+) -> dict[str, Any]:
+    """Effective tokens per task (agents) or per invocation (chat, rag), judged by the policy's
+    ``[kpis.workload]`` band of the class when it gives one (``band_source`` "policy"), else by
+    the eight-KPI framework's (``band_source`` "framework")."""
     from tailguard.analytics.workload import workload
 
-    res = workload(con, p.window)
+    own = workload_bands(policy)
+    res = workload(con, p.window, bands=own)
     metrics = []
     for c in res["classes"]:
         if c["band"] is None:
@@ -301,6 +322,7 @@ def kpi_per_task(con: duckdb.DuckDBPyConnection, p: Panel) -> dict[str, Any]:
                 cost_per_task=c["cost_per_task"],
                 invocations_per_task=c["invocations_per_task"],
                 tasks=c["tasks"],
+                band_source="policy" if c["workload"] in own else "framework",
             )
         )
     return _kpi("per_task_cost", "Per-task cost by workload class", metrics)
@@ -993,7 +1015,7 @@ def kpis(
     rows = customer_rows(con, p.window)
     routing = routing_rows(con, p, policy)
     panel = [
-        kpi_per_task(con, p),
+        kpi_per_task(con, p, policy),
         kpi_per_user(con, p, caps, months),
         kpi_per_tenant(con, p, rows, caps),
         kpi_tier_budget(con, p, caps),

@@ -47,6 +47,7 @@ the terminal table rounds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -133,9 +134,15 @@ def load_config(path: str | None = None) -> dict[str, float]:
         raise ConfigError(f"[workload]: {exc}") from None
 
 
-def status(cls: str, per_task: float | None, per_call: float | None) -> str:
-    """``ok`` | ``watch`` | ``act`` | ``no_data`` (see the module docstring); ``other``: n/a."""
-    band = BANDS.get(cls)
+def status(
+    cls: str,
+    per_task: float | None,
+    per_call: float | None,
+    bands: Mapping[str, Band] | None = None,
+) -> str:
+    """``ok`` | ``watch`` | ``act`` | ``no_data`` (see the module docstring); ``other``: n/a.
+    ``bands``: the bands to judge by (default the eight-KPI framework's, ``BANDS``)."""
+    band = (bands or BANDS).get(cls)
     if band is None:
         return "n/a"
     v = per_task if band.unit == "task" else per_call
@@ -155,8 +162,13 @@ def workload(
     output_multiplier: float = 4.0,
     cache_read_weight: float = 0.1,
     tail_share: float = 0.05,
+    bands: Mapping[str, Band] | None = None,
 ) -> dict[str, Any]:
     """Effective tokens and cost per task and per invocation for each workload class.
+
+    ``bands`` replaces the eight-KPI framework's band of a class (``BANDS``) for a product whose
+    tasks are sized differently (a policy's ``[kpis.workload.CLASS]``); classes it leaves out
+    keep the framework's.
 
     ``classes`` lists chat, agent, rag (always, ``no_data`` when absent) and ``other`` when it
     has calls. LLM calls without a ``task_id`` count as invocations but not as tasks.
@@ -173,12 +185,13 @@ def workload(
         f"(input_tokens - cache_read_tokens + cache_read_tokens * {float(cache_read_weight)!r}"
         f" + output_tokens * {float(output_multiplier)!r})"
     )
+    judge = {**BANDS, **(bands or {})}
     sql = WORKLOAD_SQL.format(
         eff_expr=eff_expr,
-        task_alarm=BANDS["agent"].alarm,
-        chat_alarm=BANDS["chat"].alarm,
-        rag_alarm=BANDS["rag"].alarm,
-        other_alarm=BANDS["chat"].alarm,
+        task_alarm=judge["agent"].alarm,
+        chat_alarm=judge["chat"].alarm,
+        rag_alarm=judge["rag"].alarm,
+        other_alarm=judge["chat"].alarm,
         where=where,
     )
     # the outer ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for
@@ -191,7 +204,7 @@ def workload(
         a = got.get(cls)
         if a is None and cls == "other":
             continue
-        band = BANDS.get(cls)
+        band = judge.get(cls)
         a = a or {}
         calls = int(a.get("calls") or 0)
         tasks = int(a.get("tasks") or 0) - int(a.get("untasked_groups") or 0)
@@ -207,7 +220,7 @@ def workload(
         else:
             units, over = calls, int(a.get("calls_over_alarm") or 0)
         over_share = over / units if units else 0.0
-        st = status(cls, per_task, per_call)
+        st = status(cls, per_task, per_call, judge)
         if st == "ok" and over_share > tail_share:
             st = "watch"
         inp = int(a.get("input_tokens") or 0)

@@ -5,6 +5,10 @@ The file has three tables (see ``docs/guard.md`` and ``examples/policy.toml``)::
     [guard]            engine settings: default_tier, fail_mode, graceful, reservation_ttl_s, ...
     [tiers.NAME]       budget, overage pattern, rate limits and ceilings of one tier
     [customers.ID]     a customer's tier and overrides of any tier key
+    [kpis.workload.CLASS]  optional: the cost panel's band for a workload class (chat, agent,
+                       rag): ``low``, ``high`` and ``alarm`` effective tokens, for a product
+                       whose tasks are sized unlike the eight-KPI framework's (the guard
+                       ignores it; ``tailguard kpis --policy`` judges by it)
 
 Every value is checked at load and a bad one is refused with ``file: key: reason`` (a
 ``PolicyError``), because a policy that half-loads would enforce something nobody wrote.
@@ -79,6 +83,11 @@ GUARD_KEYS: frozenset[str] = frozenset(
         "probe_interval_s",
     )
 )
+
+
+#: workload classes a policy may give a cost-panel band, and the keys of one band (all required)
+KPI_WORKLOADS: tuple[str, ...] = ("chat", "agent", "rag")
+KPI_BAND_KEYS: tuple[str, ...] = ("low", "high", "alarm")
 
 
 class PolicyError(ConfigError):
@@ -159,6 +168,8 @@ class Policy:
     tiers: Mapping[str, Mapping[str, Any]]
     customers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "<policy>"
+    #: ``[kpis.workload.CLASS]``: class -> (low, high, alarm) effective tokens
+    workload_bands: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def limits_for(
         self,
@@ -248,8 +259,10 @@ def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>") -> Policy
         return PolicyError(source, key, reason)
 
     for k in data:
-        if k not in ("guard", "tiers", "customers"):
-            raise bad(k, "unknown table (expected [guard], [tiers.NAME], [customers.ID])")
+        if k not in ("guard", "tiers", "customers", "kpis"):
+            raise bad(
+                k, "unknown table (expected [guard], [tiers.NAME], [customers.ID], [kpis.workload])"
+            )
     tiers_raw = data.get("tiers")
     if not isinstance(tiers_raw, Mapping) or not tiers_raw:
         raise bad("tiers", "at least one [tiers.NAME] table is required")
@@ -279,7 +292,44 @@ def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>") -> Policy
     for name, t in tiers.items():
         _check_combined(t, f"tiers.{name}", bad)
     settings = _check_settings(data.get("guard", {}), tiers, bad)
-    return Policy(settings=settings, tiers=tiers, customers=customers, source=source)
+    return Policy(
+        settings=settings,
+        tiers=tiers,
+        customers=customers,
+        source=source,
+        workload_bands=_check_kpis(data.get("kpis", {}), bad),
+    )
+
+
+def _check_kpis(raw: Any, bad: Any) -> dict[str, tuple[int, int, int]]:
+    """``[kpis.workload.CLASS]`` tables: whole numbers of effective tokens, 0 < low < high <
+    alarm (a band whose alarm sits inside it could never say "watch" before "act")."""
+    if not isinstance(raw, Mapping):
+        raise bad("kpis", "must be a table")
+    for k in raw:
+        if k != "workload":
+            raise bad(f"kpis.{k}", "unknown key (known: workload)")
+    wl = raw.get("workload", {})
+    if not isinstance(wl, Mapping):
+        raise bad("kpis.workload", "must be a table of [kpis.workload.CLASS] tables")
+    out: dict[str, tuple[int, int, int]] = {}
+    for cls, band in wl.items():
+        where = f"kpis.workload.{cls}"
+        if cls not in KPI_WORKLOADS:
+            raise bad(where, f"unknown workload class (known: {', '.join(KPI_WORKLOADS)})")
+        if not isinstance(band, Mapping):
+            raise bad(where, "must be a table")
+        for k in band:
+            if k not in KPI_BAND_KEYS:
+                raise bad(f"{where}.{k}", f"unknown key (known: {', '.join(KPI_BAND_KEYS)})")
+        for k in KPI_BAND_KEYS:
+            if k not in band:
+                raise bad(f"{where}.{k}", "required (a band is low, high and alarm)")
+        low, high, alarm = (_pos_int(band[k], f"{where}.{k}", bad) for k in KPI_BAND_KEYS)
+        if not low < high < alarm:
+            raise bad(where, f"must have low < high < alarm, got {low}, {high}, {alarm}")
+        out[str(cls)] = (low, high, alarm)
+    return out
 
 
 def _check_settings(raw: Any, tiers: Mapping[str, Any], bad: Any) -> Settings:
