@@ -66,6 +66,17 @@ CONTRACT_HEADROOM = (0.7, 1.8)
 CONTRACT_FLOOR_PER_SEAT_USD = 6.0
 
 
+#: the cost panel's per-task bands for the simulated product (``[kpis.workload.CLASS]``: low,
+#: high, alarm effective tokens): its design's sizes (docs/simulator.md, "Token sizes"), the
+#: eight-KPI framework's shape kept (alarm about twice the top of the band); examples/policy.toml
+#: says why each is where it is. They do not scale with density: a task's size is not activity.
+WORKLOAD_BANDS: dict[str, tuple[int, int, int]] = {
+    "chat": (1_000, 4_000, 10_000),
+    "agent": (80_000, 250_000, 500_000),
+    "rag": (4_000, 16_000, 32_000),
+}
+
+
 def scale(density: float) -> float:
     """The factor on every budget amount at ``density``."""
     return density / REFERENCE_DENSITY
@@ -117,4 +128,12 @@ def policy_toml(tiers: tuple[str, ...], downgrade: dict[str, str], density: floa
         if b.overage == SOFT_CAP_DEGRADE:
             action = "deny" if b.deny_at_hard_limit else "degrade"
             lines += [f'hard_limit_action = "{action}"', f"degrade_to = {{ {degrade} }}"]
+    for cls, (low, high, alarm) in WORKLOAD_BANDS.items():
+        lines += [
+            "",
+            f"[kpis.workload.{cls}]",
+            f"low = {low}",
+            f"high = {high}",
+            f"alarm = {alarm}",
+        ]
     return "\n".join(lines) + "\n"

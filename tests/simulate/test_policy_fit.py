@@ -83,6 +83,16 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
             assert pool == Decimal(20) * seats  # the pool a team plan pays for
         tiers_seen.add(r["tier"])
     assert tiers_seen == {"free", "pro", "team", "enterprise", "custom"}
+    # the panel's per-task bands for this product, as the example states them (by hand)
+    assert (
+        example.workload_bands
+        == written.workload_bands
+        == {
+            "chat": (1_000, 4_000, 10_000),
+            "agent": (80_000, 250_000, 500_000),
+            "rag": (4_000, 16_000, 32_000),
+        }
+    )
 
 
 def _panel(ledger: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
