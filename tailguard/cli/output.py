@@ -11,8 +11,10 @@ rest are named under the table and stay in ``--json``/``--csv``. ``--columns a,b
 columns, ``--wide`` shows them all (lines then run past the terminal rather than cut a header
 or wrap a value). Headers are short human words (``HEADERS``); ``--columns`` takes field names.
 
-JSON keeps every digit: Decimals are written as numbers when a float holds them exactly to 15
-significant digits, else as strings; CSV writes the exact Decimal string. Only tables round,
+JSON keeps every digit: a Decimal is always a JSON number written with its exact digits (msgspec's
+``decimal_format="number"``; JSON numbers have no precision limit), so a field is a number in every
+row, never a string in one and a float in the next. A non-finite Decimal (never money) is ``null``.
+Datetimes are RFC 3339 (``Z`` for UTC). CSV writes the exact Decimal string. Only tables round,
 money by ``tailguard.money.format_usd``.
 """
 
@@ -20,17 +22,17 @@ from __future__ import annotations
 
 import contextvars
 import csv
-import datetime as dt
 import functools
 import inspect
-import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 import typer
 
 from tailguard.money import format_usd, to_decimal
@@ -137,17 +139,39 @@ class Output:
 # --- JSON and CSV -------------------------------------------------------------------------------
 
 
-def _default(o: Any) -> Any:
-    if isinstance(o, Decimal):
-        # JSON numbers; the Decimal's exact digits are kept (no binary float round trip).
-        return float(o) if o == o.to_integral_value() or len(o.as_tuple().digits) <= 15 else str(o)
-    if isinstance(o, dt.datetime | dt.date):
-        return o.isoformat()
+def _number(o: Decimal) -> Any:
+    # only reached for NaN / infinity, which JSON cannot hold: null, as msgspec writes float NaN
+    return None if not o.is_finite() else o
+
+
+def _hook(o: Any) -> Any:
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    item = getattr(o, "item", None)  # a NumPy scalar (float64, int64): its Python value
+    if callable(item) and getattr(o, "shape", None) == ():
+        return item()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+_ENCODER = msgspec.json.Encoder(decimal_format="number", enc_hook=_hook)
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_default, indent=2)
+    try:
+        raw = _ENCODER.encode(obj)
+    except (TypeError, ValueError):  # a non-finite Decimal somewhere: null it, then encode
+        raw = _ENCODER.encode(_finite(obj))
+    return msgspec.json.format(raw, indent=2).decode()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return _number(obj)
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def print_json(obj: Any) -> None:

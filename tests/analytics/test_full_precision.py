@@ -116,7 +116,7 @@ def led(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
     assert run([*argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out, parse_float=Decimal)  # every digit, as written
 
 
 def _csv(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, str]]:
@@ -146,7 +146,7 @@ def test_outcomes(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     t = next(g for g in _json(capsys, *argv)["groups"] if g["group"] == "T")
     assert D(t["cost_per_resolved_task"]) == FOUR_TENTHS_MICRO_BY_3
     assert D(t["cost_per_call"]) == Decimal("0.0000002")
-    assert t["calls_per_resolved_task"] == 2 / 3
+    assert float(t["calls_per_resolved_task"]) == 2 / 3
     t = next(r for r in _csv(capsys, *argv) if r["group"] == "T")
     assert D(t["cost_per_resolved_task"]) == FOUR_TENTHS_MICRO_BY_3
     assert D(t["cost_per_call"]) == Decimal("0.0000002")
@@ -165,7 +165,7 @@ def test_workload(led: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_anomalies(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("anomalies", "--ledger", led, "--day", "2025-06-28")
     u = next(a for a in _json(capsys, *argv)["anomalies"] if a["entity_id"] == "U")
-    assert u["ratio"] == 20 / 3
+    assert float(u["ratio"]) == 20 / 3
     u = next(r for r in _csv(capsys, *argv) if r["entity_id"] == "U")
     assert float(u["ratio"]) == 20 / 3
 
@@ -173,7 +173,7 @@ def test_anomalies(led: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_diagnose(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("diagnose", "--ledger", led, "--customer", "T")
     (t,) = _json(capsys, *argv)
-    assert t["cost_share"] == pytest.approx(5 / 410000005, rel=1e-12)
+    assert float(t["cost_share"]) == pytest.approx(5 / 410000005, rel=1e-12)
     assert D(t["cost_per_successful_task"]) == Decimal("1.666666666666666666666666667E-7")
     (t,) = _csv(capsys, *argv)
     assert D(t["cost_per_successful_task"]) == Decimal("1.666666666666666666666666667E-7")
@@ -193,7 +193,7 @@ def test_decide(led: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_digest(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("digest", "weekly", "--ledger", led, "--day", "2025-06-28")
     search = next(f for f in _json(capsys, *argv)["data"]["features"] if f["key"] == "search")
-    assert search["this_share_pct"] == pytest.approx(100 / 95000001, rel=1e-12)
+    assert float(search["this_share_pct"]) == pytest.approx(100 / 95000001, rel=1e-12)
     row = next(r for r in _csv(capsys, *argv) if r["section"] == "feature" and r["key"] == "search")
     assert float(row["this_share_pct"]) == pytest.approx(100 / 95000001, rel=1e-12)
 
@@ -202,7 +202,7 @@ def test_kpis(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("kpis", "--ledger", led, "--period", "2025-06")
     hand = float(Fraction("41.0000004") * Fraction("30.436875") * 100 / 1680)
     kpi = next(k for k in _json(capsys, *argv)["kpis"] if k["id"] == "cost_to_revenue")
-    assert kpi["metrics"][0]["value"] == pytest.approx(hand, rel=1e-12)
+    assert float(kpi["metrics"][0]["value"]) == pytest.approx(hand, rel=1e-12)
     row = next(r for r in _csv(capsys, *argv) if r["metric"] == "cost_pct_of_revenue")
     assert float(row["value"]) == pytest.approx(hand, rel=1e-12)
 
@@ -222,7 +222,7 @@ def test_margins(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     revenue = Decimal("7.885172180126901989773917328897")  # bc -l
     t = next(c for c in _json(capsys, *argv)["customers"] if c["customer_id"] == "T")
     assert abs(D(t["revenue_usd"]) - revenue) < Decimal("1e-26")
-    assert t["cost_pct_of_mrr"] == pytest.approx(5.0728125e-6, rel=1e-12)
+    assert float(t["cost_pct_of_mrr"]) == pytest.approx(5.0728125e-6, rel=1e-12)
     t = next(r for r in _csv(capsys, *argv) if r["customer_id"] == "T")
     assert abs(D(t["revenue_usd"]) - revenue) < Decimal("1e-26")
     assert float(t["cost_pct_of_mrr"]) == pytest.approx(5.0728125e-6, rel=1e-12)
@@ -230,5 +230,5 @@ def test_margins(led: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_concentration(led: str, capsys: pytest.CaptureFixture[str]) -> None:
     lorenz = _json(capsys, "concentration", "--ledger", led)["lorenz"]
-    assert lorenz[1][0] == 0.01
-    assert lorenz[1][1] == pytest.approx(0.02 * 5 / 410000005, rel=1e-9)
+    assert float(lorenz[1][0]) == 0.01
+    assert float(lorenz[1][1]) == pytest.approx(0.02 * 5 / 410000005, rel=1e-9)

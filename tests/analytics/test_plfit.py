@@ -243,7 +243,7 @@ def brute_force(x: np.ndarray, discrete: bool) -> tuple[float, float]:
         if discrete:
             a = minimize_scalar(
                 lambda a, t=t, q=xmin: a * np.log(t).sum() + len(t) * math.log(sp.zeta(a, q)),
-                bounds=(1.0001, 30),
+                bounds=(1.0001, 100),  # the fit caps the exponent at 100 too
                 method="bounded",
                 options={"xatol": 1e-12},
             ).x

@@ -37,7 +37,7 @@ def test_drift_pct_is_not_rounded(tmp_path: Path, capsys: pytest.CaptureFixture[
     argv = ["report", "pricing-drift", "--ledger", str(tmp_path / "L")]
     hand = Decimal("-33.33333333333333333333333333")  # -100/3 to 28 significant digits
     assert run([*argv, "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    (row,) = json.loads(capsys.readouterr().out, parse_float=Decimal)
     assert Decimal(str(row["difference_usd"])) == Decimal("-0.0003")
     assert Decimal(str(row["drift_pct"])) == hand
     assert run([*argv, "--csv"]) == 0
