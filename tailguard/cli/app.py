@@ -17,6 +17,7 @@ from tailguard.cli.options import flag_for
 from tailguard.errors import ArgumentError, InputError, TailguardError, UnknownModelError
 
 app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
     name="tailguard",
     help="Per-customer unit economics for LLM spend, and the guardrails to act on it.",
     context_settings={"help_option_names": ["-h", "--help"]},

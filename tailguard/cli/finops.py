@@ -12,7 +12,11 @@ from tailguard.cli.options import ConfigOpt, LedgerOpt, read_ledger
 from tailguard.cli.output import Output, Table, output_options
 from tailguard.errors import TailguardError
 
-export_app = typer.Typer(help="Export the ledger in other systems' formats.", no_args_is_help=True)
+export_app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
+    help="Export the ledger in other systems' formats.",
+    no_args_is_help=True,
+)
 app.add_typer(export_app, name="export")
 
 MonthOpt = Annotated[str, typer.Option("--period", help="Calendar month, YYYY-MM.")]

@@ -13,7 +13,9 @@ from tailguard.cli.output import Output, Table, output_options, print_json
 from tailguard.errors import ConfigError
 
 keys_app = typer.Typer(
-    help="Virtual keys for the gateway (one per customer or user).", no_args_is_help=True
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
+    help="Virtual keys for the gateway (one per customer or user).",
+    no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
 

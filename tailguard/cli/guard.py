@@ -13,7 +13,9 @@ from tailguard.cli.output import JsonOpt, choice, emit, output_options, print_js
 from tailguard.errors import ConfigError
 
 guard_app = typer.Typer(
-    help="Per-customer budgets, caps and ceilings (the guard).", no_args_is_help=True
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
+    help="Per-customer budgets, caps and ceilings (the guard).",
+    no_args_is_help=True,
 )
 app.add_typer(guard_app, name="guard")
 

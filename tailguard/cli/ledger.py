@@ -15,7 +15,9 @@ from tailguard.cli.output import JsonOpt, print_json
 from tailguard.errors import InputError
 
 customers_app = typer.Typer(
-    help="The customer dimension (tier, segment, MRR, seats, pool).", no_args_is_help=True
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
+    help="The customer dimension (tier, segment, MRR, seats, pool).",
+    no_args_is_help=True,
 )
 app.add_typer(customers_app, name="customers")
 

@@ -10,7 +10,11 @@ from tailguard.cli.app import app
 from tailguard.cli.options import FromOpt, LedgerOpt, PeriodOpt, ToOpt, read_ledger
 from tailguard.cli.output import Output, Table, output_options
 
-report_app = typer.Typer(help="Reports over the ledger.", no_args_is_help=True)
+report_app = typer.Typer(
+    rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
+    help="Reports over the ledger.",
+    no_args_is_help=True,
+)
 app.add_typer(report_app, name="report")
 
 #: the table's columns, most telling first: at 80 columns the first few show, the rest are
