@@ -41,8 +41,10 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
    (band 5-15%, ``act`` > 25%); soft_cap_degrade = degraded calls / LLM calls (band 10-20%, ``act``
    > 30%). Below the band: ``watch``. The tier's pattern comes from the policy, else the eight-KPI
    framework's defaults (free hard_cap, pro soft_cap_degrade, team / enterprise / custom payg). The
-   same rate is computed for each of the three days ending ``as_of``; ``alert_3_days`` is true when
-   all three are out of band. Each tier row carries its spend (routing rates are read with it).
+   same rate is computed for each of the three days ending ``as_of``; ``alert_3_days`` (which makes
+   the KPI ``act``) is true when all three are above the alarm level (the framework: "above 25%
+   for three consecutive days is a tier-design problem"; below the band it reads as an over-sized
+   pool, a ``watch``). Each tier row carries its spend (routing rates are read with it).
 7. ``top_feature_concentration``: the top feature's share of spend next to its share of LLM calls.
    The eight-KPI framework names the pattern (60% of spend for 8% of usage) but no band: ``watch``
    above 50% of spend, ``act`` when also at least 3x its usage share.
@@ -870,8 +872,11 @@ def routing_rows(
                 "active_customers": len(firsts.get(tier, [])),
                 "llm_calls": sum(x[0] for x in t.values()),
                 "last_3_days": last3,
+                # the eight-KPI framework's alert: "a free-tier hard-cap rate above 25% for three
+                # consecutive days is a tier-design problem"; a rate below the band (an
+                # over-sized pool, a soft cap doing no work) is a sizing note: watch, never act
                 "alert_3_days": len(last3) == 3
-                and all(x["status"] in ("watch", "act") for x in last3),
+                and all(x["rate_pct"] is not None and x["rate_pct"] > b.alarm for x in last3),
             }
         )
     return out
