@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,29 @@ def load_file(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"{p}: [tailguard] must be a table")
     return section
+
+
+def section(
+    name: str, keys: Iterable[str], path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """The ``[name]`` table of the config file ({} when absent). A key not in ``keys`` is a
+    ``ConfigError`` naming it and the allowed keys: a misspelt setting must not silently leave
+    a default in force (``[decide] lifetime_month = 6`` would otherwise judge at 24 months)."""
+    sec = load_file(path).get(name, {})
+    return check_table(f"[{name}]", sec, keys)
+
+
+def check_table(label: str, table: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """``table`` as a dict whose keys are all in ``keys``, else a ``ConfigError`` naming them."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{label} must be a table")
+    allowed = sorted(keys)
+    extra = sorted(set(table) - set(allowed))
+    if extra:
+        raise ConfigError(
+            f"{label}: unknown key(s) {', '.join(extra)}; allowed: {', '.join(allowed)}"
+        )
+    return table
 
 
 def setting(name: str, flag: Any = None, *, config_path: str | None = None) -> Any:

@@ -114,15 +114,15 @@ class DecideConfig:
 def load_config(path: str | None = None) -> DecideConfig:
     """``[decide]``: lifetime_months, hourly_rate_usd, max_price_increase_pct, keep_anyway
     (customer id -> reason), and ``[decide.levers.NAME]`` with uplift, probability, hours."""
-    from tailguard.config import load_file
+    from tailguard.config import check_table, section
 
-    sec = load_file(path).get("decide", {})
+    keys = ("lifetime_months", "hourly_rate_usd", "max_price_increase_pct", "keep_anyway", "levers")
+    sec = section("decide", keys, path)
     base = DecideConfig()
-    if not isinstance(sec, dict):
-        raise ConfigError("[decide] must be a table")
     levers = dict(base.levers)
-    for name, v in (sec.get("levers") or {}).items():
-        old = levers.get(name, LeverCost("fix", Decimal(0), Decimal(0), Decimal(0)))
+    for name, v in check_table("[decide.levers]", sec.get("levers") or {}, base.levers).items():
+        v = check_table(f"[decide.levers.{name}]", v, ("group", "uplift", "probability", "hours"))
+        old = levers[name]
         try:
             levers[name] = LeverCost(
                 str(v.get("group", old.group)),

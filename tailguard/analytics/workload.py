@@ -123,11 +123,9 @@ CONFIG_KEYS = ("output_multiplier", "cache_read_weight", "tail_share")
 
 def load_config(path: str | None = None) -> dict[str, float]:
     """The ``[workload]`` table of the config file as keyword arguments for ``workload()``."""
-    from tailguard.config import load_file
+    from tailguard.config import section
 
-    sec = load_file(path).get("workload", {})
-    if not isinstance(sec, dict) or set(sec) - set(CONFIG_KEYS):
-        raise ConfigError(f"[workload]: allowed keys are {', '.join(CONFIG_KEYS)}")
+    sec = section("workload", CONFIG_KEYS, path)
     try:
         return {k: float(v) for k, v in sec.items()}
     except (TypeError, ValueError) as exc:
