@@ -48,7 +48,10 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
     free = [r for r in rows if r["mrr_usd"] is not None and r["mrr_usd"] == 0]
     under_all = [r for r in paying if r["gross_margin_usd"] < 0]
     under = sorted(under_all, key=lambda r: (r["gross_margin_usd"], r["customer_id"]))[:underwater]
+    # the window the rows are about (every row of customer_rows carries the same one)
+    first = rows[0] if rows else {}
     return {
+        "window": {"start": first.get("window_start"), "end": first.get("window_end")},
         "customers": len(rows),
         "total_cost_usd": total,
         "successful_tasks": wins,

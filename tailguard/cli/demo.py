@@ -98,7 +98,9 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
         f"[dim](simulate {res.timings['simulate_s']:.1f}s, ingest {res.timings['ingest_s']:.1f}s, "
         f"report {res.timings['report_s']:.1f}s, tail {res.timings['tail_s']:.1f}s)[/]"
     )
-    t = Table(title="What the average hides", show_header=False)
+    w = h.get("window") or {}
+    span = f" ({w['start']} .. {w['end']})" if w.get("start") and w.get("end") else ""
+    t = Table(title=f"What the average hides{span}", show_header=False)
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_row("aggregate cost per successful task", usd(h["aggregate_cost_per_successful_task"]))

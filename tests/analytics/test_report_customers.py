@@ -134,6 +134,11 @@ def test_headline(ledger: Ledger) -> None:
     assert h["paying_customers"] == 2
     # median of the per-customer costs per win (7.8162, 1.01) is their mean: 4.4131
     assert h["per_customer_cost_per_successful_task"]["median"] == pytest.approx(4.4131)
+    # the headline states its window: the period asked for, June 2025, end day included
+    assert {k: str(v) for k, v in h["window"].items()} == {
+        "start": "2025-06-01",
+        "end": "2025-06-30",
+    }
 
 
 def test_open_window_revenue_uses_utc_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
