@@ -10,7 +10,7 @@ import pytest
 from tailguard.gateway import app as gateway_app
 from tailguard.ledger import Ledger
 from tests.gateway.conftest import Env
-from tests.gateway.test_sdk_inprocess import oa
+from tests.gateway.helpers import oa
 
 
 def test_flusher_compacts_small_segments(

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.gateway.conftest import POLICY, Env
-from tests.gateway.test_sdk_inprocess import an, oa
+from tests.gateway.helpers import an, oa
 
 MSG = [{"role": "user", "content": "please answer this short question"}]
 

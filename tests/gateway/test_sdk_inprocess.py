@@ -11,33 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import anthropic
-import httpx
-import httpx2
-import openai
-
 from tests.gateway.conftest import Env
-
-
-def oa(env: Env, key: str | None = None, **kw: Any) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        api_key=key or env.key,
-        base_url="http://gw/v1",
-        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=env.gw)),
-        max_retries=0,
-        **kw,
-    )
-
-
-def an(env: Env, key: str | None = None, **kw: Any) -> anthropic.AsyncAnthropic:
-    # this anthropic SDK is built on httpx2 (a fork): its own client and ASGI transport
-    return anthropic.AsyncAnthropic(
-        api_key=key or env.key,
-        base_url="http://gw",
-        http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=env.gw)),
-        max_retries=0,
-        **kw,
-    )
+from tests.gateway.helpers import an, oa
 
 
 def test_openai_chat_non_streaming_ledger_equals_usage(make_env: Callable[..., Env]) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,49 +18,23 @@ import pytest
 
 from tailguard.gateway.config import create_key
 from tests.gateway.conftest import free_port, write_config
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = Path(env["LOG_DIR"]) / f"{args[0]}-{time.monotonic_ns()}.log"
-    with log.open("wb") as fh:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "tailguard", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=fh,
-        )
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+from tests.gateway.helpers import ROOT, start_cli, wait_healthy
 
 
 @pytest.mark.slow
 def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     env = dict(os.environ, MOCK_PROVIDER_KEY="sk-mock", PYTHONPATH=str(ROOT), LOG_DIR=str(tmp_path))
     mport, gport = free_port(), free_port()
-    mock = _start(["mock-upstream", "--port", str(mport), "--latency-ms", "5"], env)
+    mock = start_cli(["mock-upstream", "--port", str(mport), "--latency-ms", "5"], env)
     cfg = write_config(tmp_path, upstream=f"http://127.0.0.1:{mport}/v1", flush_interval_s=3600)
     key = create_key(tmp_path / "keys.json", "acme")
-    gw = _start(["gateway", "--config", str(cfg), "--port", str(gport)], env)
+    gw = start_cli(["gateway", "--config", str(cfg), "--port", str(gport)], env)
     url = f"http://127.0.0.1:{gport}"
     acked: dict[str, int] = {}  # task id -> prompt tokens the client saw
     lock = threading.Lock()
     try:
-        _wait(f"http://127.0.0.1:{mport}", mock)
-        _wait(url, gw)
+        wait_healthy(f"http://127.0.0.1:{mport}", mock)
+        wait_healthy(url, gw)
 
         def client(worker: int) -> None:
             with httpx.Client(base_url=url, timeout=5) as c:
@@ -97,8 +69,8 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
         assert not list((tmp_path / "ledger" / "segments").glob("*.parquet"))
         assert list((tmp_path / "ledger" / "wal").glob("wal-*.jsonl"))
 
-        gw = _start(["gateway", "--config", str(cfg), "--port", str(gport)], env)
-        _wait(url, gw)  # the log is replayed before the first request is served
+        gw = start_cli(["gateway", "--config", str(cfg), "--port", str(gport)], env)
+        wait_healthy(url, gw)  # the log is replayed before the first request is served
     finally:
         for p in (gw, mock):
             p.send_signal(signal.SIGTERM)

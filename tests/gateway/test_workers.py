@@ -14,7 +14,7 @@ import pytest
 from tailguard.gateway.config import create_key
 from tailguard.ledger.store import Ledger
 from tests.gateway.conftest import POLICY, free_port, write_config
-from tests.gateway.test_sigkill import ROOT, _start, _wait
+from tests.gateway.helpers import ROOT, start_cli, wait_healthy
 from tests.guard.conftest import REDIS, RedisServer
 
 
@@ -36,12 +36,12 @@ def test_two_workers_share_the_budget_in_redis(tmp_path: Path) -> None:
         extra=f'redis_url = "{redis.url}"',
     )
     key = create_key(tmp_path / "keys.json", "acme")
-    mock = _start(["mock-upstream", "--port", str(mport)], env)
-    gw = _start(["gateway", "--config", str(cfg), "--port", str(gport), "--workers", "2"], env)
+    mock = start_cli(["mock-upstream", "--port", str(mport)], env)
+    gw = start_cli(["gateway", "--config", str(cfg), "--port", str(gport), "--workers", "2"], env)
     url = f"http://127.0.0.1:{gport}"
     try:
-        _wait(f"http://127.0.0.1:{mport}", mock)
-        _wait(url, gw)
+        wait_healthy(f"http://127.0.0.1:{mport}", mock)
+        wait_healthy(url, gw)
 
         def one(i: int) -> int:
             with httpx.Client(timeout=10) as c:
