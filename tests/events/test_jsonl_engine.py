@@ -22,7 +22,7 @@ from tailguard.events import jsonl
 from tailguard.events.batch import TsWindow
 from tailguard.events.jsonl import _line_blocks, read_jsonl
 from tailguard.events.schema import AwareTs
-from tests.events.test_two_paths import event
+from tests.events.helpers import event
 
 ENVELOPE = '"event_id": "e{i}", "ts": "{ts}", "customer_id": "c"'
 
