@@ -3,26 +3,10 @@ command offers the same output options."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-import typer
 
-from tailguard.cli import app, run
-
-
-def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every leaf command of the Typer app's click group, with its path."""
-    subs = getattr(cmd, "commands", None)
-    if subs is None:
-        yield path, cmd
-        return
-    for name, sub in subs.items():
-        yield from _commands(sub, (*path, name))
-
-
-COMMANDS = dict(_commands(typer.main.get_command(app)))
+from tailguard.cli import run
+from tests.cli.helpers import COMMANDS
 
 #: commands that read the ledger (or a price) and report: the one output path's options
 READ_COMMANDS = [

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tailguard.cli import run
-from tests.cli.test_help import COMMANDS
+from tests.cli.helpers import COMMANDS
 from tests.conftest import REPO
 
 SEED = re.compile(r"seeds? 0\d", re.IGNORECASE)
