@@ -37,15 +37,12 @@ of any customer reaches 3x (FM's 4 calls/session is 1.6x).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,53 +64,7 @@ from tailguard.analytics.diagnose import (
 from tailguard.analytics.period import Window, window
 from tailguard.cli import run
 from tailguard.errors import ConfigError, NoDataError
-from tailguard.events.schema import LEDGER_SCHEMA
-
-# --- helpers shared by the analytics tests of this room ------------------------------------
-
-_CUSTOMER_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("name", pa.string()),
-        ("tier", pa.string()),
-        ("segment", pa.string()),
-        ("mrr_usd", pa.decimal128(18, 2)),
-    ]
-)
-
-
-def events_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """A ledger-shaped Arrow table from dicts (missing columns null); costs as Decimal."""
-    cols: dict[str, list[Any]] = {n: [] for n in LEDGER_SCHEMA.names}
-    for r in rows:
-        for n in LEDGER_SCHEMA.names:
-            v = r.get(n)
-            if n == "cost_usd" and v is not None:
-                v = Decimal(str(v))
-            elif n == "ts" and isinstance(v, str):
-                v = dt.datetime.fromisoformat(v)
-            cols[n].append(v)
-    return pa.table(cols, schema=LEDGER_SCHEMA)
-
-
-def connect(
-    rows: list[dict[str, Any]], customers: list[dict[str, Any]] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the ``events`` and ``customers`` views the reports read
-    (the same shape as ``Ledger.connect()``, without going through ingest and pricing)."""
-    con = duckdb.connect()
-    con.register("_ev", events_table(rows))
-    con.execute("CREATE VIEW events AS SELECT * FROM _ev")
-    cust = customers or []
-    con.register(
-        "_cu",
-        pa.table(
-            {n: [c.get(n) for c in cust] for n in _CUSTOMER_SCHEMA.names},
-            schema=_CUSTOMER_SCHEMA,
-        ),
-    )
-    con.execute("CREATE VIEW customers AS SELECT * FROM _cu")
-    return con
+from tests.analytics.helpers import connect
 
 
 class _Ids:

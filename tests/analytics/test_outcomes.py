@@ -41,7 +41,7 @@ from tailguard.analytics.period import Window, window
 from tailguard.cli import run
 from tailguard.errors import NoDataError
 from tailguard.events.schema import OUTCOMES
-from tests.analytics.test_diagnose import connect, events_table
+from tests.analytics.helpers import connect, events_table
 
 
 def _e(i: int, kind: str, task: str | None, feature: str, ts: str, **kw: Any) -> dict[str, Any]:

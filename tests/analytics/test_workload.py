@@ -37,7 +37,7 @@ from tailguard.analytics.period import Window
 from tailguard.analytics.workload import load_config, status, workload
 from tailguard.cli import run
 from tailguard.errors import ConfigError
-from tests.analytics.test_diagnose import connect, events_table
+from tests.analytics.helpers import connect, events_table
 
 _n = iter(range(1, 10**6))
 
