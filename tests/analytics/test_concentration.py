@@ -256,10 +256,6 @@ def test_cli_discrete_needs_integers(billing: Path, tmp_path: Path, capsys) -> N
     assert "integer" in capsys.readouterr().err
 
 
-def test_cli_help_has_an_example() -> None:
-    assert run(["concentration", "-h"]) == 0
-
-
 def test_isclose_helper_sanity() -> None:
     # guards the hand numbers above against a silent change of numpy's default quantile method
     assert float(np.quantile([1, 2, 3, 4, 10], 0.9)) == pytest.approx(7.6)

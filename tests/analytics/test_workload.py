@@ -160,9 +160,15 @@ def test_tokens_are_conserved(calls: list[tuple[str, str | None, int, int, int]]
     assert sum(c["effective_tokens"] for c in rep["classes"]) == total
     assert sum(c["invocations"] for c in rep["classes"]) == len(calls)
     for c in rep["classes"]:
+        # counted from the generated calls: every call of the class is an invocation (with a task
+        # or not), its tasks are the distinct task ids; per task = invocations / tasks
+        mine = [t for w, t, *_ in calls if w == c["workload"]]
+        assert c["invocations"] == len(mine)
+        assert c["tasks"] == len({t for t in mine if t})
         if c["tasks"]:
-            assert c["invocations_per_task"] * c["tasks"] >= 0
-            assert c["tasks"] == len({t for w, t, *_ in calls if w == c["workload"] and t})
+            assert c["invocations_per_task"] == len(mine) / c["tasks"]
+        else:
+            assert c["invocations_per_task"] is None
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
