@@ -7,7 +7,9 @@ For a ledger built through the real ingest (pricing, UTC timestamps, the custome
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,6 +17,7 @@ import pyarrow as pa
 
 from tailguard.customers import CUSTOMER_SCHEMA
 from tailguard.events.schema import LEDGER_SCHEMA
+from tailguard.ledger import Ledger, ingest, read_customers_csv
 
 
 def events_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -51,3 +54,103 @@ def connect(
     )
     con.execute("CREATE VIEW customers AS SELECT * FROM _cu")
     return con
+
+
+# --- the panel tests' ledgers: events as dicts, through the real ingest -----------------------
+
+POLICY = {
+    "guard": {"default_tier": "free"},
+    "tiers": {
+        "free": {"period": "month", "hard_limit_usd": 1, "overage": "hard_cap"},
+        "pro": {
+            "period": "month",
+            "hard_limit_usd": 28,
+            "soft_threshold": 0.7,
+            "overage": "soft_cap_degrade",
+            "degrade_to": {"big": "small"},
+        },
+        "team": {"period": "month", "pool_per_seat_usd": 10, "overage": "payg"},
+        "enterprise": {"period": "month", "hard_limit_usd": 5000, "overage": "payg"},
+    },
+}
+POLICY_TOML = """
+[guard]
+default_tier = "free"
+[tiers.free]
+period = "month"
+hard_limit_usd = 1
+overage = "hard_cap"
+[tiers.pro]
+period = "month"
+hard_limit_usd = 28
+soft_threshold = 0.7
+overage = "soft_cap_degrade"
+degrade_to = { "big" = "small" }
+"""
+
+HEADER = "customer_id,name,tier,segment,mrr_usd,seats,contracted_pool_usd,signup_date\n"
+
+
+class Events:
+    """Builds ledger events as dicts (ids numbered in order)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def llm(
+        self, cust: str, user: str, ts: str, cost: str, *, feature: str = "chat", **kw: Any
+    ) -> None:
+        self.rows.append(
+            {
+                "event_id": f"k{len(self.rows)}",
+                "kind": "llm_call",
+                "ts": ts,
+                "customer_id": cust,
+                "user_id": user,
+                "feature": feature,
+                "workload": "chat",
+                "provider": "openai",
+                "model": "big",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "cost_usd": cost,
+                **kw,
+            }
+        )
+
+    def guard(self, cust: str, user: str, ts: str, action: str, rule: str) -> None:
+        self.rows.append(
+            {
+                "event_id": f"k{len(self.rows)}",
+                "kind": "guard",
+                "ts": ts,
+                "customer_id": cust,
+                "user_id": user,
+                "action": action,
+                "rule": rule,
+            }
+        )
+
+
+def make_ledger(tmp_path: Path, rows: list[dict[str, Any]], customers_csv: str) -> Ledger:
+    """Events as JSONL -> ingest (the real write path); customers CSV -> the dimension."""
+    ev = tmp_path / "events.jsonl"
+    ev.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    led = Ledger(tmp_path / "ledger")
+    ingest([ev], led)
+    cu = tmp_path / "customers.csv"
+    cu.write_text(HEADER + customers_csv)
+    led.write_customers(read_customers_csv(cu))
+    return led
+
+
+def day(d: int, h: int = 12) -> str:
+    return f"2026-02-{d:02d}T{h:02d}:00:00Z"
+
+
+def kpi(rep: dict[str, Any], kid: str) -> dict[str, Any]:
+    return next(k for k in rep["kpis"] if k["id"] == kid)
+
+
+def metric(rep: dict[str, Any], kid: str, mid: str) -> dict[str, Any]:
+    return next(m for m in kpi(rep, kid)["metrics"] if m["id"] == mid)

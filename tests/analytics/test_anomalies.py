@@ -37,8 +37,7 @@ from tailguard.analytics.anomalies import anomalies
 from tailguard.cli import run
 from tailguard.errors import ConfigError, NoDataError
 from tailguard.ledger import Ledger
-from tests.analytics.helpers import connect
-from tests.analytics.test_kpis import Events, make_ledger
+from tests.analytics.helpers import Events, connect, make_ledger
 
 D = dt.date(2026, 2, 10)
 

@@ -34,7 +34,7 @@ from tailguard.analytics.decide import DecideConfig, LeverCost, decide, plan
 from tailguard.analytics.period import window
 from tailguard.cli import run
 from tailguard.errors import NoDataError
-from tests.analytics.test_kpis import Events, make_ledger
+from tests.analytics.helpers import Events, make_ledger
 
 D = Decimal
 CFG = DecideConfig(

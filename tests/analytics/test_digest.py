@@ -27,7 +27,7 @@ from tailguard.analytics.digest import digest, post
 from tailguard.cli import run
 from tailguard.errors import ArgumentError, ConfigError
 from tailguard.ledger import Ledger
-from tests.analytics.test_kpis import Events, make_ledger
+from tests.analytics.helpers import Events, make_ledger
 
 DAY = dt.date(2026, 2, 14)
 
@@ -127,7 +127,7 @@ def test_weekly_tier_utilization_by_hand(led: Ledger) -> None:
     pace 19 / 14 a day -> 38 at month end = 135.71%; cap projected on day ceil(28 / (19/14)) =
     21 (not yet hit). Without a policy the section says unknown."""
     from tailguard.guard.policy import parse_policy
-    from tests.analytics.test_kpis import POLICY
+    from tests.analytics.helpers import POLICY
 
     con = led.connect()
     try:

@@ -42,96 +42,16 @@ from tailguard.analytics.kpis import kpis, ordinal, panel_period
 from tailguard.cli import run
 from tailguard.errors import ArgumentError
 from tailguard.guard.policy import parse_policy
-from tailguard.ledger import Ledger, ingest, read_customers_csv
-
-POLICY = {
-    "guard": {"default_tier": "free"},
-    "tiers": {
-        "free": {"period": "month", "hard_limit_usd": 1, "overage": "hard_cap"},
-        "pro": {
-            "period": "month",
-            "hard_limit_usd": 28,
-            "soft_threshold": 0.7,
-            "overage": "soft_cap_degrade",
-            "degrade_to": {"big": "small"},
-        },
-        "team": {"period": "month", "pool_per_seat_usd": 10, "overage": "payg"},
-        "enterprise": {"period": "month", "hard_limit_usd": 5000, "overage": "payg"},
-    },
-}
-POLICY_TOML = """
-[guard]
-default_tier = "free"
-[tiers.free]
-period = "month"
-hard_limit_usd = 1
-overage = "hard_cap"
-[tiers.pro]
-period = "month"
-hard_limit_usd = 28
-soft_threshold = 0.7
-overage = "soft_cap_degrade"
-degrade_to = { "big" = "small" }
-"""
-
-HEADER = "customer_id,name,tier,segment,mrr_usd,seats,contracted_pool_usd,signup_date\n"
-
-
-class Events:
-    """Builds ledger events as dicts (ids numbered in order)."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def llm(
-        self, cust: str, user: str, ts: str, cost: str, *, feature: str = "chat", **kw: Any
-    ) -> None:
-        self.rows.append(
-            {
-                "event_id": f"k{len(self.rows)}",
-                "kind": "llm_call",
-                "ts": ts,
-                "customer_id": cust,
-                "user_id": user,
-                "feature": feature,
-                "workload": "chat",
-                "provider": "openai",
-                "model": "big",
-                "input_tokens": 1000,
-                "output_tokens": 100,
-                "cost_usd": cost,
-                **kw,
-            }
-        )
-
-    def guard(self, cust: str, user: str, ts: str, action: str, rule: str) -> None:
-        self.rows.append(
-            {
-                "event_id": f"k{len(self.rows)}",
-                "kind": "guard",
-                "ts": ts,
-                "customer_id": cust,
-                "user_id": user,
-                "action": action,
-                "rule": rule,
-            }
-        )
-
-
-def make_ledger(tmp_path: Path, rows: list[dict[str, Any]], customers_csv: str) -> Ledger:
-    """Events as JSONL -> ingest (the real write path); customers CSV -> the dimension."""
-    ev = tmp_path / "events.jsonl"
-    ev.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    led = Ledger(tmp_path / "ledger")
-    ingest([ev], led)
-    cu = tmp_path / "customers.csv"
-    cu.write_text(HEADER + customers_csv)
-    led.write_customers(read_customers_csv(cu))
-    return led
-
-
-def day(d: int, h: int = 12) -> str:
-    return f"2026-02-{d:02d}T{h:02d}:00:00Z"
+from tailguard.ledger import Ledger
+from tests.analytics.helpers import (  # shared with the other panel tests
+    POLICY,
+    POLICY_TOML,
+    Events,
+    day,
+    make_ledger,
+)
+from tests.analytics.helpers import kpi as _kpi
+from tests.analytics.helpers import metric as _metric
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +72,6 @@ def budget_ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
         "P4,P4,pro,smb,100,1,,2024-01-01\n"
     )
     return make_ledger(tmp_path, e.rows, csv)
-
-
-def _kpi(rep: dict[str, Any], kid: str) -> dict[str, Any]:
-    return next(k for k in rep["kpis"] if k["id"] == kid)
-
-
-def _metric(rep: dict[str, Any], kid: str, mid: str) -> dict[str, Any]:
-    return next(m for m in _kpi(rep, kid)["metrics"] if m["id"] == mid)
 
 
 def _budget_report(led: Ledger, policy: Any = POLICY) -> dict[str, Any]:

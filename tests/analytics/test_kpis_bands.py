@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tailguard.analytics.kpis import kpis
 from tailguard.guard.policy import PolicyError, load_policy, parse_policy
-from tests.analytics.test_kpis import POLICY, Events, make_ledger
+from tests.analytics.helpers import POLICY, Events, make_ledger
 
 CSV = "C1,C1,pro,smb,100,1,,2025-01-01\n"
 

@@ -20,7 +20,7 @@ import pytest
 
 from tailguard.analytics.kpis import kpis
 from tailguard.guard.policy import parse_policy
-from tests.analytics.test_kpis import POLICY, Events, day, make_ledger
+from tests.analytics.helpers import POLICY, Events, day, make_ledger
 
 CSV = "".join(f"F{i},F{i},free,smb,0,1,,2025-01-01\n" for i in range(1, 5)) + (
     "T1,T1,team,mid_market,500,5,100,2025-01-01\nT2,T2,team,mid_market,500,5,100,2025-01-01\n"

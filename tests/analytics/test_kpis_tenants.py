@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tailguard.analytics.kpis import kpis
-from tests.analytics.test_kpis import Events, _metric, make_ledger
+from tests.analytics.helpers import Events, make_ledger
+from tests.analytics.helpers import metric as _metric
 
 N = 24
 

@@ -33,7 +33,7 @@ from tailguard.analytics.margins import margin_status, margins
 from tailguard.analytics.period import window
 from tailguard.cli import run
 from tailguard.ledger import Ledger
-from tests.analytics.test_kpis import Events, make_ledger
+from tests.analytics.helpers import Events, make_ledger
 
 FEB = {
     "S1": ("smb", "19.99"),

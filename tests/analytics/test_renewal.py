@@ -27,7 +27,7 @@ import pytest
 from tailguard.analytics.renewal import html, renewal
 from tailguard.cli import run
 from tailguard.ledger import Ledger
-from tests.analytics.test_kpis import Events, make_ledger
+from tests.analytics.helpers import Events, make_ledger
 
 PLAN = {"2025-11": (2, "10"), "2025-12": (3, "12"), "2026-01": (4, "14"), "2026-02": (5, "16")}
 
