@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tailguard.analytics.kpis import kpis
+from tailguard.analytics.kpis import kpis, panel_period
 from tailguard.guard.policy import parse_policy
 from tests.analytics.test_kpis import Events, _metric, day, make_ledger
 
@@ -242,3 +242,58 @@ def test_cost_to_revenue_weighted_levels(report: dict[str, Any]) -> None:
     assert c["alert_above"] == pytest.approx(592100 / 23060, rel=1e-6)
     assert c["value"] == pytest.approx(364.7 / (23060 * M) * 100, rel=1e-6)
     assert c["status"] == "ok"
+
+
+# --- the band edges of the p90 soft cap and the paid-seat filters' constants ------------------
+
+EDGE_CSV = (
+    "F1,F1,free,smb,0,1,,2020-01-01\n"
+    "P1,P1,pro,smb,1,1,,2020-01-01\n"
+    "E1,E1,enterprise,enterprise,5000,50,,2020-01-01\n"
+    "T1,T1,team,mid_market,1000,10,100,2020-01-01\n"
+)
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """February 2026, one user per customer, one call each on Feb 1 (policy ``SOFT_HALF``)."""
+    tmp_path: Path = tmp_path_factory.mktemp("kpis_edges")
+    e = Events()
+    e.llm("F1", "f1u", day(1), "0.40")
+    e.llm("P1", "p1u", day(1), "16.08")
+    e.llm("E1", "e1u", day(1), "40.25")
+    e.llm("T1", "t1u", day(1), "2.975")
+    con = make_ledger(tmp_path, e.rows, EDGE_CSV).connect()
+    yield con
+    con.close()
+
+
+def test_p90_soft_cap_band_edges_from_both_sides(edges: Any) -> None:
+    """Whole month (as of Feb 28). p90 of one user = that user, as % of the per-user soft cap:
+
+    - free F1 0.40 / 0.50 = 80%: the band's upper edge, ok;
+    - pro P1 16.08 / 16 = 100.5%: just above 100, act;
+    - enterprise E1 40.25 / 50 = 80.5%: just above the band, watch;
+    - team T1 2.975 / (100 × 0.5 / 10 = 5) = 59.5%: just below the band, watch.
+    Paid seats (tier not free, MRR > 0, seats > 0): P1 (MRR 1, 1 seat), E1, T1: 3 users, each
+    cost / seat price (1, 100, 100) × 100: 1608, 40.25, 2.975 -> median 40.25%."""
+    rep = kpis(edges, period="2026-02", as_of=dt.date(2026, 2, 28), policy=parse_policy(SOFT_HALF))
+    soft = _metric(rep, "per_user_cost", "top_decile_vs_soft_cap")
+    assert soft["value"] == {
+        "enterprise": pytest.approx(80.5, rel=1e-12),
+        "free": pytest.approx(80, rel=1e-12),
+        "pro": pytest.approx(100.5, rel=1e-12),
+        "team": pytest.approx(59.5, rel=1e-12),
+    }
+    status = {t["tier"]: t["status"] for t in soft["tiers"]}
+    assert status == {"enterprise": "watch", "free": "ok", "pro": "act", "team": "watch"}
+    seat = _metric(rep, "per_user_cost", "median_paid_user_seat_pct")
+    assert seat["users"] == 3
+    assert seat["value"] == pytest.approx(40.25, rel=1e-9)
+
+
+def test_panel_as_of_the_first_of_the_month(edges: Any) -> None:
+    """As of Feb 1 (the month's first day, inside the month): one day of 28 elapsed."""
+    p = panel_period(edges, "2026-02", dt.date(2026, 2, 1))
+    assert (p.as_of, p.elapsed_days, p.month_days) == (dt.date(2026, 2, 1), 1, 28)
+    assert p.start == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
