@@ -297,3 +297,32 @@ def test_panel_as_of_the_first_of_the_month(edges: Any) -> None:
     p = panel_period(edges, "2026-02", dt.date(2026, 2, 1))
     assert (p.as_of, p.elapsed_days, p.month_days) == (dt.date(2026, 2, 1), 1, 28)
     assert p.start == dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+
+
+def test_tier_budget_watch_and_order(report: dict[str, Any]) -> None:
+    """Spend so far × 28 / 14 against each customer's cap (soft threshold 50%), no cap hit and
+    none projected to hit within the month (T2: ceil(200 / (95 / 14)) = 30 > 28):
+
+    - team: T1 80 / 100 = 80%, T2 190 / 200 = 95%, T3 20 / 100 = 20%: median 80% >= 50: watch;
+    - pro: P0, P1 19.2 / 32 = 60% each: watch;
+    - free: F0..F4 0.2 / 1 = 20%: ok; enterprise: 100 / 5000 = 2%: ok.
+    At risk (not ok), highest projection first: T2 95, T1 80, P0 60, P1 60. The cost-to-ARR
+    band is the healthy 3-8%."""
+    m = _metric(report, "tier_budget_utilization", "median_projected_pct")
+    tiers = {t["tier"]: t for t in m["tiers"]}
+    assert {t: r["median_projected_pct"] for t, r in tiers.items()} == {
+        "enterprise": pytest.approx(2, rel=1e-12),
+        "free": pytest.approx(20, rel=1e-12),
+        "pro": pytest.approx(60, rel=1e-12),
+        "team": pytest.approx(80, rel=1e-12),
+    }
+    assert {t: r["status"] for t, r in tiers.items()} == {
+        "enterprise": "ok",
+        "free": "ok",
+        "pro": "watch",
+        "team": "watch",
+    }
+    assert {(r["hit"], r["projected_to_hit"]) for r in tiers.values()} == {(0, 0)}
+    assert [r["customer_id"] for r in m["at_risk"]] == ["T2", "T1", "P0", "P1"]
+    assert m["at_risk_count"] == 4 and m["status"] == "watch"
+    assert _metric(report, "per_tenant_cost", "cost_to_arr")["band"] == [3, 8]
