@@ -30,7 +30,8 @@ import pytest
 
 from tailguard.analytics.kpis import kpis, panel_period
 from tailguard.guard.policy import parse_policy
-from tests.analytics.test_kpis import Events, _metric, day, make_ledger
+from tests.analytics.helpers import Events, day, make_ledger
+from tests.analytics.helpers import metric as _metric
 
 SOFT_HALF = {
     "guard": {"default_tier": "free"},
