@@ -285,44 +285,52 @@ class Guard:
     def release(self, reservation: Reservation | None) -> None:
         """Refund a reservation whose call failed or never happened (nothing was spent)."""
         try:
-            items = self._release_items(reservation)
-            if items is None or reservation is None:
+            plan = self._release_plan(reservation)
+            if plan is None:
                 return
-            r, fo = reservation, self._failover
-            store = fo.local if fo is not None and r.local else self.store
-            if fo is not None and not r.local and fo.down_since is not None:
-                fo.orphan(r.res_key, r.member, items)
-                return
+            r, items, store = plan
             try:
                 store.settle(r.res_key, r.member, items, [], self._now_ms())
             except Exception as exc:
-                if fo is None:
-                    raise
-                if fo.mark_down(exc):  # else logged; the reservation expires by itself
-                    fo.orphan(r.res_key, r.member, items)
+                self._release_failed(r, items, exc)
         except Exception:
             self._count_internal()
 
     async def arelease(self, reservation: Reservation | None) -> None:
         """``release`` for asyncio."""
         try:
-            items = self._release_items(reservation)
-            if items is None or reservation is None:
+            plan = self._release_plan(reservation)
+            if plan is None:
                 return
-            r, fo = reservation, self._failover
-            store = fo.local if fo is not None and r.local else self.store
-            if fo is not None and not r.local and fo.down_since is not None:
-                fo.orphan(r.res_key, r.member, items)
-                return
+            r, items, store = plan
             try:
                 await store.asettle(r.res_key, r.member, items, [], self._now_ms())
             except Exception as exc:
-                if fo is None:
-                    raise
-                if fo.mark_down(exc):  # else logged; the reservation expires by itself
-                    fo.orphan(r.res_key, r.member, items)
+                self._release_failed(r, items, exc)
         except Exception:
             self._count_internal()
+
+    def _release_plan(
+        self, reservation: Reservation | None
+    ) -> tuple[Reservation, list[SettleItem], Any] | None:
+        """What ``release``/``arelease`` send and to which store; None when there is nothing to
+        send (no open reservation, or Redis is down and the refund is kept as an orphan)."""
+        items = self._release_items(reservation)
+        if items is None or reservation is None:
+            return None
+        r, fo = reservation, self._failover
+        if fo is not None and not r.local and fo.down_since is not None:
+            fo.orphan(r.res_key, r.member, items)
+            return None
+        store = fo.local if fo is not None and r.local else self.store
+        return r, items, store
+
+    def _release_failed(self, r: Reservation, items: list[SettleItem], exc: Exception) -> None:
+        fo = self._failover
+        if fo is None:
+            raise exc
+        if fo.mark_down(exc):  # else logged; the reservation expires by itself
+            fo.orphan(r.res_key, r.member, items)
 
     def _release_items(self, r: Reservation | None) -> list[SettleItem] | None:
         if r is None or r.state != "open":
