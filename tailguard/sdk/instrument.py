@@ -361,7 +361,7 @@ class _TransportBase:
 
     _guard: CallGuard | None
 
-    def _init(
+    def __init__(
         self,
         inner: Any,
         recorder: Recorder,
@@ -471,17 +471,6 @@ class _TransportBase:
 
 
 class _SyncTransport(_TransportBase):
-    def __init__(
-        self,
-        inner: Any,
-        recorder: Recorder,
-        provider: str,
-        mod: Any,
-        tap: type,
-        guard: CallGuard | None = None,
-    ):
-        self._init(inner, recorder, provider, mod, tap, guard)
-
     def handle_request(self, request: Any) -> Any:
         request, rec = self._begin(request)
         if rec is None:
@@ -509,17 +498,6 @@ class _SyncTransport(_TransportBase):
 
 
 class _AsyncTransport(_TransportBase):
-    def __init__(
-        self,
-        inner: Any,
-        recorder: Recorder,
-        provider: str,
-        mod: Any,
-        tap: type,
-        guard: CallGuard | None = None,
-    ):
-        self._init(inner, recorder, provider, mod, tap, guard)
-
     async def handle_async_request(self, request: Any) -> Any:
         request, rec = self._begin(request)
         if rec is None:
