@@ -75,7 +75,8 @@ def ingest(
     if format_ == "otlp":
         from tailguard.otel.cli import ingest_otlp_command
 
-        ingest_otlp_command(paths, led, book, rejects, otel_config, json_)
+        with _rejects_hint(rejects):
+            ingest_otlp_command(paths, led, book, rejects, otel_config, json_)
         return
     with _rejects_hint(rejects):
         show = sys.stderr.isatty() and not json_

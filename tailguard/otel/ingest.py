@@ -148,7 +148,7 @@ def ingest_otlp(
         if rejects_path is None:
             raise InputError(
                 f"{len(res.problems)} OTLP line(s) or span(s) rejected; nothing was ingested "
-                "(pass --rejects FILE to ingest the rest)",
+                "(give a rejects file to set them aside and ingest the rest)",
                 res.problems,
             )
         with open(rejects_path, "wb") as out:

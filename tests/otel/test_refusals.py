@@ -118,6 +118,8 @@ def test_file_ingest_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert f"{f}:1: x: key given twice in one object" in err
     assert f"{f}:2: span 'chat epoch'" in err and "outside the accepted time window" in err
+    # the library says "a rejects file"; only the command line names its flag (issue 15 item 6)
+    assert "2 OTLP line(s) or span(s) rejected" in err and ": pass --rejects FILE" in err
     assert ledger_rows(led) == []
     rej = tmp_path / "rej.jsonl"
     argv = ["ingest", str(f), "--format", "otlp", "--ledger", str(led), "--rejects", str(rej)]
