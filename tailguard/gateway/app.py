@@ -720,10 +720,13 @@ def create_gateway(
 ) -> Gateway:
     """Build the whole gateway from a config: price book, guard (with its events going to the
     write-ahead log), the log itself (replayed into the ledger first)."""
+    from tailguard.events.batch import ts_window
     from tailguard.ledger.store import Ledger
     from tailguard.ledger.wal import WriteAheadLog
     from tailguard.pricing import PriceBook
 
+    # a bad TAILGUARD_TS_WINDOW fails here, at start, not on the first call it would refuse
+    ts_window()
     book = PriceBook.load(cfg.prices) if cfg.prices else PriceBook.load()
     ledger = Ledger(cfg.ledger)
 

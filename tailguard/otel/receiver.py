@@ -343,9 +343,12 @@ class CollectApp:
     def __init__(
         self, ledger: str | os.PathLike[str], cfg: OtelConfig | None = None, **kw: Any
     ) -> None:
+        from tailguard.events.batch import ts_window
         from tailguard.ledger.store import Ledger
         from tailguard.ledger.wal import WriteAheadLog
 
+        # a bad TAILGUARD_TS_WINDOW fails here, at start, not on the first span it would judge
+        ts_window()
         self.path = Path(ledger)
         led = Ledger(self.path)
         prices = kw.pop("prices", None)

@@ -95,3 +95,21 @@ def test_a_line_nested_too_deeply_is_rejected_alone(gateway: tuple[str, Gateway]
     }
     gw.wal.flush()
     assert [row["event_id"] for row in ledger_rows(gw.cfg.ledger)] == ["ok"]
+
+
+def test_a_bad_window_setting_fails_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``TAILGUARD_TS_WINDOW`` that does not parse stops the gateway and the OTLP receiver
+    from starting, with the setting named, instead of answering 500 on the first event."""
+    from tailguard.errors import ConfigError
+    from tailguard.otel.receiver import CollectApp
+
+    monkeypatch.setenv("TAILGUARD_TS_WINDOW", "2030-01-01..2000-01-01")
+    cfg = load_config(write_config(tmp_path))
+    with pytest.raises(ConfigError, match=r"TAILGUARD_TS_WINDOW.*START must come before END"):
+        create_gateway(cfg)
+    with pytest.raises(ConfigError, match=r"TAILGUARD_TS_WINDOW.*is not START\.\.END"):
+        monkeypatch.setenv("TAILGUARD_TS_WINDOW", "last week")
+        CollectApp(tmp_path / "otel-ledger")
+    assert not (tmp_path / "otel-ledger").exists()
