@@ -45,6 +45,7 @@ MAX_MONEY = Decimal("999999999.999999999")
 #: an explicit null in these fields means "absent": the default applies
 NULL_DEFAULTS: dict[str, object] = {
     "attempt": 1,
+    "requests": 1,
     "cache_read_tokens": 0,
     "cache_write_tokens": 0,
     "reasoning_tokens": 0,
@@ -79,6 +80,9 @@ class _LlmCallFields(_Envelope, tag="llm_call"):
     output_tokens: NonNegInt
     provider: str | None = None
     attempt: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = 1
+    #: how many provider requests this row stands for: 1 for a call, the bucket's request count
+    #: for an aggregate row (a usage-API bucket); every call count sums it (null means 1)
+    requests: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = 1
     cache_read_tokens: NonNegInt | None = 0
     cache_write_tokens: NonNegInt | None = 0
     reasoning_tokens: NonNegInt | None = 0
@@ -210,6 +214,7 @@ LEDGER_SCHEMA = pa.schema(
         ("provider", pa.string()),
         ("model", pa.string()),
         ("attempt", pa.int32()),
+        ("requests", pa.int64()),
         ("input_tokens", pa.int64()),
         ("output_tokens", pa.int64()),
         ("cache_read_tokens", pa.int64()),

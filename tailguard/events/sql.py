@@ -63,6 +63,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 INT_COLUMNS = (
     "attempt",
+    "requests",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -138,9 +139,10 @@ def _value_checks() -> list[tuple[str, str, str]]:
         checks.append((f"{_owned(col)} AND {col} = ''", col, "must not be empty"))
     for col in ID_COLUMNS:
         checks.append((f"length({col}) > 512", col, "longer than 512 characters"))
-    checks.append((f"{_owned('attempt')} AND attempt < 1", "attempt", "must be >= 1"))
+    for col in ("attempt", "requests"):
+        checks.append((f"{_owned(col)} AND {col} < 1", col, "must be >= 1"))
     for col in (*INT_COLUMNS, *FLOAT_COLUMNS, *MONEY_COLUMNS):
-        if col != "attempt":
+        if col not in ("attempt", "requests"):
             checks.append((f"{_owned(col)} AND {col} < 0", col, "must be >= 0"))
     for col in MONEY_COLUMNS:
         checks.append(
