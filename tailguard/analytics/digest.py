@@ -29,7 +29,7 @@ import urllib.request
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import Window, day_window, ledger_span, require_events
+from tailguard.analytics.period import Window, add_months, day_window, ledger_span, require_events
 from tailguard.errors import ArgumentError, ConfigError
 
 if TYPE_CHECKING:
@@ -329,16 +329,11 @@ GROUP BY 1
 """
 
 
-def _month(d: dt.date, n: int) -> dt.date:
-    k = d.year * 12 + d.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, 1)
-
-
 def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[str, Any]:
     con.execute("SET TimeZone = 'UTC'")
     last = _last_day(con, day)
-    end_m = _month(last, 1)
-    mid_m, lo_m = _month(end_m, -3), _month(end_m, -6)
+    end_m = add_months(last, 1)
+    mid_m, lo_m = add_months(end_m, -3), add_months(end_m, -6)
     lo, mid, hi = _at(lo_m), _at(mid_m), _at(end_m)
     quarter = day_window(mid_m, end_m - dt.timedelta(days=1))
     require_events(con, quarter)  # a quarter with no events is not a quarter of zero spend
@@ -356,8 +351,8 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
         )
     models.sort(key=lambda r: (-r["this_usd"], r["model"]))
     md = [
-        f"## Quarterly tier review — {mid_m:%Y-%m} .. {_month(end_m, -1):%Y-%m} "
-        f"(vs {lo_m:%Y-%m} .. {_month(mid_m, -1):%Y-%m})\n"
+        f"## Quarterly tier review — {mid_m:%Y-%m} .. {add_months(end_m, -1):%Y-%m} "
+        f"(vs {lo_m:%Y-%m} .. {add_months(mid_m, -1):%Y-%m})\n"
     ]
     md.append("**Spend by tier**\n")
     md.append(
@@ -397,7 +392,7 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
     return {
         "rhythm": "quarterly",
         "window": quarter.stated(),
-        "period": [mid_m, _month(end_m, -1)],
+        "period": [mid_m, add_months(end_m, -1)],
         "markdown": "\n".join(md),
         "data": {"tiers": tiers, "features": feats, "models": models},
     }

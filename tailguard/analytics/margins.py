@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import customer_rows
-from tailguard.analytics.period import bounded
+from tailguard.analytics.period import add_months, bounded
 
 if TYPE_CHECKING:
     import duckdb
@@ -94,15 +94,6 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _month_start(d: dt.date) -> dt.date:
-    return d.replace(day=1)
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    k = d.year * 12 + d.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, 1)
-
-
 MONTHLY_SQL = """
 SELECT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month, sum(cost_usd) AS cost_usd
 FROM events
@@ -120,8 +111,8 @@ def bands_by_month(
     always). Its cost that month is the sum of its events (0 without any).
     """
     con.execute("SET TimeZone = 'UTC'")
-    first = _add_months(_month_start(last_month), -(months - 1))
-    end = _add_months(_month_start(last_month), 1)
+    first = add_months(last_month, -(months - 1))
+    end = add_months(last_month, 1)
     utc = dt.UTC
     lo = dt.datetime(first.year, first.month, 1, tzinfo=utc)
     hi = dt.datetime(end.year, end.month, 1, tzinfo=utc)
@@ -135,8 +126,8 @@ def bands_by_month(
     ).fetchall()
     out = []
     for i in range(months):
-        m = _add_months(first, i)
-        m_end = _add_months(m, 1)
+        m = add_months(first, i)
+        m_end = add_months(m, 1)
         if data_lo is None or data_lo.date() >= m_end or data_hi.date() < m:
             continue  # a month without any data says nothing about bands
         counts = dict.fromkeys(STATUSES, 0)

@@ -118,7 +118,10 @@ def _as_day(ts: dt.datetime) -> dt.date:
 def event_span(
     con: Any, *, customer: str | None = None, win: Window | None = None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """(first, last) event timestamp of the ledger, or of one ``customer``, within ``win``."""
+    """(first, last) event timestamp of the ledger, or of one ``customer``, within ``win``.
+    The whole ledger's span comes from a ``QueryContext``'s kept answer when given one."""
+    if customer is None and (win is None or not is_given(win)) and hasattr(con, "span"):
+        return con.span()  # type: ignore[no-any-return]
     where, params = (win or Window()).sql()
     if customer is not None:
         where += " AND customer_id = ?"
@@ -198,13 +201,26 @@ def _pair(win: Window) -> tuple[object, object]:
     return (win.first_day, win.last_day)
 
 
-def _month_start(d: dt.date, back: int = 0) -> dt.date:
-    k = d.year * 12 + d.month - 1 - back
+def add_months(d: dt.date, n: int) -> dt.date:
+    """The first day of the month ``n`` months after ``d``'s (``n`` < 0: before): the one month
+    arithmetic every report uses."""
+    k = d.year * 12 + d.month - 1 + n
     return dt.date(k // 12, k % 12 + 1, 1)
 
 
-def _month_last(d: dt.date) -> dt.date:
-    return _month_start(d, -1) - ONE_DAY
+def month_start(d: dt.date, back: int = 0) -> dt.date:
+    """The first day of the month ``back`` months before ``d``'s."""
+    return add_months(d, -back)
+
+
+def month_last(d: dt.date) -> dt.date:
+    """The last day of ``d``'s month."""
+    return add_months(d, 1) - ONE_DAY
+
+
+def quarter_start(d: dt.date) -> dt.date:
+    """The first day of ``d``'s calendar quarter."""
+    return dt.date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
 
 
 def customer_months(con: Any, customer: str, months: int, as_of: dt.date | None = None) -> Window:
@@ -222,10 +238,10 @@ def customer_months(con: Any, customer: str, months: int, as_of: dt.date | None 
         if c_hi is None:
             raise NoDataError(f"{customer!r} has no events in the ledger", customer=customer)
         as_of = _as_day(c_hi)
-    first = max(_month_start(as_of, months - 1), _as_day(lo))
-    last = min(_month_last(as_of), _as_day(hi))
+    first = max(month_start(as_of, months - 1), _as_day(lo))
+    last = min(month_last(as_of), _as_day(hi))
     if last < first:  # as_of before the ledger's first event or long after its last
-        win = day_window(_month_start(as_of, months - 1), _month_last(as_of))
+        win = day_window(month_start(as_of, months - 1), month_last(as_of))
     else:
         win = day_window(first, last)
     require_events(con, win, customer=customer)

@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tailguard.analytics.customers import margin_figures
-from tailguard.analytics.period import customer_year
+from tailguard.analytics.period import add_months, customer_year
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,17 +50,12 @@ CENT = Decimal("0.01")
 
 MONTHLY_SQL = """
 SELECT CAST(date_trunc('month', ts) AS DATE) AS month, coalesce(sum(cost_usd), 0) AS cost,
-  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+  sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
   count(DISTINCT user_id) AS users
 FROM events
 WHERE customer_id = ? AND ts >= ? AND ts < ? AND kind <> 'guard'
 GROUP BY 1
 """
-
-
-def _add_months(d: dt.date, n: int) -> dt.date:
-    k = d.year * 12 + d.month - 1 + n
-    return dt.date(k // 12, k % 12 + 1, 1)
 
 
 def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
@@ -94,10 +89,10 @@ def renewal(
     first_ev, last_ev = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
     assert win.last_day is not None  # customer_year is bounded
     last_m = (as_of or win.last_day).replace(day=1)
-    first_m = _add_months(last_m, -11)
+    first_m = add_months(last_m, -11)
     utc = dt.UTC
     start = dt.datetime(first_m.year, first_m.month, 1, tzinfo=utc)
-    nxt = _add_months(last_m, 1)
+    nxt = add_months(last_m, 1)
     end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=utc)
     got = {
         m: (c, int(n), int(u))
@@ -106,7 +101,7 @@ def renewal(
     data_from = first_ev.astimezone(utc).date().replace(day=1) if first_ev else last_m
     months = []
     for i in range(12):
-        m = _add_months(first_m, i)
+        m = add_months(first_m, i)
         if m < data_from:
             months.append(
                 {
@@ -122,7 +117,7 @@ def renewal(
         # a month the ledger covers only in part (its first month, or the current one)
         partial = first_ev.astimezone(utc).date() > m or last_ev.astimezone(
             utc
-        ).date() < _add_months(m, 1) - dt.timedelta(days=1)
+        ).date() < add_months(m, 1) - dt.timedelta(days=1)
         months.append(
             {
                 "month": m.strftime("%Y-%m"),
@@ -147,7 +142,7 @@ def renewal(
             c = max(0.0, ca + cb * x)
             projection.append(
                 {
-                    "month": _add_months(last_m, k + 1).strftime("%Y-%m"),
+                    "month": add_months(last_m, k + 1).strftime("%Y-%m"),
                     "active_users": u,
                     "cost_per_user_usd": c,
                     # the float's shortest decimal, unrounded (every digit in JSON and CSV)

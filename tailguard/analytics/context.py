@@ -1,0 +1,351 @@
+"""The query context every report takes: one connection, one dialect, the ledger's own dates.
+
+Why one object: the time zone used to be set in seven reports, the last-event day looked up in
+four, and the engine-specific pieces (``epoch``, ``quantile_cont``, ``con.register``, temp tables)
+were spread over every file. A ``QueryContext`` is built once (from a ``Ledger``, a ledger
+directory or an open connection) and handed to any number of reports:
+
+    with QueryContext.open("ledger/") as ctx:
+        panel = kpis(ctx)
+        table = margins(ctx)
+
+- **The connection**, with the session time zone set to UTC in one place (``Dialect.setup``):
+  every date bucket (day, week, month) is a UTC one, whatever the machine's zone.
+- **The ledger's dates**: the first and last event (``span``, ``last_day``), read once and kept;
+  the window helpers of ``tailguard.analytics.period`` take a context as well as a connection
+  and use the kept span rather than scanning again.
+- **The dialect**: every expression or statement that differs between engines is a method of
+  ONE object (``Dialect``). DuckDB's is ``DUCKDB``; a second engine (ClickHouse via chdb) plugs in
+  by subclassing ``Dialect`` and passing it to ``QueryContext.open``. Everything else in the
+  reports is portable SQL (CTEs, CASE inside aggregates, ``count(DISTINCT)``, window functions,
+  LEFT JOIN, ``coalesce``, ``CAST(x AS DOUBLE)``) with ``?`` positional parameters.
+
+The context duck-types the part of a DuckDB connection the reports use (``execute(sql,
+params).fetchall() / .fetchone() / .description``, ``register(name, table)``), so a function
+written against a connection runs unchanged on a context, whatever the engine.
+
+Month and quarter arithmetic lives in ``tailguard.analytics.period`` (``month_start``,
+``add_months``, ``month_last``, ``quarter_start``), re-exported here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tailguard.analytics.period import (
+    Window,
+    add_months,
+    month_last,
+    month_start,
+    quarter_start,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tailguard.ledger.store import Ledger
+
+__all__ = [
+    "DUCKDB",
+    "Dialect",
+    "DuckDBDialect",
+    "QueryContext",
+    "Result",
+    "add_months",
+    "as_context",
+    "month_last",
+    "month_start",
+    "quarter_start",
+    "using",
+]
+
+#: ``trunc`` units
+UNITS = ("week", "month", "quarter", "year")
+
+
+class Dialect:
+    """What differs between engines, behind named methods (the contract a second engine
+    implements; /work/coord/NOTES.md has it in prose).
+
+    Expression methods return SQL text (given SQL text for their operand); statement methods run
+    on a connection the dialect opened (``open``) or was handed (``setup``).
+    """
+
+    name = "abstract"
+
+    # --- connection --------------------------------------------------------------------------
+
+    def open(self, ledger: Ledger, *, threads: int | None = None) -> Any:
+        """A connection with relations ``events`` and ``customers`` over ``ledger`` (the column
+        names and types of ``LEDGER_SCHEMA`` / ``CUSTOMER_SCHEMA``, money as exact DECIMAL), its
+        session time zone UTC."""
+        raise NotImplementedError
+
+    def setup(self, con: Any) -> None:
+        """Session settings on a connection (UTC); idempotent."""
+        raise NotImplementedError
+
+    def execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list]:
+        """Run ``sql`` (``?`` positional parameters) and return (column names, rows). Rows hold
+        Python values: Decimal money, int counts, tz-aware UTC datetimes, ``datetime.date``
+        dates, None for NULL."""
+        raise NotImplementedError
+
+    def close(self, con: Any) -> None:
+        """Close a connection this dialect opened."""
+        con.close()
+
+    # --- expressions -------------------------------------------------------------------------
+
+    def epoch_seconds(self, ts: str) -> str:
+        """Seconds since 1970-01-01 UTC of the timestamp ``ts`` (numeric)."""
+        raise NotImplementedError
+
+    def day_number(self, ts: str) -> str:
+        """Whole days since 1970-01-01 UTC (BIGINT, floored) of the timestamp ``ts``: a day key
+        with no time-zone arithmetic."""
+        return f"CAST(floor({self.epoch_seconds(ts)} / 86400) AS BIGINT)"
+
+    def to_date(self, ts: str) -> str:
+        """The UTC calendar day (DATE) of the timestamp ``ts``."""
+        raise NotImplementedError
+
+    def trunc(self, unit: str, ts: str) -> str:
+        """The DATE starting the UTC ``unit`` (``week``: ISO, Monday; ``month``, ``quarter``,
+        ``year``) that holds the timestamp ``ts``."""
+        raise NotImplementedError
+
+    def quantile(self, expr: str, q: float) -> str:
+        """An aggregate: the exact ``q`` quantile of ``expr``, linear interpolation between
+        order statistics (numpy's default)."""
+        raise NotImplementedError
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def register(self, con: Any, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as ``name`` (replacing one of that name)."""
+        raise NotImplementedError
+
+    def temp_table(self, con: Any, name: str, sql: str, params: Sequence[Any] = ()) -> None:
+        """``CREATE OR REPLACE TEMP TABLE name AS sql``: session-local, gone on close."""
+        raise NotImplementedError
+
+    def drop(self, con: Any, name: str) -> None:
+        """Drop the temp table or registered table ``name``; no error when absent."""
+        raise NotImplementedError
+
+
+class DuckDBDialect(Dialect):
+    """DuckDB: Parquet segments read in place, Arrow tables registered without a copy."""
+
+    name = "duckdb"
+
+    def open(self, ledger: Ledger, *, threads: int | None = None) -> Any:
+        return ledger.connect(threads=threads)  # views ``events`` and ``customers``, UTC
+
+    def setup(self, con: Any) -> None:
+        con.execute("SET TimeZone = 'UTC'")
+
+    def execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list]:
+        cur = con.execute(sql, list(params)) if params else con.execute(sql)
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, cur.fetchall()
+
+    def epoch_seconds(self, ts: str) -> str:
+        return f"epoch({ts})"
+
+    def to_date(self, ts: str) -> str:
+        return f"CAST({ts} AS DATE)"  # the session zone is UTC (setup)
+
+    def trunc(self, unit: str, ts: str) -> str:
+        if unit not in UNITS:
+            raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
+        return f"CAST(date_trunc('{unit}', {ts}) AS DATE)"
+
+    def quantile(self, expr: str, q: float) -> str:
+        return f"quantile_cont({expr}, {float(q)!r})"
+
+    def register(self, con: Any, name: str, table: pa.Table) -> None:
+        con.register(name, table)
+
+    def temp_table(self, con: Any, name: str, sql: str, params: Sequence[Any] = ()) -> None:
+        stmt = f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}"
+        con.execute(stmt, list(params)) if params else con.execute(stmt)
+
+    def drop(self, con: Any, name: str) -> None:
+        con.unregister(name)  # a registered Arrow table (no error when there is none)
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+DUCKDB = DuckDBDialect()
+
+
+@dataclass
+class Result:
+    """The answer to ``QueryContext.execute``: the cursor methods the reports use."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    @property
+    def description(self) -> list[tuple[str]]:
+        return [(c,) for c in self.columns]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+
+@dataclass
+class QueryContext:
+    """One engine connection, its dialect, and the ledger's dates, for any number of reports.
+
+    Build it with ``QueryContext.open(ledger)`` (owns and closes its connection) or
+    ``QueryContext.wrap(con)`` (a caller's connection, left open).
+    """
+
+    con: Any
+    dialect: Dialect = field(default=DUCKDB)
+    ledger: Ledger | None = None
+    owned: bool = False
+    _span: tuple[dt.datetime | None, dt.datetime | None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        ledger: Ledger | str | os.PathLike[str],
+        *,
+        dialect: Dialect | None = None,
+        threads: int | None = None,
+    ) -> QueryContext:
+        """A context over ``ledger`` (a ``Ledger`` or its directory) with its own connection."""
+        from tailguard.ledger.store import Ledger
+
+        led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+        d = dialect or DUCKDB
+        con = d.open(led, threads=threads)
+        d.setup(con)
+        return cls(con, d, led, owned=True)
+
+    @classmethod
+    def wrap(cls, con: Any, *, dialect: Dialect | None = None) -> QueryContext:
+        """A context over a caller's connection (which has ``events`` and ``customers``)."""
+        d = dialect or DUCKDB
+        d.setup(con)
+        return cls(con, d)
+
+    def close(self) -> None:
+        """Close the connection if this context opened it."""
+        if self.owned:
+            self.dialect.close(self.con)
+            self.owned = False
+
+    def __enter__(self) -> QueryContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the connection, engine-neutral ------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        """Run ``sql`` (``?`` parameters) through the dialect; a cursor-like ``Result``."""
+        cols, rows = self.dialect.execute(self.con, sql, params or ())
+        return Result(cols, rows)
+
+    def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``."""
+        return self.execute(sql, params).rows
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """An Arrow table queryable as ``name`` (``Dialect.register``)."""
+        self.dialect.register(self.con, name, table)
+
+    def temp_table(self, name: str, sql: str, params: Sequence[Any] | None = None) -> None:
+        """``CREATE OR REPLACE TEMP TABLE name AS sql`` (``Dialect.temp_table``)."""
+        self.dialect.temp_table(self.con, name, sql, params or ())
+
+    def drop(self, name: str) -> None:
+        self.dialect.drop(self.con, name)
+
+    # --- expressions (the dialect's) -----------------------------------------------------------
+
+    def epoch_seconds(self, ts: str = "ts") -> str:
+        return self.dialect.epoch_seconds(ts)
+
+    def day_number(self, ts: str = "ts") -> str:
+        return self.dialect.day_number(ts)
+
+    def to_date(self, ts: str = "ts") -> str:
+        return self.dialect.to_date(ts)
+
+    def trunc(self, unit: str, ts: str = "ts") -> str:
+        return self.dialect.trunc(unit, ts)
+
+    def quantile(self, expr: str, q: float) -> str:
+        return self.dialect.quantile(expr, q)
+
+    # --- the ledger's dates --------------------------------------------------------------------
+
+    def span(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(first, last) event timestamp of the whole ledger, read once per context: the
+        connection's view of the segments is fixed when it is made, so the answer cannot go
+        stale while the context lives."""
+        if self._span is None:
+            row = self.fetch("SELECT min(ts), max(ts) FROM events")
+            self._span = (row[0][0], row[0][1]) if row else (None, None)
+        return self._span
+
+    def first_day(self) -> dt.date | None:
+        """The UTC day of the ledger's first event (None when empty)."""
+        lo = self.span()[0]
+        return None if lo is None else lo.astimezone(dt.UTC).date()
+
+    def last_day(self) -> dt.date | None:
+        """The UTC day of the ledger's last event (None when empty): the default "today" of
+        every report (the wall clock is never read)."""
+        hi = self.span()[1]
+        return None if hi is None else hi.astimezone(dt.UTC).date()
+
+    def ledger_window(self) -> Window:
+        """Every day the ledger holds events (``period.ledger_span``)."""
+        from tailguard.analytics.period import ledger_span
+
+        return ledger_span(self)
+
+    def bounded(self, win: Window | None = None) -> Window:
+        """``win`` with an open side closed at the data's first / last day (``period.bounded``)."""
+        from tailguard.analytics.period import bounded
+
+        return bounded(self, win or Window())
+
+
+def as_context(source: Any, *, dialect: Dialect | None = None) -> QueryContext:
+    """A ``QueryContext`` from a context (itself), a ``Ledger`` or directory (opened: close
+    it), or an open connection (wrapped, left open)."""
+    from tailguard.ledger.store import Ledger
+
+    if isinstance(source, QueryContext):
+        return source
+    if isinstance(source, (Ledger, str, os.PathLike)):
+        return QueryContext.open(source, dialect=dialect)
+    return QueryContext.wrap(source, dialect=dialect)
+
+
+@contextmanager
+def using(source: Any, *, dialect: Dialect | None = None) -> Iterator[QueryContext]:
+    """``as_context(source)`` for the length of a ``with`` block; a connection it opened is
+    closed at the end, a caller's context or connection is left open. Every report's entry."""
+    ctx = as_context(source, dialect=dialect)
+    try:
+        yield ctx
+    finally:
+        if ctx is not source:
+            ctx.close()
