@@ -308,7 +308,7 @@ WITH s AS (
   SELECT
     customer_id,
     sum(cost_usd) AS cost_usd,
-    sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+    sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
     count(DISTINCT task_id) AS tasks_seen,
     count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
       AS successful_tasks,

@@ -65,11 +65,12 @@ WITH t AS (
     floor((floor(extract(epoch FROM ts) / 86400) + 3) / 7) AS week,
     sum(cost_usd) AS spend,
     sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_spend,
-    sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
+    sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
     max(CASE WHEN kind = 'task_outcome' AND task_id IS NOT NULL AND outcome = 'accepted'
       THEN 1 ELSE 0 END) AS resolved,
     max(CASE WHEN kind = 'task_outcome' AND task_id IS NOT NULL THEN 1 ELSE 0 END) AS ended,
-    sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls
+    sum(CASE WHEN kind = 'llm_call' AND unpriced THEN coalesce(requests, 1) ELSE 0 END)
+      AS unpriced_calls
   FROM events
   WHERE {where}
   GROUP BY 1, 2, 3

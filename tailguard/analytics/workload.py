@@ -101,7 +101,7 @@ FROM (
   SELECT
     coalesce(workload, 'other') AS workload,
     task_id,
-    count(*) AS calls,
+    sum(coalesce(requests, 1)) AS calls,
     sum({eff_expr}) AS eff,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
