@@ -15,6 +15,10 @@ any moment, and against a SIGKILL at any step. The order of the steps is what ma
 4. only after ``grace_s`` (default one hour) are the sources deleted, then the manifest, so a
    report that listed the sources just before step 3 can still read them.
 
+Roll-ups (``tailguard.ledger.rollup``) follow the segments: the merged segment's roll-up is
+computed from the merged rows and written between steps 1 and 3, so the switch of step 3
+switches the roll-ups too; a source's roll-up is deleted right after the source.
+
 A crash between 2 and 3 leaves a manifest whose merged segment does not exist: it is ignored
 by readers and removed by the next compaction. Rows are copied, never changed: the totals of
 every report are the same before and after (a property test checks it).
@@ -34,6 +38,7 @@ import pyarrow as pa
 
 from tailguard.events.batch import engine as _engine
 from tailguard.events.schema import LEDGER_SCHEMA
+from tailguard.ledger import rollup
 from tailguard.ledger.segments import (
     MANIFESTS,
     SegmentDir,
@@ -85,6 +90,7 @@ def compact(
     with ledger.lock():
         ledger.clean_orphans()
         result.deleted_segments = _finish_old(ledger, manifest_dir, t, grace_s)
+        rollup.remove_orphans(ledger)  # of segments deleted, or of a commit cut short
         groups = _plan(ledger, small_rows, target_rows, max_segments)
         if groups:
             manifest_dir.mkdir(exist_ok=True)
@@ -93,6 +99,7 @@ def compact(
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}-c.parquet"
             tmp = ledger.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
             atomic_write_parquet(table, tmp, ledger.tmp_dir)  # step 1: written and synced
+            rollup.write_for(ledger, name, table)  # its roll-up, before it can be listed
             manifest = {"merged": name, "sources": [p.name for p in group], "created": t}
             write_synced(manifest_dir / f"{name}.json", json.dumps(manifest).encode())  # step 2
             fsync_dir(manifest_dir)
@@ -172,6 +179,7 @@ def _finish_old(ledger: SegmentDir, manifest_dir: Path, now: float, grace_s: flo
                 if p.exists():
                     p.unlink()
                     deleted += 1
+                rollup.path_for(ledger, s).unlink(missing_ok=True)  # after its segment
             fsync_dir(ledger.segments_dir)
         m.unlink()  # after the sources: a listing with a source still finds the manifest
     return deleted

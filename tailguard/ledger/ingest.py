@@ -32,9 +32,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tailguard.errors import InputError
-from tailguard.events.batch import DEFAULT_BATCH_ROWS, Batch, Reject, TsWindow
+from tailguard.events.batch import DEFAULT_BATCH_ROWS, Batch, Reject, TsWindow, engine
 from tailguard.events.readers import read_batches
 from tailguard.events.schema import LEDGER_SCHEMA
+from tailguard.ledger import rollup
 from tailguard.ledger.segments import (
     ROW_GROUP_ROWS,
     atomic_write_parquet,
@@ -94,7 +95,9 @@ def ingest(
     invalid. ``reader`` turns a path into validated batches instead of the event-file readers
     (``tailguard import`` reads other systems' exports this way, through the same pipeline).
     """
-    led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+    from tailguard.ledger.url import open_ledger  # a directory or a ClickHouse URL
+
+    led = open_ledger(ledger)
     book = prices or PriceBook.load()
     led.ensure()
     with led.lock():
@@ -232,6 +235,21 @@ def _commit_staged(
 ) -> None:
     if not staged:
         return
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+    if isinstance(led, ClickHouseLedger):  # the staged batches go to ClickHouse, not segments/
+        with led.lock():
+            res = led.commit_files([p for p, _ in staged])
+        result.accepted += res.accepted
+        result.duplicates += res.duplicates
+        return
+    # the roll-ups of the staged files, computed before the lock (the engine reads them in
+    # parallel); a file that loses rows to a late duplicate gets its roll-up recomputed below
+    con = engine()
+    try:
+        rollups = [rollup.of_files([tmp], con) for tmp, _ in staged]
+    finally:
+        con.close()
     with led.lock():
         others = [p for p in led.segment_files() if p.name not in snapshot]
         late_ids: set[str] = set()
@@ -251,8 +269,10 @@ def _commit_staged(
                 n = table.num_rows
                 if n == 0:
                     continue
+                rollup.write_for(led, name, table)  # before the segment: see rollup.py
                 atomic_write_parquet(table, dest, led.tmp_dir)
             else:
+                rollup.write(rollups[i], rollup.path_for(led, name), led.tmp_dir)
                 os.replace(tmp, dest)
             result.accepted += n
             result.segments.append(dest)

@@ -43,6 +43,7 @@ from tailguard.events.batch import (
     ts_window,
 )
 from tailguard.events.schema import LEDGER_SCHEMA, Event
+from tailguard.ledger import rollup
 from tailguard.ledger.compact import CompactResult, compact
 from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
 
@@ -153,6 +154,7 @@ class Ledger(SegmentDir):
                 return CommitResult(0, dup, None)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
             dest = self.segments_dir / name
+            rollup.write_for(self, name, kept)  # before the segment: see tailguard.ledger.rollup
             atomic_write_parquet(kept, dest, self.tmp_dir)
             self._seen_segments.add(name)
             return CommitResult(kept.num_rows, dup, dest)
@@ -213,11 +215,17 @@ class Ledger(SegmentDir):
 
     # --- read path ---------------------------------------------------------------------------
 
-    def connect(self, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with views ``events`` and ``customers`` over this ledger.
+    def connect(
+        self, *, threads: int | None = None, repair: bool = True
+    ) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with views ``events``, ``rollup`` and ``customers`` over this
+        ledger.
 
-        The view lists the segments at the moment it is made: one report sees one consistent
-        set of segments even while writers add more. The session time zone is UTC.
+        The views list the segments at the moment they are made: one report sees one consistent
+        set of segments even while writers add more, and ``rollup`` sums exactly the events of
+        ``events``. A live segment without its roll-up (a crash, an older ledger) gets one
+        written here (``repair``; else, or when the ledger is read-only, the view aggregates
+        that segment inline). The session time zone is UTC.
         """
         import duckdb
 
@@ -229,11 +237,17 @@ class Ledger(SegmentDir):
             con.execute(f"SET threads = {int(threads)}")
         files = self.segment_files()
         if files:
+            # by name: segments written before a column was added (``requests``) read it as NULL
             file_list = ", ".join(_sql_str(str(p)) for p in files)
-            con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet([{file_list}])")
+            con.execute(
+                "CREATE VIEW events AS SELECT * FROM "
+                f"read_parquet([{file_list}], union_by_name = true)"
+            )
         else:
             con.register("_empty_events", LEDGER_SCHEMA.empty_table())
             con.execute("CREATE VIEW events AS SELECT * FROM _empty_events")
+        # the roll-ups of the same segments (missing ones computed): see tailguard.ledger.rollup
+        rollup.create_view(con, self, files, fix=repair)
         cust = self.path / CUSTOMERS
         if cust.exists():
             con.execute(

@@ -1,0 +1,386 @@
+"""Roll-ups: exact per-day sums the reports read instead of scanning every event.
+
+Layout: one roll-up file per committed segment, named after it::
+
+    segments/<stem>.parquet     the events (LEDGER_SCHEMA)
+    rollups/<stem>.parquet      their sums (ROLLUP_SCHEMA), grouped by ROLLUP_KEYS
+
+Why one file per segment: idempotence is then structural. The set of live roll-ups is the set
+of roll-ups of the live segments, and the segment listing (``SegmentDir.segment_files``, with
+its compaction manifests) already decides which segments are live. An event dropped by the
+commit's dedupe is in no segment, so it is in no roll-up; a segment replaced by a compacted one
+stops counting at the same instant as its roll-up; nothing keeps a second set of books that
+could drift from the first. The alternative, one roll-up table updated in place per commit,
+needs its own record of which segments it has absorbed and a merge on every commit, and a
+crash between the two writes would count a segment twice or never.
+
+Order of writes: a writer writes the roll-up (tmp + rename) BEFORE it renames the segment into
+place, under the commit lock. So a reader never lists a live segment whose roll-up is missing,
+except after a crash between the two renames *in the other order* (an older tailguard, a roll-up
+deleted by hand): ``Ledger.connect`` finds those and computes them (``repair``); if it cannot
+write (a read-only ledger) the view aggregates the segment inline, so the view is right either
+way. A crash after the roll-up and before the segment leaves an orphan roll-up whose segment
+does not exist: no listing names it, and the next compaction (or ``rebuild``) removes it.
+
+Money: ``cost_usd``, ``reported_cost_usd`` and ``amount_usd`` are the engine's sums of the
+ledger's DECIMAL(18, 9) column, DECIMAL(38, 9): exact, and a sum of roll-up rows is exactly the
+sum of the events (no rounding happens anywhere: every event was rounded half-even to a
+nano-dollar once, when priced). NULL stays NULL: a group whose events all lack a cost has a
+NULL sum, as ``sum(cost_usd)`` over those events would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tailguard.events.batch import engine as _engine
+from tailguard.events.batch import sql_literal
+from tailguard.ledger.segments import SegmentDir, fsync_dir, fsync_file
+
+ROLLUPS = "rollups"
+VIEW = "rollup"
+
+#: a sum of DECIMAL(18, 9) in the engine: 38 digits, the same 9 decimals (exact)
+MONEY_SUM = pa.decimal128(38, 9)
+
+#: the group: every roll-up row is one combination of these (NULL where the column does not
+#: apply to the kind, e.g. ``outcome`` outside task_outcome; NULL is a group of its own)
+ROLLUP_KEYS: tuple[str, ...] = (
+    "customer_id",
+    "user_id",
+    "day",
+    "kind",
+    "provider",
+    "model",
+    "feature",
+    "workload",
+    "outcome",
+    "action",
+    "rule",
+    "tool_kind",
+)
+
+ROLLUP_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("user_id", pa.string()),
+        ("day", pa.date32()),
+        ("kind", pa.string()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("feature", pa.string()),
+        ("workload", pa.string()),
+        ("outcome", pa.string()),
+        ("action", pa.string()),
+        ("rule", pa.string()),
+        ("tool_kind", pa.string()),
+        # measures
+        ("events", pa.int64()),
+        ("requests", pa.int64()),
+        ("cost_usd", MONEY_SUM),
+        ("reported_cost_usd", MONEY_SUM),
+        ("amount_usd", MONEY_SUM),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("retries", pa.int64()),
+        ("unpriced", pa.int64()),
+        ("errors", pa.int64()),
+        ("queries", pa.int64()),
+        ("reranks", pa.int64()),
+        ("minutes", pa.float64()),
+        ("latency_ms_sum", pa.float64()),
+        ("latency_n", pa.int64()),
+        ("first_ts", pa.timestamp("us", tz="UTC")),
+        ("last_ts", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+#: the measures and how roll-up rows combine (every one is a sum, a min or a max, so a roll-up
+#: of roll-ups is the roll-up of their events)
+MERGE: dict[str, str] = {
+    f.name: ("min" if f.name == "first_ts" else "max" if f.name == "last_ts" else "sum")
+    for f in ROLLUP_SCHEMA
+    if f.name not in ROLLUP_KEYS
+}
+
+_US_PER_DAY = 86_400_000_000
+
+
+def aggregate_sql(source: str, *, has_requests: bool) -> str:
+    """The roll-up of the events in relation ``source`` (any engine relation with the ledger's
+    columns). ``has_requests``: whether ``source`` has the ``requests`` column (segments written
+    before it existed do not: each of their llm calls is one request).
+
+    The day is grouped as a day number (an integer division of the epoch microseconds) and
+    turned into a DATE only on the grouped rows: a TIMESTAMPTZ -> DATE cast per event costs
+    three times as much, and the day is the UTC one whatever the session's time zone.
+    """
+    req = "coalesce(requests, 1)" if has_requests else "1"
+    keys = ", ".join("_dn" if k == "day" else k for k in ROLLUP_KEYS)
+    select_keys = ", ".join(
+        "CAST(DATE '1970-01-01' + CAST(_dn AS INTEGER) AS DATE) AS day" if k == "day" else k
+        for k in ROLLUP_KEYS
+    )
+    big = "CAST({} AS BIGINT)"
+    measures = [
+        f"{big.format('count(*)')} AS events",
+        big.format(f"sum(CASE WHEN kind = 'llm_call' THEN {req} ELSE 0 END)") + " AS requests",
+        "sum(cost_usd) AS cost_usd",
+        "sum(reported_cost_usd) AS reported_cost_usd",
+        "sum(amount_usd) AS amount_usd",
+        *(
+            f"{big.format(f'sum({c})')} AS {c}"
+            for c in (
+                "input_tokens",
+                "output_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "reasoning_tokens",
+            )
+        ),
+        big.format("sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END)")
+        + " AS retries",
+        big.format("sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END)")
+        + " AS unpriced",
+        big.format("sum(CASE WHEN status IS NOT NULL AND status <> 'ok' THEN 1 ELSE 0 END)")
+        + " AS errors",
+        f"{big.format('sum(queries)')} AS queries",
+        f"{big.format('sum(reranks)')} AS reranks",
+        "sum(minutes) AS minutes",
+        "sum(latency_ms) AS latency_ms_sum",
+        f"{big.format('count(latency_ms)')} AS latency_n",
+        "min(ts) AS first_ts",
+        "max(ts) AS last_ts",
+    ]
+    return (
+        f"SELECT {select_keys}, {', '.join(measures)} FROM ("
+        f"SELECT *, CAST(floor(epoch_us(ts) / {_US_PER_DAY}) AS BIGINT) AS _dn FROM {source}"
+        f") GROUP BY {keys}"
+    )
+
+
+def merge_sql(source: str) -> str:
+    """Roll-up rows of ``source`` combined per key (a roll-up of roll-ups)."""
+    keys = ", ".join(ROLLUP_KEYS)
+    measures = ", ".join(f"{fn}({m}) AS {m}" for m, fn in MERGE.items())
+    return f"SELECT {keys}, {measures} FROM {source} GROUP BY {keys}"
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    return table.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+
+
+def of_table(table: pa.Table, con: Any = None) -> pa.Table:
+    """The roll-up of an Arrow table of ledger rows (a segment about to be committed)."""
+    own = con is None
+    con = _engine() if own else con
+    try:
+        con.register("_tg_rollup_src", table)
+        out = con.sql(
+            aggregate_sql("_tg_rollup_src", has_requests="requests" in table.schema.names)
+        ).to_arrow_table()
+        con.unregister("_tg_rollup_src")
+        return _conform(out)
+    finally:
+        if own:
+            con.close()
+
+
+def _scan(files: Sequence[Path]) -> str:
+    lst = ", ".join(sql_literal(str(p)) for p in files)
+    return f"read_parquet([{lst}], union_by_name = true)"
+
+
+def has_column(con: Any, relation: str, column: str) -> bool:
+    """Whether ``relation`` (a table expression) has ``column``."""
+    cols = con.sql(f"SELECT * FROM {relation} LIMIT 0").columns
+    return column in cols
+
+
+def of_files(files: Sequence[Path], con: Any = None) -> pa.Table:
+    """The roll-up of the events in segment ``files`` (read by the engine, in parallel)."""
+    own = con is None
+    con = _engine() if own else con
+    try:
+        scan = _scan(files)
+        sql = aggregate_sql(scan, has_requests=has_column(con, scan, "requests"))
+        return _conform(con.sql(sql).to_arrow_table())
+    finally:
+        if own:
+            con.close()
+
+
+def path_for(ledger: SegmentDir, segment: Path | str) -> Path:
+    """Where the roll-up of ``segment`` (a path or a file name) lives."""
+    name = Path(segment).name
+    stem = name[: -len(".parquet")] if name.endswith(".parquet") else name
+    return ledger.path / ROLLUPS / f"{stem}.parquet"
+
+
+def write(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
+    """Write a roll-up whole or not at all (tmp, fsync, rename, fsync the directory)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.rollup.tmp"
+    try:
+        pq.write_table(_conform(table), tmp, compression="zstd")
+        fsync_file(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)
+
+
+def write_for(ledger: SegmentDir, segment_name: str, rows: pa.Table) -> Path:
+    """Write the roll-up of the segment about to be committed as ``segment_name``, from its
+    rows (an Arrow table), before the segment itself is renamed into place."""
+    dest = path_for(ledger, segment_name)
+    write(of_table(rows), dest, ledger.tmp_dir)
+    return dest
+
+
+def missing(ledger: SegmentDir, segments: Sequence[Path]) -> list[Path]:
+    """The live ``segments`` whose roll-up file does not exist (one directory listing)."""
+    d = ledger.path / ROLLUPS
+    have = {p.name for p in d.iterdir()} if d.is_dir() else set()
+    return [s for s in segments if path_for(ledger, s).name not in have]
+
+
+@dataclass
+class RollupResult:
+    """What a repair or a rebuild did."""
+
+    segments: int = 0  # live segments
+    written: int = 0  # roll-ups computed and written
+    removed: int = 0  # orphan roll-ups (no segment) removed
+    rows: int = 0  # roll-up rows written
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "segments": self.segments,
+            "written": self.written,
+            "removed": self.removed,
+            "rows": self.rows,
+        }
+
+
+def repair(
+    ledger: SegmentDir, segments: Sequence[Path] | None = None, *, everything: bool = False
+) -> RollupResult:
+    """Compute and write the roll-ups the live segments lack (all of them with
+    ``everything``: ``tailguard rollup --rebuild``).
+
+    Takes no lock: a roll-up is a function of an immutable segment, so two processes writing
+    the same one write the same rows, and the rename makes either whole. A segment removed
+    meanwhile (compaction's grace has passed) is skipped.
+    """
+    files = list(ledger.segment_files() if segments is None else segments)
+    todo = files if everything else missing(ledger, files)
+    result = RollupResult(segments=len(files))
+    con = _engine()
+    try:
+        for seg in todo:
+            try:
+                table = of_files([seg], con)
+            except Exception:
+                if seg.exists():
+                    raise
+                continue  # deleted after its grace period: no longer live
+            write(table, path_for(ledger, seg), ledger.tmp_dir)
+            result.written += 1
+            result.rows += table.num_rows
+    finally:
+        con.close()
+    return result
+
+
+def remove_orphans(ledger: SegmentDir) -> int:
+    """Remove roll-ups whose segment does not exist. Call under the commit lock: a writer
+    writes its roll-up before renaming its segment, and holds the lock in between."""
+    d = ledger.path / ROLLUPS
+    if not d.is_dir():
+        return 0
+    segs = (
+        {p.name for p in ledger.segments_dir.iterdir()} if ledger.segments_dir.is_dir() else set()
+    )
+    removed = 0
+    for p in d.iterdir():
+        if p.suffix == ".parquet" and p.name not in segs:
+            p.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        fsync_dir(d)
+    return removed
+
+
+def rebuild(ledger: SegmentDir) -> RollupResult:
+    """Recompute every live segment's roll-up from its events; remove orphans."""
+    result = repair(ledger, everything=True)
+    if ledger.segments_dir.exists():
+        with ledger.lock():
+            result.removed = remove_orphans(ledger)
+    return result
+
+
+def create_view(
+    con: Any, ledger: SegmentDir, segments: Sequence[Path], *, fix: bool = True
+) -> None:
+    """Create view ``rollup`` over the roll-ups of ``segments`` (the live listing the
+    ``events`` view was made from, so both views see the same events).
+
+    A segment without a roll-up is repaired first (``fix``); one that still has none (the
+    ledger is read-only) is aggregated inline, so the view is right in every case.
+    """
+    lacking = missing(ledger, segments)
+    if lacking and fix:
+        with contextlib.suppress(OSError):  # read-only: the view aggregates them instead
+            repair(ledger, lacking)
+        lacking = missing(ledger, segments)
+    gone = set(lacking)
+    parts: list[str] = []
+    have = [path_for(ledger, s) for s in segments if s not in gone]
+    if have:
+        lst = ", ".join(sql_literal(str(p)) for p in have)
+        parts.append(f"SELECT * FROM read_parquet([{lst}])")
+    if lacking:
+        scan = _scan(lacking)
+        parts.append(
+            f"SELECT * FROM ({aggregate_sql(scan, has_requests=has_column(con, scan, 'requests'))})"
+        )
+    if not parts:
+        con.register("_empty_rollup", ROLLUP_SCHEMA.empty_table())
+        parts.append("SELECT * FROM _empty_rollup")
+    cols = ", ".join(ROLLUP_SCHEMA.names)
+    union = " UNION ALL ".join(f"SELECT {cols} FROM ({p})" for p in parts)
+    con.execute(f"CREATE VIEW {VIEW} AS {union}")
+
+
+__all__ = [
+    "MERGE",
+    "ROLLUPS",
+    "ROLLUP_KEYS",
+    "ROLLUP_SCHEMA",
+    "VIEW",
+    "RollupResult",
+    "aggregate_sql",
+    "create_view",
+    "merge_sql",
+    "of_files",
+    "of_table",
+    "path_for",
+    "rebuild",
+    "remove_orphans",
+    "repair",
+]
