@@ -59,6 +59,7 @@ def _register() -> None:
         report,
         simulate,
         tail,
+        ui,
     )
 
 

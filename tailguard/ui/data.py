@@ -1,0 +1,429 @@
+"""What each dashboard page shows, as one dict: the page's JSON twin under ``/api``.
+
+Each function takes the dashboard's ``Source`` (the ledger, the guard policy, the diagnosis
+config) and the page's query parameters (``Query``), and returns the payload that both the HTML
+page and its ``/api`` twin render. Every figure is the return value of the library call the CLI
+makes for the same question (``customer_report`` for ``report customers``, ``concentration`` over
+``entity_totals`` for ``concentration``, ``kpis``, ``anomalies``, ``outcomes``, ``diagnose``,
+``renewal``, ``headline`` for the demo's block), so ``/api/customers`` is byte for byte
+``tailguard report customers --json`` for the same ledger and parameters. The only figures of
+our own are the day-by-day series of ``tailguard.ui.series``.
+
+The per-customer table of a window is kept in a small cache (``Source.customer_rows``), keyed
+by the window and the ledger's segment list: sorting, filtering and paging the customers page
+then re-use it instead of re-aggregating the ledger on every click; a new segment (an ingest,
+a compaction) changes the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tailguard.analytics.period import Window, is_given, window
+from tailguard.errors import ArgumentError, NoDataError
+from tailguard.ledger import Ledger
+
+__all__ = [
+    "PAGES",
+    "Query",
+    "Source",
+    "anomalies_page",
+    "customer_page",
+    "customers_page",
+    "outcomes_page",
+    "overview_page",
+    "tail_page",
+]
+
+#: rows per page of the customers table: the default and the most one page may ask for
+PER_PAGE = 50
+MAX_PER_PAGE = 1000
+#: the KPIs of the anomalies-and-guard page (the panel's tier budget and routing rates)
+GUARD_KPIS = ("tier_budget_utilization", "overage_routing_rate", "soft_cap_degradation_rate")
+
+
+@dataclass
+class Source:
+    """What the dashboard reads: a ledger, and the optional policy and diagnosis config."""
+
+    ledger: Ledger
+    policy: Any = None
+    diagnose_config: Any = None
+    _cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def version(self) -> tuple[Any, ...]:
+        """What identifies the ledger's content: its live segments and customers file."""
+        files = tuple(str(p) for p in self.ledger.segment_files())
+        cust = self.ledger.path / "customers.parquet"
+        stamp = os.stat(cust).st_mtime_ns if cust.exists() else None
+        return files, stamp
+
+    def customer_rows(self, win: Window, sort: str = "cost_usd") -> list[dict[str, Any]]:
+        """``customer_report(ledger, window=win, sort=sort)``, cached (module docstring)."""
+        from tailguard.analytics.customers import sort_rows
+        from tailguard.analytics.report import customer_report
+
+        key = (win, self.version())
+        with self._lock:
+            rows = self._cache.get(key)
+            if rows is not None:
+                self._cache.move_to_end(key)
+        if rows is None:
+            rows = customer_report(self.ledger, window=win)  # sorted by cost, descending
+            with self._lock:
+                self._cache[key] = rows
+                while len(self._cache) > 8:
+                    self._cache.popitem(last=False)
+        return rows if sort == "cost_usd" else sort_rows(rows, sort)
+
+
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    v = params.get(name)
+    return v.strip() if v and v.strip() else None
+
+
+def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = _text(params, name)
+    if raw is None:
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ArgumentError(name, f"{name} must be a whole number, not {raw!r}") from None
+    if not lo <= v <= hi:
+        raise ArgumentError(name, f"{name} must be between {lo} and {hi}, not {v}")
+    return v
+
+
+def _date(params: Mapping[str, str], name: str) -> dt.date | None:
+    raw = _text(params, name)
+    if raw is None:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ArgumentError(name, f"{name} {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A page's state, all of it in the query string (so a URL pastes into a review document).
+
+    The names are the CLI's flags without dashes: ``period``, ``from``, ``to``, ``as_of``,
+    ``day``, ``threshold``, ``by``, ``sort``, ``order``, ``limit``; the customers table adds
+    ``tier``, ``segment``, ``shape``, ``status``, ``page``, ``per``. A bad value raises
+    ``ArgumentError`` naming the parameter (the page answers 400 with the reason)."""
+
+    period: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    as_of: dt.date | None = None
+    day: dt.date | None = None
+    threshold: float = 5.0
+    by: str = "customer"
+    sort: str = "cost_usd"
+    order: str = "desc"
+    limit: int | None = None
+    tier: str | None = None
+    segment: str | None = None
+    shape: str | None = None
+    status: str | None = None
+    page: int | None = None
+    per: int | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Query:
+        q = cls(
+            period=_text(params, "period"),
+            date_from=_text(params, "from"),
+            date_to=_text(params, "to"),
+            as_of=_date(params, "as_of"),
+            day=_date(params, "day"),
+            by=_text(params, "by") or "customer",
+            sort=_text(params, "sort") or "cost_usd",
+            order=_text(params, "order") or "desc",
+            limit=_int(params, "limit", 0, 1, 10**9) or None,
+            tier=_text(params, "tier"),
+            segment=_text(params, "segment"),
+            shape=_text(params, "shape"),
+            status=_text(params, "status"),
+            page=_int(params, "page", 0, 1, 10**9) or None,
+            per=_int(params, "per", 0, 1, MAX_PER_PAGE) or None,
+        )
+        raw = _text(params, "threshold")
+        if raw is not None:
+            try:
+                thr = float(raw)
+            except ValueError:
+                raise ArgumentError("threshold", f"threshold {raw!r} is not a number") from None
+            if not thr > 0:
+                raise ArgumentError("threshold", "threshold must be > 0")
+            q = cls(**{**q.__dict__, "threshold": thr})
+        if q.order not in ("asc", "desc"):
+            raise ArgumentError("order", f"order must be asc or desc, not {q.order!r}")
+        q.window()  # a bad period or date is refused before anything is read
+        return q
+
+    def window(self) -> Window:
+        """The window of ``period`` / ``from`` / ``to`` (the CLI's ``window``)."""
+        return window(self.period, self.date_from, self.date_to)
+
+
+def _kpis(src: Source, q: Query) -> dict[str, Any]:
+    """The eight-KPI panel, as ``tailguard kpis --json`` (``period``, ``as_of``, the policy)."""
+    from tailguard.analytics.kpis import kpis
+
+    con = src.ledger.connect()
+    try:
+        return kpis(con, period=q.period, as_of=q.as_of, policy=src.policy)
+    finally:
+        con.close()
+
+
+def overview_page(src: Source, q: Query) -> dict[str, Any]:
+    """The demo's "what the average hides" block (``headline`` over the per-customer rows),
+    spend per day by cost component, and the eight KPIs (``kpis`` as the CLI calls it)."""
+    from tailguard.analytics.headline import headline
+    from tailguard.ui.series import daily_spend
+
+    win = q.window()
+    rows = src.customer_rows(win)
+    head = headline(rows)
+    con = src.ledger.connect()
+    try:
+        daily = daily_spend(con, win, by="kind")
+    finally:
+        con.close()
+    try:
+        panel: dict[str, Any] | None = _kpis(src, q)
+        panel_error = None
+    except NoDataError as exc:  # a window outside the panel's month: say so, keep the page
+        panel, panel_error = None, str(exc)
+    return {
+        "window": head["window"],
+        "headline": head,
+        "daily_spend": daily,
+        "kpis": panel,
+        "kpis_error": panel_error,
+    }
+
+
+def tail_page(src: Source, q: Query) -> dict[str, Any]:
+    """``tailguard concentration --ledger L --by BY [--period P | --from --to] --json``: the
+    same calls (``totals_window``, ``entity_totals``, ``concentration``), the same payload."""
+    from tailguard.analytics.concentration import concentration
+    from tailguard.analytics.totals import BY, entity_totals, totals_window
+
+    if q.by not in BY:
+        raise ArgumentError("by", f"by must be one of {', '.join(BY)}, not {q.by!r}")
+    win = q.window()
+    stated = totals_window(src.ledger, win)
+    ids, values = entity_totals(src.ledger, by=q.by, window=win)
+    res = concentration(values, ids)
+    res["window"] = stated.stated()
+    return res
+
+
+def _statuses(rows: list[dict[str, Any]]) -> dict[str, str]:
+    from tailguard.analytics.margins import margin_status
+
+    return {r["customer_id"]: margin_status(r["segment"], r["cost_pct_of_mrr"]) for r in rows}
+
+
+def customers_page(src: Source, q: Query) -> dict[str, Any]:
+    """The per-customer table (``customer_report``: ``report customers``' rows), filtered,
+    sorted and paged. ``rows`` is exactly what ``tailguard report customers --sort S --limit N
+    --json`` prints when no filter or page is given. ``status`` is the margin band of
+    ``margins`` (``margin_status``); ``shape`` keeps the customers the diagnosis puts in the
+    tail with that shape (``diagnose``)."""
+    from tailguard.analytics.customers import CUSTOMER_FIELDS, sort_rows
+
+    if q.sort not in CUSTOMER_FIELDS:
+        raise ArgumentError(
+            "sort", f"unknown field {q.sort!r}; one of {', '.join(CUSTOMER_FIELDS)}"
+        )
+    win = q.window()
+    rows = src.customer_rows(win, q.sort)
+    if q.order == "asc":
+        rows = sort_rows(rows, q.sort, descending=False)
+    statuses = _statuses(rows)
+    shapes: dict[str, list[str]] = {}
+    if q.shape:
+        from tailguard.analytics.diagnose import diagnose
+
+        con = src.ledger.connect()
+        try:
+            shapes = {
+                d["customer_id"]: d["shapes"]
+                for d in diagnose(con, win, config=src.diagnose_config)
+            }
+        finally:
+            con.close()
+    kept = [
+        r
+        for r in rows
+        if (q.tier is None or r["tier"] == q.tier)
+        and (q.segment is None or r["segment"] == q.segment)
+        and (q.status is None or statuses[r["customer_id"]] == q.status)
+        and (q.shape is None or q.shape in shapes.get(r["customer_id"], ()))
+    ]
+    if q.limit:
+        kept = kept[: q.limit]
+    total = len(kept)
+    per = q.per or (PER_PAGE if q.page else None)
+    page = q.page or 1
+    shown = kept[(page - 1) * per : page * per] if per else kept
+    return {
+        "rows": shown,
+        "statuses": {r["customer_id"]: statuses[r["customer_id"]] for r in shown},
+        "total": total,
+        "page": page,
+        "per": per,
+        "pages": max(1, -(-total // per)) if per else 1,
+        "tiers": sorted({r["tier"] for r in rows if r["tier"]}),
+        "segments": sorted({r["segment"] for r in rows if r["segment"]}),
+        "window": {
+            "start": rows[0]["window_start"] if rows else None,
+            "end": rows[0]["window_end"] if rows else None,
+        },
+    }
+
+
+def _known(src: Source, customer: str) -> bool:
+    con = src.ledger.connect()
+    try:
+        hit = con.execute(
+            "SELECT 1 FROM customers WHERE customer_id = ? UNION ALL "
+            "SELECT 1 FROM (SELECT 1 FROM events WHERE customer_id = ? LIMIT 1)",
+            [customer, customer],
+        ).fetchone()
+    finally:
+        con.close()
+    return hit is not None
+
+
+class UnknownCustomer(LookupError):
+    """No customers row and no event names this customer id (the page answers 404)."""
+
+
+def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
+    """One tenant: its row of the per-customer table, daily cost by component and by model,
+    cost per successful task by week, the users and features behind it, its diagnosis
+    (``diagnose --customer``), its margin against the segment's thresholds month by month (the
+    renewal's months through ``margin_figures`` and ``margin_status``), its guard events, and
+    the renewal one-pager's figures (``renewal``)."""
+    from tailguard.analytics.customers import margin_figures
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.margins import THRESHOLDS, margin_status
+    from tailguard.analytics.period import bounded, require_events
+    from tailguard.analytics.renewal import renewal
+    from tailguard.ui import series
+
+    if not _known(src, customer):
+        raise UnknownCustomer(customer)
+    win = q.window()
+    con = src.ledger.connect()
+    try:
+        require_events(con, win, customer=customer)
+        stated = bounded(con, win)
+        row = next(r for r in src.customer_rows(win) if r["customer_id"] == customer)
+        diag = [
+            d
+            for d in diagnose(con, win, config=src.diagnose_config, customer=customer)
+            if d["customer_id"] == customer
+        ]
+        ren = renewal(con, customer, as_of=q.as_of)
+        by_kind = series.daily_spend(con, win, customer=customer)
+        by_model = series.daily_spend(con, win, by="model", customer=customer)
+        weekly = series.customer_weekly(con, win, customer)
+        users = series.customer_breakdown(con, win, customer, by="user")
+        features = series.customer_breakdown(con, win, customer, by="feature")
+        guard = series.guard_events(con, win, customer)
+    finally:
+        con.close()
+    th = THRESHOLDS.get(row["segment"] or "")
+    months = []
+    for m in ren["months"][-6:]:
+        if m["cost_usd"] is None:
+            continue
+        fig = margin_figures(m["cost_usd"], ren.get("mrr_usd") or row["mrr_usd"], Decimal(1))
+        months.append(
+            {
+                "month": m["month"],
+                "cost_usd": m["cost_usd"],
+                "partial": m.get("partial"),
+                **fig,
+                "status": margin_status(row["segment"], fig["cost_pct_of_mrr"]),
+            }
+        )
+    return {
+        "customer": row,
+        "window": stated.stated() if not is_given(win) else win.stated(),
+        "daily_by_component": by_kind,
+        "daily_by_model": by_model,
+        "weekly": weekly,
+        "users": users,
+        "features": features,
+        "diagnosis": diag[0] if diag else None,
+        "thresholds": {"target_pct": th[0], "alert_pct": th[1]} if th else None,
+        "margin_months": months,
+        "guard_events": guard,
+        "renewal": ren,
+    }
+
+
+def outcomes_page(src: Source, q: Query) -> dict[str, Any]:
+    """``tailguard outcomes --json``: cost per resolved task against cost per call by week,
+    and the spend of each outcome (the failure modes) with its share."""
+    from tailguard.analytics.outcomes import outcomes
+
+    con = src.ledger.connect()
+    try:
+        return outcomes(con, q.window())
+    finally:
+        con.close()
+
+
+def anomalies_page(src: Source, q: Query) -> dict[str, Any]:
+    """``scan``: ``tailguard anomalies --day D --threshold T --json``; ``panel``: the tier
+    budget, overage routing and soft-cap degradation KPIs of ``tailguard kpis --json`` for the
+    scan day's month (``period``, ``as_of`` when given)."""
+    from tailguard.analytics.anomalies import anomalies
+
+    con = src.ledger.connect()
+    try:
+        scan = anomalies(con, day=q.day, threshold=q.threshold, policy=src.policy)
+    finally:
+        con.close()
+    pq = q
+    if q.period is None and q.as_of is None:
+        pq = Query(as_of=scan["day"], period=scan["day"].strftime("%Y-%m"))
+    panel = _kpis(src, pq)
+    return {
+        "scan": scan,
+        "panel": {
+            "period": panel["period"],
+            "as_of": panel["as_of"],
+            "kpis": [k for k in panel["kpis"] if k["id"] in GUARD_KPIS],
+        },
+    }
+
+
+#: page name -> (title, path): the navigation, in order
+PAGES = (
+    ("overview", "Overview", "/"),
+    ("tail", "Tail", "/tail"),
+    ("customers", "Customers", "/customers"),
+    ("outcomes", "Outcomes", "/outcomes"),
+    ("anomalies", "Anomalies & guard", "/anomalies"),
+)
