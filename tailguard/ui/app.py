@@ -253,7 +253,10 @@ def create_app(
 
     async def customers(request: Request) -> Response:
         q = _page_query(request)
-        return page("customers", request, await run(d.customers_page, src, q), q=q)
+        from tailguard.vocabulary import SHAPES
+
+        res = await run(d.customers_page, src, q)
+        return page("customers", request, res, q=q, shapes=SHAPES)
 
     async def customers_api(request: Request) -> Response:
         res = await run(d.customers_page, src, d.Query.parse(request.query_params))

@@ -44,7 +44,7 @@ def _num(v: float, unit: str = "") -> str:
     elif a >= 1 or a == 0:
         s = f"{v:,.2f}" if a < 100 else f"{v:,.0f}"
     else:
-        s = f"{v:.2g}" if a >= 0.01 else f"{v:.2e}"
+        s = f"{v:.2g}"
     return f"{unit}{s}" if unit == "$" else f"{s}{unit}"
 
 
