@@ -1,4 +1,4 @@
-"""Commands: ingest, compact, customers import."""
+"""Commands: ingest, compact, rollup, customers import."""
 
 from __future__ import annotations
 
@@ -154,6 +154,42 @@ def compact(
     )
 
 
+@app.command()
+def rollup(
+    ledger: LedgerOpt = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Recompute every roll-up from the segments (not only missing ones)."
+        ),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write the roll-ups (per-day sums the reports read) the ledger's segments lack.
+
+    Every write (ingest, the gateway, compact) keeps the roll-ups already, and a report
+    computes a missing one on open; this is for after a crash, a hand edit, or with --rebuild
+    after a change to the roll-up's definition. Safe while writers and reports run.
+
+    Example: tailguard rollup --rebuild --ledger ./tailguard-data
+    """
+    from tailguard.errors import LedgerError
+    from tailguard.ledger import Ledger
+    from tailguard.ledger import rollup as rollups
+
+    led = read_ledger(ledger_path(ledger), allow_empty=True)
+    if not isinstance(led, Ledger):
+        raise LedgerError("tailguard rollup works on a ledger directory, not a database URL")
+    res = rollups.rebuild(led) if rebuild else rollups.repair(led)
+    if json_:
+        print_json(res.as_dict() | {"ledger": str(led.path), "rebuild": rebuild})
+        return
+    typer.echo(
+        f"{'rebuilt' if rebuild else 'wrote'} {res.written:,} roll-ups ({res.rows:,} rows) "
+        f"for {res.segments:,} live segments; removed {res.removed:,} orphan roll-ups"
+    )
+
+
 @customers_app.command("import")
 def customers_import(
     path: Annotated[
@@ -171,9 +207,10 @@ def customers_import(
     Example: tailguard customers import customers.csv
     """
     from tailguard.customers import upsert
-    from tailguard.ledger import Ledger, read_customers_csv
+    from tailguard.ledger import read_customers_csv
+    from tailguard.ledger.url import open_ledger
 
-    led = Ledger(ledger_path(ledger))
+    led = open_ledger(ledger_path(ledger))
     new = read_customers_csv(path)
     merged = upsert(led.customers_table(), new)
     led.write_customers(merged)
@@ -183,3 +220,89 @@ def customers_import(
         )
     else:
         typer.echo(f"imported {new.num_rows:,} customers ({merged.num_rows:,} in {led.path})")
+
+
+ledger_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The ledger's storage: create a ClickHouse ledger, copy a directory ledger into one.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("init")
+def ledger_init(
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="duckdb (a ledger directory) or clickhouse (--ledger chdb:///DIR or "
+            "clickhouse://HOST:8123/DB).",
+        ),
+    ] = "duckdb",
+    ledger: LedgerOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Create a ledger, or migrate one (ClickHouse: add the columns the event schema gained).
+
+    Idempotent: running it on an existing ledger changes only what is missing.
+
+    Example: tailguard ledger init --engine clickhouse --ledger chdb:///var/lib/tailguard
+    """
+    from tailguard.ledger.clickhouse import ClickHouseLedger, is_clickhouse_url
+    from tailguard.ledger.url import open_ledger
+
+    target = ledger_path(ledger)
+    if engine not in ("duckdb", "clickhouse"):
+        raise typer.BadParameter("must be duckdb or clickhouse", param_hint="--engine")
+    if (engine == "clickhouse") != is_clickhouse_url(target):
+        raise typer.BadParameter(
+            "--engine clickhouse takes --ledger chdb:///DIR or clickhouse://HOST:PORT/DB; "
+            "--engine duckdb takes a directory",
+            param_hint="--ledger",
+        )
+    led = open_ledger(target)
+    if isinstance(led, ClickHouseLedger):
+        changes = led.init()
+    else:
+        existed = led.segments_dir.exists()
+        led.ensure()
+        changes = [] if existed else [f"created {led.path}"]
+    if json_:
+        print_json({"ledger": target, "engine": engine, "changes": changes})
+        return
+    typer.echo(f"{target}: " + ("; ".join(changes) if changes else "up to date"))
+
+
+@ledger_app.command("copy")
+def ledger_copy(
+    source: Annotated[str, typer.Option("--from", help="The ledger directory to copy.")],
+    dest: Annotated[
+        str, typer.Option("--to", help="The ClickHouse ledger URL (chdb:///DIR, clickhouse://...).")
+    ],
+    json_: JsonOpt = False,
+) -> None:
+    """Copy a directory (DuckDB/Parquet) ledger's events and customers into ClickHouse.
+
+    Idempotent by event_id: a second run, or one after an interrupted run, adds only what is
+    missing.
+
+    Example: tailguard ledger copy --from ./tailguard-data --to chdb:///var/lib/tailguard
+    """
+    from tailguard.cli.options import read_ledger
+    from tailguard.ledger.clickhouse import ClickHouseLedger, is_clickhouse_url
+
+    if not is_clickhouse_url(dest):
+        raise typer.BadParameter(
+            "must be chdb:///DIR or clickhouse://HOST:PORT/DB", param_hint="--to"
+        )
+    src = read_ledger(source)
+    led = ClickHouseLedger(dest)
+    res = led.copy_from(src)
+    out = {"from": source, "to": dest, "copied": res.accepted, "duplicates": res.duplicates}
+    if json_:
+        print_json(out)
+        return
+    typer.echo(
+        f"copied {res.accepted:,} events from {source} to {dest} (already there {res.duplicates:,})"
+    )
