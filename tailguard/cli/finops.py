@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -85,31 +86,71 @@ def reconcile_cmd(
         ),
     ] = None,
     ledger: LedgerOpt = None,
+    allocate: Annotated[
+        str | None,
+        typer.Option(
+            "--allocate",
+            help="proportional | even | none: spread each day x provider's unattributed "
+            "remainder over that day's customers, stored as allocation rows (none: remove "
+            "the month's allocation). Default: allocate nothing, change nothing.",
+        ),
+    ] = None,
 ) -> Output:
     """The invoice against the ledger: billed, attributed, unattributed, coverage per day x
     provider (x model where the bill names one). A day where the ledger exceeds the bill is an
     error (exit 1), shown on its row, never spread.
 
+    With --allocate, the remainder is spread over the customers (whole cents, largest remainder
+    method) and stored beside the ledger; every per-customer report then shows allocated_usd
+    next to cost_usd, and attributed + allocated equals the bill.
+
     Example: tailguard reconcile --invoice costs.json --format openai-costs --period 2025-01
     """
     from tailguard.analytics.period import window
+    from tailguard.finops.allocation import ALLOCATION_FIELDS, METHODS, store
+    from tailguard.finops.allocation import allocate as allocate_
     from tailguard.finops.invoices import read_invoice
     from tailguard.finops.reconcile import RECONCILE_FIELDS, reconcile
     from tailguard.money import format_usd
 
     window(period, None, None)
+    if allocate is not None and allocate not in METHODS:
+        raise typer.BadParameter(
+            f"{allocate!r}: one of {', '.join(METHODS)}", param_hint="--allocate"
+        )
     lines = read_invoice(invoice, fmt)
-    rec = reconcile(read_ledger(ledger), lines, period)
+    led = read_ledger(ledger)
+    rec = reconcile(led, lines, period)
     notes = [
         f"billed {format_usd(rec.billed_usd)}, attributed {format_usd(rec.attributed_usd)}, "
         f"unattributed {format_usd(rec.unattributed_usd)}"
     ]
     if rec.lines_outside_period:
         notes.append(f"{rec.lines_outside_period} invoice line(s) outside {period} not compared")
-    out = Output(
-        [Table(rec.rows, RECONCILE_FIELDS, title=f"Invoice against the ledger, {period}")],
-        lines=notes,
-    )
+    tables = [Table(rec.rows, RECONCILE_FIELDS, title=f"Invoice against the ledger, {period}")]
+    if allocate == "none":
+        store(led.path, period, None)
+        notes.append(f"allocation of {period} removed")
+    elif allocate is not None and not rec.over_attributed:
+        alloc = allocate_(led, rec.rows, period, allocate)
+        store(led.path, period, alloc)
+        total = sum((c["total_usd"] for c in alloc.customers), Decimal(0))
+        tables.append(
+            Table(alloc.customers, ALLOCATION_FIELDS, title=f"Per customer, {allocate} allocation")
+        )
+        notes.append(
+            f"allocated {format_usd(alloc.allocated_usd)} over {len(alloc.customers)} "
+            f"customer(s) ({allocate}); attributed + allocated = {format_usd(total)} "
+            f"(billed {format_usd(rec.billed_usd)})"
+        )
+        for u in alloc.unallocated:
+            notes.append(
+                f"{u['date']} {u['provider']}: {format_usd(u['unattributed_usd'])} not allocated "
+                "(no customer called this provider in the month)"
+            )
+    elif allocate is not None:
+        notes.append("nothing allocated: the ledger exceeds the bill on some rows")
+    out = Output(tables, lines=notes)
     if rec.over_attributed:
         from tailguard.cli.output import choice, render
 

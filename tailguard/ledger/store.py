@@ -258,6 +258,10 @@ class Ledger(SegmentDir):
 
             con.register("_empty_customers", CUSTOMER_SCHEMA.empty_table())
             con.execute("CREATE VIEW customers AS SELECT * FROM _empty_customers")
+        # reconcile --allocate's rows, apart from measured cost: see tailguard.finops.allocation
+        from tailguard.finops.allocation import create_view as allocations_view
+
+        allocations_view(con, self.path)
         return con
 
     def count(self) -> int:
