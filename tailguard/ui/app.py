@@ -135,6 +135,19 @@ def _maybe(xs: list[Any]) -> list[float | None]:
     return [None if x is None else float(x) for x in xs]
 
 
+def _pct_series(rows: list[dict[str, Any]], key: str) -> list[float | None]:
+    """A change (a ratio, -0.1 for -10 %) per row, as percent for a chart."""
+    return [None if r.get(key) is None else float(r[key]) * 100 for r in rows]
+
+
+#: outcome -> band colour: accepted is the good spend, open is unknown yet
+_OUTCOME_COLOURS = {"accepted": "#2f7d4f", "open": "#b0b0b0"}
+
+
+def _outcome_colors(names: list[str]) -> list[str]:
+    return [_OUTCOME_COLOURS.get(n, "#b83232" if n != "escalated" else "#d4945c") for n in names]
+
+
 # --- the app -------------------------------------------------------------------------------------
 
 
@@ -156,7 +169,14 @@ def create_app(
     env = templates.env
     env.filters.update(usd=usd, pct=pct, num=num, kpi_value=kpi_value, band_text=band_text)
     env.globals.update(
-        bands=BANDS, charts=charts, pages=d.PAGES, floats=_floats, series_f=_series, maybe=_maybe
+        bands=BANDS,
+        charts=charts,
+        pages=d.PAGES,
+        floats=_floats,
+        series_f=_series,
+        maybe=_maybe,
+        pct_series=_pct_series,
+        outcome_colors=_outcome_colors,
     )
 
     def page(name: str, request: Request, payload: dict[str, Any], **extra: Any) -> Response:
