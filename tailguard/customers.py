@@ -32,6 +32,8 @@ from tailguard.vocabulary import SEGMENTS, TIERS
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from tailguard.ledger.store import Ledger
+
 #: the columns of the dimension, in the order the CSV header lists them
 COLUMNS: tuple[str, ...] = (
     "customer_id",
@@ -95,7 +97,9 @@ def customer_infos(table: pa.Table) -> dict[str, CustomerInfo]:
     return out
 
 
-def customers_from_ledger(ledger_dir: str | os.PathLike[str]) -> dict[str, CustomerInfo]:
+def customers_from_ledger(
+    ledger_dir: str | os.PathLike[str] | Ledger,
+) -> dict[str, CustomerInfo]:
     """``{customer_id: CustomerInfo}`` from a ledger's customers table (empty when absent).
 
     Why a copy in memory: the guard resolves limits on every call and cannot afford a Parquet
@@ -103,9 +107,9 @@ def customers_from_ledger(ledger_dir: str | os.PathLike[str]) -> dict[str, Custo
     by building a new ``Guard`` (or assigning ``guard.customers``) after
     ``tailguard customers import``.
     """
-    from tailguard.ledger import Ledger
+    from tailguard.ledger.url import open_ledger
 
-    table = Ledger(ledger_dir).customers_table()
+    table = open_ledger(ledger_dir).customers_table()
     return {} if table is None else customer_infos(table)
 
 

@@ -61,6 +61,10 @@ def read_ledger(flag: str | None, *, allow_empty: bool = False) -> Ledger:
     from tailguard.ledger import Ledger
 
     path = ledger_path(flag)
+    from tailguard.ledger.clickhouse import is_clickhouse_url
+
+    if is_clickhouse_url(path):
+        return _read_clickhouse(path, allow_empty=allow_empty)
     p = Path(path)
     if not p.exists():
         raise LedgerError(
@@ -74,6 +78,24 @@ def read_ledger(flag: str | None, *, allow_empty: bool = False) -> Ledger:
         raise LedgerError(
             f"the ledger at {path} holds no events yet: add some with "
             f"`tailguard ingest EVENTS --ledger {path}`"
+        )
+    return led
+
+
+def _read_clickhouse(url: str, *, allow_empty: bool) -> Ledger:
+    """``read_ledger`` for a ClickHouse URL: the same two refusals (no ledger, no events)."""
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+    led = ClickHouseLedger(url)
+    if not led.exists():
+        raise LedgerError(
+            f"no ledger at {url}: create it with "
+            f"`tailguard ledger init --engine clickhouse --ledger {url}`"
+        )
+    if not allow_empty and led.count() == 0:
+        raise LedgerError(
+            f"the ledger at {url} holds no events yet: add some with "
+            f"`tailguard ingest EVENTS --ledger {url}`"
         )
     return led
 

@@ -721,14 +721,14 @@ def create_gateway(
     """Build the whole gateway from a config: price book, guard (with its events going to the
     write-ahead log), the log itself (replayed into the ledger first)."""
     from tailguard.events.batch import ts_window
-    from tailguard.ledger.store import Ledger
+    from tailguard.ledger.url import open_ledger
     from tailguard.ledger.wal import WriteAheadLog
     from tailguard.pricing import PriceBook
 
     # a bad TAILGUARD_TS_WINDOW fails here, at start, not on the first call it would refuse
     ts_window()
     book = PriceBook.load(cfg.prices) if cfg.prices else PriceBook.load()
-    ledger = Ledger(cfg.ledger)
+    ledger = open_ledger(cfg.ledger_url or cfg.ledger)  # a directory or ClickHouse (issue 14)
 
     last_compact = [time.monotonic()]
 
@@ -763,7 +763,7 @@ def create_gateway(
             from tailguard.guard.stores.memory import MemoryStore
 
             store = MemoryStore(cfg.ledger / "guard")
-        guard = Guard(policy, store, sink=wal.sink, customers=customers_from_ledger(cfg.ledger))
+        guard = Guard(policy, store, sink=wal.sink, customers=customers_from_ledger(ledger))
     gw = Gateway(cfg, guard=guard, book=book, wal=wal, transport=transport)
     if guard is not None:
         gw.on_close(guard.close)

@@ -114,7 +114,7 @@ class Upstream:
 class GatewayConfig:
     """Everything the gateway app needs, paths resolved."""
 
-    ledger: Path
+    ledger: Path  # local: the ledger directory, or a ClickHouse ledger's (the WAL lives here)
     upstreams: list[Upstream]
     keys: Path
     policy: Path | None = None
@@ -131,6 +131,8 @@ class GatewayConfig:
     metrics_token: str | None = None
     forward_headers: frozenset[str] = FORWARD_HEADERS
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``chdb:///DIR`` or ``clickhouse://HOST:PORT/DB`` when the ledger is ClickHouse
+    ledger_url: str | None = None
 
     def route(self, provider: str, model: str) -> Upstream | None:
         """The first upstream of that wire format whose globs match the model."""
@@ -241,7 +243,16 @@ def parse_config(
         q = Path(v).expanduser()
         return q if q.is_absolute() else base / q
 
-    ledger = path_of("ledger", "./tailguard-data")
+    from tailguard.ledger.clickhouse import ClickHouseURL, is_clickhouse_url
+
+    ledger_url = env.get(ENV["ledger"]) or g.raw.get("ledger")
+    if is_clickhouse_url(ledger_url):  # the events go to ClickHouse; the WAL stays local
+        g.str_("ledger")
+        local = ClickHouseURL.parse(ledger_url).local.expanduser()
+        ledger: Path | None = local if local.is_absolute() else base / local
+    else:
+        ledger_url = None
+        ledger = path_of("ledger", "./tailguard-data")
     assert ledger is not None
     keys = Path(g.str_("keys", "keys.json")).expanduser()
     redis_url = g.str_("redis_url")  # read even when the environment wins: it is a known key
@@ -255,6 +266,7 @@ def parse_config(
     user_secret = _secret(g, "user_hash_key_env", env)
     cfg = GatewayConfig(
         ledger=ledger,
+        ledger_url=ledger_url,
         upstreams=[],
         keys=keys if keys.is_absolute() else base / keys,
         policy=path_of("policy"),

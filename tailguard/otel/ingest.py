@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -115,7 +114,7 @@ def ingest_otlp(
     rejects_path: str | os.PathLike[str] | None = None,
 ) -> OtlpIngestResult:
     """Read OTLP/JSON files, attribute, map and append to ``ledger`` (see the module doc)."""
-    from tailguard.ledger.store import Ledger
+    from tailguard.ledger.url import open_ledger
 
     cfg = cfg or OtelConfig()
     res = OtlpIngestResult()
@@ -154,7 +153,7 @@ def ingest_otlp(
         with open(rejects_path, "wb") as out:
             out.write(b"".join(_enc.encode({"error": m}) + b"\n" for m in res.problems))
     if events:
-        led = Ledger(Path(ledger))
+        led = open_ledger(ledger)
         for i in range(0, len(events), 100_000):
             c = led.append(events[i : i + 100_000], prices=prices)
             res.accepted += c.accepted

@@ -23,7 +23,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -45,13 +44,13 @@ class LedgerSink:
         durability: str = "fsync",
         fold_interval_s: float = 5.0,
     ) -> None:
-        from tailguard.ledger.store import Ledger
+        from tailguard.ledger.url import open_ledger
         from tailguard.ledger.wal import WriteAheadLog
 
         if durability not in ("fsync", "write", "none"):
             raise ConfigError(f"durability must be fsync, write or none, got {durability!r}")
-        self.path = Path(path)
-        self._ledger = Ledger(self.path)
+        self._ledger = open_ledger(path)  # a directory, chdb:/// or clickhouse://
+        self.path = self._ledger.path  # local: the write-ahead log lives here
         self._prices = prices
         self._book: Any = None
         self._pending: deque[cf.Future[None]] = deque()
