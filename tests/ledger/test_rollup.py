@@ -1,0 +1,368 @@
+"""Roll-ups: worked out by hand, kept by every write path, and equal to the events' totals
+under any schedule of ingests, appends, compactions and crashes (a hypothesis property)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailguard.cli.app import run
+from tailguard.ledger import Ledger, ingest, rollup
+from tailguard.ledger.compact import compact
+from tailguard.ledger.wal import WriteAheadLog
+
+UTC = dt.UTC
+A = {"customer_id": "A", "user_id": "u1", "feature": "support", "workload": "agent"}
+GPT = {"provider": "openai", "model": "gpt-4o"}
+
+
+def _llm(i: int, ts: str, cost: str | None, inp: int, out: int, **kw: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "event_id": f"e{i}",
+        "kind": "llm_call",
+        "ts": ts,
+        "input_tokens": inp,
+        "output_tokens": out,
+        **A,
+        **GPT,
+        **kw,
+    }
+    if cost is not None:
+        ev["cost_usd"] = cost
+    return ev
+
+
+def _hand_events() -> list[dict[str, Any]]:
+    return [
+        # the same group on 2025-06-01: the last microsecond of the day and a retry that failed
+        _llm(
+            1,
+            "2025-06-01T23:59:59.999999Z",
+            "0.100000001",
+            100,
+            10,
+            cache_read_tokens=40,
+            latency_ms=100.0,
+        ),
+        _llm(2, "2025-06-01T08:00:00Z", "0.2", 50, 5, attempt=2, status="error", latency_ms=300.0),
+        # one microsecond later it is the next UTC day: another row
+        _llm(3, "2025-06-02T00:00:00Z", "1", 7, 1),
+        # no price for this model and no cost given: unpriced, a NULL cost
+        _llm(4, "2025-06-01T09:00:00Z", None, 1000, 1, model="nobody-knows-this-model"),
+        {
+            "event_id": "e5",
+            "kind": "task_outcome",
+            "ts": "2025-06-01T10:00:00Z",
+            "outcome": "accepted",
+            **A,
+        },
+        {
+            "event_id": "e6",
+            "kind": "task_outcome",
+            "ts": "2025-06-01T11:00:00Z",
+            "outcome": "abandoned",
+            **A,
+        },
+        {
+            "event_id": "e7",
+            "kind": "guard",
+            "ts": "2025-06-01T12:00:00Z",
+            "action": "deny",
+            "rule": "hard_limit",
+            "amount_usd": "5.5",
+            **A,
+        },
+    ]
+
+
+def _rows(led: Ledger) -> dict[tuple[Any, ...], dict[str, Any]]:
+    con = led.connect()
+    try:
+        cur = con.execute("SELECT * FROM rollup")
+        cols = [d[0] for d in cur.description]
+        out = {}
+        for r in cur.fetchall():
+            row = dict(zip(cols, r, strict=True))
+            out[(str(row["day"]), row["kind"], row["model"], row["outcome"])] = row
+        return out
+    finally:
+        con.close()
+
+
+def test_a_roll_up_worked_out_by_hand(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events())
+    rows = _rows(led)
+    assert set(rows) == {
+        ("2025-06-01", "llm_call", "gpt-4o", None),
+        ("2025-06-02", "llm_call", "gpt-4o", None),
+        ("2025-06-01", "llm_call", "nobody-knows-this-model", None),
+        ("2025-06-01", "task_outcome", None, "accepted"),
+        ("2025-06-01", "task_outcome", None, "abandoned"),
+        ("2025-06-01", "guard", None, None),
+    }
+    day1 = rows[("2025-06-01", "llm_call", "gpt-4o", None)]
+    # 0.100000001 + 0.2, exactly; 100 + 50 input tokens, 10 + 5 output, one retry, one error
+    assert day1["cost_usd"] == Decimal("0.300000001")
+    assert (day1["events"], day1["requests"]) == (2, 2)
+    assert (day1["input_tokens"], day1["output_tokens"], day1["cache_read_tokens"]) == (150, 15, 40)
+    assert (day1["retries"], day1["errors"], day1["unpriced"]) == (1, 1, 0)
+    assert (day1["latency_ms_sum"], day1["latency_n"]) == (400.0, 2)
+    assert day1["first_ts"] == dt.datetime(2025, 6, 1, 8, tzinfo=UTC)
+    assert day1["last_ts"] == dt.datetime(2025, 6, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    assert (day1["customer_id"], day1["user_id"], day1["feature"], day1["workload"]) == (
+        "A",
+        "u1",
+        "support",
+        "agent",
+    )
+    day2 = rows[("2025-06-02", "llm_call", "gpt-4o", None)]
+    assert (day2["cost_usd"], day2["events"], day2["input_tokens"]) == (Decimal(1), 1, 7)
+    unpriced = rows[("2025-06-01", "llm_call", "nobody-knows-this-model", None)]
+    assert (unpriced["cost_usd"], unpriced["unpriced"], unpriced["events"]) == (None, 1, 1)
+    accepted = rows[("2025-06-01", "task_outcome", None, "accepted")]
+    assert (accepted["events"], accepted["requests"], accepted["cost_usd"]) == (1, 0, Decimal(0))
+    guard = rows[("2025-06-01", "guard", None, None)]
+    assert (guard["action"], guard["rule"], guard["amount_usd"]) == (
+        "deny",
+        "hard_limit",
+        Decimal("5.5"),
+    )
+    # one roll-up file per segment, named after it
+    (seg,) = led.segment_files()
+    assert [p.name for p in (led.path / rollup.ROLLUPS).iterdir()] == [seg.name]
+
+
+def test_requests_column_counts_and_old_segments_count_one_per_call(tmp_path: Path) -> None:
+    """A segment written before ``requests`` existed: each llm call is one request. With the
+    column: its value, NULL read as 1; other kinds count no request."""
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events()[:3])
+    (seg,) = led.segment_files()
+    table = pq.read_table(seg)
+    if "requests" in table.schema.names:
+        table = table.drop_columns(["requests"])
+    old = rollup.of_table(table)
+    assert sorted(old.column("requests").to_pylist()) == [1, 2]  # day 2: 1 call; day 1: 2
+    with_col = table.append_column("requests", pa.array([3, None, 5], pa.int64()))
+    new = rollup.of_table(with_col)
+    by_day = dict(
+        zip(new.column("day").to_pylist(), new.column("requests").to_pylist(), strict=True)
+    )
+    assert by_day == {dt.date(2025, 6, 1): 3 + 1, dt.date(2025, 6, 2): 5}
+
+
+def _event_totals(con: Any) -> list[tuple[Any, ...]]:
+    """Per customer, UTC day (a cast, not the roll-up's day number) and kind, from the events."""
+    return con.execute(
+        "SELECT customer_id, CAST(ts AS DATE), kind, count(*), sum(cost_usd), sum(amount_usd), "
+        "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
+        "sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END), min(ts), max(ts) "
+        "FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def _rollup_totals(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT customer_id, day, kind, sum(events), sum(cost_usd), sum(amount_usd), "
+        "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(unpriced), "
+        "min(first_ts), max(last_ts) FROM rollup GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def _assert_equal_totals(led: Ledger, *, repair: bool = True) -> list[tuple[Any, ...]]:
+    con = led.connect(repair=repair)
+    try:
+        ev, ru = _event_totals(con), _rollup_totals(con)
+    finally:
+        con.close()
+    assert ru == ev
+    return ev
+
+
+def test_replays_and_duplicates_never_reach_a_roll_up_twice(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    events = _hand_events()
+    led.append(events)
+    first = _assert_equal_totals(led)
+    src = tmp_path / "e.jsonl"
+    src.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert ingest([src], led).accepted == 0
+    assert led.append(events).accepted == 0
+    assert _assert_equal_totals(led) == first
+    assert len(list((led.path / rollup.ROLLUPS).iterdir())) == 1
+
+
+def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    for e in _hand_events():
+        led.append([e])
+    before = _assert_equal_totals(led)
+    res = compact(led, small_rows=100, grace_s=10, now=0.0)
+    assert res.source_segments == 7
+    assert _assert_equal_totals(led) == before
+    (merged,) = led.segment_files()
+    assert rollup.path_for(led, merged).exists()
+    compact(led, small_rows=100, grace_s=10, now=11.0)  # past the grace: sources deleted
+    assert [p.name for p in (led.path / rollup.ROLLUPS).iterdir()] == [merged.name]
+    assert _assert_equal_totals(led) == before
+
+
+def test_a_missing_roll_up_is_repaired_on_connect_or_aggregated_inline(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events()[:4])
+    led.append(_hand_events()[4:])
+    first, _ = led.segment_files()
+    lost = rollup.path_for(led, first)
+    lost.unlink()  # a crash between segment and roll-up (an older writer's order)
+    totals = _assert_equal_totals(led, repair=False)  # read-only: aggregated in the view
+    assert not lost.exists()
+    assert _assert_equal_totals(led) == totals  # repaired on connect
+    assert lost.exists()
+
+
+def test_an_orphan_roll_up_is_ignored_then_removed(tmp_path: Path) -> None:
+    """A crash after the roll-up and before its segment's rename: no listing names it."""
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events())
+    (seg,) = led.segment_files()
+    orphan = led.path / rollup.ROLLUPS / "00000000000000000001-deadbeef0000.parquet"
+    shutil.copy(rollup.path_for(led, seg), orphan)
+    _assert_equal_totals(led)
+    compact(led)
+    assert not orphan.exists()
+
+
+def test_the_write_ahead_log_flush_writes_roll_ups(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    wal = WriteAheadLog(tmp_path / "wal", led.append, durability="none", flush_interval_s=3600)
+    for e in _hand_events():
+        wal.submit([e]).result()
+    wal.close()
+    ev = _assert_equal_totals(led)
+    assert sum(r[3] for r in ev) == 7
+    assert {p.name for p in led.segment_files()} == {
+        p.name for p in (led.path / rollup.ROLLUPS).iterdir()
+    }
+
+
+def test_rollup_command_rebuilds_and_repairs(tmp_path: Path, capsys: Any) -> None:
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events())
+    (seg,) = led.segment_files()
+    path = rollup.path_for(led, seg)
+    good = pq.read_table(path)
+    pq.write_table(good.slice(0, 1), path)  # a roll-up that lost rows (a hand edit)
+    assert run(["rollup", "--ledger", str(led.path), "--json"]) == 0  # not missing: kept
+    assert json.loads(capsys.readouterr().out)["written"] == 0
+    assert run(["rollup", "--rebuild", "--ledger", str(led.path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows)
+    _assert_equal_totals(led)
+    path.unlink()
+    assert run(["rollup", "--ledger", str(led.path)]) == 0
+    assert "wrote 1 roll-ups" in capsys.readouterr().out
+    assert path.exists()
+
+
+# --- the property ------------------------------------------------------------------------------
+
+_TS = [
+    "2025-06-01T00:00:00Z",
+    "2025-06-01T23:59:59.999999Z",
+    "2025-06-02T00:00:00Z",
+    "2025-06-30T12:00:00Z",
+]
+_money = st.decimals(min_value=0, max_value=10**6, places=9, allow_nan=False).map(str)
+
+
+@st.composite
+def _event(draw: st.DrawFn) -> dict[str, Any]:
+    i = draw(st.integers(0, 40))  # a small id space: replays and duplicates are common
+    base = {
+        "event_id": f"e{i}",
+        "ts": draw(st.sampled_from(_TS)),
+        "customer_id": draw(st.sampled_from(["a", "b"])),
+        "user_id": draw(st.sampled_from([None, "u1", "u2"])),
+        "feature": draw(st.sampled_from([None, "f"])),
+    }
+    kind = draw(st.sampled_from(["llm_call", "llm_call", "tool_call", "task_outcome", "guard"]))
+    if kind == "llm_call":
+        inp = draw(st.integers(0, 10**7))
+        ev = base | {
+            "kind": kind,
+            "model": draw(st.sampled_from(["gpt-4o", "gpt-4o-mini", "nobody-knows-this-model"])),
+            "input_tokens": inp,
+            "output_tokens": draw(st.integers(0, 10**6)),
+            "cache_read_tokens": draw(st.integers(0, inp)),
+        }
+        cost = draw(st.none() | _money)
+        return ev | ({"cost_usd": cost} if cost is not None else {})
+    if kind == "tool_call":
+        return base | {
+            "kind": kind,
+            "tool": "search",
+            "tool_kind": "read",
+            "cost_usd": draw(_money),
+        }
+    if kind == "task_outcome":
+        return base | {"kind": kind, "outcome": draw(st.sampled_from(["accepted", "rejected"]))}
+    return base | {"kind": kind, "action": "deny", "rule": "hard_limit", "amount_usd": draw(_money)}
+
+
+_batch = st.lists(_event(), min_size=1, max_size=6)
+_op = st.one_of(
+    st.tuples(st.just("append"), _batch),
+    st.tuples(st.just("ingest"), _batch),
+    st.tuples(st.just("compact"), st.integers(0, 2)),
+    st.tuples(st.just("crash"), st.integers(0, 50)),
+    st.tuples(st.just("orphan"), st.integers(0, 50)),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(ops=st.lists(_op, min_size=1, max_size=8))
+def test_any_schedule_keeps_roll_up_totals_equal_to_the_events(ops: list[Any]) -> None:
+    """Property: after any schedule of appends, ingests (replays included: ids repeat),
+    compactions (with sources past their grace deleted), crashes that lose a roll-up, and
+    roll-ups orphaned by a crash before their segment's rename, the roll-up's totals per
+    customer, day and kind equal the events' exactly (Decimal money, integer tokens), read-only
+    (inline) and after repair."""
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        led = Ledger(root / "L")
+        clock = 0.0
+        for n, (op, arg) in enumerate(ops):
+            if op == "append":
+                led.append(arg)
+            elif op == "ingest":
+                src = root / f"in{n}.jsonl"
+                src.write_text("".join(json.dumps(e) + "\n" for e in arg))
+                ingest([src], led)
+            elif op == "compact":
+                clock += 10.0 * arg  # 0: sources kept; >= 1: earlier merges past the grace
+                compact(led, small_rows=1000, grace_s=5.0, now=clock)
+            elif op == "crash" and (live := led.segment_files()):
+                rollup.path_for(led, live[arg % len(live)]).unlink(missing_ok=True)
+            elif op == "orphan" and (live := led.segment_files()):
+                src_rollup = rollup.path_for(led, live[arg % len(live)])
+                if src_rollup.exists():
+                    shutil.copy(src_rollup, led.path / rollup.ROLLUPS / f"0-orphan{n}.parquet")
+            totals = _assert_equal_totals(led, repair=False)
+        assert _assert_equal_totals(led) == totals
+        con = led.connect()
+        try:
+            raw = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
+        finally:
+            con.close()
+        assert raw is not None and raw[0] == raw[1]  # and every event is there once
