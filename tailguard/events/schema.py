@@ -241,10 +241,25 @@ LEDGER_SCHEMA = pa.schema(
         ("cost_usd", MONEY),
         ("cost_source", pa.string()),
         ("unpriced", pa.bool_()),
+        # a priced llm_call's cost per token type (null otherwise); they add up to cost_usd
+        ("input_cost_usd", MONEY),
+        ("cache_read_cost_usd", MONEY),
+        ("cache_write_cost_usd", MONEY),
+        ("output_cost_usd", MONEY),
     ]
+)
+
+#: a priced llm_call's cost per token type, filled by pricing (tailguard.pricing._table):
+#: uncached input, cache read, cache write, output (output holds the rest: they add up to
+#: ``cost_usd`` exactly); null for a reported cost, which cannot be split
+COMPONENT_COLUMNS: tuple[str, ...] = (
+    "input_cost_usd",
+    "cache_read_cost_usd",
+    "cache_write_cost_usd",
+    "output_cost_usd",
 )
 
 #: columns an input file may carry (the ledger schema minus what pricing fills in)
 INPUT_COLUMNS: tuple[str, ...] = tuple(
-    n for n in LEDGER_SCHEMA.names if n not in ("cost_source", "unpriced")
+    n for n in LEDGER_SCHEMA.names if n not in ("cost_source", "unpriced", *COMPONENT_COLUMNS)
 )

@@ -187,6 +187,7 @@ def _mapping_sql(mp: ImportMap) -> str:
           NULLIF(custom_llm_provider, '') AS provider,
           coalesce(NULLIF(model, ''), NULLIF(model_group, '')) AS model,
           1 AS attempt,
+          1 AS requests,
           coalesce({_int("prompt_tokens")}, 0) AS input_tokens,
           coalesce({_int("completion_tokens")}, 0) AS output_tokens,
           coalesce(TRY_CAST({cache_read} AS BIGINT), 0) AS cache_read_tokens,

@@ -27,22 +27,35 @@ Rules per row (``cost_source``):
 - ``escalation``: ``minutes * escalation_minute_usd`` (``unit``); ``minutes`` is a float and is
   first rounded half-even to a micro-minute (60 µs), the only non-decimal input;
 - ``task_outcome`` and ``guard``: 0 (``none``); any other kind: null and unpriced.
+
+A priced ``llm_call`` also stores its cost per token type (``COMPONENT_COLUMNS``: uncached
+input, cache read, cache write, output), so a FOCUS export has one row per token type without
+re-pricing. Each of the first three is its own exact product rounded down to a nano-dollar;
+``output_cost_usd`` is ``cost_usd`` minus those three, so the four add up to ``cost_usd``
+exactly and none is negative (the sum of floors never exceeds the rounded total); output
+therefore also holds the per-request fee a few models have, and under 3 nano-dollars of
+rounding. A reported cost cannot be split: its components are null.
+
+An aggregate row (``requests`` > 1, an imported usage bucket) pays the per-request fee once per
+request, and its tier band (tiers are cliffs on one call's input tokens) is chosen by the mean
+input per request: exact when the bucket's requests fall in one band, which a provider's own
+bucket of one model usually does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tailguard.events.schema import LEDGER_SCHEMA, MONEY
+from tailguard.events.schema import COMPONENT_COLUMNS, LEDGER_SCHEMA, MONEY
 from tailguard.pricing._book import ModelPrice, PriceBook
-from tailguard.pricing._money import MAX_NANO, div_round_half_even, scaled, to_nano
+from tailguard.pricing._money import MAX_NANO, MTOK, div_round_half_even, scaled, to_nano
 from tailguard.vocabulary import KINDS
 
 I64 = npt.NDArray[np.int64]
@@ -67,7 +80,10 @@ _USED = (
     "reranks",
     "minutes",
     "cost_usd",
+    "requests",
 )
+#: what pricing fills in beyond the input columns
+PRICED_COLUMNS = ("cost_source", "unpriced", *COMPONENT_COLUMNS)
 
 
 def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
@@ -81,7 +97,7 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     passthrough = {
         name: _column(table, name, LEDGER_SCHEMA.field(name).type, n)
         for name in LEDGER_SCHEMA.names
-        if name not in ("cost_source", "unpriced")
+        if name not in PRICED_COLUMNS
     }
     cols = {name: _array(passthrough[name]) for name in _USED}
     reported = cols["cost_usd"]
@@ -92,6 +108,8 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     cost = np.zeros(n, dtype=np.int64)
     valid = np.ones(n, dtype=bool)
     source = np.full(n, _NONE, dtype=np.int8)
+    # uncached input, cache read, cache write (nano-dollars); output is the rest of the cost
+    comps = np.zeros((n, 3), dtype=np.int64)
 
     # any kind not known (code -1) is unpriced, never zero
     unknown = kind_code < 0
@@ -101,8 +119,9 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     todo = ~rep_valid
     llm = todo & (kind_code == 0)
     if llm.any():
-        c, ok = _price_llm(book, cols, np.flatnonzero(llm))
+        c, ok, parts = _price_llm(book, cols, np.flatnonzero(llm))
         cost[llm] = c
+        comps[llm] = parts
         valid[llm] = ok
         source[llm] = np.where(ok, _PRICE, _UNPRICED)
         flagged = pc.fill_null(pc.equal(passthrough["status"], "usage_invalid"), False)
@@ -138,6 +157,12 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
         pa.string()
     )
     out["unpriced"] = pa.array(source == _UNPRICED)
+    priced = source == _PRICE
+    for j, name in enumerate(COMPONENT_COLUMNS[:3]):
+        out[name] = _nano_to_money(np.where(priced, comps[:, j], 0), priced)
+    out[COMPONENT_COLUMNS[3]] = _nano_to_money(
+        np.where(priced, cost - comps.sum(axis=1), 0), priced
+    )
     return pa.Table.from_arrays([out[name] for name in LEDGER_SCHEMA.names], schema=LEDGER_SCHEMA)
 
 
@@ -176,8 +201,9 @@ class _Entries:
 
 def _price_llm(
     book: PriceBook, cols: dict[str, pa.Array], rows: I64
-) -> tuple[I64, npt.NDArray[np.bool_]]:
-    """Costs (nano-dollars) and found-flags for the llm_call rows ``rows``."""
+) -> tuple[I64, npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Costs (nano-dollars), found-flags and the (uncached input, cache read, cache write)
+    parts (nano-dollars, each rounded down) for the llm_call rows ``rows``."""
     m_dict = cols["model"].dictionary_encode()
     p_dict = pc.utf8_lower(cols["provider"]).dictionary_encode()
     m_idx = _ints(m_dict.indices, fill=-1)[rows]
@@ -190,6 +216,7 @@ def _price_llm(
     out = _ints(cols["output_tokens"])[rows]
     cr = _ints(cols["cache_read_tokens"])[rows]
     cw = _ints(cols["cache_write_tokens"])[rows]
+    req = np.maximum(_ints(cols["requests"], fill=1)[rows], 1)
 
     entry = np.full(len(rows), -1, dtype=np.int64)
     entries = _Entries()
@@ -224,7 +251,7 @@ def _price_llm(
         fe = np.array(first_entry, dtype=np.int64)[window]
         if any(thresholds):
             band = np.zeros(len(sel), dtype=np.int64)
-            g_in = inp[sel]
+            g_in = inp[sel] // req[sel]  # the mean call of an aggregate row picks the band
             for w, th in enumerate(thresholds):
                 if th:
                     in_w = window == w if cuts else slice(None)
@@ -238,8 +265,9 @@ def _price_llm(
     entry[(unc < 0) | (cr < 0) | (cw < 0) | (out < 0)] = -1
     found = entry >= 0
     cost = np.zeros(len(rows), dtype=np.int64)
+    parts = np.zeros((len(rows), 3), dtype=np.int64)
     if not entries.prices:
-        return cost, found
+        return cost, found, parts
     rates = np.array(entries.rates, dtype=np.int64).reshape(-1, 5)
     divisor = np.array(entries.divisor, dtype=np.int64)
     fallback = np.array(entries.fallback, dtype=bool)
@@ -252,32 +280,28 @@ def _price_llm(
         big = np.zeros(len(rows), dtype=bool)
     else:
         rf = rates.astype(np.float64)
-        big = (unc * rf[e, 0] + cr * rf[e, 1] + cw * rf[e, 2] + out * rf[e, 3] + rf[e, 4]) >= _SAFE
+        big = (
+            unc * rf[e, 0] + cr * rf[e, 1] + cw * rf[e, 2] + out * rf[e, 3] + req * rf[e, 4]
+        ) >= _SAFE
     slow = found & (fallback[e] | big)
     fast = found & ~slow
-    x = unc * rates[:, 0][e]
-    x += cr * rates[:, 1][e]
-    x += cw * rates[:, 2][e]
+    x_parts = [unc * rates[:, 0][e], cr * rates[:, 1][e], cw * rates[:, 2][e]]
+    x = x_parts[0] + x_parts[1] + x_parts[2]
     x += out * rates[:, 3][e]
-    x += rates[:, 4][e]
+    x += req * rates[:, 4][e]
     d = divisor[e]
-    if (divisor == 1).all():
-        cost = np.where(fast, x, 0)
-    else:
-        cost = np.where(fast, div_round_half_even(x, d), 0)
+    exact = bool((divisor == 1).all())
+    cost = np.where(fast, x if exact else div_round_half_even(x, d), 0)
+    for j, xp in enumerate(x_parts):
+        parts[:, j] = np.where(fast, xp if exact else xp // d, 0)  # floor: output stays >= 0
     for i in np.flatnonzero(slow).tolist():
         mp = entries.prices[int(e[i])]
-        cost[i] = _checked(
-            to_nano(
-                mp.cost(
-                    input_tokens=int(inp[i]),
-                    output_tokens=int(out[i]),
-                    cache_read_tokens=int(cr[i]),
-                    cache_write_tokens=int(cw[i]),
-                )
-            )
-        )
-    return cost, found
+        p_in, p_cr, p_cw, p_out = mp.rates(int(inp[i]) // int(req[i]))
+        dec = [int(unc[i]) * p_in, int(cr[i]) * p_cr, int(cw[i]) * p_cw]
+        total = (sum(dec) + int(out[i]) * p_out) / MTOK + mp.request_usd * int(req[i])
+        cost[i] = _checked(to_nano(total))
+        parts[i] = [int((v / MTOK).scaleb(9).to_integral_value(ROUND_FLOOR)) for v in dec]
+    return cost, found, parts
 
 
 def _groups(key: I64) -> list[tuple[int, I64]]:
