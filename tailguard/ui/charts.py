@@ -33,7 +33,7 @@ _M = {"l": 64, "r": 16, "t": 12, "b": 34}  # margins: left axis labels, bottom a
 def _num(v: float, unit: str = "") -> str:
     """A tick or tooltip figure: ``$1.2k``, ``$0.0042``, ``12%``."""
     if unit == "%":
-        return f"{v:.0f}%" if abs(v) >= 10 else f"{v:.1f}%"
+        return f"{v:.0f}%" if abs(v) >= 10 or v == int(v) else f"{v:.1f}%"
     a = abs(v)
     if a >= 1e6:
         s = f"{v / 1e6:.1f}M"
@@ -48,14 +48,17 @@ def _num(v: float, unit: str = "") -> str:
     return f"{unit}{s}" if unit == "$" else f"{s}{unit}"
 
 
-def _ticks(hi: float, n: int = 4) -> list[float]:
-    """0 and up to ``n`` round steps up to ``hi``."""
-    if hi <= 0:
-        return [0.0]
-    raw = hi / n
+def _ticks(hi: float, n: int = 4, lo: float = 0.0) -> list[float]:
+    """Round steps from ``lo`` (0, or the first step below a negative ``lo``) up past ``hi``."""
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    return [i * step for i in range(int(hi / step) + 2) if i * step <= hi * 1.0001 + step * 0.999]
+    first = math.floor(lo / step + 1e-9)
+    last = math.ceil(hi / step - 1e-9)
+    return [i * step for i in range(first, last + 1)]
 
 
 def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
@@ -156,10 +159,8 @@ def lines(
     vals = [float(v) for n in names for v in series[n] if v is not None]
     if not x or not vals:
         return Markup('<p class="empty">Nothing to draw in this window.</p>')
-    lo = min(0.0, min(vals))
-    hi = max(vals) or 1.0
-    ticks = [t for t in _ticks(hi) if t >= lo]
-    hi = max(hi, ticks[-1])
+    ticks = _ticks(max(vals) or 1.0, lo=min(0.0, min(vals)))
+    lo, hi = ticks[0], ticks[-1]
     left, right, top, bottom = _M["l"], width - _M["r"], _M["t"], height - _M["b"]
     step = (right - left) / len(x)
 

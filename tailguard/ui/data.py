@@ -180,14 +180,23 @@ class Query:
 
 
 def _kpis(src: Source, q: Query) -> dict[str, Any]:
-    """The eight-KPI panel, as ``tailguard kpis --json`` (``period``, ``as_of``, the policy)."""
-    from tailguard.analytics.kpis import kpis
+    """The eight-KPI panel, as ``tailguard kpis --json`` (``period``, ``as_of``, the policy).
+
+    Like the CLI, a "no policy" note names the flag that gives one: ``tailguard ui`` takes the
+    same ``--policy FILE``."""
+    from tailguard.analytics import kpis as k
 
     con = src.ledger.connect()
     try:
-        return kpis(con, period=q.period, as_of=q.as_of, policy=src.policy)
+        rep = k.kpis(con, period=q.period, as_of=q.as_of, policy=src.policy)
     finally:
         con.close()
+    no_policy = getattr(k, "NO_POLICY", None)
+    for kpi in rep["kpis"]:
+        for m in kpi["metrics"]:
+            if no_policy is not None and m.get("note") == no_policy:
+                m["note"] = f"{no_policy}: give --policy FILE"
+    return rep
 
 
 def overview_page(src: Source, q: Query) -> dict[str, Any]:
