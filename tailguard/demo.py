@@ -56,6 +56,10 @@ class DemoResult:
             cmds.append(f"tailguard renewal {self.top_customer} --ledger {led}")
         return cmds
 
+    def dashboard_command(self) -> str:
+        """The command that opens the dashboard on this demo's ledger (``tailguard ui``)."""
+        return f"tailguard ui --ledger {self.ledger} --policy {self.policy}"
+
 
 def run_demo(
     out: str | Path = "tailguard-demo",

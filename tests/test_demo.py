@@ -77,18 +77,24 @@ def test_demo_needs_no_optional_extra(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["customers"] == 80
 
 
-def test_demo_ends_with_the_next_three_commands(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_demo_ends_with_the_next_commands_and_the_dashboard(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
     """The demo's last lines name what to run next (diagnose, the panel with the policy the
     simulated customers ran under, the renewal of the most expensive customer), with this demo's
-    ledger filled in; and each of them runs on it."""
+    ledger filled in, and each of them runs on it; then the command that opens the dashboard."""
     monkeypatch.setenv("COLUMNS", "200")
     out = tmp_path / "demo"
     assert run(["demo", "--out", str(out), "--customers", "120", "--days", "40"]) == 0
     lines = [x.strip() for x in capsys.readouterr().out.strip().splitlines()]
     led = out / "ledger"
+    policy = out / "sim" / "policy.toml"
+    # the very last: the command that opens the dashboard on this ledger (issue 12)
+    assert lines[-2:] == ["open the dashboard:", f"tailguard ui --ledger {led} --policy {policy}"]
+    lines = lines[:-2]
     assert lines[-4] == "next:"
     assert lines[-3] == f"tailguard diagnose --ledger {led}"
-    assert lines[-2] == f"tailguard kpis --ledger {led} --policy {out / 'sim' / 'policy.toml'}"
+    assert lines[-2] == f"tailguard kpis --ledger {led} --policy {policy}"
     top = lines[-1].split()[2]
     assert lines[-1] == f"tailguard renewal {top} --ledger {led}"
     # the customer named is the most expensive one of the demo's table

@@ -65,6 +65,7 @@ def demo(
                 "policy": str(res.policy),
                 "timings": res.timings,
                 "next": res.next_commands(),
+                "dashboard": res.dashboard_command(),
             }
         )
         return
@@ -146,6 +147,8 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
     c.print("next:", highlight=False)
     for cmd in res.next_commands():
         c.print(f"  {cmd}", highlight=False, soft_wrap=True)
+    c.print("open the dashboard:", highlight=False)
+    c.print(f"  {res.dashboard_command()}", highlight=False, soft_wrap=True)
 
 
 def _live(out: str, *, customers: int, requests: int, seed: int, json_: bool) -> None:
