@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ import typer
 from tailguard.cli.app import app
 from tailguard.cli.options import ConfigOpt, LedgerOpt, read_ledger
 from tailguard.cli.output import Output, Table, output_options
-from tailguard.errors import TailguardError
+from tailguard.errors import ConfigError, TailguardError
 
 export_app = typer.Typer(
     rich_markup_mode=None,  # help text is plain: "[env TAILGUARD_LEDGER]" is not Rich markup
@@ -56,6 +57,14 @@ def export_focus_cmd(
     from tailguard.money import format_usd
 
     window(period, None, None)  # a bad month is a usage error before anything is opened
+    if not billing_account_id and not os.environ.get("TAILGUARD_BILLING_ACCOUNT_ID"):
+        from tailguard.config import load_file
+
+        if not load_file(config).get("billing_account_id"):
+            raise ConfigError(  # the library names the settings; here the flag comes first
+                "no billing account id: pass --billing-account-id, set "
+                "TAILGUARD_BILLING_ACCOUNT_ID, or billing_account_id in the config file"
+            )
     account_id, account_name = billing_account(
         billing_account_id, billing_account_name, config_path=config
     )

@@ -4,12 +4,13 @@ Finance reads every other cloud bill in FOCUS; the same columns for LLM spend le
 per-customer cost next to them without a bespoke mapping.
 
 Rows (one query, ``COPY`` to Parquet or CSV; nothing is aggregated in Python):
-- one **Usage** row per UTC day x customer x provider x model for LLM calls: ``ConsumedQuantity``
-  = ``PricingQuantity`` = tokens (input + output, the OpenTelemetry convention: input includes
-  cache reads and writes), the breakdown in ``x_InputTokens``, ``x_CachedInputTokens``,
-  ``x_CacheWriteTokens``, ``x_OutputTokens``. Why not one row per token type: the ledger stores
-  one resolved cost per event (a provider-reported cost cannot be split at all), so a cost per
-  token type would be a made-up split; the token counts stay exact instead.
+- one **Usage** row per UTC day x customer x provider x model x token type for LLM calls
+  (``x_TokenType``: ``input`` = uncached input, ``cached input`` = cache reads, ``cache write``,
+  ``output``): ``ConsumedQuantity`` = ``PricingQuantity`` = that type's tokens, the cost the
+  pricing step stored for it (``input_cost_usd`` ...: they add up to the call's cost exactly,
+  see tailguard.pricing._table). A call whose cost the provider or source reported cannot be
+  split: its tokens (input + output) and cost go in one row of type ``total``. A token type
+  with no tokens and no cost makes no row.
 - one Usage row per day x customer for each non-token cost line: tool calls (per tool, in
   calls), retrieval (queries), human escalation (minutes).
 - LLM calls without a price (``unpriced``) carry no cost and are left out: a FOCUS cost column
@@ -105,39 +106,69 @@ FOCUS_12_COLUMNS: tuple[str, ...] = (
     "Tags",
 )
 #: the columns this export adds: the consumer (1.5 draft), then custom ``x_`` columns
-EXTRA_COLUMNS: tuple[str, ...] = (
-    "ConsumerId",
-    "x_CustomerId",
-    "x_InputTokens",
-    "x_CachedInputTokens",
-    "x_CacheWriteTokens",
-    "x_OutputTokens",
-)
+EXTRA_COLUMNS: tuple[str, ...] = ("ConsumerId", "x_CustomerId", "x_TokenType")
+#: the token types of an LLM row; ``total`` holds a reported cost, which cannot be split
+TOKEN_TYPES: tuple[str, ...] = ("input", "cached input", "cache write", "output", "total")
 #: the provider of the non-token cost lines: the operator's own tools, search and people
 INTERNAL_PROVIDER = "Internal"
 
-#: one row per day x customer x (provider, model) or non-token line: the measured side
+#: one row per day x customer x (provider, model, token type) or non-token line: the measured
+#: side. The LLM calls are grouped once (``llm``), then unpivoted into one row per token type.
 _LINES_SQL = """
+WITH llm AS (
+  SELECT
+    CAST(ts AS DATE) AS day,
+    customer_id,
+    coalesce(provider, 'unknown') AS provider,
+    model AS item,
+    sum(input_cost_usd) AS c_in,
+    sum(cache_read_cost_usd) AS c_cr,
+    sum(cache_write_cost_usd) AS c_cw,
+    sum(output_cost_usd) AS c_out,
+    sum(CASE WHEN input_cost_usd IS NULL THEN cost_usd END) AS c_total,
+    sum(CASE WHEN input_cost_usd IS NOT NULL
+        THEN input_tokens - cache_read_tokens - cache_write_tokens END) AS q_in,
+    sum(CASE WHEN input_cost_usd IS NOT NULL THEN cache_read_tokens END) AS q_cr,
+    sum(CASE WHEN input_cost_usd IS NOT NULL THEN cache_write_tokens END) AS q_cw,
+    sum(CASE WHEN input_cost_usd IS NOT NULL THEN output_tokens END) AS q_out,
+    sum(CASE WHEN input_cost_usd IS NULL THEN input_tokens + output_tokens END) AS q_total
+  FROM events
+  WHERE {where} AND kind = 'llm_call' AND cost_usd IS NOT NULL
+  GROUP BY 1, 2, 3, 4
+),
+tokens AS (
+  SELECT day, customer_id, provider, item, 'input' AS token_type, c_in AS cost, q_in AS q
+  FROM llm
+  UNION ALL
+  SELECT day, customer_id, provider, item, 'cached input', c_cr, q_cr FROM llm
+  UNION ALL
+  SELECT day, customer_id, provider, item, 'cache write', c_cw, q_cw FROM llm
+  UNION ALL
+  SELECT day, customer_id, provider, item, 'output', c_out, q_out FROM llm
+  UNION ALL
+  SELECT day, customer_id, provider, item, 'total', c_total, q_total FROM llm
+)
+SELECT day, customer_id, provider, 'llm_call' AS kind, item, token_type, cost,
+  CAST(q AS DECIMAL(38, 9)) AS quantity
+FROM tokens
+WHERE cost IS NOT NULL AND (cost <> 0 OR q <> 0)
+UNION ALL
 SELECT
   CAST(ts AS DATE) AS day,
   customer_id,
-  CASE kind WHEN 'llm_call' THEN coalesce(provider, 'unknown') ELSE '{internal}' END AS provider,
+  '{internal}' AS provider,
   kind,
-  CASE kind WHEN 'llm_call' THEN model WHEN 'tool_call' THEN tool END AS item,
+  CASE kind WHEN 'tool_call' THEN tool END AS item,
+  CAST(NULL AS VARCHAR) AS token_type,
   sum(cost_usd) AS cost,
   CASE kind
-    WHEN 'llm_call' THEN CAST(sum(input_tokens + output_tokens) AS DECIMAL(38, 9))
     WHEN 'tool_call' THEN CAST(count(*) AS DECIMAL(38, 9))
     WHEN 'retrieval' THEN CAST(sum(queries) AS DECIMAL(38, 9))
     WHEN 'escalation' THEN CAST(sum(minutes) AS DECIMAL(38, 9))
-  END AS quantity,
-  sum(input_tokens - cache_read_tokens - cache_write_tokens) AS input_tokens,
-  sum(cache_read_tokens) AS cached_input_tokens,
-  sum(cache_write_tokens) AS cache_write_tokens,
-  sum(output_tokens) AS output_tokens
+  END AS quantity
 FROM events
 WHERE {where}
-  AND kind IN ('llm_call', 'tool_call', 'retrieval', 'escalation')
+  AND kind IN ('tool_call', 'retrieval', 'escalation')
   AND cost_usd IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5
 """
@@ -157,7 +188,7 @@ SELECT
   'Usage' AS ChargeCategory,
   CAST(NULL AS VARCHAR) AS ChargeClass,
   CASE kind
-    WHEN 'llm_call' THEN item || ' tokens'
+    WHEN 'llm_call' THEN item || ' ' || token_type || ' tokens'
     WHEN 'tool_call' THEN 'Tool calls: ' || coalesce(item, 'unnamed')
     WHEN 'retrieval' THEN 'Retrieval queries'
     ELSE 'Human escalation minutes'
@@ -223,12 +254,9 @@ SELECT
   CAST(NULL AS VARCHAR) AS Tags,
   customer_id AS ConsumerId,
   customer_id AS x_CustomerId,
-  CASE WHEN kind = 'llm_call' THEN CAST(input_tokens AS BIGINT) END AS x_InputTokens,
-  CASE WHEN kind = 'llm_call' THEN CAST(cached_input_tokens AS BIGINT) END AS x_CachedInputTokens,
-  CASE WHEN kind = 'llm_call' THEN CAST(cache_write_tokens AS BIGINT) END AS x_CacheWriteTokens,
-  CASE WHEN kind = 'llm_call' THEN CAST(output_tokens AS BIGINT) END AS x_OutputTokens
+  token_type AS x_TokenType
 FROM lines
-ORDER BY day, customer_id, provider, kind, item
+ORDER BY day, customer_id, provider, kind, item, token_type
 """
 
 _UNIT = (
@@ -236,12 +264,13 @@ _UNIT = (
     "WHEN 'retrieval' THEN 'Queries' ELSE 'Minutes' END"
 )
 _SKU = (
-    "CASE kind WHEN 'llm_call' THEN provider || '/' || item "
+    "CASE kind WHEN 'llm_call' THEN provider || '/' || item || '/' || token_type "
     "WHEN 'tool_call' THEN 'tool/' || coalesce(item, 'unnamed') ELSE kind END"
 )
 #: key-value JSON (the spec's KeyValueFormat), keys in PascalCase, the same for one SkuPriceId
 _SKU_DETAILS = (
-    "CASE kind WHEN 'llm_call' THEN to_json({'Model': item, 'Provider': provider}) "
+    "CASE kind WHEN 'llm_call' THEN "
+    "to_json({'Model': item, 'Provider': provider, 'TokenType': token_type}) "
     "WHEN 'tool_call' THEN to_json({'Tool': coalesce(item, 'unnamed')}) "
     "ELSE to_json({'CostLine': kind}) END::VARCHAR"
 )
@@ -280,7 +309,7 @@ def billing_account(
     )
     if not aid:
         raise ConfigError(
-            "no billing account id: pass --billing-account-id, set TAILGUARD_BILLING_ACCOUNT_ID, "
+            "no billing account id: give account_id, set TAILGUARD_BILLING_ACCOUNT_ID, "
             "or billing_account_id in the config file"
         )
     name = (
@@ -303,7 +332,7 @@ def build_focus(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE lines AS "
         + _LINES_SQL.format(where=where, internal=INTERNAL_PROVIDER),
-        params,
+        [*params, *params],  # the window twice: LLM calls, then the other cost lines
     )
     sql = _ROWS_SQL.format(unit=_UNIT, sku=_SKU, sku_details=_SKU_DETAILS)
     con.execute(
@@ -349,8 +378,9 @@ def export_focus(
         con.execute(f"COPY focus TO '{target}' (FORMAT {fmt}{opts})")
         total = con.execute("SELECT coalesce(sum(BilledCost), 0) FROM focus").fetchone()
         where, params = win.sql()
-        unpriced = con.execute(
-            f"SELECT count(*) FROM events WHERE {where} AND kind = 'llm_call' AND unpriced",
+        unpriced = con.execute(  # calls: an imported bucket row stands for `requests` calls
+            f"SELECT coalesce(sum(coalesce(requests, 1)), 0) FROM events "
+            f"WHERE {where} AND kind = 'llm_call' AND unpriced",
             params,
         ).fetchone()
     finally:

@@ -5,12 +5,14 @@ The month (2025-06), by hand:
 - acme, 06-01, openai gpt-4o: e1 reported $0.012345 (1,000 in of which 200 cached, 100 out);
   e2 priced from the card: gpt-4o is $2.50 / M input, $1.25 / M cached input, $10 / M output,
   so 800 x 2.5e-6 + 200 x 1.25e-6 + 100 x 10e-6 = 0.002 + 0.00025 + 0.001 = $0.00325.
-  One row: $0.015595, 2,200 tokens (1,600 uncached input, 400 cached, 0 cache write, 200 out).
+  Rows per token type: input 800 tokens $0.002, cached input 200 $0.00025, output 100 $0.001
+  (e2's parts, stored by pricing), and total 1,100 tokens $0.012345 (e1: a reported cost cannot
+  be split); no cache write row (no tokens, no cost). Together $0.015595.
 - beta, 06-02: a tool call `search` $0.50 (1 call), a retrieval $0.003 (3 queries), an
   escalation $2.25 (3.5 minutes), and an unpriced call to a model no price card knows
   (left out: no cost). Guard and outcome rows cost nothing and make no row.
 - an event on 07-01 is outside the month.
-Total: 0.015595 + 0.5 + 0.003 + 2.25 = $2.768595, in 4 rows.
+Total: 0.015595 + 0.5 + 0.003 + 2.25 = $2.768595, in 7 rows.
 """
 
 from __future__ import annotations
@@ -104,30 +106,43 @@ def _rows(path: Path) -> list[dict]:
 def test_rows_by_hand(ledger: Ledger, tmp_path: Path) -> None:
     out = tmp_path / "f.parquet"
     done = export_focus(ledger, "2025-06", out, account_id="acct-1", account_name="Acme Inc")
-    assert (done.rows, done.billed_cost_usd, done.unpriced_calls) == (4, Decimal("2.768595"), 1)
+    assert (done.rows, done.billed_cost_usd, done.unpriced_calls) == (7, Decimal("2.768595"), 1)
     rows = _rows(out)
-    llm = rows[0]
+    llms = {r["x_TokenType"]: r for r in rows if r["ResourceType"] == "Model"}
+    assert {t: (r["BilledCost"], r["ConsumedQuantity"]) for t, r in llms.items()} == {
+        "input": (Decimal("0.002"), Decimal(800)),
+        "cached input": (Decimal("0.00025"), Decimal(200)),
+        "output": (Decimal("0.001"), Decimal(100)),
+        "total": (Decimal("0.012345"), Decimal(1100)),
+    }
+    llm = llms["cached input"]
     assert llm["x_CustomerId"] == llm["ConsumerId"] == "acme"
-    assert llm["BilledCost"] == llm["EffectiveCost"] == llm["ListCost"] == Decimal("0.015595")
-    assert (llm["ConsumedQuantity"], llm["ConsumedUnit"]) == (Decimal(2200), "Tokens")
-    assert llm["PricingQuantity"] == Decimal(2200)
-    tokens = [llm[c] for c in ("x_InputTokens", "x_CachedInputTokens", "x_CacheWriteTokens")]
-    assert [*tokens, llm["x_OutputTokens"]] == [1600, 400, 0, 200]
-    assert json.loads(llm["SkuPriceDetails"]) == {"Model": "gpt-4o", "Provider": "openai"}
+    assert llm["BilledCost"] == llm["EffectiveCost"] == llm["ListCost"] == Decimal("0.00025")
+    assert (llm["ConsumedUnit"], llm["PricingQuantity"]) == ("Tokens", Decimal(200))
+    assert json.loads(llm["SkuPriceDetails"]) == {
+        "Model": "gpt-4o",
+        "Provider": "openai",
+        "TokenType": "cached input",
+    }
+    assert (llm["SkuId"], llm["ChargeDescription"]) == (
+        "openai/gpt-4o/cached input",
+        "gpt-4o cached input tokens",
+    )
     assert (llm["ProviderName"], llm["ServiceCategory"]) == ("openai", "AI and Machine Learning")
     assert llm["ChargeCategory"] == "Usage"
     assert (llm["BillingAccountId"], llm["BillingAccountName"]) == ("acct-1", "Acme Inc")
     assert str(llm["ChargePeriodStart"].date()) == "2025-06-01"
     assert str(llm["ChargePeriodEnd"].date()) == "2025-06-02"
     assert str(llm["BillingPeriodEnd"].date()) == "2025-07-01"
-    others = {r["ResourceType"]: r for r in rows[1:]}
+    others = {r["ResourceType"]: r for r in rows if r["ResourceType"] != "Model"}
     assert {k: (r["BilledCost"], r["ConsumedQuantity"], r["ConsumedUnit"]) for k, r in
             others.items()} == {
         "Tool": (Decimal("0.5"), Decimal(1), "Calls"),
         "Retrieval": (Decimal("0.003"), Decimal(3), "Queries"),
         "Human escalation": (Decimal("2.25"), Decimal("3.5"), "Minutes"),
     }  # fmt: skip
-    assert all(r["x_CustomerId"] == "beta" for r in rows[1:])
+    assert all(r["x_CustomerId"] == "beta" for r in others.values())
+    assert all(r["x_TokenType"] is None for r in others.values())
 
 
 def test_totals_equal_report_customers(ledger: Ledger, tmp_path: Path) -> None:
@@ -172,7 +187,7 @@ def test_csv_dates_are_iso_utc(ledger: Ledger, tmp_path: Path) -> None:
     header, first = out.read_text().splitlines()[:2]
     cells = dict(zip(header.split(","), first.split(","), strict=False))
     assert cells["ChargePeriodStart"] == "2025-06-01T00:00:00Z"
-    assert cells["BilledCost"] == "0.015595000"
+    assert cells["BilledCost"] == "0.000250000"  # 06-01's first row: cached input
 
 
 def test_cli(ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,6 +197,6 @@ def test_cli(ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run([*base, "-o", str(tmp_path / "f.txt"), "--billing-account-id", "a"]) == 2
     assert run([*base, "-o", str(tmp_path / "f.parquet"), "--billing-account-id", "a"]) == 0
     out = capsys.readouterr()
-    assert "4 FOCUS rows, BilledCost $2.77" in out.out
+    assert "7 FOCUS rows, BilledCost $2.77" in out.out
     assert "1 LLM calls without a price" in out.err
     assert run(["export", "focus", "--period", "2025-13", "-o", "x.csv"]) == 2
