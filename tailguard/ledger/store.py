@@ -239,10 +239,21 @@ class Ledger(SegmentDir):
         if files:
             # by name: segments written before a column was added (``requests``) read it as NULL
             file_list = ", ".join(_sql_str(str(p)) for p in files)
-            con.execute(
-                "CREATE VIEW events AS SELECT * FROM "
-                f"read_parquet([{file_list}], union_by_name = true)"
-            )
+            source = f"read_parquet([{file_list}], union_by_name = true)"
+            con.execute(f"CREATE VIEW events AS SELECT * FROM {source}")
+            # a column no segment has yet (every segment predates it) is added as NULL
+            have = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+            missing = [f for f in LEDGER_SCHEMA if f.name not in have]
+            if missing:
+                con.register("_ledger_types", LEDGER_SCHEMA.empty_table())
+                types = dict(
+                    con.execute(
+                        "SELECT column_name, column_type FROM (DESCRIBE _ledger_types)"
+                    ).fetchall()
+                )
+                con.unregister("_ledger_types")
+                extra = ", ".join(f"CAST(NULL AS {types[f.name]}) AS {f.name}" for f in missing)
+                con.execute(f"CREATE OR REPLACE VIEW events AS SELECT *, {extra} FROM {source}")
         else:
             con.register("_empty_events", LEDGER_SCHEMA.empty_table())
             con.execute("CREATE VIEW events AS SELECT * FROM _empty_events")

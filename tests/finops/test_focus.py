@@ -200,3 +200,22 @@ def test_cli(ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "7 FOCUS rows, BilledCost $2.77" in out.out
     assert "1 LLM calls without a price" in out.err
     assert run(["export", "focus", "--period", "2025-13", "-o", "x.csv"]) == 2
+
+
+def test_ledger_written_before_the_cost_parts(ledger: Ledger, tmp_path: Path) -> None:
+    """Segments that predate ``requests`` and the cost parts read them as null: e2's priced
+    call then exports in the ``total`` row with e1 (2,200 tokens, $0.015595), and the month's
+    total is unchanged."""
+    import pyarrow.parquet as pq
+
+    from tailguard.events.schema import COMPONENT_COLUMNS
+
+    for f in ledger.segment_files():
+        pq.write_table(pq.read_table(f).drop_columns(["requests", *COMPONENT_COLUMNS]), f)
+    out = tmp_path / "f.parquet"
+    done = export_focus(Ledger(ledger.path), "2025-06", out, account_id="a", account_name="a")
+    assert (done.rows, done.billed_cost_usd) == (4, Decimal("2.768595"))
+    llm = [r for r in _rows(out) if r["ResourceType"] == "Model"]
+    assert [(r["x_TokenType"], r["BilledCost"], r["ConsumedQuantity"]) for r in llm] == [
+        ("total", Decimal("0.015595"), Decimal(2200))
+    ]
