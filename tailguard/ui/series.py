@@ -9,8 +9,15 @@ rows at most; money stays the engine's exact Decimal sums and is converted to fl
 chart that draws it.
 
 Definitions match the reports': cost is ``cost_usd`` (fully loaded; unpriced calls add nothing),
-a successful task is a distinct ``task_id`` with an ``accepted`` ``task_outcome`` (as in
+an LLM call counts its ``requests`` (an imported usage bucket is many calls; null is 1), a
+successful task is a distinct ``task_id`` with an ``accepted`` ``task_outcome`` (as in
 ``report customers``), weeks are ISO weeks starting Monday (UTC).
+
+Sums by day, kind, model, user, feature and guard rule read the ledger's roll-ups (view
+``rollup``, tailguard.ledger.rollup: exact sums per customer × user × day × model × feature ×
+kind...) when the connection has them and the window is whole UTC days, which is what makes the
+pages fast at 10M events; otherwise the same sums over ``events``. Distinct task counts (cost per
+successful task by week) need the events.
 """
 
 from __future__ import annotations
@@ -40,12 +47,49 @@ COST_KINDS: tuple[str, ...] = tuple(
 )
 
 
+#: an LLM call's weight: its ``requests`` (null = 1), as every call count of the reports
+CALLS = "sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END)"
+
+
 def _where(win: Window, customer: str | None) -> tuple[str, list[Any]]:
     where, params = win.sql()
     if customer is not None:
         where += " AND customer_id = ?"
         params = [*params, customer]
     return where, params
+
+
+def _midnight(t: dt.datetime | None) -> bool:
+    return t is None or t.astimezone(dt.UTC).time() == dt.time(0)
+
+
+def _rollup(
+    con: duckdb.DuckDBPyConnection, win: Window, customer: str | None
+) -> tuple[str, list[Any]] | None:
+    """The roll-up's WHERE for the window (and customer), or None when the events must be read:
+    no ``rollup`` view on this connection, or a window that does not start and end at midnight."""
+    if not (_midnight(win.start) and _midnight(win.end)):
+        return None
+    try:
+        has = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'rollup'"
+        ).fetchone()
+    except Exception:  # another engine: read the events
+        return None
+    if not has or not has[0]:
+        return None
+    parts: list[str] = []
+    params: list[Any] = []
+    if win.start is not None:
+        parts.append("day >= ?")
+        params.append(win.start.astimezone(dt.UTC).date())
+    if win.end is not None:
+        parts.append("day < ?")
+        params.append(win.end.astimezone(dt.UTC).date())
+    if customer is not None:
+        parts.append("customer_id = ?")
+        params.append(customer)
+    return (" AND ".join(parts) or "TRUE"), params
 
 
 def daily_spend(
@@ -65,12 +109,14 @@ def daily_spend(
         from tailguard.errors import ArgumentError
 
         raise ArgumentError("by", f"{by!r} is not one of kind, model")
-    where, params = _where(win, customer)
     key = "kind" if by == "kind" else "coalesce(model, '(none)')"
     extra = " AND kind = 'llm_call'" if by == "model" else ""
+    ru = _rollup(con, win, customer)
+    where, params = ru or _where(win, customer)
+    table, day = ("rollup", "day") if ru else ("events", "CAST(ts AS DATE)")
     rows = con.execute(
-        f"SELECT CAST(ts AS DATE) AS day, {key} AS k, sum(cost_usd) AS cost FROM events "
-        f"WHERE {where}{extra} AND cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY 1",
+        f"SELECT {day} AS day, {key} AS k, sum(cost_usd) AS cost FROM {table} "
+        f"WHERE {where}{extra} GROUP BY 1, 2 HAVING sum(cost_usd) IS NOT NULL ORDER BY 1",
         params,
     ).fetchall()
     if not rows:
@@ -110,7 +156,7 @@ def customer_weekly(con: duckdb.DuckDBPyConnection, win: Window, customer: str) 
     rows = con.execute(
         "SELECT CAST(date_trunc('week', ts) AS DATE) AS week, sum(cost_usd) AS cost, "
         "count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id "
-        "END) AS wins, sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS calls "
+        f"END) AS wins, {CALLS} AS calls "
         f"FROM events WHERE {where} GROUP BY 1 ORDER BY 1",
         params,
     ).fetchall()
@@ -135,14 +181,15 @@ def customer_breakdown(
     """The ``top`` users (``by="user"``) or features (``by="feature"``) of one customer by
     spend, with their share of the customer's spend and their LLM calls."""
     col = {"user": "user_id", "feature": "feature"}[by]
-    where, params = _where(win, customer)
+    ru = _rollup(con, win, customer)
+    where, params = ru or _where(win, customer)
+    table, calls = ("rollup", "sum(requests)") if ru else ("events", CALLS)
     rows = con.execute(
-        f"SELECT {col} AS k, sum(cost_usd) AS cost, "
-        "sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS calls "
-        f"FROM events WHERE {where} GROUP BY 1 ORDER BY cost DESC NULLS LAST, k LIMIT ?",
-        [*params, top + 1],
+        f"SELECT {col} AS k, sum(cost_usd) AS cost, {calls} AS calls "
+        f"FROM {table} WHERE {where} GROUP BY 1 ORDER BY cost DESC NULLS LAST, k LIMIT ?",
+        [*params, top],
     ).fetchall()
-    total = con.execute(f"SELECT sum(cost_usd) FROM events WHERE {where}", params).fetchone()
+    total = con.execute(f"SELECT sum(cost_usd) FROM {table} WHERE {where}", params).fetchone()
     whole = (total[0] if total else None) or Decimal(0)
     return [
         {
@@ -151,7 +198,7 @@ def customer_breakdown(
             "share": float((cost or Decimal(0)) / whole) if whole else None,
             "llm_calls": int(calls or 0),
         }
-        for k, cost, calls in rows[:top]
+        for k, cost, calls in rows
     ]
 
 
@@ -160,13 +207,22 @@ def guard_events(
 ) -> list[dict[str, Any]]:
     """Guard events (caps hit, degradations, kills) by action and rule: how many, on how many
     days, the first and last, and the amount they concerned (the ``amount_usd`` of the events)."""
-    where, params = _where(win, customer)
-    rows = con.execute(
-        "SELECT action, rule, count(*) AS n, count(DISTINCT CAST(ts AS DATE)) AS days, "
-        "min(ts) AS first_ts, max(ts) AS last_ts, sum(amount_usd) AS amount "
-        f"FROM events WHERE {where} AND kind = 'guard' GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
-        params,
-    ).fetchall()
+    ru = _rollup(con, win, customer)
+    if ru:
+        where, params = ru
+        sql = (
+            "SELECT action, rule, sum(events) AS n, count(DISTINCT day) AS days, "
+            "min(first_ts), max(last_ts), sum(amount_usd) "
+            f"FROM rollup WHERE {where} AND kind = 'guard' GROUP BY 1, 2 ORDER BY n DESC, 1, 2"
+        )
+    else:
+        where, params = _where(win, customer)
+        sql = (
+            "SELECT action, rule, count(*) AS n, count(DISTINCT CAST(ts AS DATE)) AS days, "
+            "min(ts), max(ts), sum(amount_usd) "
+            f"FROM events WHERE {where} AND kind = 'guard' GROUP BY 1, 2 ORDER BY n DESC, 1, 2"
+        )
+    rows = con.execute(sql, params).fetchall()
     return [
         {
             "action": a,

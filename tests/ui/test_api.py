@@ -213,3 +213,34 @@ def test_customer_margin_months_against_the_segment_thresholds(client: Any) -> N
     assert float(june["cost_pct_of_mrr"]) == pytest.approx(1.8877 / 30 * 100, rel=1e-12)
     assert june["status"] == "ok"
     assert got["thresholds"] == {"target_pct": 20, "alert_pct": 35}
+
+
+@pytest.mark.parametrize("customer", [None, "WIN", "LLM"])
+def test_series_from_the_rollup_equal_the_series_from_the_events(
+    asym: Any, customer: str | None
+) -> None:
+    """Two methods, one answer: the day-by-day sums read from the roll-ups (the fast path) and
+    from the events (the view dropped) are equal, to the last digit."""
+    from tailguard.analytics.period import window
+    from tailguard.ui import series
+
+    def run(con: Any) -> list[Any]:
+        out: list[Any] = []
+        for win in (window("2025-06"), window(), window(None, "2025-06-02", "2025-06-12")):
+            out.append(series.daily_spend(con, win, customer=customer))
+            out.append(series.daily_spend(con, win, by="model", customer=customer))
+            out.append(series.guard_events(con, win, customer))
+            if customer:
+                out.append(series.customer_breakdown(con, win, customer, by="user"))
+                out.append(series.customer_breakdown(con, win, customer, by="feature"))
+        return out
+
+    con = asym.connect()
+    try:
+        assert series._rollup(con, window("2025-06"), customer) is not None  # the fast path
+        fast = run(con)
+        con.execute("DROP VIEW rollup")
+        assert series._rollup(con, window("2025-06"), customer) is None
+        assert run(con) == fast
+    finally:
+        con.close()
