@@ -24,7 +24,7 @@ import pytest
 
 from tailguard.analytics.decide import DecideConfig, LeverCost, decide, plan
 from tailguard.analytics.period import Window, window
-from tailguard.errors import ConfigError
+from tailguard.errors import ConfigError, NoDataError
 from tests.analytics.helpers import Events, make_ledger
 
 D = Decimal
@@ -149,10 +149,11 @@ def test_fix_and_cap_levers_that_close_the_gap_exactly() -> None:
 @pytest.fixture(scope="module")
 def two_customers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """D1 (pro, smb, MRR 100): $60.00 on Feb 1 and $40.00 on Feb 15. D2 (team, enterprise, MRR
-    999): $5.00 on Feb 20, the ledger's last event."""
+    999): $5.00 on Feb 20, the ledger's last event. D3: $7.00 on Feb 10, no customers row."""
     e = Events()
     e.llm("D1", "u", "2026-02-01T09:00:00Z", "60.00")
     e.llm("D1", "u", "2026-02-15T09:00:00Z", "40.00")
+    e.llm("D3", "w", "2026-02-10T09:00:00Z", "7.00")
     e.llm("D2", "v", "2026-02-20T09:00:00Z", "5.00")
     csv = "D1,D1,pro,smb,100,1,,2025-01-01\nD2,D2,team,enterprise,999,3,,2025-01-01\n"
     return make_ledger(tmp_path_factory.mktemp("decide"), e.rows, csv).path
@@ -201,3 +202,33 @@ def test_a_half_open_window_is_refused(two_customers: Path) -> None:
                 decide(con, "D1", window=win)
     finally:
         con.close()
+
+
+def test_the_price_increase_line_only_when_there_is_a_gap() -> None:
+    """Price 50 with the hand levers: after fix 50 - 60 - 10 = -20, an increase of 20 / 50 = 40%,
+    stated as a line of the arithmetic. Price 120: margin +20, no increase needed, no such line.
+    Catches ``condition negated`` and ``is not -> is`` on ``if need_pct is not None``."""
+    line = "price increase to close the gap: 20.00 / 50.00 = 40.00% (max 50%)"
+    assert (
+        line in plan(D(100), D(50), KEYS, replace(CFG, max_price_increase_pct=D(50)))["arithmetic"]
+    )
+    steps = plan(D(100), D(120), KEYS, CFG)["arithmetic"]
+    assert not [s for s in steps if s.startswith("price increase")]
+
+
+def test_not_quiet_and_no_price(two_customers: Path) -> None:
+    """D2 over February: its last event (Feb 20) is the ledger's last, so quiet for 0 days and no
+    "no events since" line. D3 has events but no customers row: its price is unknown, not zero,
+    so it is refused. Catches ``> -> >= @ if quiet_days > 0`` (a "quiet for 0 days" line) and
+    ``or -> and @ if not dim or dim[0][2] is None`` (D3 would fail on an empty lookup instead)."""
+    from tailguard.ledger import Ledger
+
+    con = Ledger(two_customers).connect()
+    try:
+        r = decide(con, "D2", window=window("2026-02"))
+        with pytest.raises(NoDataError, match="'D3' has no MRR in the customers table"):
+            decide(con, "D3", window=window("2026-02"))
+    finally:
+        con.close()
+    assert (r["quiet_days"], r["monthly_price_usd"], r["tier"]) == (0, D(999), "team")
+    assert not [s for s in r["arithmetic"] if s.startswith("no events since")]
