@@ -25,7 +25,11 @@ from tailguard.cli.report import report_app
 @app.command("import")
 def import_(
     source: Annotated[
-        str, typer.Argument(help="Where the files come from: litellm, langfuse or helicone.")
+        str,
+        typer.Argument(
+            help="Where the files come from: litellm, langfuse, helicone, openai-usage or "
+            "anthropic-usage."
+        ),
     ],
     paths: Annotated[list[str], typer.Argument(help="Export files: .csv, .jsonl or .json.")],
     ledger: LedgerOpt = None,
@@ -44,7 +48,8 @@ def import_(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Import history from LiteLLM spend logs, Langfuse observations or Helicone requests.
+    """Import history from LiteLLM spend logs, Langfuse observations, Helicone requests, or
+    the providers' usage reports (OpenAI Usage API, Anthropic Admin API usage_report pages).
 
     Tokens are converted to the ledger's convention, the event id is the source's own id (a
     re-import adds nothing) and the source's cost is kept beside tailguard's price. Without

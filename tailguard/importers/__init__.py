@@ -20,7 +20,7 @@ from functools import partial
 
 from tailguard.errors import ArgumentError
 from tailguard.events.batch import DEFAULT_BATCH_ROWS, TsWindow
-from tailguard.importers import helicone, langfuse, litellm
+from tailguard.importers import helicone, langfuse, litellm, usage_api
 from tailguard.importers.convert import Reader, read_source
 from tailguard.importers.mapping import ImportMap
 from tailguard.ledger.ingest import IngestResult
@@ -34,6 +34,12 @@ SOURCES: dict[str, Reader] = {
     "litellm": litellm.read,
     "langfuse": partial(read_source, convert=langfuse.convert),
     "helicone": partial(read_source, convert=helicone.convert),
+    "openai-usage": partial(
+        read_source, convert=usage_api.convert_openai, explode=usage_api.explode
+    ),
+    "anthropic-usage": partial(
+        read_source, convert=usage_api.convert_anthropic, explode=usage_api.explode
+    ),
 }
 
 

@@ -40,6 +40,10 @@ Converter = Callable[[Record, ImportMap], "dict[str, Any] | None"]
 #: (path, map, *, batch_rows, window, counts) -> validated batches: one per source
 Reader = Callable[..., Iterator[Batch]]
 
+#: a record -> its sub-records, each named (``results[2]``) for the reject line: a usage-API
+#: bucket holds one result per group, and each result is one event
+Exploder = Callable[[Record], Iterator[tuple[str, Record]]]
+
 _SCHEMA = INPUT_SCHEMA.append(pa.field("_row", pa.int64()))
 _RAW_CHARS = 2000
 
@@ -116,11 +120,14 @@ def read_source(
     batch_rows: int,
     window: TsWindow | None = None,
     counts: dict[str, int] | None = None,
+    explode: Exploder | None = None,
 ) -> Iterator[Batch]:
     """Yield validated batches of the events ``convert`` makes of ``path``'s records.
 
     ``counts["skipped"]`` is increased for each record that is not a model call (a Langfuse
-    span, say) or that the map excludes: neither is a problem, nor an event.
+    span, say) or that the map excludes: neither is a problem, nor an event. With ``explode``,
+    each record is first split into sub-records (one event each, on the record's line; a
+    problem's field is prefixed with the sub-record's name).
     """
     p = Path(path)
     name = str(p)
@@ -132,20 +139,23 @@ def read_source(
     try:
         for line, rec in read_records(p):
             n += 1
-            if "__error__" in rec:
-                rejects.append(Reject(name, line, "<row>", rec["__error__"], ""))
-                continue
-            try:
-                ev = convert(rec, mp)
-            except Problem as pr:
-                rejects.append(Reject(name, line, pr.field, pr.reason, _raw(rec)))
-                continue
-            if ev is None:
-                if counts is not None:
-                    counts["skipped"] = counts.get("skipped", 0) + 1
-                continue
-            ev["_row"] = line
-            rows.append(ev)
+            parts = explode(rec) if explode is not None and "__error__" not in rec else None
+            for where, sub in parts if parts is not None else [("", rec)]:
+                prefix = where + "." if where else ""
+                if "__error__" in sub:
+                    rejects.append(Reject(name, line, prefix + "<row>", sub["__error__"], ""))
+                    continue
+                try:
+                    ev = convert(sub, mp)
+                except Problem as pr:
+                    rejects.append(Reject(name, line, prefix + pr.field, pr.reason, _raw(sub)))
+                    continue
+                if ev is None:
+                    if counts is not None:
+                        counts["skipped"] = counts.get("skipped", 0) + 1
+                    continue
+                ev["_row"] = line
+                rows.append(ev)
             if len(rows) >= batch_rows:
                 yield _validated(con, name, rows, rejects, win, n)
                 rows, rejects = [], []
