@@ -55,7 +55,7 @@ SELECT
   lower(provider) AS provider,
   model,
   sum(cost_usd) AS attributed,
-  sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced_calls
+  sum(CASE WHEN unpriced THEN coalesce(requests, 1) ELSE 0 END) AS unpriced_calls
 FROM events
 WHERE {where}
   AND kind = 'llm_call'

@@ -36,9 +36,9 @@ _SQL = """
 SELECT
   coalesce(provider, '') AS provider,
   model,
-  count(*) AS calls,
-  count(*) FILTER (WHERE NOT unpriced) AS priced_calls,
-  count(*) FILTER (WHERE unpriced) AS unpriced_calls,
+  sum(coalesce(requests, 1)) AS calls,
+  coalesce(sum(coalesce(requests, 1)) FILTER (WHERE NOT unpriced), 0) AS priced_calls,
+  coalesce(sum(coalesce(requests, 1)) FILTER (WHERE unpriced), 0) AS unpriced_calls,
   sum(reported_cost_usd) FILTER (WHERE NOT unpriced) AS reported_priced,
   sum(reported_cost_usd) AS reported_usd,
   coalesce(sum(cost_usd) FILTER (WHERE NOT unpriced), 0) AS priced_usd
