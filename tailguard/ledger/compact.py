@@ -151,14 +151,18 @@ def _read(files: list[Path]) -> pa.Table:
     """The rows of ``files``, read by the engine in parallel (the files are many and small)."""
     con = _engine()
     try:
-        return (
-            con.sql("SELECT * FROM read_parquet(?)", params=[[str(p) for p in files]])
-            .to_arrow_table()
-            .select(LEDGER_SCHEMA.names)
-            .cast(LEDGER_SCHEMA)
-        )
+        table = con.sql(
+            "SELECT * FROM read_parquet(?, union_by_name = true)",
+            params=[[str(p) for p in files]],
+        ).to_arrow_table()
     finally:
         con.close()
+    # segments written before a column existed (``requests``, the cost components) merge
+    # with NULL there, as the events view reads them
+    for f in LEDGER_SCHEMA:
+        if f.name not in table.schema.names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
 
 
 def _finish_old(ledger: SegmentDir, manifest_dir: Path, now: float, grace_s: float) -> int:
@@ -179,7 +183,7 @@ def _finish_old(ledger: SegmentDir, manifest_dir: Path, now: float, grace_s: flo
                 if p.exists():
                     p.unlink()
                     deleted += 1
-                rollup.path_for(ledger, s).unlink(missing_ok=True)  # after its segment
+                rollup.remove(ledger, s)  # after its segment
             fsync_dir(ledger.segments_dir)
         m.unlink()  # after the sources: a listing with a source still finds the manifest
     return deleted

@@ -272,7 +272,7 @@ def _commit_staged(
                 rollup.write_for(led, name, table)  # before the segment: see rollup.py
                 atomic_write_parquet(table, dest, led.tmp_dir)
             else:
-                rollup.write(rollups[i], rollup.path_for(led, name), led.tmp_dir)
+                rollup.write(rollups[i], led, name)
                 os.replace(tmp, dest)
             result.accepted += n
             result.segments.append(dest)

@@ -43,10 +43,13 @@ import pyarrow.parquet as pq
 
 from tailguard.events.batch import engine as _engine
 from tailguard.events.batch import sql_literal
+from tailguard.events.schema import COMPONENT_COLUMNS
 from tailguard.ledger.segments import SegmentDir, fsync_dir, fsync_file
+from tailguard.vocabulary import GUARD_ACTIONS, OUTCOMES
 
 ROLLUPS = "rollups"
 VIEW = "rollup"
+DAILY_VIEW = "rollup_daily"
 
 #: a sum of DECIMAL(18, 9) in the engine: 38 digits, the same 9 decimals (exact)
 MONEY_SUM = pa.decimal128(38, 9)
@@ -88,6 +91,11 @@ ROLLUP_SCHEMA = pa.schema(
         ("cost_usd", MONEY_SUM),
         ("reported_cost_usd", MONEY_SUM),
         ("amount_usd", MONEY_SUM),
+        # a priced llm call's cost per token type (NULL for reported costs and old segments)
+        ("input_cost_usd", MONEY_SUM),
+        ("cache_read_cost_usd", MONEY_SUM),
+        ("cache_write_cost_usd", MONEY_SUM),
+        ("output_cost_usd", MONEY_SUM),
         ("input_tokens", pa.int64()),
         ("output_tokens", pa.int64()),
         ("cache_read_tokens", pa.int64()),
@@ -117,10 +125,88 @@ MERGE: dict[str, str] = {
 _US_PER_DAY = 86_400_000_000
 
 
-def aggregate_sql(source: str, *, has_requests: bool) -> str:
+#: the second level: one row per customer and UTC day, the kinds' measures side by side
+#: (``rollup_daily``). The full roll-up holds ~0.26 rows per event on the simulator (a user's
+#: day spreads over kinds, models, features and outcomes); a report that asks per customer and
+#: day (customers, margins, the panel's customer-days, anomalies per customer) reads ~0.02.
+DAILY_KEYS: tuple[str, ...] = ("customer_id", "day")
+
+#: (column, SQL over roll-up rows) of the daily level; every one a sum, min or max of roll-up
+#: rows, so it is exactly what the same expression over the events gives
+_OUTCOME_COLS = [(f"outcome_{o}", o) for o in OUTCOMES]
+_ACTION_COLS = [(f"guard_{a}", a) for a in GUARD_ACTIONS]
+
+
+def _kind_sum(col: str, kind: str) -> str:
+    return f"sum(CASE WHEN kind = '{kind}' THEN {col} END)"
+
+
+def _kind_count(kind: str, cond: str = "TRUE") -> str:
+    return f"CAST(coalesce(sum(CASE WHEN kind = '{kind}' AND {cond} THEN events END), 0) AS BIGINT)"
+
+
+DAILY_MEASURES: list[tuple[str, pa.DataType, str]] = [
+    ("events", pa.int64(), "CAST(sum(events) AS BIGINT)"),
+    ("cost_usd", MONEY_SUM, "sum(cost_usd)"),
+    ("llm_cost_usd", MONEY_SUM, _kind_sum("cost_usd", "llm_call")),
+    ("tool_cost_usd", MONEY_SUM, _kind_sum("cost_usd", "tool_call")),
+    ("retrieval_cost_usd", MONEY_SUM, _kind_sum("cost_usd", "retrieval")),
+    ("escalation_cost_usd", MONEY_SUM, _kind_sum("cost_usd", "escalation")),
+    ("reported_cost_usd", MONEY_SUM, "sum(reported_cost_usd)"),
+    ("amount_usd", MONEY_SUM, "sum(amount_usd)"),
+    ("llm_calls", pa.int64(), _kind_count("llm_call")),
+    ("requests", pa.int64(), "CAST(sum(requests) AS BIGINT)"),
+    *(
+        (c, pa.int64(), f"CAST(sum({c}) AS BIGINT)")
+        for c in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        )
+    ),
+    ("retries", pa.int64(), "CAST(sum(retries) AS BIGINT)"),
+    ("unpriced", pa.int64(), "CAST(sum(unpriced) AS BIGINT)"),
+    ("errors", pa.int64(), "CAST(sum(errors) AS BIGINT)"),
+    ("tool_calls", pa.int64(), _kind_count("tool_call")),
+    ("read_tool_calls", pa.int64(), _kind_count("tool_call", "tool_kind = 'read'")),
+    ("write_tool_calls", pa.int64(), _kind_count("tool_call", "tool_kind = 'write'")),
+    ("retrievals", pa.int64(), _kind_count("retrieval")),
+    ("queries", pa.int64(), "CAST(sum(queries) AS BIGINT)"),
+    ("reranks", pa.int64(), "CAST(sum(reranks) AS BIGINT)"),
+    ("escalations", pa.int64(), _kind_count("escalation")),
+    ("minutes", pa.float64(), "sum(minutes)"),
+    ("task_outcomes", pa.int64(), _kind_count("task_outcome")),
+    *((c, pa.int64(), _kind_count("task_outcome", f"outcome = '{o}'")) for c, o in _OUTCOME_COLS),
+    ("guard_events", pa.int64(), _kind_count("guard")),
+    *((c, pa.int64(), _kind_count("guard", f"action = '{a}'")) for c, a in _ACTION_COLS),
+    ("first_ts", pa.timestamp("us", tz="UTC"), "min(first_ts)"),
+    ("last_ts", pa.timestamp("us", tz="UTC"), "max(last_ts)"),
+]
+
+DAILY_SCHEMA = pa.schema(
+    [("customer_id", pa.string()), ("day", pa.date32())] + [(c, t) for c, t, _ in DAILY_MEASURES]
+)
+
+#: how daily rows combine (a daily roll-up of several segments is their rows summed per key)
+DAILY_MERGE: dict[str, str] = {
+    c: ("min" if c == "first_ts" else "max" if c == "last_ts" else "sum")
+    for c, _, _ in DAILY_MEASURES
+}
+
+
+def daily_sql(source: str) -> str:
+    """The daily level from the roll-up rows in relation ``source``."""
+    measures = ", ".join(f"{sql} AS {c}" for c, _, sql in DAILY_MEASURES)
+    return f"SELECT customer_id, day, {measures} FROM {source} GROUP BY customer_id, day"
+
+
+def aggregate_sql(source: str, *, has_requests: bool, has_components: bool = True) -> str:
     """The roll-up of the events in relation ``source`` (any engine relation with the ledger's
     columns). ``has_requests``: whether ``source`` has the ``requests`` column (segments written
-    before it existed do not: each of their llm calls is one request).
+    before it existed do not: each of their llm calls is one request); ``has_components``:
+    whether it has the cost-per-token-type columns (older segments: NULL sums).
 
     The day is grouped as a day number (an integer division of the epoch microseconds) and
     turned into a DATE only on the grouped rows: a TIMESTAMPTZ -> DATE cast per event costs
@@ -139,6 +225,10 @@ def aggregate_sql(source: str, *, has_requests: bool) -> str:
         "sum(cost_usd) AS cost_usd",
         "sum(reported_cost_usd) AS reported_cost_usd",
         "sum(amount_usd) AS amount_usd",
+        *(
+            f"sum({c}) AS {c}" if has_components else f"CAST(NULL AS DECIMAL(38, 9)) AS {c}"
+            for c in COMPONENT_COLUMNS
+        ),
         *(
             f"{big.format(f'sum({c})')} AS {c}"
             for c in (
@@ -177,21 +267,45 @@ def merge_sql(source: str) -> str:
     return f"SELECT {keys}, {measures} FROM {source} GROUP BY {keys}"
 
 
-def _conform(table: pa.Table) -> pa.Table:
-    return table.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+@dataclass
+class Rollups:
+    """The two levels of one segment's roll-up."""
+
+    full: pa.Table  # ROLLUP_SCHEMA
+    daily: pa.Table  # DAILY_SCHEMA
+
+    @property
+    def rows(self) -> int:
+        return self.full.num_rows + self.daily.num_rows
 
 
-def of_table(table: pa.Table, con: Any = None) -> pa.Table:
-    """The roll-up of an Arrow table of ledger rows (a segment about to be committed)."""
+def _levels(con: Any, full: pa.Table) -> Rollups:
+    full = full.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+    con.register("_tg_rollup_full", full)
+    try:
+        daily = con.sql(daily_sql("_tg_rollup_full")).to_arrow_table()
+    finally:
+        con.unregister("_tg_rollup_full")
+    return Rollups(full, daily.select(DAILY_SCHEMA.names).cast(DAILY_SCHEMA))
+
+
+def of_table(table: pa.Table, con: Any = None) -> Rollups:
+    """The roll-ups of an Arrow table of ledger rows (a segment about to be committed)."""
     own = con is None
     con = _engine() if own else con
     try:
+        names = table.schema.names
         con.register("_tg_rollup_src", table)
-        out = con.sql(
-            aggregate_sql("_tg_rollup_src", has_requests="requests" in table.schema.names)
-        ).to_arrow_table()
-        con.unregister("_tg_rollup_src")
-        return _conform(out)
+        try:
+            sql = aggregate_sql(
+                "_tg_rollup_src",
+                has_requests="requests" in names,
+                has_components=all(c in names for c in COMPONENT_COLUMNS),
+            )
+            full = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("_tg_rollup_src")
+        return _levels(con, full)
     finally:
         if own:
             con.close()
@@ -202,60 +316,79 @@ def _scan(files: Sequence[Path]) -> str:
     return f"read_parquet([{lst}], union_by_name = true)"
 
 
-def has_column(con: Any, relation: str, column: str) -> bool:
-    """Whether ``relation`` (a table expression) has ``column``."""
-    cols = con.sql(f"SELECT * FROM {relation} LIMIT 0").columns
-    return column in cols
+def _scan_sql(con: Any, files: Sequence[Path]) -> str:
+    """The full roll-up of segment ``files``, as SQL (columns the files lack read as absent)."""
+    scan = _scan(files)
+    cols = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+    return aggregate_sql(
+        scan,
+        has_requests="requests" in cols,
+        has_components=all(c in cols for c in COMPONENT_COLUMNS),
+    )
 
 
-def of_files(files: Sequence[Path], con: Any = None) -> pa.Table:
-    """The roll-up of the events in segment ``files`` (read by the engine, in parallel)."""
+def of_files(files: Sequence[Path], con: Any = None) -> Rollups:
+    """The roll-ups of the events in segment ``files`` (read by the engine, in parallel)."""
     own = con is None
     con = _engine() if own else con
     try:
-        scan = _scan(files)
-        sql = aggregate_sql(scan, has_requests=has_column(con, scan, "requests"))
-        return _conform(con.sql(sql).to_arrow_table())
+        return _levels(con, con.sql(_scan_sql(con, files)).to_arrow_table())
     finally:
         if own:
             con.close()
 
 
-def path_for(ledger: SegmentDir, segment: Path | str) -> Path:
-    """Where the roll-up of ``segment`` (a path or a file name) lives."""
+#: file name suffix of each level, after the segment's stem
+_SUFFIX = {VIEW: ".parquet", DAILY_VIEW: ".daily.parquet"}
+
+
+def path_for(ledger: SegmentDir, segment: Path | str, level: str = VIEW) -> Path:
+    """Where the roll-up (``level``: ``rollup`` or ``rollup_daily``) of ``segment`` (a path or
+    a file name) lives."""
     name = Path(segment).name
     stem = name[: -len(".parquet")] if name.endswith(".parquet") else name
-    return ledger.path / ROLLUPS / f"{stem}.parquet"
+    return ledger.path / ROLLUPS / f"{stem}{_SUFFIX[level]}"
 
 
-def write(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
-    """Write a roll-up whole or not at all (tmp, fsync, rename, fsync the directory)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+def _write_file(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
     tmp = tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.rollup.tmp"
     try:
-        pq.write_table(_conform(table), tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd")
         fsync_file(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(dest.parent)
 
 
-def write_for(ledger: SegmentDir, segment_name: str, rows: pa.Table) -> Path:
-    """Write the roll-up of the segment about to be committed as ``segment_name``, from its
+def write(rollups: Rollups, ledger: SegmentDir, segment_name: str) -> None:
+    """Write both levels of a segment's roll-up, each whole or not at all (tmp, fsync,
+    rename, then the directory synced). The full level last: ``missing`` checks both."""
+    d = ledger.path / ROLLUPS
+    d.mkdir(parents=True, exist_ok=True)
+    ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
+    _write_file(rollups.daily, path_for(ledger, segment_name, DAILY_VIEW), ledger.tmp_dir)
+    _write_file(rollups.full, path_for(ledger, segment_name, VIEW), ledger.tmp_dir)
+    fsync_dir(d)
+
+
+def write_for(ledger: SegmentDir, segment_name: str, rows: pa.Table) -> None:
+    """Write the roll-ups of the segment about to be committed as ``segment_name``, from its
     rows (an Arrow table), before the segment itself is renamed into place."""
-    dest = path_for(ledger, segment_name)
-    write(of_table(rows), dest, ledger.tmp_dir)
-    return dest
+    write(of_table(rows), ledger, segment_name)
 
 
 def missing(ledger: SegmentDir, segments: Sequence[Path]) -> list[Path]:
-    """The live ``segments`` whose roll-up file does not exist (one directory listing)."""
+    """The live ``segments`` lacking a roll-up file of either level (one directory listing)."""
     d = ledger.path / ROLLUPS
     have = {p.name for p in d.iterdir()} if d.is_dir() else set()
-    return [s for s in segments if path_for(ledger, s).name not in have]
+    return [s for s in segments if any(path_for(ledger, s, lv).name not in have for lv in _SUFFIX)]
+
+
+def remove(ledger: SegmentDir, segment_name: str) -> None:
+    """Delete both levels of a segment's roll-up (after the segment itself)."""
+    for lv in _SUFFIX:
+        path_for(ledger, segment_name, lv).unlink(missing_ok=True)
 
 
 @dataclass
@@ -263,9 +396,9 @@ class RollupResult:
     """What a repair or a rebuild did."""
 
     segments: int = 0  # live segments
-    written: int = 0  # roll-ups computed and written
-    removed: int = 0  # orphan roll-ups (no segment) removed
-    rows: int = 0  # roll-up rows written
+    written: int = 0  # segments whose roll-ups were computed and written
+    removed: int = 0  # orphan roll-up files (no segment) removed
+    rows: int = 0  # roll-up rows written (both levels)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -293,14 +426,14 @@ def repair(
     try:
         for seg in todo:
             try:
-                table = of_files([seg], con)
+                r = of_files([seg], con)
             except Exception:
                 if seg.exists():
                     raise
                 continue  # deleted after its grace period: no longer live
-            write(table, path_for(ledger, seg), ledger.tmp_dir)
+            write(r, ledger, seg.name)
             result.written += 1
-            result.rows += table.num_rows
+            result.rows += r.rows
     finally:
         con.close()
     return result
@@ -312,12 +445,11 @@ def remove_orphans(ledger: SegmentDir) -> int:
     d = ledger.path / ROLLUPS
     if not d.is_dir():
         return 0
-    segs = (
-        {p.name for p in ledger.segments_dir.iterdir()} if ledger.segments_dir.is_dir() else set()
-    )
+    segs = ledger.segments_dir
+    stems = {p.name[: -len(".parquet")] for p in segs.iterdir()} if segs.is_dir() else set()
     removed = 0
     for p in d.iterdir():
-        if p.suffix == ".parquet" and p.name not in segs:
+        if p.name.endswith(".parquet") and p.name.split(".", 1)[0] not in stems:
             p.unlink(missing_ok=True)
             removed += 1
     if removed:
@@ -326,7 +458,7 @@ def remove_orphans(ledger: SegmentDir) -> int:
 
 
 def rebuild(ledger: SegmentDir) -> RollupResult:
-    """Recompute every live segment's roll-up from its events; remove orphans."""
+    """Recompute every live segment's roll-ups from its events; remove orphans."""
     result = repair(ledger, everything=True)
     if ledger.segments_dir.exists():
         with ledger.lock():
@@ -337,50 +469,59 @@ def rebuild(ledger: SegmentDir) -> RollupResult:
 def create_view(
     con: Any, ledger: SegmentDir, segments: Sequence[Path], *, fix: bool = True
 ) -> None:
-    """Create view ``rollup`` over the roll-ups of ``segments`` (the live listing the
-    ``events`` view was made from, so both views see the same events).
+    """Create views ``rollup`` and ``rollup_daily`` over the roll-ups of ``segments`` (the live
+    listing the ``events`` view was made from, so all three see the same events).
 
-    A segment without a roll-up is repaired first (``fix``); one that still has none (the
-    ledger is read-only) is aggregated inline, so the view is right in every case.
+    A segment without its roll-ups is repaired first (``fix``); one that still has none (the
+    ledger is read-only) is aggregated inline, so the views are right in every case.
     """
     lacking = missing(ledger, segments)
     if lacking and fix:
-        with contextlib.suppress(OSError):  # read-only: the view aggregates them instead
+        with contextlib.suppress(OSError):  # read-only: the views aggregate them instead
             repair(ledger, lacking)
         lacking = missing(ledger, segments)
     gone = set(lacking)
-    parts: list[str] = []
-    have = [path_for(ledger, s) for s in segments if s not in gone]
-    if have:
-        lst = ", ".join(sql_literal(str(p)) for p in have)
-        parts.append(f"SELECT * FROM read_parquet([{lst}])")
-    if lacking:
-        scan = _scan(lacking)
-        parts.append(
-            f"SELECT * FROM ({aggregate_sql(scan, has_requests=has_column(con, scan, 'requests'))})"
-        )
-    if not parts:
-        con.register("_empty_rollup", ROLLUP_SCHEMA.empty_table())
-        parts.append("SELECT * FROM _empty_rollup")
-    cols = ", ".join(ROLLUP_SCHEMA.names)
-    union = " UNION ALL ".join(f"SELECT {cols} FROM ({p})" for p in parts)
-    con.execute(f"CREATE VIEW {VIEW} AS {union}")
+    inline = _scan_sql(con, lacking) if lacking else None
+    for level, schema, derive in (
+        (VIEW, ROLLUP_SCHEMA, lambda sql: sql),
+        (DAILY_VIEW, DAILY_SCHEMA, lambda sql: daily_sql(f"({sql})")),
+    ):
+        parts: list[str] = []
+        have = [path_for(ledger, s, level) for s in segments if s not in gone]
+        if have:
+            lst = ", ".join(sql_literal(str(p)) for p in have)
+            parts.append(f"SELECT * FROM read_parquet([{lst}])")
+        if inline is not None:
+            parts.append(f"SELECT * FROM ({derive(inline)})")
+        if not parts:
+            con.register(f"_empty_{level}", schema.empty_table())
+            parts.append(f"SELECT * FROM _empty_{level}")
+        cols = ", ".join(schema.names)
+        union = " UNION ALL ".join(f"SELECT {cols} FROM ({p})" for p in parts)
+        con.execute(f"CREATE VIEW {level} AS {union}")
 
 
 __all__ = [
+    "DAILY_KEYS",
+    "DAILY_MERGE",
+    "DAILY_SCHEMA",
+    "DAILY_VIEW",
     "MERGE",
     "ROLLUPS",
     "ROLLUP_KEYS",
     "ROLLUP_SCHEMA",
     "VIEW",
     "RollupResult",
+    "Rollups",
     "aggregate_sql",
     "create_view",
+    "daily_sql",
     "merge_sql",
     "of_files",
     "of_table",
     "path_for",
     "rebuild",
+    "remove",
     "remove_orphans",
     "repair",
 ]

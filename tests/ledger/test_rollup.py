@@ -138,9 +138,45 @@ def test_a_roll_up_worked_out_by_hand(tmp_path: Path) -> None:
         "hard_limit",
         Decimal("5.5"),
     )
-    # one roll-up file per segment, named after it
+    # one roll-up file per segment and level, named after it
     (seg,) = led.segment_files()
-    assert [p.name for p in (led.path / rollup.ROLLUPS).iterdir()] == [seg.name]
+    assert _rollup_files(led) == {seg.name, seg.name.replace(".parquet", ".daily.parquet")}
+
+
+def test_the_daily_level_worked_out_by_hand(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "L")
+    led.append(_hand_events())
+    con = led.connect()
+    try:
+        cur = con.execute("SELECT * FROM rollup_daily ORDER BY day")
+        cols = [d[0] for d in cur.description]
+        day1, day2 = (dict(zip(cols, r, strict=True)) for r in cur.fetchall())
+    finally:
+        con.close()
+    assert (day1["customer_id"], day1["day"], day2["day"]) == (
+        "A",
+        dt.date(2025, 6, 1),
+        dt.date(2025, 6, 2),
+    )
+    # 2025-06-01: e1, e2 (priced 0.100000001 + 0.2), e4 (unpriced), two outcomes, one guard
+    assert (day1["events"], day1["llm_calls"], day1["requests"]) == (6, 3, 3)
+    assert day1["llm_cost_usd"] == Decimal("0.300000001")
+    assert (day1["tool_cost_usd"], day1["retrieval_cost_usd"]) == (None, None)
+    assert (day1["input_tokens"], day1["output_tokens"]) == (100 + 50 + 1000, 10 + 5 + 1)
+    assert (day1["unpriced"], day1["retries"], day1["errors"]) == (1, 1, 1)
+    assert (day1["task_outcomes"], day1["outcome_accepted"], day1["outcome_abandoned"]) == (2, 1, 1)
+    assert (day1["outcome_rejected"], day1["guard_events"], day1["guard_deny"]) == (0, 1, 1)
+    assert (day1["guard_degrade"], day1["amount_usd"]) == (0, Decimal("5.5"))
+    assert day1["first_ts"] == dt.datetime(2025, 6, 1, 8, tzinfo=UTC)
+    assert (day2["events"], day2["cost_usd"], day2["llm_cost_usd"]) == (1, Decimal(1), Decimal(1))
+
+
+def _rollup_files(led: Ledger) -> set[str]:
+    return {p.name for p in (led.path / rollup.ROLLUPS).iterdir()}
+
+
+def _stems(names: Any) -> set[str]:
+    return {Path(n).name.split(".", 1)[0] for n in names}
 
 
 def test_requests_column_counts_and_old_segments_count_one_per_call(tmp_path: Path) -> None:
@@ -152,10 +188,10 @@ def test_requests_column_counts_and_old_segments_count_one_per_call(tmp_path: Pa
     table = pq.read_table(seg)
     if "requests" in table.schema.names:
         table = table.drop_columns(["requests"])
-    old = rollup.of_table(table)
+    old = rollup.of_table(table).full
     assert sorted(old.column("requests").to_pylist()) == [1, 2]  # day 2: 1 call; day 1: 2
     with_col = table.append_column("requests", pa.array([3, None, 5], pa.int64()))
-    new = rollup.of_table(with_col)
+    new = rollup.of_table(with_col).full
     by_day = dict(
         zip(new.column("day").to_pylist(), new.column("requests").to_pylist(), strict=True)
     )
@@ -180,13 +216,35 @@ def _rollup_totals(con: Any) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def _event_daily(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT customer_id, CAST(ts AS DATE), count(*), sum(cost_usd), "
+        "sum(CASE WHEN kind = 'llm_call' THEN cost_usd END), "
+        "sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END), sum(input_tokens), "
+        "sum(CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN kind = 'guard' AND action = 'deny' THEN 1 ELSE 0 END), sum(amount_usd) "
+        "FROM events GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+
+
+def _rollup_daily(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT customer_id, day, sum(events), sum(cost_usd), sum(llm_cost_usd), "
+        "sum(llm_calls), sum(input_tokens), sum(outcome_accepted), sum(guard_deny), "
+        "sum(amount_usd) FROM rollup_daily GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+
+
 def _assert_equal_totals(led: Ledger, *, repair: bool = True) -> list[tuple[Any, ...]]:
+    """Both levels against the events, exactly; returns the events' totals."""
     con = led.connect(repair=repair)
     try:
         ev, ru = _event_totals(con), _rollup_totals(con)
+        ev_day, ru_day = _event_daily(con), _rollup_daily(con)
     finally:
         con.close()
     assert ru == ev
+    assert ru_day == ev_day
     return ev
 
 
@@ -200,7 +258,7 @@ def test_replays_and_duplicates_never_reach_a_roll_up_twice(tmp_path: Path) -> N
     assert ingest([src], led).accepted == 0
     assert led.append(events).accepted == 0
     assert _assert_equal_totals(led) == first
-    assert len(list((led.path / rollup.ROLLUPS).iterdir())) == 1
+    assert len(_rollup_files(led)) == 2  # one segment, its two levels
 
 
 def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> None:
@@ -214,7 +272,8 @@ def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> N
     (merged,) = led.segment_files()
     assert rollup.path_for(led, merged).exists()
     compact(led, small_rows=100, grace_s=10, now=11.0)  # past the grace: sources deleted
-    assert [p.name for p in (led.path / rollup.ROLLUPS).iterdir()] == [merged.name]
+    assert _stems(_rollup_files(led)) == _stems([merged])
+    assert len(_rollup_files(led)) == 2
     assert _assert_equal_totals(led) == before
 
 
@@ -229,6 +288,11 @@ def test_a_missing_roll_up_is_repaired_on_connect_or_aggregated_inline(tmp_path:
     assert not lost.exists()
     assert _assert_equal_totals(led) == totals  # repaired on connect
     assert lost.exists()
+    lost_daily = rollup.path_for(led, first, rollup.DAILY_VIEW)
+    lost_daily.unlink()  # the daily level alone
+    assert _assert_equal_totals(led, repair=False) == totals
+    assert _assert_equal_totals(led) == totals
+    assert lost_daily.exists()
 
 
 def test_an_orphan_roll_up_is_ignored_then_removed(tmp_path: Path) -> None:
@@ -251,9 +315,7 @@ def test_the_write_ahead_log_flush_writes_roll_ups(tmp_path: Path) -> None:
     wal.close()
     ev = _assert_equal_totals(led)
     assert sum(r[3] for r in ev) == 7
-    assert {p.name for p in led.segment_files()} == {
-        p.name for p in (led.path / rollup.ROLLUPS).iterdir()
-    }
+    assert _stems(led.segment_files()) == _stems(_rollup_files(led))
 
 
 def test_rollup_command_rebuilds_and_repairs(tmp_path: Path, capsys: Any) -> None:
@@ -267,7 +329,8 @@ def test_rollup_command_rebuilds_and_repairs(tmp_path: Path, capsys: Any) -> Non
     assert json.loads(capsys.readouterr().out)["written"] == 0
     assert run(["rollup", "--rebuild", "--ledger", str(led.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows)
+    daily = pq.read_metadata(rollup.path_for(led, seg, rollup.DAILY_VIEW)).num_rows
+    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows + daily)
     _assert_equal_totals(led)
     path.unlink()
     assert run(["rollup", "--ledger", str(led.path)]) == 0
