@@ -225,11 +225,12 @@ class QueryContext:
         dialect: Dialect | None = None,
         threads: int | None = None,
     ) -> QueryContext:
-        """A context over ``ledger`` (a ``Ledger`` or its directory) with its own connection."""
-        from tailguard.ledger.store import Ledger
+        """A context over ``ledger`` (a ``Ledger``, its directory or a ClickHouse URL) with its
+        own connection; a ClickHouse ledger brings its dialect (issue 14)."""
+        from tailguard.ledger.url import open_ledger
 
-        led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-        d = dialect or DUCKDB
+        led = open_ledger(ledger)
+        d = dialect or getattr(led, "dialect", None) or DUCKDB
         con = d.open(led, threads=threads)
         d.setup(con)
         return cls(con, d, led, owned=True)

@@ -299,6 +299,14 @@ class ClickHouseLedger(Ledger):
     # --- the engine ------------------------------------------------------------------------
 
     @property
+    def dialect(self) -> Any:
+        """The query layer's ClickHouse dialect: a ``QueryContext`` opened on this ledger runs
+        the reports' SQL in ClickHouse (``tailguard.analytics.clickhouse``)."""
+        from tailguard.analytics.clickhouse import CLICKHOUSE
+
+        return CLICKHOUSE
+
+    @property
     def db(self) -> str:
         return f"`{self.spec.database}`"
 

@@ -49,13 +49,20 @@ def price_book(tmp: Path) -> PriceBook:
 
 
 def twin_ledgers(
-    tmp: Path, events: Path, prices: Path | None, customers: Path | None
+    tmp: Path,
+    events: Path,
+    prices: Path | None,
+    customers: Path | None,
+    *,
+    chdir: Path | None = None,
+    database: str = "default",
 ) -> tuple[Ledger, ClickHouseLedger]:
-    """The same events file ingested into a DuckDB ledger and a chdb ledger."""
+    """The same events file ingested into a DuckDB ledger and a chdb ledger (in ``chdir``,
+    database ``database``: a process opens one chdb directory at a time)."""
     book = PriceBook.load(prices) if prices else PriceBook.load()
     duck = Ledger(tmp / "duck")
     ingest([events], duck, prices=book)
-    ch = ClickHouseLedger(chdb_url(tmp / "ch"))
+    ch = ClickHouseLedger(f"{chdb_url(chdir or tmp / 'ch')}?database={database}")
     ingest([events], ch, prices=book)
     if customers is not None:
         table = read_customers_csv(customers)
