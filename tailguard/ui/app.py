@@ -236,9 +236,10 @@ def create_app(
         return handler
 
     async def run(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        """``fn(*args)`` in a worker thread (the engine blocks), through the payload cache."""
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(fn, *args)
+        return await run_in_threadpool(src.cached, fn.__name__, args[1:], lambda: fn(*args))
 
     def _json(obj: Any) -> str:
         from tailguard.cli.output import dumps

@@ -51,9 +51,9 @@ def _num(v: float, unit: str = "") -> str:
 def _ticks(hi: float, n: int = 4, lo: float = 0.0) -> list[float]:
     """Round steps from ``lo`` (0, or the first step below a negative ``lo``) up past ``hi``."""
     span = hi - lo
-    if span <= 0:
-        return [lo]
     raw = span / n
+    if not raw > 0:  # nothing to span (or a span too small for a float step): the two ends
+        return [lo] if span <= 0 else [lo, hi]
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.floor(lo / step + 1e-9)

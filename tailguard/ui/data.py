@@ -9,10 +9,13 @@ makes for the same question (``customer_report`` for ``report customers``, ``con
 ``tailguard report customers --json`` for the same ledger and parameters. The only figures of
 our own are the day-by-day series of ``tailguard.ui.series``.
 
-The per-customer table of a window is kept in a small cache (``Source.customer_rows``), keyed
-by the window and the ledger's segment list: sorting, filtering and paging the customers page
-then re-use it instead of re-aggregating the ledger on every click; a new segment (an ingest,
-a compaction) changes the key.
+Two small caches, both keyed by the ledger's content (its live segment list and the customers
+file's mtime: an ingest, a compaction or a customers import changes the key, so nothing stale is
+ever served): the per-customer table of a window (``Source.customer_rows``), which sorting,
+filtering and paging the customers page re-use instead of re-aggregating the ledger on every
+click; and each page's payload for its query (``Source.cached``), so a page opened twice, or by
+two people, is computed once. A ledger is append-only between those changes, so a cached
+payload is the payload.
 """
 
 from __future__ import annotations
@@ -59,7 +62,10 @@ class Source:
     _cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = field(
         default_factory=OrderedDict, repr=False
     )
+    _pages: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: page payloads kept (least recently used dropped first)
+    max_pages: int = 64
 
     def version(self) -> tuple[Any, ...]:
         """What identifies the ledger's content: its live segments and customers file."""
@@ -67,6 +73,21 @@ class Source:
         cust = self.ledger.path / "customers.parquet"
         stamp = os.stat(cust).st_mtime_ns if cust.exists() else None
         return files, stamp
+
+    def cached(self, name: str, args: tuple[Any, ...], compute: Any) -> Any:
+        """``compute()``, or what it returned for the same page, arguments and ledger content
+        (module docstring). Errors are not cached."""
+        key = (name, args, self.version())
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
+        value = compute()
+        with self._lock:
+            self._pages[key] = value
+            while len(self._pages) > self.max_pages:
+                self._pages.popitem(last=False)
+        return value
 
     def customer_rows(self, win: Window, sort: str = "cost_usd") -> list[dict[str, Any]]:
         """``customer_report(ledger, window=win, sort=sort)``, cached (module docstring)."""

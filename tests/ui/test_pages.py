@@ -172,3 +172,47 @@ def test_cli_refuses_another_address_without_a_token(capsys: pytest.CaptureFixtu
 
     assert run(["ui", "--host", "0.0.0.0", "--ledger", "."]) == 2
     assert "--token" in capsys.readouterr().err
+
+
+def test_a_new_segment_is_seen_at_once(tmp_path: Any) -> None:
+    """The pages are cached by the ledger's content: an ingest (a new segment) changes the key,
+    so the next request shows the new event. LEAN's June cost 0.0006 + a crm_update tool call
+    at 0.02."""
+    import json
+
+    from starlette.testclient import TestClient
+
+    from tailguard.ledger import ingest
+    from tailguard.pricing import PriceBook
+    from tailguard.ui import create_app
+    from tests.fixtures_asymmetric import PRICES_TOML, asymmetric_ledger
+
+    led = asymmetric_ledger(tmp_path)
+
+    def lean(c: Any) -> Decimal:
+        rows = json.loads(c.get(f"/api/customers?{JUNE}").text, parse_float=Decimal)
+        return next(r["cost_usd"] for r in rows if r["customer_id"] == "LEAN")
+
+    with TestClient(create_app(led)) as c:
+        assert lean(c) == Decimal("0.0006")
+        assert lean(c) == Decimal("0.0006")  # served again (from the cache)
+        extra = tmp_path / "more.jsonl"
+        extra.write_text(
+            json.dumps(
+                {
+                    "event_id": "ui-new-1",
+                    "kind": "tool_call",
+                    "ts": "2025-06-11T10:00:00Z",
+                    "customer_id": "LEAN",
+                    "task_id": "n2",
+                    "feature": "support",
+                    "tool": "crm_update",
+                    "tool_kind": "write",
+                }
+            )
+            + "\n"
+        )
+        prices = tmp_path / "p.toml"
+        prices.write_text(PRICES_TOML)
+        ingest([extra], led, prices=PriceBook.load(prices))
+        assert lean(c) == Decimal("0.0206")
