@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailguard.cli import run
@@ -177,3 +177,56 @@ def test_split_adds_up_exactly(whole: Decimal, rest: Decimal, w: dict[str, Decim
 def test_split_refuses_a_negative_remainder() -> None:
     with pytest.raises(ValueError, match="negative"):
         split(Decimal("-1"), {"a": Decimal(1)})
+
+
+_CALLS = st.lists(
+    st.tuples(
+        st.integers(1, 4),  # day of March
+        st.sampled_from(["acme", "beta", "gamma", "delta"]),
+        st.sampled_from(["openai", "anthropic"]),
+        st.decimals(0, 50, places=9, allow_nan=False, allow_infinity=False),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=_CALLS,
+    extra=st.lists(st.decimals(0, 100, places=6, allow_nan=False, allow_infinity=False),
+                   min_size=8, max_size=8),
+    method=st.sampled_from(["proportional", "even"]),
+)  # fmt: skip
+def test_attributed_plus_allocated_is_the_invoice(
+    tmp_path_factory: pytest.TempPathFactory,
+    calls: list[tuple[int, str, str, Decimal]],
+    extra: list[Decimal],
+    method: str,
+) -> None:
+    """Any ledger, any bill at or above it per day x provider: per customer, attributed +
+    allocated adds up to the bill exactly (unless a provider has no customer all month, when
+    exactly that remainder is reported unallocated)."""
+    root = tmp_path_factory.mktemp("prop")
+    led = Ledger(root / "l")
+    led.append(
+        [
+            _call(f"e{i}", f"2025-03-0{d}", c, str(cost), provider=p)
+            for i, (d, c, p, cost) in enumerate(calls)
+        ]
+    )
+    measured: dict[tuple[int, str], Decimal] = {}
+    for d, _, p, cost in calls:
+        measured[(d, p)] = measured.get((d, p), Decimal(0)) + cost
+    lines = ["date,provider,model,amount_usd"]
+    bill = Decimal(0)
+    for k, (d, p) in enumerate((d, p) for d in range(1, 5) for p in ("openai", "anthropic")):
+        amount = measured.get((d, p), Decimal(0)) + extra[k]
+        bill += amount
+        lines.append(f"2025-03-0{d},{p},,{amount}")
+    (root / "bill.csv").write_text("\n".join(lines) + "\n")
+    rec = reconcile(led, read_invoice(root / "bill.csv"), "2025-03")
+    alloc = allocate(led, rec.rows, "2025-03", method)
+    total = sum((c["total_usd"] for c in alloc.customers), Decimal(0))
+    assert total + alloc.unallocated_usd == bill
+    providers_used = {p for _, _, p, _ in calls}
+    assert {u["provider"] for u in alloc.unallocated} <= {"openai", "anthropic"} - providers_used
