@@ -1,0 +1,238 @@
+"""Roll-ups: ingest with and without them, roll-up rows per event, a 100M-event ledger.
+
+    python bench/bench_rollup.py ingest --events 10000000
+    python bench/bench_rollup.py ratio --ledger /tmp/l14m5/ledger
+    python bench/bench_rollup.py make --base /tmp/l14m5/ledger --out /tmp/l100m --copies 7
+    python bench/bench_rollup.py reports --ledger /tmp/l100m --repeat 3
+
+``ingest``: bench_ledger's synthetic events (the 581k events/s figure's generator, written with
+pyarrow's default layout) ingested into a new ledger with roll-ups, and with the roll-up writes
+switched off, interleaved run by run. Those events are the roll-up's worst case: users and
+seconds drawn uniformly, so nearly every event is a group of its own.
+
+``make``: a ledger of ``copies`` x the base ledger's events, written straight as segments (each
+copy's customer, user, task, session and event ids suffixed ``~k``, so every copy is a new set
+of customers with the base's shapes), plus the customers file, then every roll-up computed by
+``tailguard.ledger.rollup.rebuild`` (the code ``tailguard rollup --rebuild`` runs). The events
+are already priced (they are copies of priced rows), so no pricing runs.
+
+``reports``: ``report customers`` (the library call the command makes) on a fresh connection,
+against two floors over the same ledger: the raw ``GROUP BY customer_id`` over the events, and
+the same over ``rollup_daily``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+from _common import run_times
+from rich.console import Console
+from rich.table import Table
+
+from tailguard.ledger import Ledger, ingest, rollup
+from tailguard.ledger.segments import ROW_GROUP_ROWS
+
+_ID_COLS = ("customer_id", "user_id", "task_id", "session_id", "event_id")
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from bench_ledger import make_events
+
+    work = Path(tempfile.mkdtemp(prefix="tg-bench-rollup-", dir=args.tmp))
+    try:
+        if args.input:  # e.g. the simulator's events.parquet: realistic groups
+            path = Path(args.input)
+            args.events = pq.read_metadata(path).num_rows
+        else:
+            path = work / "events.parquet"
+            pq.write_table(make_events(args.events, args.customers), path)
+        real = (rollup.of_files, rollup.write)
+        runs: dict[str, list[float]] = {"without roll-ups": [], "with roll-ups": []}
+        rows = 0
+        for k in range(args.runs):
+            for name in runs:
+                if name == "without roll-ups":
+                    rollup.of_files = lambda files, con=None: None  # type: ignore[assignment,misc]
+                    rollup.write = lambda *a, **kw: None  # type: ignore[assignment]
+                led = Ledger(work / f"L{k}-{name[:4]}")
+                t = time.perf_counter()
+                res = ingest([path], led)
+                runs[name].append(time.perf_counter() - t)
+                rollup.of_files, rollup.write = real
+                assert res.accepted + res.duplicates == args.events
+                if name == "with roll-ups":
+                    con = led.connect(repair=False)
+                    rows = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
+                    con.close()
+                shutil.rmtree(led.path)
+        table = Table(title=f"ingest, Parquet, {args.events:,} events (median of {args.runs})")
+        for c in ("run", "seconds", "events/s", "roll-up rows"):
+            table.add_column(c, justify="right")
+        for name, ts in runs.items():
+            s = statistics.median(ts)
+            table.add_row(
+                name,
+                f"{s:.2f}",
+                f"{args.events / s:,.0f}",
+                f"{rows:,}" if name == "with roll-ups" else "",
+            )
+        Console().print(table)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cmd_ratio(args: argparse.Namespace) -> None:
+    con = Ledger(args.ledger).connect()
+    ev = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    full = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
+    daily = con.execute("SELECT count(*) FROM rollup_daily").fetchone()[0]
+    segs = len(Ledger(args.ledger).segment_files())
+    table = Table(title=f"roll-up rows per event, {args.ledger} ({segs} segments)")
+    for c in ("level", "rows", "rows per event"):
+        table.add_column(c, justify="right")
+    table.add_row("events", f"{ev:,}", "1")
+    table.add_row("rollup", f"{full:,}", f"{full / ev:.4f}")
+    table.add_row("rollup_daily", f"{daily:,}", f"{daily / ev:.4f}")
+    Console().print(table)
+
+
+def _suffixed(cols: list[str], k: int) -> str:
+    return ", ".join(
+        f"CASE WHEN {c} IS NULL THEN NULL ELSE {c} || '~{k}' END AS {c}" if c in _ID_COLS else c
+        for c in cols
+    )
+
+
+def cmd_make(args: argparse.Namespace) -> None:
+    base = Ledger(args.base)
+    out = Ledger(args.out)
+    if out.segment_files():
+        raise SystemExit(f"{args.out} already holds segments")
+    out.ensure()
+    files = base.segment_files()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    t0 = time.perf_counter()
+    n_seg = 0
+    for k in range(args.copies):
+        for f in files:
+            cols = [
+                r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall()
+            ]
+            name = f"{time.time_ns():020d}-copy{k:02d}s{n_seg:04d}.parquet"
+            tmp = out.tmp_dir / (name + ".tmp")
+            con.execute(
+                f"COPY (SELECT {_suffixed(cols, k)} FROM read_parquet('{f}')) TO '{tmp}' "
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+            )
+            tmp.rename(out.segments_dir / name)
+            n_seg += 1
+    t_seg = time.perf_counter() - t0
+    cust = base.path / "customers.parquet"
+    if cust.exists():
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{cust}'").fetchall()]
+        parts = " UNION ALL ".join(
+            f"SELECT {_suffixed(cols, k)} FROM '{cust}'" for k in range(args.copies)
+        )
+        con.register("_c", con.sql(parts).to_arrow_table())
+        out.write_customers(con.sql("SELECT * FROM _c").to_arrow_table())
+    t1 = time.perf_counter()
+    res = rollup.rebuild(out)
+    t_roll = time.perf_counter() - t1
+    n = con.execute(
+        "SELECT sum(num_rows) FROM parquet_file_metadata(?)",
+        params=[[str(p) for p in out.segment_files()]],
+    ).fetchone()[0]
+    table = Table(title=f"{args.out}: {args.copies} copies of {args.base}")
+    for c in ("step", "seconds", "result"):
+        table.add_column(c, justify="right")
+    table.add_row("segments written", f"{t_seg:.1f}", f"{n_seg} segments, {n:,} events")
+    table.add_row("roll-ups (rebuild)", f"{t_roll:.1f}", f"{res.rows:,} rows, both levels")
+    Console().print(table)
+
+
+def cmd_reports(args: argparse.Namespace) -> None:
+    from tailguard.analytics.customers import customer_rows
+    from tailguard.analytics.period import Window
+
+    led = Ledger(args.ledger)
+    files = ", ".join(f"'{p}'" for p in led.segment_files())
+
+    def report() -> int:
+        con = led.connect()
+        try:
+            return len(customer_rows(con, Window()))
+        finally:
+            con.close()
+
+    def floor_events() -> Any:
+        con = duckdb.connect()
+        try:
+            return con.execute(
+                f"SELECT customer_id, sum(cost_usd), count(*) FROM read_parquet([{files}]) "
+                "GROUP BY 1"
+            ).fetchall()
+        finally:
+            con.close()
+
+    def floor_daily() -> Any:
+        con = led.connect()
+        try:
+            return con.execute(
+                "SELECT customer_id, sum(cost_usd), sum(events) FROM rollup_daily GROUP BY 1"
+            ).fetchall()
+        finally:
+            con.close()
+
+    cases = {
+        "report customers (open window)": report,
+        "floor: GROUP BY customer over the events": floor_events,
+        "floor: GROUP BY customer over rollup_daily": floor_daily,
+    }
+    report()  # warm the OS cache alike for every contender
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(args.repeat):  # interleaved: a drift in load hits all alike
+        for name, fn in cases.items():
+            times[name] += run_times(fn)[0]
+    table = Table(title=f"{args.ledger} (best / median of {args.repeat})")
+    for c in ("measure", "best s", "median s"):
+        table.add_column(c, justify="right")
+    for name, ts in times.items():
+        table.add_row(name, f"{min(ts):.3f}", f"{statistics.median(ts):.3f}")
+    Console().print(table)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("ingest")
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--customers", type=int, default=20_000)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--tmp", default="/tmp")
+    p.add_argument("--input", help="ingest this Parquet file instead of synthetic events")
+    p = sub.add_parser("ratio")
+    p.add_argument("--ledger", required=True)
+    p = sub.add_parser("make")
+    p.add_argument("--base", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--copies", type=int, default=7)
+    p = sub.add_parser("reports")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    {"ingest": cmd_ingest, "ratio": cmd_ratio, "make": cmd_make, "reports": cmd_reports}[args.cmd](
+        args
+    )
+
+
+if __name__ == "__main__":
+    main()
