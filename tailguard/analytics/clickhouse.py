@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 SETTINGS = (
     "SETTINGS join_use_nulls = 1, aggregate_functions_null_for_empty = 1, "
-    "prefer_column_name_to_alias = 1, "
+    "prefer_column_name_to_alias = 1, cast_keep_nullable = 1, "
     "session_timezone = 'UTC', union_default_mode = 'DISTINCT', "
     "output_format_arrow_low_cardinality_as_dictionary = 0"
 )
@@ -198,7 +198,7 @@ class ClickHouseConnection:
     """One context's session: a scratch database (its current database) holding the views
     ``events``/``customers`` of the ledger and the context's own tables."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Any, *, rollups: bool = True) -> None:
         ledger.init()
         self.ledger = ledger
         self.scratch = f"tg_ctx_{uuid.uuid4().hex[:16]}"
@@ -223,6 +223,12 @@ class ClickHouseConnection:
         self.use()
         self.command(f"CREATE VIEW events AS SELECT * FROM {db}.events")
         self.command(f"CREATE VIEW customers AS SELECT * FROM {db}.customers")
+        if rollups:  # the months whose events changed are rebuilt first: never a stale month
+            from tailguard.ledger import clickhouse_rollup
+
+            clickhouse_rollup.refresh(ledger)
+            for table, view in clickhouse_rollup.VIEWS.items():
+                self.command(f"CREATE VIEW {view} AS SELECT * FROM {db}.{table}")
 
     def use(self) -> None:
         if self._session is not None:
@@ -295,10 +301,15 @@ class ClickHouseDialect(Dialect):
     def to_date(self, ts: str) -> str:
         return f"toDate({ts}, 'UTC')"
 
+    def date_number(self, d: str) -> str:
+        return f"toInt64(dateDiff('day', toDate32('1970-01-01'), {d}))"
+
     def trunc(self, unit: str, ts: str) -> str:
         if unit not in UNITS:
             raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
-        return f"{_TRUNC[unit]}({ts}, 'UTC')"
+        # through DateTime64 in UTC: the operand may be a timestamp or a DATE (the roll-up's
+        # day), and ClickHouse takes a time zone argument only for the former
+        return f"{_TRUNC[unit]}(toDateTime64({ts}, 6, 'UTC'))"
 
     def quantile(self, expr: str, q: float) -> str:
         # R7 (numpy's default, DuckDB's quantile_cont); NULL over no rows, as in DuckDB

@@ -1,0 +1,158 @@
+"""Roll-ups on ClickHouse: A2's two levels (``rollup``, ``rollup_daily``), rebuilt per month
+from the de-duplicated events.
+
+Why not a materialized view: a materialized view sums every row as it is INSERTED, and in a
+``ReplacingMergeTree`` a replayed or raced event is inserted twice before a merge removes one;
+the view would count it twice, for ever (Langfuse and OpenMeter document this). So the roll-up
+is a REFRESH: a month's roll-up rows are computed from ``events`` (``FINAL``: each event id
+once) and swapped in whole with ``REPLACE PARTITION`` (atomic per partition: a reader sees the
+old month or the new one, never a mix or a double).
+
+When: ``refresh`` compares each month's signature in ``ledger_events`` (rows stored, latest
+insert time) with the signature recorded when its roll-up was built (``ledger_rollup_state``)
+and rebuilds the months that changed. It runs when a ClickHouse query context opens (a report
+never reads a stale month) and after ``tailguard ledger copy``. The signature is read BEFORE the
+rebuild, so an insert racing a rebuild leaves a signature that no longer matches: the next
+refresh rebuilds that month again. Rebuilding is idempotent; a refresh killed midway leaves
+every month either old-and-marked-stale or new.
+
+Cost: a refresh reads the changed months only; a gateway writing into the current month makes
+each report rebuild that month (the measured cost is in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tailguard.ledger.rollup import (
+    DAILY_SCHEMA,
+    ROLLUP_SCHEMA,
+    aggregate_sql,
+    daily_sql,
+)
+
+if TYPE_CHECKING:
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+FULL_TABLE = "ledger_rollup"
+DAILY_TABLE = "ledger_rollup_daily"
+STATE_TABLE = "ledger_rollup_state"
+#: the relation names the reports read (``tailguard.ledger.rollup.VIEW`` / ``DAILY_VIEW``)
+VIEWS = {FULL_TABLE: "rollup", DAILY_TABLE: "rollup_daily"}
+
+
+def _type(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "Nullable(String)"
+    if pa.types.is_date(t):
+        return "Date32"  # the partition key: never NULL
+    if pa.types.is_decimal(t):
+        return f"Nullable(Decimal({t.precision}, {t.scale}))"
+    if pa.types.is_integer(t):
+        return "Nullable(Int64)"
+    if pa.types.is_floating(t):
+        return "Nullable(Float64)"
+    if pa.types.is_timestamp(t):
+        return "Nullable(DateTime64(6, 'UTC'))"
+    raise TypeError(f"no ClickHouse type for roll-up column type {t}")
+
+
+def _ddl(db: str, name: str, schema: pa.Schema) -> str:
+    cols = ",\n  ".join(f"`{f.name}` {_type(f.type)}" for f in schema)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {db}.{name} (\n  {cols}\n) ENGINE = MergeTree\n"
+        "PARTITION BY toYYYYMM(day) ORDER BY (customer_id, day)\n"
+        "SETTINGS allow_nullable_key = 1"
+    )
+
+
+def to_clickhouse(sql: str) -> str:
+    """A2's roll-up SQL (DuckDB's spelling) in ClickHouse's: the epoch in microseconds, and a
+    day number back to a DATE."""
+    return sql.replace("epoch_us(ts)", "toUnixTimestamp64Micro(ts)").replace(
+        "CAST(DATE '1970-01-01' + CAST(_dn AS INTEGER) AS DATE)",
+        "toDate32(addDays(toDate32('1970-01-01'), toInt32(_dn)))",
+    )
+
+
+def ensure(led: ClickHouseLedger) -> None:
+    """Create the roll-up tables (idempotent)."""
+    eng = led.engine()
+    eng.command(_ddl(led.db, FULL_TABLE, ROLLUP_SCHEMA))
+    eng.command(_ddl(led.db, DAILY_TABLE, DAILY_SCHEMA))
+    eng.command(
+        f"CREATE TABLE IF NOT EXISTS {led.db}.{STATE_TABLE} (\n"
+        "  `partition` UInt32, `raw_rows` UInt64, `max_inserted` DateTime64(6, 'UTC'),\n"
+        "  `built` DateTime64(6, 'UTC') DEFAULT now64(6)\n"
+        ") ENGINE = ReplacingMergeTree(built) ORDER BY partition"
+    )
+
+
+def stale_months(led: ClickHouseLedger) -> list[tuple[int, int, Any]]:
+    """(month as YYYYMM, rows stored, latest insert) of every month whose roll-up is missing or
+    older than its events."""
+    from tailguard.ledger.clickhouse import EVENTS_TABLE
+
+    eng = led.engine()
+    now = eng.arrow(
+        f"SELECT toYYYYMM(ts) AS p, count() AS n, max(_inserted) AS m "
+        f"FROM {led.db}.{EVENTS_TABLE} GROUP BY p ORDER BY p"
+    ).to_pylist()
+    built = {
+        r["partition"]: (r["raw_rows"], r["max_inserted"])
+        for r in eng.arrow(
+            f"SELECT partition, raw_rows, max_inserted FROM {led.db}.{STATE_TABLE} FINAL"
+        ).to_pylist()
+    }
+    return [(r["p"], r["n"], r["m"]) for r in now if built.get(r["p"]) != (r["n"], r["m"])]
+
+
+def rebuild_month(led: ClickHouseLedger, month: int, rows: int, inserted: Any) -> None:
+    """Recompute one month's roll-ups from ``events`` (FINAL) and swap them in."""
+    from tailguard.analytics.clickhouse import SETTINGS, literal
+
+    eng = led.engine()
+    db = led.db
+    tag = uuid.uuid4().hex[:12]
+    stages = {t: f"{db}.`_{t}_{tag}`" for t in (FULL_TABLE, DAILY_TABLE)}
+    source = f"(SELECT * FROM {db}.events WHERE toYYYYMM(ts) = {int(month)})"
+    full_sql = to_clickhouse(aggregate_sql(source, has_requests=True))
+    try:
+        for table, stage in stages.items():
+            eng.command(f"CREATE TABLE {stage} AS {db}.{table}")
+        full_cols = ", ".join(f"`{n}`" for n in ROLLUP_SCHEMA.names)
+        eng.command(
+            f"INSERT INTO {stages[FULL_TABLE]} ({full_cols}) "
+            f"SELECT {full_cols} FROM ({full_sql}) {SETTINGS}"
+        )
+        daily_cols = ", ".join(f"`{n}`" for n in DAILY_SCHEMA.names)
+        eng.command(
+            f"INSERT INTO {stages[DAILY_TABLE]} ({daily_cols}) "
+            f"SELECT {daily_cols} FROM ({daily_sql(stages[FULL_TABLE])}) {SETTINGS}"
+        )
+        for table, stage in stages.items():
+            eng.command(f"ALTER TABLE {db}.{table} REPLACE PARTITION {int(month)} FROM {stage}")
+        eng.command(
+            f"INSERT INTO {db}.{STATE_TABLE} (partition, raw_rows, max_inserted) "
+            f"VALUES ({int(month)}, {int(rows)}, {literal(inserted)})"
+        )
+    finally:
+        for stage in stages.values():
+            eng.command(f"DROP TABLE IF EXISTS {stage}")
+
+
+def refresh(led: ClickHouseLedger) -> list[int]:
+    """Rebuild the roll-ups of every month that changed; the months rebuilt."""
+    led.init()
+    ensure(led)
+    months = stale_months(led)
+    with led._lock():
+        for month, rows, inserted in months:
+            rebuild_month(led, month, rows, inserted)
+    return [m for m, _, _ in months]
+
+
+__all__ = ["DAILY_TABLE", "FULL_TABLE", "VIEWS", "ensure", "refresh", "stale_months"]

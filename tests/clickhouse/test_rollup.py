@@ -1,0 +1,104 @@
+"""Roll-ups on ClickHouse: rebuilt per month from the de-duplicated events, equal to DuckDB's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tailguard.analytics.clickhouse import ClickHouseConnection
+from tailguard.ledger import Ledger
+from tailguard.ledger.clickhouse import EVENTS_TABLE, ClickHouseLedger
+from tailguard.ledger.clickhouse_rollup import FULL_TABLE, refresh, stale_months
+from tailguard.ledger.rollup import MERGE, ROLLUP_KEYS
+
+from .helpers import chdb_url, llm, price_book, priced
+
+
+def _cost(led: ClickHouseLedger, table: str) -> Decimal:
+    return led.query(f"SELECT sum(cost_usd) AS c FROM {table}").column("c")[0].as_py()
+
+
+def test_a_raced_duplicate_is_rolled_up_once(tmp_path: Path) -> None:
+    """Two writers without a shared lock insert e1 twice: a roll-up summing inserted rows (a
+    materialized view) would count $0.0024; the refresh reads FINAL and counts $0.0012."""
+    book = price_book(tmp_path)
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    led.init()
+    led.insert_rows(priced(book, [llm(1)]))
+    led.insert_rows(priced(book, [llm(1)]))
+    assert _cost(led, EVENTS_TABLE) == Decimal("0.0024")  # what an insert-time sum would see
+    assert refresh(led) == [202601]
+    assert _cost(led, FULL_TABLE) == Decimal("0.0012")
+    row = led.query(f"SELECT sum(events) AS n, sum(input_tokens) AS t FROM {FULL_TABLE}")
+    assert row.to_pylist() == [{"n": 1, "t": 1000}]
+
+
+def test_only_the_months_that_changed_are_rebuilt(tmp_path: Path) -> None:
+    book = price_book(tmp_path)
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    led.append([llm(1), llm(2, ts="2026-02-03T00:00:00Z")], prices=book)
+    assert refresh(led) == [202601, 202602]
+    assert refresh(led) == []  # nothing changed
+    led.append([llm(3, ts="2026-02-28T23:59:59Z")], prices=book)
+    assert stale_months(led)[0][0] == 202602
+    assert refresh(led) == [202602]
+    assert _cost(led, FULL_TABLE) == Decimal("0.0036")  # 3 x $0.0012
+
+
+def test_a_context_reads_fresh_rollups(tmp_path: Path) -> None:
+    book = price_book(tmp_path)
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    led.append([llm(1)], prices=book)
+    con = ClickHouseConnection(led)
+    try:
+        assert con.arrow("SELECT sum(cost_usd) AS c FROM rollup").to_pylist() == [
+            {"c": Decimal("0.0012")}
+        ]
+    finally:
+        con.close()
+    led.append([llm(2)], prices=book)  # the month changed: the next context rebuilds it
+    con = ClickHouseConnection(led)
+    try:
+        got = con.arrow("SELECT sum(cost_usd) AS c, sum(events) AS n FROM rollup_daily")
+        assert got.to_pylist() == [{"c": Decimal("0.0024"), "n": 2}]
+    finally:
+        con.close()
+
+
+def test_the_rollup_rows_equal_duckdbs(tmp_path: Path) -> None:
+    """The same simulated events in both engines: every roll-up key's measures equal (the
+    segments' roll-up files re-aggregated per key in DuckDB; the month's rows in ClickHouse)."""
+    import datetime as dt
+
+    from tailguard.simulate import simulate
+
+    from .helpers import twin_ledgers
+
+    sim = simulate(customers=6, days=35, seed=3, out=tmp_path / "sim", start=dt.date(2026, 1, 20))
+    duck, ch = twin_ledgers(tmp_path, sim.events_path, sim.prices_path, sim.customers_path)
+    assert isinstance(duck, Ledger)
+    keys = ", ".join(ROLLUP_KEYS)
+    measures = ", ".join(f"{fn}({m}) AS {m}" for m, fn in MERGE.items())
+    sql = f"SELECT {keys}, {measures} FROM rollup GROUP BY {keys}"
+    con = duck.connect()
+    try:
+        expected = sorted(
+            con.execute(sql).fetchall(), key=lambda r: tuple("" if v is None else str(v) for v in r)
+        )
+    finally:
+        con.close()
+    cc = ClickHouseConnection(ch)
+    try:
+        got = [tuple(r.values()) for r in cc.arrow(sql).to_pylist()]
+    finally:
+        cc.close()
+    got.sort(key=lambda r: tuple("" if v is None else str(v) for v in r))
+    assert len(got) == len(expected) > 50
+    assert {r[ROLLUP_KEYS.index("day")].month for r in got} == {1, 2}  # two partitions
+    for g, e in zip(got, expected, strict=True):
+        assert len(g) == len(e)
+        for a, b in zip(g, e, strict=True):
+            if isinstance(a, float):
+                assert abs(a - b) <= 1e-9 * max(1.0, abs(b))
+            else:
+                assert a == b
