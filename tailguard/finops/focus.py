@@ -32,12 +32,14 @@ checks for the columns finds them all. docs/finops.md lists each column and its 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tailguard.errors import ArgumentError, ConfigError
+from tailguard.events.batch import sql_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -324,8 +326,12 @@ def billing_account(
 def build_focus(
     con: duckdb.DuckDBPyConnection, win: Window, *, account_id: str, account_name: str
 ) -> int:
-    """Create the temporary table ``focus`` (the rows) on ``con``; return its row count.
-    ``con`` has the ledger's ``events`` view; ``win`` is a calendar month."""
+    """Create the temporary view ``focus`` (the rows) on ``con``; return its row count.
+    ``con`` has the ledger's ``events`` view; ``win`` is a calendar month.
+
+    Only the grouped lines are materialised (``lines``, one row per FOCUS row, a dozen
+    columns); ``focus`` projects them to the 60 FOCUS columns as a view, so ``COPY`` streams
+    them to the file instead of building the wide table first."""
     if win.start is None or win.end is None:
         raise ArgumentError("period", "a FOCUS export needs a calendar month (YYYY-MM)")
     where, params = win.sql()
@@ -334,17 +340,18 @@ def build_focus(
         + _LINES_SQL.format(where=where, internal=INTERNAL_PROVIDER),
         [*params, *params],  # the window twice: LLM calls, then the other cost lines
     )
+    # a view takes no parameters: the four values are literals (strings quoted, instants ISO)
+    values = {
+        "account_id": sql_literal(account_id),
+        "account_name": sql_literal(account_name),
+        "period_start": sql_literal(win.start.isoformat()),
+        "period_end": sql_literal(win.end.isoformat()),
+    }
     sql = _ROWS_SQL.format(unit=_UNIT, sku=_SKU, sku_details=_SKU_DETAILS)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE focus AS " + sql,
-        {
-            "account_id": account_id,
-            "account_name": account_name,
-            "period_start": win.start,
-            "period_end": win.end,
-        },
-    )
-    row = con.execute("SELECT count(*) FROM focus").fetchone()
+    # one pass: a value holding "$period_end" is not itself rewritten
+    sql = re.sub(r"\$(\w+)", lambda m: values[m.group(1)], sql)
+    con.execute("CREATE OR REPLACE TEMP VIEW focus AS " + sql)
+    row = con.execute("SELECT count(*) FROM lines").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -376,7 +383,7 @@ def export_focus(
         # CSV dates in ISO 8601 UTC with a Z, as the spec's date-time format asks
         opts = ", TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ'" if fmt == "CSV" else ""
         con.execute(f"COPY focus TO '{target}' (FORMAT {fmt}{opts})")
-        total = con.execute("SELECT coalesce(sum(BilledCost), 0) FROM focus").fetchone()
+        total = con.execute("SELECT coalesce(sum(cost), 0) FROM lines").fetchone()
         where, params = win.sql()
         unpriced = con.execute(  # calls: an imported bucket row stands for `requests` calls
             f"SELECT coalesce(sum(coalesce(requests, 1)), 0) FROM events "
