@@ -6,17 +6,21 @@ have logged under that policy: the free tier's hard cap, pro's degradation past 
 threshold and its hard cap, the team, enterprise and usage-based tiers' pay-as-you-go overage.
 
 Why these numbers: the eight-KPI framework gives the relative shape (a soft threshold at 70% of
-the hard cap, exactly one overage pattern per tier, budgets sized so that the 90th-percentile user
-is approaching, but not at, the soft threshold; 5-15% of free customers at the hard cap; 10-20%
-of pro traffic degraded; 5-15% of pooled workspaces paying overage). Its absolute token bands
-(free 50k, pro 500k) fit its product, not this one ("absolute numbers vary by product"). The
-amounts follow the cost-allocation guide's rule instead: a cap near 150-200% of the median
-customer's usage on the tier, so the median never meets it and the heavy tail does (free 3M
-tokens; pro $12 and team $20 a seat, against a median paying customer spending a few dollars a
-seat on the demo's product, ``tailguard demo``, in its last month). Team pools are per seat
+the hard cap, exactly one overage pattern per tier) and the bands the panel judges them by: the
+90th-percentile user approaching, but not at, the soft threshold; the 99th-percentile user at or
+under the hard cap where the cap must hold; 5-15% of free customers at the hard cap; 5-15% of
+pooled workspaces paying overage. Its absolute token bands (free 50k, pro 500k) fit its product,
+not this one ("absolute numbers vary by product"); the amounts are set where the demo's product
+(``tailguard demo``, its last month) lands in those bands: free 4M tokens (the p90 free account
+near 85% of its soft threshold, about one free account in eight capped), pro $20 a seat (the seat
+price: a seat never costs more LLM spend than it pays; the p99 pro user under it) and denied at
+the cap, team $15 a seat (the p90 team user near 70% of its soft share, about one workspace in
+sixteen paying overage). A pooled budget is shared by the customer's users, whose use is
+heavy-tailed (``model.USER_SIGMA``), so the per-user bands, not the customer's median, set the
+amounts: the median paying customer uses a few percent of its pool. Team pools are per seat
 (the framework's "pool 3M x seats"), so a workspace's pool grows with what it pays; enterprise
 and usage-based pools are contracted per customer (``contracted_pool_usd``), sized from the
-customer's expected LLM spend.
+customer's expected LLM spend and never under $12 a seat.
 """
 
 from __future__ import annotations
@@ -52,9 +56,9 @@ REFERENCE_DENSITY = 1.0
 
 #: free, pro, team, enterprise, custom (the order of ``population.TIERS``)
 TIER_BUDGETS: tuple[TierBudget, ...] = (
-    TierBudget(HARD_CAP, 0.7, hard_limit_tokens=3_000_000),
-    TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=12.0, deny_at_hard_limit=False),
-    TierBudget(PAYG, 0.7, pool_per_seat_usd=20.0),
+    TierBudget(HARD_CAP, 0.7, hard_limit_tokens=4_000_000),
+    TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=20.0),
+    TierBudget(PAYG, 0.7, pool_per_seat_usd=15.0),
     TierBudget(PAYG, 0.8, contracted=True),
     TierBudget(PAYG, 0.7, contracted=True),
 )
@@ -63,7 +67,7 @@ TIER_BUDGETS: tuple[TierBudget, ...] = (
 #: (a contract sized on the customer's typical month; its heavier months cross it)
 CONTRACT_HEADROOM = (0.7, 1.8)
 #: and never below this per seat (a contract covers every seat it sells)
-CONTRACT_FLOOR_PER_SEAT_USD = 6.0
+CONTRACT_FLOOR_PER_SEAT_USD = 12.0
 
 
 #: the cost panel's per-task bands for the simulated product (``[kpis.workload.CLASS]``: low,
@@ -71,9 +75,9 @@ CONTRACT_FLOOR_PER_SEAT_USD = 6.0
 #: eight-KPI framework's shape kept (alarm about twice the top of the band); examples/policy.toml
 #: says why each is where it is. They do not scale with density: a task's size is not activity.
 WORKLOAD_BANDS: dict[str, tuple[int, int, int]] = {
-    "chat": (1_000, 4_000, 10_000),
-    "agent": (80_000, 250_000, 500_000),
-    "rag": (4_000, 16_000, 32_000),
+    "chat": (1_000, 6_000, 15_000),
+    "agent": (80_000, 300_000, 600_000),
+    "rag": (4_000, 20_000, 40_000),
 }
 
 

@@ -33,15 +33,16 @@ def enforce(
        budget sibling (``catalog.CHEAPER``) and logs ``degrade`` / ``soft_threshold`` (past the
        hard limit, when the tier degrades there instead of denying: ``degrade`` /
        ``hard_limit``);
-    2. hard_cap tiers (and soft_cap_degrade tiers that deny at the hard limit): a session that
-       starts once the month's usage has reached the budget is denied, so it never happens; one
+    2. hard_cap tiers (and soft_cap_degrade tiers that deny at the hard limit): a session whose
+       usage would take the month past the budget is denied, so it never happens; one
        ``deny`` / ``hard_limit`` per customer and day records the refusals, naming the user and
        feature that asked (no session or task: nothing ran);
     3. every tier: crossing the soft threshold logs one ``soft_threshold`` alert a month;
     4. payg tiers: every call past the budget logs ``overage`` / ``payg`` with the dollars past it.
 
-    A session already running when the budget runs out finishes (the guard denies call by
-    call; the simulator by session), so a capped customer ends within one session of its budget.
+    The guard reserves each call's cost and denies the call that would cross the limit; the
+    simulator decides by whole session (a session runs entirely or not at all), so a capped
+    customer ends the month at or under its budget.
     Returns the kept events and the guard events to add.
     """
     extra: list[dict[str, np.ndarray]] = []
@@ -89,8 +90,7 @@ def enforce(
         group = sess.g[idx] * 1000 + month_of_day[day[idx]]
         o = np.lexsort((sess.start[idx], group))
         idx, group = idx[o], group[o]
-        s_before = excl_cumsum(s_use[idx], np.unique(group, return_counts=True)[1])
-        d = idx[s_before >= pop.budget[sess.g[idx]]]
+        d = idx[_refused(s_use[idx], group, pop.budget[sess.g[idx]])]
         if len(d):
             denied = np.zeros(sess.n, dtype=bool)
             denied[d] = True
@@ -167,6 +167,28 @@ _TIER_DENIES = np.array(
         for b in TIER_BUDGETS
     ]
 )
+
+
+def _refused(use: np.ndarray, group: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Which sessions (in time order within each customer-month ``group``) the hard limit
+    refuses: a session whose usage would take the month past the budget, given the sessions
+    kept before it. The guard reserves a call's cost before it runs and denies the call that
+    would cross the limit, so a capped customer ends the month at or under its budget, never
+    over it; a smaller session that still fits later in the month runs."""
+    refused = np.zeros(len(use), dtype=bool)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(use)]
+    total = np.add.reduceat(use, starts) if len(use) else use
+    for a, b, t in zip(starts, ends, total, strict=True):
+        if t <= budget[a]:
+            continue  # the whole month fits: nothing refused (the common case, no loop)
+        kept = 0.0
+        for i in range(a, b):
+            if kept + use[i] > budget[a]:
+                refused[i] = True
+            else:
+                kept += use[i]
+    return refused
 
 
 def _month_of_day(pop: Population) -> np.ndarray:

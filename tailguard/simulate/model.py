@@ -55,6 +55,26 @@ AGENT_TOOL_RESULT_SCALE = 5.0
 #: an agent step's output (its reasoning text and the tool call): the Azure code trace's generated
 #: tokens x this (median about 130 tokens)
 AGENT_STEP_OUTPUT_SCALE = 8.0
+#: log-spread of the users' activity within a customer (lognormal weights, mean 1 per customer):
+#: with the spread across customers, the top 5% of a month's active users hold 50-70% of its
+#: spend and the median user sits near the bottom decile (the eight-KPI framework, §03); hand-set
+USER_SIGMA = 1.5
+#: a user is active on at most this share of days (weekday-weighted) ...
+MAX_DAY_SHARE = 0.85
+#: ... and a heavier user runs at most this many times the base sessions on an active day (so
+#: that an organic heavy user stays well under the high_frequency shape's 3x)
+MAX_SESSION_BOOST = 1.0
+#: share of a workload's sessions on its second feature (research_agent, assistant, kb_search):
+#: the two agent surfaces carry most of the spend between them, neither alone half of it
+FEATURE_SPLIT = 0.45
+#: how much of a light user's agent work is chat instead (see ``_sessions``; hand-set)
+LIGHT_USER_CHAT = 1.0
+#: high_frequency (automation): HF_SESSIONS + Poisson(HF_SESSIONS) sessions per active
+#: user-day, about 10x a person's (was 30: thirteen planted customers then made over half of a
+#: month's agent tasks; the diagnosis needs 3x)
+HF_SESSIONS = 6
+#: mean sessions per active user-day of the base population (1 + Binomial(4, 0.3))
+SESSIONS_BASE = 2.2
 
 
 def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
@@ -87,6 +107,8 @@ class _Users:
     ids: list[str]  # user_id strings
     ud_u: np.ndarray  # (user, day) pairs on which the user is active
     ud_d: np.ndarray
+    boost: np.ndarray  # per user: sessions per active day, relative to the base population
+    weight: np.ndarray  # per user: activity relative to the customer's mean user
 
 
 @dataclass
@@ -216,11 +238,20 @@ def _users(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> _User
     weekday = (np.arange(days) + pop.start.weekday()) % 7
     w = np.where(weekday < 5, 1.0, 0.4)
     w = w / w.mean()
-    p_user = pop.user_active[cust][user_c] * rng.lognormal(-0.06, 0.35, nu)
+    # per-user weight: a few heavy users carry most of a workspace's use (the eight-KPI
+    # framework: the top 5% of users consume 50-70%); normalised to a mean of 1 within each
+    # customer, so the customer's own activity (and its place in the tail) is unchanged
+    wt = rng.lognormal(0.0, USER_SIGMA, nu)
+    wt /= (np.bincount(user_c, weights=wt) / np.maximum(n_users, 1))[user_c]
+    want = pop.user_active[cust][user_c] * wt
+    # a user is active on at most MAX_DAY_SHARE of days; a heavier one runs more sessions on
+    # the days it is active (at most MAX_SESSION_BOOST times as many), the rest is not used
+    p_user = np.minimum(want, MAX_DAY_SHARE)
+    boost = np.clip(want / np.maximum(p_user, 1e-12), 1.0, MAX_SESSION_BOOST)
     active = rng.random((nu, days)) < np.minimum(p_user[:, None] * w[None, :], 1.0)
     active &= np.arange(days)[None, :] >= pop.signup_day[cust][user_c][:, None]
     ud_u, ud_d = np.nonzero(active)
-    return _Users(user_c, ids, ud_u, ud_d)
+    return _Users(user_c, ids, ud_u, ud_d, boost, wt)
 
 
 def _sessions(
@@ -230,7 +261,9 @@ def _sessions(
     ud_u, ud_d = users.ud_u, users.ud_d
     hf_ud = _has(pop, "high_frequency", cust[users.c[ud_u]])
     ns = 1 + rng.binomial(4, 0.3, len(ud_u))
-    ns[hf_ud] = 30 + rng.poisson(30.0, int(hf_ud.sum()))
+    heavy = users.boost[ud_u] > 1.0
+    ns[heavy] = 1 + rng.poisson(SESSIONS_BASE * users.boost[ud_u[heavy]] - 1.0)
+    ns[hf_ud] = HF_SESSIONS + rng.poisson(HF_SESSIONS, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)
     s_c = users.c[s_user]
@@ -242,8 +275,13 @@ def _sessions(
     s_start = (s_day * 86400 + hour * 3600).astype(np.float64)
 
     s_wl = _categorical(rng, pop.mix[s_g])
+    # a light user chats; the agents are run by the customer's heavy users (the eight-KPI
+    # framework's power users): an agent session of a user lighter than the customer's mean
+    # becomes a chat with probability LIGHT_USER_CHAT x (1 - weight)
+    light = (s_wl == 1) & (rng.random(nsess) < LIGHT_USER_CHAT * (1.0 - users.weight[s_user]))
+    s_wl[light] = 0
     s_rh = _has(pop, "reasoning_heavy", s_g)
-    s_feat = s_wl * 2 + (rng.random(nsess) < 0.35)
+    s_feat = s_wl * 2 + (rng.random(nsess) < FEATURE_SPLIT)
     s_feat[s_rh & (s_wl == 1)] = 3  # research_agent
     s_model = _categorical(rng, cat.ROUTES[pop.tier[s_g], s_wl])
     s_f = trend * s_day / max(1, pop.days - 1)

@@ -54,21 +54,23 @@ COMPATIBLE_PAIRS: tuple[tuple[str, str], ...] = (
 
 #: Calibration (see docs/simulator.md): the real per-client log-spread is scaled by this factor
 #: because tier pricing (cheap models on small customers) adds its own spread on top of activity.
-SPREAD = 0.75
+SPREAD = 0.8
 #: sessions per 30 days of the median customer
-MEDIAN_SESSIONS_30D = 6.0
+MEDIAN_SESSIONS_30D = 5.0
 #: Estimated LLM USD per session of the base population by tier (free, pro, team, enterprise,
 #: custom), measured on simulated data (seed 7, 240 customers x 365 days from 2025-12-01,
 #: density 1, unplanted customers, ingested with genai-prices and prices.toml); sizes the
 #: contracted pools (which count LLM spend, like the guard).
-COST_PER_SESSION = np.array([0.026, 0.185, 0.207, 0.232, 0.218])
+COST_PER_SESSION = np.array([0.021, 0.189, 0.183, 0.201, 0.182])
 #: the same, fully loaded (with the unit costs of prices.py: tools, retrieval, escalations);
 #: sizes the usage-based commits
-FULL_COST_PER_SESSION = np.array([0.031, 0.241, 0.264, 0.291, 0.251])
+FULL_COST_PER_SESSION = np.array([0.026, 0.246, 0.238, 0.265, 0.291])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
+#: customers per shape planted, as a share of the population
+PLANTED_SHARE = 0.005
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
-PLANTED_TIER_P = np.array([0.7, 0.25, 0.05])
+PLANTED_TIER_P = np.array([0.0, 0.8, 0.2])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
 DIFFICULTY_SIGMA = 0.7
 #: share of customers signing up inside the window, per 30 days of it
@@ -80,14 +82,22 @@ COHORT_UPLIFT = 1.3
 SESSIONS_PER_USER_DAY = 2.2
 #: share of an enterprise contract's seats held by active users (a contract is sized on the
 #: people who use the product; hand-set)
-ENT_SEAT_USE = (0.3, 0.6)
-TEAM_SEAT_USE = (0.6, 1.0)
+ENT_SEAT_USE = (0.7, 1.0)
+#: share of days the mean user of a customer is active on (sets how many users a customer
+#: has for its activity: a heavy customer is heavy because many people use it; hand-set)
+USER_DAY_SHARE = (0.06, 0.2)
+#: seats sold per user on pro, team and enterprise plans (a few unused seats; hand-set)
+SPARE_SEATS = (1.0, 1.3)
+#: users (people and API keys) of a customer by plan, whatever its traffic: log-uniform between
+#: these bounds, the upper one excluded (free, pro, team, enterprise, custom; hand-set: a pro plan
+#: is a person or a small group, a team plan a department, an enterprise contract a company)
+PLAN_USERS = np.array([[1, 2], [1, 6], [3, 17], [18, 46], [1, 2]], dtype=float)
 #: share of the least active customer's sessions routed to the budget sibling of the plan's model
 #: (falling quadratically to none for the most active; hand-set)
 BUDGET_MODEL_SHARE = 0.25
 #: share of agent sessions in the least and the most active customer's mix (linear in the
 #: activity quantile between them); the rest is chat and rag, 55:45
-AGENT_SHARE = (0.3, 0.65)
+AGENT_SHARE = (0.15, 0.65)
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     # at least ~3 sessions a month: a customer row with no activity at all is a churned account
     sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 3.0) * days / 30.0
     # --- users: enough principals that a user is active on 35-75% of days ------------------
-    frac = rng.uniform(0.35, 0.75, n)
+    frac = rng.uniform(*USER_DAY_SHARE, n)
     users = np.maximum(1, np.ceil(sessions / (days * SESSIONS_PER_USER_DAY * frac))).astype(
         np.int64
     )
@@ -238,7 +248,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     )
     # automation (near-constant traffic) runs on a pro or a small team plan
     auto = (shapes & SHAPE_BIT["high_frequency"]) > 0
-    tier[auto] = np.where(rng.random(int(auto.sum())) < 0.6, 1, 2).astype(np.int8)
+    tier[auto] = 2
     low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
     p_hit[low] = rng.uniform(0.0, 0.04, low.sum())
     p_sys[low] = rng.uniform(0.0, 0.04, low.sum())
@@ -262,37 +272,30 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     difficulty = np.clip(rng.lognormal(0.0, DIFFICULTY_SIGMA, n), 0.3, 5.0)
 
     # --- commercial terms ----------------------------------------------------------------
-    # Seats are bought for the people on the plan, not for the traffic: they grow sublinearly
-    # with the principals (users and API keys) that call the product, so a customer that wired
-    # the product into its workflows (many principals, near-constant traffic) pays for a few
-    # seats. The median paying customer's cost stays a small share of its MRR (the eight-KPI
-    # framework) while heavy customers on small flat plans cost more than they pay (the
-    # cost-concentration article, the cost-allocation guide).
-    grow = rng.uniform(1.0, 1.5, n)
+    # Seats are bought for the people of the company who use the product: each paid plan sells
+    # at least a seat per user, and a user is a person (or an API key) of a company whose size
+    # the plan reflects (``PLAN_USERS``), whatever its traffic; the customer's activity is spread
+    # over them, a few heavy users carrying most of it (``model.USER_SIGMA``). A planted
+    # customer is one or a few people whose automation does the calling, on a small flat plan:
+    # the customers who pay $40 and cost $4,000.
+    pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
+    lo_u, hi_u = PLAN_USERS[tier, 0], PLAN_USERS[tier, 1]
+    size = np.floor(lo_u * (hi_u / lo_u) ** rng.random(n)).astype(np.int64)
+    users = np.maximum(users, size)
+    users[planted & (tier == 1)] = 1
+    users[planted & (tier == 2)] = np.minimum(users[planted & (tier == 2)], 2)
+    users[planted & (tier == 3)] = np.minimum(users[planted & (tier == 3)], 3)
     seats = users.copy()
     seats[tier == 0] = 1  # a free plan sells no seats: one budget for the whole account
-    pro, team, ent, cus = tier == 1, tier == 2, tier == 3, tier == 4
-    seats[pro] = np.clip(
-        np.round(users[pro] ** 0.8 * rng.uniform(0.8, 1.4, int(pro.sum()))), 1, 10
-    ).astype(np.int64)
-    seats[team] = np.maximum(3, np.ceil(users[team] ** 0.7 * grow[team])).astype(np.int64)
-    # a planted customer on a pro plan is one or two people whose automation does the calling
-    # and a planted team plan is a small one
-    seats[pro & planted] = 1
-    seats[team & planted] = np.minimum(seats[team & planted], 4)
-    seats[ent] = np.maximum(25, np.ceil(users[ent] * (grow[ent] + 0.1))).astype(np.int64)
-    # an enterprise contract's seats are people who use the product: at least ENT_SEAT_USE of
-    # them are active users, each as active as the customer's other users
-    more = np.maximum(users[ent], np.ceil(seats[ent] * rng.uniform(*ENT_SEAT_USE, int(ent.sum()))))
-    sessions[ent] *= more / users[ent]
-    users[ent] = more.astype(np.int64)
-    # and a team plan's seats are mostly held by people who use it (TEAM_SEAT_USE of them)
-    more = np.maximum(
-        users[team], np.ceil(seats[team] * rng.uniform(*TEAM_SEAT_USE, int(team.sum())))
-    )
-    sessions[team] *= more / users[team]
-    users[team] = more.astype(np.int64)
-    seats[cus] = np.maximum(1, users[cus] // 5)
+    spare = rng.uniform(*SPARE_SEATS, n)
+    seats[pro | team] = np.ceil(users[pro | team] * spare[pro | team]).astype(np.int64)
+    seats[team] = np.maximum(seats[team], 3)
+    seats[ent] = np.maximum(25, np.ceil(users[ent] * spare[ent])).astype(np.int64)
+    # an enterprise contract is sized on the people who use it: most seats are held
+    held = np.ceil(seats[ent] * rng.uniform(*ENT_SEAT_USE, int(ent.sum())))
+    users[ent] = np.maximum(users[ent], held).astype(np.int64)
+    seats[cus] = users[cus]  # usage-based: a seat is a person on the account
+    user_active = sessions / (users * days * SESSIONS_PER_USER_DAY)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
     mrr = seats * per_seat[tier]
     mrr[ent] = np.maximum(mrr[ent], 1500.0) * rng.uniform(0.8, 1.3, int(ent.sum()))
@@ -336,8 +339,9 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
 
 
 def planted_per_shape(n: int) -> int:
-    """How many customers carry each shape: a handful (5 per 2,000), at least 2."""
-    return max(2, round(n * 0.0025))
+    """How many customers carry each shape: a handful (10 per 2,000), at least one (the demo's
+    240 customers carry one of each: six customers, a pair among them)."""
+    return max(1, round(n * PLANTED_SHARE))
 
 
 def _plant(rng: np.random.Generator, q: np.ndarray, n: int) -> np.ndarray:  # q: activity

@@ -3,7 +3,7 @@
 The per-customer economics essay ("Per-customer economics: the whole-system unit number hides
 which customers are setting your money on fire"), the cost-allocation guide ("Allocating AI
 Inference Costs Back to Individual Customers") and the cost-concentration article are the story:
-a product whose aggregate looks healthy (inference about a quarter of MRR), a cheap median
+a product whose aggregate looks healthy (inference a few percent of MRR), a cheap median
 customer, a power-law tail, and a few flat-priced customers who cost many times what they pay.
 The targets are ratios per customer, so they hold on this month of 2,000 customers as on the
 demo's year of 240 (both at the calibrated activity, density 1).
@@ -181,12 +181,14 @@ def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
 
 
 def test_aggregate_cost_to_revenue_looks_healthy(econ: dict[str, Any]) -> None:
-    """The cost-allocation guide's product: inference is 24% of MRR in aggregate, "apparently
-    healthy", against per-segment targets of under 15-20% of MRR and alerts above 25-35%. The
-    per-customer economics essay's trap is the same: the aggregate looks fine. Asserted: fully
-    loaded cost 15-35% of revenue over the window."""
+    """The per-customer economics essay's trap: the aggregate looks fine. The eight-KPI
+    framework's panel (seed 002) sets where "fine" is for a seat-priced product: the median paid
+    user at 0.5-1.5% of the seat price and a tenant's cost at 3-8% of its ARR (12% funds the
+    feature off margin), so the aggregate of a healthy panel sits in single digits, under the
+    cost-allocation guide's segment targets (15-20% of MRR; its 24% is its example of a ratio
+    that only looks healthy). Asserted: fully loaded cost 3-15% of revenue over the window."""
     share = econ["cost"].sum() / econ["revenue"].sum()
-    assert 0.15 <= share <= 0.35, share
+    assert 0.03 <= share <= 0.15, share
 
 
 def test_median_paying_customer_is_cheap(econ: dict[str, Any]) -> None:
@@ -207,8 +209,10 @@ def test_a_few_paying_customers_are_deeply_underwater(econ: dict[str, Any]) -> N
     under = paid & (ratio > 1.0)
     share = under.sum() / paid.sum()
     # the cost-allocation guide's example: 5% of customers at negative gross margin on inference
-    # alone; asserted 2-8%
-    assert 0.02 <= share <= 0.08, share
+    # alone, on a product whose inference is 24% of MRR; at this product's single-digit aggregate
+    # fewer cross their price (the planted flat-plan customers, and no organic one: a seat is
+    # bought per user). Asserted 1-8%
+    assert 0.01 <= share <= 0.08, share
     assert 3.0 <= ratio.max() <= 150.0, ratio.max()
     # on flat plans: most of them on pro or team
     assert np.isin(econ["tier"][under], ["pro", "team"]).mean() >= 0.7
@@ -222,10 +226,12 @@ def test_the_most_underwater_are_paying_customers(econ: dict[str, Any]) -> None:
 
 
 def test_heavy_customers_sit_on_every_plan(econ: dict[str, Any]) -> None:
-    """Tier is only loosely tied to usage: the top 5% by cost is not all enterprise."""
+    """Tier is only loosely tied to usage: the top 5% by cost is not all enterprise, and pro
+    customers reach it (with many seats: pro's cap, $20 a seat, holds each one's spend, and the
+    planted customers sit on team and enterprise plans)."""
     top = np.argsort(-econ["cost"], kind="stable")[: len(econ["cost"]) // 20]
     tiers = econ["tier"][top]
-    assert (tiers == "pro").mean() >= 0.2
+    assert (tiers == "pro").mean() >= 0.1
     assert (tiers == "enterprise").mean() <= 0.5
 
 
@@ -258,17 +264,17 @@ def test_agent_calls_carry_a_2026_agents_context(econ: dict[str, Any]) -> None:
 
 def test_free_tier_stops_at_its_budget(econ: dict[str, Any], mid_run: SimulationResult) -> None:
     """The free tier's hard cap (input + output tokens a month, the policy the simulation wrote):
-    sessions after the budget is reached are denied (guard ``deny`` with no session), so a free
-    customer's tokens end within one session of its budget; the free tier has no escalation."""
+    a session that would take the month past the budget is denied (guard ``deny`` with no
+    session), so a free customer's tokens end at or under its budget (the guard reserves a call
+    before it runs); the free tier has no escalation."""
     import tomllib
 
     policy = tomllib.loads(mid_run.policy_path.read_text())
     budget = policy["tiers"]["free"]["hard_limit_tokens"]
-    assert budget == 3_000_000  # the demo's budget (budgets.py, examples/policy.toml)
+    assert budget == 4_000_000  # the demo's budget (budgets.py, examples/policy.toml)
     free = econ["free"]
     assert free
-    # one session is at most a few tasks of a few calls of up to ~100k tokens
-    over = [(c, tok) for c, tok, _, _ in free if tok > budget + 1_500_000]
+    over = [(c, tok) for c, tok, _, _ in free if tok > budget]
     assert not over, over[:3]
     assert sum(esc for _, _, esc, _ in free) == 0
     capped = [c for c, *_, denied in free if denied > 0]

@@ -190,13 +190,21 @@ def test_parquet_has_exactly_the_input_columns(tmp_path: Path) -> None:
     assert len(np.unique(ids)) == len(ids)
 
 
-def test_guard_events_follow_the_budgets(tmp_path: Path) -> None:
+def test_guard_events_follow_the_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The guard's decisions as the engine logs them: at most one soft-threshold alert per
     customer and month; each ``degrade`` just before the call it degraded (1 us), which runs on
     the budget sibling it names; each ``overage`` a positive dollar amount; each ``deny`` with no
     session (nothing ran)."""
+    import dataclasses
+
+    from tailguard.simulate import budgets
     from tailguard.simulate import catalog as cat
 
+    # a tight pro pool ($2 a seat), so that pro customers cross the soft threshold and every
+    # kind of decision is exercised (the demo's $20 a seat is rarely reached in a month)
+    tiers = list(budgets.TIER_BUDGETS)
+    tiers[1] = dataclasses.replace(tiers[1], pool_per_seat_usd=2.0)
+    monkeypatch.setattr(budgets, "TIER_BUDGETS", tuple(tiers))
     res = simulate(customers=400, days=30, seed=3, out=tmp_path, fmt="parquet")
     t = pq.read_table(res.events_path).to_pylist()
     guard = [g for g in t if g["kind"] == "guard"]

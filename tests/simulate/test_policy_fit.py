@@ -2,15 +2,13 @@
 
 The cost panel (``tailguard kpis``) judges each metric against the healthy bands of the tier-budget
 practice; a panel that is always red teaches people to ignore it. On the demo's product (a
-month after a month of history) every metric that says "act" does so for a stated reason: the
-heavy tail the product is built to show, or a band of the framework that describes a cheaper
-chat product than this agentic one.
+month after a month of history) the panel is mostly in band, and the one metric that says "act"
+does so for the reason the demo is about: the heavy tail.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import tomllib
 from decimal import Decimal
@@ -29,15 +27,19 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
 
 @pytest.fixture(scope="module")
 def demo_like(tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulationResult, Path]:
-    """The demo's product over October and November 2026 (400 customers)."""
+    """The demo's product itself: ``tailguard demo``'s simulation (240 customers over the year
+    to November 2026, seed 7), ingested as the demo ingests it."""
+    from tailguard.demo import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_DENSITY, DEMO_START
+
     out = tmp_path_factory.mktemp("fit")
     res = simulate(
-        customers=400,
-        days=61,
+        customers=DEMO_CUSTOMERS,
+        days=DEMO_DAYS,
         seed=7,
         out=out / "sim",
         fmt="parquet",
-        start=dt.date(2026, 10, 1),
+        start=DEMO_START,
+        density=DEMO_DENSITY,
     )
     led = Ledger(out / "ledger")
     res.load_into(led)
@@ -49,7 +51,7 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
 ) -> None:
     """Customer by customer, the guard's limits under examples/policy.toml equal those under the
     policy the simulation wrote, and both equal the budget worked out here from the rules the
-    example states: free 3,000,000 tokens, pro $12 a seat, team $20 a seat (written as the
+    example states: free 4,000,000 tokens, pro $20 a seat, team $15 a seat (written as the
     contracted pool), enterprise and usage-based their contracted pool."""
     res, _ = demo_like
     example = parse_policy(tomllib.loads(EXAMPLE.read_text()))
@@ -71,16 +73,16 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
         ), r
         seats = int(r["seats"])
         expected: tuple[str, Decimal] = {
-            "free": ("tok", Decimal(3_000_000)),
-            "pro": ("usd", Decimal(12) * seats),
-            "team": ("usd", Decimal(20) * seats),
+            "free": ("tok", Decimal(4_000_000)),
+            "pro": ("usd", Decimal(20) * seats),
+            "team": ("usd", Decimal(15) * seats),
             "enterprise": ("usd", pool or Decimal(0)),
             "custom": ("usd", pool or Decimal(0)),
         }[r["tier"]]
         micro = Decimal(a.hard_limit) / (Decimal(10) ** 6 if a.budget_unit == "usd" else 1)
         assert (a.budget_unit, micro) == expected, r
         if r["tier"] == "team":
-            assert pool == Decimal(20) * seats  # the pool a team plan pays for
+            assert pool == Decimal(15) * seats  # the pool a team plan pays for
         tiers_seen.add(r["tier"])
     assert tiers_seen == {"free", "pro", "team", "enterprise", "custom"}
     # the panel's per-task bands for this product, as the example states them (by hand)
@@ -88,9 +90,9 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
         example.workload_bands
         == written.workload_bands
         == {
-            "chat": (1_000, 4_000, 10_000),
-            "agent": (80_000, 250_000, 500_000),
-            "rag": (4_000, 16_000, 32_000),
+            "chat": (1_000, 6_000, 15_000),
+            "agent": (80_000, 300_000, 600_000),
+            "rag": (4_000, 20_000, 40_000),
         }
     )
 
@@ -104,21 +106,18 @@ def _panel(ledger: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 def test_panel_says_act_only_for_stated_reasons(
     demo_like: tuple[SimulationResult, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each metric at "act" is one of these, for the reason given:
+    """The panel is mostly in band; one metric may say "act", for the reason the demo tells:
 
-    - ``median_paid_user_seat_pct`` (0.5-1.5% of a seat): the eight-KPI framework's band for a
-      chat-first product; this one runs 2026 agents and its median paying customer spends
-      several percent of its MRR (the cost-allocation guide's world);
-    - ``top_decile_vs_soft_cap``, ``top_percentile_vs_hard_cap``: budgets follow the
-      cost-allocation guide's rule (a cap near 150-200% of the median customer's usage), not the
-      framework's 90th percentile, so the heavy tail (the planted customers among it) crosses
-      them: the pattern these metrics are there to show;
-    - ``cost_to_arr``: customers above 20% of their ARR, every one of them planted or paying
-      for a pro or team plan.
-    The per-task bands are the product's own (``[kpis.workload]`` in the policy), and the routing
-    rates alert only above their alarm for three days (the framework's rule), so neither is at
-    "act". Asserted besides: the anchors that do not depend on that choice stay in band, at most
-    two of the eight KPIs are at "act", and at most four of the sixteen metrics.
+    - ``cost_to_arr``: its status is the worst customer's, and the heavy tail the demo is there
+      to show (customers costing more than they pay, every one of them planted or on a flat plan)
+      is above 20% of its ARR (the eight-KPI framework's "revisit at renewal").
+
+    Every other bound below comes from the eight-KPI framework's bands (seed 002), read where
+    its "act" begins: the median paid user at or under 3% of the seat price; the p90 user of
+    every tier at or under 100% of the soft cap; the p99 user at or under the hard cap on the
+    tiers whose cap must hold (free's hard cap, pro's soft cap that denies at the limit); the free
+    tier's hard-cap rate at or under 25%, and in its 5-15% band here; the top feature under half
+    of the spend. At most one of the eight KPIs is at "act" and one of the sixteen metrics.
     """
     _res, ledger = demo_like
     panel = _panel(ledger, capsys)
@@ -126,21 +125,19 @@ def test_panel_says_act_only_for_stated_reasons(
     metrics = {m["id"]: m for k in panel["kpis"] for m in k["metrics"]}
     assert len(metrics) == 16
     act = {i for i, m in metrics.items() if m["status"] == "act"}
-    explained = {
-        "median_paid_user_seat_pct",
-        "top_decile_vs_soft_cap",
-        "top_percentile_vs_hard_cap",
-        "cost_to_arr",
-    }
-    assert act <= explained, act - explained
-    assert len(act) <= 4, act
+    assert act <= {"cost_to_arr"}, act
     kpi_act = [k["id"] for k in panel["kpis"] if k["status"] == "act"]
-    assert set(kpi_act) <= {"per_user_cost", "per_tenant_cost"}, kpi_act
+    assert set(kpi_act) <= {"per_tenant_cost"}, kpi_act
     assert metrics["agent_effective_tokens"]["band_source"] == "policy"
-    # the median customer stays under every soft threshold; the free cap catches 5-20%
+    assert metrics["median_paid_user_seat_pct"]["value"] <= 3
+    assert max(metrics["top_decile_vs_soft_cap"]["value"].values()) <= 100
+    p99 = metrics["top_percentile_vs_hard_cap"]["value"]
+    assert p99["free"] <= 100 and p99["pro"] <= 100, p99
     assert metrics["median_projected_pct"]["status"] != "act"
-    assert 5 <= metrics["overage_routing_rate"]["value"]["free"] <= 20
-    assert metrics["median_paid_user_seat_pct"]["value"] <= 20  # the guide's SMB target
+    assert 5 <= metrics["overage_routing_rate"]["value"]["free"] <= 15
+    assert metrics["top_feature_spend_share"]["value"] < 50
+    # the tail the demo shows is why cost_to_arr says act: customers above 20% of their ARR
+    assert metrics["cost_to_arr"]["over_20"] >= 1
 
 
 def test_diagnosis_finds_the_planted_shapes_on_the_demos_product(
@@ -150,7 +147,7 @@ def test_diagnosis_finds_the_planted_shapes_on_the_demos_product(
     budgets (degraded calls, denied sessions), the diagnosis names the planted shapes with
     precision and recall >= 0.9 among the tail customers it judges, and most planted customers
     are big enough to reach that tail with the 20 tasks it needs to judge one (asserted: three
-    quarters of the planted pairs on these two months)."""
+    quarters of the planted pairs on the demo's year)."""
     from tailguard.analytics.diagnose import diagnose
     from tailguard.analytics.period import Window
 
