@@ -5,6 +5,12 @@ heavy)::
 
     from tailguard import Ledger, ingest, PriceBook, simulate, customer_report, Guard
 
+Every report takes the ledger first (a ``Ledger``, its directory, an open connection, or a
+``QueryContext`` to share one connection between reports) and its window as ``window=``::
+
+    with QueryContext.open("ledger/") as ctx:
+        panel, table = kpis(ctx, policy=load_policy("policy.toml")), margins(ctx)
+
 Flow (docs/architecture in DESIGN.md): events → pricing → ledger → analytics → report; the guard
 decides before a call and settles after it.
 """
@@ -25,23 +31,30 @@ _EXPORTS: dict[str, str] = {
     "InputError": "tailguard.errors",
     "Ledger": "tailguard.ledger",
     "PriceBook": "tailguard.pricing",
+    "QueryContext": "tailguard.analytics.context",
     "Request": "tailguard.guard",
     "TailguardError": "tailguard.errors",
     "UnknownModelError": "tailguard.errors",
     "Window": "tailguard.analytics.period",
+    "anomalies": "tailguard.analytics.anomalies",
     "concentration": "tailguard.analytics.concentration",
     "connect": "tailguard.sdk",
     "customer_report": "tailguard.analytics.report",
+    "decide": "tailguard.analytics.decide",
     "diagnose": "tailguard.analytics.diagnose",
-    "outcomes": "tailguard.analytics.outcomes",
-    "workload": "tailguard.analytics.workload",
+    "digest": "tailguard.analytics.digest",
     "entity_totals": "tailguard.analytics.totals",
     "ingest": "tailguard.ledger",
+    "kpis": "tailguard.analytics.kpis",
     "load_policy": "tailguard.guard",
+    "margins": "tailguard.analytics.margins",
+    "outcomes": "tailguard.analytics.outcomes",
     "price_table": "tailguard.pricing",
     "read_events": "tailguard.events.readers",
+    "renewal": "tailguard.analytics.renewal",
     "simulate": "tailguard.simulate",
     "window": "tailguard.analytics.period",
+    "workload": "tailguard.analytics.workload",
 }
 
 __all__ = [
@@ -53,30 +66,44 @@ __all__ = [
     "InputError",
     "Ledger",
     "PriceBook",
+    "QueryContext",
     "Request",
     "TailguardError",
     "UnknownModelError",
     "Window",
+    "anomalies",
     "concentration",
     "connect",
     "customer_report",
+    "decide",
     "diagnose",
+    "digest",
     "entity_totals",
     "ingest",
+    "kpis",
     "load_policy",
+    "margins",
     "outcomes",
     "price_table",
     "read_events",
+    "renewal",
     "simulate",
     "window",
     "workload",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tailguard.analytics.anomalies import anomalies
     from tailguard.analytics.concentration import concentration
+    from tailguard.analytics.context import QueryContext
+    from tailguard.analytics.decide import decide
     from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.digest import digest
+    from tailguard.analytics.kpis import kpis
+    from tailguard.analytics.margins import margins
     from tailguard.analytics.outcomes import outcomes
     from tailguard.analytics.period import Window, window
+    from tailguard.analytics.renewal import renewal
     from tailguard.analytics.report import customer_report
     from tailguard.analytics.totals import entity_totals
     from tailguard.analytics.workload import workload

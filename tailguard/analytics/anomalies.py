@@ -32,24 +32,24 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.period import scan_day
+from tailguard.analytics.context import QueryContext, using
+from tailguard.analytics.period import Window, scan_day
 from tailguard.errors import ConfigError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from tailguard.guard.policy import Policy
 
 ENTITY_TYPES: tuple[str, ...] = ("user", "feature", "customer")
 EPOCH = dt.date(1970, 1, 1)
 
+#: the ``_tg_daily`` table: spend per entity and UTC day number, from the roll-up (or the
+#: events: ``QueryContext.source``; ``{dn}``: the row's day number)
 DAILY_SQL = """
-CREATE OR REPLACE TEMP TABLE _tg_daily AS
 WITH ev AS (
   SELECT customer_id, user_id, coalesce(feature, '(none)') AS feature,
-    CAST(floor(epoch(ts) / 86400) AS BIGINT) AS day, cost_usd
-  FROM events
-  WHERE ts >= ? AND ts < ? AND cost_usd IS NOT NULL
+    {dn} AS day, cost_usd
+  FROM {src}
+  WHERE {where} AND cost_usd IS NOT NULL
 )
 SELECT 'user' AS entity_type, user_id AS entity_id, customer_id, day, sum(cost_usd) AS cost
 FROM ev WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4
@@ -90,8 +90,9 @@ def _ratio(spend: Decimal, median: Decimal) -> float | None:
 
 
 def anomalies(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
     *,
+    window: Window | None = None,
     day: dt.date | None = None,
     threshold: float = 5.0,
     top_users: int = 10,
@@ -105,11 +106,26 @@ def anomalies(
     """
     if threshold <= 0:
         raise ConfigError("threshold must be > 0")
-    con.execute("SET TimeZone = 'UTC'")
+    if day is None and window is not None:
+        day = window.last_day
+    with using(ledger) as ctx:
+        return _scan(ctx, day, threshold, top_users, top_features, policy)
+
+
+def _scan(
+    con: QueryContext,
+    day: dt.date | None,
+    threshold: float,
+    top_users: int,
+    top_features: int,
+    policy: Policy | None,
+) -> dict[str, Any]:
     day = scan_day(con, day)
     lo = dt.datetime.combine(day - dt.timedelta(days=7), dt.time(), dt.UTC)
     hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    con.execute(DAILY_SQL, [lo, hi])
+    src = con.source(Window(lo, hi))
+    daily = DAILY_SQL.format(src=src.table, where=src.where, dn=src.day_number)
+    con.temp_table("_tg_daily", daily, src.params)
     trailing = [day - dt.timedelta(days=i) for i in range(7, 0, -1)]
     # days as day numbers since 1970-01-01 (UTC): ``epoch`` needs no time-zone conversion
     dn = [(d - EPOCH).days for d in (*trailing, day, day - dt.timedelta(days=1))]
@@ -156,12 +172,12 @@ def anomalies(
 
 
 def _tiers_out_of_band(
-    con: duckdb.DuckDBPyConnection, day: dt.date, policy: Policy | None
+    con: QueryContext, day: dt.date, policy: Policy | None
 ) -> list[dict[str, Any]]:
-    from tailguard.analytics.kpis import customer_days, panel_period, routing_rows
+    from tailguard.analytics.kpis import build, panel_period, routing_rows
 
     p = panel_period(con, day.strftime("%Y-%m"), day)
-    customer_days(con, p)
+    t = build(con, p, parts=["days"])
     return [
         {
             "tier": r["tier"],
@@ -171,6 +187,6 @@ def _tiers_out_of_band(
             "status": r["status"],
             "alert_3_days": r["alert_3_days"],
         }
-        for r in routing_rows(con, p, policy)
+        for r in routing_rows(t, policy)
         if r["status"] != "ok" or r["alert_3_days"]
     ]

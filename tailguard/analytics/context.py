@@ -56,6 +56,7 @@ __all__ = [
     "DuckDBDialect",
     "QueryContext",
     "Result",
+    "Source",
     "add_months",
     "as_context",
     "month_last",
@@ -63,6 +64,11 @@ __all__ = [
     "quarter_start",
     "using",
 ]
+
+#: the view of the ledger's roll-ups (``tailguard.ledger.rollup``): per customer × user × UTC
+#: day × kind × provider × model × feature × workload × outcome × action × rule × tool_kind,
+#: exact sums; NOT unique per key (one file per segment): every read re-aggregates
+ROLLUP = "rollup"
 
 #: ``trunc`` units
 UNITS = ("week", "month", "quarter", "year")
@@ -115,6 +121,11 @@ class Dialect:
         """The UTC calendar day (DATE) of the timestamp ``ts``."""
         raise NotImplementedError
 
+    def date_number(self, d: str) -> str:
+        """Whole days since 1970-01-01 (BIGINT) of the DATE ``d``: the roll-up's ``day`` as the
+        same key ``day_number`` gives a timestamp."""
+        raise NotImplementedError
+
     def trunc(self, unit: str, ts: str) -> str:
         """The DATE starting the UTC ``unit`` (``week``: ISO, Monday; ``month``, ``quarter``,
         ``year``) that holds the timestamp ``ts``."""
@@ -162,6 +173,9 @@ class DuckDBDialect(Dialect):
     def to_date(self, ts: str) -> str:
         return f"CAST({ts} AS DATE)"  # the session zone is UTC (setup)
 
+    def date_number(self, d: str) -> str:
+        return f"({d} - DATE '1970-01-01')"
+
     def trunc(self, unit: str, ts: str) -> str:
         if unit not in UNITS:
             raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
@@ -203,6 +217,25 @@ class Result:
         return self.rows[0] if self.rows else None
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a report reads its per-day sums (``QueryContext.source``): the same SQL text runs
+    on either table with these pieces substituted."""
+
+    #: ``rollup`` or ``events``
+    table: str
+    #: the window's WHERE on that table, and its parameters
+    where: str
+    params: list[Any]
+    #: how many events a row stands for: the roll-up's ``events`` column, or ``1``
+    n: str
+    #: how many LLM requests a row stands for (``llm_call`` rows only)
+    requests: str
+    #: the row's UTC day as days since 1970-01-01
+    day_number: str
+    rollup: bool
+
+
 @dataclass
 class QueryContext:
     """One engine connection, its dialect, and the ledger's dates, for any number of reports.
@@ -215,7 +248,11 @@ class QueryContext:
     dialect: Dialect = field(default=DUCKDB)
     ledger: Ledger | None = None
     owned: bool = False
+    #: read the ledger's roll-ups where they answer the question (False: events only, the
+    #: second method the tests compare the roll-up path against)
+    use_rollup: bool = True
     _span: tuple[dt.datetime | None, dt.datetime | None] | None = field(default=None, repr=False)
+    _has_rollup: bool | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -287,11 +324,57 @@ class QueryContext:
     def to_date(self, ts: str = "ts") -> str:
         return self.dialect.to_date(ts)
 
+    def date_number(self, d: str = "day") -> str:
+        return self.dialect.date_number(d)
+
     def trunc(self, unit: str, ts: str = "ts") -> str:
         return self.dialect.trunc(unit, ts)
 
     def quantile(self, expr: str, q: float) -> str:
         return self.dialect.quantile(expr, q)
+
+    # --- the roll-ups ------------------------------------------------------------------------
+
+    def has_rollup(self) -> bool:
+        """True when the connection has the ledger's ``rollup`` view (``Ledger.connect`` makes
+        it; a hand-made connection with only ``events`` has none) and ``use_rollup`` is on."""
+        if not self.use_rollup:
+            return False
+        if self._has_rollup is None:
+            try:
+                self.fetch(f"SELECT * FROM {ROLLUP} LIMIT 0")
+                self._has_rollup = True
+            except Exception:  # any engine's "no such table": read events
+                self._has_rollup = False
+        return self._has_rollup
+
+    def source(self, win: Window) -> Source:
+        """Where to read per-day sums over ``win``: the roll-up when it can answer
+        (``rollup_where``), else the events; the ``Source`` names the table, its WHERE and the
+        expressions that differ between the two (a row count, LLM requests, the day number)."""
+        on_days = self.rollup_where(win)
+        if on_days is not None:
+            return Source(ROLLUP, *on_days, "events", "requests", self.date_number("day"), True)
+        where, params = win.sql()
+        req = "coalesce(requests, 1)"
+        return Source("events", where, list(params), "1", req, self.day_number("ts"), False)
+
+    def rollup_where(self, win: Window) -> tuple[str, list[Any]] | None:
+        """A WHERE on the roll-up's ``day`` that selects exactly the events ``win.sql()``
+        selects, or None when the roll-up cannot answer (no roll-up, or a window bound that is
+        not a UTC midnight: the roll-up's grain is the UTC day)."""
+        if not self.has_rollup():
+            return None
+        parts, params = [], []
+        for bound, op in ((win.start, ">="), (win.end, "<")):
+            if bound is None:
+                continue
+            utc = bound.astimezone(dt.UTC)
+            if utc.time() != dt.time(0):
+                return None
+            parts.append(f"day {op} ?")
+            params.append(utc.date())
+        return (" AND ".join(parts) or "TRUE"), params
 
     # --- the ledger's dates --------------------------------------------------------------------
 
@@ -300,7 +383,8 @@ class QueryContext:
         connection's view of the segments is fixed when it is made, so the answer cannot go
         stale while the context lives."""
         if self._span is None:
-            row = self.fetch("SELECT min(ts), max(ts) FROM events")
+            src = f"min(first_ts), max(last_ts) FROM {ROLLUP}" if self.has_rollup() else None
+            row = self.fetch(f"SELECT {src or 'min(ts), max(ts) FROM events'}")
             self._span = (row[0][0], row[0][1]) if row else (None, None)
         return self._span
 

@@ -1,9 +1,11 @@
 """The per-customer table: who costs what, per task, against what they pay (the per-customer
 economics essay).
 
-One engine query aggregates the ledger by customer (a single pass, portable SQL: CASE inside
-aggregates rather than DuckDB-only FILTER, so the same text runs on ClickHouse); Python then
-derives the ratios over the small aggregated result with Decimal arithmetic.
+One engine query aggregates the ledger by customer (portable SQL: CASE inside aggregates rather
+than DuckDB-only FILTER, so the same text runs on ClickHouse): the sums from the ledger's
+roll-up when the window is whole UTC days (else from the events), the distinct tasks from the
+``task_outcome`` events; Python then derives the ratios over the small aggregated result with
+Decimal arithmetic.
 
 Definitions (docs/reports.md):
 - ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
@@ -26,14 +28,10 @@ digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tailguard.analytics.period import Window, close
-
-if TYPE_CHECKING:
-    import duckdb
 
 CUSTOMER_FIELDS = (
     "customer_id",
@@ -71,37 +69,111 @@ CUSTOMER_FIELDS = (
     "window_end",
 )
 
-#: the engine half: one GROUP BY over the events in the window
-AGGREGATE_SQL = """
-SELECT
-  customer_id,
-  sum(cost_usd) AS cost_usd,
-  sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_cost_usd,
-  sum(CASE WHEN kind = 'tool_call' THEN cost_usd END) AS tool_cost_usd,
-  sum(CASE WHEN kind = 'retrieval' THEN cost_usd END) AS retrieval_cost_usd,
-  sum(CASE WHEN kind = 'escalation' THEN cost_usd END) AS escalation_cost_usd,
-  sum(CASE WHEN kind = 'llm_call' THEN 1 ELSE 0 END) AS llm_calls,
-  sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens,
-  sum(cache_read_tokens) AS cache_read_tokens,
-  sum(cache_write_tokens) AS cache_write_tokens,
-  sum(reasoning_tokens) AS reasoning_tokens,
-  count(DISTINCT CASE WHEN kind = 'task_outcome' THEN task_id END) AS tasks,
-  count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id END)
-    AS successful_tasks,
-  sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'read' THEN 1 ELSE 0 END) AS read_tool_calls,
-  sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'write' THEN 1 ELSE 0 END) AS write_tool_calls,
-  sum(queries) AS retrieval_queries,
-  sum(reranks) AS reranks,
-  sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
-  sum(CASE WHEN kind = 'escalation' THEN 1 ELSE 0 END) AS escalations,
-  sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls,
-  CAST(CAST(min(ts) AS DATE) AS VARCHAR) AS first_day,
-  CAST(CAST(max(ts) AS DATE) AS VARCHAR) AS last_day
-FROM events
-WHERE {where}
-GROUP BY customer_id
+#: the tasks of each customer: distinct task ids with a ``task_outcome`` event (a task id can
+#: repeat, so a count of outcome rows would not do; the roll-up has no distinct counts). Reads
+#: only the outcome rows: a small share of the events, so it costs little next to the sums
+TASKS_SQL = """
+  SELECT customer_id, count(DISTINCT task_id) AS tasks,
+    count(DISTINCT CASE WHEN outcome = 'accepted' THEN task_id END) AS successful_tasks
+  FROM events
+  WHERE kind = 'task_outcome' AND {where}
+  GROUP BY customer_id
 """
+
+#: the engine half, from events: one GROUP BY over the events in the window, and the tasks
+AGGREGATE_SQL = """
+WITH m AS (
+  SELECT
+    customer_id,
+    sum(cost_usd) AS cost_usd,
+    sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_cost_usd,
+    sum(CASE WHEN kind = 'tool_call' THEN cost_usd END) AS tool_cost_usd,
+    sum(CASE WHEN kind = 'retrieval' THEN cost_usd END) AS retrieval_cost_usd,
+    sum(CASE WHEN kind = 'escalation' THEN cost_usd END) AS escalation_cost_usd,
+    sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'read' THEN 1 ELSE 0 END) AS read_tool_calls,
+    sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'write' THEN 1 ELSE 0 END)
+      AS write_tool_calls,
+    sum(queries) AS retrieval_queries,
+    sum(reranks) AS reranks,
+    sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
+    sum(CASE WHEN kind = 'escalation' THEN 1 ELSE 0 END) AS escalations,
+    sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls,
+    {first_day} AS first_day,
+    {last_day} AS last_day
+  FROM events
+  WHERE {where}
+  GROUP BY customer_id
+), t AS ({tasks})
+SELECT m.*, coalesce(t.tasks, 0) AS tasks, coalesce(t.successful_tasks, 0) AS successful_tasks
+FROM m LEFT JOIN t ON m.customer_id = t.customer_id
+"""
+
+#: the same columns from the roll-up (``tailguard.ledger.rollup``): sums of the per-day sums,
+#: equal to the sums over the events (money: the same exact DECIMAL), far fewer rows to read
+ROLLUP_AGGREGATE_SQL = """
+WITH m AS (
+  SELECT
+    customer_id,
+    sum(cost_usd) AS cost_usd,
+    sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_cost_usd,
+    sum(CASE WHEN kind = 'tool_call' THEN cost_usd END) AS tool_cost_usd,
+    sum(CASE WHEN kind = 'retrieval' THEN cost_usd END) AS retrieval_cost_usd,
+    sum(CASE WHEN kind = 'escalation' THEN cost_usd END) AS escalation_cost_usd,
+    sum(CASE WHEN kind = 'llm_call' THEN requests ELSE 0 END) AS llm_calls,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'read' THEN events ELSE 0 END)
+      AS read_tool_calls,
+    sum(CASE WHEN kind = 'tool_call' AND tool_kind = 'write' THEN events ELSE 0 END)
+      AS write_tool_calls,
+    sum(queries) AS retrieval_queries,
+    sum(reranks) AS reranks,
+    sum(retries) AS retries,
+    sum(CASE WHEN kind = 'escalation' THEN events ELSE 0 END) AS escalations,
+    sum(unpriced) AS unpriced_calls,
+    min(day) AS first_day,
+    max(day) AS last_day
+  FROM rollup
+  WHERE {where}
+  GROUP BY customer_id
+), t AS ({tasks})
+SELECT m.*, coalesce(t.tasks, 0) AS tasks, coalesce(t.successful_tasks, 0) AS successful_tasks
+FROM m LEFT JOIN t ON m.customer_id = t.customer_id
+"""
+
+
+def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(columns, rows) of the per-customer sums over ``win``: from the roll-up when the
+    context has one and the window is whole days (``QueryContext.rollup_where``), else from
+    the events. Both give the same figures (tests/analytics/test_rollup_reads.py)."""
+    from tailguard.analytics.context import as_context
+
+    ctx = as_context(con)
+    where, params = win.sql()
+    tasks = TASKS_SQL.format(where=where)
+    on_days = ctx.rollup_where(win)
+    if on_days is not None:
+        rwhere, rparams = on_days
+        sql = ROLLUP_AGGREGATE_SQL.format(where=rwhere, tasks=tasks)
+        cur = ctx.execute(sql, [*rparams, *params])
+    else:
+        sql = AGGREGATE_SQL.format(
+            where=where,
+            tasks=tasks,
+            first_day=ctx.to_date("min(ts)"),
+            last_day=ctx.to_date("max(ts)"),
+        )
+        cur = ctx.execute(sql, [*params, *params])
+    return cur.columns, cur.rows
 
 
 def _ratio(num: Any, den: Any) -> float | None:
@@ -125,12 +197,10 @@ def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -
     }
 
 
-def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
+def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
     """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``."""
-    where, params = win.sql()
-    cur = con.execute(AGGREGATE_SQL.format(where=where), params)
-    cols = [d[0] for d in cur.description]
-    agg = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    cols, got = aggregate(con, win)
+    agg = {r[0]: dict(zip(cols, r, strict=True)) for r in got}
     dims = {
         r[0]: {"name": r[1], "tier": r[2], "segment": r[3], "mrr_usd": r[4]}
         for r in con.execute(
@@ -142,8 +212,8 @@ def customer_rows(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str,
     days = [(a["first_day"], a["last_day"]) for a in agg.values() if a["first_day"] is not None]
     cov = close(
         win,
-        min((dt.date.fromisoformat(f) for f, _ in days), default=None),
-        max((dt.date.fromisoformat(last) for _, last in days), default=None),
+        min((f for f, _ in days), default=None),
+        max((last for _, last in days), default=None),
     )
     months = cov.months() if cov is not None else None
     first_day, last_day = (cov.first_day, cov.last_day) if cov is not None else (None, None)

@@ -54,15 +54,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tailguard.analytics.context import QueryContext, using
 from tailguard.analytics.customers import margin_figures
 from tailguard.analytics.period import Window, customer_quarter, event_span, require_events
 from tailguard.errors import ConfigError, NoDataError
-
-if TYPE_CHECKING:
-    import duckdb
-
 
 #: lever -> (group, uplift, probability, engineering hours): this module's estimates
 LEVER_DEFAULTS: dict[str, tuple[str, str, str, int]] = {
@@ -260,7 +257,21 @@ def plan(
 
 
 def decide(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
+    customer: str,
+    *,
+    window: Window | None = None,
+    as_of: dt.date | None = None,
+    config: DecideConfig | None = None,
+) -> dict[str, Any]:
+    """Keep, reprice or let go of ``customer`` (``_decide`` has the fields). ``ledger``: a
+    ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
+    with using(ledger) as ctx:
+        return _decide(ctx, customer, as_of=as_of, window=window, config=config)
+
+
+def _decide(
+    con: QueryContext,
     customer: str,
     *,
     as_of: dt.date | None = None,

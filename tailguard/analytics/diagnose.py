@@ -56,18 +56,14 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tailguard.analytics.context import QueryContext, as_context, using
 from tailguard.analytics.customers import margin_figures
-from tailguard.analytics.period import bounded, require_events
+from tailguard.analytics.period import Window, bounded, require_events
 from tailguard.errors import ConfigError
 from tailguard.topk import top_count
 from tailguard.vocabulary import SHAPES
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from tailguard.analytics.period import Window
 
 #: shape -> (metric name, what it is, inverted?)
 SHAPE_METRIC: dict[str, tuple[str, str, bool]] = {
@@ -291,7 +287,7 @@ def load_config(path: str | None = None) -> DiagnoseConfig:
 METRICS_SQL = """
 WITH s AS (
   SELECT customer_id, session_id, min(user_id) AS user_id,
-    floor(min(extract(epoch FROM ts)) / 86400) AS day,
+    floor(min({epoch}) / 86400) AS day,
     min(CASE WHEN kind = 'llm_call' THEN input_tokens END) AS opening_input
   FROM events
   WHERE session_id IS NOT NULL AND {where}
@@ -350,11 +346,12 @@ def derive_metrics(agg: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def customer_metrics(con: duckdb.DuckDBPyConnection, win: Window) -> list[dict[str, Any]]:
+def customer_metrics(con: Any, win: Window) -> list[dict[str, Any]]:
     """One row per customer with activity in ``win``: the aggregates and the shape metrics."""
     where, params = win.sql()
     # {where} appears twice (in ``s`` and in ``m``): its parameters are passed twice
-    cur = con.execute(METRICS_SQL.format(where=where), params + params)
+    epoch = as_context(con).epoch_seconds("ts")
+    cur = con.execute(METRICS_SQL.format(where=where, epoch=epoch), params + params)
     cols = [d[0] for d in cur.description]
     rows = []
     for r in cur.fetchall():
@@ -489,7 +486,25 @@ def rank_levers(
 
 
 def diagnose(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
+    win: Window | None = None,
+    *,
+    window: Window | None = None,
+    config: DiagnoseConfig | None = None,
+    customer: str | None = None,
+) -> list[dict[str, Any]]:
+    """The diagnosis of the tail (``_diagnose`` has the fields).
+
+    ``ledger``: a ``QueryContext``, a ``Ledger`` or its directory, or an open connection (the
+    old form); the window is ``window=`` (or the second argument, the old form), default every
+    day the ledger holds events.
+    """
+    with using(ledger) as ctx:
+        return _diagnose(ctx, window or win or Window(), config=config, customer=customer)
+
+
+def _diagnose(
+    con: QueryContext,
     win: Window,
     *,
     config: DiagnoseConfig | None = None,
@@ -565,7 +580,7 @@ def diagnose(
     return out
 
 
-def _dims(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+def _dims(con: Any) -> dict[str, dict[str, Any]]:
     return {
         r[0]: {"tier": r[1], "segment": r[2], "mrr_usd": r[3]}
         for r in con.execute("SELECT customer_id, tier, segment, mrr_usd FROM customers").fetchall()

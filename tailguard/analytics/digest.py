@@ -29,12 +29,11 @@ import urllib.request
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.context import QueryContext, using
 from tailguard.analytics.period import Window, add_months, day_window, ledger_span, require_events
 from tailguard.errors import ArgumentError, ConfigError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from tailguard.guard.policy import Policy
 
 RHYTHMS: tuple[str, ...] = ("daily", "weekly", "quarterly")
@@ -66,7 +65,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _last_day(con: duckdb.DuckDBPyConnection, day: dt.date | None) -> dt.date:
+def _last_day(con: QueryContext, day: dt.date | None) -> dt.date:
     """``day``, default the ledger's last event's day (``NoDataError`` on an empty ledger)."""
     if day is not None:
         return day
@@ -79,9 +78,13 @@ def _at(d: dt.date) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
 
 
-def daily(
-    con: duckdb.DuckDBPyConnection, day: dt.date | None = None, policy: Policy | None = None
-) -> dict[str, Any]:
+def daily(ledger: Any, day: dt.date | None = None, policy: Policy | None = None) -> dict[str, Any]:
+    """The daily digest ending ``day`` (default: the last event's day); module docstring."""
+    with using(ledger) as ctx:
+        return _daily(ctx, day, policy)
+
+
+def _daily(con: QueryContext, day: dt.date | None, policy: Policy | None) -> dict[str, Any]:
     from tailguard.analytics.anomalies import anomalies
 
     rep = anomalies(con, day=day, policy=policy)
@@ -153,22 +156,25 @@ def daily(
     }
 
 
+#: spend by ``{key}`` this period and the one before. ``{src}`` / ``{t}``: the roll-up and its
+#: ``day``, or the events and their ``ts`` (``_source``: the bounds are UTC midnights)
 WEEK_SQL = """
 SELECT {key} AS k,
-  coalesce(sum(CASE WHEN e.ts >= ? THEN e.cost_usd END), 0) AS this_period,
-  coalesce(sum(CASE WHEN e.ts < ? THEN e.cost_usd END), 0) AS prev_period
-FROM events e LEFT JOIN customers c ON e.customer_id = c.customer_id
-WHERE e.ts >= ? AND e.ts < ?
+  coalesce(sum(CASE WHEN e.{t} >= ? THEN e.cost_usd END), 0) AS this_period,
+  coalesce(sum(CASE WHEN e.{t} < ? THEN e.cost_usd END), 0) AS prev_period
+FROM {src} e LEFT JOIN customers c ON e.customer_id = c.customer_id
+WHERE e.{t} >= ? AND e.{t} < ?
 GROUP BY 1
 """
 
+#: the p90 and p99 user's spend per week (``{p90}``, ``{p99}``: the dialect's exact quantile)
 USER_Q_SQL = """
-SELECT period, quantile_cont(cost, 0.9), quantile_cont(cost, 0.99), count(*)
+SELECT period, {p90}, {p99}, count(*)
 FROM (
-  SELECT CASE WHEN ts >= ? THEN 'this' ELSE 'prev' END AS period, customer_id, user_id,
+  SELECT CASE WHEN {t} >= ? THEN 'this' ELSE 'prev' END AS period, customer_id, user_id,
     CAST(sum(cost_usd) AS DOUBLE) AS cost
-  FROM events
-  WHERE ts >= ? AND ts < ? AND user_id IS NOT NULL AND cost_usd IS NOT NULL
+  FROM {src}
+  WHERE {t} >= ? AND {t} < ? AND user_id IS NOT NULL AND cost_usd IS NOT NULL
   GROUP BY 1, 2, 3
 ) t
 GROUP BY 1
@@ -176,9 +182,10 @@ GROUP BY 1
 
 
 def _split(
-    con: duckdb.DuckDBPyConnection, key: str, lo: dt.datetime, mid: dt.datetime, hi: dt.datetime
+    con: QueryContext, key: str, lo: dt.datetime, mid: dt.datetime, hi: dt.datetime
 ) -> list[dict[str, Any]]:
-    rows = con.execute(WEEK_SQL.format(key=key), [mid, mid, lo, hi]).fetchall()
+    sql = WEEK_SQL.replace("{key}", key)
+    rows = con.execute(*_source(con, sql, lo, hi, [mid, mid, lo, hi])).fetchall()
     this_total = sum((r[1] for r in rows), Decimal(0))
     prev_total = sum((r[2] for r in rows), Decimal(0))
     out = [
@@ -202,7 +209,7 @@ def _shift(r: dict[str, Any]) -> str:
 
 
 def _utilization(
-    con: duckdb.DuckDBPyConnection, last: dt.date, policy: Policy | None
+    con: QueryContext, last: dt.date, policy: Policy | None
 ) -> list[dict[str, Any]] | None:
     """Per-tier budget utilization, month to date at ``last`` (None without a policy)."""
     if policy is None:
@@ -210,19 +217,20 @@ def _utilization(
     from tailguard.analytics import kpis as k
 
     p = k.panel_period(con, last.strftime("%Y-%m"), last)
-    caps = k.resolve_caps(con, policy)
-    k._register_caps(con, caps)
-    k.customer_days(con, p)
-    tiers: list[dict[str, Any]] = k.kpi_tier_budget(con, p, caps)["metrics"][0].get("tiers", [])
+    t = k.build(con, p, k.resolve_caps(con, policy), parts=["caps", "days"])
+    tiers: list[dict[str, Any]] = k.kpi_tier_budget(t)["metrics"][0].get("tiers", [])
     return tiers
 
 
-def weekly(
-    con: duckdb.DuckDBPyConnection, day: dt.date | None = None, policy: Policy | None = None
-) -> dict[str, Any]:
+def weekly(ledger: Any, day: dt.date | None = None, policy: Policy | None = None) -> dict[str, Any]:
+    """The weekly digest ending ``day`` (default: the last event's day); module docstring."""
+    with using(ledger) as ctx:
+        return _weekly(ctx, day, policy)
+
+
+def _weekly(con: QueryContext, day: dt.date | None, policy: Policy | None) -> dict[str, Any]:
     from tailguard.analytics.customers import customer_rows
 
-    con.execute("SET TimeZone = 'UTC'")
     last = _last_day(con, day)
     hi = _at(last) + dt.timedelta(days=1)
     mid, lo = hi - dt.timedelta(days=7), hi - dt.timedelta(days=14)
@@ -230,7 +238,10 @@ def weekly(
     require_events(con, week)  # a week with no events is not a week of zero spend
     tiers = _split(con, "c.tier", lo, mid, hi)
     feats = _split(con, "e.feature", lo, mid, hi)
-    q = {p: (p90, p99, n) for p, p90, p99, n in con.execute(USER_Q_SQL, [mid, lo, hi]).fetchall()}
+    user_q = USER_Q_SQL.replace("{p90}", con.quantile("cost", 0.9))
+    user_q = user_q.replace("{p99}", con.quantile("cost", 0.99))
+    got = con.execute(*_source(con, user_q, lo, hi, [mid, lo, hi])).fetchall()
+    q = {p: (p90, p99, n) for p, p90, p99, n in got}
     rows = customer_rows(con, Window(mid, hi))
     arr = [r for r in rows if r["cost_pct_of_mrr"] is not None]
     over12 = sorted(
@@ -273,7 +284,7 @@ def weekly(
     util = _utilization(con, last, policy)
     md.append("\n**Tier-budget utilization, month to date** (median customer)\n")
     if util is None:
-        md.append("_unknown: no policy (give --policy FILE or TAILGUARD_POLICY)_\n")
+        md.append("_unknown: no policy (a policy file, or TAILGUARD_POLICY)_\n")
     else:
         md.append(
             _table(
@@ -317,20 +328,39 @@ def weekly(
     }
 
 
+#: the price paid per model this quarter and the one before (``{src}`` / ``{t}``: as WEEK_SQL)
 MODEL_SQL = """
 SELECT model,
-  coalesce(sum(CASE WHEN ts >= ? THEN cost_usd END), 0) AS this_cost,
-  sum(CASE WHEN ts >= ? THEN input_tokens + output_tokens ELSE 0 END) AS this_tok,
-  coalesce(sum(CASE WHEN ts < ? THEN cost_usd END), 0) AS prev_cost,
-  sum(CASE WHEN ts < ? THEN input_tokens + output_tokens ELSE 0 END) AS prev_tok
-FROM events
-WHERE kind = 'llm_call' AND ts >= ? AND ts < ?
+  coalesce(sum(CASE WHEN {t} >= ? THEN cost_usd END), 0) AS this_cost,
+  sum(CASE WHEN {t} >= ? THEN input_tokens + output_tokens ELSE 0 END) AS this_tok,
+  coalesce(sum(CASE WHEN {t} < ? THEN cost_usd END), 0) AS prev_cost,
+  sum(CASE WHEN {t} < ? THEN input_tokens + output_tokens ELSE 0 END) AS prev_tok
+FROM {src}
+WHERE kind = 'llm_call' AND {t} >= ? AND {t} < ?
 GROUP BY 1
 """
 
 
-def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dict[str, Any]:
-    con.execute("SET TimeZone = 'UTC'")
+def _source(
+    con: QueryContext, sql: str, lo: dt.datetime, hi: dt.datetime, params: list[dt.datetime]
+) -> tuple[str, list[Any]]:
+    """``sql`` over the roll-up (its ``day`` compared with dates) when it can answer for
+    ``lo`` .. ``hi`` and every bound is a UTC midnight, else over the events (``ts``)."""
+    on_days = con.rollup_where(Window(lo, hi)) is not None
+    if on_days and all(p.astimezone(dt.UTC).time() == dt.time(0) for p in params):
+        return sql.replace("{src}", "rollup").replace("{t}", "day"), [
+            p.astimezone(dt.UTC).date() for p in params
+        ]
+    return sql.replace("{src}", "events").replace("{t}", "ts"), list(params)
+
+
+def quarterly(ledger: Any, day: dt.date | None = None) -> dict[str, Any]:
+    """The quarterly digest: the 3 calendar months ending ``day``'s month against the 3 before."""
+    with using(ledger) as ctx:
+        return _quarterly(ctx, day)
+
+
+def _quarterly(con: QueryContext, day: dt.date | None = None) -> dict[str, Any]:
     last = _last_day(con, day)
     end_m = add_months(last, 1)
     mid_m, lo_m = add_months(end_m, -3), add_months(end_m, -6)
@@ -340,7 +370,8 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
     tiers = _split(con, "c.tier", lo, mid, hi)
     feats = _split(con, "e.feature", lo, mid, hi)
     models = []
-    for m, tc, tt, pc, pt in con.execute(MODEL_SQL, [mid, mid, mid, mid, lo, hi]).fetchall():
+    model_sql = _source(con, MODEL_SQL, lo, hi, [mid, mid, mid, mid, lo, hi])
+    for m, tc, tt, pc, pt in con.execute(*model_sql).fetchall():
         models.append(
             {
                 "model": m,
@@ -399,20 +430,26 @@ def quarterly(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> dic
 
 
 def digest(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
     rhythm: str,
     *,
+    window: Window | None = None,
     day: dt.date | None = None,
     policy: Policy | None = None,
 ) -> dict[str, Any]:
-    """The ``daily`` | ``weekly`` | ``quarterly`` digest ending ``day`` (default: last event)."""
-    if rhythm == "daily":
-        return daily(con, day, policy)
-    if rhythm == "weekly":
-        return weekly(con, day, policy)
-    if rhythm == "quarterly":
-        return quarterly(con, day)
-    raise ConfigError(f"rhythm must be one of {', '.join(RHYTHMS)}, not {rhythm!r}")
+    """The ``daily`` | ``weekly`` | ``quarterly`` digest ending ``day`` (default: last event;
+    ``window``: ending its last day). ``ledger``: a ``QueryContext``, a ``Ledger`` or its
+    directory, or an open connection."""
+    if rhythm not in RHYTHMS:
+        raise ConfigError(f"rhythm must be one of {', '.join(RHYTHMS)}, not {rhythm!r}")
+    if day is None and window is not None:
+        day = window.last_day
+    with using(ledger) as ctx:
+        if rhythm == "daily":
+            return _daily(ctx, day, policy)
+        if rhythm == "weekly":
+            return _weekly(ctx, day, policy)
+        return _quarterly(ctx, day)
 
 
 #: the columns of ``csv_rows``: one flat table for every rhythm (``section`` says which part)

@@ -30,15 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tailguard.analytics.context import QueryContext, as_context, using
 from tailguard.analytics.customers import customer_rows
-from tailguard.analytics.period import add_months, bounded
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from tailguard.analytics.period import Window
+from tailguard.analytics.period import Window, add_months, bounded
 
 #: the cost-allocation guide: segment -> (target %, alert %)
 THRESHOLDS: dict[str, tuple[Decimal, Decimal]] = {
@@ -94,33 +90,38 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: cost per customer and calendar month (``{src}``: the roll-up or the events, ``{month}``: the
+#: dialect's month of the row's day or timestamp)
 MONTHLY_SQL = """
-SELECT customer_id, CAST(date_trunc('month', ts) AS DATE) AS month, sum(cost_usd) AS cost_usd
-FROM events
-WHERE ts >= ? AND ts < ?
+SELECT customer_id, {month} AS month, sum(cost_usd) AS cost_usd
+FROM {src}
+WHERE {where}
 GROUP BY 1, 2
 """
 
 
-def bands_by_month(
-    con: duckdb.DuckDBPyConnection, *, last_month: dt.date, months: int = 12
-) -> list[dict[str, Any]]:
+def _monthly(con: Any, lo: dt.datetime, hi: dt.datetime) -> tuple[str, list[Any]]:
+    ctx = as_context(con)
+    src = ctx.source(Window(lo, hi))
+    month = ctx.trunc("month", "day" if src.rollup else "ts")
+    return MONTHLY_SQL.format(src=src.table, where=src.where, month=month), src.params
+
+
+def bands_by_month(con: Any, *, last_month: dt.date, months: int = 12) -> list[dict[str, Any]]:
     """How many customers sit in each band, for ``months`` calendar months ending ``last_month``.
 
     A customer counts in a month when it had signed up by the month's end (unknown signup:
     always). Its cost that month is the sum of its events (0 without any).
     """
-    con.execute("SET TimeZone = 'UTC'")
     first = add_months(last_month, -(months - 1))
     end = add_months(last_month, 1)
     utc = dt.UTC
     lo = dt.datetime(first.year, first.month, 1, tzinfo=utc)
     hi = dt.datetime(end.year, end.month, 1, tzinfo=utc)
     cost: dict[tuple[str, dt.date], Decimal] = {
-        (c, m): v or Decimal(0) for c, m, v in con.execute(MONTHLY_SQL, [lo, hi]).fetchall()
+        (c, m): v or Decimal(0) for c, m, v in con.execute(*_monthly(con, lo, hi)).fetchall()
     }
-    span = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
-    data_lo, data_hi = (span or (None, None))[:2]
+    data_lo, data_hi = as_context(con).span()
     custs = con.execute(
         "SELECT customer_id, segment, mrr_usd, signup_date FROM customers"
     ).fetchall()
@@ -150,7 +151,24 @@ def bands_by_month(
 
 
 def margins(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
+    win: Window | None = None,
+    *,
+    window: Window | None = None,
+    history_months: int = 12,
+) -> dict[str, Any]:
+    """The margin report (``_margins`` has the fields).
+
+    ``ledger``: a ``QueryContext``, a ``Ledger`` or its directory, or an open connection (the
+    old form); the window is ``window=`` (or the second argument, the old form), default every
+    day the ledger holds events.
+    """
+    with using(ledger) as ctx:
+        return _margins(ctx, window or win or Window(), history_months=history_months)
+
+
+def _margins(
+    con: QueryContext,
     win: Window,
     *,
     history_months: int = 12,
@@ -158,7 +176,6 @@ def margins(
     """The margin report: per-customer status, the underwater list, band counts by month, and
     the ``window`` it is about (an open window: the days its data spans). ``NoDataError`` when
     the window holds no events: every customer would read ``ok`` at a cost of zero."""
-    con.execute("SET TimeZone = 'UTC'")
     stated = bounded(con, win)
     rows = margin_rows(customer_rows(con, win))
     under = sorted(

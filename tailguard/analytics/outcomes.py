@@ -36,16 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tailguard.analytics.period import bounded
+from tailguard.analytics.context import QueryContext, as_context, using
+from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ArgumentError
 from tailguard.vocabulary import OUTCOMES
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from tailguard.analytics.period import Window
 
 #: outcome buckets in report order; ``open`` = no outcome (yet) or no task
 BUCKETS: tuple[str, ...] = (*OUTCOMES, "open")
@@ -54,7 +50,8 @@ GROUPS: dict[str, str] = {"feature": "feature", "customer": "customer_id", "work
 #: ``t``: events pre-aggregated per (group, task, week) — far fewer rows than events, so the join
 #: to ``o`` (task -> its outcome, as known at the end of the window) is cheap; then summed by
 #: (group, outcome, week). Weeks are ISO weeks (Monday, UTC) computed from the epoch: the week
-#: index is floor((days since 1970-01-01 + 3) / 7), 1970-01-01 being a Thursday (date_trunc on a
+#: index is floor((days since 1970-01-01 + 3) / 7) (``{dn}``: the dialect's day number), 1970-01-01
+#: being a Thursday (date_trunc on a
 #: TIMESTAMPTZ goes through time-zone arithmetic and was 7x slower at 13M events). Portable SQL:
 #: CTEs, CASE inside aggregates, a LEFT JOIN.
 OUTCOMES_SQL = """
@@ -62,7 +59,7 @@ WITH t AS (
   SELECT
     {group} AS grp,
     task_id,
-    floor((floor(extract(epoch FROM ts) / 86400) + 3) / 7) AS week,
+    floor(({dn} + 3) / 7) AS week,
     sum(cost_usd) AS spend,
     sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) AS llm_spend,
     sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
@@ -167,9 +164,7 @@ def _weekly(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def outcome_parts(
-    con: duckdb.DuckDBPyConnection, win: Window, *, by: str | None = None
-) -> list[dict[str, Any]]:
+def outcome_parts(con: Any, win: Window, *, by: str | None = None) -> list[dict[str, Any]]:
     """The engine half: spend and counts per (group, outcome, week)."""
     if by is not None and by not in GROUPS:
         raise ArgumentError("by", f"{by!r} is not one of {', '.join(GROUPS)}")
@@ -177,7 +172,8 @@ def outcome_parts(
     # outcomes known by the end of the window (an open end: everything in the ledger)
     outcome_where, oparams = ("ts < ?", [win.end]) if win.end is not None else ("TRUE", [])
     group = GROUPS[by] if by else "NULL"
-    sql = OUTCOMES_SQL.format(group=group, where=where, outcome_where=outcome_where)
+    dn = as_context(con).day_number("ts")
+    sql = OUTCOMES_SQL.format(group=group, where=where, outcome_where=outcome_where, dn=dn)
     cur = con.execute(sql, params + oparams)
     cols = [d[0] for d in cur.description]
     parts = []
@@ -195,8 +191,23 @@ def outcome_parts(
 
 
 def outcomes(
-    con: duckdb.DuckDBPyConnection, win: Window, *, by: str | None = None
+    ledger: Any,
+    win: Window | None = None,
+    *,
+    window: Window | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
+    """Cost per resolved task (``_outcomes`` has the fields).
+
+    ``ledger``: a ``QueryContext``, a ``Ledger`` or its directory, or an open connection (the
+    old form); the window is ``window=`` (or the second argument, the old form), default every
+    day the ledger holds events.
+    """
+    with using(ledger) as ctx:
+        return _outcomes(ctx, window or win or Window(), by=by)
+
+
+def _outcomes(con: QueryContext, win: Window, *, by: str | None = None) -> dict[str, Any]:
     """The whole report: the overall figures, ``weekly``, and ``groups`` when ``by`` is given.
 
     ``groups`` is a list sorted by spend (descending), each with ``group`` (the key; ``null``

@@ -38,24 +38,33 @@ import datetime as dt
 import html as _html
 import math
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tailguard.analytics.context import QueryContext, using
 from tailguard.analytics.customers import margin_figures
-from tailguard.analytics.period import add_months, customer_year
-
-if TYPE_CHECKING:
-    import duckdb
+from tailguard.analytics.period import Window, add_months, customer_year
 
 CENT = Decimal("0.01")
 
+#: one customer's months: cost, LLM calls, active users. From the roll-up (or the events:
+#: ``QueryContext.source``): the roll-up keeps ``user_id``, so its distinct users are the events'
 MONTHLY_SQL = """
-SELECT CAST(date_trunc('month', ts) AS DATE) AS month, coalesce(sum(cost_usd), 0) AS cost,
-  sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END) AS llm_calls,
+SELECT {month} AS month, coalesce(sum(cost_usd), 0) AS cost,
+  sum(CASE WHEN kind = 'llm_call' THEN {requests} ELSE 0 END) AS llm_calls,
   count(DISTINCT user_id) AS users
-FROM events
-WHERE customer_id = ? AND ts >= ? AND ts < ? AND kind <> 'guard'
+FROM {src}
+WHERE customer_id = ? AND {where} AND kind <> 'guard'
 GROUP BY 1
 """
+
+
+def _monthly(
+    con: QueryContext, customer: str, start: dt.datetime, end: dt.datetime
+) -> tuple[str, list[Any]]:
+    src = con.source(Window(start, end))
+    month = con.trunc("month", "day" if src.rollup else "ts")
+    sql = MONTHLY_SQL.format(month=month, requests=src.requests, src=src.table, where=src.where)
+    return sql, [customer, *src.params]
 
 
 def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
@@ -71,14 +80,29 @@ def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
 
 
 def renewal(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
+    customer: str,
+    *,
+    window: Window | None = None,
+    as_of: dt.date | None = None,
+    headroom: float = 0.2,
+) -> dict[str, Any]:
+    """The one-pager's figures for ``customer`` (module docstring): the 12 months ending
+    ``as_of``'s month (``window``: ending its last day's month). ``ledger``: a
+    ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
+    if as_of is None and window is not None:
+        as_of = window.last_day
+    with using(ledger) as ctx:
+        return _renewal(ctx, customer, as_of=as_of, headroom=headroom)
+
+
+def _renewal(
+    con: QueryContext,
     customer: str,
     *,
     as_of: dt.date | None = None,
     headroom: float = 0.2,
 ) -> dict[str, Any]:
-    """The one-pager's figures for ``customer`` (module docstring)."""
-    con.execute("SET TimeZone = 'UTC'")
     win = customer_year(con, customer, as_of)  # NoDataError: no events of this customer in it
     dim = con.execute(
         "SELECT name, tier, segment, mrr_usd, seats, contracted_pool_usd, signup_date "
@@ -86,7 +110,7 @@ def renewal(
         [customer],
     ).fetchall()
     name, tier, segment, mrr, seats, pool, signup = dim[0] if dim else (None,) * 7
-    first_ev, last_ev = con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    first_ev, last_ev = con.span()
     assert win.last_day is not None  # customer_year is bounded
     last_m = (as_of or win.last_day).replace(day=1)
     first_m = add_months(last_m, -11)
@@ -96,7 +120,7 @@ def renewal(
     end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=utc)
     got = {
         m: (c, int(n), int(u))
-        for m, c, n, u in con.execute(MONTHLY_SQL, [customer, start, end]).fetchall()
+        for m, c, n, u in con.execute(*_monthly(con, customer, start, end)).fetchall()
     }
     data_from = first_ev.astimezone(utc).date().replace(day=1) if first_ev else last_m
     months = []

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from tailguard.analytics.context import using
 from tailguard.analytics.customers import customer_rows, sort_rows
 from tailguard.analytics.period import Window, require_events
-from tailguard.ledger.store import Ledger
 
 
 def customer_report(
-    ledger: Ledger | str | os.PathLike[str],
+    ledger: Any,
     *,
     window: Window | None = None,
     sort: str = "cost_usd",
@@ -19,13 +18,10 @@ def customer_report(
 ) -> list[dict[str, Any]]:
     """One dict per customer, sorted by ``sort`` descending (see docs/reports.md); each row
     states its window (``window_start``, ``window_end``). ``NoDataError`` when the window holds
-    no events: a table of zeros would read as customers costing nothing."""
-    led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-    con = led.connect()
-    try:
+    no events: a table of zeros would read as customers costing nothing. ``ledger``: a
+    ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
+    with using(ledger) as ctx:
         win = window or Window()
-        require_events(con, win)
-        rows = sort_rows(customer_rows(con, win), sort)
-    finally:
-        con.close()
+        require_events(ctx, win)
+        rows = sort_rows(customer_rows(ctx, win), sort)
     return rows[:limit] if limit else rows

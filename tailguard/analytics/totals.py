@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from tailguard.analytics.context import QueryContext, using
 from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ArgumentError
 from tailguard.ledger.store import Ledger
@@ -14,7 +15,7 @@ BY = {"customer": "customer_id", "user": "user_id", "feature": "feature"}
 
 
 def entity_totals(
-    ledger_dir: str | os.PathLike[str] | Ledger,
+    ledger_dir: str | os.PathLike[str] | Ledger | QueryContext,
     *,
     by: str = "customer",
     start: object = None,
@@ -28,33 +29,26 @@ def entity_totals(
     """
     if by not in BY:
         raise ArgumentError("by", f"{by!r} is not one of {', '.join(BY)}")
-    led = ledger_dir if isinstance(ledger_dir, Ledger) else Ledger(ledger_dir)
     win = window or Window(start, end)  # type: ignore[arg-type]
     col = BY[by]
-    where, params = win.sql()
-    con = led.connect()
-    try:
-        rows = con.execute(
-            f"SELECT {col} AS id, sum(cost_usd) AS cost FROM events "
-            f"WHERE {where} AND {col} IS NOT NULL GROUP BY {col} ORDER BY cost DESC NULLS LAST",
-            params,
+    with using(ledger_dir) as ctx:
+        src = ctx.source(win)  # the roll-up when it can answer: the same exact sums
+        rows = ctx.execute(
+            f"SELECT {col} AS id, sum(cost_usd) AS cost FROM {src.table} "
+            f"WHERE {src.where} AND {col} IS NOT NULL GROUP BY {col} "
+            f"ORDER BY cost DESC NULLS LAST, id",
+            src.params,
         ).fetchall()
-    finally:
-        con.close()
     ids = [r[0] for r in rows]
     values = np.array([float(r[1] or 0) for r in rows], dtype=np.float64)
     return ids, values
 
 
 def totals_window(
-    ledger_dir: str | os.PathLike[str] | Ledger, window: Window | None = None
+    ledger_dir: str | os.PathLike[str] | Ledger | QueryContext, window: Window | None = None
 ) -> Window:
     """The days ``entity_totals`` covers for ``window``: an open side closed at the first / last
     event's day, so the output can state it. ``NoDataError`` when the window holds no events
     (concentration over nothing is not a concentration of zeros)."""
-    led = ledger_dir if isinstance(ledger_dir, Ledger) else Ledger(ledger_dir)
-    con = led.connect()
-    try:
-        return bounded(con, window or Window())
-    finally:
-        con.close()
+    with using(ledger_dir) as ctx:
+        return bounded(ctx, window or Window())

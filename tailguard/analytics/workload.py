@@ -50,16 +50,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tailguard.analytics.period import bounded
+from tailguard.analytics.context import QueryContext, using
+from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ConfigError
 from tailguard.vocabulary import WORKLOADS
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from tailguard.analytics.period import Window
 
 
 @dataclass(frozen=True)
@@ -154,7 +150,35 @@ def status(
 
 
 def workload(
-    con: duckdb.DuckDBPyConnection,
+    ledger: Any,
+    win: Window | None = None,
+    *,
+    window: Window | None = None,
+    output_multiplier: float = 4.0,
+    cache_read_weight: float = 0.1,
+    tail_share: float = 0.05,
+    bands: Mapping[str, Band] | None = None,
+) -> dict[str, Any]:
+    """Effective tokens per task and per invocation by workload class (``_workload`` has the
+    fields).
+
+    ``ledger``: a ``QueryContext``, a ``Ledger`` or its directory, or an open connection (the
+    old form); the window is ``window=`` (or the second argument, the old form), default every
+    day the ledger holds events.
+    """
+    with using(ledger) as ctx:
+        return _workload(
+            ctx,
+            window or win or Window(),
+            output_multiplier=output_multiplier,
+            cache_read_weight=cache_read_weight,
+            tail_share=tail_share,
+            bands=bands,
+        )
+
+
+def _workload(
+    con: QueryContext,
     win: Window,
     *,
     output_multiplier: float = 4.0,

@@ -110,11 +110,15 @@ def kpis_cmd(
 
     Example: tailguard kpis --period 2026-02 --policy examples/policy.toml --json
     """
-    from tailguard.analytics.kpis import kpis
+    from tailguard.analytics.kpis import NO_POLICY, kpis
 
     pol = _policy(policy)
     with ledger_connection(ledger) as con:
         rep = kpis(con, period=period, as_of=_date(as_of, "--as-of"), policy=pol)
+    for k in rep["kpis"]:  # the library names the setting; the command names its flag
+        for m in k["metrics"]:
+            if m.get("note") == NO_POLICY:
+                m["note"] = f"{NO_POLICY}: give --policy FILE"
     return kpis_output(rep)
 
 

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import pytest
 
-from tailguard.analytics.kpis import (
-    RATE_BANDS,
-    _arr_status,
-    _median,
-    _rate_status,
-    _seat_status,
-    ordinal,
-)
+from tailguard.analytics.kpis import RATE_BANDS, ordinal
+from tailguard.analytics.kpis.budget import _median
+from tailguard.analytics.kpis.per_tenant import _arr_status
+from tailguard.analytics.kpis.per_user import _seat_status
+from tailguard.analytics.kpis.routing import _rate_status
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,147 @@
+"""4. ``tier_budget_utilization``: per budgeted customer, spend so far against the hard cap, the
+projection at month end, and the day the cap was (or is projected to be) hit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tailguard.analytics.kpis.common import NO_POLICY, kpi, metric, ordinal, pct, worst
+from tailguard.analytics.kpis.tables import EPOCH
+
+if TYPE_CHECKING:
+    from tailguard.analytics.kpis.tables import PanelTables
+
+
+#: per budgeted customer: spend (or tokens) so far and the first day the running sum reached
+#: the cap (a window function: the running sum stays in the engine)
+BUDGET_SQL = """
+SELECT customer_id, max(cum) AS used, min(CASE WHEN cum >= hard THEN dn END) AS hit_dn
+FROM (
+  SELECT d.customer_id, d.dn, k.hard,
+    sum(CASE WHEN k.unit = 'usd' THEN d.cost ELSE d.tokens END)
+      OVER (PARTITION BY d.customer_id ORDER BY d.dn) AS cum
+  FROM {days} d JOIN {caps} k ON d.customer_id = k.customer_id
+) t
+GROUP BY customer_id
+"""
+
+
+def budget_rows(t: PanelTables) -> list[dict[str, Any]]:
+    """Per budgeted customer: used, actual and projected %, the hit or projected-hit date.
+    Reads the customer × day table and the caps."""
+    p, caps = t.period, t.caps
+    sql = BUDGET_SQL.format(days=t.require("days"), caps=t.require("caps"))
+    got = {cid: (used, hit) for cid, used, hit in t.ctx.execute(sql).fetchall()}
+    out = []
+    for cid, cap in sorted(caps.items()):
+        used, hit_dn = got.get(cid, (Decimal(0), None))
+        used = Decimal(used or 0)
+        hit = EPOCH + dt.timedelta(days=int(hit_dn)) if hit_dn is not None else None
+        pace = used / p.elapsed_days
+        projected = pace * p.month_days
+        proj_day = None
+        if hit is None and pace > 0:
+            k = math.ceil(cap.hard / pace)
+            if k <= p.month_days:
+                proj_day = max(k, p.elapsed_days + 1)
+        actual_pct = pct(used, cap.hard)
+        projected_pct = pct(projected, cap.hard)
+        assert actual_pct is not None and projected_pct is not None
+        if hit is not None:
+            status, msg = "act", f"hit cap on the {ordinal(hit.day)}"
+        elif proj_day is not None:
+            status, msg = "act", f"projected to hit cap on the {ordinal(proj_day)}"
+        elif projected >= cap.soft:
+            status, msg = "watch", f"projected at {projected_pct:.0f}% of cap at month end"
+        else:
+            status, msg = "ok", f"projected at {projected_pct:.0f}% of cap at month end"
+        month = p.start.date()
+        out.append(
+            {
+                "customer_id": cid,
+                "tier": cap.tier,
+                "unit": cap.unit,
+                "cap": cap.hard,
+                "used": used,
+                "actual_pct": actual_pct,
+                "projected_pct": projected_pct,
+                "hit_date": hit,
+                "projected_hit_date": month.replace(day=proj_day) if proj_day else None,
+                "message": msg,
+                "status": status,
+            }
+        )
+    return out
+
+
+def kpi_tier_budget(t: PanelTables) -> dict[str, Any]:
+    """Per tier, the median customer's actual and projected use of its cap (package doc)."""
+    p, caps = t.period, t.caps
+    if not caps:
+        return kpi(
+            "tier_budget_utilization",
+            "Tier-budget utilization",
+            [
+                metric(
+                    "median_projected_pct",
+                    "Median customer: projected % of cap at month end",
+                    None,
+                    "%",
+                    None,
+                    "unknown",
+                    note=NO_POLICY,
+                )
+            ],
+        )
+    rows = budget_rows(t)
+    tiers = []
+    for tier in sorted({r["tier"] for r in rows}):
+        tr = [r for r in rows if r["tier"] == tier]
+        soft = min(c.soft_threshold for c in caps.values() if c.tier == tier) * 100
+        med_a = _median([r["actual_pct"] for r in tr])
+        med_p = _median([r["projected_pct"] for r in tr])
+        st = "act" if med_p >= 100 else ("watch" if med_p >= float(soft) else "ok")
+        tiers.append(
+            {
+                "tier": tier,
+                "customers": len(tr),
+                "median_actual_pct": med_a,
+                "median_projected_pct": med_p,
+                "soft_threshold_pct": float(soft),
+                "hit": sum(1 for r in tr if r["hit_date"]),
+                "projected_to_hit": sum(1 for r in tr if r["projected_hit_date"]),
+                "status": st,
+            }
+        )
+    at_risk = sorted(
+        (r for r in rows if r["status"] != "ok"),
+        key=lambda r: (-r["projected_pct"], r["customer_id"]),
+    )
+    return kpi(
+        "tier_budget_utilization",
+        "Tier-budget utilization, actual and projected",
+        [
+            metric(
+                "median_projected_pct",
+                "Median customer: projected % of cap at month end (per tier)",
+                {t["tier"]: t["median_projected_pct"] for t in tiers},
+                "%",
+                "< soft threshold",
+                worst([t["status"] for t in tiers]),
+                tiers=tiers,
+                days_elapsed=p.elapsed_days,
+                days_in_month=p.month_days,
+                at_risk=at_risk[:20],
+                at_risk_count=len(at_risk),
+            )
+        ],
+    )
+
+
+def _median(v: list[float]) -> float:
+    s = sorted(v)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2

@@ -1,0 +1,151 @@
+"""The reports that read the ledger's roll-ups give exactly what the events give.
+
+Two methods, one answer: every report runs twice on the same connection, once with the roll-up
+(``QueryContext.use_rollup``, the default on a ``Ledger.connect`` connection) and once from the
+events alone (the query each report had before the roll-ups), and the two results must be equal:
+money as the same Decimal, counts as the same integers, every ratio the same float. The ledgers:
+the asymmetric one (every event kind, re-sent outcomes, an unpriced call, events on both sides
+of a midnight and outside the window) and a panel month with guard decisions (degrade, deny at
+the hard limit, overage), a user-less event and a feature-less one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tailguard
+from tailguard.analytics.context import QueryContext
+from tailguard.analytics.period import Window, window
+from tailguard.guard.policy import load_policy
+from tailguard.ledger import Ledger
+from tests.analytics.helpers import POLICY_TOML, Events, day, make_ledger
+from tests.fixtures_asymmetric import asymmetric_ledger
+
+JUNE = window("2025-06")
+FEB = window("2026-02")
+
+
+@pytest.fixture(scope="module")
+def june(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    return asymmetric_ledger(tmp_path_factory.mktemp("asym"))
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    e = Events()
+    for d in range(1, 15):
+        e.llm("P1", "p1u", day(d), "1.00", feature="search")
+        e.llm("P1", "p1v", day(d, 23), "0.25")
+        e.llm("P2", "p2u", day(d), "3.00", feature="draft")
+    e.llm("P2", "p2u", day(3, 0), "0.10", feature=None)
+    e.llm("P3", None, day(4), "2.00")  # type: ignore[arg-type]  # no user: a customer's spend
+    e.guard("P1", "p1u", day(12), "degrade", "soft_limit")
+    e.guard("P1", "p1u", day(13), "degrade", "fail_open:store_unavailable")
+    e.guard("P2", "p2u", day(5), "deny", "hard_limit")
+    e.guard("P2", "p2u", day(6), "deny", "hard_limit")
+    e.guard("P3", None, day(14), "overage", "payg")  # type: ignore[arg-type]
+    e.llm("P1", "p1u", "2026-03-01T00:00:00Z", "9.00")  # the next month: outside FEB
+    csv = (
+        "P1,P1,pro,smb,100,2,,2025-12-01\n"
+        "P2,P2,free,smb,0,1,,2024-01-01\n"
+        "P3,P3,team,mid_market,400,3,500,2024-01-01\n"
+    )
+    return make_ledger(tmp_path_factory.mktemp("panel"), e.rows, csv)
+
+
+def _both(led: Ledger, report: Any) -> tuple[Any, Any]:
+    """``report(ctx)`` from the roll-up, then from the events, on one connection."""
+    with QueryContext.open(led) as ctx:
+        assert ctx.has_rollup()  # Ledger.connect makes the view: the first run reads it
+        from_rollup = report(ctx)
+    with QueryContext.open(led) as ctx:
+        ctx.use_rollup = False
+        assert not ctx.has_rollup()
+        from_events = report(ctx)
+    return from_rollup, from_events
+
+
+def _policy(tmp_path: Path) -> Any:
+    f = tmp_path / "policy.toml"
+    f.write_text(POLICY_TOML)
+    return load_policy(str(f))
+
+
+JUNE_REPORTS: dict[str, Any] = {
+    "customers": lambda c: tailguard.customer_report(c, window=JUNE),
+    "customers_open_window": lambda c: tailguard.customer_report(c),
+    "margins": lambda c: tailguard.margins(c, window=JUNE, history_months=3),
+    "anomalies": lambda c: tailguard.anomalies(c, day=dt.date(2025, 6, 20)),
+    "outcomes": lambda c: tailguard.outcomes(c, window=JUNE, by="customer"),
+    "totals": lambda c: [list(x) for x in tailguard.entity_totals(c, window=JUNE)],
+    "decide": lambda c: tailguard.decide(c, "WIN", window=JUNE),
+    "digest_quarterly": lambda c: tailguard.digest(c, "quarterly", day=dt.date(2025, 6, 30)),
+    "digest_daily": lambda c: tailguard.digest(c, "daily", day=dt.date(2025, 6, 9)),
+    "renewal": lambda c: tailguard.renewal(c, "WIN", as_of=dt.date(2025, 7, 1)),
+    "totals_by_user": lambda c: [list(x) for x in tailguard.entity_totals(c, by="user")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUNE_REPORTS))
+def test_rollup_equals_events_asymmetric(june: Ledger, name: str) -> None:
+    from_rollup, from_events = _both(june, JUNE_REPORTS[name])
+    assert from_rollup == from_events
+
+
+@pytest.mark.parametrize("name", ["kpis", "kpis_mid_month", "margins", "anomalies", "weekly"])
+def test_rollup_equals_events_panel(panel: Ledger, tmp_path: Path, name: str) -> None:
+    pol = _policy(tmp_path)
+    report = {
+        "kpis": lambda c: tailguard.kpis(c, window=FEB, policy=pol),
+        "kpis_mid_month": lambda c: tailguard.kpis(c, as_of=dt.date(2026, 2, 13), policy=pol),
+        "margins": lambda c: tailguard.margins(c, window=FEB),
+        "anomalies": lambda c: tailguard.anomalies(c, day=dt.date(2026, 2, 14), policy=pol),
+        "weekly": lambda c: tailguard.digest(c, "weekly", day=dt.date(2026, 2, 14), policy=pol),
+    }[name]
+    from_rollup, from_events = _both(panel, report)
+    assert from_rollup == from_events
+
+
+def test_the_rollup_figures_by_hand(panel: Ledger, tmp_path: Path) -> None:
+    """A few of the panel's figures read from the roll-up, against the events listed above."""
+    rows = {r["customer_id"]: r for r in tailguard.customer_report(panel, window=FEB)}
+    # P1: 14 x 1.00 + 14 x 0.25; P2: 14 x 3.00 + 0.10; P3: 2.00 (guard rows cost nothing)
+    assert [str(rows[c]["cost_usd"]) for c in ("P1", "P2", "P3")] == [
+        "17.500000000",
+        "42.100000000",
+        "2.000000000",
+    ]
+    assert rows["P1"]["llm_calls"] == 28 and rows["P2"]["llm_calls"] == 15
+    rep = tailguard.kpis(panel, window=FEB, policy=_policy(tmp_path))
+    feats = next(k for k in rep["kpis"] if k["id"] == "top_feature_concentration")
+    top = feats["metrics"][0]["features"]
+    # draft 42.00 of 61.60 (68.18...%), 14 of 44 LLM calls
+    assert top[0]["feature"] == "draft" and str(top[0]["cost_usd"]) == "42.000000000"
+    assert top[0]["usage_share_pct"] == pytest.approx(14 / 44 * 100, abs=1e-12)
+
+
+def test_a_window_off_midnight_reads_events(panel: Ledger) -> None:
+    """The roll-up's grain is the UTC day: a window that starts at noon cannot be answered from
+    it, and reads the events instead (the same figures as the events alone)."""
+    noon = Window(
+        dt.datetime(2026, 2, 3, 12, tzinfo=dt.UTC), dt.datetime(2026, 2, 5, tzinfo=dt.UTC)
+    )
+    with QueryContext.open(panel) as ctx:
+        assert ctx.rollup_where(noon) is None
+        assert ctx.rollup_where(window(date_from="2026-02-03", date_to="2026-02-04")) == (
+            "day >= ? AND day < ?",
+            [dt.date(2026, 2, 3), dt.date(2026, 2, 5)],
+        )
+        got = tailguard.customer_report(ctx, window=noon)
+    rows = {r["customer_id"]: r["cost_usd"] for r in got}
+    # P1: 3rd 12:00 1.00, 3rd 23:00 0.25, 4th 1.00 + 0.25; P2: 3rd 12:00 3.00, 4th 3.00 (the
+    # 00:00 call on the 3rd is before noon); P3: 4th 2.00
+    assert {c: str(v) for c, v in rows.items()} == {
+        "P1": "2.500000000",
+        "P2": "6.000000000",
+        "P3": "2.000000000",
+    }
