@@ -216,3 +216,34 @@ def test_a_new_segment_is_seen_at_once(tmp_path: Any) -> None:
         prices.write_text(PRICES_TOML)
         ingest([extra], led, prices=PriceBook.load(prices))
         assert lean(c) == Decimal("0.0206")
+
+
+def test_table_cells_are_the_cli_figures(
+    client: Any, ledger_dir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each row of the customers page shows the CLI's figures for that customer, formatted by
+    the one money rule: cost, cost per win, MRR and margin as ``format_usd`` prints them."""
+    import json
+
+    from tailguard.money import format_usd
+    from tests.ui.helpers import cli_json
+
+    want = json.loads(
+        cli_json(capsys, "report", "customers", "--ledger", str(ledger_dir), "--period", "2025-06"),
+        parse_float=Decimal,
+    )
+    page = _page(client, f"/customers?{JUNE}")
+    body = page.split("<tbody>", 1)[1]
+    for r in want:
+        row = body.split(f"/customers/{r['customer_id']}?", 1)[1].split("</tr>", 1)[0]
+        cells = re.findall(r'<td class="n[^"]*">([^<]*)</td>', row)
+        for field in ("cost_usd", "cost_per_successful_task", "mrr_usd", "gross_margin_usd"):
+            shown = "—" if r[field] is None else format_usd(r[field])
+            assert shown in cells, (r["customer_id"], field, shown, cells)
+
+
+def test_shape_filter_keeps_the_diagnosed_tail(client: Any) -> None:
+    # no customer of the asymmetric ledger has the 20 tasks a shape needs: none matches
+    page = _page(client, f"/customers?{JUNE}&shape=high_frequency")
+    assert _ids(page) == []
+    assert "No customer matches these filters." in page
