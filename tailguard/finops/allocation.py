@@ -247,7 +247,13 @@ def allocated_by_customer(
     con: duckdb.DuckDBPyConnection, first_day: dt.date | None, last_day: dt.date | None
 ) -> dict[str, Decimal]:
     """Each customer's allocated amount over the days ``[first_day, last_day]`` (either open):
-    what a per-customer report shows as ``allocated_usd``."""
+    what a per-customer report shows as ``allocated_usd``. A connection without the view
+    (a bare engine connection, an engine whose ledger keeps no allocations) has none."""
+    has_view = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'allocations'"
+    ).fetchone()
+    if not has_view or not has_view[0]:
+        return {}
     conds, params = [], []
     if first_day is not None:
         conds.append("day >= ?")

@@ -25,10 +25,13 @@ included), 200 cache reads, 1,500 cache writes, 500 output.
 from __future__ import annotations
 
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tailguard.analytics.period import window
 from tailguard.analytics.report import customer_report
@@ -182,3 +185,57 @@ def test_anthropic_usage_in_the_ledgers_convention(tmp_path: Path) -> None:
     )
     assert (customer, provider, model) == ("acme", "anthropic", "claude-sonnet-4-20250514")
     assert (requests, inp, out, cr, cw) == (1, 3200, 500, 200, 1500)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    buckets=st.lists(
+        st.tuples(st.integers(0, 9), st.sampled_from(["proj_a", "proj_b"]),
+                  st.integers(1, 500), st.integers(0, 10_000)),
+        min_size=1, max_size=12, unique_by=lambda b: (b[0], b[1]),
+    ),
+    slices=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=3),
+    order=st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_overlapping_usage_pages_count_each_bucket_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    buckets: list[tuple[int, str, int, int]],
+    slices: list[tuple[int, int]],
+    order: random.Random,
+) -> None:
+    """Pages that overlap (re-downloaded days), imported in any order, after the whole export
+    or before it: each bucket x project is one row, and the calls reports count are the sum
+    of the distinct buckets' requests."""
+    d = tmp_path_factory.mktemp("u")
+
+    def page(part: list[tuple[int, str, int, int]]) -> dict:
+        return {
+            "object": "page",
+            "data": [
+                {"object": "bucket", "start_time": 1735689600 + 86400 * day,
+                 "end_time": 1735689600 + 86400 * (day + 1),
+                 "results": [{"object": "organization.usage.completions.result",
+                              "input_tokens": tokens, "output_tokens": 1,
+                              "num_model_requests": n, "project_id": proj,
+                              "model": "gpt-4o-2024-08-06", "input_cached_tokens": 0}]}
+                for day, proj, n, tokens in part
+            ],
+        }  # fmt: skip
+
+    files = []
+    for k, (a, b) in enumerate(slices):
+        (d / f"p{k}.json").write_text(json.dumps(page(buckets[min(a, b) : max(a, b)])))
+        files.append(d / f"p{k}.json")
+    (d / "all.json").write_text(json.dumps(page(buckets)))
+    files.append(d / "all.json")
+    order.shuffle(files)
+    for f in files:
+        import_files("openai-usage", [f], d / "L")
+    con = Ledger(d / "L").connect()
+    rows, requests, tokens = con.execute(
+        "SELECT count(*), sum(requests), sum(input_tokens) FROM events"
+    ).fetchone()
+    con.close()
+    assert rows == len(buckets)
+    assert requests == sum(b[2] for b in buckets)
+    assert tokens == sum(b[3] for b in buckets)
