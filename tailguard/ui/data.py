@@ -136,6 +136,30 @@ def _date(params: Mapping[str, str], name: str) -> dt.date | None:
         raise ArgumentError(name, f"{name} {raw!r} is not a date (YYYY-MM-DD)") from None
 
 
+#: the query parameters a page understands (``token``: the access token, read by the gate)
+PARAMS = frozenset(
+    [
+        "period",
+        "from",
+        "to",
+        "as_of",
+        "day",
+        "threshold",
+        "by",
+        "sort",
+        "order",
+        "limit",
+        "tier",
+        "segment",
+        "shape",
+        "status",
+        "page",
+        "per",
+        "token",
+    ]
+)
+
+
 @dataclass(frozen=True)
 class Query:
     """A page's state, all of it in the query string (so a URL pastes into a review document).
@@ -164,6 +188,11 @@ class Query:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Query:
+        unknown = sorted(set(params) - PARAMS)
+        if unknown:  # a typo ("perod") must not silently show every day
+            raise ArgumentError(
+                unknown[0], f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(PARAMS))}"
+            )
         q = cls(
             period=_text(params, "period"),
             date_from=_text(params, "from"),

@@ -131,6 +131,7 @@ def test_unknown_customer_is_404(client: Any, path: str) -> None:
         ("/api/customers?sort=nope", "unknown field 'nope'"),
         ("/customers?page=0", "page must be between"),
         ("/api/anomalies?threshold=-1", "threshold must be > 0"),
+        ("/customers?perod=2025-06", "unknown parameter 'perod'"),
     ],
 )
 def test_bad_input_is_400_with_the_reason(client: Any, url: str, reason: str) -> None:
