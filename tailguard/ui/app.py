@@ -317,13 +317,10 @@ def create_app(
         q = d.Query.parse(request.query_params)
 
         def one() -> str:
-            if not d._known(src, cid):
-                raise d.UnknownCustomer(cid)
-            con = led.connect()
-            try:
-                return html(renewal(con, cid, as_of=q.as_of))
-            finally:
-                con.close()
+            with src.open() as ctx:
+                if not d._known(ctx, cid):
+                    raise d.UnknownCustomer(cid)
+                return html(renewal(ctx, cid, as_of=q.as_of))
 
         from starlette.concurrency import run_in_threadpool
 

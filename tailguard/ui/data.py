@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tailguard.analytics.context import QueryContext
 from tailguard.analytics.period import Window, is_given, window
 from tailguard.errors import ArgumentError, NoDataError
 from tailguard.ledger import Ledger
@@ -89,7 +90,13 @@ class Source:
                 self._pages.popitem(last=False)
         return value
 
-    def customer_rows(self, win: Window, sort: str = "cost_usd") -> list[dict[str, Any]]:
+    def open(self) -> QueryContext:
+        """One query context (one connection) for everything a page asks."""
+        return QueryContext.open(self.ledger)
+
+    def customer_rows(
+        self, win: Window, sort: str = "cost_usd", ctx: QueryContext | None = None
+    ) -> list[dict[str, Any]]:
         """``customer_report(ledger, window=win, sort=sort)``, cached (module docstring)."""
         from tailguard.analytics.customers import sort_rows
         from tailguard.analytics.report import customer_report
@@ -100,7 +107,7 @@ class Source:
             if rows is not None:
                 self._cache.move_to_end(key)
         if rows is None:
-            rows = customer_report(self.ledger, window=win)  # sorted by cost, descending
+            rows = customer_report(ctx or self.ledger, window=win)  # by cost, descending
             with self._lock:
                 self._cache[key] = rows
                 while len(self._cache) > 8:
@@ -236,11 +243,8 @@ def _kpis(src: Source, q: Query) -> dict[str, Any]:
     same ``--policy FILE``."""
     from tailguard.analytics import kpis as k
 
-    con = src.ledger.connect()
-    try:
-        rep = k.kpis(con, period=q.period, as_of=q.as_of, policy=src.policy)
-    finally:
-        con.close()
+    with src.open() as ctx:
+        rep = k.kpis(ctx, period=q.period, as_of=q.as_of, policy=src.policy)
     no_policy = getattr(k, "NO_POLICY", None)
     for kpi in rep["kpis"]:
         for m in kpi["metrics"]:
@@ -256,13 +260,10 @@ def overview_page(src: Source, q: Query) -> dict[str, Any]:
     from tailguard.ui.series import daily_spend
 
     win = q.window()
-    rows = src.customer_rows(win)
-    head = headline(rows)
-    con = src.ledger.connect()
-    try:
-        daily = daily_spend(con, win, by="kind")
-    finally:
-        con.close()
+    with src.open() as ctx:
+        rows = src.customer_rows(win, ctx=ctx)
+        head = headline(rows)
+        daily = daily_spend(ctx, win, by="kind")
     try:
         panel: dict[str, Any] | None = _kpis(src, q)
         panel_error = None
@@ -286,8 +287,9 @@ def tail_page(src: Source, q: Query) -> dict[str, Any]:
     if q.by not in BY:
         raise ArgumentError("by", f"by must be one of {', '.join(BY)}, not {q.by!r}")
     win = q.window()
-    stated = totals_window(src.ledger, win)
-    ids, values = entity_totals(src.ledger, by=q.by, window=win)
+    with src.open() as ctx:
+        stated = totals_window(ctx, win)
+        ids, values = entity_totals(ctx, by=q.by, window=win)
     res = concentration(values, ids)
     res["window"] = stated.stated()
     return res
@@ -320,14 +322,9 @@ def customers_page(src: Source, q: Query) -> dict[str, Any]:
     if q.shape:
         from tailguard.analytics.diagnose import diagnose
 
-        con = src.ledger.connect()
-        try:
-            shapes = {
-                d["customer_id"]: d["shapes"]
-                for d in diagnose(con, win, config=src.diagnose_config)
-            }
-        finally:
-            con.close()
+        with src.open() as ctx:
+            found = diagnose(ctx, win, config=src.diagnose_config)
+        shapes = {d["customer_id"]: d["shapes"] for d in found}
     kept = [
         r
         for r in rows
@@ -358,16 +355,13 @@ def customers_page(src: Source, q: Query) -> dict[str, Any]:
     }
 
 
-def _known(src: Source, customer: str) -> bool:
-    con = src.ledger.connect()
-    try:
-        hit = con.execute(
-            "SELECT 1 FROM customers WHERE customer_id = ? UNION ALL "
-            "SELECT 1 FROM (SELECT 1 FROM events WHERE customer_id = ? LIMIT 1)",
-            [customer, customer],
-        ).fetchone()
-    finally:
-        con.close()
+def _known(ctx: QueryContext, customer: str) -> bool:
+    """A customers row or an event names ``customer``."""
+    hit = ctx.execute(
+        "SELECT 1 FROM customers WHERE customer_id = ? UNION ALL "
+        "SELECT 1 FROM (SELECT 1 FROM events WHERE customer_id = ? LIMIT 1)",
+        [customer, customer],
+    ).fetchone()
     return hit is not None
 
 
@@ -388,28 +382,25 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
     from tailguard.analytics.renewal import renewal
     from tailguard.ui import series
 
-    if not _known(src, customer):
-        raise UnknownCustomer(customer)
     win = q.window()
-    con = src.ledger.connect()
-    try:
-        require_events(con, win, customer=customer)
-        stated = bounded(con, win)
-        row = next(r for r in src.customer_rows(win) if r["customer_id"] == customer)
+    with src.open() as ctx:
+        if not _known(ctx, customer):
+            raise UnknownCustomer(customer)
+        require_events(ctx, win, customer=customer)
+        stated = bounded(ctx, win)
+        row = next(r for r in src.customer_rows(win, ctx=ctx) if r["customer_id"] == customer)
         diag = [
             d
-            for d in diagnose(con, win, config=src.diagnose_config, customer=customer)
+            for d in diagnose(ctx, win, config=src.diagnose_config, customer=customer)
             if d["customer_id"] == customer
         ]
-        ren = renewal(con, customer, as_of=q.as_of)
-        by_kind = series.daily_spend(con, win, customer=customer)
-        by_model = series.daily_spend(con, win, by="model", customer=customer)
-        weekly = series.customer_weekly(con, win, customer)
-        users = series.customer_breakdown(con, win, customer, by="user")
-        features = series.customer_breakdown(con, win, customer, by="feature")
-        guard = series.guard_events(con, win, customer)
-    finally:
-        con.close()
+        ren = renewal(ctx, customer, as_of=q.as_of)
+        by_kind = series.daily_spend(ctx, win, customer=customer)
+        by_model = series.daily_spend(ctx, win, by="model", customer=customer)
+        weekly = series.customer_weekly(ctx, win, customer)
+        users = series.customer_breakdown(ctx, win, customer, by="user")
+        features = series.customer_breakdown(ctx, win, customer, by="feature")
+        guard = series.guard_events(ctx, win, customer)
     th = THRESHOLDS.get(row["segment"] or "")
     months = []
     for m in ren["months"][-6:]:
@@ -446,11 +437,8 @@ def outcomes_page(src: Source, q: Query) -> dict[str, Any]:
     and the spend of each outcome (the failure modes) with its share."""
     from tailguard.analytics.outcomes import outcomes
 
-    con = src.ledger.connect()
-    try:
-        return outcomes(con, q.window())
-    finally:
-        con.close()
+    with src.open() as ctx:
+        return outcomes(ctx, q.window())
 
 
 def anomalies_page(src: Source, q: Query) -> dict[str, Any]:
@@ -459,11 +447,8 @@ def anomalies_page(src: Source, q: Query) -> dict[str, Any]:
     scan day's month (``period``, ``as_of`` when given)."""
     from tailguard.analytics.anomalies import anomalies
 
-    con = src.ledger.connect()
-    try:
-        scan = anomalies(con, day=q.day, threshold=q.threshold, policy=src.policy)
-    finally:
-        con.close()
+    with src.open() as ctx:
+        scan = anomalies(ctx, day=q.day, threshold=q.threshold, policy=src.policy)
     pq = q
     if q.period is None and q.as_of is None:
         pq = Query(as_of=scan["day"], period=scan["day"].strftime("%Y-%m"))

@@ -13,7 +13,8 @@ an LLM call counts its ``requests`` (an imported usage bucket is many calls; nul
 successful task is a distinct ``task_id`` with an ``accepted`` ``task_outcome`` (as in
 ``report customers``), weeks are ISO weeks starting Monday (UTC).
 
-Sums by day, kind, model, user, feature and guard rule read the ledger's roll-ups (view
+Each function takes a ``QueryContext`` (or an open connection, wrapped in one). Sums by day,
+kind, model, user, feature and guard rule read the ledger's roll-ups (view
 ``rollup``, tailguard.ledger.rollup: exact sums per customer × user × day × model × feature ×
 kind...) when the connection has them and the window is whole UTC days, which is what makes the
 pages fast at 10M events; otherwise the same sums over ``events``. Distinct task counts (cost per
@@ -26,11 +27,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tailguard.analytics.context import QueryContext, as_context
 from tailguard.vocabulary import KINDS
 
 if TYPE_CHECKING:
-    import duckdb
-
     from tailguard.analytics.period import Window
 
 __all__ = [
@@ -59,41 +59,20 @@ def _where(win: Window, customer: str | None) -> tuple[str, list[Any]]:
     return where, params
 
 
-def _midnight(t: dt.datetime | None) -> bool:
-    return t is None or t.astimezone(dt.UTC).time() == dt.time(0)
-
-
-def _rollup(
-    con: duckdb.DuckDBPyConnection, win: Window, customer: str | None
-) -> tuple[str, list[Any]] | None:
-    """The roll-up's WHERE for the window (and customer), or None when the events must be read:
-    no ``rollup`` view on this connection, or a window that does not start and end at midnight."""
-    if not (_midnight(win.start) and _midnight(win.end)):
+def _rollup(ctx: QueryContext, win: Window, customer: str | None) -> tuple[str, list[Any]] | None:
+    """The roll-up's WHERE for the window (and customer), or None when the events must be read
+    (``QueryContext.rollup_where``: no roll-up, or a window not on UTC midnights)."""
+    got = ctx.rollup_where(win)
+    if got is None:
         return None
-    try:
-        has = con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'rollup'"
-        ).fetchone()
-    except Exception:  # another engine: read the events
-        return None
-    if not has or not has[0]:
-        return None
-    parts: list[str] = []
-    params: list[Any] = []
-    if win.start is not None:
-        parts.append("day >= ?")
-        params.append(win.start.astimezone(dt.UTC).date())
-    if win.end is not None:
-        parts.append("day < ?")
-        params.append(win.end.astimezone(dt.UTC).date())
+    where, params = got
     if customer is not None:
-        parts.append("customer_id = ?")
-        params.append(customer)
-    return (" AND ".join(parts) or "TRUE"), params
+        where, params = f"{where} AND customer_id = ?", [*params, customer]
+    return where, params
 
 
 def daily_spend(
-    con: duckdb.DuckDBPyConnection,
+    source: Any,
     win: Window,
     *,
     by: str = "kind",
@@ -111,10 +90,11 @@ def daily_spend(
         raise ArgumentError("by", f"{by!r} is not one of kind, model")
     key = "kind" if by == "kind" else "coalesce(model, '(none)')"
     extra = " AND kind = 'llm_call'" if by == "model" else ""
-    ru = _rollup(con, win, customer)
+    ctx = as_context(source)
+    ru = _rollup(ctx, win, customer)
     where, params = ru or _where(win, customer)
-    table, day = ("rollup", "day") if ru else ("events", "CAST(ts AS DATE)")
-    rows = con.execute(
+    table, day = ("rollup", "day") if ru else ("events", ctx.to_date("ts"))
+    rows = ctx.execute(
         f"SELECT {day} AS day, {key} AS k, sum(cost_usd) AS cost FROM {table} "
         f"WHERE {where}{extra} GROUP BY 1, 2 HAVING sum(cost_usd) IS NOT NULL ORDER BY 1",
         params,
@@ -147,14 +127,15 @@ def daily_spend(
     }
 
 
-def customer_weekly(con: duckdb.DuckDBPyConnection, win: Window, customer: str) -> list[dict]:
+def customer_weekly(source: Any, win: Window, customer: str) -> list[dict[str, Any]]:
     """One customer's spend, successful tasks and cost per successful task per ISO week.
 
     A week's successful tasks are the distinct tasks whose ``accepted`` outcome falls in that
     week; its spend is every cost of the week (the report's definition, week by week)."""
+    ctx = as_context(source)
     where, params = _where(win, customer)
-    rows = con.execute(
-        "SELECT CAST(date_trunc('week', ts) AS DATE) AS week, sum(cost_usd) AS cost, "
+    rows = ctx.execute(
+        f"SELECT {ctx.trunc('week', 'ts')} AS week, sum(cost_usd) AS cost, "
         "count(DISTINCT CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN task_id "
         f"END) AS wins, {CALLS} AS calls "
         f"FROM events WHERE {where} GROUP BY 1 ORDER BY 1",
@@ -176,20 +157,21 @@ def customer_weekly(con: duckdb.DuckDBPyConnection, win: Window, customer: str) 
 
 
 def customer_breakdown(
-    con: duckdb.DuckDBPyConnection, win: Window, customer: str, *, by: str, top: int = 10
+    source: Any, win: Window, customer: str, *, by: str, top: int = 10
 ) -> list[dict[str, Any]]:
     """The ``top`` users (``by="user"``) or features (``by="feature"``) of one customer by
     spend, with their share of the customer's spend and their LLM calls."""
     col = {"user": "user_id", "feature": "feature"}[by]
-    ru = _rollup(con, win, customer)
+    ctx = as_context(source)
+    ru = _rollup(ctx, win, customer)
     where, params = ru or _where(win, customer)
     table, calls = ("rollup", "sum(requests)") if ru else ("events", CALLS)
-    rows = con.execute(
+    rows = ctx.execute(
         f"SELECT {col} AS k, sum(cost_usd) AS cost, {calls} AS calls "
         f"FROM {table} WHERE {where} GROUP BY 1 ORDER BY cost DESC NULLS LAST, k LIMIT ?",
         [*params, top],
     ).fetchall()
-    total = con.execute(f"SELECT sum(cost_usd) FROM {table} WHERE {where}", params).fetchone()
+    total = ctx.execute(f"SELECT sum(cost_usd) FROM {table} WHERE {where}", params).fetchone()
     whole = (total[0] if total else None) or Decimal(0)
     return [
         {
@@ -202,12 +184,11 @@ def customer_breakdown(
     ]
 
 
-def guard_events(
-    con: duckdb.DuckDBPyConnection, win: Window, customer: str | None = None
-) -> list[dict[str, Any]]:
+def guard_events(source: Any, win: Window, customer: str | None = None) -> list[dict[str, Any]]:
     """Guard events (caps hit, degradations, kills) by action and rule: how many, on how many
     days, the first and last, and the amount they concerned (the ``amount_usd`` of the events)."""
-    ru = _rollup(con, win, customer)
+    ctx = as_context(source)
+    ru = _rollup(ctx, win, customer)
     if ru:
         where, params = ru
         sql = (
@@ -218,11 +199,11 @@ def guard_events(
     else:
         where, params = _where(win, customer)
         sql = (
-            "SELECT action, rule, count(*) AS n, count(DISTINCT CAST(ts AS DATE)) AS days, "
+            f"SELECT action, rule, count(*) AS n, count(DISTINCT {ctx.to_date('ts')}) AS days, "
             "min(ts), max(ts), sum(amount_usd) "
             f"FROM events WHERE {where} AND kind = 'guard' GROUP BY 1, 2 ORDER BY n DESC, 1, 2"
         )
-    rows = con.execute(sql, params).fetchall()
+    rows = ctx.execute(sql, params).fetchall()
     return [
         {
             "action": a,

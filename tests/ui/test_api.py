@@ -220,27 +220,27 @@ def test_series_from_the_rollup_equal_the_series_from_the_events(
     asym: Any, customer: str | None
 ) -> None:
     """Two methods, one answer: the day-by-day sums read from the roll-ups (the fast path) and
-    from the events (the view dropped) are equal, to the last digit."""
+    from the events (the context's roll-up switched off) are equal, to the last digit."""
     from tailguard.analytics.period import window
     from tailguard.ui import series
 
-    def run(con: Any) -> list[Any]:
+    def run(ctx: Any) -> list[Any]:
         out: list[Any] = []
         for win in (window("2025-06"), window(), window(None, "2025-06-02", "2025-06-12")):
-            out.append(series.daily_spend(con, win, customer=customer))
-            out.append(series.daily_spend(con, win, by="model", customer=customer))
-            out.append(series.guard_events(con, win, customer))
+            out.append(series.daily_spend(ctx, win, customer=customer))
+            out.append(series.daily_spend(ctx, win, by="model", customer=customer))
+            out.append(series.guard_events(ctx, win, customer))
             if customer:
-                out.append(series.customer_breakdown(con, win, customer, by="user"))
-                out.append(series.customer_breakdown(con, win, customer, by="feature"))
+                out.append(series.customer_breakdown(ctx, win, customer, by="user"))
+                out.append(series.customer_breakdown(ctx, win, customer, by="feature"))
         return out
 
-    con = asym.connect()
-    try:
-        assert series._rollup(con, window("2025-06"), customer) is not None  # the fast path
-        fast = run(con)
-        con.execute("DROP VIEW rollup")
-        assert series._rollup(con, window("2025-06"), customer) is None
-        assert run(con) == fast
-    finally:
-        con.close()
+    from tailguard.analytics.context import QueryContext
+
+    with QueryContext.open(asym) as fast_ctx:
+        assert series._rollup(fast_ctx, window("2025-06"), customer) is not None  # fast path
+        fast = run(fast_ctx)
+    with QueryContext.open(asym) as slow_ctx:
+        slow_ctx.use_rollup = False  # the second method: the events
+        assert series._rollup(slow_ctx, window("2025-06"), customer) is None
+        assert run(slow_ctx) == fast
