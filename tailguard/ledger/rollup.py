@@ -241,9 +241,13 @@ def aggregate_sql(source: str, *, has_requests: bool, has_components: bool = Tru
         ),
         big.format("sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END)")
         + " AS retries",
-        big.format("sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END)")
+        # an aggregate row (``requests`` > 1) is that many unpriced or failed calls
+        big.format(f"sum(CASE WHEN kind = 'llm_call' AND unpriced THEN {req} ELSE 0 END)")
         + " AS unpriced",
-        big.format("sum(CASE WHEN status IS NOT NULL AND status <> 'ok' THEN 1 ELSE 0 END)")
+        big.format(
+            "sum(CASE WHEN status IS NOT NULL AND status <> 'ok' THEN "
+            f"(CASE WHEN kind = 'llm_call' THEN {req} ELSE 1 END) ELSE 0 END)"
+        )
         + " AS errors",
         f"{big.format('sum(queries)')} AS queries",
         f"{big.format('sum(reranks)')} AS reranks",

@@ -203,7 +203,8 @@ def _event_totals(con: Any) -> list[tuple[Any, ...]]:
     return con.execute(
         "SELECT customer_id, CAST(ts AS DATE), kind, count(*), sum(cost_usd), sum(amount_usd), "
         "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
-        "sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END), min(ts), max(ts) "
+        "sum(CASE WHEN kind = 'llm_call' AND unpriced THEN coalesce(requests, 1) ELSE 0 END), "
+        "sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END), min(ts), max(ts) "
         "FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ).fetchall()
 
@@ -212,7 +213,7 @@ def _rollup_totals(con: Any) -> list[tuple[Any, ...]]:
     return con.execute(
         "SELECT customer_id, day, kind, sum(events), sum(cost_usd), sum(amount_usd), "
         "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(unpriced), "
-        "min(first_ts), max(last_ts) FROM rollup GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        "sum(requests), min(first_ts), max(last_ts) FROM rollup GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ).fetchall()
 
 
@@ -368,6 +369,7 @@ def _event(draw: st.DrawFn) -> dict[str, Any]:
             "input_tokens": inp,
             "output_tokens": draw(st.integers(0, 10**6)),
             "cache_read_tokens": draw(st.integers(0, inp)),
+            "requests": draw(st.none() | st.integers(1, 5)),  # an aggregate row: N requests
         }
         cost = draw(st.none() | _money)
         return ev | ({"cost_usd": cost} if cost is not None else {})
