@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from tailguard.ledger.store import Ledger
 
 __all__ = [
+    "DAILY",
     "DUCKDB",
+    "ROLLUP",
     "Dialect",
     "DuckDBDialect",
     "QueryContext",
@@ -69,6 +71,10 @@ __all__ = [
 #: day × kind × provider × model × feature × workload × outcome × action × rule × tool_kind,
 #: exact sums; NOT unique per key (one file per segment): every read re-aggregates
 ROLLUP = "rollup"
+
+#: the second level: one row per customer × UTC day (per segment: re-aggregate), the sums of
+#: ``tailguard.ledger.rollup.DAILY_MEASURES``; about 1 row per 50 events on the simulator
+DAILY = "rollup_daily"
 
 #: ``trunc`` units
 UNITS = ("week", "month", "quarter", "year")
@@ -248,11 +254,12 @@ class QueryContext:
     dialect: Dialect = field(default=DUCKDB)
     ledger: Ledger | None = None
     owned: bool = False
-    #: read the ledger's roll-ups where they answer the question (False: events only, the
-    #: second method the tests compare the roll-up path against)
-    use_rollup: bool = True
+    #: read the ledger's roll-ups where they answer the question: True (both levels), the names
+    #: of the levels to read (e.g. ``("rollup",)``), or False (events only: the second method the
+    #: tests compare the roll-up paths against)
+    use_rollup: bool | tuple[str, ...] = True
     _span: tuple[dt.datetime | None, dt.datetime | None] | None = field(default=None, repr=False)
-    _has_rollup: bool | None = field(default=None, repr=False)
+    _relations: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -335,18 +342,21 @@ class QueryContext:
 
     # --- the roll-ups ------------------------------------------------------------------------
 
-    def has_rollup(self) -> bool:
-        """True when the connection has the ledger's ``rollup`` view (``Ledger.connect`` makes
-        it; a hand-made connection with only ``events`` has none) and ``use_rollup`` is on."""
-        if not self.use_rollup:
+    def has_rollup(self, relation: str = ROLLUP) -> bool:
+        """True when the connection has the ledger's roll-up view ``relation`` (``rollup``, or
+        ``rollup_daily``: ``Ledger.connect`` makes both; a hand-made connection with only
+        ``events`` has neither) and ``use_rollup`` is on."""
+        if self.use_rollup is False:
             return False
-        if self._has_rollup is None:
+        if self.use_rollup is not True and relation not in self.use_rollup:
+            return False
+        if relation not in self._relations:
             try:
-                self.fetch(f"SELECT * FROM {ROLLUP} LIMIT 0")
-                self._has_rollup = True
+                self.fetch(f"SELECT * FROM {relation} LIMIT 0")
+                self._relations[relation] = True
             except Exception:  # any engine's "no such table": read events
-                self._has_rollup = False
-        return self._has_rollup
+                self._relations[relation] = False
+        return self._relations[relation]
 
     def source(self, win: Window) -> Source:
         """Where to read per-day sums over ``win``: the roll-up when it can answer
@@ -359,11 +369,11 @@ class QueryContext:
         req = "coalesce(requests, 1)"
         return Source("events", where, list(params), "1", req, self.day_number("ts"), False)
 
-    def rollup_where(self, win: Window) -> tuple[str, list[Any]] | None:
+    def rollup_where(self, win: Window, relation: str = ROLLUP) -> tuple[str, list[Any]] | None:
         """A WHERE on the roll-up's ``day`` that selects exactly the events ``win.sql()``
-        selects, or None when the roll-up cannot answer (no roll-up, or a window bound that is
-        not a UTC midnight: the roll-up's grain is the UTC day)."""
-        if not self.has_rollup():
+        selects, or None when the roll-up ``relation`` cannot answer (none on the connection,
+        or a window bound that is not a UTC midnight: the roll-up's grain is the UTC day)."""
+        if not self.has_rollup(relation):
             return None
         parts, params = [], []
         for bound, op in ((win.start, ">="), (win.end, "<")):
@@ -383,7 +393,8 @@ class QueryContext:
         connection's view of the segments is fixed when it is made, so the answer cannot go
         stale while the context lives."""
         if self._span is None:
-            src = f"min(first_ts), max(last_ts) FROM {ROLLUP}" if self.has_rollup() else None
+            rel = next((r for r in (DAILY, ROLLUP) if self.has_rollup(r)), None)
+            src = f"min(first_ts), max(last_ts) FROM {rel}" if rel else None
             row = self.fetch(f"SELECT {src or 'min(ts), max(ts) FROM events'}")
             self._span = (row[0][0], row[0][1]) if row else (None, None)
         return self._span

@@ -151,15 +151,55 @@ FROM m LEFT JOIN t ON m.customer_id = t.customer_id
 """
 
 
+#: the same columns from the daily roll-up (one row per customer × day: about 1 per 50 events),
+#: whose measures are these very sums per day (``tailguard.ledger.rollup.DAILY_MEASURES``)
+DAILY_AGGREGATE_SQL = """
+WITH m AS (
+  SELECT
+    customer_id,
+    sum(cost_usd) AS cost_usd,
+    sum(llm_cost_usd) AS llm_cost_usd,
+    sum(tool_cost_usd) AS tool_cost_usd,
+    sum(retrieval_cost_usd) AS retrieval_cost_usd,
+    sum(escalation_cost_usd) AS escalation_cost_usd,
+    sum(requests) AS llm_calls,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(read_tool_calls) AS read_tool_calls,
+    sum(write_tool_calls) AS write_tool_calls,
+    sum(queries) AS retrieval_queries,
+    sum(reranks) AS reranks,
+    sum(retries) AS retries,
+    sum(escalations) AS escalations,
+    sum(unpriced) AS unpriced_calls,
+    min(day) AS first_day,
+    max(day) AS last_day
+  FROM rollup_daily
+  WHERE {where}
+  GROUP BY customer_id
+), t AS ({tasks})
+SELECT m.*, coalesce(t.tasks, 0) AS tasks, coalesce(t.successful_tasks, 0) AS successful_tasks
+FROM m LEFT JOIN t ON m.customer_id = t.customer_id
+"""
+
+
 def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(columns, rows) of the per-customer sums over ``win``: from the roll-up when the
-    context has one and the window is whole days (``QueryContext.rollup_where``), else from
-    the events. Both give the same figures (tests/analytics/test_rollup_reads.py)."""
-    from tailguard.analytics.context import as_context
+    """(columns, rows) of the per-customer sums over ``win``: from the daily roll-up, else the
+    roll-up, when the context has one and the window is whole days
+    (``QueryContext.rollup_where``), else from the events. All give the same figures
+    (tests/analytics/test_rollup_reads.py)."""
+    from tailguard.analytics.context import DAILY, as_context
 
     ctx = as_context(con)
     where, params = win.sql()
     tasks = TASKS_SQL.format(where=where)
+    daily = ctx.rollup_where(win, DAILY)
+    if daily is not None:
+        sql = DAILY_AGGREGATE_SQL.format(where=daily[0], tasks=tasks)
+        return _columns_rows(ctx.execute(sql, [*daily[1], *params]))
     on_days = ctx.rollup_where(win)
     if on_days is not None:
         rwhere, rparams = on_days
@@ -173,6 +213,10 @@ def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
             last_day=ctx.to_date("max(ts)"),
         )
         cur = ctx.execute(sql, [*params, *params])
+    return _columns_rows(cur)
+
+
+def _columns_rows(cur: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
     return cur.columns, cur.rows
 
 

@@ -167,7 +167,8 @@ WHERE e.{t} >= ? AND e.{t} < ?
 GROUP BY 1
 """
 
-#: the p90 and p99 user's spend per week (``{p90}``, ``{p99}``: the dialect's exact quantile)
+#: the p90 and p99 user's spend per week (``{p90}``, ``{p99}``: the dialect's exact quantile),
+#: ordered so that the dict built from it, and the JSON, list the weeks in one order
 USER_Q_SQL = """
 SELECT period, {p90}, {p99}, count(*)
 FROM (
@@ -178,6 +179,7 @@ FROM (
   GROUP BY 1, 2, 3
 ) t
 GROUP BY 1
+ORDER BY 1
 """
 
 

@@ -1,8 +1,9 @@
 """The reports that read the ledger's roll-ups give exactly what the events give.
 
-Two methods, one answer: every report runs twice on the same connection, once with the roll-up
-(``QueryContext.use_rollup``, the default on a ``Ledger.connect`` connection) and once from the
-events alone (the query each report had before the roll-ups), and the two results must be equal:
+Three methods, one answer: every report runs with both roll-up levels (the daily one and the
+per-user one: ``QueryContext.use_rollup``, the default on a ``Ledger.connect`` connection), with
+the per-user roll-up alone, and from the events alone (the query each report had before the
+roll-ups), and the results must be equal:
 money as the same Decimal, counts as the same integers, every ratio the same float. The ledgers:
 the asymmetric one (every event kind, re-sent outcomes, an unpriced call, events on both sides
 of a midnight and outside the window) and a panel month with guard decisions (degrade, deny at
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 import tailguard
-from tailguard.analytics.context import QueryContext
+from tailguard.analytics.context import DAILY, ROLLUP, QueryContext
 from tailguard.analytics.period import Window, window
 from tailguard.guard.policy import load_policy
 from tailguard.ledger import Ledger
@@ -58,10 +59,16 @@ def panel(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
 
 
 def _both(led: Ledger, report: Any) -> tuple[Any, Any]:
-    """``report(ctx)`` from the roll-up, then from the events, on one connection."""
+    """``report(ctx)`` from the roll-ups, then from the events; the result of the daily
+    roll-up and of the roll-up alone must agree already (asserted here)."""
     with QueryContext.open(led) as ctx:
-        assert ctx.has_rollup()  # Ledger.connect makes the view: the first run reads it
+        # Ledger.connect makes both views: the first run reads them
+        assert ctx.has_rollup() and ctx.has_rollup(DAILY)
         from_rollup = report(ctx)
+    with QueryContext.open(led) as ctx:
+        ctx.use_rollup = (ROLLUP,)
+        assert ctx.has_rollup() and not ctx.has_rollup(DAILY)
+        assert report(ctx) == from_rollup
     with QueryContext.open(led) as ctx:
         ctx.use_rollup = False
         assert not ctx.has_rollup()

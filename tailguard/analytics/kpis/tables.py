@@ -205,6 +205,47 @@ GROUP BY 1, 2
 """
 
 
+#: the customer × day table from the daily roll-up (spend, tokens, requests, routed rows) and the
+#: guard rows of the roll-up (the rule of a decision is not in the daily level). Only LLM calls
+#: carry tokens and guard rows carry no cost (the event schema), so the daily sums are the
+#: table's. ``{dd}`` / ``{dg}``: the day numbers of the two roll-ups' ``day``
+DAILY_DAYS_SQL = """
+WITH d AS (
+  SELECT customer_id, {dn} AS dn, sum(cost_usd) AS spend, coalesce(sum(cost_usd), 0) AS cost,
+    coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+    sum(requests) AS calls, sum(llm_calls) + sum(guard_events) AS routed
+  FROM rollup_daily
+  WHERE {where}
+  GROUP BY 1, 2
+), g AS (
+  SELECT customer_id, {dn} AS dn,
+    sum(CASE WHEN action = 'degrade' AND rule <> 'fail_open:store_unavailable'
+      THEN events ELSE 0 END) AS degraded,
+    sum(CASE WHEN action = 'deny' AND rule = 'hard_limit' THEN events ELSE 0 END) AS capped,
+    sum(CASE WHEN action = 'overage' THEN events ELSE 0 END) AS overage
+  FROM rollup
+  WHERE kind = 'guard' AND {where}
+  GROUP BY 1, 2
+)
+SELECT d.customer_id, d.dn, d.spend, d.cost, d.tokens, d.calls,
+  coalesce(g.degraded, 0) AS degraded, coalesce(g.capped, 0) AS capped,
+  coalesce(g.overage, 0) AS overage, d.routed
+FROM d LEFT JOIN g ON d.customer_id = g.customer_id AND d.dn = g.dn
+"""
+
+
+def days_sql(ctx: QueryContext, win: Window) -> tuple[str, list[Any]]:
+    """The customer × day table's query: from the daily roll-up when the context has both
+    levels, else ``CUSTOMER_DAYS_SQL`` over the roll-up or the events."""
+    from tailguard.analytics.context import DAILY
+
+    daily = ctx.rollup_where(win, DAILY)
+    if daily is not None and ctx.rollup_where(win) is not None:
+        where, params = daily
+        return DAILY_DAYS_SQL.format(dn=ctx.date_number("day"), where=where), [*params, *params]
+    return source_sql(CUSTOMER_DAYS_SQL, ctx, win)
+
+
 def source_sql(template: str, ctx: QueryContext, win: Window) -> tuple[str, list[Any]]:
     """``template`` over the roll-up when it can answer for ``win``, else over the events
     (``QueryContext.source``), and its parameters."""
@@ -276,7 +317,7 @@ def build(
         ctx.temp_table(names["users"], *source_sql(USERS_SQL, ctx, p.window))
     if "days" in want:
         names["days"] = f"_tg_cd_{n}"
-        ctx.temp_table(names["days"], *source_sql(CUSTOMER_DAYS_SQL, ctx, p.window))
+        ctx.temp_table(names["days"], *days_sql(ctx, p.window))
     if "customers" in want:
         if "days" not in want:
             raise ValueError("the panel's customers are read from its days: build both")
