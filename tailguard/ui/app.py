@@ -157,14 +157,16 @@ def create_app(
     policy: Any = None,
     diagnose_config: Any = None,
     token: str | None = None,
+    cache: bool = True,
 ) -> Starlette:
     """The dashboard over ``ledger`` (a ``Ledger`` or its directory). ``policy``: a loaded guard
     policy (tier caps for the KPIs); ``diagnose_config``: a ``DiagnoseConfig``; ``token``:
-    required on every request when given (module docstring)."""
+    required on every request when given (module docstring); ``cache``: keep page payloads
+    between requests, keyed by the ledger's content (``tailguard.ui.data``)."""
     from tailguard.ledger import Ledger
 
     led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-    src = d.Source(led, policy=policy, diagnose_config=diagnose_config)
+    src = d.Source(led, policy=policy, diagnose_config=diagnose_config, cache=cache)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters.update(usd=usd, pct=pct, num=num, kpi_value=kpi_value, band_text=band_text)

@@ -67,6 +67,8 @@ class Source:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: page payloads kept (least recently used dropped first)
     max_pages: int = 64
+    #: False: compute every request afresh (what ``bench/bench_ui.py --uncached`` measures)
+    cache: bool = True
 
     def version(self) -> tuple[Any, ...]:
         """What identifies the ledger's content: its live segments and customers file."""
@@ -78,6 +80,8 @@ class Source:
     def cached(self, name: str, args: tuple[Any, ...], compute: Any) -> Any:
         """``compute()``, or what it returned for the same page, arguments and ledger content
         (module docstring). Errors are not cached."""
+        if not self.cache:
+            return compute()
         key = (name, args, self.version())
         with self._lock:
             if key in self._pages:
@@ -101,6 +105,9 @@ class Source:
         from tailguard.analytics.customers import sort_rows
         from tailguard.analytics.report import customer_report
 
+        if not self.cache:
+            rows = customer_report(ctx or self.ledger, window=win)
+            return rows if sort == "cost_usd" else sort_rows(rows, sort)
         key = (win, self.version())
         with self._lock:
             rows = self._cache.get(key)
