@@ -235,6 +235,19 @@ class _Server(_Engine):
         self.client.close()
 
 
+def conform(table: pa.Table) -> pa.Table:
+    """Rows in ``LEDGER_SCHEMA``: a column the rows lack (a segment written before the schema
+    gained ``requests`` or the cost components) is NULL, as the DuckDB ledger reads it."""
+    if table.schema == LEDGER_SCHEMA:
+        return table
+    have = set(table.column_names)
+    cols = [
+        table.column(f.name) if f.name in have else pa.nulls(table.num_rows, f.type)
+        for f in LEDGER_SCHEMA
+    ]
+    return pa.Table.from_arrays(cols, schema=LEDGER_SCHEMA.remove_metadata()).cast(LEDGER_SCHEMA)
+
+
 # --- the URL -----------------------------------------------------------------------------------
 
 
@@ -428,8 +441,7 @@ class ClickHouseLedger(Ledger):
         """Insert priced rows (LEDGER_SCHEMA); ids already in the ledger (or earlier in the
         batch) are dropped. Returns once ClickHouse has acknowledged the insert: what it counts
         as accepted is durable there (the caller's write-ahead log may then let it go)."""
-        if table.schema != LEDGER_SCHEMA:
-            table = table.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA)
+        table = conform(table)
         self.init()
         with self._lock():
             kept = IdIndex([]).fresh(table)  # first occurrence within the batch

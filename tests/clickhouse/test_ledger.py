@@ -232,3 +232,14 @@ def test_copy_moves_a_directory_ledger_across_once(tmp_path: Path) -> None:
     again = dst.copy_from(src)
     assert (again.accepted, again.duplicates) == (0, 35)
     assert _cost_and_count(dst) == (Decimal("0.042"), 35)
+
+
+def test_rows_from_an_older_segment_get_the_new_columns_as_null(tmp_path: Path) -> None:
+    """A segment written before the schema gained ``requests`` (and the cost components) is
+    copied across with those columns NULL, as the DuckDB ledger reads it (NULL requests: 1)."""
+    book = price_book(tmp_path)
+    old = priced(book, [llm(1), llm(2)]).drop_columns(["requests"])
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    assert led.commit(old).accepted == 2
+    got = led.query("SELECT count() AS n, countIf(requests IS NULL) AS null_requests FROM events")
+    assert got.to_pylist() == [{"n": 2, "null_requests": 2}]

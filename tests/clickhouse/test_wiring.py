@@ -1,0 +1,98 @@
+"""A ClickHouse URL wherever a ledger is named: the CLI, the SDK sink, the gateway's config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tailguard.cli.app import run
+from tailguard.gateway.config import parse_config
+from tailguard.ledger import Ledger
+from tailguard.ledger.clickhouse import ClickHouseLedger
+from tailguard.sdk.sinks import LedgerSink
+
+from .helpers import PRICES_TOML, chdb_url, llm, write_jsonl
+
+CUSTOMERS = "customer_id,name,tier,segment,mrr_usd,seats,contracted_pool_usd,signup_date\n"
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> object:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_cli_inits_ingests_imports_and_reports_on_chdb(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = chdb_url(tmp_path / "c")
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    ev = write_jsonl(tmp_path / "ev.jsonl", [llm(i, cust=f"c{i % 2}") for i in range(6)])
+    (tmp_path / "cu.csv").write_text(CUSTOMERS + "c0,Zero,pro,smb,10,1,,2025-01-01\n")
+    assert run(["ledger", "init", "--engine", "clickhouse", "--ledger", url, "--json"]) == 0
+    assert _json(capsys) == {
+        "ledger": url,
+        "engine": "clickhouse",
+        "changes": ["CREATE TABLE default.ledger_events"],
+    }
+    prices = ["--prices", str(tmp_path / "p.toml")]
+    assert run(["ingest", str(ev), "--ledger", url, *prices, "--json"]) == 0
+    assert _json(capsys)["accepted"] == 6  # type: ignore[index]
+    assert run(["customers", "import", str(tmp_path / "cu.csv"), "--ledger", url]) == 0
+    capsys.readouterr()
+    assert run(["report", "customers", "--ledger", url, "--period", "2026-01", "--json"]) == 0
+    rows = _json(capsys)
+    got = sorted((r["customer_id"], r["cost_usd"], r["name"]) for r in rows)  # type: ignore[union-attr]
+    assert got == [("c0", 0.0036, "Zero"), ("c1", 0.0036, None)]  # three calls of $0.0012 each
+
+
+def test_a_missing_clickhouse_ledger_is_named_and_how_to_make_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = chdb_url(tmp_path / "none")
+    assert run(["report", "customers", "--ledger", url]) == 1
+    assert f"tailguard ledger init --engine clickhouse --ledger {url}" in capsys.readouterr().err
+
+
+def test_init_refuses_an_engine_that_does_not_match_the_ledger(tmp_path: Path) -> None:
+    assert run(["ledger", "init", "--engine", "clickhouse", "--ledger", str(tmp_path)]) == 2
+    assert run(["ledger", "init", "--engine", "duckdb", "--ledger", chdb_url(tmp_path)]) == 2
+
+
+def test_copy_moves_a_directory_ledger_into_chdb(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    ev = write_jsonl(tmp_path / "ev.jsonl", [llm(i) for i in range(7)])
+    d = str(tmp_path / "d")
+    assert run(["ingest", str(ev), "--ledger", d, "--prices", str(tmp_path / "p.toml")]) == 0
+    capsys.readouterr()
+    url = chdb_url(tmp_path / "c")
+    assert run(["ledger", "copy", "--from", d, "--to", url, "--json"]) == 0
+    assert _json(capsys) == {"from": d, "to": url, "copied": 7, "duplicates": 0}
+    assert ClickHouseLedger(url).count() == Ledger(d).count() == 7
+
+
+def test_the_sdk_sink_logs_locally_and_folds_into_chdb(tmp_path: Path) -> None:
+    url = chdb_url(tmp_path / "c")
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    sink = LedgerSink(url, prices=tmp_path / "p.toml", fold_interval_s=3600)
+    assert sink.path == (tmp_path / "c").resolve()  # the write-ahead log is beside the data
+    sink.send([llm(1), llm(2)])
+    sink.send([llm(2), llm(3)])  # a resend of e2
+    sink.close()
+    assert ClickHouseLedger(url).count() == 3
+
+
+def test_the_gateway_config_takes_a_clickhouse_url(tmp_path: Path) -> None:
+    raw = {
+        "gateway": {"ledger": "chdb:///var/lib/tg"},
+        "upstream": [{"provider": "openai", "base_url": "http://x.invalid/v1"}],
+    }
+    cfg = parse_config(raw, base=tmp_path, env={})
+    assert (cfg.ledger_url, cfg.ledger) == ("chdb:///var/lib/tg", Path("/var/lib/tg"))
+    env = {"TAILGUARD_LEDGER": "clickhouse://db:8123/tg?spool=/spool"}
+    cfg = parse_config({"gateway": {}, "upstream": raw["upstream"]}, base=tmp_path, env=env)
+    assert (cfg.ledger_url, cfg.ledger) == ("clickhouse://db:8123/tg?spool=/spool", Path("/spool"))
+    cfg = parse_config({"gateway": {"ledger": "data"}, "upstream": raw["upstream"]}, base=tmp_path)
+    assert (cfg.ledger_url, cfg.ledger) == (None, tmp_path / "data")
