@@ -10,6 +10,10 @@ Decimal arithmetic.
 Definitions (docs/reports.md):
 - ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
   Unpriced calls add nothing to it and are counted in ``unpriced_calls``: never a silent zero.
+- ``allocated_usd``: the customer's share of the invoice's unattributed remainder over the
+  window's days, as ``tailguard reconcile --allocate`` stored it (0 when nothing was
+  allocated); never part of ``cost_usd``: cost_usd + allocated_usd is the customer's share of
+  the bill.
 - a task is a distinct ``task_id`` with a ``task_outcome`` event; a successful task ended
   ``accepted``; ``retries_per_win`` = llm calls with attempt > 1 / successful tasks.
 - ``escalation_rate`` = escalation events / tasks.
@@ -39,6 +43,7 @@ CUSTOMER_FIELDS = (
     "tier",
     "segment",
     "cost_usd",
+    "allocated_usd",
     "llm_cost_usd",
     "tool_cost_usd",
     "retrieval_cost_usd",
@@ -103,7 +108,8 @@ WITH m AS (
     sum(reranks) AS reranks,
     sum(CASE WHEN kind = 'llm_call' AND attempt > 1 THEN 1 ELSE 0 END) AS retries,
     sum(CASE WHEN kind = 'escalation' THEN 1 ELSE 0 END) AS escalations,
-    sum(CASE WHEN kind = 'llm_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_calls,
+    sum(CASE WHEN kind = 'llm_call' AND unpriced THEN coalesce(requests, 1) ELSE 0 END)
+      AS unpriced_calls,
     {first_day} AS first_day,
     {last_day} AS last_day
   FROM events
@@ -261,6 +267,11 @@ def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
     )
     months = cov.months() if cov is not None else None
     first_day, last_day = (cov.first_day, cov.last_day) if cov is not None else (None, None)
+    # reconcile --allocate's share of the bill (tailguard.finops.allocation), per day: beside
+    # the measured cost, never in it; the window's days, as the allocation rows are per day
+    from tailguard.finops.allocation import allocated_by_customer
+
+    allocated = allocated_by_customer(_raw(con), win.first_day, win.last_day)
     rows = []
     for cid in sorted(set(agg) | set(dims)):
         a = agg.get(cid, {})
@@ -276,6 +287,7 @@ def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
                 "tier": d.get("tier"),
                 "segment": d.get("segment"),
                 "cost_usd": cost,
+                "allocated_usd": allocated.get(cid, Decimal(0)),
                 "llm_cost_usd": a.get("llm_cost_usd") or Decimal(0),
                 "tool_cost_usd": a.get("tool_cost_usd") or Decimal(0),
                 "retrieval_cost_usd": a.get("retrieval_cost_usd") or Decimal(0),
@@ -305,6 +317,11 @@ def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _raw(con: Any) -> Any:
+    """The engine connection under ``con`` (a QueryContext or the connection itself)."""
+    return getattr(con, "con", con)
 
 
 def sort_rows(
