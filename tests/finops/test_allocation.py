@@ -230,3 +230,34 @@ def test_attributed_plus_allocated_is_the_invoice(
     assert total + alloc.unallocated_usd == bill
     providers_used = {p for _, _, p, _ in calls}
     assert {u["provider"] for u in alloc.unallocated} <= {"openai", "anthropic"} - providers_used
+
+
+def test_report_customers_shows_allocated_beside_cost(tmp_path: Path) -> None:
+    """After a proportional allocation, ``report customers`` keeps the measured cost and adds
+    the allocation beside it: acme 10 + 8.17, beta 20 + 16.33, gamma 30 + 24.50 (= the bill,
+    109.00), delta 7 + 0 (its provider is not on this bill)."""
+    from tailguard.analytics.period import window
+    from tailguard.analytics.report import customer_report
+    from tailguard.finops.allocation import store
+
+    led, bill = _setup(tmp_path)
+    rec = reconcile(led, read_invoice(bill), "2025-03")
+    store(led.path, "2025-03", allocate(led, rec.rows, "2025-03", "proportional"))
+    got = {
+        r["customer_id"]: (r["cost_usd"], r["allocated_usd"])
+        for r in customer_report(Ledger(led.path), window=window("2025-03"))
+    }
+    assert got == {
+        "acme": (Decimal(10), Decimal("8.17")),
+        "beta": (Decimal(20), Decimal("16.33")),
+        "gamma": (Decimal(30), Decimal("24.50")),
+        "delta": (Decimal(7), Decimal(0)),
+    }
+    # only the window's days count: 03-03's allocation (1.50 / 3.00 / 4.50) is outside 03-02
+    day2 = customer_report(Ledger(led.path), window=window(None, "2025-03-02", "2025-03-02"))
+    assert {r["customer_id"]: r["allocated_usd"] for r in day2} == {
+        "acme": Decimal("6.67"),
+        "beta": Decimal("13.33"),
+        "gamma": Decimal("20.00"),
+        "delta": Decimal(0),
+    }
