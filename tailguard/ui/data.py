@@ -24,7 +24,8 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,8 @@ __all__ = [
     "tail_page",
 ]
 
+#: idle connections kept per ledger content
+POOL = 4
 #: rows per page of the customers table: the default and the most one page may ask for
 PER_PAGE = 50
 MAX_PER_PAGE = 1000
@@ -64,6 +67,8 @@ class Source:
         default_factory=OrderedDict, repr=False
     )
     _pages: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
+    _pool: list[Any] = field(default_factory=list, repr=False)
+    _pool_version: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: page payloads kept (least recently used dropped first)
     max_pages: int = 64
@@ -94,9 +99,39 @@ class Source:
                 self._pages.popitem(last=False)
         return value
 
-    def open(self) -> QueryContext:
-        """One query context (one connection) for everything a page asks."""
-        return QueryContext.open(self.ledger)
+    @contextmanager
+    def open(self) -> Iterator[QueryContext]:
+        """One query context for everything a page asks, on a connection from a small pool kept
+        per ledger content: opening one lists the segments and builds the views (~0.15 s a
+        page saved). A connection serves one request at a time (reports make temp tables); a
+        new segment changes ``version()``, and the old connections are closed as they come
+        back."""
+        from tailguard.ledger import Ledger
+
+        if type(self.ledger) is not Ledger:  # another engine's ledger: its own connection
+            with QueryContext.open(self.ledger) as ctx:
+                yield ctx
+            return
+        version = self.version()
+        with self._lock:
+            if self._pool_version != version:
+                stale, self._pool, self._pool_version = self._pool, [], version
+            else:
+                stale = []
+            con = self._pool.pop() if self._pool else None
+        for old in stale:
+            old.close()
+        if con is None:
+            con = self.ledger.connect()
+        try:
+            yield QueryContext.wrap(con)
+        finally:
+            with self._lock:
+                keep = self._pool_version == version and len(self._pool) < POOL
+                if keep:
+                    self._pool.append(con)
+            if not keep:
+                con.close()
 
     def customer_rows(
         self, win: Window, sort: str = "cost_usd", ctx: QueryContext | None = None
