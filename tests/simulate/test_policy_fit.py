@@ -117,7 +117,8 @@ def test_panel_says_act_only_for_stated_reasons(
     every tier at or under 100% of the soft cap; the p99 user at or under the hard cap on the
     tiers whose cap must hold (free's hard cap, pro's soft cap that denies at the limit); the free
     tier's hard-cap rate at or under 25%, and in its 5-15% band here; the top feature under half
-    of the spend. At most one of the eight KPIs is at "act" and one of the sixteen metrics.
+    of the spend. At most one of the eight KPIs is at "act" and one of the sixteen metrics, and
+    at least three KPIs are ok.
     """
     _res, ledger = demo_like
     panel = _panel(ledger, capsys)
@@ -128,6 +129,10 @@ def test_panel_says_act_only_for_stated_reasons(
     assert act <= {"cost_to_arr"}, act
     kpi_act = [k["id"] for k in panel["kpis"] if k["status"] == "act"]
     assert set(kpi_act) <= {"per_tenant_cost"}, kpi_act
+    # mostly in band: at least three KPIs ok (measured: tier budget utilization, top feature
+    # concentration, cost to revenue), the rest at watch but the one act
+    kpi_ok = [k["id"] for k in panel["kpis"] if k["status"] == "ok"]
+    assert len(kpi_ok) >= 3, kpi_ok
     assert metrics["agent_effective_tokens"]["band_source"] == "policy"
     assert metrics["median_paid_user_seat_pct"]["value"] <= 3
     assert max(metrics["top_decile_vs_soft_cap"]["value"].values()) <= 100
@@ -165,3 +170,61 @@ def test_diagnosis_finds_the_planted_shapes_on_the_demos_product(
     assert hit / len(pred) >= 0.9 and hit / len(actual) >= 0.9, (pred - actual, actual - pred)
     planted = sum(len(ss) for ss in truth["shapes"].values())
     assert len(actual) >= 0.75 * planted
+
+
+def test_the_demo_shows_what_the_average_hides(demo_like: tuple[SimulationResult, Path]) -> None:
+    """The demo's targets, computed here from its ledger with DuckDB (not read from the panel
+    or truth.json):
+
+    - the aggregate cost per successful task in the per-customer economics essay's band
+      ($0.40-1.20; its dashboard reads $0.74), while the median customer costs less than half
+      the mean: the average hides the tail;
+    - the top 1% of customers hold 30-50% of the spend (the cost-concentration article);
+    - the top 5% of the last month's active users hold 50-70% of its spend (the eight-KPI
+      framework, §03);
+    - the planted customers (one a shape) make under half of the last month's agent tasks: the
+      tail is a few customers, not the product.
+    """
+    res, ledger = demo_like
+    planted = list(json.loads(res.truth_path.read_text())["shapes"])
+    con = Ledger(ledger).connect()
+    try:
+
+        def one(sql: str, params: list[Any] | None = None) -> Any:
+            return con.execute(sql, params or []).fetchone()[0]
+
+        per_task = one(
+            "SELECT sum(cost_usd) / (SELECT count(*) FROM events WHERE kind = 'task_outcome' "
+            "AND outcome = 'accepted') FROM events"
+        )
+        costs = [
+            float(c)
+            for (c,) in con.execute(
+                "SELECT coalesce(sum(e.cost_usd), 0) FROM customers c "
+                "LEFT JOIN events e USING (customer_id) GROUP BY c.customer_id"
+            ).fetchall()
+        ]
+        users = [
+            float(c)
+            for (c,) in con.execute(
+                "SELECT sum(cost_usd) FROM events WHERE ts >= '2026-11-01' AND kind <> 'guard' "
+                "AND user_id IS NOT NULL GROUP BY customer_id, user_id"
+            ).fetchall()
+        ]
+        agent_planted = one(
+            "SELECT count(*) FILTER (WHERE list_contains(?, customer_id)) / count(*) "
+            "FROM events WHERE kind = 'task_outcome' AND workload = 'agent' "
+            "AND ts >= '2026-11-01'",
+            [planted],
+        )
+    finally:
+        con.close()
+    assert 0.40 <= per_task <= 1.20, per_task
+    costs.sort(reverse=True)
+    assert sorted(costs)[len(costs) // 2] < 0.5 * sum(costs) / len(costs)
+    top1 = sum(costs[: -(-len(costs) // 100)]) / sum(costs)
+    assert 0.30 <= top1 <= 0.50, top1
+    users.sort(reverse=True)
+    top5 = sum(users[: -(-len(users) // 20)]) / sum(users)
+    assert 0.50 <= top5 <= 0.70, top5
+    assert len(planted) <= 7 and agent_planted < 0.5, (len(planted), agent_planted)
