@@ -22,3 +22,12 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_report_is_public() -> None:
+    """Issue 13: each report is a call of the package root, the query context with them."""
+    reports = {"customer_report", "kpis", "margins", "anomalies", "decide", "renewal", "digest"}
+    reports |= {"diagnose", "outcomes", "workload", "entity_totals", "concentration"}
+    assert reports | {"QueryContext"} <= set(tailguard.__all__)
+    assert tailguard.kpis.__module__ == "tailguard.analytics.kpis"
+    assert tailguard.QueryContext.__module__ == "tailguard.analytics.context"
