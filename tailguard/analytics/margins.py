@@ -74,6 +74,8 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "tier": r.get("tier"),
                 "segment": r.get("segment"),
                 "cost_usd": r["cost_usd"],
+                # reconcile --allocate's share of the bill, beside the measured cost
+                "allocated_usd": r.get("allocated_usd", Decimal(0)),
                 "revenue_usd": r.get("revenue_usd"),
                 "gross_margin_usd": r.get("gross_margin_usd"),
                 "cost_pct_of_mrr": r.get("cost_pct_of_mrr"),

@@ -56,6 +56,7 @@ HEADERS: dict[str, str] = {
     "entity_id": "id",
     "entity_type": "type",
     "cost_usd": "cost $",
+    "allocated_usd": "alloc $",
     "llm_cost_usd": "LLM $",
     "llm_calls": "calls",
     "tasks": "tasks",

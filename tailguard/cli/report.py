@@ -24,6 +24,7 @@ TABLE_COLUMNS = (
     "cost_usd",
     "cost_pct_of_mrr",
     "cost_per_successful_task",
+    "allocated_usd",
     "tier",
     "successful_tasks",
     "tasks",
