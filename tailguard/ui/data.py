@@ -121,8 +121,8 @@ class Source:
             con = self._pool.pop() if self._pool else None
         for old in stale:
             old.close()
-        if con is None:
-            con = self.ledger.connect()
+        if con is None:  # read-only: a segment without its roll-up is summed inline, not repaired
+            con = self.ledger.connect(repair=False)
         try:
             yield QueryContext.wrap(con)
         finally:
@@ -140,8 +140,11 @@ class Source:
         from tailguard.analytics.customers import sort_rows
         from tailguard.analytics.report import customer_report
 
+        if ctx is None:
+            with self.open() as own:
+                return self.customer_rows(win, sort, own)
         if not self.cache:
-            rows = customer_report(ctx or self.ledger, window=win)
+            rows = customer_report(ctx, window=win)
             return rows if sort == "cost_usd" else sort_rows(rows, sort)
         key = (win, self.version())
         with self._lock:
@@ -149,7 +152,7 @@ class Source:
             if rows is not None:
                 self._cache.move_to_end(key)
         if rows is None:
-            rows = customer_report(ctx or self.ledger, window=win)  # by cost, descending
+            rows = customer_report(ctx, window=win)  # by cost, descending
             with self._lock:
                 self._cache[key] = rows
                 while len(self._cache) > 8:

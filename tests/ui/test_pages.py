@@ -248,3 +248,30 @@ def test_shape_filter_keeps_the_diagnosed_tail(client: Any) -> None:
     page = _page(client, f"/customers?{JUNE}&shape=high_frequency")
     assert _ids(page) == []
     assert "No customer matches these filters." in page
+
+
+def test_nothing_is_written_in_the_ledger(tmp_path: Any) -> None:
+    """Read-only down to the files: serving every page leaves the ledger directory as it was,
+    even with a segment's roll-up missing (which a report's own connection would repair)."""
+    from starlette.testclient import TestClient
+
+    from tailguard.ui import create_app
+    from tests.fixtures_asymmetric import asymmetric_ledger
+
+    led = asymmetric_ledger(tmp_path)
+    rollups = sorted((led.path / "rollups").glob("*.parquet"))
+    assert rollups
+    rollups[0].unlink()
+
+    def snapshot() -> dict[str, tuple[int, int]]:
+        return {
+            str(p.relative_to(led.path)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in led.path.rglob("*")
+            if p.is_file()
+        }
+
+    before = snapshot()
+    with TestClient(create_app(led)) as c:
+        for url in ("/", "/tail", "/customers", "/customers/WIN", "/outcomes", "/anomalies"):
+            assert c.get(f"{url}?{JUNE}" if url != "/anomalies" else url).status_code == 200
+    assert snapshot() == before
