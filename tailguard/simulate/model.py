@@ -59,22 +59,19 @@ AGENT_STEP_OUTPUT_SCALE = 8.0
 #: with the spread across customers, the top 5% of a month's active users hold 50-70% of its
 #: spend and the median user sits near the bottom decile (the eight-KPI framework, §03); hand-set
 USER_SIGMA = 1.5
-#: a user is active on at most this share of days (weekday-weighted) ...
+#: a user is active on at most this share of days (weekday-weighted); a heavier user's weight
+#: is not used (its sessions a day stay a person's, so no organic heavy user looks like the
+#: high_frequency shape; at 2x a day the p99 pro user crossed its share of the cap)
 MAX_DAY_SHARE = 0.85
-#: ... and a heavier user runs at most this many times the base sessions on an active day (so
-#: that an organic heavy user stays well under the high_frequency shape's 3x)
-MAX_SESSION_BOOST = 1.0
 #: share of a workload's sessions on its second feature (research_agent, assistant, kb_search):
 #: the two agent surfaces carry most of the spend between them, neither alone half of it
 FEATURE_SPLIT = 0.45
 #: how much of a light user's agent work is chat instead (see ``_sessions``; hand-set)
 LIGHT_USER_CHAT = 1.0
 #: high_frequency (automation): HF_SESSIONS + Poisson(HF_SESSIONS) sessions per active
-#: user-day, about 10x a person's (was 30: thirteen planted customers then made over half of a
-#: month's agent tasks; the diagnosis needs 3x)
+#: user-day, about 5x a person's 2.2 (was 30: thirteen planted customers then made over half of
+#: a month's agent tasks; the diagnosis needs 3x)
 HF_SESSIONS = 6
-#: mean sessions per active user-day of the base population (1 + Binomial(4, 0.3))
-SESSIONS_BASE = 2.2
 
 
 def _sample(rng: np.random.Generator, table: list[int], n: int) -> np.ndarray:
@@ -107,7 +104,6 @@ class _Users:
     ids: list[str]  # user_id strings
     ud_u: np.ndarray  # (user, day) pairs on which the user is active
     ud_d: np.ndarray
-    boost: np.ndarray  # per user: sessions per active day, relative to the base population
     weight: np.ndarray  # per user: activity relative to the customer's mean user
 
 
@@ -243,15 +239,11 @@ def _users(pop: Population, cust: np.ndarray, rng: np.random.Generator) -> _User
     # customer, so the customer's own activity (and its place in the tail) is unchanged
     wt = rng.lognormal(0.0, USER_SIGMA, nu)
     wt /= (np.bincount(user_c, weights=wt) / np.maximum(n_users, 1))[user_c]
-    want = pop.user_active[cust][user_c] * wt
-    # a user is active on at most MAX_DAY_SHARE of days; a heavier one runs more sessions on
-    # the days it is active (at most MAX_SESSION_BOOST times as many), the rest is not used
-    p_user = np.minimum(want, MAX_DAY_SHARE)
-    boost = np.clip(want / np.maximum(p_user, 1e-12), 1.0, MAX_SESSION_BOOST)
+    p_user = np.minimum(pop.user_active[cust][user_c] * wt, MAX_DAY_SHARE)
     active = rng.random((nu, days)) < np.minimum(p_user[:, None] * w[None, :], 1.0)
     active &= np.arange(days)[None, :] >= pop.signup_day[cust][user_c][:, None]
     ud_u, ud_d = np.nonzero(active)
-    return _Users(user_c, ids, ud_u, ud_d, boost, wt)
+    return _Users(user_c, ids, ud_u, ud_d, wt)
 
 
 def _sessions(
@@ -261,8 +253,6 @@ def _sessions(
     ud_u, ud_d = users.ud_u, users.ud_d
     hf_ud = _has(pop, "high_frequency", cust[users.c[ud_u]])
     ns = 1 + rng.binomial(4, 0.3, len(ud_u))
-    heavy = users.boost[ud_u] > 1.0
-    ns[heavy] = 1 + rng.poisson(SESSIONS_BASE * users.boost[ud_u[heavy]] - 1.0)
     ns[hf_ud] = HF_SESSIONS + rng.poisson(HF_SESSIONS, int(hf_ud.sum()))
     s_user = np.repeat(ud_u, ns)
     s_day = np.repeat(ud_d, ns)

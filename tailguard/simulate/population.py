@@ -207,12 +207,11 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     tier = _categorical(rng, probs[band]).astype(np.int8)
     # at least ~3 sessions a month: a customer row with no activity at all is a churned account
     sessions = np.maximum(MEDIAN_SESSIONS_30D * level, 3.0) * days / 30.0
-    # --- users: enough principals that a user is active on 35-75% of days ------------------
+    # --- users: enough principals for the activity, the mean user active on 6-20% of days ---
     frac = rng.uniform(*USER_DAY_SHARE, n)
     users = np.maximum(1, np.ceil(sessions / (days * SESSIONS_PER_USER_DAY * frac))).astype(
         np.int64
     )
-    user_active = sessions / (users * days * SESSIONS_PER_USER_DAY)
 
     # workload mix: heavier customers run more agents (the per-customer economics essay: the
     # heavy-tail tenant is the one whose tasks fan out)
@@ -246,7 +245,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     tier[planted] = rng.choice(
         np.array([1, 2, 3], dtype=np.int8), int(planted.sum()), p=PLANTED_TIER_P
     )
-    # automation (near-constant traffic) runs on a pro or a small team plan
+    # automation (near-constant traffic) runs on a small team plan
     auto = (shapes & SHAPE_BIT["high_frequency"]) > 0
     tier[auto] = 2
     low = (shapes & SHAPE_BIT["low_cache_hit"]) > 0
@@ -259,7 +258,6 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     young = signup_day > days - 365
     scale = density * np.where(young, COHORT_UPLIFT, 1.0)
     sessions = sessions * scale
-    user_active = user_active * scale
 
     seg_of_tier = np.array([0, 0, 1, 2, 3])
     segment = seg_of_tier[tier].astype(np.int8)
@@ -295,6 +293,7 @@ def build(n: int, days: int, seed: int, start: dt.date, *, density: float = 1.0)
     held = np.ceil(seats[ent] * rng.uniform(*ENT_SEAT_USE, int(ent.sum())))
     users[ent] = np.maximum(users[ent], held).astype(np.int64)
     seats[cus] = users[cus]  # usage-based: a seat is a person on the account
+    # the mean user's chance to be active on a day (the final sessions over the final users)
     user_active = sessions / (users * days * SESSIONS_PER_USER_DAY)
     per_seat = np.array([0.0, 20.0, 30.0, 45.0, 0.0])
     mrr = seats * per_seat[tier]
