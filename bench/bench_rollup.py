@@ -12,9 +12,12 @@ seconds drawn uniformly, so nearly every event is a group of its own.
 
 ``make``: a ledger of ``copies`` x the base ledger's events, written straight as segments (each
 copy's customer, user, task, session and event ids suffixed ``~k``, so every copy is a new set
-of customers with the base's shapes), plus the customers file, then every roll-up computed by
-``tailguard.ledger.rollup.rebuild`` (the code ``tailguard rollup --rebuild`` runs). The events
-are already priced (they are copies of priced rows), so no pricing runs.
+of customers with the base's shapes), plus the customers file. The events are already priced
+(they are copies of priced rows), so no pricing runs. Each copy's roll-ups are the base
+segment's roll-ups with the same ids suffixed (customer and user are roll-up keys, the other ids
+are not), written before it; with ``--rebuild`` they are instead computed from the copied events
+by ``tailguard.ledger.rollup.rebuild`` (what ``tailguard rollup --rebuild`` runs). Either way
+the command checks at the end that both roll-up levels hold exactly the events' count and cost.
 
 ``reports``: ``report customers`` (the library call the command makes) on a fresh connection,
 against two floors over the same ledger: the raw ``GROUP BY customer_id`` over the events, and
@@ -120,20 +123,28 @@ def cmd_make(args: argparse.Namespace) -> None:
     files = base.segment_files()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+
+    def copy(src: Path, dest: Path, k: int) -> None:
+        cols = [
+            r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{src}')").fetchall()
+        ]
+        tmp = out.tmp_dir / (dest.name + ".tmp")
+        con.execute(
+            f"COPY (SELECT {_suffixed(cols, k)} FROM read_parquet('{src}')) TO '{tmp}' "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+        )
+        tmp.rename(dest)
+
     t0 = time.perf_counter()
     n_seg = 0
+    (out.path / rollup.ROLLUPS).mkdir(exist_ok=True)
     for k in range(args.copies):
         for f in files:
-            cols = [
-                r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall()
-            ]
             name = f"{time.time_ns():020d}-copy{k:02d}s{n_seg:04d}.parquet"
-            tmp = out.tmp_dir / (name + ".tmp")
-            con.execute(
-                f"COPY (SELECT {_suffixed(cols, k)} FROM read_parquet('{f}')) TO '{tmp}' "
-                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
-            )
-            tmp.rename(out.segments_dir / name)
+            if not args.rebuild:  # the roll-ups first, as a writer does
+                for level in (rollup.VIEW, rollup.DAILY_VIEW):
+                    copy(rollup.path_for(base, f, level), rollup.path_for(out, name, level), k)
+            copy(f, out.segments_dir / name, k)
             n_seg += 1
     t_seg = time.perf_counter() - t0
     cust = base.path / "customers.parquet"
@@ -142,20 +153,23 @@ def cmd_make(args: argparse.Namespace) -> None:
         parts = " UNION ALL ".join(
             f"SELECT {_suffixed(cols, k)} FROM '{cust}'" for k in range(args.copies)
         )
-        con.register("_c", con.sql(parts).to_arrow_table())
-        out.write_customers(con.sql("SELECT * FROM _c").to_arrow_table())
+        out.write_customers(con.sql(parts).to_arrow_table())
     t1 = time.perf_counter()
-    res = rollup.rebuild(out)
+    res = rollup.rebuild(out) if args.rebuild else None
     t_roll = time.perf_counter() - t1
-    n = con.execute(
-        "SELECT sum(num_rows) FROM parquet_file_metadata(?)",
-        params=[[str(p) for p in out.segment_files()]],
-    ).fetchone()[0]
+    check = out.connect(repair=False)
+    n, cost = check.execute("SELECT count(*), sum(cost_usd) FROM events").fetchone()
+    for level in (rollup.VIEW, rollup.DAILY_VIEW):
+        got = check.execute(f"SELECT sum(events), sum(cost_usd) FROM {level}").fetchone()
+        assert got == (n, cost), (level, got, (n, cost))
+    check.close()
     table = Table(title=f"{args.out}: {args.copies} copies of {args.base}")
     for c in ("step", "seconds", "result"):
         table.add_column(c, justify="right")
-    table.add_row("segments written", f"{t_seg:.1f}", f"{n_seg} segments, {n:,} events")
-    table.add_row("roll-ups (rebuild)", f"{t_roll:.1f}", f"{res.rows:,} rows, both levels")
+    table.add_row("segments (and roll-ups) written", f"{t_seg:.1f}", f"{n_seg} segments")
+    if res is not None:
+        table.add_row("roll-ups (rebuild)", f"{t_roll:.1f}", f"{res.rows:,} rows, both levels")
+    table.add_row("check: roll-up totals = events'", "", f"{n:,} events, ${cost}")
     Console().print(table)
 
 
@@ -225,6 +239,7 @@ def main() -> None:
     p.add_argument("--base", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--copies", type=int, default=7)
+    p.add_argument("--rebuild", action="store_true", help="compute the roll-ups from the events")
     p = sub.add_parser("reports")
     p.add_argument("--ledger", required=True)
     p.add_argument("--repeat", type=int, default=3)
