@@ -275,3 +275,31 @@ def test_nothing_is_written_in_the_ledger(tmp_path: Any) -> None:
         for url in ("/", "/tail", "/customers", "/customers/WIN", "/outcomes", "/anomalies"):
             assert c.get(f"{url}?{JUNE}" if url != "/anomalies" else url).status_code == 200
     assert snapshot() == before
+
+
+def test_every_link_of_every_page_answers(client: Any) -> None:
+    """A crawl from the overview, three links deep: every link the pages carry (navigation,
+    sorting, paging, customers, the JSON twins, the CSV, the one-pager) answers 200, but the
+    page of a customer with no events in the window, a 404 that says so."""
+    seen: set[str] = set()
+    frontier = [f"/?{JUNE}", f"/customers?{JUNE}&per=2", "/anomalies?day=2025-06-20"]
+    for _ in range(3):
+        found: list[str] = []
+        for url in frontier:
+            if url in seen:
+                continue
+            seen.add(url)
+            r = client.get(url)
+            if r.status_code == 404 and "no events" in r.text:
+                # NONE has no events at all: its page says so (and, over a window, links the
+                # same page over every day)
+                assert url.startswith("/customers/NONE"), url
+                assert "?" not in url or 'href="/customers/NONE"' in r.text
+                continue
+            assert r.status_code == 200, (url, r.status_code, r.text[:300])
+            if r.headers["content-type"].startswith("text/html"):
+                hrefs = re.findall(r'href="(/[^"]*)"', html.unescape(r.text))
+                found += [h for h in hrefs if not h.startswith("/static/")]
+        frontier = found
+    assert len(seen) > 30
+    assert "/customers/WIN/renewal" in seen and f"/customers.csv?{JUNE}&per=2" in seen
