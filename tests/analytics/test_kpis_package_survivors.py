@@ -1,0 +1,112 @@
+"""The eight-KPI panel on a ledger shaped for the mutation survivors of the ``tailguard/analytics/
+kpis`` package (issue 19): a projection that lands exactly on the soft cap, a pool used just
+under the 30% right-size line, a new cohort exactly 40% dearer per user than the returning one.
+
+Each test names the mutant it catches (``scripts/mutation tailguard/analytics/kpis --match
+...``) and was checked to fail against it. Built the one way TESTING.md describes (events
+through the real ingest, customers under the production header: ``tests/analytics/helpers.py``).
+
+Ledger: February 2026 judged as of the 14th (14 of 28 days elapsed: projections × 2, pools
+prorated × 1/2), policy ``SOFT_HALF`` of ``test_kpis_survivors`` (soft threshold 50% in every
+tier; team: $10 a seat). Every call on Feb 1, one user per customer.
+
+    customer  tier        segment     MRR   seats pool  signup      spend
+    N1        team        mid_market  1000  14    -     2025-06-01  $35.00   (new)
+    R1        team        mid_market  1000  10    200   2020-01-01  $29.50   (returning)
+    R2        enterprise  enterprise  5000  50    -     2020-01-01  $20.50   (returning)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tailguard.analytics.kpis import kpis
+from tailguard.guard.policy import parse_policy
+from tests.analytics.helpers import Events, day, make_ledger, metric
+
+SOFT_HALF = {
+    "guard": {"default_tier": "free"},
+    "tiers": {
+        "free": {
+            "period": "month",
+            "hard_limit_usd": 1,
+            "soft_threshold": 0.5,
+            "overage": "hard_cap",
+        },
+        "team": {
+            "period": "month",
+            "pool_per_seat_usd": 10,
+            "soft_threshold": 0.5,
+            "overage": "payg",
+        },
+        "enterprise": {
+            "period": "month",
+            "hard_limit_usd": 5000,
+            "soft_threshold": 0.5,
+            "overage": "payg",
+        },
+    },
+}
+
+CSV = (
+    "N1,N1,team,mid_market,1000,14,,2025-06-01\n"
+    "R1,R1,team,mid_market,1000,10,200,2020-01-01\n"
+    "R2,R2,enterprise,enterprise,5000,50,,2020-01-01\n"
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp_path: Path = tmp_path_factory.mktemp("kpis_package_survivors")
+    e = Events()
+    e.llm("N1", "n1u", day(1), "35.00")
+    e.llm("R1", "r1u", day(1), "29.50")
+    e.llm("R2", "r2u", day(1), "20.50")
+    led = make_ledger(tmp_path, e.rows, CSV)
+    return kpis(led, period="2026-02", as_of=dt.date(2026, 2, 14), policy=parse_policy(SOFT_HALF))
+
+
+def test_a_projection_exactly_at_the_soft_cap_is_watched(report: dict[str, Any]) -> None:
+    """N1's cap: 14 seats × $10 = $140, soft $70. Pace 35 / 14 = 2.5 a day (exact), projected
+    2.5 × 28 = 70: at the soft cap, so watch ("projected at 50% of cap"); the cap itself is
+    reached on day ceil(140 / 2.5) = 56 > 28: not projected to hit this month. R1 (cap: its pool
+    of 200) 29.5 × 2 = 59 of 200 and R2 41 of 5000 are ok. Catches ``>= -> > @ elif projected
+    >= cap.soft`` (budget.py: N1 would be ok)."""
+    m = metric(report, "tier_budget_utilization", "median_projected_pct")
+    assert [(r["customer_id"], r["status"], r["message"]) for r in m["at_risk"]] == [
+        ("N1", "watch", "projected at 50% of cap at month end")
+    ]
+    (n1,) = m["at_risk"]
+    assert (n1["projected_pct"], n1["projected_hit_date"], n1["hit_date"]) == (50, None, None)
+
+
+def test_a_pool_just_under_the_right_size_line(report: dict[str, Any]) -> None:
+    """Pools prorated to half the month: R1 29.50 / (200 × 1/2) = 29.5% < 30: right size; N1
+    (no contracted pool: its cap, $140) 35 / 70 = 50%: neither; R2 (the policy's $5000) 20.5 /
+    2500 = 0.82%: right size. Catches ``30 -> 29 @ flag = ... u < 30`` (per_tenant.py: R1 would
+    be no candidate)."""
+    pool = metric(report, "per_tenant_cost", "pool_utilization")
+    assert [(x["customer_id"], x["utilization_pct"]) for x in pool["right_size"]] == [
+        ("R1", pytest.approx(29.5, rel=1e-12)),
+        ("R2", pytest.approx(0.82, rel=1e-12)),
+    ]
+    assert pool["value"] == {
+        "upgrade_candidates": 0,
+        "right_size_candidates": 2,
+        "pooled_customers": 3,
+    }
+
+
+def test_a_cohort_drift_of_exactly_forty_percent(report: dict[str, Any]) -> None:
+    """New cohort (signed up after 2025-02-14): N1, $35 for 1 user; returning: R1 + R2, $50 for
+    2 users = 25 a user. Drift (35 / 25 - 1) × 100 = 40%: the band [20, 40]'s upper edge, ok.
+    Catches ``40 -> 41 @ [20, 40]`` (the band stated) and ``40 -> 39`` in the status."""
+    coh = metric(report, "per_user_cost", "cohort_drift")
+    assert (coh["new_users"], coh["returning_users"]) == (1, 2)
+    assert coh["value"] == 40
+    assert coh["band"] == [20, 40]
+    assert coh["status"] == "ok"
