@@ -230,6 +230,13 @@ class ClickHouseConnection:
             for table, view in clickhouse_rollup.VIEWS.items():
                 self.command(f"CREATE VIEW {view} AS SELECT * FROM {db}.{table}")
 
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """A cursor-like answer (``fetchall``, ``fetchone``, ``description``) for code that
+        reaches for the context's raw connection, as it would for DuckDB's."""
+        from tailguard.analytics.context import Result
+
+        return Result(*CLICKHOUSE.execute(self, sql, params or ()))
+
     def use(self) -> None:
         if self._session is not None:
             self._session.query(f"USE {self.scratch}")

@@ -102,8 +102,15 @@ def _read_clickhouse(url: str, *, allow_empty: bool) -> Ledger:
 
 def ledger_connection(flag: str | None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection over the ledger (views ``events``, ``customers``), for a ``with``
-    block: leaving it closes the connection. A missing or empty ledger is refused first."""
-    return read_ledger(flag).connect()
+    block: leaving it closes the connection. A missing or empty ledger is refused first. On a
+    ClickHouse ledger, a ``QueryContext`` in its dialect (it answers the same calls), so the
+    reports' SQL runs in ClickHouse rather than on a copy of every event."""
+    led = read_ledger(flag)
+    if getattr(led, "dialect", None) is not None:
+        from tailguard.analytics.context import QueryContext
+
+        return QueryContext.open(led)  # type: ignore[return-value]
+    return led.connect()
 
 
 def price_book(flag: str | None) -> Any:

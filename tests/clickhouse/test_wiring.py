@@ -96,3 +96,30 @@ def test_the_gateway_config_takes_a_clickhouse_url(tmp_path: Path) -> None:
     assert (cfg.ledger_url, cfg.ledger) == ("clickhouse://db:8123/tg?spool=/spool", Path("/spool"))
     cfg = parse_config({"gateway": {"ledger": "data"}, "upstream": raw["upstream"]}, base=tmp_path)
     assert (cfg.ledger_url, cfg.ledger) == (None, tmp_path / "data")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["kpis", "--period", "2026-01"],
+        ["margins", "--period", "2026-01"],
+        ["diagnose", "--period", "2026-01"],
+        ["report", "customers", "--period", "2026-01"],
+    ],
+)
+def test_cli_reports_print_the_same_json_on_both_engines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """The commands that open ``ledger_connection``: on chdb they get a ClickHouse context."""
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    rows = [llm(i, cust=f"c{i % 3}", ts=f"2026-01-{1 + i % 9:02d}T10:00:00Z") for i in range(30)]
+    ev = write_jsonl(tmp_path / "ev.jsonl", rows)
+    (tmp_path / "cu.csv").write_text(CUSTOMERS + "c0,Zero,pro,smb,10,1,,2025-01-01\n")
+    out = []
+    for led in (str(tmp_path / "d"), chdb_url(tmp_path / "c")):
+        assert run(["ingest", str(ev), "--ledger", led, "--prices", str(tmp_path / "p.toml")]) == 0
+        assert run(["customers", "import", str(tmp_path / "cu.csv"), "--ledger", led]) == 0
+        capsys.readouterr()
+        assert run([*argv, "--ledger", led, "--json"]) == 0
+        out.append(_json(capsys))
+    assert out[0] == out[1]
