@@ -13,16 +13,22 @@ if TYPE_CHECKING:
 
 MIN_USERS_CONCENTRATION = 20
 
+#: per customer with at least ``?`` spending users, the share of its spend in its top 5% of
+#: users. The customers are picked first (a GROUP BY), so the window functions rank only their
+#: users: most customers have a handful of users and are never ranked
 CONCENTRATION_SQL = """
+WITH big AS (
+  SELECT customer_id FROM {users} WHERE cost > 0 GROUP BY customer_id HAVING count(*) >= ?
+)
 SELECT customer_id, n, sum(CASE WHEN rn <= k THEN cost ELSE 0 END) / sum(cost) AS share
 FROM (
-  SELECT customer_id, cost,
-    row_number() OVER (PARTITION BY customer_id ORDER BY cost DESC, user_id) AS rn,
-    count(*) OVER (PARTITION BY customer_id) AS n,
-    CAST(floor((count(*) OVER (PARTITION BY customer_id) + 19) / 20.0) AS INTEGER) AS k
-  FROM {users} WHERE cost > 0
+  SELECT u.customer_id, u.cost,
+    row_number() OVER (PARTITION BY u.customer_id ORDER BY u.cost DESC, u.user_id) AS rn,
+    count(*) OVER (PARTITION BY u.customer_id) AS n,
+    CAST(floor((count(*) OVER (PARTITION BY u.customer_id) + 19) / 20.0) AS INTEGER) AS k
+  FROM {users} u JOIN big b ON u.customer_id = b.customer_id
+  WHERE u.cost > 0
 ) t
-WHERE n >= ?
 GROUP BY customer_id, n
 """
 
