@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 LedgerOpt = Annotated[
     str | None,
     typer.Option(
-        "--ledger", help="Ledger directory [env TAILGUARD_LEDGER; default ./tailguard-data]."
+        "--ledger",
+        help="Ledger directory, or chdb:///DIR or clickhouse://HOST:PORT/DB "
+        "[env TAILGUARD_LEDGER; default ./tailguard-data].",
     ),
 ]
 PricesOpt = Annotated[
