@@ -16,16 +16,28 @@ if TYPE_CHECKING:
 
 
 #: per budgeted customer: spend (or tokens) so far and the first day the running sum reached
-#: the cap (a window function: the running sum stays in the engine)
+#: the cap. The running sum (a window function, in the engine) is taken only for the customers
+#: whose month so far reached their cap: spend is never negative, so a customer below it at
+#: the end never reached it on a day before
 BUDGET_SQL = """
-SELECT customer_id, max(cum) AS used, min(CASE WHEN cum >= hard THEN dn END) AS hit_dn
-FROM (
+WITH j AS (
   SELECT d.customer_id, d.dn, k.hard,
-    sum(CASE WHEN k.unit = 'usd' THEN d.cost ELSE d.tokens END)
-      OVER (PARTITION BY d.customer_id ORDER BY d.dn) AS cum
+    CASE WHEN k.unit = 'usd' THEN d.cost ELSE d.tokens END AS v
   FROM {days} d JOIN {caps} k ON d.customer_id = k.customer_id
-) t
-GROUP BY customer_id
+), tot AS (
+  SELECT customer_id, sum(v) AS used, max(hard) AS hard FROM j GROUP BY customer_id
+), hit AS (
+  SELECT customer_id, min(CASE WHEN cum >= hard THEN dn END) AS hit_dn
+  FROM (
+    SELECT j.customer_id, j.dn, j.hard,
+      sum(j.v) OVER (PARTITION BY j.customer_id ORDER BY j.dn) AS cum
+    FROM j JOIN tot ON j.customer_id = tot.customer_id
+    WHERE tot.used >= tot.hard
+  ) r
+  GROUP BY customer_id
+)
+SELECT tot.customer_id, tot.used, hit.hit_dn
+FROM tot LEFT JOIN hit ON tot.customer_id = hit.customer_id
 """
 
 
