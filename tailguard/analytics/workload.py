@@ -103,9 +103,11 @@ FROM (
     sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
     sum(cost_usd) AS cost,
-    sum(CASE WHEN {eff_expr} > CASE coalesce(workload, 'other')
+    -- an aggregate row (an imported usage bucket) is judged by its mean call, and counts as
+    -- its requests
+    sum(CASE WHEN {eff_expr} / coalesce(requests, 1) > CASE coalesce(workload, 'other')
           WHEN 'chat' THEN {chat_alarm} WHEN 'rag' THEN {rag_alarm} ELSE {other_alarm} END
-        THEN 1 ELSE 0 END) AS calls_over
+        THEN coalesce(requests, 1) ELSE 0 END) AS calls_over
   FROM events
   WHERE kind = 'llm_call' AND {where}
   GROUP BY 1, 2

@@ -81,3 +81,29 @@ def test_requests_defaults_to_one_and_zero_is_refused(tmp_path: Path, fmt: str) 
     assert got == {"absent": 1, "null": 1, "bucket": 42, "tool": None}
     assert [(r.line, r.field) for r in b.rejects] == [(5 if fmt == "csv" else 4, "requests")]
     assert "1" in b.rejects[0].reason
+
+
+def test_an_aggregate_row_reads_as_its_calls_in_workload(tmp_path: Path) -> None:
+    """A second method: one row of ``requests`` = 10 (a usage bucket) and ten single calls of
+    the same mean size give the same workload figures: 10 invocations, the same effective
+    tokens per invocation, and all 10 over the alarm when the mean call is over it (a chat
+    call of 15,000 effective tokens: 10,000 input + 1,250 output x 4)."""
+    from tailguard.analytics.workload import workload
+    from tailguard.ledger import Ledger
+
+    call = {**BASE, "workload": "chat", "input_tokens": 10_000, "output_tokens": 1_250}
+    bucket = {**call, "event_id": "b", "input_tokens": 100_000, "output_tokens": 12_500,
+              "requests": 10}  # fmt: skip
+    one, many = Ledger(tmp_path / "one"), Ledger(tmp_path / "many")
+    one.append([bucket])
+    many.append([{**call, "event_id": f"c{i}"} for i in range(10)])
+    got = [
+        next(c for c in workload(led)["classes"] if c["workload"] == "chat") for led in (one, many)
+    ]
+    keys = ("invocations", "effective_tokens", "effective_tokens_per_invocation", "status")
+    assert [{k: g[k] for k in keys} for g in got] == [
+        {"invocations": 10, "effective_tokens": 150_000,
+         "effective_tokens_per_invocation": 15_000.0, "status": got[1]["status"]}
+    ] * 2  # fmt: skip
+    # the chat alarm is 5,000 effective tokens a turn: every one of the 10 calls is over it
+    assert [g["over_alarm_share"] for g in got] == [1.0, 1.0]
