@@ -47,8 +47,9 @@ def export_focus_cmd(
 ) -> None:
     """Write a month of the ledger as FOCUS 1.2 cost-and-usage rows (Parquet or CSV).
 
-    One row per day x customer x provider x model (tokens) and per day x customer for tools,
-    retrieval and escalation; the customer in ConsumerId and x_CustomerId.
+    One row per day x customer x provider x model x token type (input, cached input, cache
+    write, output; total for a reported cost, which cannot be split) and per day x customer for
+    tools, retrieval and escalation; the customer in ConsumerId and x_CustomerId.
 
     Example: tailguard export focus --period 2025-06 -o focus-2025-06.parquet
     """
