@@ -522,6 +522,15 @@ class ClickHouseLedger(Ledger):
         t = self.query(f"SELECT count() AS n FROM {self.db}.events")
         return int(t.column("n")[0].as_py())
 
+    def content_version(self) -> tuple[Any, ...]:
+        """What identifies the ledger's content for a cache (the dashboard's): rows stored and
+        the latest insert, and the customer table's version. Any write changes it."""
+        if not self.exists():
+            return ()
+        ev = self.query(f"SELECT count() AS n, max(_inserted) AS m FROM {self.db}.{EVENTS_TABLE}")
+        cu = self.query(f"SELECT max(_version) AS v FROM {self.db}.{CUSTOMERS_TABLE}")
+        return (*ev.to_pylist()[0].values(), cu.column("v")[0].as_py())
+
     def events_table(self, where: str = "1") -> pa.Table:
         """The de-duplicated events (``FINAL``) as LEDGER_SCHEMA, optionally filtered."""
         cols = ", ".join(f"`{n}`" for n in LEDGER_SCHEMA.names)
