@@ -24,8 +24,8 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -301,6 +301,29 @@ def _kpis(src: Source, q: Query) -> dict[str, Any]:
     return rep
 
 
+def _start(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``fn`` in a thread now; the returned callable waits for its result (or raises its
+    error). The engine releases the GIL, so a page's slowest report runs beside the rest."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(fn)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+@contextmanager
+def _beside(fn: Callable[..., Any], *args: Any) -> Iterator[Callable[[], Any]]:
+    """``_start(fn(*args))`` for a ``with`` block that waits for it on the way out, whatever
+    happens inside (no report is left running on a connection after the page is done)."""
+    result = _start(lambda: fn(*args))
+    try:
+        yield result
+    finally:
+        with suppress(Exception):  # its error is the caller's to see through result()
+            result()
+
+
 def overview_page(src: Source, q: Query) -> dict[str, Any]:
     """The demo's "what the average hides" block (``headline`` over the per-customer rows),
     spend per day by cost component, and the eight KPIs (``kpis`` as the CLI calls it)."""
@@ -308,15 +331,16 @@ def overview_page(src: Source, q: Query) -> dict[str, Any]:
     from tailguard.ui.series import daily_spend
 
     win = q.window()
-    with src.open() as ctx:
-        rows = src.customer_rows(win, ctx=ctx)
-        head = headline(rows)
-        daily = daily_spend(ctx, win, by="kind")
-    try:
-        panel: dict[str, Any] | None = _kpis(src, q)
-        panel_error = None
-    except NoDataError as exc:  # a window outside the panel's month: say so, keep the page
-        panel, panel_error = None, str(exc)
+    with _beside(_kpis, src, q) as panel_of:  # the panel on its own connection, meanwhile
+        with src.open() as ctx:
+            rows = src.customer_rows(win, ctx=ctx)
+            head = headline(rows)
+            daily = daily_spend(ctx, win, by="kind")
+        try:
+            panel: dict[str, Any] | None = panel_of()
+            panel_error = None
+        except NoDataError as exc:  # a window outside the panel's month: say so, keep the page
+            panel, panel_error = None, str(exc)
     return {
         "window": head["window"],
         "headline": head,
@@ -430,18 +454,19 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
     from tailguard.analytics.renewal import renewal
     from tailguard.ui import series
 
+    def diagnosis() -> list[dict[str, Any]]:
+        with src.open() as own:
+            found = diagnose(own, win, config=src.diagnose_config, customer=customer)
+        return [d for d in found if d["customer_id"] == customer]
+
     win = q.window()
     with src.open() as ctx:
         if not _known(ctx, customer):
             raise UnknownCustomer(customer)
         require_events(ctx, win, customer=customer)
+        diag_of = _start(diagnosis)  # the slowest call, on its own connection, meanwhile
         stated = bounded(ctx, win)
         row = next(r for r in src.customer_rows(win, ctx=ctx) if r["customer_id"] == customer)
-        diag = [
-            d
-            for d in diagnose(ctx, win, config=src.diagnose_config, customer=customer)
-            if d["customer_id"] == customer
-        ]
         ren = renewal(ctx, customer, as_of=q.as_of)
         by_kind = series.daily_spend(ctx, win, customer=customer)
         by_model = series.daily_spend(ctx, win, by="model", customer=customer)
@@ -449,6 +474,7 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
         users = series.customer_breakdown(ctx, win, customer, by="user")
         features = series.customer_breakdown(ctx, win, customer, by="feature")
         guard = series.guard_events(ctx, win, customer)
+    diag = diag_of()
     th = THRESHOLDS.get(row["segment"] or "")
     months = []
     for m in ren["months"][-6:]:
