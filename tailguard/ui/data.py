@@ -518,15 +518,18 @@ def outcomes_page(src: Source, q: Query) -> dict[str, Any]:
 def anomalies_page(src: Source, q: Query) -> dict[str, Any]:
     """``scan``: ``tailguard anomalies --day D --threshold T --json``; ``panel``: the tier
     budget, overage routing and soft-cap degradation KPIs of ``tailguard kpis --json`` for the
-    scan day's month (``period``, ``as_of`` when given)."""
+    scan day's month as of that day (``period``, ``as_of`` when given; with no day, the month of
+    the last event as of its day, which is the scan's default day)."""
     from tailguard.analytics.anomalies import anomalies
 
-    with src.open() as ctx:
-        scan = anomalies(ctx, day=q.day, threshold=q.threshold, policy=src.policy)
     pq = q
     if q.period is None and q.as_of is None:
-        pq = Query(as_of=scan["day"], period=scan["day"].strftime("%Y-%m"))
-    panel = _kpis(src, pq)
+        # the scan day's month as of that day; with no day, both default to the last event's
+        pq = Query(as_of=q.day, period=q.day.strftime("%Y-%m")) if q.day else Query()
+    with _beside(_kpis, src, pq) as panel_of:  # the panel on its own connection, meanwhile
+        with src.open() as ctx:
+            scan = anomalies(ctx, day=q.day, threshold=q.threshold, policy=src.policy)
+        panel = panel_of()
     return {
         "scan": scan,
         "panel": {

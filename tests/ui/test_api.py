@@ -244,3 +244,22 @@ def test_series_from_the_rollup_equal_the_series_from_the_events(
         slow_ctx.use_rollup = False  # the second method: the events
         assert series._rollup(slow_ctx, window("2025-06"), customer) is None
         assert run(slow_ctx) == fast
+
+
+def test_anomalies_twin_by_default_is_the_last_day_and_its_month(
+    client: Any, ledger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No day: the scan is the CLI's default scan (the last event's day, Jul 1) and the panel
+    is that month's as of that day, the CLI's default panel."""
+    got = json.loads(_get(client, "/api/anomalies"))
+    scan = json.loads(cli_json(capsys, "anomalies", "--ledger", str(ledger_dir)))
+    panel = json.loads(cli_json(capsys, "kpis", "--ledger", str(ledger_dir)))
+    assert got["scan"] == scan
+    assert got["scan"]["day"] == "2025-07-01"
+    assert (got["panel"]["period"], got["panel"]["as_of"]) == (panel["period"], panel["as_of"])
+    assert got["panel"]["kpis"] == [
+        k
+        for k in panel["kpis"]
+        if k["id"]
+        in ("tier_budget_utilization", "overage_routing_rate", "soft_cap_degradation_rate")
+    ]
