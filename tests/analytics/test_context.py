@@ -196,3 +196,43 @@ def _con() -> Any:
     import duckdb
 
     return duckdb.connect()
+
+
+def test_engine_specific_sql_lives_in_the_dialect() -> None:
+    """The reports' SQL names no DuckDB-only function and sets no session option: those are the
+    dialect's (``context.DuckDBDialect``), so a second engine plugs in at one place. Scans the
+    string constants of tailguard/analytics (docstrings and comments may name them)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(tailguard.__file__).parent / "analytics"
+    banned = re.compile(
+        r"\bepoch\s*\(|extract\s*\(\s*epoch|epoch_us|quantile_cont|date_trunc|TEMP TABLE"
+        r"|SET TimeZone",
+        re.I,
+    )
+    found = []
+    for f in sorted(root.rglob("*.py")):
+        if f.name in ("context.py", "clickhouse.py"):
+            continue
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        docs = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docs
+                and banned.search(node.value)
+            ):
+                found.append(f"{f.relative_to(root)}:{node.lineno}")
+    assert found == []
+    # the scan sees SQL: it finds what the DuckDB dialect itself writes
+    assert banned.search(DUCKDB.quantile("x", 0.5)) and banned.search(DUCKDB.trunc("month", "ts"))
