@@ -122,3 +122,68 @@ def test_rows_the_gateway_recorded_are_excluded_by_a_rule(tmp_path: Path) -> Non
     assert (res.ingest.accepted, res.skipped) == (1, 1)
     con = Ledger(d).connect()
     assert con.execute("SELECT count(*), sum(input_tokens) FROM events").fetchone() == (2, 2000)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    calls=st.lists(st.tuples(st.booleans(), st.integers(1, 5000)), min_size=1, max_size=12),
+    steps=st.lists(st.sampled_from(["gateway", "import", "ingest"]), min_size=1, max_size=6),
+)
+def test_gateway_import_and_ingest_in_any_order_count_once(tmp_path_factory, calls, steps) -> None:
+    """Requests i: those through the gateway (flag true) are in the gateway's records (its own
+    ids, ``gw-i``) and in LiteLLM's export tagged ``via:tailguard``; the others only in the
+    export. Any sequence of gateway ingests, exclusion-ruled imports and re-ingests of the
+    gateway's file, plus one of each at the end: each request is in the ledger once, and the
+    prompt tokens add up to the sum over distinct requests."""
+    d = tmp_path_factory.mktemp("g")
+    gw = d / "gateway.jsonl"
+    gw.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "event_id": f"gw-{i}",
+                    "kind": "llm_call",
+                    "ts": "2025-06-02T00:00:00Z",
+                    "customer_id": "acme",
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "input_tokens": n,
+                    "output_tokens": 0,
+                }
+            )
+            + "\n"
+            for i, (via, n) in enumerate(calls)
+            if via
+        )
+    )
+    export = d / "spend.json"
+    export.write_text(
+        json.dumps(
+            [
+                {
+                    "request_id": f"req-{i}",
+                    "startTime": "2025-06-02T00:00:00Z",
+                    "model": "gpt-4o",
+                    "custom_llm_provider": "openai",
+                    "end_user": "acme",
+                    "prompt_tokens": n,
+                    "completion_tokens": 0,
+                    "request_tags": ["via:tailguard"] if via else [],
+                }
+                for i, (via, n) in enumerate(calls)
+            ]
+        )
+    )
+    (d / "map.toml").write_text('[exclude]\n"tag:via" = ["tailguard"]\n')
+    mp = ImportMap.load(d / "map.toml")
+    for step in [*steps, "gateway", "import"]:
+        if step == "import":
+            import_files("litellm", [export], d / "L", mapping=mp)
+        elif any(via for via, _ in calls):
+            ingest([gw], d / "L")
+    con = Ledger(d / "L").connect()
+    n, tokens = con.execute("SELECT count(*), sum(input_tokens) FROM events").fetchone()
+    con.close()
+    assert (n, tokens) == (len(calls), sum(t for _, t in calls))
