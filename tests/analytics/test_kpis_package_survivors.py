@@ -8,7 +8,8 @@ through the real ingest, customers under the production header: ``tests/analytic
 
 Ledger: February 2026 judged as of the 14th (14 of 28 days elapsed: projections × 2, pools
 prorated × 1/2), policy ``SOFT_HALF`` of ``test_kpis_survivors`` (soft threshold 50% in every
-tier; team: $10 a seat). Every call on Feb 1, one user per customer.
+tier; team: $10 a seat). Every LLM call on Feb 1 (feature chat), one user per customer; N1
+also makes one free tool call (feature search) on Feb 2.
 
     customer  tier        segment     MRR   seats pool  signup      spend
     N1        team        mid_market  1000  14    -     2025-06-01  $35.00   (new)
@@ -66,6 +67,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     e.llm("N1", "n1u", day(1), "35.00")
     e.llm("R1", "r1u", day(1), "29.50")
     e.llm("R2", "r2u", day(1), "20.50")
+    e.rows.append(
+        {
+            "event_id": "tool1",
+            "kind": "tool_call",
+            "ts": day(2),
+            "customer_id": "N1",
+            "user_id": "n1u",
+            "feature": "search",
+            "tool": "lookup",
+            "tool_kind": "read",
+            "cost_usd": "0",
+        }
+    )
     led = make_ledger(tmp_path, e.rows, CSV)
     return kpis(led, period="2026-02", as_of=dt.date(2026, 2, 14), policy=parse_policy(SOFT_HALF))
 
@@ -110,3 +124,16 @@ def test_a_cohort_drift_of_exactly_forty_percent(report: dict[str, Any]) -> None
     assert coh["value"] == 40
     assert coh["band"] == [20, 40]
     assert coh["status"] == "ok"
+
+
+def test_a_tool_call_is_not_an_llm_call(report: dict[str, Any]) -> None:
+    """Features: chat $85 over 3 LLM calls, search $0 over one tool call and no LLM call. Usage
+    shares are of LLM calls: chat 3 / 3 = 100%, search 0%. chat has 100% of spend, not 3 × 100:
+    watch. Catches ``SQL 0 -> 1`` in feature.py's ``ELSE 0 END) AS calls`` (the tool call would
+    count: chat 75%, search 25%)."""
+    f = metric(report, "top_feature_concentration", "top_feature_spend_share")
+    assert [(x["feature"], x["spend_share_pct"], x["usage_share_pct"]) for x in f["features"]] == [
+        ("chat", 100, 100),
+        ("search", 0, 0),
+    ]
+    assert f["status"] == "watch"
