@@ -431,3 +431,24 @@ def test_any_schedule_keeps_roll_up_totals_equal_to_the_events(ops: list[Any]) -
         finally:
             con.close()
         assert raw is not None and raw[0] == raw[1]  # and every event is there once
+
+
+def test_a_late_duplicate_from_another_writer_is_left_out_of_the_roll_up(tmp_path: Path) -> None:
+    """Another writer commits one of the ingest's events while it stages: the staged segment
+    loses that row under the lock, and its roll-up is computed from what is committed."""
+    led = Ledger(tmp_path / "L")
+    events = _hand_events()
+    src = tmp_path / "e.jsonl"
+    src.write_text("".join(json.dumps(e) + "\n" for e in events))
+    done: list[int] = []
+
+    def other_writer(read: int, staged: int) -> None:
+        if not done:
+            done.append(Ledger(led.path).append([events[0]]).accepted)
+
+    res = ingest([src], led, progress=other_writer)
+    assert done == [1]
+    assert (res.accepted, res.duplicates) == (len(events) - 1, 1)
+    totals = _assert_equal_totals(led)
+    assert sum(r[3] for r in totals) == len(events)
+    assert _stems(led.segment_files()) == _stems(_rollup_files(led))
