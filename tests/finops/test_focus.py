@@ -265,3 +265,15 @@ def test_focus_validator_1_0(ledger: Ledger, tmp_path: Path) -> None:
     assert int(root.get("tests") or 0) >= 133
     failed = {f.get("name") for f in root.iter("failure")}
     assert failed <= {"BillingCurrency_IsCurrencyCode"}
+
+
+def test_file_rows_in_day_customer_order(ledger: Ledger, tmp_path: Path) -> None:
+    """The file itself is ordered (day, customer, provider, ...), read back without a sort:
+    the order is set on the grouped lines and kept by the scan that writes the file."""
+    out = tmp_path / "f.parquet"
+    export_focus(ledger, "2025-06", out, account_id="a", account_name="a")
+    keys = duckdb.sql(
+        f"SELECT ChargePeriodStart, ConsumerId, ProviderName, x_TokenType FROM '{out}'"
+    ).fetchall()
+    assert [k[:3] for k in keys] == sorted(k[:3] for k in keys)
+    assert [k[3] for k in keys[:4]] == ["cached input", "input", "output", "total"]
