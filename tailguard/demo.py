@@ -1,7 +1,7 @@
 """The demo: simulate a product, ingest it, and show what the aggregate hides.
 
 Runs offline in under a minute on 2 cores: 240 customers over a year (December 2025 to
-November 2026, at the simulator's calibrated activity: about 560,000 events) simulated to
+November 2026, at the simulator's calibrated activity: about 600,000 events) simulated to
 Parquet, ingested into a fresh ledger, the customers imported,
 then the headline printed and a report file (Markdown, plus the full per-customer table as CSV)
 written beside the ledger. A year of history is what the renewal one-pager, cohort drift and

@@ -12,10 +12,10 @@ under the hard cap where the cap must hold; 5-15% of free customers at the hard 
 pooled workspaces paying overage. Its absolute token bands (free 50k, pro 500k) fit its product,
 not this one ("absolute numbers vary by product"); the amounts are set where the demo's product
 (``tailguard demo``, its last month) lands in those bands: free 4M tokens (the p90 free account
-near 85% of its soft threshold, about one free account in eight capped), pro $20 a seat (the seat
+at 60-90% of its soft threshold, about one free account in ten capped), pro $20 a seat (the seat
 price: a seat never costs more LLM spend than it pays; the p99 pro user under it) and denied at
-the cap, team $15 a seat (the p90 team user near 70% of its soft share, about one workspace in
-sixteen paying overage). A pooled budget is shared by the customer's users, whose use is
+the cap, team $17 a seat (the p90 team user under its soft share on every seed tried, about one
+workspace in twelve paying overage). A pooled budget is shared by the customer's users, whose use is
 heavy-tailed (``model.USER_SIGMA``), so the per-user bands, not the customer's median, set the
 amounts: the median paying customer uses a few percent of its pool. Team pools are per seat
 (the framework's "pool 3M x seats"), so a workspace's pool grows with what it pays; enterprise
@@ -58,7 +58,7 @@ REFERENCE_DENSITY = 1.0
 TIER_BUDGETS: tuple[TierBudget, ...] = (
     TierBudget(HARD_CAP, 0.7, hard_limit_tokens=4_000_000),
     TierBudget(SOFT_CAP_DEGRADE, 0.7, pool_per_seat_usd=20.0),
-    TierBudget(PAYG, 0.7, pool_per_seat_usd=15.0),
+    TierBudget(PAYG, 0.7, pool_per_seat_usd=17.0),
     TierBudget(PAYG, 0.8, contracted=True),
     TierBudget(PAYG, 0.7, contracted=True),
 )

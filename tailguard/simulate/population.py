@@ -70,7 +70,7 @@ REPORTED_COST_SHARE = 0.05
 #: customers per shape planted, as a share of the population
 PLANTED_SHARE = 0.005
 #: tiers of planted customers (pro, team, enterprise): flat plans, mostly small ones
-PLANTED_TIER_P = np.array([0.0, 0.8, 0.2])
+PLANTED_TIER_P = np.array([0.0, 1.0, 0.0])
 #: log-spread of the per-customer difficulty (share of tasks that fail)
 DIFFICULTY_SIGMA = 0.7
 #: share of customers signing up inside the window, per 30 days of it
@@ -97,7 +97,7 @@ PLAN_USERS = np.array([[1, 2], [1, 6], [3, 17], [18, 46], [1, 2]], dtype=float)
 BUDGET_MODEL_SHARE = 0.25
 #: share of agent sessions in the least and the most active customer's mix (linear in the
 #: activity quantile between them); the rest is chat and rag, 55:45
-AGENT_SHARE = (0.15, 0.65)
+AGENT_SHARE = (0.15, 0.75)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ def test_example_policy_loads_with_one_overage_pattern_per_tier():
     assert (acme.tier, acme.hard_limit, acme.soft_limit) == ("pro", 100_000_000, 70_000_000)
     assert (acme.overage, acme.hard_limit_action) == ("soft_cap_degrade", "deny")
     assert acme.degrade_model("gpt-4o") == "gpt-4o-mini"
-    # team pools: 25 seats x $15 = $375; 4 seats from the customers table: $60
-    assert p.limits_for("initech").hard_limit == 375_000_000
-    assert p.limits_for("x", info=CustomerInfo(tier="team", seats=4)).hard_limit == 60_000_000
+    # team pools: 25 seats x $17 = $425; 4 seats from the customers table: $68
+    assert p.limits_for("initech").hard_limit == 425_000_000
+    assert p.limits_for("x", info=CustomerInfo(tier="team", seats=4)).hard_limit == 68_000_000
     # enterprise: the contracted pool from the customers table, soft threshold 80%
     ent = p.limits_for("y", info=CustomerInfo(tier="enterprise", contracted_pool_usd=D("12000")))
     assert ent.hard_limit == 12_000_000_000 and ent.soft_limit == 9_600_000_000

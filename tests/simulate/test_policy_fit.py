@@ -51,7 +51,7 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
 ) -> None:
     """Customer by customer, the guard's limits under examples/policy.toml equal those under the
     policy the simulation wrote, and both equal the budget worked out here from the rules the
-    example states: free 4,000,000 tokens, pro $20 a seat, team $15 a seat (written as the
+    example states: free 4,000,000 tokens, pro $20 a seat, team $17 a seat (written as the
     contracted pool), enterprise and usage-based their contracted pool."""
     res, _ = demo_like
     example = parse_policy(tomllib.loads(EXAMPLE.read_text()))
@@ -75,14 +75,14 @@ def test_example_policy_gives_every_customer_the_simulated_budget(
         expected: tuple[str, Decimal] = {
             "free": ("tok", Decimal(4_000_000)),
             "pro": ("usd", Decimal(20) * seats),
-            "team": ("usd", Decimal(15) * seats),
+            "team": ("usd", Decimal(17) * seats),
             "enterprise": ("usd", pool or Decimal(0)),
             "custom": ("usd", pool or Decimal(0)),
         }[r["tier"]]
         micro = Decimal(a.hard_limit) / (Decimal(10) ** 6 if a.budget_unit == "usd" else 1)
         assert (a.budget_unit, micro) == expected, r
         if r["tier"] == "team":
-            assert pool == Decimal(15) * seats  # the pool a team plan pays for
+            assert pool == Decimal(17) * seats  # the pool a team plan pays for
         tiers_seen.add(r["tier"])
     assert tiers_seen == {"free", "pro", "team", "enterprise", "custom"}
     # the panel's per-task bands for this product, as the example states them (by hand)
