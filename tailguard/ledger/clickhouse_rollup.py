@@ -8,16 +8,17 @@ is a REFRESH: a month's roll-up rows are computed from ``events`` (``FINAL``: ea
 once) and swapped in whole with ``REPLACE PARTITION`` (atomic per partition: a reader sees the
 old month or the new one, never a mix or a double).
 
-When: ``refresh`` compares each month's signature in ``ledger_events`` (rows stored, latest
-insert time) with the signature recorded when its roll-up was built (``ledger_rollup_state``)
-and rebuilds the months that changed. It runs when a ClickHouse query context opens (a report
-never reads a stale month) and after ``tailguard ledger copy``. The signature is read BEFORE the
-rebuild, so an insert racing a rebuild leaves a signature that no longer matches: the next
-refresh rebuilds that month again. Rebuilding is idempotent; a refresh killed midway leaves
-every month either old-and-marked-stale or new.
+When: ``refresh`` compares each UTC day's signature in ``ledger_events`` (rows stored, latest
+insert time) with the signature recorded when its roll-up rows were built (``ledger_rollup_days``)
+and rebuilds the days that changed: their rows are recomputed from ``events`` (FINAL), the
+month's other days are copied as they are, and the month is swapped in whole. It runs when a
+ClickHouse query context opens (a report never reads a stale day). The signature is read BEFORE
+the rebuild, so an insert racing a rebuild leaves a signature that no longer matches: the next
+refresh rebuilds that day again. Rebuilding is idempotent; a refresh killed midway leaves every
+month either old (its days still marked stale) or new.
 
-Cost: a refresh reads the changed months only; a gateway writing into the current month makes
-each report rebuild that month (the measured cost is in BENCHMARKS.md).
+Cost: the changed days' events plus a copy of their month's roll-up rows; a gateway writing
+into today makes the next report rebuild today (measured in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 FULL_TABLE = "ledger_rollup"
 DAILY_TABLE = "ledger_rollup_daily"
-STATE_TABLE = "ledger_rollup_state"
+STATE_TABLE = "ledger_rollup_days"
 #: the relation names the reports read (``tailguard.ledger.rollup.VIEW`` / ``DAILY_VIEW``)
 VIEWS = {FULL_TABLE: "rollup", DAILY_TABLE: "rollup_daily"}
 
@@ -85,74 +86,86 @@ def ensure(led: ClickHouseLedger) -> None:
     eng.command(_ddl(led.db, DAILY_TABLE, DAILY_SCHEMA))
     eng.command(
         f"CREATE TABLE IF NOT EXISTS {led.db}.{STATE_TABLE} (\n"
-        "  `partition` UInt32, `raw_rows` UInt64, `max_inserted` DateTime64(6, 'UTC'),\n"
+        "  `day` Date32, `raw_rows` UInt64, `max_inserted` DateTime64(6, 'UTC'),\n"
         "  `built` DateTime64(6, 'UTC') DEFAULT now64(6)\n"
-        ") ENGINE = ReplacingMergeTree(built) ORDER BY partition"
+        ") ENGINE = ReplacingMergeTree(built) ORDER BY day"
     )
 
 
-def stale_months(led: ClickHouseLedger) -> list[tuple[int, int, Any]]:
-    """(month as YYYYMM, rows stored, latest insert) of every month whose roll-up is missing or
-    older than its events."""
+def stale_days(led: ClickHouseLedger) -> dict[int, list[tuple[Any, int, Any]]]:
+    """{month as YYYYMM: [(day, rows stored, latest insert)]} of every UTC day whose roll-up is
+    missing or older than its events (one scan of ``ts`` and ``_inserted``)."""
     from tailguard.ledger.clickhouse import EVENTS_TABLE
 
     eng = led.engine()
     now = eng.arrow(
-        f"SELECT toYYYYMM(ts) AS p, count() AS n, max(_inserted) AS m "
-        f"FROM {led.db}.{EVENTS_TABLE} GROUP BY p ORDER BY p"
+        f"SELECT toDate32(ts, 'UTC') AS d, count() AS n, max(_inserted) AS m "
+        f"FROM {led.db}.{EVENTS_TABLE} GROUP BY d ORDER BY d"
     ).to_pylist()
     built = {
-        r["partition"]: (r["raw_rows"], r["max_inserted"])
+        r["day"]: (r["raw_rows"], r["max_inserted"])
         for r in eng.arrow(
-            f"SELECT partition, raw_rows, max_inserted FROM {led.db}.{STATE_TABLE} FINAL"
+            f"SELECT day, raw_rows, max_inserted FROM {led.db}.{STATE_TABLE} FINAL"
         ).to_pylist()
     }
-    return [(r["p"], r["n"], r["m"]) for r in now if built.get(r["p"]) != (r["n"], r["m"])]
+    out: dict[int, list[tuple[Any, int, Any]]] = {}
+    for r in now:
+        if built.get(r["d"]) != (r["n"], r["m"]):
+            out.setdefault(r["d"].year * 100 + r["d"].month, []).append((r["d"], r["n"], r["m"]))
+    return out
 
 
-def rebuild_month(led: ClickHouseLedger, month: int, rows: int, inserted: Any) -> None:
-    """Recompute one month's roll-ups from ``events`` (FINAL) and swap them in."""
+def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, Any]]) -> None:
+    """Recompute the roll-up rows of ``days`` (all in ``month``) from ``events`` (FINAL) and
+    swap the month in whole: its other days' rows are copied as they are (a roll-up row
+    belongs to one UTC day), so the cost is the changed days' events plus the month's roll-up
+    rows, not the month's events."""
     from tailguard.analytics.clickhouse import SETTINGS, literal
 
     eng = led.engine()
     db = led.db
     tag = uuid.uuid4().hex[:12]
     stages = {t: f"{db}.`_{t}_{tag}`" for t in (FULL_TABLE, DAILY_TABLE)}
-    source = f"(SELECT * FROM {db}.events WHERE toYYYYMM(ts) = {int(month)})"
+    in_days = ", ".join(literal(d) for d, _, _ in days)
+    source = f"(SELECT * FROM {db}.events WHERE toDate32(ts, 'UTC') IN ({in_days}))"
     full_sql = to_clickhouse(aggregate_sql(source, has_requests=True))
     try:
         for table, stage in stages.items():
             eng.command(f"CREATE TABLE {stage} AS {db}.{table}")
         full_cols = ", ".join(f"`{n}`" for n in ROLLUP_SCHEMA.names)
+        daily_cols = ", ".join(f"`{n}`" for n in DAILY_SCHEMA.names)
+        for table, cols in ((FULL_TABLE, full_cols), (DAILY_TABLE, daily_cols)):
+            eng.command(  # the month's unchanged days, as they are
+                f"INSERT INTO {stages[table]} ({cols}) SELECT {cols} FROM {db}.{table} "
+                f"WHERE toYYYYMM(day) = {int(month)} AND day NOT IN ({in_days})"
+            )
         eng.command(
             f"INSERT INTO {stages[FULL_TABLE]} ({full_cols}) "
             f"SELECT {full_cols} FROM ({full_sql}) {SETTINGS}"
         )
-        daily_cols = ", ".join(f"`{n}`" for n in DAILY_SCHEMA.names)
+        changed = f"(SELECT * FROM {stages[FULL_TABLE]} WHERE day IN ({in_days}))"
         eng.command(
             f"INSERT INTO {stages[DAILY_TABLE]} ({daily_cols}) "
-            f"SELECT {daily_cols} FROM ({daily_sql(stages[FULL_TABLE])}) {SETTINGS}"
+            f"SELECT {daily_cols} FROM ({daily_sql(changed)}) {SETTINGS}"
         )
         for table, stage in stages.items():
             eng.command(f"ALTER TABLE {db}.{table} REPLACE PARTITION {int(month)} FROM {stage}")
-        eng.command(
-            f"INSERT INTO {db}.{STATE_TABLE} (partition, raw_rows, max_inserted) "
-            f"VALUES ({int(month)}, {int(rows)}, {literal(inserted)})"
-        )
+        values = ", ".join(f"({literal(d)}, {int(n)}, {literal(m)})" for d, n, m in days)
+        eng.command(f"INSERT INTO {db}.{STATE_TABLE} (day, raw_rows, max_inserted) VALUES {values}")
     finally:
         for stage in stages.values():
             eng.command(f"DROP TABLE IF EXISTS {stage}")
 
 
 def refresh(led: ClickHouseLedger) -> list[int]:
-    """Rebuild the roll-ups of every month that changed; the months rebuilt."""
+    """Rebuild the roll-ups of every day that changed; the months swapped in."""
     led.init()
     ensure(led)
-    months = stale_months(led)
     with led._lock():
-        for month, rows, inserted in months:
-            rebuild_month(led, month, rows, inserted)
-    return [m for m, _, _ in months]
+        months = stale_days(led)
+        for month, days in months.items():
+            rebuild_days(led, month, days)
+    return sorted(months)
 
 
-__all__ = ["DAILY_TABLE", "FULL_TABLE", "VIEWS", "ensure", "refresh", "stale_months"]
+__all__ = ["DAILY_TABLE", "FULL_TABLE", "VIEWS", "ensure", "refresh", "stale_days"]

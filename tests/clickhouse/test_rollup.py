@@ -8,7 +8,7 @@ from pathlib import Path
 from tailguard.analytics.clickhouse import ClickHouseConnection
 from tailguard.ledger import Ledger
 from tailguard.ledger.clickhouse import EVENTS_TABLE, ClickHouseLedger
-from tailguard.ledger.clickhouse_rollup import FULL_TABLE, refresh, stale_months
+from tailguard.ledger.clickhouse_rollup import FULL_TABLE, refresh, stale_days
 from tailguard.ledger.rollup import MERGE, ROLLUP_KEYS
 
 from .helpers import chdb_url, llm, price_book, priced
@@ -33,16 +33,28 @@ def test_a_raced_duplicate_is_rolled_up_once(tmp_path: Path) -> None:
     assert row.to_pylist() == [{"n": 1, "t": 1000}]
 
 
-def test_only_the_months_that_changed_are_rebuilt(tmp_path: Path) -> None:
+def test_only_the_days_that_changed_are_rebuilt(tmp_path: Path) -> None:
+    import datetime as dt
+
     book = price_book(tmp_path)
     led = ClickHouseLedger(chdb_url(tmp_path / "c"))
     led.append([llm(1), llm(2, ts="2026-02-03T00:00:00Z")], prices=book)
     assert refresh(led) == [202601, 202602]
     assert refresh(led) == []  # nothing changed
     led.append([llm(3, ts="2026-02-28T23:59:59Z")], prices=book)
-    assert stale_months(led)[0][0] == 202602
+    assert [d for d, _, _ in stale_days(led)[202602]] == [dt.date(2026, 2, 28)]
     assert refresh(led) == [202602]
-    assert _cost(led, FULL_TABLE) == Decimal("0.0036")  # 3 x $0.0012
+    rows = led.query(
+        f"SELECT day, sum(cost_usd) AS c, sum(events) AS n FROM {FULL_TABLE} GROUP BY day "
+        "ORDER BY day"
+    ).to_pylist()
+    assert rows == [  # Feb 3 copied as it was, Feb 28 added, January untouched
+        {"day": dt.date(2026, 1, 5), "c": Decimal("0.0012"), "n": 1},
+        {"day": dt.date(2026, 2, 3), "c": Decimal("0.0012"), "n": 1},
+        {"day": dt.date(2026, 2, 28), "c": Decimal("0.0012"), "n": 1},
+    ]
+    daily = led.query("SELECT count() AS n, sum(cost_usd) AS c FROM ledger_rollup_daily")
+    assert daily.to_pylist() == [{"n": 3, "c": Decimal("0.0036")}]
 
 
 def test_a_context_reads_fresh_rollups(tmp_path: Path) -> None:
