@@ -147,7 +147,12 @@ def allocate(
         raise ArgumentError("allocate", f"{method!r}: one of proportional, even")
     bad = [r for r in rows if r["unattributed_usd"] < 0]
     if bad:
-        raise ValueError(f"{len(bad)} over-attributed row(s): nothing is allocated")
+        raise ArgumentError(
+            "rows",
+            f"{len(bad)} over-attributed row(s) (the ledger exceeds the bill; first: "
+            f"{bad[0]['date']} {bad[0]['provider']}): a negative remainder is not spread, "
+            "nothing is allocated",
+        )
     remainders: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
     for r in rows:
         day = _date(r["date"])

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailguard.cli import run
+from tailguard.errors import ArgumentError
 from tailguard.finops.allocation import allocate, allocation_file, split
 from tailguard.finops.invoices import read_invoice
 from tailguard.finops.reconcile import reconcile
@@ -138,6 +139,9 @@ def test_over_attributed_allocates_nothing(
     assert run([*args, "--allocate", "even"]) == 1
     assert "exceeds the bill" in capsys.readouterr().err
     assert not allocation_file(led.path, "2025-03").exists()
+    rec = reconcile(led, read_invoice(bill), "2025-03")
+    with pytest.raises(ArgumentError, match="2025-03-02 openai"):
+        allocate(led, rec.rows, "2025-03", "proportional")
 
 
 def test_unknown_method_is_a_usage_error(
