@@ -19,14 +19,18 @@ also makes one free tool call (feature search) on Feb 2.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tailguard.analytics.context import QueryContext
 from tailguard.analytics.kpis import kpis
+from tailguard.analytics.kpis.tables import build, panel_period, resolve_caps
 from tailguard.guard.policy import parse_policy
+from tailguard.ledger import Ledger
 from tests.analytics.helpers import Events, day, make_ledger, metric
 
 SOFT_HALF = {
@@ -61,7 +65,7 @@ CSV = (
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
     tmp_path: Path = tmp_path_factory.mktemp("kpis_package_survivors")
     e = Events()
     e.llm("N1", "n1u", day(1), "35.00")
@@ -80,8 +84,14 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "cost_usd": "0",
         }
     )
-    led = make_ledger(tmp_path, e.rows, CSV)
-    return kpis(led, period="2026-02", as_of=dt.date(2026, 2, 14), policy=parse_policy(SOFT_HALF))
+    return make_ledger(tmp_path, e.rows, CSV)
+
+
+@pytest.fixture(scope="module")
+def report(ledger: Ledger) -> dict[str, Any]:
+    return kpis(
+        ledger, period="2026-02", as_of=dt.date(2026, 2, 14), policy=parse_policy(SOFT_HALF)
+    )
 
 
 def test_a_projection_exactly_at_the_soft_cap_is_watched(report: dict[str, Any]) -> None:
@@ -137,3 +147,24 @@ def test_a_tool_call_is_not_an_llm_call(report: dict[str, Any]) -> None:
         ("search", 0, 0),
     ]
     assert f["status"] == "watch"
+
+
+def test_the_panel_month_caps_and_tables_by_hand(ledger: Ledger) -> None:
+    """As of Feb 14: 14 of 28 days. Caps under ``SOFT_HALF``: N1 14 seats × $10 = $140 (soft
+    70), R1 its contracted pool $200 (soft 100, 10 seats), R2 the tier's $5000 (soft 2500, 50
+    seats). The month, each cap and the tables built from them are frozen values: one panel's
+    tables are built once and read by every KPI, none can change them under the others.
+    Catches ``True -> False @ @dataclass(frozen=True)`` on Panel, Cap and PanelTables."""
+    with QueryContext.open(ledger) as ctx:
+        p = panel_period(ctx, "2026-02", dt.date(2026, 2, 14))
+        caps = resolve_caps(ctx, parse_policy(SOFT_HALF))
+        t = build(ctx, p, caps, parts=["caps"])
+    assert (p.elapsed_days, p.month_days) == (14, 28)
+    assert {c: (k.tier, k.hard, k.soft, k.seats) for c, k in caps.items()} == {
+        "N1": ("team", 140, 70, 14),
+        "R1": ("team", 200, 100, 10),
+        "R2": ("enterprise", 5000, 2500, 50),
+    }
+    for obj, field in ((p, "elapsed_days"), (caps["N1"], "hard"), (t, "days")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, None)
