@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--policy")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--period", help="also pass period=YYYY-MM to every page")
+    ap.add_argument("--only", help="only the pages whose name contains this")
     args = ap.parse_args()
 
     from starlette.testclient import TestClient
@@ -78,6 +79,8 @@ def main() -> None:
         f"{'cached p50':>10} {'p95':>7} {'first':>7}"
     )
     for name, url in pages:
+        if args.only and args.only not in name:
+            continue
         row = []
         for cache in (False, True):
             app: Any = create_app(led, policy=pol, cache=cache)

@@ -64,6 +64,12 @@ def ui_cmd(
     web = create_app(
         led, policy=load_policy_option(policy), diagnose_config=load_config(config), token=token
     )
+    import threading
+
+    from tailguard.ui.app import warm
+
+    # the first visitor's pages computed while the server starts (the caches key on the ledger)
+    threading.Thread(target=warm, args=(web,), daemon=True, name="tailguard-ui-warm").start()
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"tailguard dashboard on http://{shown}:{port}/  (ledger {led.path}; Ctrl-C stops)")
     uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import math
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from tailguard.errors import ArgumentError, NoDataError, TailguardError
 from tailguard.ui import charts
 from tailguard.ui import data as d
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "warm"]
 
 HERE = Path(__file__).parent
 COOKIE = "tailguard_ui_token"
@@ -361,6 +362,7 @@ def create_app(
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)
+    app.state.source = src  # what ``warm`` fills
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return failure(request, 404, f"no page at {request.url.path}")
@@ -373,6 +375,17 @@ def create_app(
     if token:
         app.add_middleware(_TokenGate, token=token)
     return app
+
+
+def warm(app: Starlette) -> None:
+    """Compute the pages a first visitor opens (the overview, the customers table over every
+    day) into the app's caches, so they do not wait for the first aggregation: ``tailguard ui``
+    runs this in a thread while the server starts. Errors are left for the page to show."""
+    src: d.Source = app.state.source
+    for fn in (d.overview_page, d.customers_page):
+        q = d.Query(page=1) if fn is d.customers_page else d.Query()
+        with suppress(TailguardError):
+            src.cached(fn.__name__, (q,), lambda fn=fn, q=q: fn(src, q))
 
 
 class _TokenGate:

@@ -303,3 +303,20 @@ def test_every_link_of_every_page_answers(client: Any) -> None:
         frontier = found
     assert len(seen) > 30
     assert "/customers/WIN/renewal" in seen and f"/customers.csv?{JUNE}&per=2" in seen
+
+
+def test_warm_fills_the_first_pages(asym: Ledger) -> None:
+    """``warm`` (run by ``tailguard ui`` while the server starts) computes the overview and the
+    customers table into the caches, under the keys the first requests look up."""
+    from starlette.testclient import TestClient
+
+    from tailguard.ui.app import create_app, warm
+
+    app = create_app(asym)
+    warm(app)
+    src = app.state.source
+    assert sorted(k[0] for k in src._pages) == ["customers_page", "overview_page"]
+    with TestClient(app) as c:
+        assert c.get("/").status_code == 200
+        assert c.get("/customers").status_code == 200
+    assert len(src._pages) == 2  # both requests were served from what warm computed
