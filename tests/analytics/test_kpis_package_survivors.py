@@ -28,6 +28,7 @@ import pytest
 
 from tailguard.analytics.context import QueryContext
 from tailguard.analytics.kpis import kpis
+from tailguard.analytics.kpis.routing import RATE_BANDS
 from tailguard.analytics.kpis.tables import build, panel_period, resolve_caps
 from tailguard.guard.policy import parse_policy
 from tailguard.ledger import Ledger
@@ -154,7 +155,8 @@ def test_the_panel_month_caps_and_tables_by_hand(ledger: Ledger) -> None:
     70), R1 its contracted pool $200 (soft 100, 10 seats), R2 the tier's $5000 (soft 2500, 50
     seats). The month, each cap and the tables built from them are frozen values: one panel's
     tables are built once and read by every KPI, none can change them under the others.
-    Catches ``True -> False @ @dataclass(frozen=True)`` on Panel, Cap and PanelTables."""
+    Catches ``True -> False @ @dataclass(frozen=True)`` on Panel, Cap, PanelTables and the
+    routing bands (RateBand)."""
     with QueryContext.open(ledger) as ctx:
         p = panel_period(ctx, "2026-02", dt.date(2026, 2, 14))
         caps = resolve_caps(ctx, parse_policy(SOFT_HALF))
@@ -165,6 +167,33 @@ def test_the_panel_month_caps_and_tables_by_hand(ledger: Ledger) -> None:
         "R1": ("team", 200, 100, 10),
         "R2": ("enterprise", 5000, 2500, 50),
     }
-    for obj, field in ((p, "elapsed_days"), (caps["N1"], "hard"), (t, "days")):
+    for obj, field in (
+        (p, "elapsed_days"),
+        (caps["N1"], "hard"),
+        (t, "days"),
+        (RATE_BANDS["payg"], "alarm"),
+    ):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, None)
+
+
+def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """One customer, C1, in February: user b0 spends $80, b1..b19 $1 each (20 paying users, $99),
+    and z0 makes one free call. Top-user concentration counts paying users only: 20 >= the 20
+    needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged. Counting z0 would
+    make 21 users, the top 2 of them, 81 / 99. Catches ``SQL > -> >=`` in per_tenant.py's
+    ``WHERE cost > 0``."""
+    e = Events()
+    e.llm("C1", "b0", day(1), "80.00")
+    for i in range(1, 20):
+        e.llm("C1", f"b{i}", day(1), "1.00")
+    e.llm("C1", "z0", day(1), "0")
+    led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
+    rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=None)
+    conc = metric(rep, "per_tenant_cost", "top_user_concentration")
+    assert conc["judged"] == 1 and conc["status"] == "watch"
+    assert [(c["customer_id"], c["users"], c["top5pct_share"]) for c in conc["flagged"]] == [
+        ("C1", 20, pytest.approx(8000 / 99, rel=1e-12))
+    ]
