@@ -61,10 +61,10 @@ MEDIAN_SESSIONS_30D = 5.0
 #: custom), measured on simulated data (seed 7, 240 customers x 365 days from 2025-12-01,
 #: density 1, unplanted customers, ingested with genai-prices and prices.toml); sizes the
 #: contracted pools (which count LLM spend, like the guard).
-COST_PER_SESSION = np.array([0.021, 0.189, 0.183, 0.201, 0.182])
+COST_PER_SESSION = np.array([0.024, 0.214, 0.204, 0.216, 0.223])
 #: the same, fully loaded (with the unit costs of prices.py: tools, retrieval, escalations);
 #: sizes the usage-based commits
-FULL_COST_PER_SESSION = np.array([0.026, 0.246, 0.238, 0.265, 0.291])
+FULL_COST_PER_SESSION = np.array([0.028, 0.275, 0.259, 0.255, 0.291])
 #: share of customers whose LLM calls carry a provider-reported ``cost_usd``
 REPORTED_COST_SHARE = 0.05
 #: customers per shape planted, as a share of the population
