@@ -110,9 +110,9 @@ def split(remainder: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]
     by the largest remainder method, the sub-cent rest to the largest weight. The parts add up
     to ``remainder`` exactly. All-zero weights split evenly."""
     if remainder < 0:
-        raise ValueError(f"a negative remainder is not spread: {remainder}")
+        raise ArgumentError("remainder", f"a negative remainder is not spread: {remainder}")
     if not weights:
-        raise ValueError("no customer to allocate to")
+        raise ArgumentError("weights", "no customer to allocate to")
     ids = sorted(weights)
     w = {k: Fraction(weights[k]) for k in ids}
     if sum(w.values()) == 0:
