@@ -229,8 +229,6 @@ def create_app(
                 return await fn(request)
             except ArgumentError as exc:
                 return failure(request, 400, str(exc))
-            except d.UnknownCustomer as exc:
-                return failure(request, 404, f"no customer {exc.args[0]!r} in this ledger")
             except NoDataError as exc:
                 return failure(request, 404, str(exc))
             except TailguardError as exc:
@@ -322,7 +320,7 @@ def create_app(
         def one() -> str:
             with src.open() as ctx:
                 if not d._known(ctx, cid):
-                    raise d.UnknownCustomer(cid)
+                    raise d.unknown_customer(cid)
                 return html(renewal(ctx, cid, as_of=q.as_of))
 
         from starlette.concurrency import run_in_threadpool

@@ -45,6 +45,7 @@ __all__ = [
     "outcomes_page",
     "overview_page",
     "tail_page",
+    "unknown_customer",
 ]
 
 #: idle connections kept per ledger content
@@ -437,8 +438,10 @@ def _known(ctx: QueryContext, customer: str) -> bool:
     return hit is not None
 
 
-class UnknownCustomer(LookupError):
-    """No customers row and no event names this customer id (the page answers 404)."""
+def unknown_customer(customer: str) -> NoDataError:
+    """No customers row and no event names ``customer``: a ``NoDataError`` (the page answers
+    404), worded apart from a known customer with no events in the window."""
+    return NoDataError(f"no customer {customer!r} in this ledger", customer=customer)
 
 
 def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
@@ -462,7 +465,7 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
     win = q.window()
     with src.open() as ctx:
         if not _known(ctx, customer):
-            raise UnknownCustomer(customer)
+            raise unknown_customer(customer)
         require_events(ctx, win, customer=customer)
         diag_of = _start(diagnosis)  # the slowest call, on its own connection, meanwhile
         stated = bounded(ctx, win)
