@@ -115,6 +115,28 @@ def stale_days(led: ClickHouseLedger) -> dict[int, list[tuple[Any, int, Any]]]:
     return out
 
 
+#: from this many changed days on, a rebuild reads the month with FINAL; below, only the days'
+#: rows, de-duplicated in the query (FINAL merges the whole partition whatever the WHERE)
+FINAL_FROM_DAYS = 8
+
+
+def _days_source(led: ClickHouseLedger, in_days: str, n_days: int) -> str:
+    """The de-duplicated events of the listed days. Every copy of an event has the same
+    sorting key (customer, ts, id), so the same day: keeping the greatest ``_version`` per key
+    among the days' rows is what FINAL keeps, without merging the rest of the month."""
+    from tailguard.events.schema import LEDGER_SCHEMA
+    from tailguard.ledger.clickhouse import EVENTS_TABLE
+
+    where = f"toDate32(ts, 'UTC') IN ({in_days})"
+    if n_days >= FINAL_FROM_DAYS:
+        return f"(SELECT * FROM {led.db}.events WHERE {where})"
+    cols = ", ".join(f"`{n}`" for n in LEDGER_SCHEMA.names)
+    return (
+        f"(SELECT {cols} FROM {led.db}.{EVENTS_TABLE} WHERE {where} "
+        "ORDER BY _version DESC LIMIT 1 BY customer_id, ts, event_id)"
+    )
+
+
 def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, Any]]) -> None:
     """Recompute the roll-up rows of ``days`` (all in ``month``) from ``events`` (FINAL) and
     swap the month in whole: its other days' rows are copied as they are (a roll-up row
@@ -127,7 +149,7 @@ def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, A
     tag = uuid.uuid4().hex[:12]
     stages = {t: f"{db}.`_{t}_{tag}`" for t in (FULL_TABLE, DAILY_TABLE)}
     in_days = ", ".join(literal(d) for d, _, _ in days)
-    source = f"(SELECT * FROM {db}.events WHERE toDate32(ts, 'UTC') IN ({in_days}))"
+    source = _days_source(led, in_days, len(days))
     full_sql = to_clickhouse(aggregate_sql(source, has_requests=True))
     try:
         for table, stage in stages.items():

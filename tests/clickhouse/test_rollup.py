@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tailguard.analytics.clickhouse import ClickHouseConnection
 from tailguard.ledger import Ledger
 from tailguard.ledger.clickhouse import EVENTS_TABLE, ClickHouseLedger
@@ -77,11 +79,18 @@ def test_a_context_reads_fresh_rollups(tmp_path: Path) -> None:
         con.close()
 
 
-def test_the_rollup_rows_equal_duckdbs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("final_from_days", [1, 10_000])
+def test_the_rollup_rows_equal_duckdbs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, final_from_days: int
+) -> None:
     """The same simulated events in both engines: every roll-up key's measures equal (the
-    segments' roll-up files re-aggregated per key in DuckDB; the month's rows in ClickHouse)."""
+    segments' roll-up files re-aggregated per key in DuckDB; the month's rows in ClickHouse),
+    whether the rebuild reads the months with FINAL or the days' rows de-duplicated by key."""
     import datetime as dt
 
+    from tailguard.ledger import clickhouse_rollup
+
+    monkeypatch.setattr(clickhouse_rollup, "FINAL_FROM_DAYS", final_from_days)
     from tailguard.simulate import simulate
 
     from .helpers import twin_ledgers
