@@ -143,10 +143,11 @@ def _late_events(ch: Any, count: int) -> None:
     """``count`` new events on the ledger's last day (what a gateway adds between reports)."""
     last = ch.query(f"SELECT max(ts) AS m FROM {ch.db}.events").column("m")[0].as_py()
     ts = last.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    run = time.time_ns()  # new ids on every run
     ch.append(
         [
             {
-                "event_id": f"late-{i}",
+                "event_id": f"late-{run}-{i}",
                 "kind": "tool_call",
                 "ts": ts,
                 "customer_id": f"late-{i % 10}",

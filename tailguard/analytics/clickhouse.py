@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tailguard.analytics.context import UNITS, Dialect
+from tailguard.errors import ArgumentError
 
 if TYPE_CHECKING:
     from tailguard.ledger.store import Ledger
@@ -107,7 +108,7 @@ def _call_end(sql: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return i + 1
-    raise ValueError(f"unbalanced parentheses in: {sql[start : start + 80]}")
+    raise ArgumentError("sql", f"unbalanced parentheses in: {sql[start : start + 80]}")
 
 
 #: ``SELECT e.entity_type, ...``: a qualified column in a select list, not yet aliased
@@ -313,7 +314,7 @@ class ClickHouseDialect(Dialect):
 
     def trunc(self, unit: str, ts: str) -> str:
         if unit not in UNITS:
-            raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
+            raise ArgumentError("unit", f"{unit!r} is not one of {', '.join(UNITS)}")
         # through DateTime64 in UTC: the operand may be a timestamp or a DATE (the roll-up's
         # day), and ClickHouse takes a time zone argument only for the former
         return f"{_TRUNC[unit]}(toDateTime64({ts}, 6, 'UTC'))"

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tailguard.errors import LedgerError
+from tailguard.errors import LedgerError, MissingDependencyError
 from tailguard.events.schema import LEDGER_SCHEMA
 from tailguard.ledger.compact import CompactResult
 from tailguard.ledger.store import CommitResult, IdIndex, Ledger
@@ -150,7 +150,7 @@ def _chdb_session(data_dir: Path) -> Any:
     try:
         import chdb.session
     except ImportError as exc:  # pragma: no cover - the extra is not installed
-        raise LedgerError("chdb:// ledgers need chdb: pip install 'tailguard[clickhouse]'") from exc
+        raise MissingDependencyError("chdb", "clickhouse") from exc
     key = str(data_dir.resolve())
     with _LOCKS_GUARD:
         sess = _SESSION.get(key)
@@ -208,9 +208,7 @@ class _Server(_Engine):
         try:
             import clickhouse_connect
         except ImportError as exc:  # pragma: no cover - the extra is not installed
-            raise LedgerError(
-                "clickhouse:// ledgers need clickhouse-connect: pip install 'tailguard[clickhouse]'"
-            ) from exc
+            raise MissingDependencyError("clickhouse-connect", "clickhouse") from exc
         secure = url.scheme in ("https", "clickhouses")
         self.client = clickhouse_connect.get_client(
             host=url.hostname or "localhost",
