@@ -176,9 +176,11 @@ def _refused(use: np.ndarray, group: np.ndarray, budget: np.ndarray) -> np.ndarr
     would cross the limit, so a capped customer ends the month at or under its budget, never
     over it; a smaller session that still fits later in the month runs."""
     refused = np.zeros(len(use), dtype=bool)
+    if len(use) == 0:
+        return refused
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     ends = np.r_[starts[1:], len(use)]
-    total = np.add.reduceat(use, starts) if len(use) else use
+    total = np.add.reduceat(use, starts)
     for a, b, t in zip(starts, ends, total, strict=True):
         if t <= budget[a]:
             continue  # the whole month fits: nothing refused (the common case, no loop)

@@ -7,6 +7,7 @@ customers, the thing being checked).
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from tailguard.simulate import SHAPES, SimulationResult
+from tailguard.simulate.population import TIERS, build
 
 from .conftest import MID_CUSTOMERS
 
@@ -246,3 +248,18 @@ def test_median_cache_read_share_is_realistic(metrics: dict[str, Any]) -> None:
     # the cost-allocation guide: 30-40% on common queries; Mooncake's trace: 37% of prompt tokens
     # are a seen prefix
     assert 0.25 <= np.median(metrics["low_cache_hit"]) <= 0.6
+
+
+def test_paid_plans_sell_a_seat_per_user() -> None:
+    """Issue 16: active users outnumbered seats on pro, and enterprise seats were mostly unused.
+    Now, on every paid plan, a customer's users (people and API keys) fit in its seats, and an
+    enterprise contract's seats are at least 70% held (``population.ENT_SEAT_USE``); a planted
+    customer is one or two people on a small team plan."""
+    pop = build(2000, 30, 11, dt.date(2026, 1, 1))
+    tier = np.array(TIERS)[pop.tier]
+    paid = np.isin(tier, ["pro", "team", "enterprise", "custom"])
+    assert (pop.users[paid] <= pop.seats[paid]).all()
+    ent = tier == "enterprise"
+    assert ent.any() and (pop.users[ent] >= 0.7 * pop.seats[ent]).all()
+    planted = pop.shapes > 0
+    assert (tier[planted] == "team").all() and (pop.users[planted] <= 2).all()
