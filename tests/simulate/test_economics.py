@@ -182,7 +182,7 @@ def test_failure_cost_share_is_plausible(econ: dict[str, Any]) -> None:
 
 def test_aggregate_cost_to_revenue_looks_healthy(econ: dict[str, Any]) -> None:
     """The per-customer economics essay's trap: the aggregate looks fine. The eight-KPI
-    framework's panel (seed 002) sets where "fine" is for a seat-priced product: the median paid
+    framework's panel sets where "fine" is for a seat-priced product: the median paid
     user at 0.5-1.5% of the seat price and a tenant's cost at 3-8% of its ARR (12% funds the
     feature off margin), so the aggregate of a healthy panel sits in single digits, under the
     cost-allocation guide's segment targets (15-20% of MRR; its 24% is its example of a ratio

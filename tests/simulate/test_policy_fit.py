@@ -112,7 +112,7 @@ def test_panel_says_act_only_for_stated_reasons(
       to show (customers costing more than they pay, every one of them planted or on a flat plan)
       is above 20% of its ARR (the eight-KPI framework's "revisit at renewal").
 
-    Every other bound below comes from the eight-KPI framework's bands (seed 002), read where
+    Every other bound below comes from the eight-KPI framework's bands, read where
     its "act" begins: the median paid user at or under 3% of the seat price; the p90 user of
     every tier at or under 100% of the soft cap; the p99 user at or under the hard cap on the
     tiers whose cap must hold (free's hard cap, pro's soft cap that denies at the limit); the free
