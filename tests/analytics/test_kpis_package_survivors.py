@@ -180,20 +180,61 @@ def test_the_panel_month_caps_and_tables_by_hand(ledger: Ledger) -> None:
 def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """One customer, C1, in February: user b0 spends $80, b1..b19 $1 each (20 paying users, $99),
-    and z0 makes one free call. Top-user concentration counts paying users only: 20 >= the 20
-    needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged. Counting z0 would
-    make 21 users, the top 2 of them, 81 / 99. Catches ``SQL > -> >=`` in per_tenant.py's
-    ``WHERE cost > 0``."""
+    """One customer, C1 (pro, 20 seats), in February: user b0 spends $80, b1..b19 $1 each (20
+    paying users, $99); z0 makes one free call and o0 only reports a task outcome (no cost at
+    all: a user cost of 0, not null and not 1). Top-user concentration counts paying users
+    only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
+    Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
+
+    Pro's budget in tokens here (22,000 a month, soft 50%: 11,000; per user of 20 seats: soft
+    550, hard 1,100). Every LLM call is 1,000 input + 100 output = 1,100 tokens: b0..b19 and z0
+    1,100 each, o0 0. p90 of the 22 users' tokens / 550: position 0.9 × 21 = 18.9 of the sorted
+    (0, 1100 × 21) is 1,100: 200% of the soft cap; p99 1,100 / 1,100 = 100% of the hard cap.
+
+    Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE cost > 0``, ``SQL 0 -> 1`` in the users
+    table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
+    in its tokens (1,000 - 100 = 900 a call: 163.6%)."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
         e.llm("C1", f"b{i}", day(1), "1.00")
     e.llm("C1", "z0", day(1), "0")
+    e.rows.append(
+        {
+            "event_id": "o0",
+            "kind": "task_outcome",
+            "ts": day(2),
+            "customer_id": "C1",
+            "user_id": "o0",
+            "task_id": "t0",
+            "outcome": "accepted",
+        }
+    )
     led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
-    rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=None)
+    rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=parse_policy(TOKENS))
     conc = metric(rep, "per_tenant_cost", "top_user_concentration")
     assert conc["judged"] == 1 and conc["status"] == "watch"
     assert [(c["customer_id"], c["users"], c["top5pct_share"]) for c in conc["flagged"]] == [
         ("C1", 20, pytest.approx(8000 / 99, rel=1e-12))
     ]
+    soft = metric(rep, "per_user_cost", "top_decile_vs_soft_cap")
+    assert soft["value"] == {"pro": pytest.approx(200, rel=1e-12)}
+    assert [t["users"] for t in soft["tiers"]] == [22]
+    hard = metric(rep, "per_user_cost", "top_percentile_vs_hard_cap")
+    assert hard["value"] == {"pro": pytest.approx(100, rel=1e-12)}
+
+
+#: a token budget for pro (the crowd ledger's only tier)
+TOKENS = {
+    "guard": {"default_tier": "free"},
+    "tiers": {
+        "free": {"period": "month", "hard_limit_usd": 1, "overage": "hard_cap"},
+        "pro": {
+            "period": "month",
+            "hard_limit_tokens": 22000,
+            "soft_threshold": 0.5,
+            "overage": "soft_cap_degrade",
+            "degrade_to": {"big": "small"},
+        },
+    },
+}
