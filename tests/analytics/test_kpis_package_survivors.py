@@ -181,8 +181,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """One customer, C1 (pro, 20 seats), in February: user b0 spends $80, b1..b19 $1 each (20
-    paying users, $99); z0 makes one free call and o0 only reports a task outcome (no cost at
-    all: a user cost of 0, not null and not 1). Top-user concentration counts paying users
+    paying users, $99); z0 makes one free call, o0 only reports a task outcome (no cost at
+    all: a user cost of 0, not null and not 1) and g0 is only denied by the guard (not a user
+    of the product: no row in the users table). Top-user concentration counts paying users
     only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
     Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
 
@@ -193,7 +194,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
 
     Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE cost > 0``, ``SQL 0 -> 1`` in the users
     table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
-    in its tokens (1,000 - 100 = 900 a call: 163.6%)."""
+    in its tokens (1,000 - 100 = 900 a call: 163.6%), and ``SQL quoted value changed`` in its
+    ``kind <> 'guard'`` (g0 would be a 23rd pro user)."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -210,6 +212,7 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
             "outcome": "accepted",
         }
     )
+    e.guard("C1", "g0", day(3), "deny", "hard_limit")
     led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
     rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=parse_policy(TOKENS))
     conc = metric(rep, "per_tenant_cost", "top_user_concentration")
