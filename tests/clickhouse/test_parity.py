@@ -132,11 +132,14 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("rollups", [True, False], ids=["rollups", "events"])
 @pytest.mark.parametrize("dataset", ["asymmetric", "hand", "simulated"])
 @pytest.mark.parametrize("report", REPORTS)
 def test_every_report_is_the_same_on_duckdb_and_clickhouse(
-    datasets: dict[str, Any], dataset: str, report: str
+    datasets: dict[str, Any], dataset: str, report: str, rollups: bool
 ) -> None:
+    """DuckDB reading its roll-ups against ClickHouse reading its own roll-ups, and against
+    ClickHouse reading only events (every query path of the reports run in ClickHouse)."""
     duck, ch, period, customer, policy = datasets[dataset]
     assert isinstance(duck, Ledger) and isinstance(ch, ClickHouseLedger)
     run = _reports(period, customer, policy)[report]
@@ -145,6 +148,7 @@ def test_every_report_is_the_same_on_duckdb_and_clickhouse(
         expected = run(ctx)
     with QueryContext.open(ch) as ctx:
         assert ctx.dialect is CLICKHOUSE  # the ledger brings its dialect: SQL in ClickHouse
+        ctx.use_rollup = rollups
         got = run(ctx)
     _same(got, expected, f"{dataset}/{report}")
 
