@@ -9,13 +9,13 @@ makes for the same question (``customer_report`` for ``report customers``, ``con
 ``tailguard report customers --json`` for the same ledger and parameters. The only figures of
 our own are the day-by-day series of ``tailguard.ui.series``.
 
-Two small caches, both keyed by the ledger's content (its live segment list and the customers
-file's mtime: an ingest, a compaction or a customers import changes the key, so nothing stale is
-ever served): the per-customer table of a window (``Source.customer_rows``), which sorting,
-filtering and paging the customers page re-use instead of re-aggregating the ledger on every
-click; and each page's payload for its query (``Source.cached``), so a page opened twice, or by
-two people, is computed once. A ledger is append-only between those changes, so a cached
-payload is the payload.
+Two small caches, both keyed by the ledger's content (its live segment list, and the mtimes of
+the customers file and the invoice allocations: an ingest, a compaction, a customers import or a
+``reconcile --allocate`` changes the key, so nothing stale is ever served): the per-customer
+table of a window (``Source.customer_rows``), which sorting, filtering and paging the customers
+page re-use instead of re-aggregating the ledger on every click; and each page's payload for its
+query (``Source.cached``), so a page opened twice, or by two people, is computed once. A ledger
+is append-only between those changes, so a cached payload is the payload.
 """
 
 from __future__ import annotations
@@ -73,18 +73,22 @@ class Source:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: page payloads kept (least recently used dropped first)
     max_pages: int = 64
-    #: False: compute every request afresh (what ``bench/bench_ui.py --uncached`` measures)
+    #: False: compute every request afresh (the "computed" columns of bench/bench_ui.py)
     cache: bool = True
 
     def version(self) -> tuple[Any, ...]:
-        """What identifies the ledger's content: its live segments and customers file."""
+        """What identifies the ledger's content: its live segments, customers file and
+        allocations."""
         own = getattr(self.ledger, "content_version", None)
         if own is not None:  # a ClickHouse ledger has no segment files (docs/scale.md)
             return tuple(own())
         files = tuple(str(p) for p in self.ledger.segment_files())
-        cust = self.ledger.path / "customers.parquet"
-        stamp = os.stat(cust).st_mtime_ns if cust.exists() else None
-        return files, stamp
+        # besides the segments: the customers file and the invoice allocations (reconcile
+        # --allocate writes them), both read into the per-customer rows
+        side = [self.ledger.path / "customers.parquet"]
+        side += sorted((self.ledger.path / "allocations").glob("*.parquet"))
+        stamps = tuple((p.name, os.stat(p).st_mtime_ns) for p in side if p.exists())
+        return files, stamps
 
     def cached(self, name: str, args: tuple[Any, ...], compute: Any) -> Any:
         """``compute()``, or what it returned for the same page, arguments and ledger content
