@@ -56,7 +56,7 @@ def main() -> None:
     con = led.connect(repair=False)  # read-only, as the dashboard: never writes a roll-up
     try:
         events = con.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
-        customers = con.execute("SELECT count(DISTINCT customer_id) FROM events").fetchone()[0]  # type: ignore[index]
+        customers = con.execute("SELECT count(DISTINCT customer_id) FROM rollup").fetchone()[0]  # type: ignore[index]
         top = con.execute(
             "SELECT customer_id FROM rollup GROUP BY 1 "
             "ORDER BY sum(cost_usd) DESC NULLS LAST LIMIT 1"
