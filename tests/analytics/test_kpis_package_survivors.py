@@ -191,11 +191,17 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     550, hard 1,100). Every LLM call is 1,000 input + 100 output = 1,100 tokens: b0..b19 and z0
     1,100 each, o0 0. p90 of the 22 users' tokens / 550: position 0.9 × 21 = 18.9 of the sorted
     (0, 1100 × 21) is 1,100: 200% of the soft cap; p99 1,100 / 1,100 = 100% of the hard cap.
+    The customer's month: 21 LLM calls, 21 × 1,100 = 23,100 tokens (the outcome and the guard
+    decision carry none) >= 22,000 on Feb 1: cap hit that day, 105% used; none degraded: 0%.
 
-    Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE cost > 0``, ``SQL 0 -> 1`` in the users
+    Each figure from the roll-ups (the default) and from the events alone (``use_rollup =
+    False``: the queries over the events). Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE
+    cost > 0``, ``SQL 0 -> 1`` in the users
     table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
     in its tokens (1,000 - 100 = 900 a call: 163.6%), and ``SQL quoted value changed`` in its
-    ``kind <> 'guard'`` (g0 would be a 23rd pro user)."""
+    ``kind <> 'guard'`` (g0 would be a 23rd pro user); in the customer × day table, ``SQL 0 ->
+    1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decision would
+    add a token and a call each)."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -214,7 +220,18 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     )
     e.guard("C1", "g0", day(3), "deny", "hard_limit")
     led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
-    rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=parse_policy(TOKENS))
+    for use_rollup in (True, False):  # the roll-ups (the default), then the events alone
+        with QueryContext.open(led) as ctx:
+            if not use_rollup:
+                ctx.use_rollup = False
+            rep = kpis(
+                ctx, period="2026-02", as_of=dt.date(2026, 2, 28), policy=parse_policy(TOKENS)
+            )
+        _check_crowd(rep)
+
+
+def _check_crowd(rep: dict[str, Any]) -> None:
+    """The crowd ledger's figures (the test's docstring)."""
     conc = metric(rep, "per_tenant_cost", "top_user_concentration")
     assert conc["judged"] == 1 and conc["status"] == "watch"
     assert [(c["customer_id"], c["users"], c["top5pct_share"]) for c in conc["flagged"]] == [
@@ -225,6 +242,14 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     assert [t["users"] for t in soft["tiers"]] == [22]
     hard = metric(rep, "per_user_cost", "top_percentile_vs_hard_cap")
     assert hard["value"] == {"pro": pytest.approx(100, rel=1e-12)}
+    (c1,) = metric(rep, "tier_budget_utilization", "median_projected_pct")["at_risk"]
+    assert (c1["used"], c1["actual_pct"], c1["hit_date"]) == (
+        23100,
+        pytest.approx(105, rel=1e-12),
+        dt.date(2026, 2, 1),
+    )
+    (pro,) = metric(rep, "soft_cap_degradation_rate", "soft_cap_degradation_rate")["tiers"]
+    assert (pro["tier"], pro["llm_calls"], pro["rate_pct"]) == ("pro", 21, 0)
 
 
 #: a token budget for pro (the crowd ledger's only tier)
