@@ -188,7 +188,7 @@ def create_app(
 
         def url(path: str | None = None, **changes: Any) -> str:
             """This page (or ``path``) with the current state, ``changes`` applied."""
-            merged = {**params, **{k: v for k, v in changes.items()}}
+            merged = {**params, **changes}
             q = {k: v for k, v in merged.items() if v not in (None, "")}
             return (path or request.url.path) + ("?" + urlencode(q) if q else "")
 
