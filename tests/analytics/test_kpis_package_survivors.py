@@ -182,8 +182,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
 ) -> None:
     """One customer, C1 (pro, 20 seats), in February: user b0 spends $80, b1..b19 $1 each (20
     paying users, $99); z0 makes one free call, o0 only reports a task outcome (no cost at
-    all: a user cost of 0, not null and not 1) and g0 is only denied by the guard (not a user
-    of the product: no row in the users table). Top-user concentration counts paying users
+    all: a user cost of 0, not null and not 1) and g0 only meets the guard on Feb 3 (denied at
+    the hard limit, degraded once by the soft cap and once failing open): not a user of the
+    product, no row in the users table. Top-user concentration counts paying users
     only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
     Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
 
@@ -192,7 +193,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     1,100 each, o0 0. p90 of the 22 users' tokens / 550: position 0.9 × 21 = 18.9 of the sorted
     (0, 1100 × 21) is 1,100: 200% of the soft cap; p99 1,100 / 1,100 = 100% of the hard cap.
     The customer's month: 21 LLM calls, 21 × 1,100 = 23,100 tokens (the outcome and the guard
-    decision carry none) >= 22,000 on Feb 1: cap hit that day, 105% used; none degraded: 0%.
+    decisions carry none) >= 22,000 on Feb 1: cap hit that day, 105% used. Degraded: the soft
+    cap's one, not the fail-open one: 1 of 21 LLM calls = 4.76%.
 
     Each figure from the roll-ups (the default) and from the events alone (``use_rollup =
     False``: the queries over the events). Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE
@@ -200,8 +202,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
     in its tokens (1,000 - 100 = 900 a call: 163.6%), and ``SQL quoted value changed`` in its
     ``kind <> 'guard'`` (g0 would be a 23rd pro user); in the customer × day table, ``SQL 0 ->
-    1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decision would
-    add a token and a call each)."""
+    1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decisions would
+    add a token and a call each) and the quoted kinds and actions of its calls and degraded
+    counts."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -219,6 +222,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
         }
     )
     e.guard("C1", "g0", day(3), "deny", "hard_limit")
+    e.guard("C1", "g0", day(3), "degrade", "soft_cap")
+    e.guard("C1", "g0", day(3), "degrade", "fail_open:store_unavailable")
     led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
     for use_rollup in (True, False):  # the roll-ups (the default), then the events alone
         with QueryContext.open(led) as ctx:
@@ -249,7 +254,8 @@ def _check_crowd(rep: dict[str, Any]) -> None:
         dt.date(2026, 2, 1),
     )
     (pro,) = metric(rep, "soft_cap_degradation_rate", "soft_cap_degradation_rate")["tiers"]
-    assert (pro["tier"], pro["llm_calls"], pro["rate_pct"]) == ("pro", 21, 0)
+    assert (pro["tier"], pro["llm_calls"]) == ("pro", 21)
+    assert pro["rate_pct"] == pytest.approx(100 / 21, rel=1e-12)
 
 
 #: a token budget for pro (the crowd ledger's only tier)
