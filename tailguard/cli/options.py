@@ -94,7 +94,7 @@ def _read_clickhouse(url: str, *, allow_empty: bool) -> Ledger:
             f"no ledger at {url}: create it with "
             f"`tailguard ledger init --engine clickhouse --ledger {url}`"
         )
-    if not allow_empty and led.count() == 0:
+    if not allow_empty and not led.has_events():
         raise LedgerError(
             f"the ledger at {url} holds no events yet: add some with "
             f"`tailguard ingest EVENTS --ledger {url}`"

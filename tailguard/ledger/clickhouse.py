@@ -520,6 +520,14 @@ class ClickHouseLedger(Ledger):
         t = self.query(f"SELECT count() AS n FROM {self.db}.events")
         return int(t.column("n")[0].as_py())
 
+    def has_events(self) -> bool:
+        """Whether any event is stored: one row read, not a FINAL count (``read_ledger``'s
+        "no events yet" check runs before every report)."""
+        if not self.exists():
+            return False
+        t = self.query(f"SELECT 1 AS x FROM {self.db}.{EVENTS_TABLE} LIMIT 1")
+        return t.num_rows > 0
+
     def content_version(self) -> tuple[Any, ...]:
         """What identifies the ledger's content for a cache (the dashboard's): rows stored and
         the latest insert, and the customer table's version. Any write changes it."""

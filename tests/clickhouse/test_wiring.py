@@ -54,6 +54,15 @@ def test_a_missing_clickhouse_ledger_is_named_and_how_to_make_it(
     assert f"tailguard ledger init --engine clickhouse --ledger {url}" in capsys.readouterr().err
 
 
+def test_an_empty_clickhouse_ledger_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = chdb_url(tmp_path / "empty")
+    assert run(["ledger", "init", "--engine", "clickhouse", "--ledger", url]) == 0
+    assert run(["report", "customers", "--ledger", url]) == 1
+    assert "holds no events yet" in capsys.readouterr().err
+
+
 def test_init_refuses_an_engine_that_does_not_match_the_ledger(tmp_path: Path) -> None:
     assert run(["ledger", "init", "--engine", "clickhouse", "--ledger", str(tmp_path)]) == 2
     assert run(["ledger", "init", "--engine", "duckdb", "--ledger", chdb_url(tmp_path)]) == 2
