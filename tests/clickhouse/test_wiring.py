@@ -148,3 +148,27 @@ def test_cli_reports_print_the_same_json_on_both_engines(
         out.append(capsys.readouterr().out)
     assert out[0] == out[1]
     assert len(out[0]) > 40  # figures, not an empty answer
+
+
+def test_the_gateway_logs_locally_and_folds_into_chdb(tmp_path: Path) -> None:
+    """create_gateway on a chdb URL: the write-ahead log under the chdb directory, its events in
+    ClickHouse once folded (here at close), a replayed event counted once."""
+    import asyncio
+
+    from tailguard.gateway.app import create_gateway
+
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    url = chdb_url(tmp_path / "c")
+    raw = {
+        "gateway": {"ledger": url, "prices": str(tmp_path / "p.toml")},
+        "upstream": [{"provider": "openai", "base_url": "http://x.invalid/v1"}],
+    }
+    gw = create_gateway(parse_config(raw, base=tmp_path, env={}))
+    assert gw.wal.dir == (tmp_path / "c").resolve() / "wal"
+    gw.wal.submit([llm(1), llm(2)]).result()
+    gw.wal.submit([llm(2)]).result()
+    asyncio.run(gw.aclose())
+    led = ClickHouseLedger(url)
+    assert led.count() == 2
+    got = led.query("SELECT sum(cost_usd) AS c FROM events").column("c")[0].as_py()
+    assert str(got) == "0.002400000"
