@@ -30,7 +30,8 @@ log = logging.getLogger("tailguard.guard")
 
 Sink = Callable[[list[dict[str, Any]]], None]
 UTC = dt.UTC
-_TOKEN_MONEY = Decimal("0.000001")  # payg overage in token units: dollars to the micro-dollar
+_TOKEN_MONEY = Decimal("0.000001")
+_ZERO = Decimal(0)  # payg overage in token units: dollars to the micro-dollar
 
 STAT_NAMES = (
     "checks",
@@ -79,7 +80,7 @@ class Decider:
         code = res.code
         if code == 0:
             return self._allowed(prep, res, local)
-        req, lim, now_ms = prep.req, prep.lim, prep.plan.now_ms
+        req, lim, now_ms = prep.req, prep.lim, prep.now_ms
         if code == RATE_DENY:
             rule = prep.rate_rules[res.index]
             wait = max(1, math.ceil((60_000 - now_ms % 60_000) / 1000))
@@ -152,7 +153,7 @@ class Decider:
     def _allowed(self, prep: Prep, res: CheckResult, local: bool) -> Decision:
         """Every limit passed and the worst case is reserved: allow, or degrade to a cheaper
         model past the soft limit (and past the hard one when its action is to degrade)."""
-        req, lim, plan = prep.req, prep.lim, prep.plan
+        req, lim, plan = prep.req, prep.lim, prep
         bi = prep.budget_index
         after = res.used[bi] + plan.caps[bi].amount
         action, model, rule = "allow", req.model, None
@@ -229,7 +230,7 @@ class Decider:
         """
         lim = r.limits
         unit = lim.budget_unit
-        over = Decimal(0)
+        over = _ZERO
         if lim.overage == "payg" and lim.hard_limit is not None:
             over_units = max(0, b_after - max(lim.hard_limit, b_after - added))
             if over_units:
@@ -247,7 +248,7 @@ class Decider:
                     amount=over,
                     model=r.model,
                 )
-        return Settlement(from_micro(b_after) if unit == "usd" else Decimal(b_after), over, unit)
+        return Settlement(b_after, over, unit)
 
     def event(
         self,

@@ -32,19 +32,21 @@ from typing import Any
 from tailguard.guard.deciding import Decider, Sink
 from tailguard.guard.failover import Failover
 from tailguard.guard.planning import (
+    Compiled,
     Planner,
     Prep,
     budget_key,
-    invalid_request,
+    estimate_micro,
     key_id,
     release_items,
     settle_items,
+    why_invalid,
 )
 from tailguard.guard.policy import CustomerInfo, Limits, Policy
 from tailguard.guard.stores.base import SettleItem, Store
 from tailguard.guard.stores.memory import MemoryStore
 from tailguard.guard.types import Decision, Request, Reservation, Settlement
-from tailguard.guard.units import MAX_USD, from_micro, to_micro
+from tailguard.guard.units import MAX_USD, from_micro, micro_in_range, to_micro
 from tailguard.guard.webhook import WebhookAlerter
 
 log = logging.getLogger("tailguard.guard")
@@ -52,6 +54,10 @@ log = logging.getLogger("tailguard.guard")
 __all__ = ["Guard", "Sink"]
 
 UTC = dt.UTC
+
+
+def _system_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class Guard:
@@ -77,8 +83,14 @@ class Guard:
         self.store: Store = store if store is not None else MemoryStore()
         self.sink = sink
         self._clock = clock or time.time
+        #: milliseconds now: integer nanoseconds from the system clock (no float product) unless
+        #: a test clock is given
+        self._now_ms: Callable[[], int] = (
+            _system_ms if clock is None else lambda: int(self._clock() * 1000)
+        )
         self._customers: Mapping[str, CustomerInfo] = customers or {}
-        self._limits_cache: dict[tuple[str, str | None, int | None], Limits] = {}
+        #: (customer, tier, seats) -> the resolved limits, compiled for planning
+        self._compiled: dict[tuple[str, str | None, int | None], Compiled] = {}
         s = policy.settings
         self._planner = Planner(s)
         alerter = (
@@ -109,11 +121,11 @@ class Guard:
             assert isinstance(prep, Prep)
             fo = self._failover
             if fo is None:
-                return self._decider.decide(prep, self.store.check(prep.plan), local=False)
+                return self._decider.decide(prep, self.store.check(prep), local=False)
             if fo.down_since is not None and not (fo.due() and fo.probe_sync()):
                 return fo.degraded(prep)
             try:
-                res = self.store.check(prep.plan)
+                res = self.store.check(prep)
             except Exception as exc:
                 return self._check_failed(fo, prep, exc)
             fo.observe(prep, res)
@@ -130,11 +142,11 @@ class Guard:
             assert isinstance(prep, Prep)
             fo = self._failover
             if fo is None:
-                return self._decider.decide(prep, await self.store.acheck(prep.plan), local=False)
+                return self._decider.decide(prep, await self.store.acheck(prep), local=False)
             if fo.down_since is not None and not (fo.due() and await fo.probe_async()):
                 return fo.degraded(prep)
             try:
-                res = await self.store.acheck(prep.plan)
+                res = await self.store.acheck(prep)
             except Exception as exc:
                 return self._check_failed(fo, prep, exc)
             fo.observe(prep, res)
@@ -145,10 +157,19 @@ class Guard:
     def _prepare(self, req: Request) -> Prep | Decision:
         """Plan a call (shared by ``check`` and ``acheck``), or refuse it before any store."""
         self.stats["checks"] += 1
-        bad = invalid_request(req)
-        lim = self.limits(req.customer_id, tier=req.tier, seats=None if bad else req.seats)
-        now_ms = int(self._clock() * 1000)
-        if bad is not None:
+        est = estimate_micro(req)
+        bad = None
+        if est is None:  # out of range, or in range by the slow road (seats, an int estimate)
+            bad = why_invalid(req)
+            if bad is None:
+                est = to_micro(req.estimated_cost_usd)
+        seats = None if bad else req.seats
+        c = self._compiled.get((req.customer_id, req.tier, seats))  # inlined: every check
+        if c is None:
+            c = self._compile(req.customer_id, req.tier, seats)
+        lim = c.lim
+        now_ms = self._now_ms()
+        if bad is not None or est is None:
             self.stats["invalid_requests"] += 1
             return self._decider.deny(
                 req, lim, now_ms, "invalid_request", None, f"This request was not sent: {bad}."
@@ -163,13 +184,13 @@ class Guard:
                 f"This prompt is too long: {req.input_tokens:,} tokens, the limit is "
                 f"{lim.max_input_tokens:,}. Shorten it or attach less.",
             )
-        return self._planner.plan(req, lim, now_ms)
+        return self._planner.plan(req, c, now_ms, est)
 
     def _check_failed(self, fo: Failover, prep: Prep, exc: Exception) -> Decision:
         """The shared store raised. Unavailable (retryable): an outage, for everyone. Anything
         else (a script refusing this call's data, an encoding error): this call alone."""
         if getattr(exc, "retryable", False):
-            fo.mark_down(exc, prep.plan)
+            fo.mark_down(exc, prep)
             return fo.degraded(prep)
         log.error("guard store refused one check (%s); the store stays in use", exc)
         return self._internal_error(prep.req)
@@ -208,7 +229,8 @@ class Guard:
                     spent = self.store.settle(r.res_key, r.member, items, adjust, now, r.id)
                 except Exception as exc:
                     spent = fo.settle_failed(exc, r, items)
-            return self._settled(r, items, spent, actual_cost_usd)
+            bi = r.budget_index or 0
+            return self._decider.settled(r, items[bi].actual, spent[bi], actual_cost_usd)
         except Exception:
             self._count_internal()
             return Settlement()
@@ -245,7 +267,8 @@ class Guard:
                     spent = await self.store.asettle(r.res_key, r.member, items, adjust, now, r.id)
                 except Exception as exc:
                     spent = fo.settle_failed(exc, r, items)
-            return self._settled(r, items, spent, actual_cost_usd)
+            bi = r.budget_index or 0
+            return self._decider.settled(r, items[bi].actual, spent[bi], actual_cost_usd)
         except Exception:
             self._count_internal()
             return Settlement()
@@ -258,9 +281,8 @@ class Guard:
             return None
         r.state = "settled"
         self.stats["settles"] += 1
-        if isinstance(actual, Decimal) and actual.is_finite() and 0 <= actual <= MAX_USD:
-            micro = to_micro(actual)
-        else:
+        micro = micro_in_range(actual)
+        if micro is None:
             # money spent is never forgotten, and a number the stores cannot count is never
             # passed on: an unusable actual cost is replaced by the call's reserved estimate
             micro = to_micro(r.request.estimated_cost_usd)
@@ -275,12 +297,6 @@ class Guard:
             )
         items, adjust = settle_items(r, micro, itok, otok)
         return r, items, adjust
-
-    def _settled(
-        self, r: Reservation, items: list[SettleItem], spent: list[int], actual: Decimal
-    ) -> Settlement:
-        bi = r.budget_index or 0
-        return self._decider.settled(r, items[bi].actual, spent[bi], actual)
 
     def release(self, reservation: Reservation | None) -> None:
         """Refund a reservation whose call failed or never happened (nothing was spent)."""
@@ -349,7 +365,7 @@ class Guard:
     @customers.setter
     def customers(self, table: Mapping[str, CustomerInfo]) -> None:
         self._customers = table
-        self._limits_cache = {}
+        self._compiled = {}
 
     def revive(self, customer_id: str, session_id: str) -> bool:
         """Lift a session kill (an operator's decision); True if the session was killed."""
@@ -359,23 +375,27 @@ class Guard:
         self, customer_id: str, *, tier: str | None = None, seats: int | None = None
     ) -> Limits:
         """A customer's resolved limits (policy + customers table)."""
+        return self._compile(customer_id, tier, seats).lim
+
+    def _compile(self, customer_id: str, tier: str | None, seats: int | None) -> Compiled:
+        """The customer's limits, resolved and compiled for planning once, then cached."""
         key = (customer_id, tier, seats)
-        lim = self._limits_cache.get(key)
-        if lim is None:
-            if len(self._limits_cache) > 100_000:
-                self._limits_cache.clear()
+        c = self._compiled.get(key)
+        if c is None:
+            if len(self._compiled) > 100_000:
+                self._compiled.clear()
             lim = self.policy.limits_for(
                 customer_id, info=self.customers.get(customer_id), tier=tier, seats=seats
             )
-            self._limits_cache[key] = lim
-        return lim
+            c = self._compiled[key] = Compiled(customer_id, lim)
+        return c
 
     def status(
         self, customer_id: str, *, tier: str | None = None, seats: int | None = None
     ) -> dict[str, Any]:
         """Spend, limits, headroom and the projected cap-hit date from the current pace."""
         lim = self.limits(customer_id, tier=tier, seats=seats)
-        now_ms = int(self._clock() * 1000)
+        now_ms = self._now_ms()
         key, start, end = budget_key(customer_id, lim, now_ms)
         res_key = f"tg:{{{key_id(customer_id)}}}:res"
         spent, reserved = self.store.read([key], now_ms, res_key)[0]
@@ -433,9 +453,6 @@ class Guard:
             self._failover.close()
 
     # --- internal errors -----------------------------------------------------------------------
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def _internal_error(self, req: Request) -> Decision:
         self._count_internal()

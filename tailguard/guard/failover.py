@@ -97,7 +97,7 @@ class Failover:
             seen = self._last_seen
             if len(seen) > _MAX_SEEN:
                 seen.clear()
-            c = prep.plan.caps[bi]
+            c = prep.caps[bi]
             seen[c.key] = (res.used[bi] + c.amount if res.code == OK else res.used[bi], c.expire_ms)
 
     # --- detecting an outage and routing -------------------------------------------------------
@@ -227,7 +227,7 @@ class Failover:
 
     def degraded(self, prep: Prep) -> Decision:
         """The shared store is down: deny (fail_closed) or decide on local limits (fail_open)."""
-        req, lim, plan = prep.req, prep.lim, prep.plan
+        req, lim, plan = prep.req, prep.lim, prep
         d = self._decider
         if lim.fail_mode == "fail_closed":
             d.stats["fail_closed"] += 1
@@ -255,7 +255,7 @@ class Failover:
         return self._decider.deny(
             prep.req,
             prep.lim,
-            prep.plan.now_ms,
+            prep.now_ms,
             "guard_unavailable",
             wait,
             "Usage limits cannot be checked right now, so this request was "

@@ -25,6 +25,8 @@ from tailguard.guard.stores.base import (
     DENY,
     IGNORE,
     KILL,
+    SEP_FIELD,
+    SEP_ITEM,
     Cap,
     Plan,
     Rate,
@@ -32,7 +34,7 @@ from tailguard.guard.stores.base import (
     encode_member,
 )
 from tailguard.guard.types import Request, Reservation
-from tailguard.guard.units import MAX_TOKENS, MAX_USD, to_micro
+from tailguard.guard.units import MAX_TOKENS, MAX_USD, micro_in_range
 
 UTC = dt.UTC
 _DAY_MS = 86_400_000
@@ -71,24 +73,23 @@ def budget_key(customer_id: str, lim: Limits, now_ms: int) -> tuple[str, int, in
     return f"tg:{{{key_id(customer_id)}}}:b:{lim.budget_unit}:{label}", start, end
 
 
-def invalid_request(req: Request) -> str | None:
-    """Why a request cannot be planned (the field, its value, the range), or None."""
-    est, i, o = req.estimated_cost_usd, req.input_tokens, req.max_output_tokens
+def estimate_micro(req: Request) -> int | None:
+    """The request's estimate in micro-dollars (rounded up) when every number of the request is
+    in range, else None (``why_invalid`` then says why, or that it is valid after all: a
+    ``seats`` override or an ``int`` estimate take the slow road)."""
+    i, o = req.input_tokens, req.max_output_tokens
     if (  # the common case in one expression (this runs on every check)
-        type(est) is Decimal
-        and type(i) is int
+        type(i) is int
         and type(o) is int
         and req.seats is None
-        and est.is_finite()
-        and 0 <= est <= MAX_USD
         and 0 <= i <= MAX_TOKENS
         and 0 <= o <= MAX_TOKENS
     ):
-        return None
-    return _why_invalid(req)
+        return micro_in_range(req.estimated_cost_usd)
+    return None
 
 
-def _why_invalid(req: Request) -> str | None:
+def why_invalid(req: Request) -> str | None:
     est = req.estimated_cost_usd
     if not isinstance(est, Decimal | int) or isinstance(est, bool):
         return f"estimated_cost_usd must be a Decimal, got {est!r}"
@@ -105,8 +106,9 @@ def _why_invalid(req: Request) -> str | None:
     return None
 
 
-class Prep:
-    """A planned check: the plan and what deciding needs to read the store's answer."""
+class Prep(Plan):
+    """A planned check: the store's ``Plan`` itself, plus what deciding needs to read the
+    store's answer. One object, not a plan wrapped in another: a check builds it every time."""
 
     __slots__ = (
         "budget_index",
@@ -114,7 +116,6 @@ class Prep:
         "est_tokens",
         "lim",
         "period_end",
-        "plan",
         "rate_rules",
         "req",
         "rid",
@@ -124,9 +125,16 @@ class Prep:
 
     def __init__(
         self,
+        now_ms: int,
+        res_key: str,
+        member: str,
+        res_expire_ms: int,
+        kill_key: str | None,
+        kill_expire_ms: int,
+        rates: list[Rate],
+        caps: list[Cap],
         req: Request,
         lim: Limits,
-        plan: Plan,
         rid: str,
         rate_rules: list[str],
         cap_rules: list[str],
@@ -136,20 +144,90 @@ class Prep:
         period_end: int,
         budget_index: int,
     ) -> None:
-        self.req, self.lim, self.plan, self.rid = req, lim, plan, rid
+        self.now_ms, self.res_key, self.member = now_ms, res_key, member
+        self.res_expire_ms, self.kill_key, self.kill_expire_ms = (
+            res_expire_ms,
+            kill_key,
+            kill_expire_ms,
+        )
+        self.rates, self.caps = rates, caps
+        self.req, self.lim, self.rid = req, lim, rid
         self.rate_rules, self.cap_rules, self.units = rate_rules, cap_rules, units
         self.tpm_key, self.est_tokens, self.period_end = tpm_key, est_tokens, period_end
         self.budget_index = budget_index
 
 
+class Compiled:
+    """One customer's limits as planning uses them, worked out once instead of on every call.
+
+    The guard keeps one per (customer, tier, seats) beside the resolved ``Limits``: the key
+    prefix, the budget cap's constants (limit, alert threshold, what exceeding it does) and the
+    current budget period's keys. The period is an integer window ``[start_ms, end_ms)``: a check
+    inside it compares two integers; only the first check of a new period formats its keys (one
+    ``datetime`` for a day or month label), so the hot path never touches a calendar.
+    """
+
+    __slots__ = (
+        "hard",
+        "lean",
+        "lim",
+        "on_exceed",
+        "prefix",
+        "res_key",
+        "soft",
+        "units",
+        "usd",
+        "window",
+    )
+
+    def __init__(self, customer_id: str, lim: Limits) -> None:
+        self.lim = lim
+        self.prefix = p = f"tg:{{{key_id(customer_id)}}}:"
+        self.res_key = f"{p}res"
+        self.usd = lim.budget_unit == "usd"
+        self.units = _USD if self.usd else _TOK
+        hard = lim.hard_limit
+        self.hard = hard if hard is not None else -1
+        self.soft = lim.soft_limit if lim.soft_limit is not None else -1
+        deny_over = hard is not None and (
+            lim.overage == "hard_cap"
+            or (lim.overage == "soft_cap_degrade" and lim.hard_limit_action == "deny")
+        )
+        self.on_exceed = DENY if deny_over else IGNORE
+        #: no account-wide rate limit: a request with no user, session or task limit to count
+        #: plans its budget alone (``Planner.plan``'s first branch)
+        self.lean = lim.rpm is None and lim.tpm is None
+        #: ``(start_ms, end_ms, budget key, alert key or None, budget expiry)``; replaced whole
+        #: (one assignment), so a thread never reads half of a new period
+        self.window: tuple[int, int, str, str | None, int] = (0, 0, "", None, 0)
+
+    def period(self, now_ms: int) -> tuple[int, int, str, str | None, int]:
+        """The budget period holding ``now_ms``: the cached window, or the next one."""
+        w = self.window
+        if w[0] <= now_ms < w[1]:
+            return w
+        label, start, end = period_bounds(self.lim.period, now_ms)
+        p = self.prefix
+        akey = f"{p}a:{label}" if self.lim.soft_limit is not None else None
+        w = (start, end, f"{p}b:{self.lim.budget_unit}:{label}", akey, end + KEEP_MS)
+        self.window = w
+        return w
+
+
+#: shared, never mutated: the unit and rule lists of a budget-only plan
+_USD = ["usd"]
+_TOK = ["tok"]
+_BUDGET_ONLY = ["hard_limit"]
+_NO_RATES: list[Rate] = []
+_NO_RULES: list[str] = []
+
+
 class Planner:
-    """Builds plans; holds the small caches that keep planning cheap (key prefixes, periods)."""
+    """Builds plans; holds the id counter and the reservation and kill time-outs."""
 
     def __init__(self, settings: Settings) -> None:
         self._ttl_ms = settings.reservation_ttl_s * 1000
         self._kill_ms = settings.kill_ttl_s * 1000
-        self._period_cache: dict[tuple[str, int], tuple[str, int, int]] = {}
-        self._prefixes: dict[str, str] = {}
         self._ids = itertools.count()
         #: random per process, so reservation and settle ids never collide across replicas
         self.id_prefix = os.urandom(6).hex()
@@ -157,21 +235,51 @@ class Planner:
     def next_id(self) -> str:
         return f"{self.id_prefix}{next(self._ids):x}"
 
-    def plan(self, req: Request, lim: Limits, now_ms: int) -> Prep:
+    def plan(self, req: Request, c: Compiled, now_ms: int, est: int) -> Prep:
         """Every counter this call touches, in the order the store checks them.
 
-        Caps are ordered so a runaway session is killed (velocity first) before a budget denies,
-        and the budget is checked before task ceilings; ``budget_index`` says where it is.
+        ``est`` is the request's estimate in micro-dollars (``to_micro``, rounded up). Caps are
+        ordered so a runaway session is killed (velocity first) before a budget denies, and the
+        budget is checked before task ceilings; ``budget_index`` says where it is.
         """
-        p = self._prefixes.get(req.customer_id)
-        if p is None:
-            if len(self._prefixes) > 100_000:
-                self._prefixes.clear()
-            p = self._prefixes[req.customer_id] = f"tg:{{{key_id(req.customer_id)}}}:"
+        lim = c.lim
+        _start, end, bkey, akey, bexp = c.period(now_ms)
+        est_tok = req.input_tokens + req.max_output_tokens
+        amount = est if c.usd else est_tok
+        budget = Cap(bkey, c.hard, amount, c.on_exceed, bexp, None, 0, akey, c.soft)
+        rid = f"{self.id_prefix}{next(self._ids):x}"
+        if (
+            c.lean
+            and req.session_id is None
+            and (req.user_id is None or lim.user_rpm is None)
+            and (
+                req.task_id is None
+                or (lim.task_max_llm_calls is None and lim.task_max_cost is None)
+            )
+        ):  # the budget alone: no lists built, no key but the budget's (the common case)
+            return Prep(
+                now_ms,
+                c.res_key,
+                f"{rid}{SEP_ITEM}{bkey}{SEP_FIELD}{amount}",
+                now_ms + self._ttl_ms,
+                None,
+                now_ms + self._kill_ms,
+                _NO_RATES,
+                [budget],
+                req,
+                lim,
+                rid,
+                _NO_RULES,
+                _BUDGET_ONLY,
+                c.units,
+                None,
+                est_tok,
+                end,
+                0,
+            )
+        p = c.prefix
         minute = now_ms // 60_000
         rexp = (minute + 2) * 60_000
-        est_tok = req.input_tokens + req.max_output_tokens
-        est = to_micro(req.estimated_cost_usd)
         rates: list[Rate] = []
         rate_rules: list[str] = []
         tpm_key = None
@@ -185,31 +293,7 @@ class Planner:
             tpm_key = f"{p}tm:{minute}"
             rates.append(Rate(tpm_key, lim.tpm, est_tok, rexp))
             rate_rules.append("tpm")
-        pc = self._period_cache.get((lim.period, minute))
-        if pc is None:
-            if len(self._period_cache) > 64:
-                self._period_cache.clear()
-            pc = self._period_cache[(lim.period, minute)] = period_bounds(lim.period, now_ms)
-        label, _start, end = pc
-        hard = lim.hard_limit
-        deny_over = hard is not None and (
-            lim.overage == "hard_cap"
-            or (lim.overage == "soft_cap_degrade" and lim.hard_limit_action == "deny")
-        )
-        soft = lim.soft_limit
-        caps = [  # positional arguments: this runs on every check
-            Cap(
-                f"{p}b:{lim.budget_unit}:{label}",
-                hard if hard is not None else -1,
-                est if lim.budget_unit == "usd" else est_tok,
-                DENY if deny_over else IGNORE,
-                end + KEEP_MS,
-                None,
-                0,
-                f"{p}a:{label}" if soft is not None else None,
-                soft if soft is not None else -1,
-            )
-        ]
+        caps = [budget]
         units = [lim.budget_unit]
         cap_rules = ["hard_limit"]
         kill_key = None
@@ -245,19 +329,25 @@ class Planner:
                 caps.append(Cap(f"{p}t:{t}", lim.task_max_cost, est, DENY, now_ms + TASK_TTL_MS))
                 units.append("usd")
                 cap_rules.append("task_max_cost_usd")
-        rid = self.next_id()
-        plan = Plan(
+        return Prep(
             now_ms,
-            f"{p}res",
+            c.res_key,
             encode_member(rid, caps),
             now_ms + self._ttl_ms,
             kill_key,
             now_ms + self._kill_ms,
             rates,
             caps,
-        )
-        return Prep(
-            req, lim, plan, rid, rate_rules, cap_rules, units, tpm_key, est_tok, end, budget_index
+            req,
+            lim,
+            rid,
+            rate_rules,
+            cap_rules,
+            units,
+            tpm_key,
+            est_tok,
+            end,
+            budget_index,
         )
 
 

@@ -10,6 +10,7 @@ from tailguard.guard.policy import Limits
 from tailguard.guard.stores.base import Cap
 
 Action = Literal["allow", "degrade", "deny", "kill"]
+_ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -97,10 +98,43 @@ class Decision:
         return self.action in ("allow", "degrade")
 
 
-@dataclass(slots=True)
 class Settlement:
-    """After ``settle``: the budget's spend this period and any pay-as-you-go overage metered."""
+    """After ``settle``: the budget's spend this period and any pay-as-you-go overage metered.
 
-    spent: Decimal = Decimal(0)
-    overage_usd: Decimal = Decimal(0)
-    unit: str = "usd"
+    ``spent`` is in the budget's ``unit``: dollars (``Decimal``, exact to the micro-dollar the
+    guard counts in) or tokens. The store answers in integers; the ``Decimal`` is made when
+    ``spent`` is read, not on every settle (most callers never read it).
+    """
+
+    __slots__ = ("_spent", "overage_usd", "unit")
+
+    def __init__(
+        self, spent_units: int = 0, overage_usd: Decimal = _ZERO, unit: str = "usd"
+    ) -> None:
+        #: the budget's spend in its counting unit: micro-dollars or tokens
+        self._spent = spent_units
+        self.overage_usd = overage_usd
+        self.unit = unit
+
+    @property
+    def spent(self) -> Decimal:
+        """The budget's spend after this call: dollars (``unit == "usd"``) or tokens."""
+        n = self._spent
+        return Decimal(n).scaleb(-6) if n and self.unit == "usd" else Decimal(n)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settlement):
+            return NotImplemented
+        return (self.spent, self.overage_usd, self.unit) == (
+            other.spent,
+            other.overage_usd,
+            other.unit,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (
+            f"Settlement(spent={self.spent!r}, overage_usd={self.overage_usd!r}, "
+            f"unit={self.unit!r})"
+        )

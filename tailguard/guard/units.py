@@ -19,7 +19,6 @@ import math
 from decimal import Decimal
 
 MICRO = Decimal(1_000_000)
-_ONE = Decimal(1)
 #: the largest dollar amount the guard accepts: a limit, one call's estimate or actual cost
 MAX_USD = Decimal(1_000_000_000)
 MAX_MICRO = 10**15
@@ -31,6 +30,27 @@ def to_micro(usd: Decimal | int | str | float) -> int:
     """Dollars to integer micro-dollars, rounded up. Floats go through ``str`` (no binary noise)."""
     d = usd if isinstance(usd, Decimal) else Decimal(str(usd))
     return math.ceil(d * MICRO)  # Decimal.__ceil__: ROUND_CEILING to an int, in C
+
+
+def micro_in_range(usd: object) -> int | None:
+    """``to_micro(usd)`` when ``usd`` is a finite ``Decimal`` from 0 to ``MAX_USD``, else None.
+
+    Why: this runs twice on every call (the estimate at check, the actual at settle), and one
+    multiplication then integer comparisons cost less than ``is_finite`` and two ``Decimal``
+    comparisons. The bounds stay exact: ``usd <= MAX_USD`` exactly when ``ceil(usd × 10^6) <=
+    10^15`` (10^15 is whole), and ``usd >= 0`` when the ceiling is above 0; a ceiling of 0 or of
+    exactly 10^15 (any ``usd`` in (−10^-6, 0], or a value the context rounded onto the upper
+    bound) is settled by comparing the ``Decimal`` itself. NaN and infinities raise, hence None.
+    """
+    if type(usd) is not Decimal:
+        return None
+    try:
+        m = math.ceil(usd * MICRO)
+    except (ArithmeticError, ValueError):  # NaN, infinity, an exponent out of range
+        return None
+    if 0 < m < MAX_MICRO or ((m == 0 or m == MAX_MICRO) and 0 <= usd <= MAX_USD):
+        return m
+    return None
 
 
 def from_micro(micro: int) -> Decimal:

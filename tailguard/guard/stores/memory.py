@@ -208,11 +208,13 @@ class MemoryStore:
                     return CheckResult(KILLED, -1, [], False)
             rates = self._rates
             caps = self._caps
-            for i, r in enumerate(plan.rates):
-                e = rates.get(r.key)
-                cur = e[0] if e is not None and e[1] > now else 0
-                if cur + r.amount > r.limit:
-                    return CheckResult(RATE_DENY, i, [], False)
+            prates = plan.rates
+            if prates:  # a budget-only plan has none: skip both loops
+                for i, r in enumerate(prates):
+                    e = rates.get(r.key)
+                    cur = e[0] if e is not None and e[1] > now else 0
+                    if cur + r.amount > r.limit:
+                        return CheckResult(RATE_DENY, i, [], False)
             used: list[int] = []
             found: list[list[int] | None] = []  # each cap's entry, looked up once
             for i, c in enumerate(plan.caps):
@@ -233,12 +235,13 @@ class MemoryStore:
                         self._log(f"F\t{plan.kill_key}\t{plan.kill_expire_ms}\n")
                         return CheckResult(KILL_NOW, i, used, False)
                     return CheckResult(CAP_DENY, i, used, False)
-            for r in plan.rates:
-                e = rates.get(r.key)
-                if e is None or e[1] <= now:
-                    rates[r.key] = [r.amount, r.expire_ms]
-                else:
-                    e[0] += r.amount
+            if prates:
+                for r in prates:
+                    e = rates.get(r.key)
+                    if e is None or e[1] <= now:
+                        rates[r.key] = [r.amount, r.expire_ms]
+                    else:
+                        e[0] += r.amount
             alerted = False
             for c, u, e in zip(plan.caps, used, found, strict=True):
                 if e is None:
