@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 
-def run(ledger: Path, parent: int, interval_s: float = 1.0) -> None:
-    from tailguard.ledger.store import Ledger
+def run(ledger: str | Path, parent: int, interval_s: float = 1.0) -> None:
+    from tailguard.ledger.url import open_ledger
     from tailguard.ledger.wal import WriteAheadLog
     from tailguard.pricing import PriceBook
 
-    led = Ledger(ledger)
+    led = open_ledger(ledger)  # a directory or a ClickHouse URL; the log is in its local dir
     book = PriceBook.load(os.environ.get("TAILGUARD_PRICES") or None)
 
     def append(events: list[dict[str, Any]]) -> None:
         led.append(events, prices=book)
 
-    wal = WriteAheadLog(ledger / "wal", append, flush_interval_s=10**9)
+    wal = WriteAheadLog(led.path / "wal", append, flush_interval_s=10**9)
     try:
         while os.getppid() == parent:
             t = time.monotonic()
@@ -40,4 +40,4 @@ def run(ledger: Path, parent: int, interval_s: float = 1.0) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a child of collect
-    run(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 1.0)
+    run(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 1.0)

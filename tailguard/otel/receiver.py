@@ -344,13 +344,14 @@ class CollectApp:
         self, ledger: str | os.PathLike[str], cfg: OtelConfig | None = None, **kw: Any
     ) -> None:
         from tailguard.events.batch import ts_window
-        from tailguard.ledger.store import Ledger
+        from tailguard.ledger.url import open_ledger
         from tailguard.ledger.wal import WriteAheadLog
 
         # a bad TAILGUARD_TS_WINDOW fails here, at start, not on the first span it would judge
         ts_window()
-        self.path = Path(ledger)
-        led = Ledger(self.path)
+        led = open_ledger(ledger)  # a directory, or ClickHouse (the log stays local)
+        self.ledger_spec = str(ledger)
+        self.path = led.path
         prices = kw.pop("prices", None)
         book: list[Any] = [prices]
 
@@ -384,7 +385,7 @@ class CollectApp:
                     sys.executable,
                     "-m",
                     "tailguard.otel.folder",
-                    str(self.path),
+                    self.ledger_spec,
                     str(os.getpid()),
                     str(self.fold_interval_s / 2),
                 ],

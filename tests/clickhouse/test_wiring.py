@@ -172,3 +172,19 @@ def test_the_gateway_logs_locally_and_folds_into_chdb(tmp_path: Path) -> None:
     assert led.count() == 2
     got = led.query("SELECT sum(cost_usd) AS c FROM events").column("c")[0].as_py()
     assert str(got) == "0.002400000"
+
+
+def test_collect_logs_locally_and_folds_into_chdb(tmp_path: Path) -> None:
+    """``tailguard collect --ledger chdb:///DIR``: the receiver's log and spool under DIR, the
+    folded events in ClickHouse."""
+    from tailguard.otel.receiver import CollectApp
+    from tailguard.pricing import PriceBook
+
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    url = chdb_url(tmp_path / "c")
+    app_ = CollectApp(url, prices=PriceBook.load(tmp_path / "p.toml"), flush_interval_s=3600)
+    assert app_.path == (tmp_path / "c").resolve()
+    app_.wal.submit([llm(1), llm(2)]).result()
+    assert app_.wal.flush() == 2
+    app_.wal.close()
+    assert ClickHouseLedger(url).count() == 2
