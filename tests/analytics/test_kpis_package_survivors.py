@@ -183,8 +183,10 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     """One customer, C1 (pro, 20 seats), in February: user b0 spends $80, b1..b19 $1 each (20
     paying users, $99); z0 makes one free call, o0 only reports a task outcome (no cost at
     all: a user cost of 0, not null and not 1) and g0 only meets the guard on Feb 3 (denied at
-    the hard limit, degraded once by the soft cap and once failing open): not a user of the
-    product, no row in the users table. Top-user concentration counts paying users
+    the hard limit, degraded twice by the soft cap and once failing open): not a user of the
+    product, no row in the users table. Two free customers (the tier's $1 cap, hard_cap) spend
+    $0.10 each on Feb 1; F1 is denied by a velocity rule on Feb 2, F2 at the hard limit on Feb 3.
+    Top-user concentration counts paying users
     only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
     Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
 
@@ -194,7 +196,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     (0, 1100 × 21) is 1,100: 200% of the soft cap; p99 1,100 / 1,100 = 100% of the hard cap.
     The customer's month: 21 LLM calls, 21 × 1,100 = 23,100 tokens (the outcome and the guard
     decisions carry none) >= 22,000 on Feb 1: cap hit that day, 105% used. Degraded: the soft
-    cap's one, not the fail-open one: 1 of 21 LLM calls = 4.76%.
+    cap's two, not the fail-open one: 2 of 21 LLM calls = 9.52%. Free tier: only F2 was denied
+    at the hard limit (a velocity deny is not the cap): 1 of 2 active customers = 50%.
 
     Each figure from the roll-ups (the default) and from the events alone (``use_rollup =
     False``: the queries over the events). Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE
@@ -203,8 +206,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     in its tokens (1,000 - 100 = 900 a call: 163.6%), and ``SQL quoted value changed`` in its
     ``kind <> 'guard'`` (g0 would be a 23rd pro user); in the customer × day table, ``SQL 0 ->
     1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decisions would
-    add a token and a call each) and the quoted kinds and actions of its calls and degraded
-    counts."""
+    add a token and a call each), the quoted kinds and actions of its calls and degraded
+    counts, the fail-open rule (``<> -> =``), and the capped count's ``action = 'deny'`` and
+    ``AND rule = 'hard_limit'``."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -223,8 +227,13 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     )
     e.guard("C1", "g0", day(3), "deny", "hard_limit")
     e.guard("C1", "g0", day(3), "degrade", "soft_cap")
+    e.guard("C1", "g0", day(3), "degrade", "soft_cap")
+    for f in ("F1", "F2"):
+        e.llm(f, f.lower(), day(1), "0.10")
+    e.guard("F1", "f1", day(2), "deny", "velocity")
+    e.guard("F2", "f2", day(3), "deny", "hard_limit")
     e.guard("C1", "g0", day(3), "degrade", "fail_open:store_unavailable")
-    led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, "C1,C1,pro,smb,50,20,,2020-01-01\n")
+    led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, CROWD_CSV)
     for use_rollup in (True, False):  # the roll-ups (the default), then the events alone
         with QueryContext.open(led) as ctx:
             if not use_rollup:
@@ -243,10 +252,10 @@ def _check_crowd(rep: dict[str, Any]) -> None:
         ("C1", 20, pytest.approx(8000 / 99, rel=1e-12))
     ]
     soft = metric(rep, "per_user_cost", "top_decile_vs_soft_cap")
-    assert soft["value"] == {"pro": pytest.approx(200, rel=1e-12)}
-    assert [t["users"] for t in soft["tiers"]] == [22]
+    assert soft["value"]["pro"] == pytest.approx(200, rel=1e-12)
+    assert [t["users"] for t in soft["tiers"] if t["tier"] == "pro"] == [22]
     hard = metric(rep, "per_user_cost", "top_percentile_vs_hard_cap")
-    assert hard["value"] == {"pro": pytest.approx(100, rel=1e-12)}
+    assert hard["value"]["pro"] == pytest.approx(100, rel=1e-12)
     (c1,) = metric(rep, "tier_budget_utilization", "median_projected_pct")["at_risk"]
     assert (c1["used"], c1["actual_pct"], c1["hit_date"]) == (
         23100,
@@ -255,10 +264,18 @@ def _check_crowd(rep: dict[str, Any]) -> None:
     )
     (pro,) = metric(rep, "soft_cap_degradation_rate", "soft_cap_degradation_rate")["tiers"]
     assert (pro["tier"], pro["llm_calls"]) == ("pro", 21)
-    assert pro["rate_pct"] == pytest.approx(100 / 21, rel=1e-12)
+    assert pro["rate_pct"] == pytest.approx(200 / 21, rel=1e-12)
+    (free,) = metric(rep, "overage_routing_rate", "overage_routing_rate")["tiers"]
+    assert (free["tier"], free["active_customers"], free["rate_pct"]) == ("free", 2, 50)
 
 
-#: a token budget for pro (the crowd ledger's only tier)
+CROWD_CSV = (
+    "C1,C1,pro,smb,50,20,,2020-01-01\n"
+    "F1,F1,free,smb,0,1,,2020-01-01\n"
+    "F2,F2,free,smb,0,1,,2020-01-01\n"
+)
+
+#: a token budget for pro (C1's tier)
 TOKENS = {
     "guard": {"default_tier": "free"},
     "tiers": {
@@ -272,3 +289,18 @@ TOKENS = {
         },
     },
 }
+
+
+def test_nineteen_paying_users_are_too_few(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """C2 in February: 19 users spend $1 each and z0 makes a free call. 19 paying users are
+    fewer than the 20 top-user concentration needs: no customer judged (no_data), however many
+    users spent nothing. Catches ``SQL > -> >=`` in the ``WHERE cost > 0`` of the query that
+    picks the customers to rank (z0 would make C2 a 20-user customer)."""
+    e = Events()
+    for i in range(19):
+        e.llm("C2", f"b{i}", day(1), "1.00")
+    e.llm("C2", "z0", day(1), "0")
+    led = make_ledger(tmp_path_factory.mktemp("few"), e.rows, "C2,C2,pro,smb,50,20,,2020-01-01\n")
+    rep = kpis(led, period="2026-02", as_of=dt.date(2026, 2, 28), policy=None)
+    conc = metric(rep, "per_tenant_cost", "top_user_concentration")
+    assert (conc["judged"], conc["flagged"], conc["status"]) == (0, [], "no_data")
