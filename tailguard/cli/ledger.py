@@ -178,6 +178,17 @@ def rollup(
     from tailguard.ledger import rollup as rollups
 
     led = read_ledger(ledger_path(ledger), allow_empty=True)
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+    if isinstance(led, ClickHouseLedger):  # refreshed from the de-duplicated events (issue 14)
+        from tailguard.ledger import clickhouse_rollup
+
+        months = clickhouse_rollup.refresh(led, rebuild=rebuild)
+        if json_:
+            print_json({"ledger": led.url, "rebuild": rebuild, "months": months})
+            return
+        typer.echo(f"refreshed the roll-ups of {len(months):,} month(s) in {led.url}")
+        return
     if not isinstance(led, Ledger):
         raise LedgerError("tailguard rollup works on a ledger directory, not a database URL")
     res = rollups.rebuild(led) if rebuild else rollups.repair(led)

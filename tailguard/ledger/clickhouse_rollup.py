@@ -179,11 +179,14 @@ def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, A
             eng.command(f"DROP TABLE IF EXISTS {stage}")
 
 
-def refresh(led: ClickHouseLedger) -> list[int]:
-    """Rebuild the roll-ups of every day that changed; the months swapped in."""
+def refresh(led: ClickHouseLedger, *, rebuild: bool = False) -> list[int]:
+    """Rebuild the roll-ups of every day that changed (``rebuild``: of every day, after a
+    change to the roll-up's definition); the months swapped in."""
     led.init()
     ensure(led)
     with led._lock():
+        if rebuild:
+            led.engine().command(f"TRUNCATE TABLE {led.db}.{STATE_TABLE}")
         months = stale_days(led)
         for month, days in months.items():
             rebuild_days(led, month, days)

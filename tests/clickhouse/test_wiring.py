@@ -188,3 +188,19 @@ def test_collect_logs_locally_and_folds_into_chdb(tmp_path: Path) -> None:
     assert app_.wal.flush() == 2
     app_.wal.close()
     assert ClickHouseLedger(url).count() == 2
+
+
+def test_rollup_command_refreshes_a_clickhouse_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.toml").write_text(PRICES_TOML)
+    ev = write_jsonl(tmp_path / "ev.jsonl", [llm(1), llm(2, ts="2026-02-01T00:00:00Z")])
+    url = chdb_url(tmp_path / "c")
+    assert run(["ingest", str(ev), "--ledger", url, "--prices", str(tmp_path / "p.toml")]) == 0
+    capsys.readouterr()
+    assert run(["rollup", "--ledger", url, "--json"]) == 0
+    assert _json(capsys) == {"ledger": url, "rebuild": False, "months": [202601, 202602]}
+    assert run(["rollup", "--ledger", url, "--json"]) == 0
+    assert _json(capsys) == {"ledger": url, "rebuild": False, "months": []}  # up to date
+    assert run(["rollup", "--rebuild", "--ledger", url, "--json"]) == 0
+    assert _json(capsys) == {"ledger": url, "rebuild": True, "months": [202601, 202602]}
