@@ -547,8 +547,8 @@ class ClickHouseLedger(Ledger):
         """A DuckDB connection with ``events`` and ``customers`` copied from ClickHouse (the
         de-duplicated rows, exact types): the reports that still speak DuckDB's SQL run on it
         unchanged. This moves every event to the client: the reports that run in ClickHouse
-        itself go through ``tailguard.ledger.clickhouse_dialect`` instead (docs/scale.md lists
-        which)."""
+        itself go through a ``QueryContext`` (``tailguard.analytics.clickhouse``) instead;
+        docs/scale.md lists which callers still come here."""
         import duckdb
 
         con = duckdb.connect()

@@ -1,21 +1,22 @@
-"""Roll-ups on ClickHouse: A2's two levels (``rollup``, ``rollup_daily``), rebuilt per month
-from the de-duplicated events.
+"""Roll-ups on ClickHouse: the DuckDB ledger's two levels (``rollup``, ``rollup_daily``,
+``tailguard.ledger.rollup``), rebuilt per changed UTC day from the de-duplicated events.
 
 Why not a materialized view: a materialized view sums every row as it is INSERTED, and in a
 ``ReplacingMergeTree`` a replayed or raced event is inserted twice before a merge removes one;
 the view would count it twice, for ever (Langfuse and OpenMeter document this). So the roll-up
-is a REFRESH: a month's roll-up rows are computed from ``events`` (``FINAL``: each event id
-once) and swapped in whole with ``REPLACE PARTITION`` (atomic per partition: a reader sees the
-old month or the new one, never a mix or a double).
+is a REFRESH from the de-duplicated events (each event id once), swapped in a month at a time
+with ``REPLACE PARTITION`` (atomic per partition: a reader sees the old month or the new one,
+never a mix or a double).
 
-When: ``refresh`` compares each UTC day's signature in ``ledger_events`` (rows stored, latest
-insert time) with the signature recorded when its roll-up rows were built (``ledger_rollup_days``)
-and rebuilds the days that changed: their rows are recomputed from ``events`` (FINAL), the
-month's other days are copied as they are, and the month is swapped in whole. It runs when a
-ClickHouse query context opens (a report never reads a stale day). The signature is read BEFORE
-the rebuild, so an insert racing a rebuild leaves a signature that no longer matches: the next
-refresh rebuilds that day again. Rebuilding is idempotent; a refresh killed midway leaves every
-month either old (its days still marked stale) or new.
+When: ``refresh`` compares each UTC day's signature in ``ledger_events`` (rows stored,
+latest insert time) with the one recorded when its roll-up rows were built
+(``ledger_rollup_days``) and rebuilds the days that changed: their rows are recomputed from the
+de-duplicated events (``_days_source``), the month's other days are copied as they are, and the
+month is swapped in. It runs when a ClickHouse query context opens (a report never reads a
+stale day). The signature is read BEFORE the rebuild, so an insert racing a rebuild leaves a
+signature that no longer matches: the next refresh rebuilds that day again. Rebuilding is
+idempotent; a refresh killed midway leaves every month either old (its days still marked
+stale) or new.
 
 Cost: the changed days' events plus a copy of their month's roll-up rows; a gateway writing
 into today makes the next report rebuild today (measured in BENCHMARKS.md).

@@ -1,4 +1,5 @@
-"""Roll-ups on ClickHouse: rebuilt per month from the de-duplicated events, equal to DuckDB's."""
+"""Roll-ups on ClickHouse: rebuilt per changed day from the de-duplicated events, equal to
+DuckDB's."""
 
 from __future__ import annotations
 
