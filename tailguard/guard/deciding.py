@@ -30,8 +30,8 @@ log = logging.getLogger("tailguard.guard")
 
 Sink = Callable[[list[dict[str, Any]]], None]
 UTC = dt.UTC
-_TOKEN_MONEY = Decimal("0.000001")
-_ZERO = Decimal(0)  # payg overage in token units: dollars to the micro-dollar
+_TOKEN_MONEY = Decimal("0.000001")  # payg overage in token units: dollars to the micro-dollar
+_ZERO = Decimal(0)
 
 STAT_NAMES = (
     "checks",
