@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from tailguard.analytics.kpis import kpis
 from tailguard.analytics.kpis.routing import RATE_BANDS
 from tailguard.analytics.kpis.tables import build, panel_period, resolve_caps
 from tailguard.guard.policy import parse_policy
-from tailguard.ledger import Ledger
+from tailguard.ledger import Ledger, ingest
 from tests.analytics.helpers import Events, day, make_ledger, metric
 
 SOFT_HALF = {
@@ -199,7 +201,10 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     cap's two, not the fail-open one: 2 of 21 LLM calls = 9.52%. Free tier: only F2 was denied
     at the hard limit (a velocity deny is not the cap): 1 of 2 active customers = 50%.
 
-    Each figure from the roll-ups (the default) and from the events alone (``use_rollup =
+    The events arrive in two ingests (b0..b9, then the rest), so a customer's day is summed over
+    two segments' roll-ups: C1 spent 80 + 9 × 1 in the first and 10 × 1 in the second, $99 in
+    all (the largest customers: C1 $99, F1 and F2 $0.10). Each figure from the roll-ups (the
+    default) and from the events alone (``use_rollup =
     False``: the queries over the events). Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE
     cost > 0``, ``SQL 0 -> 1`` in the users
     table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
@@ -208,7 +213,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decisions would
     add a token and a call each), the quoted kinds and actions of its calls and degraded
     counts, the fail-open rule (``<> -> =``), and the capped count's ``action = 'deny'`` and
-    ``AND rule = 'hard_limit'``."""
+    ``AND rule = 'hard_limit'``; in the daily roll-up's customer × day query, ``SQL sum ->
+    max`` on its spend, tokens and calls (a day in two segments is two rows) and ``SQL 0 -> 1``
+    in its ``coalesce(sum(input_tokens), 0)`` (C1's days with no LLM call)."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -233,7 +240,12 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     e.guard("F1", "f1", day(2), "deny", "velocity")
     e.guard("F2", "f2", day(3), "deny", "hard_limit")
     e.guard("C1", "g0", day(3), "degrade", "fail_open:store_unavailable")
-    led = make_ledger(tmp_path_factory.mktemp("crowd"), e.rows, CROWD_CSV)
+    # two ingests, two segments: C1's Feb 1 is two rows of the daily roll-up (b0..b9, the rest)
+    tmp = tmp_path_factory.mktemp("crowd")
+    led = make_ledger(tmp, e.rows[:10], CROWD_CSV)
+    second = tmp / "second.jsonl"
+    second.write_text("".join(json.dumps(r) + "\n" for r in e.rows[10:]))
+    ingest([second], led)
     for use_rollup in (True, False):  # the roll-ups (the default), then the events alone
         with QueryContext.open(led) as ctx:
             if not use_rollup:
@@ -262,6 +274,12 @@ def _check_crowd(rep: dict[str, Any]) -> None:
         pytest.approx(105, rel=1e-12),
         dt.date(2026, 2, 1),
     )
+    top = metric(rep, "per_tenant_cost", "top20_share")["top_customers"]
+    assert [(c["customer_id"], c["cost_usd"]) for c in top] == [
+        ("C1", 99),
+        ("F1", Decimal("0.1")),
+        ("F2", Decimal("0.1")),
+    ]
     (pro,) = metric(rep, "soft_cap_degradation_rate", "soft_cap_degradation_rate")["tiers"]
     assert (pro["tier"], pro["llm_calls"]) == ("pro", 21)
     assert pro["rate_pct"] == pytest.approx(200 / 21, rel=1e-12)
