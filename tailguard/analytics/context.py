@@ -44,6 +44,7 @@ from tailguard.analytics.period import (
     month_start,
     quarter_start,
 )
+from tailguard.errors import ArgumentError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -184,7 +185,7 @@ class DuckDBDialect(Dialect):
 
     def trunc(self, unit: str, ts: str) -> str:
         if unit not in UNITS:
-            raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
+            raise ArgumentError("unit", f"{unit!r} is not one of {', '.join(UNITS)}")
         return f"CAST(date_trunc('{unit}', {ts}) AS DATE)"
 
     def quantile(self, expr: str, q: float) -> str:

@@ -282,7 +282,7 @@ class PanelTables:
             "customers": self.customers,
         }[part]
         if value is None:
-            raise ValueError(f"PanelTables built without {part!r}: build(..., parts=[{part!r}])")
+            raise ArgumentError("part", f"built without {part!r}: build(..., parts=[{part!r}])")
         return value
 
     @property
@@ -305,7 +305,7 @@ def build(
     want = set(parts)
     unknown = want - set(PARTS)
     if unknown:
-        raise ValueError(f"unknown parts {sorted(unknown)}; one of {', '.join(PARTS)}")
+        raise ArgumentError("parts", f"unknown parts {sorted(unknown)}; one of {', '.join(PARTS)}")
     caps = caps or {}
     n = next(_serial)
     names: dict[str, Any] = {}
@@ -320,7 +320,7 @@ def build(
         ctx.temp_table(names["days"], *days_sql(ctx, p.window))
     if "customers" in want:
         if "days" not in want:
-            raise ValueError("the panel's customers are read from its days: build both")
+            raise ArgumentError("parts", "the panel's customers are read from its days: build both")
         names["customers"] = panel_customers(ctx, p, names["days"])
     return PanelTables(ctx, p, caps, **names)
 
