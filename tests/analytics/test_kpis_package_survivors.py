@@ -187,7 +187,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     all: a user cost of 0, not null and not 1) and g0 only meets the guard on Feb 3 (denied at
     the hard limit, degraded twice by the soft cap and once failing open): not a user of the
     product, no row in the users table. Two free customers (the tier's $1 cap, hard_cap) spend
-    $0.10 each on Feb 1; F1 is denied by a velocity rule on Feb 2, F2 at the hard limit on Feb 3.
+    $0.10 each on Feb 1; F1 is denied by a velocity rule on Feb 2, F2 at the hard limit on Feb 3;
+    F3 makes no call at all, denied at the hard limit on Feb 4 (its first request).
     Top-user concentration counts paying users
     only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
     Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
@@ -199,7 +200,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     The customer's month: 21 LLM calls, 21 × 1,100 = 23,100 tokens (the outcome and the guard
     decisions carry none) >= 22,000 on Feb 1: cap hit that day, 105% used. Degraded: the soft
     cap's two, not the fail-open one: 2 of 21 LLM calls = 9.52%. Free tier: only F2 was denied
-    at the hard limit (a velocity deny is not the cap): 1 of 2 active customers = 50%.
+    at the hard limit (a velocity deny is not the cap), F2 and F3: 2 of 3 active customers (a
+    request the guard denied is activity) = 66.67%.
 
     The events arrive in two ingests (b0..b9, then the rest), so a customer's day is summed over
     two segments' roll-ups: C1 spent 80 + 9 × 1 in the first and 10 × 1 in the second, $99 in
@@ -213,9 +215,11 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decisions would
     add a token and a call each), the quoted kinds and actions of its calls and degraded
     counts, the fail-open rule (``<> -> =``), and the capped count's ``action = 'deny'`` and
-    ``AND rule = 'hard_limit'``; in the daily roll-up's customer × day query, ``SQL sum ->
+    ``AND rule = 'hard_limit'``, the ``'guard'`` of its routed count (F3 would not be active)
+    and its ``GROUP BY 1, 2``; in the daily roll-up's customer × day query, ``SQL sum ->
     max`` on its spend, tokens and calls (a day in two segments is two rows) and ``SQL 0 -> 1``
-    in its ``coalesce(sum(input_tokens), 0)`` (C1's days with no LLM call)."""
+    in its ``coalesce(sum(input_tokens), 0)`` (C1's days with no LLM call) and in its guard
+    rows' ``ELSE 0 END) AS capped`` (F1's velocity deny would be a cap)."""
     e = Events()
     e.llm("C1", "b0", day(1), "80.00")
     for i in range(1, 20):
@@ -239,6 +243,7 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
         e.llm(f, f.lower(), day(1), "0.10")
     e.guard("F1", "f1", day(2), "deny", "velocity")
     e.guard("F2", "f2", day(3), "deny", "hard_limit")
+    e.guard("F3", "f3", day(4), "deny", "hard_limit")
     e.guard("C1", "g0", day(3), "degrade", "fail_open:store_unavailable")
     # two ingests, two segments: C1's Feb 1 is two rows of the daily roll-up (b0..b9, the rest)
     tmp = tmp_path_factory.mktemp("crowd")
@@ -284,13 +289,15 @@ def _check_crowd(rep: dict[str, Any]) -> None:
     assert (pro["tier"], pro["llm_calls"]) == ("pro", 21)
     assert pro["rate_pct"] == pytest.approx(200 / 21, rel=1e-12)
     (free,) = metric(rep, "overage_routing_rate", "overage_routing_rate")["tiers"]
-    assert (free["tier"], free["active_customers"], free["rate_pct"]) == ("free", 2, 50)
+    assert (free["tier"], free["active_customers"]) == ("free", 3)
+    assert free["rate_pct"] == pytest.approx(200 / 3, rel=1e-12)
 
 
 CROWD_CSV = (
     "C1,C1,pro,smb,50,20,,2020-01-01\n"
     "F1,F1,free,smb,0,1,,2020-01-01\n"
     "F2,F2,free,smb,0,1,,2020-01-01\n"
+    "F3,F3,free,smb,0,1,,2020-01-01\n"
 )
 
 #: a token budget for pro (C1's tier)
