@@ -188,7 +188,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     the hard limit, degraded twice by the soft cap and once failing open): not a user of the
     product, no row in the users table. Two free customers (the tier's $1 cap, hard_cap) spend
     $0.10 each on Feb 1; F1 is denied by a velocity rule on Feb 2, F2 at the hard limit on Feb 3;
-    F3 makes no call at all, denied at the hard limit on Feb 4 (its first request).
+    F3 makes no call at all, denied at the hard limit on Feb 4 (its first request). F1's user u0
+    makes one call of a model no price list has (unpriced: cost null, no tokens).
     Top-user concentration counts paying users
     only: 20 >= the 20 needed, top 5% = ceil(20 / 20) = 1 user: 80 / 99 = 80.81% > 70: flagged.
     Counting z0 or o0 would make 21 or 22 users, the top 2 of them, 81 / 99 or more.
@@ -199,7 +200,9 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     (0, 1100 × 21) is 1,100: 200% of the soft cap; p99 1,100 / 1,100 = 100% of the hard cap.
     The customer's month: 21 LLM calls, 21 × 1,100 = 23,100 tokens (the outcome and the guard
     decisions carry none) >= 22,000 on Feb 1: cap hit that day, 105% used. Degraded: the soft
-    cap's two, not the fail-open one: 2 of 21 LLM calls = 9.52%. Free tier: only F2 was denied
+    cap's two, not the fail-open one: 2 of 21 LLM calls = 9.52%. Free users (soft cap $1 × 0.7
+    = 0.70 a seat): f1 0.10, f2 0.10, u0 0 (its null cost counts as 0): p90 at position 1.8 of
+    (0, 0.10, 0.10) = 0.10 -> 0.10 / 0.70 = 14.29%. Free tier: only F2 was denied
     at the hard limit (a velocity deny is not the cap), F2 and F3: 2 of 3 active customers (a
     request the guard denied is activity) = 66.67%.
 
@@ -208,8 +211,8 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     all (the largest customers: C1 $99, F1 and F2 $0.10). Each figure from the roll-ups (the
     default) and from the events alone (``use_rollup =
     False``: the queries over the events). Catches ``SQL > -> >=`` in per_tenant.py's ``WHERE
-    cost > 0``, ``SQL 0 -> 1`` in the users
-    table's ``coalesce(sum(cost_usd), 0) AS cost`` (o0 would have spent $1) and ``SQL + -> -``
+    cost > 0``, ``SQL 0 -> 1`` in the users table's ``coalesce(sum(cost_usd), 0) AS cost`` (u0
+    would have spent $1: p90 0.82 / 0.70) and ``SQL + -> -``
     in its tokens (1,000 - 100 = 900 a call: 163.6%), and ``SQL quoted value changed`` in its
     ``kind <> 'guard'`` (g0 would be a 23rd pro user); in the customer × day table, ``SQL 0 ->
     1`` in ``ELSE 0 END) AS tokens`` and ``AS calls`` (the outcome and the guard decisions would
@@ -242,6 +245,19 @@ def test_a_user_who_spent_nothing_is_not_counted_for_concentration(
     for f in ("F1", "F2"):
         e.llm(f, f.lower(), day(1), "0.10")
     e.guard("F1", "f1", day(2), "deny", "velocity")
+    e.rows.append(  # an LLM call no price list knows: unpriced, its cost null (not 0, not 1)
+        {
+            "event_id": "u0",
+            "kind": "llm_call",
+            "ts": day(2),
+            "customer_id": "F1",
+            "user_id": "u0",
+            "provider": "acme",
+            "model": "in-house-v0",
+            "input_tokens": 0,
+            "output_tokens": 0,
+        }
+    )
     e.guard("F2", "f2", day(3), "deny", "hard_limit")
     e.guard("F3", "f3", day(4), "deny", "hard_limit")
     e.guard("C1", "g0", day(3), "degrade", "fail_open:store_unavailable")
@@ -288,6 +304,7 @@ def _check_crowd(rep: dict[str, Any]) -> None:
     (pro,) = metric(rep, "soft_cap_degradation_rate", "soft_cap_degradation_rate")["tiers"]
     assert (pro["tier"], pro["llm_calls"]) == ("pro", 21)
     assert pro["rate_pct"] == pytest.approx(200 / 21, rel=1e-12)
+    assert soft["value"]["free"] == pytest.approx(10 / 0.7, rel=1e-12)
     (free,) = metric(rep, "overage_routing_rate", "overage_routing_rate")["tiers"]
     assert (free["tier"], free["active_customers"]) == ("free", 3)
     assert free["rate_pct"] == pytest.approx(200 / 3, rel=1e-12)
