@@ -195,3 +195,13 @@ def test_rate_deny_half_a_second_before_the_minute_waits_one_second(make_guard, 
     assert "1 requests a minute for your account. Try again in 45 seconds." in (d.message or "")
     clock.advance(44.5)
     assert (g.check(Request("acme", D("0.01"))).retry_after) == 1
+
+
+def test_budget_deny_half_a_second_before_the_period_ends_waits_one_second(make_guard, clock):
+    """A $1 budget by the minute, spent at 12:00:15. At 12:00:59.5 the period ends in 0.5 s:
+    retry after 1 s (rounded up, never more)."""
+    g = make_guard({"hard_limit_usd": 1, "overage": "hard_cap", "period": "minute"})
+    g.settle(g.check(Request("acme", D("1"))).reservation, D("1"))
+    clock.advance(44.5)
+    d = g.check(Request("acme", D("0.01")))
+    assert (d.rule, d.retry_after) == ("hard_limit", 1)
