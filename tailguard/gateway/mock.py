@@ -157,6 +157,25 @@ class MockUpstream:
                 return _json(body, status, {"x-mock-error": str(status)})
         return None
 
+    async def _admit(
+        self, request: Request, wire: str, *, may_hang: bool
+    ) -> tuple[dict[str, Any], str, Response | None]:
+        """Read a request the way every endpoint of the mock must, in one place.
+
+        Why one function: each endpoint counts the request, applies the configured latency,
+        answers an ``error-NNN`` model with the provider's error body and (chat and messages
+        only) sleeps for a ``hang`` model, in that order; four copies could drift apart and the
+        gateway tests would then exercise different upstreams per endpoint.
+        Returns the decoded body, its model and the error response to send instead, if any.
+        """
+        body = _dec.decode(await request.body())
+        model = str(body.get("model", ""))
+        await self._wait()
+        err = self._error(model, wire)
+        if err is None and may_hang and "hang" in model:
+            await asyncio.sleep(self.hang_s)
+        return body, model, err
+
     # --- OpenAI ------------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
@@ -199,14 +218,9 @@ class MockUpstream:
         }
 
     async def chat(self, request: Request) -> Response:
-        body = _dec.decode(await request.body())
-        model = str(body.get("model", ""))
-        await self._wait()
-        err = self._error(model, "openai")
+        body, model, err = await self._admit(request, "openai", may_hang=True)
         if err is not None:
             return err
-        if "hang" in model:
-            await asyncio.sleep(self.hang_s)
         texts: list[str] = []
         for m in body.get("messages", []):
             texts.extend(_texts(m.get("content")))
@@ -281,10 +295,7 @@ class MockUpstream:
         return StreamingResponse(gen(), media_type="text/event-stream")
 
     async def embeddings(self, request: Request) -> Response:
-        body = _dec.decode(await request.body())
-        model = str(body.get("model", ""))
-        await self._wait()
-        err = self._error(model, "openai")
+        body, model, err = await self._admit(request, "openai", may_hang=False)
         if err is not None:
             return err
         inp = body.get("input")
@@ -304,10 +315,7 @@ class MockUpstream:
         )
 
     async def responses(self, request: Request) -> Response:
-        body = _dec.decode(await request.body())
-        model = str(body.get("model", ""))
-        await self._wait()
-        err = self._error(model, "openai")
+        body, model, err = await self._admit(request, "openai", may_hang=False)
         if err is not None:
             return err
         texts = _texts(body.get("instructions")) + _texts(body.get("input"))
@@ -407,14 +415,9 @@ class MockUpstream:
     # --- Anthropic ---------------------------------------------------------------------------
 
     async def messages(self, request: Request) -> Response:
-        body = _dec.decode(await request.body())
-        model = str(body.get("model", ""))
-        await self._wait()
-        err = self._error(model, "anthropic")
+        body, model, err = await self._admit(request, "anthropic", may_hang=True)
         if err is not None:
             return err
-        if "hang" in model:
-            await asyncio.sleep(self.hang_s)
         plain: list[str] = []
         cached: list[str] = []
         blocks: list[Any] = []
