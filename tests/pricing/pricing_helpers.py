@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA
+from tailguard.pricing import PriceBook, price_table
 
 INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 
@@ -16,3 +17,20 @@ def events_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """A table with every input column; fields a row leaves out are null."""
     filled = [{"event_id": str(i), "customer_id": "c1", **dict(r)} for i, r in enumerate(rows)]
     return pa.Table.from_pylist(filled, schema=INPUT_SCHEMA)
+
+
+def priced(book: PriceBook, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, str, bool]]:
+    """Each row's ``(cost_usd, cost_source, unpriced)`` after ``price_table``.
+
+    Why here: the table tests and the edge tests read a priced table the same way, so the
+    three columns they compare against hand-worked values are picked in one place.
+    """
+    out = price_table(book, events_table(rows))
+    return list(
+        zip(
+            out.column("cost_usd").to_pylist(),
+            out.column("cost_source").to_pylist(),
+            out.column("unpriced").to_pylist(),
+            strict=True,
+        )
+    )

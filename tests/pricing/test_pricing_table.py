@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tailguard.errors import UnknownModelError
 from tailguard.events.schema import LEDGER_SCHEMA
 from tailguard.pricing import PriceBook, price_table
-from tests.pricing.pricing_helpers import events_table
+from tests.pricing.pricing_helpers import events_table, priced
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -52,18 +52,6 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> PriceBook:
     path = tmp_path_factory.mktemp("prices") / "prices.toml"
     path.write_text(PRICES)
     return PriceBook.load(path)
-
-
-def _costs(book: PriceBook, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    out = price_table(book, events_table(rows))
-    return list(
-        zip(
-            out.column("cost_usd").to_pylist(),
-            out.column("cost_source").to_pylist(),
-            out.column("unpriced").to_pylist(),
-            strict=True,
-        )
-    )
 
 
 def test_every_kind(book: PriceBook) -> None:
@@ -111,7 +99,7 @@ def test_every_kind(book: PriceBook) -> None:
             "output_tokens": 0,
         },
     ]
-    assert _costs(book, rows) == [
+    assert priced(book, rows) == [
         (Decimal("1.35"), "price", False),
         (None, "unpriced", True),  # never a silent zero
         (Decimal("0.123"), "reported", False),
@@ -167,7 +155,7 @@ def test_price_change_mid_period_prices_each_call_at_its_date(book: PriceBook) -
             "ts": dt.datetime(2025, 6, 10, 1, tzinfo=UTC),
         },
     ]
-    assert [c for c, _, _ in _costs(book, rows)] == [
+    assert [c for c, _, _ in priced(book, rows)] == [
         None,  # before the first override and unknown to genai-prices
         Decimal(3),  # 1.0 + 2.0
         Decimal("1.35"),  # (0.5 + 1.0) x 0.9
@@ -195,7 +183,7 @@ def test_rows_too_big_for_int64_and_rates_too_fine_fall_back_exactly(book: Price
             "output_tokens": 3 * 10**9,
         },
     ]
-    assert [c for c, _, _ in _costs(book, rows)] == [Decimal("1234.56789"), Decimal("2E-9")]
+    assert [c for c, _, _ in priced(book, rows)] == [Decimal("1234.56789"), Decimal("2E-9")]
 
 
 def test_chunked_empty_and_sparse_inputs(book: PriceBook) -> None:

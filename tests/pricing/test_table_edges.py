@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tailguard.pricing import PriceBook, price_table
-from tests.pricing.pricing_helpers import events_table
+from tailguard.pricing import PriceBook
+from tests.pricing.pricing_helpers import priced
 
 UTC = dt.UTC
 
@@ -61,18 +61,6 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> PriceBook:
     path: Path = tmp_path_factory.mktemp("prices") / "prices.toml"
     path.write_text(PRICES)
     return PriceBook.load(path)
-
-
-def priced(book: PriceBook, rows: list[dict[str, Any]]) -> list[tuple[Any, str, bool]]:
-    out = price_table(book, events_table(rows))
-    return list(
-        zip(
-            out.column("cost_usd").to_pylist(),
-            out.column("cost_source").to_pylist(),
-            out.column("unpriced").to_pylist(),
-            strict=True,
-        )
-    )
 
 
 def _gemini(ts: dt.datetime, inp: int, out: int, **kw: int) -> dict[str, Any]:
