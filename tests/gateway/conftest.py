@@ -166,6 +166,26 @@ class ServerThread:
         self.thread.join(10)
 
 
+INGEST_KEY = "tg-ingest-test-key-0123456789"
+"""The ingest key of ``serve_ingest_gateway``'s gateway (it writes events for any customer)."""
+
+
+def serve_ingest_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Gateway]]:
+    """Yield ``(url, gateway)``: a real gateway on loopback that takes ``INGEST_KEY``.
+
+    Why one function: the gateway's own ``POST /v1/events`` tests and the SDK's gateway-sink
+    tests must post to the same gateway, configured once (flush every 0.2 s), so a change to
+    how the gateway is set up for ingest reaches both. Use it as a fixture body:
+    ``yield from serve_ingest_gateway(tmp_path, monkeypatch)``.
+    """
+    monkeypatch.setenv("TAILGUARD_INGEST_KEY", INGEST_KEY)
+    gw = create_gateway(load_config(write_config(tmp_path, flush_interval_s=0.2)))
+    with ServerThread(gw) as srv:
+        yield srv.url, gw
+
+
 class SocketEnv:
     """Mock and gateway both on real sockets."""
 

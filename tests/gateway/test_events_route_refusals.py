@@ -12,19 +12,13 @@ import pytest
 
 from tailguard.gateway.app import Gateway, create_gateway
 from tailguard.gateway.config import load_config
-from tests.gateway.conftest import ServerThread, write_config
+from tests.gateway.conftest import INGEST_KEY, serve_ingest_gateway, write_config
 from tests.sdk.conftest import ledger_rows
-
-INGEST = "tg-ingest-test-key-0123456789"
 
 
 @pytest.fixture
 def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Gateway]]:
-    monkeypatch.setenv("TAILGUARD_INGEST_KEY", INGEST)
-    gw = create_gateway(load_config(write_config(tmp_path, flush_interval_s=0.2)))
-    srv = ServerThread(gw).__enter__()
-    yield srv.url, gw
-    srv.__exit__()
+    yield from serve_ingest_gateway(tmp_path, monkeypatch)
 
 
 def _line(event_id: str, ts: str, extra: str = "") -> bytes:
@@ -36,7 +30,7 @@ def _line(event_id: str, ts: str, extra: str = "") -> bytes:
 
 def _post(url: str, body: bytes) -> httpx.Response:
     return httpx.post(
-        url + "/v1/events", content=body, headers={"authorization": f"Bearer {INGEST}"}
+        url + "/v1/events", content=body, headers={"authorization": f"Bearer {INGEST_KEY}"}
     )
 
 

@@ -13,28 +13,22 @@ import httpx
 import openai
 import pytest
 
-from tailguard.gateway.app import Gateway, create_gateway
-from tailguard.gateway.config import create_key, load_config
+from tailguard.gateway.app import Gateway
+from tailguard.gateway.config import create_key
 from tailguard.sdk import connect
-from tests.gateway.conftest import ServerThread, write_config
+from tests.gateway.conftest import INGEST_KEY, serve_ingest_gateway
 from tests.otel.otlp_builders import CHILD, ROOT, TRACE, request, span
 from tests.sdk.conftest import Mock, ledger_rows
-
-INGEST = "tg-ingest-test-key-0123456789"
 
 
 @pytest.fixture
 def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Gateway]]:
-    monkeypatch.setenv("TAILGUARD_INGEST_KEY", INGEST)
-    gw = create_gateway(load_config(write_config(tmp_path, flush_interval_s=0.2)))
-    srv = ServerThread(gw).__enter__()
-    yield srv.url, gw
-    srv.__exit__()
+    yield from serve_ingest_gateway(tmp_path, monkeypatch)
 
 
 def test_sdk_to_gateway(gateway: tuple[str, Gateway], mock: Mock, tmp_path: Path) -> None:
     url, gw = gateway
-    tg = connect(endpoint=url, key=INGEST)
+    tg = connect(endpoint=url, key=INGEST_KEY)
     c = tg.instrument(openai.OpenAI(base_url=mock.url + "/v1", api_key="k", max_retries=0))
     with tg.task(customer="acme", feature="support") as task:
         r = c.chat.completions.create(
@@ -87,7 +81,7 @@ def test_keys_and_partial_rejects(gateway: tuple[str, Gateway]) -> None:
     assert body["accepted"] == 1
     assert [x["line"] for x in body["rejected"]] == [2, 3]
     assert "only write events of customer 'beta'" in body["rejected"][0]["error"]
-    assert _post(url, INGEST, [_ev(2, "acme"), _ev(1, "beta")]).json()["accepted"] == 2
+    assert _post(url, INGEST_KEY, [_ev(2, "acme"), _ev(1, "beta")]).json()["accepted"] == 2
     gw.wal.flush()
     rows = ledger_rows(gw.cfg.ledger)
     assert sorted((r["event_id"], r["customer_id"]) for r in rows) == [
@@ -115,7 +109,7 @@ def test_gateway_traces_route(gateway: tuple[str, Gateway]) -> None:
     h = {"content-type": "application/json"}
     assert httpx.post(url + "/v1/traces", content=body, headers=h).status_code == 401
     ok = httpx.post(
-        url + "/v1/traces", content=body, headers=h | {"authorization": f"Bearer {INGEST}"}
+        url + "/v1/traces", content=body, headers=h | {"authorization": f"Bearer {INGEST_KEY}"}
     )
     assert ok.status_code == 200 and ok.json() == {}
     gw.wal.flush()
