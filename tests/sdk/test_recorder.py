@@ -17,27 +17,20 @@ from tailguard.gateway.usage import SseSplitter, StreamUsage
 from tailguard.sdk.client import Tailguard
 from tailguard.sdk.instrument import CallRecord
 from tailguard.sdk.recorder import Recorder
+from tests.sdk.conftest import ListSink
 
 
-class StuckSink:
-    """A sink that hangs (a gateway that stopped answering) until released."""
+class StuckSink(ListSink):
+    """A sink that hangs (a gateway that stopped answering) until released; otherwise the
+    in-memory ``ListSink`` (one no-op flush/close/stats for every test sink)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.release = threading.Event()
-        self.events: list[dict[str, Any]] = []
 
     def send(self, events: list[dict[str, Any]]) -> None:
         self.release.wait(10)
-        self.events.extend(events)
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def stats(self) -> dict[str, int]:
-        return {}
+        super().send(events)
 
 
 class FailingSink(StuckSink):
