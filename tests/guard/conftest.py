@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +218,28 @@ def make_guard(
     for g in guards:
         if g.alerter is not None:
             g.alerter.close()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    got: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        n = int(self.headers["Content-Length"])
+        self.server.got.append(json.loads(self.rfile.read(n)))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_a: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[HTTPServer]:
+    """A local webhook receiver: ``hook.got`` holds each POSTed JSON body, in order."""
+    srv = HTTPServer(("127.0.0.1", 0), _Hook)
+    srv.got = []  # type: ignore[attr-defined]
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal as D
 
-from tailguard.guard import Request
+from tailguard.guard import Guard, Request, parse_policy
+from tailguard.guard.deciding import STAT_NAMES
 
 UTC = dt.UTC
 
@@ -205,3 +206,236 @@ def test_budget_deny_half_a_second_before_the_period_ends_waits_one_second(make_
     clock.advance(44.5)
     d = g.check(Request("acme", D("0.01")))
     assert (d.rule, d.retry_after) == ("hard_limit", 1)
+
+
+def _stats(**nonzero: int) -> dict[str, int]:
+    """The guard's counters: every one 0 but those named."""
+    return {k: nonzero.get(k, 0) for k in STAT_NAMES}
+
+
+def test_every_decision_is_counted_once_and_leaves_its_event(make_guard, events):
+    """$10 a month, soft threshold 50% ($5), hard cap, a session may spend $3 an hour.
+
+    1. $1 in session s1: allowed, settled at $1 (the budget and s1's hour: $1).
+    2. $4.50, no session: 1 + 4.5 = 5.5 >= 5 crosses the soft limit: allowed with an alert;
+       released.
+    3. $20: 1 + 20 > 10: denied at the hard limit.
+    4. $2.50 in s1: s1's hour would be 1 + 2.5 = 3.5 > 3: killed; the kill event carries what
+       the session had spent, $1.
+    5. $0.01 in s1: the session stays killed (a deny event, rule session_killed).
+    Counters: 5 checks, 2 allowed, 1 denied, 2 killed, 1 settle, 1 release, 1 soft threshold;
+    nothing else. Every event is stamped with the clock, 2026-11-10 12:00:15 UTC."""
+    g = make_guard(
+        {
+            "hard_limit_usd": 10,
+            "soft_threshold": "0.5",
+            "overage": "hard_cap",
+            "session_max_usd_per_hour": 3,
+        }
+    )
+    g.settle(g.check(Request("acme", D("1"), session_id="s1")).reservation, D("1"))
+    alerted = g.check(Request("acme", D("4.5")))
+    assert alerted.allowed
+    g.release(alerted.reservation)
+    assert g.check(Request("acme", D("20"))).rule == "hard_limit"
+    assert g.check(Request("acme", D("2.5"), session_id="s1")).rule == "session_velocity"
+    assert g.check(Request("acme", D("0.01"), session_id="s1")).rule == "session_killed"
+    assert g.stats == _stats(
+        checks=5, allow=2, deny=1, kill=2, settles=1, releases=1, soft_threshold=1
+    )
+    assert events.actions() == [
+        ("soft_threshold", "soft_threshold"),
+        ("deny", "hard_limit"),
+        ("kill", "session_velocity"),
+        ("deny", "session_killed"),
+    ]
+    assert {e["ts"] for e in events} == {"2026-11-10T12:00:15+00:00"}
+    assert [e["amount_usd"] for e in events] == [None, None, D(1), None]
+
+
+def test_degrades_are_counted(make_guard):
+    """$1, soft threshold 50%, degrade past the soft limit: $0.30 allowed (0.30 < 0.50) and
+    settled; $0.30 more makes 0.60 >= 0.50: degraded, and the soft limit's one alert."""
+    g = make_guard(
+        {
+            "hard_limit_usd": 1,
+            "soft_threshold": "0.5",
+            "overage": "soft_cap_degrade",
+            "degrade_to": {"gpt-4o": "gpt-4o-mini"},
+        }
+    )
+    g.settle(g.check(Request("acme", D("0.3"), model="gpt-4o")).reservation, D("0.3"))
+    assert g.check(Request("acme", D("0.3"), model="gpt-4o")).action == "degrade"
+    assert g.stats == _stats(checks=2, allow=1, degrade=1, settles=1, soft_threshold=1)
+
+
+def test_a_failing_sink_is_counted_and_never_fails_the_call(make_store, clock):
+    """A sink that raises: the deny is still returned, and each lost event counted (two
+    denies of a $2 call on a $1 budget: two sink errors)."""
+
+    def broken(_batch: list[dict]) -> None:
+        raise OSError("disk full")
+
+    pol = parse_policy({"guard": {"default_tier": "t"}, "tiers": {"t": {"hard_limit_usd": 1}}})
+    g = Guard(pol, make_store(), sink=broken, clock=clock)
+    for _ in range(2):
+        assert g.check(Request("acme", D("2"))).rule == "hard_limit"
+    assert g.stats == _stats(checks=2, deny=2, sink_errors=2)
+
+
+def test_payg_overage_is_stamped_at_settle_and_only_for_payg(make_guard, events, clock):
+    """payg, $1: call 1 settles $0.80 (no overage); a quarter second later call 2 settles
+    $0.50: 1.30 - max(1, 0.80) = $0.30 past the limit, its event stamped 12:00:15.250 (the
+    settle's time, not the check's). A hard_cap tier settled past its limit by an
+    under-estimate ($0.90 reserved, $1.50 spent) has spent $1.50 and no overage; a payg tier
+    with no hard limit has none either."""
+    g = make_guard({"hard_limit_usd": 1, "overage": "payg"})
+    s1 = g.settle(g.check(Request("acme", D("0.5"))).reservation, D("0.8"))
+    assert (s1.spent, s1.overage_usd) == (D("0.8"), D(0))
+    d2 = g.check(Request("acme", D("0.1")))
+    clock.advance(0.25)
+    s2 = g.settle(d2.reservation, D("0.5"))
+    assert (s2.spent, s2.overage_usd, s2.unit) == (D("1.3"), D("0.3"), "usd")
+    (ev,) = [e for e in events if e["action"] == "overage"]
+    assert (ev["ts"], ev["amount_usd"], ev["rule"]) == (
+        "2026-11-10T12:00:15.250000+00:00",
+        D("0.3"),
+        "payg",
+    )
+    assert g.stats["overage"] == 1
+    capped = make_guard({"hard_limit_usd": 1, "overage": "hard_cap"})
+    s = capped.settle(capped.check(Request("capped", D("0.9"))).reservation, D("1.5"))
+    assert (s.spent, s.overage_usd) == (D("1.5"), D(0))
+    unlimited = make_guard({"overage": "payg"})
+    s = unlimited.settle(unlimited.check(Request("free", D("5"))).reservation, D("7"))
+    assert (s.spent, s.overage_usd) == (D("7"), D(0))
+    assert capped.stats["overage"] == 0 and unlimited.stats["overage"] == 0
+    assert unlimited.stats["internal_errors"] == 0
+    assert [e["action"] for e in events].count("overage") == 1
+
+
+def test_soft_threshold_webhook_in_tokens(hook, make_guard):
+    """A 1,000-token budget with a 50% soft threshold (500 tokens). A call of 400 + 200 =
+    600 tokens crosses it: the webhook gets the counts in tokens (whole numbers, not
+    dollars), the month's label and the clock's time."""
+    url = f"http://127.0.0.1:{hook.server_port}/alert"
+    g = make_guard(
+        {"hard_limit_tokens": 1000, "soft_threshold": "0.5", "overage": "hard_cap"},
+        guard={"webhook_url": url},
+    )
+    assert g.check(Request("acme", D("0.01"), input_tokens=400, max_output_tokens=200)).allowed
+    g.alerter.close()
+    assert hook.got == [
+        {
+            "kind": "tailguard.soft_threshold",
+            "customer_id": "acme",
+            "tier": "t",
+            "scope": "customer",
+            "period": "month:2026-11",
+            "unit": "tok",
+            "used": 600,
+            "soft_limit": 500,
+            "hard_limit": 1000,
+            "soft_threshold": "0.5",
+            "overage": "hard_cap",
+            "ts": "2026-11-10T12:00:15+00:00",
+        }
+    ]
+
+
+def test_velocity_counter_lives_two_hours_and_weighs_the_last_by_the_millisecond(make_guard, clock):
+    """$1 an hour per session. At 12:00:15 a $1 call is allowed (1 is not over 1); its
+    velocity counter is the 12:00 hour's and expires at 14:00 UTC (it is read as the previous
+    hour until then). At 13:30:00.000 exactly half of it counts, (3,600,000 - 1,800,000) x
+    10,000 // 3,600,000 = 5,000 basis points: $0.50. A $0.50 call makes exactly $1: allowed
+    (released); $0.500001 makes $1.000001: killed. (A weight of 4,999 would count $0.4999.)"""
+    g = make_guard({"hard_limit_usd": 100, "overage": "hard_cap", "session_max_usd_per_hour": 1})
+    d = g.check(Request("acme", D("1"), session_id="s1"))
+    assert d.allowed
+    vkey, amount, unit, expire = d.reservation.items[0]
+    assert (vkey.endswith(":v:s1:498420"), amount, unit) == (True, 1_000_000, "usd")
+    assert expire == _ms(2026, 11, 10, 14)
+    g.settle(d.reservation, D("1"))
+    clock.t = _ms(2026, 11, 10, 13, 30) / 1000
+    half = g.check(Request("acme", D("0.5"), session_id="s1"))
+    assert half.allowed
+    g.release(half.reservation)
+    over = g.check(Request("acme", D("0.500001"), session_id="s1"))
+    assert (over.action, over.rule) == ("kill", "session_velocity")
+
+
+def test_a_kill_lasts_kill_ttl(make_guard, clock, store_kind):
+    """kill_ttl_s = 60. $1 an hour; the session spends $0.90, then asks for $0.20 (1.10 > 1):
+    killed at 12:00:15. 59 s later it is still killed; 61 s later the flag has expired and a
+    $0.05 call (0.90 + 0.05 <= 1) is allowed. (Redis is handed the flag's time to live as a
+    duration and expires it by its own clock, which the test's clock does not move: the last
+    step is the memory store's.)"""
+    g = make_guard(
+        {"hard_limit_usd": 100, "overage": "hard_cap", "session_max_usd_per_hour": 1},
+        guard={"kill_ttl_s": 60},
+    )
+    g.settle(g.check(Request("acme", D("0.9"), session_id="s")).reservation, D("0.9"))
+    assert g.check(Request("acme", D("0.2"), session_id="s")).rule == "session_velocity"
+    clock.advance(59)
+    assert g.check(Request("acme", D("0.05"), session_id="s")).rule == "session_killed"
+    if store_kind == "memory":
+        clock.advance(2)
+        assert g.check(Request("acme", D("0.05"), session_id="s")).allowed
+
+
+def test_december_budget_resets_on_new_year(make_guard, clock):
+    """At 2026-12-31 23:59:00 UTC a spent $1 monthly budget is denied for 60 s, until
+    2027-01-01 00:00 UTC; the counter is December's, kept until 2027-01-08; January starts
+    empty."""
+    clock.t = _ms(2026, 12, 31, 23, 59) / 1000
+    g = make_guard({"hard_limit_usd": 1, "overage": "hard_cap"})
+    d = g.check(Request("acme", D("1")))
+    bkey, _amt, _unit, bexp = d.reservation.items[0]
+    assert (bkey.endswith(":b:usd:month:2026-12"), bexp) == (True, _ms(2027, 1, 8))
+    g.settle(d.reservation, D("1"))
+    deny = g.check(Request("acme", D("0.01")))
+    assert (deny.rule, deny.retry_after) == ("hard_limit", 60)
+    assert "It resets on 2027-01-01 00:00 UTC" in (deny.message or "")
+    clock.advance(60)
+    assert g.check(Request("acme", D("1"))).allowed
+
+
+def test_the_rate_window_turns_on_the_minute(make_guard, clock):
+    """1 request a minute. 12:00:15 allowed; 12:00:59.999 still the same minute: denied;
+    12:01:00.000 a new minute: allowed."""
+    g = make_guard({"hard_limit_usd": 10, "overage": "hard_cap", "rpm": 1})
+    assert g.check(Request("acme", D("0.01"))).allowed
+    clock.t = _ms(2026, 11, 10, 12, 0, 59, 999_000) / 1000
+    assert g.check(Request("acme", D("0.01"))).rule == "rpm"
+    clock.t = _ms(2026, 11, 10, 12, 1) / 1000
+    assert g.check(Request("acme", D("0.01"))).allowed
+
+
+def test_the_slow_road_accepts_every_bound(make_guard):
+    """A request with ``seats`` (or an int estimate) is checked field by field
+    (``why_invalid``): 0 and 10^12 tokens, a $1,000,000,000 estimate, 0 seats and an int
+    estimate are all in range (a payg tier with no limit allows them); -1 seats, 10^12 + 1
+    tokens and $1,000,000,001 are not, each named."""
+    g = make_guard({"overage": "payg"})
+    top = 10**12
+    ok = [
+        Request("acme", D(1_000_000_000), input_tokens=0, max_output_tokens=top, seats=2),
+        Request("acme", D("0.01"), input_tokens=top, max_output_tokens=0, seats=0),
+        Request("acme", 1),
+    ]
+    for r in ok:
+        d = g.check(r)
+        assert d.allowed, (r, d.message)
+        g.release(d.reservation)
+    bad = {
+        "seats must be a whole number >= 0, got -1": Request("acme", D(1), seats=-1),
+        "input_tokens must be a whole number from 0 to 1,000,000,000,000, got 1000000000001": (
+            Request("acme", D(1), input_tokens=top + 1, seats=1)
+        ),
+        "estimated_cost_usd must be from 0 to 1,000,000,000 dollars, got 1000000001": (
+            Request("acme", D(1_000_000_001))
+        ),
+    }
+    for msg, r in bad.items():
+        d = g.check(r)
+        assert (d.rule, d.message) == ("invalid_request", f"This request was not sent: {msg}.")

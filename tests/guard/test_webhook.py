@@ -2,40 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
 from decimal import Decimal as D
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
-
-import pytest
 
 from tailguard.guard import Request
-
-
-class _Hook(BaseHTTPRequestHandler):
-    got: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        n = int(self.headers["Content-Length"])
-        self.server.got.append(json.loads(self.rfile.read(n)))  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_a: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def hook() -> Iterator[HTTPServer]:
-    srv = HTTPServer(("127.0.0.1", 0), _Hook)
-    srv.got = []  # type: ignore[attr-defined]
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def test_alert_posts_once_per_period_across_replicas(hook, make_guard, make_store, clock):
