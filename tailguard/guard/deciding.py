@@ -32,6 +32,8 @@ Sink = Callable[[list[dict[str, Any]]], None]
 UTC = dt.UTC
 _TOKEN_MONEY = Decimal("0.000001")  # payg overage in token units: dollars to the micro-dollar
 _ZERO = Decimal(0)
+#: a budget period as the deny message says it ("your plan's daily AI usage limit")
+_PERIOD_WORD = {"minute": "per-minute", "hour": "hourly", "day": "daily", "month": "monthly"}
 
 STAT_NAMES = (
     "checks",
@@ -113,7 +115,7 @@ class Decider:
                     now_ms,
                     rule,
                     wait,
-                    f"You have reached your plan's {lim.period}ly AI usage limit "
+                    f"You have reached your plan's {_PERIOD_WORD[lim.period]} AI usage limit "
                     f"({limit}). It resets on {when:%Y-%m-%d %H:%M} UTC; "
                     "upgrade your plan for more.",
                 )

@@ -22,20 +22,20 @@ def _at(h: int, m: int) -> dt.datetime:
 
 
 @pytest.mark.parametrize(
-    "period,start,end,wait",
+    "period,start,end,wait,adjective",
     [
-        ("minute", _at(12, 0), _at(12, 1), 45),  # 12:00:15 -> 12:01:00 is 45 s
-        ("hour", _at(12, 0), _at(13, 0), 3585),  # 12:00:15 -> 13:00:00 is 59 min 45 s
+        ("minute", _at(12, 0), _at(12, 1), 45, "per-minute"),  # 12:00:15 -> 12:01:00 is 45 s
+        ("hour", _at(12, 0), _at(13, 0), 3585, "hourly"),  # 12:00:15 -> 13:00:00: 59 min 45 s
     ],
 )
-def test_short_budget_periods(make_guard, clock, period, start, end, wait):
+def test_short_budget_periods(make_guard, clock, period, start, end, wait, adjective):
     g = make_guard({"hard_limit_usd": 1, "overage": "hard_cap", "period": period})
     g.settle(g.check(Request("acme", D("1"))).reservation, D("1"))  # the $1 budget spent
     st = g.status("acme")
     assert (st["period_start"], st["period_end"], st["spent"]) == (start, end, D("1"))
     deny = g.check(Request("acme", D("0.01")))
     assert (deny.rule, deny.retry_after) == ("hard_limit", wait)
-    assert f"{period}ly AI usage limit ($1.00)" in (deny.message or "")
+    assert f"your plan's {adjective} AI usage limit ($1.00)" in (deny.message or "")
     clock.advance(wait)  # the next period starts empty
     assert g.check(Request("acme", D("1"))).allowed
     assert g.status("acme")["spent"] == D("0")

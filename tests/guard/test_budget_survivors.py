@@ -53,7 +53,8 @@ def test_budget_counter_outlives_its_month_by_seven_days(make_guard):
 
 def test_day_budget_period(make_guard, clock):
     """A $1 daily budget spent at 12:00:15 is denied until midnight: 11:59:45 = 43,185 s; the
-    message names the reset, 2026-11-11 00:00 UTC; the next day starts empty."""
+    message names the reset, 2026-11-11 00:00 UTC, and says "daily" (it said "dayly"); the next
+    day starts empty."""
     g = make_guard({"hard_limit_usd": 1, "overage": "hard_cap", "period": "day"})
     g.settle(g.check(Request("acme", D("1"))).reservation, D("1"))
     st = g.status("acme")
@@ -63,7 +64,7 @@ def test_day_budget_period(make_guard, clock):
     )
     deny = g.check(Request("acme", D("0.000001")))
     assert (deny.rule, deny.retry_after) == ("hard_limit", 43_185)
-    assert "dayly AI usage limit ($1.00). It resets on 2026-11-11 00:00 UTC" in (deny.message or "")
+    assert "daily AI usage limit ($1.00). It resets on 2026-11-11 00:00 UTC" in (deny.message or "")
     clock.advance(43_185)
     assert g.check(Request("acme", D("1"))).allowed
 
