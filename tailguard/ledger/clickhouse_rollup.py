@@ -4,22 +4,25 @@
 Why not a materialized view: a materialized view sums every row as it is INSERTED, and in a
 ``ReplacingMergeTree`` a replayed or raced event is inserted twice before a merge removes one;
 the view would count it twice, for ever (Langfuse and OpenMeter document this). So the roll-up
-is a REFRESH from the de-duplicated events (each event id once), swapped in a month at a time
-with ``REPLACE PARTITION`` (atomic per partition: a reader sees the old month or the new one,
-never a mix or a double).
+is a REFRESH from the de-duplicated events (each event id once). The roll-up tables are
+partitioned by UTC day, so a changed day is swapped in on its own with ``REPLACE PARTITION``
+(atomic per day: a reader sees the day's old rows or its new ones, never a mix or a double).
 
-When: ``refresh`` compares each UTC day's signature in ``ledger_events`` (rows stored,
-latest insert time) with the one recorded when its roll-up rows were built
+When: ``refresh`` first compares the whole table's signature (rows stored, latest insert:
+``count()`` is read from the parts' metadata, ``max(_inserted)`` is one column) with the sum
+of the recorded ones; when they differ, it compares each UTC day's signature in
+``ledger_events`` with the one recorded when its roll-up rows were built
 (``ledger_rollup_days``) and rebuilds the days that changed: their rows are recomputed from the
-de-duplicated events (``_days_source``), the month's other days are copied as they are, and the
-month is swapped in. It runs when a ClickHouse query context opens (a report never reads a
-stale day). The signature is read BEFORE the rebuild, so an insert racing a rebuild leaves a
+de-duplicated events (``_days_source``) into a staging table, and each day's partition is
+swapped in. It runs when a ClickHouse query context opens (a report never reads a stale
+day). The signature is read BEFORE the rebuild, so an insert racing a rebuild leaves a
 signature that no longer matches: the next refresh rebuilds that day again. Rebuilding is
-idempotent; a refresh killed midway leaves every month either old (its days still marked
-stale) or new.
+idempotent; a refresh killed midway leaves every day either old (still marked stale) or new.
 
-Cost: the changed days' events plus a copy of their month's roll-up rows; a gateway writing
-into today makes the next report rebuild today (measured in BENCHMARKS.md).
+Cost: the changed days' events (a day's rows, de-duplicated in the query; or the month with
+FINAL from ``FINAL_FROM_DAYS`` changed days on), nothing of the unchanged days (measured in
+BENCHMARKS.md). Until 3 Dec 2026 the tables were partitioned by month and a rebuild copied the
+month's other days; ``ensure`` drops tables of that layout (the next refresh rebuilds them).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ DAILY_TABLE = "ledger_rollup_daily"
 STATE_TABLE = "ledger_rollup_days"
 #: the relation names the reports read (``tailguard.ledger.rollup.VIEW`` / ``DAILY_VIEW``)
 VIEWS = {FULL_TABLE: "rollup", DAILY_TABLE: "rollup_daily"}
+#: one partition per UTC day: a changed day is replaced alone
+PARTITION_KEY = "toYYYYMMDD(day)"
 
 
 def _type(t: pa.DataType) -> str:
@@ -66,7 +71,7 @@ def _ddl(db: str, name: str, schema: pa.Schema) -> str:
     cols = ",\n  ".join(f"`{f.name}` {_type(f.type)}" for f in schema)
     return (
         f"CREATE TABLE IF NOT EXISTS {db}.{name} (\n  {cols}\n) ENGINE = MergeTree\n"
-        "PARTITION BY toYYYYMM(day) ORDER BY (customer_id, day)\n"
+        f"PARTITION BY {PARTITION_KEY} ORDER BY (customer_id, day)\n"
         "SETTINGS allow_nullable_key = 1"
     )
 
@@ -81,8 +86,18 @@ def to_clickhouse(sql: str) -> str:
 
 
 def ensure(led: ClickHouseLedger) -> None:
-    """Create the roll-up tables (idempotent)."""
+    """Create the roll-up tables (idempotent). Tables of an older layout (partitioned by
+    month) are dropped with the record of what was built: the next refresh rebuilds them."""
+    from tailguard.ledger.clickhouse import _quote
+
     eng = led.engine()
+    keys = eng.arrow(
+        f"SELECT name, partition_key FROM system.tables WHERE database = "
+        f"{_quote(led.spec.database)} AND name IN ({_quote(FULL_TABLE)}, {_quote(DAILY_TABLE)})"
+    ).to_pylist()
+    if any(k["partition_key"].replace(" ", "") != PARTITION_KEY for k in keys):
+        for table in (FULL_TABLE, DAILY_TABLE, STATE_TABLE):
+            eng.command(f"DROP TABLE IF EXISTS {led.db}.{table}")
     eng.command(_ddl(led.db, FULL_TABLE, ROLLUP_SCHEMA))
     eng.command(_ddl(led.db, DAILY_TABLE, DAILY_SCHEMA))
     eng.command(
@@ -99,6 +114,14 @@ def stale_days(led: ClickHouseLedger) -> dict[int, list[tuple[Any, int, Any]]]:
     from tailguard.ledger.clickhouse import EVENTS_TABLE
 
     eng = led.engine()
+    total = eng.arrow(
+        f"SELECT count() AS n, max(_inserted) AS m FROM {led.db}.{EVENTS_TABLE}"
+    ).to_pylist()[0]
+    recorded = eng.arrow(
+        f"SELECT sum(raw_rows) AS n, max(max_inserted) AS m FROM {led.db}.{STATE_TABLE} FINAL"
+    ).to_pylist()[0]
+    if total["n"] == 0 or (total["n"], total["m"]) == (recorded["n"], recorded["m"]):
+        return {}  # nothing stored, or every day as recorded (no day-by-day scan)
     now = eng.arrow(
         f"SELECT toDate32(ts, 'UTC') AS d, count() AS n, max(_inserted) AS m "
         f"FROM {led.db}.{EVENTS_TABLE} GROUP BY d ORDER BY d"
@@ -139,10 +162,9 @@ def _days_source(led: ClickHouseLedger, in_days: str, n_days: int) -> str:
 
 
 def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, Any]]) -> None:
-    """Recompute the roll-up rows of ``days`` (all in ``month``) from ``events`` (FINAL) and
-    swap the month in whole: its other days' rows are copied as they are (a roll-up row
-    belongs to one UTC day), so the cost is the changed days' events plus the month's roll-up
-    rows, not the month's events."""
+    """Recompute the roll-up rows of ``days`` (all in ``month``) from the de-duplicated
+    events into staging tables, then swap each day's partition in (a roll-up row belongs to
+    one UTC day, and the tables are partitioned by day: the unchanged days are not touched)."""
     from tailguard.analytics.clickhouse import SETTINGS, literal
 
     eng = led.engine()
@@ -157,22 +179,25 @@ def rebuild_days(led: ClickHouseLedger, month: int, days: list[tuple[Any, int, A
             eng.command(f"CREATE TABLE {stage} AS {db}.{table}")
         full_cols = ", ".join(f"`{n}`" for n in ROLLUP_SCHEMA.names)
         daily_cols = ", ".join(f"`{n}`" for n in DAILY_SCHEMA.names)
-        for table, cols in ((FULL_TABLE, full_cols), (DAILY_TABLE, daily_cols)):
-            eng.command(  # the month's unchanged days, as they are
-                f"INSERT INTO {stages[table]} ({cols}) SELECT {cols} FROM {db}.{table} "
-                f"WHERE toYYYYMM(day) = {int(month)} AND day NOT IN ({in_days})"
-            )
         eng.command(
             f"INSERT INTO {stages[FULL_TABLE]} ({full_cols}) "
             f"SELECT {full_cols} FROM ({full_sql}) {SETTINGS}"
         )
-        changed = f"(SELECT * FROM {stages[FULL_TABLE]} WHERE day IN ({in_days}))"
         eng.command(
             f"INSERT INTO {stages[DAILY_TABLE]} ({daily_cols}) "
-            f"SELECT {daily_cols} FROM ({daily_sql(changed)}) {SETTINGS}"
+            f"SELECT {daily_cols} FROM ({daily_sql(stages[FULL_TABLE])}) {SETTINGS}"
         )
         for table, stage in stages.items():
-            eng.command(f"ALTER TABLE {db}.{table} REPLACE PARTITION {int(month)} FROM {stage}")
+            have = {
+                r["p"]
+                for r in eng.arrow(f"SELECT DISTINCT toYYYYMMDD(day) AS p FROM {stage}").to_pylist()
+            }
+            for d, _, _ in days:
+                part = d.year * 10000 + d.month * 100 + d.day
+                if part in have:
+                    eng.command(f"ALTER TABLE {db}.{table} REPLACE PARTITION {part} FROM {stage}")
+                else:  # no roll-up row that day (cannot happen for a day with events)
+                    eng.command(f"ALTER TABLE {db}.{table} DROP PARTITION {part}")
         values = ", ".join(f"({literal(d)}, {int(n)}, {literal(m)})" for d, n, m in days)
         eng.command(f"INSERT INTO {db}.{STATE_TABLE} (day, raw_rows, max_inserted) VALUES {values}")
     finally:

@@ -234,6 +234,37 @@ def test_copy_moves_a_directory_ledger_across_once(tmp_path: Path) -> None:
     assert _cost_and_count(dst) == (Decimal("0.042"), 35)
 
 
+def test_parquet_files_are_read_by_clickhouse_with_the_first_copy_winning(tmp_path: Path) -> None:
+    """``commit_files`` on chdb: ClickHouse reads a file itself (``insert_file``) and leaves out
+    the ids the ledger has; a file that repeats an id goes through the Arrow path, which keeps
+    its first row. By hand: A = e1..e4 at $0.5 (4 new); B = e3, e4 at $7 and e5 at $0.25 (e3,
+    e4 known: 1 new); C = e6 at $1, e6 at $9, e7 at $2 (e6 once, at $1: 2 new, 1 duplicate).
+    Total 4 x 0.5 + 0.25 + 1 + 2 = $5.25 over 7 ids; B's $7 and C's $9 never counted."""
+    import pyarrow.parquet as pq
+
+    book = price_book(tmp_path)
+
+    def parquet(name: str, rows: list[tuple[int, str]]) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(priced(book, [llm(i, cost_usd=c) for i, c in rows]), path)
+        return path
+
+    a = parquet("a", [(i, "0.5") for i in range(1, 5)])
+    b = parquet("b", [(3, "7"), (4, "7"), (5, "0.25")])
+    c = parquet("c", [(6, "1"), (6, "9"), (7, "2")])
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    res = led.insert_file(a)  # the native path takes it
+    assert res is not None and (res.accepted, res.duplicates) == (4, 0)
+    assert led.insert_file(c) is None  # a repeated id: left to the Arrow path
+    res = led.commit_files([b, c])
+    assert (res.accepted, res.duplicates) == (3, 3)
+    assert _cost_and_count(led) == (Decimal("5.25"), 7)
+    stored = led.query(f"SELECT count() AS n FROM {EVENTS_TABLE}").column("n")[0].as_py()
+    assert stored == 7  # not merely hidden by FINAL: never inserted
+    again = led.commit_files([a, b, c])  # a re-run adds nothing
+    assert (again.accepted, again.duplicates) == (0, 10)
+
+
 def test_rows_from_an_older_segment_get_the_new_columns_as_null(tmp_path: Path) -> None:
     """A segment written before the schema gained ``requests`` (and the cost components) is
     copied across with those columns NULL, as the DuckDB ledger reads it (NULL requests: 1)."""

@@ -44,14 +44,21 @@ def test_only_the_days_that_changed_are_rebuilt(tmp_path: Path) -> None:
     led.append([llm(1), llm(2, ts="2026-02-03T00:00:00Z")], prices=book)
     assert refresh(led) == [202601, 202602]
     assert refresh(led) == []  # nothing changed
+    parts = f"SELECT partition, name FROM system.parts WHERE table = '{FULL_TABLE}' AND active"
+    before = led.query(parts).to_pylist()
     led.append([llm(3, ts="2026-02-28T23:59:59Z")], prices=book)
     assert [d for d, _, _ in stale_days(led)[202602]] == [dt.date(2026, 2, 28)]
     assert refresh(led) == [202602]
+    after = led.query(parts).to_pylist()
+    # one partition per day: Jan 5 and Feb 3 keep their parts, Feb 28 is a new partition
+    assert sorted(r["partition"] for r in before) == ["20260105", "20260203"]
+    assert [r for r in after if r["partition"] != "20260228"] == before
+    assert sorted(r["partition"] for r in after) == ["20260105", "20260203", "20260228"]
     rows = led.query(
         f"SELECT day, sum(cost_usd) AS c, sum(events) AS n FROM {FULL_TABLE} GROUP BY day "
         "ORDER BY day"
     ).to_pylist()
-    assert rows == [  # Feb 3 copied as it was, Feb 28 added, January untouched
+    assert rows == [  # Feb 3 and January untouched, Feb 28 added
         {"day": dt.date(2026, 1, 5), "c": Decimal("0.0012"), "n": 1},
         {"day": dt.date(2026, 2, 3), "c": Decimal("0.0012"), "n": 1},
         {"day": dt.date(2026, 2, 28), "c": Decimal("0.0012"), "n": 1},
@@ -124,3 +131,30 @@ def test_the_rollup_rows_equal_duckdbs(
                 assert abs(a - b) <= 1e-9 * max(1.0, abs(b))
             else:
                 assert a == b
+
+
+def test_rollup_tables_partitioned_by_month_are_rebuilt_by_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger whose roll-ups were built before the per-day layout (partitioned by month) is
+    rebuilt in the new layout by the next refresh, with the same sums."""
+    from tailguard.ledger import clickhouse_rollup
+
+    book = price_book(tmp_path)
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    led.append([llm(1), llm(2, ts="2026-01-20T00:00:00Z")], prices=book)
+    with monkeypatch.context() as m:  # the old layout, recorded as up to date (but empty)
+        m.setattr(clickhouse_rollup, "PARTITION_KEY", "toYYYYMM(day)")
+        clickhouse_rollup.ensure(led)
+    key = f"SELECT partition_key AS k FROM system.tables WHERE name = '{FULL_TABLE}'"
+    assert led.query(key).column("k")[0].as_py() == "toYYYYMM(day)"
+    for d, n, ins in stale_days(led)[202601]:
+        led.engine().command(
+            f"INSERT INTO {clickhouse_rollup.STATE_TABLE} (day, raw_rows, max_inserted) "
+            f"VALUES ('{d}', {n}, '{ins:%Y-%m-%d %H:%M:%S.%f}')"
+        )
+    assert stale_days(led) == {}
+    assert refresh(led) == [202601]  # the old layout and its record dropped: every day rebuilt
+    assert led.query(key).column("k")[0].as_py() == "toYYYYMMDD(day)"
+    assert _cost(led, FULL_TABLE) == Decimal("0.0024")
+    assert refresh(led) == []
