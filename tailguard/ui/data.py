@@ -12,8 +12,10 @@ our own are the day-by-day series of ``tailguard.ui.series``.
 Two small caches, both keyed by the ledger's content (its live segment list, and the mtimes of
 the customers file and the invoice allocations: an ingest, a compaction, a customers import or a
 ``reconcile --allocate`` changes the key, so nothing stale is ever served): the per-customer
-table of a window (``Source.customer_rows``), which sorting, filtering and paging the customers
-page re-use instead of re-aggregating the ledger on every click; and each page's payload for its
+table of a window (``Source.customer_table``: the rows, and their filter and rank columns in an
+in-memory DuckDB table, ``tailguard.ui.table``), which sorting, filtering and paging the
+customers page query in SQL instead of re-aggregating the ledger on every click; and each
+page's payload for its
 query (``Source.cached``), so a page opened twice, or by two people, is computed once. A ledger
 is append-only between those changes, so a cached payload is the payload.
 """
@@ -34,6 +36,7 @@ from tailguard.analytics.context import QueryContext
 from tailguard.analytics.period import Window, is_given, window
 from tailguard.errors import ArgumentError, NoDataError
 from tailguard.ledger import Ledger
+from tailguard.ui.table import CustomerTable
 
 __all__ = [
     "PAGES",
@@ -50,6 +53,8 @@ __all__ = [
 
 #: idle connections kept per ledger content
 POOL = 4
+#: the windows whose customers table is kept (least recently used dropped first)
+MAX_TABLES = 8
 #: rows per page of the customers table: the default and the most one page may ask for
 PER_PAGE = 50
 MAX_PER_PAGE = 1000
@@ -64,9 +69,10 @@ class Source:
     ledger: Ledger
     policy: Any = None
     diagnose_config: Any = None
-    _cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = field(
+    _tables: OrderedDict[tuple[Any, ...], CustomerTable] = field(
         default_factory=OrderedDict, repr=False
     )
+    _db: Any = field(default=None, repr=False)
     _pages: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
     _pool: list[Any] = field(default_factory=list, repr=False)
     _pool_version: Any = field(default=None, repr=False)
@@ -141,31 +147,49 @@ class Source:
             if not keep:
                 con.close()
 
-    def customer_rows(
-        self, win: Window, sort: str = "cost_usd", ctx: QueryContext | None = None
-    ) -> list[dict[str, Any]]:
-        """``customer_report(ledger, window=win, sort=sort)``, cached (module docstring)."""
-        from tailguard.analytics.customers import sort_rows
+    def _database(self) -> Any:
+        """The in-memory DuckDB database the customers tables live in (one per Source)."""
+        with self._lock:
+            if self._db is None:
+                import duckdb
+
+                self._db = duckdb.connect(":memory:")
+            return self._db
+
+    def customer_table(self, win: Window, ctx: QueryContext | None = None) -> CustomerTable:
+        """The window's per-customer table (``customer_report``'s rows, and their filter and
+        rank columns in DuckDB: ``tailguard.ui.table``), cached (module docstring)."""
         from tailguard.analytics.report import customer_report
+        from tailguard.ui.table import CustomerTable
 
         if ctx is None:
             with self.open() as own:
-                return self.customer_rows(win, sort, own)
-        if not self.cache:
-            rows = customer_report(ctx, window=win)
-            return rows if sort == "cost_usd" else sort_rows(rows, sort)
-        key = (win, self.version())
-        with self._lock:
-            rows = self._cache.get(key)
-            if rows is not None:
-                self._cache.move_to_end(key)
-        if rows is None:
-            rows = customer_report(ctx, window=win)  # by cost, descending
+                return self.customer_table(win, own)
+        key: tuple[Any, ...] = (win, self.version())
+        if self.cache:
             with self._lock:
-                self._cache[key] = rows
-                while len(self._cache) > 8:
-                    self._cache.popitem(last=False)
-        return rows if sort == "cost_usd" else sort_rows(rows, sort)
+                table = self._tables.get(key)
+                if table is not None:
+                    self._tables.move_to_end(key)
+                    return table
+        else:  # computed afresh each time: a key of its own, dropped as others come
+            key = (win, object())
+        rows = customer_report(ctx, window=win)
+        table = CustomerTable(self._database(), rows, _statuses(rows))
+        with self._lock:
+            self._tables[key] = table
+            old = []
+            while len(self._tables) > MAX_TABLES:
+                old.append(self._tables.popitem(last=False)[1])
+        for t in old:
+            t.drop()
+        return table
+
+    def customer_rows(
+        self, win: Window, sort: str = "cost_usd", ctx: QueryContext | None = None
+    ) -> list[dict[str, Any]]:
+        """``customer_report(ledger, window=win, sort=sort)``, from the cached table."""
+        return self.customer_table(win, ctx).select(sort)[0]
 
 
 def _text(params: Mapping[str, str], name: str) -> str | None:
@@ -380,55 +404,50 @@ def _statuses(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 def customers_page(src: Source, q: Query) -> dict[str, Any]:
     """The per-customer table (``customer_report``: ``report customers``' rows), filtered,
-    sorted and paged. ``rows`` is exactly what ``tailguard report customers --sort S --limit N
-    --json`` prints when no filter or page is given. ``status`` is the margin band of
-    ``margins`` (``margin_status``); ``shape`` keeps the customers the diagnosis puts in the
-    tail with that shape (``diagnose``)."""
-    from tailguard.analytics.customers import CUSTOMER_FIELDS, sort_rows
+    sorted and paged in SQL over the window's cached table (``tailguard.ui.table``). ``rows``
+    is exactly what ``tailguard report customers --sort S --limit N --json`` prints when no
+    filter or page is given. ``status`` is the margin band of ``margins`` (``margin_status``);
+    ``shape`` keeps the customers the diagnosis puts in the tail with that shape
+    (``diagnose``)."""
+    from tailguard.analytics.customers import CUSTOMER_FIELDS
 
     if q.sort not in CUSTOMER_FIELDS:
         raise ArgumentError(
             "sort", f"unknown field {q.sort!r}; one of {', '.join(CUSTOMER_FIELDS)}"
         )
     win = q.window()
-    rows = src.customer_rows(win, q.sort)
-    if q.order == "asc":
-        rows = sort_rows(rows, q.sort, descending=False)
-    statuses = _statuses(rows)
-    shapes: dict[str, list[str]] = {}
+    table = src.customer_table(win)
+    shapes = None
     if q.shape:
         from tailguard.analytics.diagnose import diagnose
 
-        with src.open() as ctx:
-            found = diagnose(ctx, win, config=src.diagnose_config)
-        shapes = {d["customer_id"]: d["shapes"] for d in found}
-    kept = [
-        r
-        for r in rows
-        if (q.tier is None or r["tier"] == q.tier)
-        and (q.segment is None or r["segment"] == q.segment)
-        and (q.status is None or statuses[r["customer_id"]] == q.status)
-        and (q.shape is None or q.shape in shapes.get(r["customer_id"], ()))
-    ]
-    if q.limit:
-        kept = kept[: q.limit]
-    total = len(kept)
+        def find() -> list[dict[str, Any]]:
+            with src.open() as ctx:
+                return diagnose(ctx, win, config=src.diagnose_config)
+
+        shapes = table.shapes(find)
     per = q.per or (PER_PAGE if q.page else None)
     page = q.page or 1
-    shown = kept[(page - 1) * per : page * per] if per else kept
+    shown, total = table.select(
+        q.sort,
+        descending=q.order == "desc",
+        where={"tier": q.tier, "segment": q.segment, "status": q.status},
+        shape=q.shape,
+        shapes_table=shapes,
+        limit=q.limit,
+        offset=(page - 1) * per if per else 0,
+        count=per,
+    )
     return {
         "rows": shown,
-        "statuses": {r["customer_id"]: statuses[r["customer_id"]] for r in shown},
+        "statuses": {r["customer_id"]: table.statuses[r["customer_id"]] for r in shown},
         "total": total,
         "page": page,
         "per": per,
         "pages": max(1, -(-total // per)) if per else 1,
-        "tiers": sorted({r["tier"] for r in rows if r["tier"]}),
-        "segments": sorted({r["segment"] for r in rows if r["segment"]}),
-        "window": {
-            "start": rows[0]["window_start"] if rows else None,
-            "end": rows[0]["window_end"] if rows else None,
-        },
+        "tiers": table.tiers,
+        "segments": table.segments,
+        "window": table.window(),
     }
 
 
@@ -473,7 +492,9 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
         require_events(ctx, win, customer=customer)
         diag_of = _start(diagnosis)  # the slowest call, on its own connection, meanwhile
         stated = bounded(ctx, win)
-        row = next(r for r in src.customer_rows(win, ctx=ctx) if r["customer_id"] == customer)
+        row = src.customer_table(win, ctx).row(customer)
+        if row is None:  # not after require_events; a ledger that changed in between
+            raise NoDataError(f"no events of {customer!r} in this window", customer=customer)
         ren = renewal(ctx, customer, as_of=q.as_of)
         by_kind = series.daily_spend(ctx, win, customer=customer)
         by_model = series.daily_spend(ctx, win, by="model", customer=customer)

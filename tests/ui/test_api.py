@@ -45,6 +45,13 @@ def _dec(text: str) -> Any:
             ["--sort", "cost_per_successful_task", "--limit", "2"],
         ),
         ("from=2025-06-01&to=2025-06-10", ["--from", "2025-06-01", "--to", "2025-06-10"]),
+        # June: only WIN has a successful task; the four null costs per win go last in the
+        # CLI's order (customer id: GHOST, LEAN, LLM, NONE), not the table's cost order
+        (
+            f"{JUNE}&sort=cost_per_successful_task",
+            ["--period", "2025-06", "--sort", "cost_per_successful_task"],
+        ),
+        (f"{JUNE}&sort=tier", ["--period", "2025-06", "--sort", "tier"]),
     ],
 )
 def test_customers_twin_is_report_customers_json(
