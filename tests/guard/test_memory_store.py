@@ -91,3 +91,41 @@ def test_odd_ids_are_hashed_into_keys(bad, clock):
     assert d.allowed
     g.settle(d.reservation, D("0.5"))
     assert g.status(bad)["spent"] == D("0.5")
+
+
+def test_checks_and_settles_never_write_the_journal_file(tmp_path, clock):
+    """The journal is written by the flusher thread (here: never within the test) and by
+    close(), not by a check or settle: 300 settles make ~17 KB of lines, twice a file buffer's
+    8 KiB, yet the file stays as the open left it; close() writes all 300."""
+    store = MemoryStore(tmp_path, flush_interval_s=3600)
+    g = Guard(policy({"overage": "payg"}), store, clock=clock)
+    size = (tmp_path / JOURNAL).stat().st_size
+    for i in range(300):
+        g.settle(g.check(Request(f"customer-{i % 7}", D("0.02"))).reservation, D("0.01"))
+    assert (tmp_path / JOURNAL).stat().st_size == size
+    g.close()
+    lines = (tmp_path / JOURNAL).read_text().splitlines()
+    assert len(lines) == 300 and all(line.startswith("S\t") for line in lines)
+    g2 = Guard(policy({"overage": "payg"}), MemoryStore(tmp_path), clock=clock)
+    # customer-0 settled at i = 0, 7, ..., 294: 43 times $0.01
+    assert g2.status("customer-0")["spent"] == D("0.43")
+    g2.close()
+
+
+def test_expired_keys_are_swept_by_checks(clock):
+    """Without calling the sweep: after 4,096 checks (more than the store's keys) the keys
+    that expired are gone. 50 customers leave a minute window each (rpm), a budget and a
+    reservation set; 40 days later one customer's checks sweep the other 49's."""
+    g = Guard(policy({"overage": "payg", "rpm": 10**6}), MemoryStore(), clock=clock)
+    for i in range(50):
+        g.release(g.check(Request(f"c{i}", D("0.01"))).reservation)
+    st = g.store
+    assert isinstance(st, MemoryStore)
+    assert len(st._rates) == 50
+    clock.advance(40 * 86400)
+    for _ in range(4096):
+        g.release(g.check(Request("c0", D("0.01"))).reservation)
+    # left: c0's current minute window and budget (the sweep ran before its first new check
+    # was applied, or after: either way nothing of c1..c49 is left)
+    assert all(k.startswith("tg:{c0}:") for k in [*st._rates, *st._caps])
+    g.close()
