@@ -171,9 +171,13 @@ class Compiled:
         "hard",
         "lean",
         "lim",
+        "minute_w",
         "on_exceed",
         "prefix",
         "res_key",
+        "rules_no_user",
+        "rules_user",
+        "shapes",
         "soft",
         "units",
         "usd",
@@ -200,6 +204,17 @@ class Compiled:
         #: ``(start_ms, end_ms, budget key, alert key or None, budget expiry)``; replaced whole
         #: (one assignment), so a thread never reads half of a new period
         self.window: tuple[int, int, str, str | None, int] = (0, 0, "", None, 0)
+        #: ``(minute, windows' expiry, the rpm window or None, the tpm key or None)`` of the
+        #: current minute, replaced whole like ``window``. The rpm ``Rate`` is one object shared
+        #: by every plan of the minute (its amount is always one call; nothing mutates a plan)
+        self.minute_w: tuple[int, int, Rate | None, str | None] = (-1, 0, None, None)
+        rules = [r for r, v in (("rpm", lim.rpm), ("user_rpm", lim.user_rpm)) if v is not None]
+        tpm = ["tpm"] if lim.tpm is not None else []
+        #: the rate windows' rule names, in plan order, with and without a user window
+        self.rules_user = rules + tpm
+        self.rules_no_user = [r for r in rules if r != "user_rpm"] + tpm
+        #: ``(units, cap rules, budget index)`` per cap shape (``_shape``), shared by its plans
+        self.shapes = tuple(_shape_lists(k, lim.budget_unit) for k in range(8))
 
     def period(self, now_ms: int) -> tuple[int, int, str, str | None, int]:
         """The budget period holding ``now_ms``: the cached window, or the next one."""
@@ -212,6 +227,38 @@ class Compiled:
         w = (start, end, f"{p}b:{self.lim.budget_unit}:{label}", akey, end + KEEP_MS)
         self.window = w
         return w
+
+    def minute(self, minute: int) -> tuple[int, int, Rate | None, str | None]:
+        """The customer's rate windows of ``minute``: the cached ones, or the next ones."""
+        w = self.minute_w
+        if w[0] == minute:
+            return w
+        lim, p = self.lim, self.prefix
+        rexp = (minute + 2) * 60_000
+        rpm = Rate(f"{p}rm:{minute}", lim.rpm, 1, rexp) if lim.rpm is not None else None
+        w = (minute, rexp, rpm, f"{p}tm:{minute}" if lim.tpm is not None else None)
+        self.minute_w = w
+        return w
+
+
+#: cap shapes: a session velocity cap first (4), then the budget, then a task's step (2) and
+#: dollar (1) ceilings
+_VELOCITY, _TASK_STEPS, _TASK_USD = 4, 2, 1
+
+
+def _shape_lists(shape: int, budget_unit: str) -> tuple[list[str], list[str], int]:
+    """The unit and rule lists of a plan whose caps are ``shape``, and the budget's index."""
+    units, rules = [budget_unit], ["hard_limit"]
+    if shape & _VELOCITY:
+        units.insert(0, "usd")
+        rules.insert(0, "session_velocity")
+    if shape & _TASK_STEPS:
+        units.append("step")
+        rules.append("task_max_llm_calls")
+    if shape & _TASK_USD:
+        units.append("usd")
+        rules.append("task_max_cost_usd")
+    return units, rules, 1 if shape & _VELOCITY else 0
 
 
 #: shared, never mutated: the unit and rule lists of a budget-only plan
@@ -279,56 +326,51 @@ class Planner:
             )
         p = c.prefix
         minute = now_ms // 60_000
-        rexp = (minute + 2) * 60_000
-        rates: list[Rate] = []
-        rate_rules: list[str] = []
-        tpm_key = None
-        if lim.rpm is not None:
-            rates.append(Rate(f"{p}rm:{minute}", lim.rpm, 1, rexp))
-            rate_rules.append("rpm")
-        if lim.user_rpm is not None and req.user_id is not None:
+        mw = c.minute_w
+        if mw[0] != minute:
+            mw = c.minute(minute)
+        _m, rexp, rpm, tpm_key = mw
+        rates: list[Rate] = [rpm] if rpm is not None else []
+        if req.user_id is not None and lim.user_rpm is not None:
             rates.append(Rate(f"{p}u:{key_id(req.user_id)}:{minute}", lim.user_rpm, 1, rexp))
-            rate_rules.append("user_rpm")
-        if lim.tpm is not None:
-            tpm_key = f"{p}tm:{minute}"
+            rate_rules = c.rules_user
+        else:
+            rate_rules = c.rules_no_user
+        if tpm_key is not None:
             rates.append(Rate(tpm_key, lim.tpm, est_tok, rexp))
-            rate_rules.append("tpm")
-        caps = [budget]
-        units = [lim.budget_unit]
-        cap_rules = ["hard_limit"]
         kill_key = None
+        shape = 0
         if req.session_id is not None:
             s = key_id(req.session_id)
             kill_key = f"{p}k:{s}"
             if lim.session_max_per_hour is not None:
                 hour, into = divmod(now_ms, 3_600_000)
-                caps.insert(
-                    0,
-                    Cap(
-                        f"{p}v:{s}:{hour}",
-                        lim.session_max_per_hour,
-                        est,
-                        KILL,
-                        (hour + 2) * 3_600_000,
-                        prev_key=f"{p}v:{s}:{hour - 1}",
-                        prev_weight_bp=(3_600_000 - into) * 10_000 // 3_600_000,
-                    ),
+                velocity = Cap(
+                    f"{p}v:{s}:{hour}",
+                    lim.session_max_per_hour,
+                    est,
+                    KILL,
+                    (hour + 2) * 3_600_000,
+                    f"{p}v:{s}:{hour - 1}",
+                    (3_600_000 - into) * 10_000 // 3_600_000,
                 )
-                units.insert(0, "usd")
-                cap_rules.insert(0, "session_velocity")
-        budget_index = len(caps) - 1
+                caps = [velocity, budget]
+                shape = _VELOCITY
+            else:
+                caps = [budget]
+        else:
+            caps = [budget]
         if req.task_id is not None:
             t = key_id(req.task_id)
             if lim.task_max_llm_calls is not None:
                 caps.append(
                     Cap(f"{p}ts:{t}", lim.task_max_llm_calls, 1, DENY, now_ms + TASK_TTL_MS)
                 )
-                units.append("step")
-                cap_rules.append("task_max_llm_calls")
+                shape |= _TASK_STEPS
             if lim.task_max_cost is not None:
                 caps.append(Cap(f"{p}t:{t}", lim.task_max_cost, est, DENY, now_ms + TASK_TTL_MS))
-                units.append("usd")
-                cap_rules.append("task_max_cost_usd")
+                shape |= _TASK_USD
+        units, cap_rules, budget_index = c.shapes[shape]
         return Prep(
             now_ms,
             c.res_key,
