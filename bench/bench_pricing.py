@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tailguard.errors import UnknownModelError
-from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA, MONEY
+from tailguard.events.schema import INPUT_COLUMNS, INPUT_SCHEMA, MONEY
 from tailguard.pricing import PriceBook, price_table
 
 MODELS = [
@@ -109,7 +109,7 @@ def make_table(n: int, *, seed: int = 7) -> pa.Table:
     }
     arrays = []
     for name in INPUT_COLUMNS:
-        typ = LEDGER_SCHEMA.field(name).type
+        typ = INPUT_SCHEMA.field(name).type
         arrays.append(cols[name].cast(typ) if name in cols else pa.nulls(n, typ))
     return pa.Table.from_arrays(arrays, names=list(INPUT_COLUMNS))
 

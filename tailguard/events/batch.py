@@ -22,14 +22,13 @@ import pyarrow.compute as pc
 
 from tailguard.errors import ConfigError
 from tailguard.events.schema import (
-    INPUT_COLUMNS,
-    LEDGER_SCHEMA,
+    INPUT_SCHEMA,
     MONEY_COLUMNS,
     NULL_DEFAULTS,
 )
 from tailguard.vocabulary import KINDS
 
-INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
+__all__ = ["INPUT_SCHEMA"]  # re-exported: the readers import it from here
 DEFAULT_BATCH_ROWS = 500_000
 NANO = Decimal("1e-9")
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
@@ -133,6 +132,7 @@ def split_error(msg: str) -> tuple[str, str]:
         return name, "missing required field"
     for name in (
         "cache_read_tokens",
+        "cache_write_1h_tokens",
         "reasoning_tokens",
         "reported_cost_usd",
         "cost_usd",

@@ -129,8 +129,14 @@ def _breaks_rules(table: pa.Table, window: TsWindow) -> bool:
     )
     bad = pc.or_(
         pc.greater(cached, table.column("input_tokens")),
-        pc.greater(
-            pc.fill_null(table.column("reasoning_tokens"), 0), table.column("output_tokens")
+        pc.or_(
+            pc.greater(
+                pc.fill_null(table.column("reasoning_tokens"), 0), table.column("output_tokens")
+            ),
+            pc.greater(
+                pc.fill_null(table.column("cache_write_1h_tokens"), 0),
+                pc.fill_null(table.column("cache_write_tokens"), 0),
+            ),
         ),
     )
     bad = pc.and_(llm, pc.fill_null(bad, False))

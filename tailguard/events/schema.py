@@ -48,6 +48,7 @@ NULL_DEFAULTS: dict[str, object] = {
     "requests": 1,
     "cache_read_tokens": 0,
     "cache_write_tokens": 0,
+    "cache_write_1h_tokens": 0,
     "reasoning_tokens": 0,
     "status": "ok",
     "queries": 1,
@@ -92,6 +93,13 @@ class _LlmCallFields(_Envelope, tag="llm_call"):
     reported_cost_usd: Decimal | None = None
     latency_ms: NonNegFloat | None = None
     status: Status | None = "ok"
+    #: pricing inputs (``PRICING_INPUTS``): read when the call is priced, folded into its cost
+    #: and not stored. The 1-hour cache writes among ``cache_write_tokens`` (Anthropic's
+    #: ``cache_creation.ephemeral_1h_input_tokens``: 2x the input rate, not 1.25x) ...
+    cache_write_1h_tokens: NonNegInt | None = 0
+    #: ... and the tier the call was served at: ``batch`` (OpenAI's Batch API, Anthropic's
+    #: Message Batches: half price), ``flex``, ``priority``; null or ``standard``: standard
+    service_tier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class _ToolCallFields(_Envelope, tag="tool_call"):
@@ -145,6 +153,11 @@ class LlmCall(_LlmCallFields, tag="llm_call"):
             raise ValueError(
                 "cache_read_tokens + cache_write_tokens exceed input_tokens "
                 "(input_tokens must include cache tokens, OpenTelemetry convention)"
+            )
+        if (self.cache_write_1h_tokens or 0) > (self.cache_write_tokens or 0):
+            raise ValueError(
+                "cache_write_1h_tokens exceed cache_write_tokens "
+                "(cache_write_tokens must include the 1-hour writes)"
             )
         if (self.reasoning_tokens or 0) > self.output_tokens:
             raise ValueError(
@@ -259,7 +272,21 @@ COMPONENT_COLUMNS: tuple[str, ...] = (
     "output_cost_usd",
 )
 
-#: columns an input file may carry (the ledger schema minus what pricing fills in)
-INPUT_COLUMNS: tuple[str, ...] = tuple(
-    n for n in LEDGER_SCHEMA.names if n not in ("cost_source", "unpriced", *COMPONENT_COLUMNS)
+#: input columns that pricing reads and the ledger does not store: folded into the cost when
+#: the event is priced (``tailguard.pricing``), so old ledgers and a ClickHouse ledger need no
+#: new column. An ``llm_call``'s fields (see ``_LlmCallFields``).
+PRICING_INPUTS = pa.schema([("cache_write_1h_tokens", pa.int64()), ("service_tier", pa.string())])
+
+#: columns an input file may carry (the ledger schema minus what pricing fills in, plus the
+#: pricing inputs)
+INPUT_COLUMNS: tuple[str, ...] = (
+    *(n for n in LEDGER_SCHEMA.names if n not in ("cost_source", "unpriced", *COMPONENT_COLUMNS)),
+    *PRICING_INPUTS.names,
+)
+#: ``INPUT_COLUMNS`` typed as in ``LEDGER_SCHEMA`` (``PRICING_INPUTS`` for those)
+INPUT_SCHEMA = pa.schema(
+    [
+        LEDGER_SCHEMA.field(n) if n in LEDGER_SCHEMA.names else PRICING_INPUTS.field(n)
+        for n in INPUT_COLUMNS
+    ]
 )

@@ -68,6 +68,7 @@ INT_COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "queries",
     "reranks",
@@ -137,6 +138,13 @@ def _value_checks() -> list[tuple[str, str, str]]:
         )
     for col in ("model", "tool", "rule"):
         checks.append((f"{_owned(col)} AND {col} = ''", col, "must not be empty"))
+    checks.append(
+        (
+            f"{_owned('service_tier')} AND length(service_tier) > 64",
+            "service_tier",
+            "longer than 64 characters",
+        )
+    )
     for col in ID_COLUMNS:
         checks.append((f"length({col}) > 512", col, "longer than 512 characters"))
     for col in ("attempt", "requests"):
@@ -155,6 +163,13 @@ def _value_checks() -> list[tuple[str, str, str]]:
             "cache_read_tokens",
             "cache_read_tokens + cache_write_tokens exceed input_tokens "
             "(input_tokens must include cache tokens, OpenTelemetry convention)",
+        ),
+        (
+            "kind = 'llm_call' AND coalesce(cache_write_1h_tokens, 0)"
+            " > coalesce(cache_write_tokens, 0)",
+            "cache_write_1h_tokens",
+            "cache_write_1h_tokens exceed cache_write_tokens "
+            "(cache_write_tokens must include the 1-hour writes)",
         ),
         (
             "kind = 'llm_call' AND coalesce(reasoning_tokens, 0) > output_tokens",

@@ -34,8 +34,9 @@ from tailguard.events.sql import normalized_select, problem_case
 from tailguard.importers.mapping import ImportMap
 from tailguard.importers.records import Record, read_records
 
-#: (record, map) -> the event's input columns, or None for a record that is not a model call
-Converter = Callable[[Record, ImportMap], "dict[str, Any] | None"]
+#: (record, map) -> the event's input columns, or None for a record that is not a model call;
+#: a list for a record that is several events (a usage result and its web searches)
+Converter = Callable[[Record, ImportMap], "dict[str, Any] | list[dict[str, Any]] | None"]
 
 #: (path, map, *, batch_rows, window, counts) -> validated batches: one per source
 Reader = Callable[..., Iterator[Batch]]
@@ -154,8 +155,9 @@ def read_source(
                     if counts is not None:
                         counts["skipped"] = counts.get("skipped", 0) + 1
                     continue
-                ev["_row"] = line
-                rows.append(ev)
+                for one in ev if isinstance(ev, list) else [ev]:
+                    one["_row"] = line
+                    rows.append(one)
             if len(rows) >= batch_rows:
                 yield _validated(con, name, rows, rejects, win, n)
                 rows, rejects = [], []

@@ -205,7 +205,9 @@ def _mapping_sql(mp: ImportMap) -> str:
           CAST(NULL AS DECIMAL(18, 9)) AS amount_usd,
           CAST(round_even(TRY_CAST(NULLIF(spend, '') AS DECIMAL(38, 18)), 9)
                AS DECIMAL(18, 9)) AS reported_cost_usd,
-          CAST(NULL AS DECIMAL(18, 9)) AS cost_usd
+          CAST(NULL AS DECIMAL(18, 9)) AS cost_usd,
+          CAST(NULL AS BIGINT) AS cache_write_1h_tokens,
+          CAST(NULL AS VARCHAR) AS service_tier
         FROM (SELECT *, {", ".join(f"{v} AS {k}" for k, v in inner.items())} FROM src)
     """
 

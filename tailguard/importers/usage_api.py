@@ -18,10 +18,19 @@ stays right; the row's ``ts`` is the bucket's start.
   ``uncached_input_tokens`` excludes the cache, so input = uncached + cache reads + cache
   writes (``cache_creation.ephemeral_5m_input_tokens`` + ``ephemeral_1h_input_tokens``; the flat
   ``cache_creation_5m_input_tokens`` / ``_1h_`` spellings are read too); cache reads are
-  ``cache_read_input_tokens``. The report has **no request count**: a row counts as one request
-  (``requests`` null), which undercounts calls; tokens and cost are exact. Customer:
-  ``workspace_id``, then ``api_key_id``. Event id: ``anthropic-usage:`` + the bucket's start and
-  every group key.
+  ``cache_read_input_tokens``. The 1-hour writes are also ``cache_write_1h_tokens``, priced at
+  their own rate (2x input, not the 5-minute 1.25x). The report has **no request count**: a
+  row counts as one request (``requests`` null), which undercounts calls; tokens and cost are
+  exact. Customer: ``workspace_id``, then ``api_key_id``. Event id: ``anthropic-usage:`` + the
+  bucket's start and every group key. ``server_tool_use.web_search_requests`` becomes that many
+  ``tool_call`` events (tool ``web_search``, one per search, ids ``...:web_search:N``) whose
+  ``cost_usd`` is the search price (genai-prices' ``web_searches_kcount`` of the model, else
+  the documented $10 per 1,000).
+
+Batch: OpenAI's ``batch: true`` (a result of a query grouped by ``batch``) and Anthropic's
+``service_tier: "batch"`` set the event's ``service_tier`` to ``batch``, priced at the batch
+rate (half the standard one; see ``PriceBook.resolve``). A report not grouped by batch /
+service tier carries no marker: its batch calls are priced at standard rates.
 
 The reports carry no cost: tailguard prices the tokens (``cost_source = price``), and the
 provider's invoice is compared with ``tailguard reconcile``. A result without a model (the
@@ -32,11 +41,13 @@ customer (not grouped by project / workspace / API key): re-run the query with `
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from tailguard.importers.convert import Problem, integer, timestamp
 from tailguard.importers.mapping import ImportMap, excluded, first
 from tailguard.importers.records import Record
+from tailguard.pricing import PriceBook
 
 OPENAI_CUSTOMER = ("project_id", "api_key_id", "user_id")
 OPENAI_KEYS = ("project_id", "api_key_id", "user_id", "model", "batch")
@@ -56,6 +67,12 @@ def explode(rec: Record) -> Iterator[tuple[str, Record]]:
     for i, r in enumerate(results):
         where = f"results[{i}]"
         yield where, ({**times, **r} if isinstance(r, dict) else {"__error__": "not an object"})
+
+
+@lru_cache(maxsize=1)
+def _book() -> PriceBook:
+    """genai-prices' own prices (no operator file): what a web search costs."""
+    return PriceBook()
 
 
 def _customer(rec: Record, mp: ImportMap, default: tuple[str, ...]) -> str:
@@ -108,11 +125,22 @@ def convert_openai(rec: Record, mp: ImportMap) -> dict[str, Any] | None:
         "output_tokens": integer(rec, "output_tokens", default=0),
         "cache_read_tokens": cached,
         "cache_write_tokens": 0,
+        "service_tier": _openai_tier(rec),
     }
 
 
-def convert_anthropic(rec: Record, mp: ImportMap) -> dict[str, Any] | None:
-    """One result of the messages usage report as an aggregate ``llm_call``."""
+def _openai_tier(rec: Record) -> str | None:
+    """``batch`` for a Batch API result (``batch: true``), else the result's ``service_tier``."""
+    b = rec.get("batch")
+    if b is True or (isinstance(b, str) and b.strip().lower() == "true"):
+        return "batch"
+    tier = rec.get("service_tier")
+    return str(tier) if tier else None
+
+
+def convert_anthropic(rec: Record, mp: ImportMap) -> list[dict[str, Any]] | None:
+    """One result of the messages usage report as an aggregate ``llm_call`` and one
+    ``tool_call`` per server-side web search."""
     if mp.exclude and excluded(rec, mp, None):
         return None
     start = rec.get("starting_at")
@@ -127,20 +155,52 @@ def convert_anthropic(rec: Record, mp: ImportMap) -> dict[str, Any] | None:
         w5 = integer(rec, "cache_creation_5m_input_tokens", default=0) or 0
         w1 = integer(rec, "cache_creation_1h_input_tokens", default=0) or 0
     output = integer(rec, "output_tokens", default=0) or 0
-    if uncached + cache_read + w5 + w1 + output == 0:
+    tools = rec.get("server_tool_use")
+    searches = integer(tools, "web_search_requests", default=0) if isinstance(tools, dict) else 0
+    searches = searches or 0
+    if searches < 0:
+        raise Problem("server_tool_use.web_search_requests", f"must be >= 0, got {searches}")
+    if uncached + cache_read + w5 + w1 + output + searches == 0:
         return None  # an empty bucket: no call, nothing to record
-    return {
-        "event_id": _key("anthropic-usage", start, rec, ANTHROPIC_KEYS),
-        "kind": "llm_call",
+    key = _key("anthropic-usage", start, rec, ANTHROPIC_KEYS)
+    customer = _customer(rec, mp, ANTHROPIC_CUSTOMER)
+    model = _model(rec)
+    envelope = {
         "ts": ts,
-        "customer_id": _customer(rec, mp, ANTHROPIC_CUSTOMER),
+        "customer_id": customer,
         "user_id": first(rec, mp.rules("user", ()), None),
         "feature": first(rec, mp.rules("feature", ()), None),
-        "provider": "anthropic",
-        "model": _model(rec),
-        "requests": None,  # the report has no request count: one row, one request
-        "input_tokens": uncached + cache_read + w5 + w1,
-        "output_tokens": output,
-        "cache_read_tokens": cache_read,
-        "cache_write_tokens": w5 + w1,
     }
+    events: list[dict[str, Any]] = []
+    if uncached + cache_read + w5 + w1 + output:
+        tier = rec.get("service_tier")
+        events.append(
+            {
+                "event_id": key,
+                "kind": "llm_call",
+                **envelope,
+                "provider": "anthropic",
+                "model": model,
+                "requests": None,  # the report has no request count: one row, one request
+                "input_tokens": uncached + cache_read + w5 + w1,
+                "output_tokens": output,
+                "cache_read_tokens": cache_read,
+                "cache_write_tokens": w5 + w1,
+                "cache_write_1h_tokens": w1,
+                "service_tier": str(tier) if tier else None,
+            }
+        )
+    if searches:
+        price = _book().web_search_usd(model, provider="anthropic", at=ts)
+        events += [
+            {
+                "event_id": f"{key}:web_search:{i}",
+                "kind": "tool_call",
+                **envelope,
+                "tool": "web_search",
+                "tool_kind": "read",
+                "cost_usd": price,
+            }
+            for i in range(searches)
+        ]
+    return events

@@ -61,6 +61,8 @@ class PriceTier:
     output_mtok: Decimal
     cache_read_mtok: Decimal
     cache_write_mtok: Decimal
+    #: Anthropic's 1-hour cache writes (``None``: the 5-minute ``cache_write_mtok``)
+    cache_write_1h_mtok: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ class ModelPrice:
     ``cache_write_mtok`` for cached input, ``output_mtok`` for output (reasoning included);
     ``request_usd`` is a flat fee per call (rare in genai-prices, zero for overrides). ``tiers``
     hold context-length prices. The price holds for ``valid_from <= ts < valid_until``
-    (``None`` = unbounded).
+    (``None`` = unbounded). ``cache_write_1h_mtok`` prices Anthropic's 1-hour cache writes
+    (``None``: as the 5-minute ones). ``service_tier`` is the tier the rates are for (``None``:
+    standard; ``"batch"``: the Batch APIs, see ``PriceBook.resolve``).
     """
 
     provider: str | None
@@ -86,6 +90,17 @@ class ModelPrice:
     valid_from: dt.datetime | None = None
     valid_until: dt.datetime | None = None
     tiers: tuple[PriceTier, ...] = ()
+    cache_write_1h_mtok: Decimal | None = None
+    service_tier: str | None = None
+
+    def write_1h_rate(self, input_tokens: int) -> Decimal:
+        """The 1-hour cache write rate per Mtok for a call with ``input_tokens``."""
+        for tier in reversed(self.tiers):
+            if input_tokens > tier.above_input_tokens:
+                w = tier.cache_write_1h_mtok
+                return tier.cache_write_mtok if w is None else w
+        w = self.cache_write_1h_mtok
+        return self.cache_write_mtok if w is None else w
 
     def rates(self, input_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """(input, cache_read, cache_write, output) per Mtok for a call with ``input_tokens``."""
@@ -106,14 +121,17 @@ class ModelPrice:
         output_tokens: int,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
-        """The exact (unrounded) cost of one call; ``input_tokens`` includes the cache tokens."""
+        """The exact (unrounded) cost of one call; ``input_tokens`` includes the cache tokens,
+        ``cache_write_tokens`` includes the 1-hour writes ``cache_write_1h_tokens``."""
         p_in, p_cr, p_cw, p_out = self.rates(input_tokens)
         uncached = input_tokens - cache_read_tokens - cache_write_tokens
         return (
             uncached * p_in
             + cache_read_tokens * p_cr
-            + cache_write_tokens * p_cw
+            + (cache_write_tokens - cache_write_1h_tokens) * p_cw
+            + cache_write_1h_tokens * self.write_1h_rate(input_tokens)
             + output_tokens * p_out
         ) / MTOK + self.request_usd
 
@@ -153,7 +171,9 @@ class PriceBook:
         self._lookup = lru_cache(maxsize=4096)(self._lookup_uncached)
         # probed rates per (genai-prices price object, provider, model, discount): a window
         # that repeats a price (DeepSeek's daily off-peak) costs no new genai-prices calls
-        self._probed: dict[tuple[int, str, str, Decimal], tuple[gp.ModelPrice, ModelPrice]] = {}
+        self._probed: dict[
+            tuple[int, str, str, Decimal, str | None], tuple[gp.ModelPrice, ModelPrice]
+        ] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> PriceBook:
@@ -162,38 +182,76 @@ class PriceBook:
 
     # ------------------------------------------------------------------ resolve
     def resolve(
-        self, model: str, *, provider: str | None = None, at: dt.datetime | None = None
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        at: dt.datetime | None = None,
+        service_tier: str | None = None,
     ) -> ModelPrice | None:
-        """The price that applies to ``model`` at ``at`` (default now), or ``None`` if unknown."""
+        """The price that applies to ``model`` at ``at`` (default now), or ``None`` if unknown.
+
+        ``service_tier``: the tier the call was served at (``"batch"`` for OpenAI's Batch API
+        and Anthropic's Message Batches; ``"flex"``, ``"priority"`` ...). genai-prices' own
+        variant for that tier is used where one is in force at ``at``; a batch call without one
+        (genai-prices models batch prices only from 2026-10-14, and not for every model) pays
+        half the standard rates at OpenAI and Anthropic, both providers' documented batch
+        discount. Any other tier without a variant pays the standard rates.
+        """
         at = _utc(at)
         prov = provider.lower() if provider else None
-        points = self.change_points(model, provider=prov, start=at, end=at)
+        tier = _tier(service_tier)
+        points = self.change_points(model, provider=prov, start=at, end=at, service_tier=tier)
         valid_from = max((p for p in points if p <= at), default=None)
         valid_until = min((p for p in points if p > at), default=None)
         entry = self._override(model, prov, at)
         if entry is not None:
-            return _override_price(entry, valid_from, valid_until)
+            mp = _override_price(entry, valid_from, valid_until)
+            if tier == BATCH and (prov or entry.provider) in BATCH_HALF_PROVIDERS:
+                mp = _halved(mp)
+            return replace(mp, service_tier=tier)
         found = self._lookup(model, prov)
         if found is None:
             return None
         gp_provider, gp_model = found
         discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
         gp_price = gp_model.get_prices(at)
-        key = (id(gp_price), gp_provider.id, gp_model.id, discount)
+        ctx = _context(tier)
+        variant = ctx is not None and _variant_active(gp_model, ctx, at)
+        half = tier == BATCH and not variant and gp_provider.id in BATCH_HALF_PROVIDERS
+        key = (id(gp_price), gp_provider.id, gp_model.id, discount, tier if variant else None)
         cached = self._probed.get(key)
         if cached is None or cached[0] is not gp_price:
-            probed = _probe(gp_price, provider=gp_provider.id, model=gp_model.id, discount=discount)
+            probe_price = gp_model.get_prices(at, ctx) if variant else gp_price
+            probed = _probe(
+                probe_price, provider=gp_provider.id, model=gp_model.id, discount=discount
+            )
             self._probed[key] = cached = (gp_price, probed)
-        return replace(cached[1], valid_from=valid_from, valid_until=valid_until)
+        mp = cached[1]
+        if half:
+            mp = _halved(mp)
+        return replace(
+            mp,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            service_tier=tier if (variant or half) else None,
+        )
 
     def change_points(
-        self, model: str, *, provider: str | None, start: dt.datetime, end: dt.datetime
+        self,
+        model: str,
+        *,
+        provider: str | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        service_tier: str | None = None,
     ) -> list[dt.datetime]:
         """Instants in or around ``[start, end]`` at which this model's price may change.
 
         Start dates of every override, discount and genai-prices conditional price, plus the daily
         boundaries of time-of-day prices (DeepSeek's off-peak hours) for the days from ``start``
-        - 1 to ``end`` + 1. Consecutive points bound the windows of a constant price.
+        - 1 to ``end`` + 1; for a ``service_tier``, the start dates of genai-prices' variants
+        for that tier too. Consecutive points bound the windows of a constant price.
         """
         prov = provider.lower() if provider else None
         points: set[dt.datetime] = set()
@@ -222,6 +280,12 @@ class PriceBook:
                         )
                     elif isinstance(c, gp.TimeOfDateConstraint):
                         points.update(_daily(c, start, end))
+            ctx = _context(_tier(service_tier))
+            for v in gp_model.price_variants or () if ctx is not None else ():
+                c = v.constraint
+                if _when_matches(v.when, ctx) and isinstance(c, gp.StartDateConstraint):
+                    d = c.start_date
+                    points.add(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC))
         return sorted(points)
 
     # ------------------------------------------------------------------ price
@@ -234,24 +298,37 @@ class PriceBook:
         output_tokens: int,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        service_tier: str | None = None,
         at: dt.datetime | None = None,
     ) -> PriceQuote:
         """Price one call at its own time; raises ``UnknownModelError`` when no price matches.
 
         ``input_tokens`` includes ``cache_read_tokens`` and ``cache_write_tokens`` (OpenTelemetry
-        GenAI convention); ``output_tokens`` includes reasoning tokens.
+        GenAI convention); ``cache_write_tokens`` includes the 1-hour writes
+        ``cache_write_1h_tokens``; ``output_tokens`` includes reasoning tokens.
+        ``service_tier`` as in ``resolve``.
         """
         _check_usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        if not 0 <= cache_write_1h_tokens <= cache_write_tokens:
+            raise PricingError(
+                f"cache_write_1h_tokens ({cache_write_1h_tokens}) must be between 0 and "
+                f"cache_write_tokens ({cache_write_tokens}): the 1-hour writes are part of them"
+            )
         at = _utc(at)
         prov = provider.lower() if provider else None
+        tier = _tier(service_tier)
         entry = self._override(model, prov, at)
         if entry is not None:
             mp = _override_price(entry, None, None)
+            if tier == BATCH and (prov or entry.provider) in BATCH_HALF_PROVIDERS:
+                mp = _halved(mp)
             uncached = input_tokens - cache_read_tokens - cache_write_tokens
             inp = (
                 uncached * mp.input_mtok
                 + cache_read_tokens * mp.cache_read_mtok
-                + cache_write_tokens * mp.cache_write_mtok
+                + (cache_write_tokens - cache_write_1h_tokens) * mp.cache_write_mtok
+                + cache_write_1h_tokens * mp.write_1h_rate(input_tokens)
             ) / MTOK
             out = output_tokens * mp.output_mtok / MTOK
             return PriceQuote(
@@ -273,10 +350,17 @@ class PriceBook:
             output_tokens=output_tokens,
             cache_read_tokens=cache_read_tokens,
             cache_write_tokens=cache_write_tokens,
+            cache_write_1h_tokens=cache_write_1h_tokens,
         )
-        calc = gp_model.calc_price(usage, gp_provider, genai_request_timestamp=at)
+        ctx = _context(tier)
+        variant = ctx is not None and _variant_active(gp_model, ctx, at)
+        calc = gp_model.calc_price(
+            usage, gp_provider, genai_request_timestamp=at, price_context=ctx if variant else None
+        )
         discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
         keep = _ONE - discount
+        if tier == BATCH and not variant and gp_provider.id in BATCH_HALF_PROVIDERS:
+            keep *= BATCH_FACTOR
         return PriceQuote(
             cost_usd=round_usd(calc.total_price * keep),
             provider=gp_provider.id,
@@ -287,6 +371,27 @@ class PriceBook:
             discount=discount,
             at=at,
         )
+
+    def web_search_usd(
+        self, model: str | None, *, provider: str | None, at: dt.datetime | None = None
+    ) -> Decimal:
+        """The price of one server-side web search of ``model`` at ``at``.
+
+        genai-prices' ``web_searches_kcount`` for the model where it has one (per 1,000
+        searches), else Anthropic's and OpenAI's documented $10 per 1,000 searches
+        (``WEB_SEARCH_USD``), less any ``[[discount]]`` of the model.
+        """
+        at = _utc(at)
+        prov = provider.lower() if provider else None
+        found = self._lookup(model, prov) if model else None
+        if found is None:
+            return WEB_SEARCH_USD
+        gp_provider, gp_model = found
+        per_k = getattr(gp_model.get_prices(at), "web_searches_kcount", None)
+        if not isinstance(per_k, Decimal):
+            return WEB_SEARCH_USD
+        discount = self._discount(model or "", gp_model.id, prov, gp_provider.id, at)
+        return per_k / 1000 * (_ONE - discount)
 
     # ------------------------------------------------------------------ internals
     def _override(self, model: str, provider: str | None, at: dt.datetime) -> ModelEntry | None:
@@ -350,6 +455,78 @@ def _provider_ok(entry_provider: str | None, provider: str | None) -> bool:
     return entry_provider is None or provider is None or entry_provider == provider
 
 
+#: one server-side web search: "$10 per 1,000 searches" (Anthropic, platform.claude.com/docs/
+#: en/agents-and-tools/tool-use/web-search-tool#usage-and-pricing; OpenAI's web search tool
+#: call is priced the same), used where genai-prices has no ``web_searches_kcount``
+WEB_SEARCH_USD = Decimal("0.01")
+
+#: the service tier of OpenAI's Batch API and Anthropic's Message Batches
+BATCH = "batch"
+#: providers whose documented batch price is half the standard one, for every model and token
+#: type: OpenAI ("Batch API ... 50% discount", platform.openai.com/docs/guides/batch) and
+#: Anthropic ("Message Batches API usage is charged at 50% of the standard API prices",
+#: platform.claude.com/docs/en/build-with-claude/batch-processing#pricing)
+BATCH_HALF_PROVIDERS = frozenset({"openai", "anthropic"})
+BATCH_FACTOR = Decimal("0.5")
+
+
+def _tier(service_tier: str | None) -> str | None:
+    """A service tier as pricing reads it: lower case; empty, ``standard`` and ``default``
+    (Anthropic's and OpenAI's names for the standard tier) are ``None``."""
+    if not service_tier:
+        return None
+    t = service_tier.strip().lower()
+    return None if t in ("", "standard", "default", "auto") else t
+
+
+def _context(tier: str | None) -> dict[str, str] | None:
+    """genai-prices' price context for a tier: batch is its ``processing`` key."""
+    if tier is None:
+        return None
+    return {"processing": "batch"} if tier == BATCH else {"service_tier": tier}
+
+
+def _when_matches(when: dict[str, str], ctx: dict[str, str]) -> bool:
+    return all(ctx.get(k) == v for k, v in when.items())
+
+
+def _variant_active(gp_model: gp.ModelInfo, ctx: dict[str, str], at: dt.datetime) -> bool:
+    """Whether genai-prices has a price variant for ``ctx`` in force at ``at``."""
+    for v in gp_model.price_variants or ():
+        if _when_matches(v.when, ctx) and (v.constraint is None or v.constraint.active(at)):
+            return True
+    return False
+
+
+def _halved(mp: ModelPrice) -> ModelPrice:
+    """Every rate of ``mp`` at half (the documented batch price where no variant exists)."""
+    h = BATCH_FACTOR
+
+    def w(x: Decimal | None) -> Decimal | None:
+        return None if x is None else x * h
+
+    return replace(
+        mp,
+        input_mtok=mp.input_mtok * h,
+        output_mtok=mp.output_mtok * h,
+        cache_read_mtok=mp.cache_read_mtok * h,
+        cache_write_mtok=mp.cache_write_mtok * h,
+        cache_write_1h_mtok=w(mp.cache_write_1h_mtok),
+        request_usd=mp.request_usd * h,
+        tiers=tuple(
+            replace(
+                t,
+                input_mtok=t.input_mtok * h,
+                output_mtok=t.output_mtok * h,
+                cache_read_mtok=t.cache_read_mtok * h,
+                cache_write_mtok=t.cache_write_mtok * h,
+                cache_write_1h_mtok=w(t.cache_write_1h_mtok),
+            )
+            for t in mp.tiers
+        ),
+    )
+
+
 def _discount_matches(
     d: DiscountEntry, model: str, gp_model_id: str, provider: str | None, gp_provider_id: str
 ) -> bool:
@@ -370,6 +547,9 @@ def _override_price(
         output_mtok=entry.output_mtok * keep,
         cache_read_mtok=entry.cache_read_mtok * keep,
         cache_write_mtok=entry.cache_write_mtok * keep,
+        cache_write_1h_mtok=(
+            None if entry.cache_write_1h_mtok is None else entry.cache_write_1h_mtok * keep
+        ),
         discount=entry.discount,
         valid_from=valid_from,
         valid_until=valid_until,
@@ -391,9 +571,13 @@ def _probe(
     ``TieredPrices``; each band is probed with an input count inside it.
     """
 
-    def f(inp: int, out: int = 0, cr: int = 0, cw: int = 0) -> Decimal:
+    def f(inp: int, out: int = 0, cr: int = 0, cw: int = 0, cw1h: int = 0) -> Decimal:
         usage = Usage(
-            input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw
+            input_tokens=inp,
+            output_tokens=out,
+            cache_read_tokens=cr,
+            cache_write_tokens=cw,
+            cache_write_1h_tokens=cw1h,
         )
         return price.calc_price(usage)["total_price"]
 
@@ -407,22 +591,28 @@ def _probe(
     )
     base = f(0)
 
-    def band(n: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    def band(n: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
         if n == 0:  # a band that only holds input_tokens == 0: input rates never apply
             zero = Decimal(0)
-            return zero, zero, zero, f(0, _M) - base
+            return zero, zero, zero, f(0, _M) - base, zero
         p_in = (f(n) - base) * _M / n
         p_cr = (f(n, cr=n) - base) * _M / n
         p_cw = (f(n, cw=n) - base) * _M / n
         p_out = f(n, _M) - f(n)
-        return p_in, p_cr, p_cw, p_out
+        p_cw1h = (f(n, cw=n, cw1h=n) - base) * _M / n
+        return p_in, p_cr, p_cw, p_out, p_cw1h
 
     keep = _ONE - discount
     first = band(thresholds[0] if thresholds else _M)
     if thresholds and thresholds[0] == 0:
-        first = band(1)[:3] + first[3:]  # unused input rates: show the next band's
-    tiers = tuple(PriceTier(t, *(r * keep for r in _order(band(t + 1)))) for t in thresholds)
-    b_in, b_cr, b_cw, b_out = first
+        b1 = band(1)  # unused input rates: show the next band's
+        first = (*b1[:3], first[3], b1[4])
+    tiers = tuple(
+        PriceTier(t, *(r * keep for r in _order(b[:4])), cache_write_1h_mtok=b[4] * keep)
+        for t in thresholds
+        for b in (band(t + 1),)
+    )
+    b_in, b_cr, b_cw, b_out, b_cw1h = first
     return ModelPrice(
         provider=provider,
         model=model,
@@ -431,6 +621,7 @@ def _probe(
         output_mtok=b_out * keep,
         cache_read_mtok=b_cr * keep,
         cache_write_mtok=b_cw * keep,
+        cache_write_1h_mtok=b_cw1h * keep,
         request_usd=base * keep,
         discount=discount,
         tiers=tiers,

@@ -11,6 +11,7 @@ It is TOML (see ``docs/pricing.md``)::
     output_mtok = 10.0
     cache_read_mtok = 1.25          # optional; missing -> input price
     cache_write_mtok = 3.125        # optional; missing -> input price
+    cache_write_1h_mtok = 5.0       # optional: 1-hour cache writes; missing -> cache_write_mtok
     effective_from = "2025-01-01"   # optional (UTC midnight); missing -> always
     discount = 0.0                  # optional, 0..1, applied to every price of the entry
 
@@ -50,6 +51,7 @@ _MODEL_KEYS = frozenset(
         "output_mtok",
         "cache_read_mtok",
         "cache_write_mtok",
+        "cache_write_1h_mtok",
         "effective_from",
         "discount",
     }
@@ -96,6 +98,8 @@ class ModelEntry:
     discount: Decimal
     #: position in the file (1-based), for messages and stable tie-breaking
     index: int
+    #: Anthropic's 1-hour cache writes (``None``: priced as ``cache_write_mtok``)
+    cache_write_1h_mtok: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,11 @@ def _model_entry(raw: Any, index: int, source: str) -> ModelEntry:
         effective_from=_when(raw.get("effective_from"), "effective_from", where),
         discount=_discount(raw.get("discount", 0), where),
         index=index,
+        cache_write_1h_mtok=(
+            _money(raw["cache_write_1h_mtok"], "cache_write_1h_mtok", where)
+            if "cache_write_1h_mtok" in raw
+            else None
+        ),
     )
 
 

@@ -82,6 +82,9 @@ _USED = (
     "cost_usd",
     "requests",
 )
+#: input columns pricing reads but the ledger does not store (``tailguard.events.schema``'s
+#: ``PRICING_INPUTS``): folded into the cost here
+_FOLDED = {"cache_write_1h_tokens": pa.int64(), "service_tier": pa.string()}
 #: what pricing fills in beyond the input columns
 PRICED_COLUMNS = ("cost_source", "unpriced", *COMPONENT_COLUMNS)
 
@@ -100,6 +103,7 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
         if name not in PRICED_COLUMNS
     }
     cols = {name: _array(passthrough[name]) for name in _USED}
+    cols |= {name: _array(_column(table, name, typ, n)) for name, typ in _FOLDED.items()}
     reported = cols["cost_usd"]
     stated = pc.coalesce(_array(passthrough["reported_cost_usd"]), reported)
     rep_nano, rep_valid = _money_to_nano(reported)
@@ -171,9 +175,9 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
 class _Entries:
     """Price entries (one per provider x model x window x tier band) as parallel int columns."""
 
-    rates: list[tuple[int, int, int, int, int]] = field(
+    rates: list[tuple[int, int, int, int, int, int]] = field(
         default_factory=list
-    )  # in, cr, cw, out, req
+    )  # in, cr, cw, out, req, cw1h
     divisor: list[int] = field(default_factory=list)
     prices: list[ModelPrice] = field(default_factory=list)
     fallback: list[bool] = field(default_factory=list)
@@ -181,20 +185,23 @@ class _Entries:
     def add(self, mp: ModelPrice, band: int) -> None:
         if band == 0:
             r = (mp.input_mtok, mp.cache_read_mtok, mp.cache_write_mtok, mp.output_mtok)
+            w1h = mp.cache_write_1h_mtok
         else:
             t = mp.tiers[band - 1]
             r = (t.input_mtok, t.cache_read_mtok, t.cache_write_mtok, t.output_mtok)
-        per_token = [x / 1_000_000 for x in r] + [mp.request_usd]
+            w1h = t.cache_write_1h_mtok
+        w1h = r[2] if w1h is None else w1h
+        per_token = [x / 1_000_000 for x in r] + [mp.request_usd, w1h / 1_000_000]
         scales = [scaled(x)[1] for x in per_token]
         s = max(scales)
         self.prices.append(mp)
         if s > 18:  # rates too fine for int64 arithmetic: this entry's rows go to Decimal
-            self.rates.append((0, 0, 0, 0, 0))
+            self.rates.append((0, 0, 0, 0, 0, 0))
             self.divisor.append(1)
             self.fallback.append(True)
             return
         ints = [int(x.scaleb(s)) for x in per_token]
-        self.rates.append((ints[0], ints[1], ints[2], ints[3], ints[4]))
+        self.rates.append((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5]))
         self.divisor.append(10 ** (s - 9))
         self.fallback.append(False)
 
@@ -206,32 +213,38 @@ def _price_llm(
     parts (nano-dollars, each rounded down) for the llm_call rows ``rows``."""
     m_dict = cols["model"].dictionary_encode()
     p_dict = pc.utf8_lower(cols["provider"]).dictionary_encode()
+    t_dict = pc.utf8_lower(cols["service_tier"]).dictionary_encode()
     m_idx = _ints(m_dict.indices, fill=-1)[rows]
     p_idx = _ints(p_dict.indices, fill=-1)[rows] + 1  # 0 = no provider
+    t_idx = _ints(t_dict.indices, fill=-1)[rows] + 1  # 0 = no service tier
     n_prov = len(p_dict.dictionary) + 1
+    n_tier = len(t_dict.dictionary) + 1
     # -1: no model name (whatever the provider: -1 is the one negative key _groups expects)
-    key = np.where(m_idx < 0, -1, m_idx * n_prov + p_idx)
+    key = np.where(m_idx < 0, -1, (m_idx * n_prov + p_idx) * n_tier + t_idx)
     ts = _ints(cols["ts"])[rows]  # µs since the epoch, UTC
     inp = _ints(cols["input_tokens"])[rows]
     out = _ints(cols["output_tokens"])[rows]
     cr = _ints(cols["cache_read_tokens"])[rows]
     cw = _ints(cols["cache_write_tokens"])[rows]
+    cw1h = _ints(cols["cache_write_1h_tokens"])[rows]
     req = np.maximum(_ints(cols["requests"], fill=1)[rows], 1)
 
     entry = np.full(len(rows), -1, dtype=np.int64)
     entries = _Entries()
     models = m_dict.dictionary.to_pylist()
     provs: list[str | None] = [None, *p_dict.dictionary.to_pylist()]
+    tiers: list[str | None] = [None, *t_dict.dictionary.to_pylist()]
     for k, sel in _groups(key):
-        name, prov = models[k // n_prov], provs[k % n_prov]
+        k, tier = divmod(k, n_tier)
+        name, prov, svc = models[k // n_prov], provs[k % n_prov], tiers[tier]
         g_ts = ts[sel]
         lo, hi = _from_us(int(g_ts.min())), _from_us(int(g_ts.max()))
-        points = book.change_points(name, provider=prov, start=lo, end=hi)
+        points = book.change_points(name, provider=prov, start=lo, end=hi, service_tier=svc)
         cuts = [p for p in points if lo < p <= hi]
         first_entry: list[int] = []
         thresholds: list[list[int]] = []
         for w_start in [lo, *cuts]:
-            mp = book.resolve(name, provider=prov, at=w_start)
+            mp = book.resolve(name, provider=prov, at=w_start, service_tier=svc)
             if mp is None:
                 first_entry.append(-1)
                 thresholds.append([])
@@ -260,15 +273,17 @@ def _price_llm(
         entry[sel] = fe
 
     unc = inp - cr - cw
-    # usage that breaks the token convention (cache tokens above input, negative counts) has no
-    # meaningful price: flag it unpriced rather than store a negative or made-up cost
-    entry[(unc < 0) | (cr < 0) | (cw < 0) | (out < 0)] = -1
+    cw5 = cw - cw1h  # the 5-minute writes: cache_write_tokens includes the 1-hour ones
+    # usage that breaks the token convention (cache tokens above input, 1-hour writes above
+    # all writes, negative counts) has no meaningful price: flag it unpriced rather than store
+    # a negative or made-up cost
+    entry[(unc < 0) | (cr < 0) | (cw5 < 0) | (cw1h < 0) | (out < 0)] = -1
     found = entry >= 0
     cost = np.zeros(len(rows), dtype=np.int64)
     parts = np.zeros((len(rows), 3), dtype=np.int64)
     if not entries.prices:
         return cost, found, parts
-    rates = np.array(entries.rates, dtype=np.int64).reshape(-1, 5)
+    rates = np.array(entries.rates, dtype=np.int64).reshape(-1, 6)
     divisor = np.array(entries.divisor, dtype=np.int64)
     fallback = np.array(entries.fallback, dtype=bool)
     e = np.where(found, entry, 0)
@@ -281,11 +296,20 @@ def _price_llm(
     else:
         rf = rates.astype(np.float64)
         big = (
-            unc * rf[e, 0] + cr * rf[e, 1] + cw * rf[e, 2] + out * rf[e, 3] + req * rf[e, 4]
+            unc * rf[e, 0]
+            + cr * rf[e, 1]
+            + cw5 * rf[e, 2]
+            + out * rf[e, 3]
+            + req * rf[e, 4]
+            + cw1h * rf[e, 5]
         ) >= _SAFE
     slow = found & (fallback[e] | big)
     fast = found & ~slow
-    x_parts = [unc * rates[:, 0][e], cr * rates[:, 1][e], cw * rates[:, 2][e]]
+    x_parts = [
+        unc * rates[:, 0][e],
+        cr * rates[:, 1][e],
+        cw5 * rates[:, 2][e] + cw1h * rates[:, 5][e],
+    ]
     x = x_parts[0] + x_parts[1] + x_parts[2]
     x += out * rates[:, 3][e]
     x += req * rates[:, 4][e]
@@ -296,8 +320,10 @@ def _price_llm(
         parts[:, j] = np.where(fast, xp if exact else xp // d, 0)  # floor: output stays >= 0
     for i in np.flatnonzero(slow).tolist():
         mp = entries.prices[int(e[i])]
-        p_in, p_cr, p_cw, p_out = mp.rates(int(inp[i]) // int(req[i]))
-        dec = [int(unc[i]) * p_in, int(cr[i]) * p_cr, int(cw[i]) * p_cw]
+        mean_in = int(inp[i]) // int(req[i])
+        p_in, p_cr, p_cw, p_out = mp.rates(mean_in)
+        p_w1h = mp.write_1h_rate(mean_in)
+        dec = [int(unc[i]) * p_in, int(cr[i]) * p_cr, int(cw5[i]) * p_cw + int(cw1h[i]) * p_w1h]
         total = (sum(dec) + int(out[i]) * p_out) / MTOK + mp.request_usd * int(req[i])
         cost[i] = _checked(to_nano(total))
         parts[i] = [int((v / MTOK).scaleb(9).to_integral_value(ROUND_FLOOR)) for v in dec]

@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA
+from tailguard.events.schema import INPUT_SCHEMA
 from tailguard.simulate import catalog as cat
 from tailguard.simulate.columns import KINDS, Chunk
 
-INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 _WORKLOADS = ("chat", "agent", "rag")
 _STATUS = ("ok", "error")
 _TOOL_KIND = ("read", "write")

@@ -7,10 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA
+from tailguard.events.schema import INPUT_SCHEMA
 from tailguard.pricing import PriceBook, price_table
-
-INPUT_SCHEMA = pa.schema([LEDGER_SCHEMA.field(n) for n in INPUT_COLUMNS])
 
 
 def events_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:

@@ -30,5 +30,6 @@ def test_signatures_are_keyword_only() -> None:
     assert [n for n, p in resolve.parameters.items() if p.kind is p.KEYWORD_ONLY] == [
         "provider",
         "at",
+        "service_tier",
     ]
     assert list(inspect.signature(pricing.price_table).parameters) == ["book", "table"]

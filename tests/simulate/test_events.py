@@ -17,7 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailguard.events.schema import INPUT_COLUMNS, LEDGER_SCHEMA, Event, LlmCall, TaskOutcome
+from tailguard.events.schema import (
+    INPUT_COLUMNS,
+    INPUT_SCHEMA,
+    Event,
+    LlmCall,
+    TaskOutcome,
+)
 from tailguard.simulate import SimulationResult, simulate
 
 
@@ -178,7 +184,7 @@ def test_parquet_has_exactly_the_input_columns(tmp_path: Path) -> None:
     schema = pq.read_schema(res.events_path)
     assert schema.names == list(INPUT_COLUMNS)
     for name in INPUT_COLUMNS:
-        assert schema.field(name).type == LEDGER_SCHEMA.field(name).type, name
+        assert schema.field(name).type == INPUT_SCHEMA.field(name).type, name
     t = pq.read_table(res.events_path)
     assert t.num_rows == res.events
     llm = t.filter(pa.compute.equal(t.column("kind"), "llm_call"))
