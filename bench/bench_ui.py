@@ -4,7 +4,10 @@ Each page is requested in process (Starlette's TestClient: routing, the library 
 template, no socket) ``--repeat`` times on an app without its caches (every request computes the
 page: "computed" p50/p95), then ``--repeat`` times on an app with them (tailguard.ui.data: the
 page's payload and the per-customer table, keyed by the ledger's content: "cached" p50/p95 over
-the requests after the first, which computes the page and is shown as "first").
+the requests after the first, which computes the page and is shown as "first"). The rows
+"page k (new each)" ask a new page on every request, so on the cached app only the window's
+customers table is cached (its filter, sort and page are one SQL query, tailguard.ui.table);
+"htmx" rows send ``HX-Request`` (the partial swap's fragment).
 Targets (issue 12): p95 <= 300 ms at 1M events, <= 1 s at 10M.
 
     nice -n 10 python bench/bench_ui.py --ledger /tmp/l1m/ledger --repeat 10
@@ -74,6 +77,14 @@ def main() -> None:
             f"/customers?{q}{amp}sort=cost_pct_of_mrr&order=asc&page=3",
         ),
         ("customers, filtered (tier)", f"/customers?{q}{amp}tier=pro&sort=tasks"),
+        # a new URL each request ({k}: the request's number): the page payload is not cached,
+        # the window's table is (tailguard.ui.table): one SQL query per request
+        ("customers, page k (new each)", f"/customers?{q}{amp}page={{k}}"),
+        (
+            "customers, filter+page k (new)",
+            f"/customers?{q}{amp}status=alert&order=asc&sort=cost_usd&page={{k}}",
+        ),
+        ("customers, htmx page k (new)", f"/customers?{q}{amp}page={{k}}&per=100"),
         ("customer (the top one)", f"/customers/{top}?{q}"),
         ("outcomes", f"/outcomes?{q}"),
         ("anomalies & guard", "/anomalies"),
@@ -93,9 +104,10 @@ def main() -> None:
             app: Any = create_app(led, policy=pol, cache=cache)
             with TestClient(app) as c:
                 times = []
-                for _ in range(n):
+                for k in range(n):
+                    hx = {"HX-Request": "true"} if "htmx" in name else {}
                     t = time.perf_counter()
-                    r = c.get(url)
+                    r = c.get(url.replace("{k}", str(k + 1)), headers=hx)
                     times.append(time.perf_counter() - t)
             row.append(times)
         comp, cached = row

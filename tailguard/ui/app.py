@@ -182,6 +182,19 @@ def create_app(
         outcome_colors=_outcome_colors,
     )
 
+    def partial(request: Request) -> bool:
+        """An htmx swap asks for the fragment (``base.html``), except a history restore (the
+        browser's back button on a page htmx no longer holds), which needs the whole page."""
+        h = request.headers
+        return h.get("hx-request") == "true" and h.get("hx-history-restore-request") != "true"
+
+    def respond(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+        res = templates.TemplateResponse(
+            request, name, {**ctx, "partial": partial(request)}, status_code=status
+        )
+        res.headers["Vary"] = "HX-Request"  # a cache must not give a fragment for a page
+        return res
+
     def page(name: str, request: Request, payload: dict[str, Any], **extra: Any) -> Response:
         params = dict(request.query_params)
         params.pop("token", None)
@@ -207,16 +220,16 @@ def create_app(
             "api": url("/api" + (request.url.path if request.url.path != "/" else "/overview")),
             **extra,
         }
-        return templates.TemplateResponse(request, f"{name}.html", ctx)
+        return respond(request, f"{name}.html", ctx)
 
     def failure(request: Request, status: int, message: str) -> Response:
         if request.url.path.startswith("/api/"):
             return Response(_json({"error": message}), status, media_type="application/json")
-        return templates.TemplateResponse(
+        return respond(
             request,
             "error.html",
             {"request": request, "status": status, "message": message, "page": "", "params": {}},
-            status_code=status,
+            status,
         )
 
     def guarded(

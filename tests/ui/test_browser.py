@@ -131,3 +131,103 @@ def test_filtering_with_the_form(page: Any, base_url: str) -> None:
     page.wait_for_url("**segment=smb**")
     assert _ids(page) == ["WIN", "LEAN"]
     assert "period=2025-06" in page.url  # the window stays in the link
+
+
+# --- htmx: sorting, paging, filtering and the period picker swap the page's main part in place
+
+
+def _watch_swaps(page: Any) -> None:
+    """Count htmx's settled swaps and mark the document: a full page load would lose both."""
+    page.evaluate(
+        "window.__swaps = 0; window.__same_document = true;"
+        "document.body.addEventListener('htmx:afterSettle', () => window.__swaps++)"
+    )
+
+
+def _swap(page: Any, action: Any, url_part: str) -> None:
+    """Do ``action`` and wait until htmx has swapped its answer in and the URL holds
+    ``url_part``; then check the document was not reloaded."""
+    before = page.evaluate("window.__swaps")
+    action()
+    page.wait_for_function(f"window.__swaps > {before}")
+    page.wait_for_url(f"**{url_part}**")
+    assert page.evaluate("window.__same_document") is True  # swapped in place, not reloaded
+
+
+def _fragments(page: Any) -> list[str]:
+    """Collect the bodies of the htmx answers (requests sent with HX-Request)."""
+    got: list[str] = []
+
+    def on_response(res: Any) -> None:
+        if res.request.headers.get("hx-request") == "true":
+            got.append(res.text())
+
+    page.on("response", on_response)
+    return got
+
+
+def test_paging_and_sorting_swap_in_place(page: Any, base_url: str) -> None:
+    fragments = _fragments(page)
+    page.goto(f"{base_url}/customers?{JUNE}&per=2")
+    page.wait_for_function("window.htmx !== undefined")
+    _watch_swaps(page)
+    _swap(page, lambda: page.click("a[rel=next]"), "page=2")
+    assert _ids(page) == ["GHOST", "LEAN"]
+    assert page.locator(".pager").inner_text().startswith("Rows 3–4 of 5")
+    # the CSV link and the JSON link of the swapped page carry the new state
+    assert "page=2" in page.get_attribute("a[download]", "href")
+    assert "page=2" in page.get_attribute("footer a", "href")
+    _swap(page, lambda: page.click("th a[data-sort=llm_calls]"), "sort=llm_calls")
+    # llm calls in June: WIN 7, LLM 4, LEAN 1, GHOST 0, NONE 0; the sort goes back to page 1
+    assert _ids(page) == ["WIN", "LLM"]
+    _swap(page, lambda: page.click("a[rel=next]"), "page=2")
+    assert _ids(page) == ["LEAN", "NONE"]
+    # the server answered fragments: no <html>, the main part and the header out of band
+    assert len(fragments) == 3
+    for text in fragments:
+        assert "<html" not in text and '<main id="main">' in text
+        assert 'id="top" hx-swap-oob="true"' in text
+    # the URL in the address bar, pasted into a new tab, shows the same rows
+    url = page.url
+    fresh = page.context.new_page()
+    fresh.goto(url)
+    assert _ids(fresh) == ["LEAN", "NONE"]
+    fresh.close()
+    # back: the previous view, from htmx's history
+    page.go_back()
+    page.wait_for_url("**sort=llm_calls**")
+    page.wait_for_function("document.querySelectorAll('#customers tbody tr').length == 2")
+    assert _ids(page) == ["WIN", "LLM"]
+    assert page.errors == []
+
+
+def test_filter_form_swaps_in_place(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/customers?{JUNE}")
+    page.wait_for_function("window.htmx !== undefined")
+    _watch_swaps(page)
+    page.select_option("select[name=segment]", "smb")
+    _swap(page, lambda: page.click("form.filters button[type=submit]"), "segment=smb")
+    assert _ids(page) == ["WIN", "LEAN"]
+    assert "period=2025-06" in page.url
+    assert "2 customers match the filters" in page.locator("h1").inner_text()
+    assert page.errors == []
+
+
+def test_period_picker_swaps_in_place(page: Any, base_url: str) -> None:
+    """The tail over every day, then June from the header's picker: the figures, the nav links
+    (swapped out of band) and the title follow; a bad month is the 400 page, swapped in too."""
+    page.goto(f"{base_url}/tail")
+    page.wait_for_function("window.htmx !== undefined")
+    _watch_swaps(page)
+    page.fill("form.window input[name=period]", "2025-06")
+    _swap(page, lambda: page.click("form.window button[type=submit]"), "period=2025-06")
+    assert "2025-06-01 – 2025-06-30" in page.locator("h1").inner_text()
+    assert page.locator("nav a[href='/customers?period=2025-06']").count() == 1
+    assert page.locator("svg.chart polyline.lorenz").count() == 1
+    assert page.title() == "Tail · tailguard"
+    assert page.errors == []
+    page.fill("form.window input[name=period]", "2025-13")
+    _swap(page, lambda: page.click("form.window button[type=submit]"), "period=2025-13")
+    assert "period: '2025-13' is not a month" in page.locator("main .reason").inner_text()
+    # the browser reports the 400 answer itself; htmx adds no error of its own
+    assert [e for e in page.errors if "status of 400" not in e] == []

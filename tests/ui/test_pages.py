@@ -320,3 +320,50 @@ def test_warm_fills_the_first_pages(asym: Ledger) -> None:
         assert c.get("/").status_code == 200
         assert c.get("/customers").status_code == 200
     assert len(src._pages) == 2  # both requests were served from what warm computed
+
+
+HX = {"HX-Request": "true"}
+
+
+def test_htmx_request_gets_the_fragment(client: Any) -> None:
+    """With HX-Request the page answers the part htmx swaps: the title, the main part, and the
+    header and footer out of band, no <html>; the same rows as the whole page."""
+    url = f"/customers?{JUNE}&per=2&page=2"
+    whole = client.get(url)
+    part = client.get(url, headers=HX)
+    assert part.status_code == 200 and part.headers["vary"] == "HX-Request"
+    assert whole.headers["vary"] == "HX-Request"
+    assert "<html" in whole.text and "<html" not in part.text
+    assert part.text.lstrip().startswith("<title>Customers · tailguard</title>")
+    assert '<header class="top" id="top" hx-swap-oob="true">' in part.text
+    assert '<footer id="foot" hx-swap-oob="true">' in part.text
+    assert _ids(part.text) == _ids(whole.text) == ["GHOST", "LEAN"]
+    # the footer's JSON link and the CSV link hold the new state
+    assert 'href="/api/customers?period=2025-06&amp;per=2&amp;page=2"' in part.text
+    assert 'href="/customers.csv?period=2025-06&amp;per=2&amp;page=2"' in part.text
+
+
+def test_history_restore_gets_the_whole_page(client: Any) -> None:
+    """The back button on a page htmx no longer holds asks again with
+    HX-History-Restore-Request: that needs the whole page."""
+    r = client.get(f"/tail?{JUNE}", headers={**HX, "HX-History-Restore-Request": "true"})
+    assert r.status_code == 200 and r.text.lstrip().startswith("<!doctype html>")
+
+
+def test_errors_are_fragments_too(client: Any) -> None:
+    r = client.get("/customers?period=2025-13", headers=HX)
+    assert r.status_code == 400
+    assert "<html" not in r.text and '<main id="main">' in r.text
+    assert "is not a month" in r.text
+
+
+def test_htmx_is_vendored_with_its_license(client: Any) -> None:
+    """The pages load htmx from the package (no network), and its 0BSD license ships beside it."""
+    page = _page(client, f"/customers?{JUNE}")
+    assert '<script src="/static/htmx.min.js" defer></script>' in page
+    js = client.get("/static/htmx.min.js")
+    assert js.status_code == 200 and js.text.startswith("var htmx=function()")
+    lic = client.get("/static/htmx.LICENSE").text
+    assert "Zero-Clause BSD" in lic
+    # every control that swaps says where to, and what it swaps is there
+    assert page.count('hx-target="#main"') == 4 and '<main id="main">' in page
