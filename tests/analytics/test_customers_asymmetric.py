@@ -4,11 +4,18 @@ The symmetric fixture lets ``cost / wins`` pass as ``cost * wins`` (one win each
 tool calls swap unnoticed (one of each) and ``count(DISTINCT task)`` pass as ``count(task)`` (one
 outcome per task). Every figure below is worked out by hand from the event list and prices in
 the fixture's docstring; nothing is copied from the code's output.
+
+The report reads one of three sources (``customers.aggregate``): the daily roll-up for a window
+of whole UTC days, the per-user roll-up when that is the only one, the events otherwise. Every
+test here runs on all three (``QueryContext.use_rollup``), on the ledger ingested in two parts
+(the events alternately), so that a customer's day is summed over two segments: ``sum -> max``
+over the roll-up's rows and every clause of the query over the events shows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -16,29 +23,63 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tailguard.analytics.context import DAILY, ROLLUP, QueryContext
 from tailguard.analytics.customers import customer_rows, sort_rows
 from tailguard.analytics.period import window
 from tailguard.errors import TailguardError
-from tailguard.ledger import Ledger
-from tests.fixtures_asymmetric import asymmetric_ledger
+from tailguard.ledger import Ledger, ingest, read_customers_csv
+from tailguard.pricing import PriceBook
+from tests.analytics.helpers import connect
+from tests.fixtures_asymmetric import events, write_asymmetric
+
+#: the report's three sources: ``QueryContext.use_rollup`` for each
+SOURCES: dict[str, bool | tuple[str, ...]] = {
+    "daily_rollup": True,
+    "rollup": (ROLLUP,),
+    "events": False,
+}
 
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
-    return asymmetric_ledger(tmp_path_factory.mktemp("asym"))
+    """The asymmetric ledger in two ingests: the events at even positions, then the odd ones
+    (two segments: e.g. WIN's two calls of Jun 1, its three tool calls of Jun 2)."""
+    d = tmp_path_factory.mktemp("asym")
+    _, prices_toml, cust = write_asymmetric(d)
+    prices = PriceBook.load(prices_toml)
+    led = Ledger(d / "ledger")
+    evs = events()
+    for i, part in enumerate((evs[0::2], evs[1::2])):
+        f = d / f"part{i}.jsonl"
+        f.write_text("".join(json.dumps(e) + "\n" for e in part))
+        ingest([f], led, prices=prices)
+    led.write_customers(read_customers_csv(cust))
+    return led
 
 
-def rows(led: Ledger, *args: Any) -> dict[str, dict[str, Any]]:
-    con = led.connect()
-    try:
-        return {r["customer_id"]: r for r in customer_rows(con, window(*args))}
-    finally:
-        con.close()
+@pytest.fixture(scope="module", params=sorted(SOURCES))
+def source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def rows(led: Ledger, source: str, *args: Any) -> dict[str, dict[str, Any]]:
+    """The table over ``window(*args)`` read from ``source`` (checked to be the one read)."""
+    win = window(*args)
+    with QueryContext.open(led) as ctx:
+        ctx.use_rollup = SOURCES[source]
+        reads_daily = ctx.rollup_where(win, DAILY) is not None
+        reads_rollup = ctx.rollup_where(win) is not None
+        assert (reads_daily, reads_rollup) == {
+            "daily_rollup": (True, True),
+            "rollup": (False, True),
+            "events": (False, False),
+        }[source]
+        return {r["customer_id"]: r for r in customer_rows(ctx, win)}
 
 
 @pytest.fixture(scope="module")
-def june(ledger: Ledger) -> dict[str, dict[str, Any]]:
-    return rows(ledger, "2025-06")
+def june(ledger: Ledger, source: str) -> dict[str, dict[str, Any]]:
+    return rows(ledger, source, "2025-06")
 
 
 def test_several_wins_retries_and_cache_tokens(june: dict[str, dict[str, Any]]) -> None:
@@ -195,7 +236,7 @@ def test_customer_without_events_and_events_without_customer(
     assert set(june) == {"WIN", "LLM", "LEAN", "NONE", "GHOST"}
 
 
-def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
+def test_open_window_earns_the_days_all_customers_span(ledger: Ledger, source: str) -> None:
     """Open window: the earliest event of anyone is WIN's on Jun 1 (LLM's first is Jun 5) and
     the latest is WIN's on Jul 1 (LLM's last is Jun 28): 31 days, both ends counted.
     Revenue = MRR x 31 / 30.436875 (the average month), every digit (bc -l, scale 30):
@@ -204,7 +245,7 @@ def test_open_window_earns_the_days_all_customers_span(ledger: Ledger) -> None:
     WIN's cost now includes the July tool call: 1.8907;
     GHOST's g1 (accepted Jul 1) is now a task and a win.
     """
-    r = rows(ledger, None)
+    r = rows(ledger, source, None)
     for row in r.values():  # the open window is stated as the days its data spans
         assert (row["window_start"], row["window_end"]) == (
             dt.date(2025, 6, 1),
@@ -236,13 +277,13 @@ def test_sort_by_cost_and_by_cost_per_win(june: dict[str, dict[str, Any]]) -> No
 
 @settings(max_examples=8, deadline=None)
 @given(split=st.integers(min_value=2, max_value=30))
-def test_cost_and_counts_add_up_over_a_split_month(ledger: Ledger, split: int) -> None:
+def test_cost_and_counts_add_up_over_a_split_month(ledger: Ledger, source: str, split: int) -> None:
     """Any split of June into [Jun 1, d) and [d, Jun 30] gives per-customer costs, calls and
     tokens that add up to June's (a sum is additive over disjoint windows): checked against the
     June figures above, whatever day d the split falls on."""
     day = dt.date(2025, 6, split)
-    first = rows(ledger, None, "2025-06-01", (day - dt.timedelta(days=1)).isoformat())
-    second = rows(ledger, None, day.isoformat(), "2025-06-30")
+    first = rows(ledger, source, None, "2025-06-01", (day - dt.timedelta(days=1)).isoformat())
+    second = rows(ledger, source, None, day.isoformat(), "2025-06-30")
     expected = {"WIN": Decimal("1.8877"), "LLM": Decimal("0.625"), "LEAN": Decimal("0.0006")}
     for cid, cost in expected.items():
         a, b = first.get(cid, {}), second.get(cid, {})
@@ -257,3 +298,37 @@ def test_sort_by_an_unknown_field_is_refused_even_for_one_row(
     """The field is checked against the first row's keys: with one row there is no second."""
     with pytest.raises(TailguardError, match="unknown field 'bogus'"):
         sort_rows([june["WIN"]], "bogus")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("2025-06",), (None,), (None, "2025-06-02", "2025-06-12")],
+    ids=["june", "open", "jun2-jun12"],
+)
+def test_the_three_sources_give_the_same_table(ledger: Ledger, args: tuple[Any, ...]) -> None:
+    """A second method for every column the tests above do not work out by hand: the table
+    from the events (the query each figure is defined by) equals, field for field, the one
+    from either roll-up, on the two-ingest ledger. Jun 2 - Jun 12 cuts WIN's w1 (its Jun 1
+    calls are out, its Jun 2 tools and outcomes in) and ends on w3's day."""
+    got = {s: rows(ledger, s, *args) for s in SOURCES}
+    assert got["daily_rollup"] == got["events"]
+    assert got["rollup"] == got["events"]
+
+
+def test_a_call_without_a_request_count_is_one_call() -> None:
+    """A segment written before the ledger had ``requests`` reads it as null: such an LLM call
+    counts as one call (and, unpriced, as one unpriced call), not two and not none. Customer X
+    on Jun 3: a $0.01 call and an unpriced one, both with no request count, and a usage-API
+    bucket of 3 requests ($0.02): calls 1 + 1 + 3 = 5, unpriced 1, cost 0.03. (From the events:
+    the connection has no roll-up.)"""
+    base = {"kind": "llm_call", "customer_id": "X", "input_tokens": 10, "output_tokens": 1}
+    con = connect(
+        [
+            {**base, "ts": "2025-06-03T10:00:00+00:00", "cost_usd": "0.01", "requests": None},
+            {**base, "ts": "2025-06-03T11:00:00+00:00", "unpriced": True, "requests": None},
+            {**base, "ts": "2025-06-03T12:00:00+00:00", "cost_usd": "0.02", "requests": 3},
+        ]
+    )
+    (x,) = customer_rows(con, window("2025-06"))
+    assert (x["customer_id"], x["llm_calls"], x["unpriced_calls"]) == ("X", 5, 1)
+    assert x["cost_usd"] == Decimal("0.03")
