@@ -4,39 +4,57 @@
         --dir /tmp/tg-bench-ch --wal-events 200000
 
 Takes an existing DuckDB ledger (``--source``: the simulator's, e.g. bench_panel's) and
-measures, printing one table:
+measures, printing one table (wall seconds, best and median of ``--repeat``, and the process's
+CPU seconds, user + sys, of the median call: chdb runs in this process, so its threads count):
 
-- load from Parquet: ``ClickHouseLedger.copy_from`` (segments read as Arrow, each batch's ids
-  checked against the ledger, inserted in Arrow format), events per second;
+- load from Parquet: ``ClickHouseLedger.copy_from`` (chdb reads each segment itself with
+  ``INSERT ... SELECT FROM file()``, the ids the ledger holds left out), events per second;
+  then the same again (every id known: nothing inserted) and, with ``--arrow-rows``, that many
+  events through the Arrow path (batches read by pyarrow, id check, Arrow insert: what a
+  server ledger and a file repeating an id take);
 - load from the write-ahead log: ``--wal-events`` events (the first ones of the source, as
   the dicts the gateway logs) submitted to a ``WriteAheadLog`` whose flush appends to the chdb
   ledger (validated, priced, deduplicated, inserted), from the first submit to the last flush;
-- the roll-up refresh after the load (every day rebuilt from FINAL), then after
-  ``--late-events`` new events on the last day (one day rebuilt, its month swapped in);
+- the roll-up refresh after the load (every day rebuilt), the check with nothing changed, then
+  after ``--late-events`` new events on the last day (that day rebuilt, its partition swapped);
 - de-duplication at read time: one per-customer GROUP BY with ``FINAL``, with an ``argMax``
   per event id, and with ``LIMIT 1 BY`` (the issue asks which is faster);
 - ``report customers`` (the per-customer table for the ledger's first month) and ``kpis`` on
-  both engines through ``QueryContext`` (the same report code; DuckDB reads Parquet segments
-  and their roll-ups, ClickHouse runs the SQL itself).
-
-Each report is run ``--repeat`` times on a fresh context; best and median wall seconds.
+  both ledgers through ``QueryContext`` (DuckDB reads the segments and their roll-ups,
+  ClickHouse runs the SQL itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import run_times
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
-def _row(name: str, times: list[float], note: str = "") -> None:
-    best, med = min(times), statistics.median(times)
-    print(f"| {name} | {best:.2f} | {med:.2f} | {note} |")
+def run_times(fn: Any, repeat: int = 1) -> tuple[list[tuple[float, float]], Any]:
+    """Call ``fn`` ``repeat`` times: ((wall s, CPU s) of each call, the last result)."""
+    out, times = None, []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), _cpu()
+        out = fn()
+        times.append((time.perf_counter() - t, _cpu() - c))
+    return times, out
+
+
+def _row(name: str, times: list[tuple[float, float]], note: str = "") -> None:
+    walls = sorted(times)
+    best, med = walls[0][0], statistics.median(w for w, _ in walls)
+    cpu = walls[len(walls) // 2][1]
+    print(f"| {name} | {best:.2f} | {med:.2f} | {cpu:.1f} | {note} |", flush=True)
 
 
 def main() -> None:
@@ -49,6 +67,7 @@ def main() -> None:
     ap.add_argument("--skip-load", action="store_true", help="reuse the chdb ledger in --dir")
     ap.add_argument("--late-events", type=int, default=1000)
     ap.add_argument("--refresh-only", action="store_true", help="stop after the refresh steps")
+    ap.add_argument("--arrow-rows", type=int, default=1_000_000)
     args = ap.parse_args()
 
     from tailguard.analytics.customers import customer_rows
@@ -70,26 +89,24 @@ def main() -> None:
     con.close()
     period = lo.strftime("%Y-%m")
     print(f"source: {n:,} events in {len(src.segment_files())} segments, first month {period}")
-    print("| step | best s | median s | note |")
-    print("|---|---|---|---|")
+    print("| step | best s | median s | CPU s | note |")
+    print("|---|---|---|---|---|")
 
     if not args.skip_load:
-        t = time.perf_counter()
-        res = ch.copy_from(src)
-        dt_load = time.perf_counter() - t
-        _row("load from Parquet (copy)", [dt_load], f"{res.accepted / dt_load:,.0f} events/s")
+        times, res = run_times(lambda: ch.copy_from(src))
+        _row("load from Parquet (copy)", times, f"{res.accepted / times[0][0]:,.0f} events/s")
+        times, res = run_times(lambda: ch.copy_from(src))
+        _row("the same copy again (every id known)", times, f"{res.accepted:,} inserted")
+        if args.arrow_rows:
+            _arrow(src, root, args.arrow_rows)
         _wal(ch, src, root, args.wal_events)
-    t = time.perf_counter()
-    months = refresh(ch)  # a first refresh: every day is stale
-    _row("roll-up refresh, every day", [time.perf_counter() - t], f"{len(months)} months")
+    times, months = run_times(lambda: refresh(ch))  # a first refresh: every day is stale
+    _row("roll-up refresh, every day", times, f"{len(months)} months")
+    times, months = run_times(lambda: refresh(ch), args.repeat)
+    _row("roll-up refresh, nothing changed", times, f"{len(months)} months")
     _late_events(ch, args.late_events)
-    t = time.perf_counter()
-    months = refresh(ch)
-    _row(
-        f"roll-up refresh after {args.late_events:,} events in one day",
-        [time.perf_counter() - t],
-        f"{len(months)} month",
-    )
+    times, months = run_times(lambda: refresh(ch))
+    _row(f"roll-up refresh after {args.late_events:,} events in one day", times, "one day")
     if args.refresh_only:
         return
 
@@ -196,13 +213,42 @@ def _wal(ch: Any, src: Any, root: Path, count: int) -> None:
     wal = WriteAheadLog(
         root / "wal", lambda evs: target.append(evs, prices=book), flush_interval_s=3600
     )
-    t = time.perf_counter()
-    for i in range(0, len(rows), 500):  # requests of 500 events, as a busy gateway batches
-        wal.submit(rows[i : i + 500])
-    wal.close()  # writes what is queued and folds every file into ClickHouse
-    dt = time.perf_counter() - t
+
+    def run() -> None:
+        for i in range(0, len(rows), 500):  # requests of 500 events, as a busy gateway batches
+            wal.submit(rows[i : i + 500])
+        wal.close()  # writes what is queued and folds every file into ClickHouse
+
+    times, _ = run_times(run)
     got = target.count()
-    _row("load from the WAL (submit -> flushed)", [dt], f"{got / dt:,.0f} events/s, {got:,} events")
+    rate = f"{got / times[0][0]:,.0f} events/s, {got:,} events"
+    _row("load from the WAL (submit -> flushed)", times, rate)
+
+
+def _arrow(src: Any, root: Path, count: int) -> None:
+    """``count`` events through the Arrow path (``commit``: pyarrow batches of 500k, the id
+    check, an Arrow insert) into a second database of the same chdb."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+    target = ClickHouseLedger(f"chdb://{root.resolve()}?database=arrowbench")
+    batches, n = [], 0
+    for path in src.segment_files():
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000):
+            batches.append(pa.Table.from_batches([batch]))
+            n += batch.num_rows
+            if n >= count:
+                break
+        if n >= count:
+            break
+
+    def run() -> int:
+        return sum(target.commit(b).accepted for b in batches)
+
+    times, got = run_times(run)
+    _row("load through the Arrow path (commit)", times, f"{got / times[0][0]:,.0f} events/s")
 
 
 if __name__ == "__main__":

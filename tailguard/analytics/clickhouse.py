@@ -4,8 +4,9 @@
 whose connection is a ClickHouse session of its own (chdb: a second session on the process's
 embedded server; a server: a second client) with a scratch database as its current database:
 
-- ``events`` and ``customers`` there are views of the ledger's (``events`` reads the
-  ``ReplacingMergeTree`` with ``FINAL``: each event id once, before any merge has run);
+- ``events``, ``customers`` and ``allocations`` there are views of the ledger's (``events``
+  reads the ``ReplacingMergeTree`` with ``FINAL``: each event id once, before any merge has
+  run; ``allocations`` holds ``reconcile --allocate``'s rows, as on a DuckDB ledger);
 - ``register`` and ``temp_table`` create Memory tables in the scratch database, so two
   contexts never see each other's tables; ``close`` drops the database.
 
@@ -224,6 +225,7 @@ class ClickHouseConnection:
         self.use()
         self.command(f"CREATE VIEW events AS SELECT * FROM {db}.events")
         self.command(f"CREATE VIEW customers AS SELECT * FROM {db}.customers")
+        self.command(f"CREATE VIEW allocations AS SELECT * FROM {db}.allocations")
         if rollups:  # the months whose events changed are rebuilt first: never a stale month
             from tailguard.ledger import clickhouse_rollup
 

@@ -139,11 +139,11 @@ def reconcile_cmd(
         notes.append(f"{rec.lines_outside_period} invoice line(s) outside {period} not compared")
     tables = [Table(rec.rows, RECONCILE_FIELDS, title=f"Invoice against the ledger, {period}")]
     if allocate == "none":
-        store(led.path, period, None)
+        store(led, period, None)
         notes.append(f"allocation of {period} removed")
     elif allocate is not None and not rec.over_attributed:
         alloc = allocate_(led, rec.rows, period, allocate)
-        store(led.path, period, alloc)
+        store(led, period, alloc)
         total = sum((c["total_usd"] for c in alloc.customers), Decimal(0))
         tables.append(
             Table(alloc.customers, ALLOCATION_FIELDS, title=f"Per customer, {allocate} allocation")

@@ -29,7 +29,8 @@ Storage: ``DIR/allocations/YYYY-MM.parquet`` (``ALLOCATION_SCHEMA``), one file p
 written atomically; re-running replaces it (idempotent), ``--allocate none`` removes it.
 ``create_view`` makes the view ``allocations`` over every month's file on a connection
 (``Ledger.connect`` calls it), so a per-customer report joins ``allocated_usd`` by customer and
-day window.
+day window. A ClickHouse ledger keeps the same rows in its table ``ledger_allocations`` (one
+partition per month, replaced whole) under the view ``allocations`` (issue 14).
 """
 
 from __future__ import annotations
@@ -71,17 +72,18 @@ ALLOCATION_SCHEMA = pa.schema(
 ALLOCATION_FIELDS = ("customer_id", "attributed_usd", "allocated_usd", "total_usd")
 CENT = Decimal("0.01")
 
-#: per day x provider x customer: the ledger side of the allocation (priced cost, calls)
+#: per day x provider x customer: the ledger side of the allocation (priced cost, calls); run
+#: through the query layer, so in the ledger's engine (DuckDB, or ClickHouse on its ledger)
 _CUSTOMERS_SQL = """
 SELECT
-  CAST(ts AS DATE) AS day,
+  {day} AS day,
   lower(provider) AS provider,
   customer_id,
   coalesce(sum(cost_usd), 0) AS attributed
 FROM events
 WHERE {where}
   AND kind = 'llm_call'
-  AND lower(provider) IN (SELECT unnest(?::VARCHAR[]))
+  AND lower(provider) IN ({providers})
 GROUP BY 1, 2, 3
 """
 
@@ -159,13 +161,18 @@ def allocate(
         remainders[(day, r["provider"])] += r["unattributed_usd"]
     providers = sorted({p for _, p in remainders})
     win = window(period, None, None)
-    led = ledger if isinstance(ledger, _Ledger) else _Ledger(ledger)
-    con = led.connect()
-    try:
-        where, params = win.sql()
-        got = con.execute(_CUSTOMERS_SQL.format(where=where), [*params, providers]).fetchall()
-    finally:
-        con.close()
+    from tailguard.analytics.context import QueryContext
+    from tailguard.ledger.url import open_ledger
+
+    led = ledger if isinstance(ledger, _Ledger) else open_ledger(ledger)
+    got: list[Any] = []
+    if providers:
+        with QueryContext.open(led) as ctx:
+            where, params = win.sql()
+            sql = _CUSTOMERS_SQL.format(
+                day=ctx.to_date("ts"), where=where, providers=", ".join("?" * len(providers))
+            )
+            got = ctx.fetch(sql, [*params, *providers])
     by_day: dict[tuple[dt.date, str], dict[str, Decimal]] = defaultdict(dict)
     by_month: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     attributed: dict[str, Decimal] = defaultdict(Decimal)
@@ -223,10 +230,19 @@ def allocation_file(ledger_root: str | os.PathLike[str], period: str) -> Path:
     return Path(ledger_root) / ALLOCATIONS / f"{period}.parquet"
 
 
-def store(ledger_root: str | os.PathLike[str], period: str, alloc: Allocation | None) -> None:
-    """Write the month's allocation (replacing any earlier one); ``None`` removes it."""
+def store(ledger: Ledger | str | os.PathLike[str], period: str, alloc: Allocation | None) -> None:
+    """Write the month's allocation (replacing any earlier one); ``None`` removes it.
+    ``ledger``: a ledger directory, or a ``Ledger`` (a ClickHouse ledger keeps the rows in
+    its own table, ``ClickHouseLedger.write_allocations``)."""
+    from tailguard.ledger.clickhouse import ClickHouseLedger
     from tailguard.ledger.segments import atomic_write_parquet
+    from tailguard.ledger.store import Ledger as _Ledger
 
+    if isinstance(ledger, ClickHouseLedger):
+        rows = None if alloc is None else pa.Table.from_pylist(alloc.rows, schema=ALLOCATION_SCHEMA)
+        ledger.write_allocations(period, rows)
+        return
+    ledger_root = ledger.path if isinstance(ledger, _Ledger) else ledger
     dest = allocation_file(ledger_root, period)
     if alloc is None:
         dest.unlink(missing_ok=True)

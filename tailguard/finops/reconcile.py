@@ -19,8 +19,9 @@ Rules:
   another day.
 - only the providers on the bill are compared, and only the days of ``period``: invoice lines
   outside the month are counted (``lines_outside_period``), not compared.
-The heavy side (the ledger's events) is aggregated in DuckDB; Python only reads the invoice
-(hundreds of lines) and the joined result.
+The heavy side (the ledger's events) is aggregated in the ledger's engine (DuckDB, or ClickHouse
+on a ClickHouse ledger: nothing is copied out); the bill and that side's few rows are joined in
+an in-memory DuckDB; Python only reads the invoice (hundreds of lines) and the joined result.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ RECONCILE_FIELDS = (
     "status",
 )
 
+#: the ledger side, run through the query layer (in the ledger's engine: DuckDB, or ClickHouse
+#: on its ledger); its few rows (day x provider x model) are then joined with the bill in DuckDB
 _ATTRIBUTED_SQL = """
 SELECT
-  CAST(ts AS DATE) AS day,
+  {day} AS day,
   lower(provider) AS provider,
   model,
   sum(cost_usd) AS attributed,
@@ -62,6 +65,17 @@ WHERE {where}
   AND lower(provider) IN (SELECT DISTINCT provider FROM invoice)
 GROUP BY 1, 2, 3
 """
+
+#: the ledger side's rows as the join reads them (money exact: sums of DECIMAL(18, 9))
+_SIDE_SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("attributed", pa.decimal128(38, 9)),
+        ("unpriced_calls", pa.int64()),
+    ]
+)
 
 _JOIN_SQL = """
 WITH detailed AS (
@@ -130,14 +144,23 @@ def reconcile(
             "amount": pa.array([ln.amount_usd for ln in inside], _amount_type(inside)),
         }
     )
-    led = ledger if isinstance(ledger, _Ledger) else _Ledger(ledger)
-    con = led.connect()
+    import duckdb
+
+    from tailguard.analytics.context import QueryContext
+    from tailguard.ledger.url import open_ledger
+
+    led = ledger if isinstance(ledger, _Ledger) else open_ledger(ledger)
+    with QueryContext.open(led) as ctx:  # the heavy side: the events, in the ledger's engine
+        ctx.register("invoice", table.select(["provider"]))
+        where, params = win.sql()
+        side = ctx.fetch(_ATTRIBUTED_SQL.format(day=ctx.to_date("ts"), where=where), params)
+    ledger_side = pa.Table.from_pylist(
+        [dict(zip(_SIDE_SCHEMA.names, r, strict=True)) for r in side], schema=_SIDE_SCHEMA
+    )
+    con = duckdb.connect()
     try:
         con.register("invoice", table)
-        where, params = win.sql()
-        con.execute(
-            "CREATE TEMP TABLE ledger_side AS " + _ATTRIBUTED_SQL.format(where=where), params
-        )
+        con.register("ledger_side", ledger_side)
         result = con.execute(_JOIN_SQL).fetchall()
     finally:
         con.close()

@@ -14,6 +14,10 @@ column the schema gains is added by the next ``init``)::
     events          VIEW: ledger_events FINAL (the de-duplicated rows, LEDGER_SCHEMA's columns)
     ledger_customers MergeTree of customer tables, each import a new _version
     customers       VIEW: the rows of the newest _version (CUSTOMER_SCHEMA's columns)
+    ledger_allocations MergeTree of ``reconcile --allocate``'s rows, PARTITION BY month:
+                    a month's allocation replaced whole (``write_allocations``)
+    allocations     VIEW: ALLOCATION_SCHEMA's columns (what the DuckDB ledger's
+                    DIR/allocations/*.parquet view gives)
 
 Idempotency, three layers, so that the first occurrence of an ``event_id`` wins as in DuckDB:
 
@@ -59,6 +63,8 @@ if TYPE_CHECKING:
 
 EVENTS_TABLE = "ledger_events"
 CUSTOMERS_TABLE = "ledger_customers"
+#: ``reconcile --allocate``'s rows (``tailguard.finops.allocation``), one partition per month
+ALLOCATIONS_TABLE = "ledger_allocations"
 SCHEMES = ("chdb", "clickhouse", "clickhouses", "http", "https")
 
 #: never NULL in a valid event: the sorting key and the kind
@@ -412,6 +418,19 @@ class ClickHouseLedger(Ledger):
             f"CREATE OR REPLACE VIEW {db}.customers AS SELECT {ccols} FROM {db}.{CUSTOMERS_TABLE}"
             f" WHERE _version = (SELECT max(_version) FROM {db}.{CUSTOMERS_TABLE})"
         )
+        from tailguard.finops.allocation import ALLOCATION_SCHEMA
+
+        acols = ", ".join(f"`{n}`" for n in ALLOCATION_SCHEMA.names)
+        eng.command(
+            f"CREATE TABLE IF NOT EXISTS {db}.{ALLOCATIONS_TABLE} (\n"
+            "  `day` Date32, `provider` String, `customer_id` String,\n"
+            "  `allocated_usd` Decimal(38, 24), `method` String\n) ENGINE = MergeTree\n"
+            "PARTITION BY toYYYYMM(day) ORDER BY (day, provider, customer_id)"
+        )
+        eng.command(
+            f"CREATE OR REPLACE VIEW {db}.allocations AS "
+            f"SELECT {acols} FROM {db}.{ALLOCATIONS_TABLE}"
+        )
         self._ready = True
         return done
 
@@ -556,6 +575,38 @@ class ClickHouseLedger(Ledger):
                 f"ALTER TABLE {self.db}.{CUSTOMERS_TABLE} DELETE WHERE _version < {version}"
             )
 
+    def write_allocations(self, period: str, table: pa.Table | None) -> None:
+        """Replace month ``period``'s allocation rows (``ALLOCATION_SCHEMA``, every row in that
+        month) with ``table``; ``None`` or no rows removes them. The month is swapped in whole
+        (``REPLACE PARTITION`` from a staging table): a reader sees the old rows or the new."""
+        from tailguard.finops.allocation import ALLOCATION_SCHEMA
+
+        self.init()
+        month = int(period.replace("-", ""))
+        target = f"{self.db}.{ALLOCATIONS_TABLE}"
+        eng = self.engine()
+        with self._lock():
+            if table is None or table.num_rows == 0:
+                eng.command(f"ALTER TABLE {target} DROP PARTITION {month}")
+                return
+            data = table.select(ALLOCATION_SCHEMA.names).cast(ALLOCATION_SCHEMA)
+            stage = f"{self.db}.`_{ALLOCATIONS_TABLE}_{os.getpid()}_{threading.get_ident()}`"
+            eng.command(f"DROP TABLE IF EXISTS {stage}")
+            eng.command(f"CREATE TABLE {stage} AS {target}")
+            try:
+                eng.insert_arrow(stage, data)
+                eng.command(f"ALTER TABLE {target} REPLACE PARTITION {month} FROM {stage}")
+            finally:
+                eng.command(f"DROP TABLE IF EXISTS {stage}")
+
+    def allocations_table(self) -> pa.Table:
+        """Every stored allocation row (``ALLOCATION_SCHEMA``)."""
+        from tailguard.finops.allocation import ALLOCATION_SCHEMA
+
+        if not self.exists():
+            return ALLOCATION_SCHEMA.empty_table()
+        return self.query(f"SELECT * FROM {self.db}.allocations").cast(ALLOCATION_SCHEMA)
+
     def customers_table(self) -> pa.Table | None:
         if not self.exists():
             return None
@@ -589,7 +640,15 @@ class ClickHouseLedger(Ledger):
             return ()
         ev = self.query(f"SELECT count() AS n, max(_inserted) AS m FROM {self.db}.{EVENTS_TABLE}")
         cu = self.query(f"SELECT max(_version) AS v FROM {self.db}.{CUSTOMERS_TABLE}")
-        return (*ev.to_pylist()[0].values(), cu.column("v")[0].as_py())
+        al = self.query(  # an allocation replaced or removed makes new parts
+            "SELECT groupArraySorted(1000)(name) AS p FROM system.parts WHERE active AND "
+            f"database = {_quote(self.spec.database)} AND table = {_quote(ALLOCATIONS_TABLE)}"
+        )
+        return (
+            *ev.to_pylist()[0].values(),
+            cu.column("v")[0].as_py(),
+            tuple(al.column("p")[0].as_py() or ()),
+        )
 
     def events_table(self, where: str = "1") -> pa.Table:
         """The de-duplicated events (``FINAL``) as LEDGER_SCHEMA, optionally filtered."""
@@ -618,6 +677,8 @@ class ClickHouseLedger(Ledger):
             "_ch_customers", cust if cust is not None else _customer_schema().empty_table()
         )
         con.execute("CREATE VIEW customers AS SELECT * FROM _ch_customers")
+        con.register("_ch_allocations", self.allocations_table())
+        con.execute("CREATE VIEW allocations AS SELECT * FROM _ch_allocations")
         return con
 
     def copy_from(self, source: Ledger, *, batch_rows: int = 500_000) -> CommitResult:

@@ -1,0 +1,115 @@
+"""``reconcile`` and its allocations on a ClickHouse ledger: the same rows as on DuckDB.
+
+The month of tests/finops/test_allocation.py (2025-03, an OpenAI CSV bill), ingested into a
+DuckDB ledger and a chdb ledger. By hand: 03-02 billed $100 against acme $10, beta $20, gamma
+$30 (remainder $40); 03-03 billed $9 with no call (spread over the month's customers).
+Proportional: acme 6.67 + 1.50 = 8.17, beta 13.33 + 3.00 = 16.33, gamma 20.00 + 4.50 = 24.50;
+delta ($7, Anthropic, not on the bill) 0. The reconcile runs its ledger side in ClickHouse,
+the allocation is stored in ClickHouse (``ledger_allocations``), and ``report customers`` and
+``margins`` show the same ``allocated_usd`` on both engines.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tailguard.analytics.context import QueryContext
+from tailguard.analytics.customers import customer_rows
+from tailguard.analytics.margins import margins
+from tailguard.analytics.period import window
+from tailguard.cli import run
+from tailguard.finops.invoices import read_invoice
+from tailguard.finops.reconcile import reconcile
+from tailguard.ledger.clickhouse import ClickHouseLedger
+
+from .helpers import twin_ledgers, write_jsonl
+
+
+def _call(eid: str, day: str, customer: str, cost: str, provider: str = "openai") -> dict:
+    return {
+        "kind": "llm_call", "event_id": eid, "ts": f"{day}T12:00:00Z", "customer_id": customer,
+        "provider": provider, "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1,
+        "cost_usd": cost,
+    }  # fmt: skip
+
+
+EVENTS = [
+    _call("a", "2025-03-02", "acme", "10"),
+    _call("b", "2025-03-02", "beta", "20"),
+    _call("c", "2025-03-02", "gamma", "30"),
+    _call("d", "2025-03-02", "delta", "7", provider="anthropic"),
+    _call("u", "2025-03-02", "acme", None),  # an unpriced call: counted, no cost
+]
+BY_HAND = {
+    "acme": Decimal("8.17"),
+    "beta": Decimal("16.33"),
+    "gamma": Decimal("24.50"),
+    "delta": Decimal(0),
+}
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[object, ClickHouseLedger, Path]:
+    events = [{k: v for k, v in e.items() if v is not None} for e in EVENTS]
+    events[-1].update(model="no-such-model")
+    duck, ch = twin_ledgers(tmp_path, write_jsonl(tmp_path / "ev.jsonl", events), None, None)
+    bill = tmp_path / "bill.csv"
+    bill.write_text(
+        "date,provider,model,amount_usd\n2025-03-02,openai,,100.00\n2025-03-03,openai,,9.00\n"
+    )
+    return duck, ch, bill
+
+
+def _allocated(led: object) -> dict[str, tuple[Decimal, Decimal]]:
+    with QueryContext.open(led) as ctx:  # type: ignore[arg-type]
+        rows = customer_rows(ctx, window("2025-03"))
+    return {r["customer_id"]: (r["cost_usd"], r["allocated_usd"]) for r in rows}
+
+
+def test_reconcile_and_allocations_are_the_same_on_clickhouse(
+    twins: tuple[object, ClickHouseLedger, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    duck, ch, bill = twins
+    lines = read_invoice(bill)
+    rec_d, rec_c = reconcile(duck, lines, "2025-03"), reconcile(ch, lines, "2025-03")  # type: ignore[arg-type]
+    assert rec_c.rows == rec_d.rows
+    assert [(r["date"], r["unattributed_usd"], r["unpriced_calls"]) for r in rec_c.rows] == [
+        ("2025-03-02", Decimal("40.000000000"), 1),
+        ("2025-03-03", Decimal("9.00"), 0),
+    ]
+    outs = []
+    for led in (duck, ch):
+        target = ch.url if led is ch else str(duck.path)  # type: ignore[attr-defined]
+        args = ["reconcile", "--invoice", str(bill), "--period", "2025-03", "--ledger", target]
+        for _ in range(2):  # a re-run replaces the month
+            assert run([*args, "--allocate", "proportional", "--json"]) == 0
+            outs.append(json.loads(capsys.readouterr().out))
+    assert outs[0] == outs[2]  # the reconcile rows, as the CLI prints them
+    got_d, got_c = _allocated(duck), _allocated(ch)
+    assert got_c == got_d
+    assert {c: a for c, (_, a) in got_c.items()} == BY_HAND
+    assert ch.allocations_table().num_rows == 6  # two days x three customers
+    with QueryContext.open(ch) as ctx:
+        m_c = margins(ctx, window("2025-03"))
+    with QueryContext.open(duck) as ctx:  # type: ignore[arg-type]
+        m_d = margins(ctx, window("2025-03"))
+    assert m_c == m_d
+    # the copy-out connection (FOCUS export, the demo) sees the same allocation rows
+    con = ch.connect()
+    try:
+        rows = con.execute(
+            "SELECT customer_id, sum(allocated_usd) FROM allocations GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [(c, a) for c, a in sorted(BY_HAND.items()) if a]
+    before = ch.content_version()
+    assert run([*args, "--allocate", "none"]) == 0  # args: the ClickHouse ledger's
+    capsys.readouterr()
+    assert ch.content_version() != before  # the dashboard's cache key moves
+    assert ch.allocations_table().num_rows == 0
+    assert {c: a for c, (_, a) in _allocated(ch).items()} == dict.fromkeys(BY_HAND, Decimal(0))
