@@ -89,8 +89,10 @@ class Guard:
             _system_ms if clock is None else lambda: int(self._clock() * 1000)
         )
         self._customers: Mapping[str, CustomerInfo] = customers or {}
-        #: (customer, tier, seats) -> the resolved limits, compiled for planning
-        self._compiled: dict[tuple[str, str | None, int | None], Compiled] = {}
+        #: the resolved limits, compiled for planning, by customer id when the call names no
+        #: tier and no seats (the common case: no tuple to build and hash), else by (customer,
+        #: tier, seats); a string key never equals a tuple key
+        self._compiled: dict[str | tuple[str, str | None, int | None], Compiled] = {}
         s = policy.settings
         self._planner = Planner(s)
         alerter = (
@@ -164,9 +166,10 @@ class Guard:
             if bad is None:
                 est = to_micro(req.estimated_cost_usd)
         seats = None if bad else req.seats
-        c = self._compiled.get((req.customer_id, req.tier, seats))  # inlined: every check
-        if c is None:
-            c = self._compile(req.customer_id, req.tier, seats)
+        cid, tier = req.customer_id, req.tier
+        c = self._compiled.get(cid if tier is None and seats is None else (cid, tier, seats))
+        if c is None:  # (inlined: every check)
+            c = self._compile(cid, tier, seats)
         lim = c.lim
         now_ms = self._now_ms()
         if bad is not None or est is None:
@@ -379,7 +382,7 @@ class Guard:
 
     def _compile(self, customer_id: str, tier: str | None, seats: int | None) -> Compiled:
         """The customer's limits, resolved and compiled for planning once, then cached."""
-        key = (customer_id, tier, seats)
+        key = customer_id if tier is None and seats is None else (customer_id, tier, seats)
         c = self._compiled.get(key)
         if c is None:
             if len(self._compiled) > 100_000:

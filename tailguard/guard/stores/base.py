@@ -35,7 +35,7 @@ KILL_NOW = 4  # this request tripped the session velocity limit
 IGNORE, DENY, KILL = 0, 1, 2
 
 SEP_ITEM = "\x1e"
-SEP_FIELD = "\x1f"
+SEP_FIELD = "\x1f"  # (both written as literals in encode_member: no global lookups per cap)
 
 
 @dataclass(slots=True)
@@ -91,8 +91,8 @@ def encode_member(res_id: str, caps: list[Cap]) -> str:
     """``id␞key␟amount␞key␟amount...``: the reservation names its own refunds."""
     if len(caps) == 1:  # the common budget-only plan
         c = caps[0]
-        return f"{res_id}{SEP_ITEM}{c.key}{SEP_FIELD}{c.amount}"
-    return SEP_ITEM.join([res_id, *[f"{c.key}{SEP_FIELD}{c.amount}" for c in caps]])
+        return f"{res_id}\x1e{c.key}\x1f{c.amount}"
+    return res_id + "".join([f"\x1e{c.key}\x1f{c.amount}" for c in caps])
 
 
 def decode_member(member: str) -> list[tuple[str, int]]:

@@ -272,7 +272,8 @@ class MemoryStore:
                     else:
                         e[0] += r.amount
             alerted = False
-            for c, u, e in zip(plan.caps, used, found, strict=True):
+            for i, c in enumerate(plan.caps):  # (no zip with used / found: a strict zip is slow)
+                e, u = found[i], used[i]
                 if e is None:
                     caps[c.key] = [0, c.amount, c.expire_ms]
                 else:
@@ -333,7 +334,8 @@ class MemoryStore:
             for r in rate_adjust:
                 re = self._rates.get(r.key)
                 if re is not None:
-                    re[0] = max(0, re[0] + r.amount)
+                    n = re[0] + r.amount
+                    re[0] = n if n > 0 else 0
             return out
 
     def add_spent(self, items: list[SettleItem], now_ms: int = 0) -> None:
