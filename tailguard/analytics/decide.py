@@ -13,9 +13,15 @@ customer without a customers-table row has no known price and is refused too.
    (``Window.months()``: 1 for a calendar month, else days / 30.436875, the rule of every
    report), ``monthly_cost`` = cost / months, ``monthly_price`` = MRR; ``monthly_margin`` =
    price − cost. The window's own ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
-   come from ``customers.margin_figures``: the figures ``report customers`` shows for the same
-   window. ``last_event`` and ``quiet_days`` (days from it to the ledger's last event) tell a
-   customer who went quiet from one still active: it is judged on its last active quarter.
+   come from ``customers.margin_figures``: the formula ``report customers`` uses for the same
+   window. **Invoice-reconciled cost**: where ``tailguard reconcile --allocate`` allocated the
+   invoice's unattributed remainder in the window's months, the cost to serve is the measured
+   cost plus this customer's allocation (``measured_cost_usd`` + ``allocated_usd``), so every
+   margin figure follows the invoice; ``cost_basis`` is ``invoice-reconciled``, ``partly
+   invoice-reconciled`` (``reconciled_months`` names the months) or ``measured`` (no
+   allocation), and the arithmetic says which. ``last_event`` and ``quiet_days`` (days from it
+   to the ledger's last event) tell a customer who went quiet from one still active: it is
+   judged on its last active quarter.
 2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes of
    the customer's usage and their levers, the per-customer economics essay and the cost-allocation
    guide). Each lever has an ``uplift`` (share of cost it removes when it works), a ``probability``
@@ -59,6 +65,7 @@ from typing import Any
 from tailguard.analytics.context import QueryContext, using
 from tailguard.analytics.customers import margin_figures
 from tailguard.analytics.period import Window, customer_quarter, event_span, require_events
+from tailguard.analytics.renewal import allocations, cost_basis
 from tailguard.errors import ConfigError, NoDataError
 
 #: lever -> (group, uplift, probability, engineering hours): this module's estimates
@@ -141,6 +148,15 @@ def load_config(path: str | None = None) -> DecideConfig:
         )
     except ArithmeticError as exc:
         raise ConfigError(f"[decide]: {exc}") from None
+
+
+def _months_of(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the calendar months that ``[first, last]`` touches."""
+    out, m = [], first.replace(day=1)
+    while m <= last:
+        out.append(m)
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return out
 
 
 def _c(v: Decimal) -> str:
@@ -307,16 +323,28 @@ def _decide(
     # the diagnosis aggregates every customer over the window (it needs the medians) and
     # returns this one's cost and levers
     (diag,) = diagnose(con, win, customer=customer)
-    cost = diag["cost_usd"]
+    measured = diag["cost_usd"]
     months = win.months()
     assert months is not None  # a bounded window
+    assert win.first_day is not None and win.last_day is not None
+    # the invoice's share of this customer (reconcile --allocate), where the months were allocated
+    alloc = allocations(con, customer, win.first_day, win.last_day)
+    allocated = sum(alloc.values(), Decimal(0))
+    n_months = len(_months_of(win.first_day, win.last_day))
+    basis = cost_basis(len(alloc), n_months)
+    reconciled = [m.strftime("%Y-%m") for m in sorted(alloc)]
+    cost = measured + allocated
     mc = cost / months
     mp = mrr
     keys = [lv["lever"] for lv in diag["levers"]]
-    steps = [
-        f"window {win.label()}: {months:.4f} months",
-        f"monthly cost {_c(cost)} / {months:.4f} = {_c(mc)}",
-    ]
+    steps = [f"window {win.label()}: {months:.4f} months"]
+    if basis != "measured":
+        steps.append(
+            f"cost to serve ({basis}, months {', '.join(reconciled)}): measured "
+            f"{_c(measured)} + allocated {_c(allocated)} (the invoice's unattributed remainder, "
+            f"reconcile --allocate) = {_c(cost)}"
+        )
+    steps.append(f"monthly cost {_c(cost)} / {months:.4f} = {_c(mc)}")
     # a customer who went quiet is judged on its last active quarter: say how long ago that was
     _, last_event = event_span(con, customer=customer)
     _, ledger_last = event_span(con)
@@ -337,6 +365,10 @@ def _decide(
         "quiet_days": quiet_days,
         "months": months,
         "cost_to_serve_usd": cost,
+        "cost_basis": basis,
+        "measured_cost_usd": measured,
+        "allocated_usd": allocated,
+        "reconciled_months": reconciled,
         "price_paid_usd": mp * months,
         **margin_figures(cost, mrr, months),
         "monthly_cost_usd": mc,

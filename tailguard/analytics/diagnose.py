@@ -517,9 +517,12 @@ def _diagnose(
     (names, strongest first), ``evidence`` (one object per shape), ``levers`` (ranked), and
     ``judged`` (False when the customer has fewer than ``min_tasks`` tasks: no shape is named),
     the window's ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
-    (``customers.margin_figures``: the same figures as ``report customers``), and the window
-    itself as ``window_start`` / ``window_end`` (UTC days, end included; an open window is
-    bounded to the days its events span).
+    (``customers.margin_figures``: the same figures as ``report customers``), ``allocated_usd``
+    (the customer's share of the invoice's unattributed remainder over the window's days, as
+    ``tailguard reconcile --allocate`` stored it: beside ``cost_usd``, never in it, as in
+    ``report customers``; 0 when nothing was allocated), and the window itself as
+    ``window_start`` / ``window_end`` (UTC days, end included; an open window is bounded to the
+    days its events span).
 
     ``NoDataError`` when the window holds no events, or none of ``customer``'s: a customer with
     no events is not diagnosed as costing nothing.
@@ -538,6 +541,9 @@ def _diagnose(
     }
     dims = _dims(con)
     months = stated.months()
+    from tailguard.finops.allocation import allocated_by_customer
+
+    allocated = allocated_by_customer(getattr(con, "con", con), stated.first_day, stated.last_day)
     if customer is not None:
         chosen = [r for r in rows if r["customer_id"] == customer]
     else:
@@ -558,6 +564,7 @@ def _diagnose(
                 "tier": d.get("tier"),
                 "segment": d.get("segment"),
                 "cost_usd": r["cost_usd"],
+                "allocated_usd": allocated.get(cid, Decimal(0)),
                 "cost_share": float(r["cost_usd"] / total) if total else None,
                 "cost_per_successful_task": r["cost_per_successful_task"],
                 "tasks": int(r["tasks_seen"] or 0),

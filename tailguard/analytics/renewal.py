@@ -9,8 +9,15 @@ a year of zero consumption, and a projection from it would sell a pool of $0.
 
 - **the window**: the 12 months clipped to the days the ledger holds events (``window``), with
   its ``cost_usd``, ``revenue_usd`` (MRR × the window's months), ``cost_pct_of_mrr`` and
-  ``gross_margin_usd`` from ``customers.margin_figures``: the figures ``report customers``
-  gives for the same window;
+  ``gross_margin_usd`` from ``customers.margin_figures``: the formula ``report customers``
+  uses for the same window;
+- **the invoice-reconciled cost**: in a month ``tailguard reconcile --allocate`` allocated
+  (``allocations``: the invoice's unattributed remainder spread over the customers), a month's
+  ``cost_usd`` is the measured cost plus this customer's allocation (``measured_cost_usd``,
+  ``allocated_usd``; 0 allocated is still reconciled), so the months, the projection, the pool
+  and the margin figures follow the invoice; ``cost_basis`` says which: ``invoice-reconciled``
+  (every month with data allocated), ``partly invoice-reconciled`` (``reconciled_months``
+  names them) or ``measured`` (no allocation: the ledger's own prices, as before);
 
 - **actual consumption by month**: cost, LLM calls and active users (one engine query grouped
   by month); a month before the first event of the ledger is ``null`` (no data), a month with
@@ -65,6 +72,41 @@ def _monthly(
     month = con.trunc("month", "day" if src.rollup else "ts")
     sql = MONTHLY_SQL.format(month=month, requests=src.requests, src=src.table, where=src.where)
     return sql, [customer, *src.params]
+
+
+def allocations(
+    con: Any, customer: str, first_day: dt.date, last_day: dt.date
+) -> dict[dt.date, Decimal]:
+    """``reconcile --allocate``'s rows over the days ``[first_day, last_day]``: each month (its
+    first day) that holds an allocation, with ``customer``'s share of it over those days (0 when
+    the month was allocated but not to this customer). A connection without the ``allocations``
+    view (an engine whose ledger keeps none) has no month."""
+    raw = getattr(con, "con", con)
+    has_view = raw.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'allocations'"
+    ).fetchone()
+    if not has_view or not has_view[0]:
+        return {}
+    span = [first_day, last_day]
+    days = raw.execute(
+        "SELECT DISTINCT day FROM allocations WHERE day >= ? AND day <= ?", span
+    ).fetchall()
+    out = {d.replace(day=1): Decimal(0) for (d,) in days}
+    for d, v in raw.execute(
+        "SELECT day, sum(allocated_usd) FROM allocations "
+        "WHERE customer_id = ? AND day >= ? AND day <= ? GROUP BY day",
+        [customer, *span],
+    ).fetchall():
+        out[d.replace(day=1)] += Decimal(v)
+    return out
+
+
+def cost_basis(reconciled: int, with_data: int) -> str:
+    """``invoice-reconciled`` when every one of ``with_data`` months is reconciled, ``measured``
+    when none is, else ``partly invoice-reconciled``."""
+    if reconciled == 0:
+        return "measured"
+    return "invoice-reconciled" if reconciled >= with_data else "partly invoice-reconciled"
 
 
 def _fit(xs: list[int], ys: list[float]) -> tuple[float, float]:
@@ -123,6 +165,8 @@ def _renewal(
         for m, c, n, u in con.execute(*_monthly(con, customer, start, end)).fetchall()
     }
     data_from = first_ev.astimezone(utc).date().replace(day=1) if first_ev else last_m
+    # the invoice's share (reconcile --allocate) of each allocated month, beside the measured cost
+    alloc = allocations(con, customer, first_m, add_months(last_m, 1) - dt.timedelta(days=1))
     months = []
     for i in range(12):
         m = add_months(first_m, i)
@@ -131,13 +175,17 @@ def _renewal(
                 {
                     "month": m.strftime("%Y-%m"),
                     "cost_usd": None,
+                    "measured_cost_usd": None,
+                    "allocated_usd": None,
                     "llm_calls": None,
                     "active_users": None,
                     "partial": None,
                 }
             )
             continue
-        c, n, u = got.get(m, (Decimal(0), 0, 0))
+        measured, n, u = got.get(m, (Decimal(0), 0, 0))
+        a = alloc.get(m)  # None: the month was not reconciled to an invoice
+        c = measured if a is None else measured + a
         # a month the ledger covers only in part (its first month, or the current one)
         partial = first_ev.astimezone(utc).date() > m or last_ev.astimezone(
             utc
@@ -146,6 +194,8 @@ def _renewal(
             {
                 "month": m.strftime("%Y-%m"),
                 "cost_usd": c,
+                "measured_cost_usd": measured,
+                "allocated_usd": a,
                 "llm_calls": n,
                 "active_users": u,
                 "partial": partial,
@@ -177,6 +227,9 @@ def _renewal(
     else:
         trend = {"users_per_month": 0.0, "cost_per_user_per_month": 0.0}
     actual_12 = sum((r["cost_usd"] for r in months if r["cost_usd"] is not None), Decimal(0))
+    with_data = [r for r in months if r["cost_usd"] is not None]
+    reconciled = [r["month"] for r in with_data if r["allocated_usd"] is not None]
+    allocated = sum((r["allocated_usd"] or Decimal(0) for r in with_data), Decimal(0))
     next_12 = sum((p["cost_usd"] for p in projection), Decimal(0))
     mean_next = next_12 / 12 if projection else Decimal(0)
     rec = Decimal(math.ceil(mean_next * Decimal(str(1 + headroom))))
@@ -186,6 +239,10 @@ def _renewal(
         "window": win.stated(),
         "cost_usd": actual_12,
         **margin_figures(actual_12, mrr, months_in_window),
+        "cost_basis": cost_basis(len(reconciled), len(with_data)),
+        "measured_cost_usd": actual_12 - allocated,
+        "allocated_usd": allocated,
+        "reconciled_months": reconciled,
         "name": name,
         "tier": tier,
         "segment": segment,
@@ -205,6 +262,21 @@ def _renewal(
             f"mean projected month {mean_next.quantize(CENT)} × {1 + headroom:g}, rounded up"
         ),
     }
+
+
+def _basis_note(rep: dict[str, Any]) -> str:
+    """What the costs on the page are: the ledger's prices, or reconciled to the invoice."""
+    from tailguard.money import format_usd
+
+    basis = rep.get("cost_basis", "measured")
+    if basis == "measured":
+        return "Costs: measured (the ledger's prices; no invoice allocation in these months)."
+    months = ", ".join(rep["reconciled_months"])
+    return (
+        f"Costs: {basis} — measured {format_usd(rep['measured_cost_usd'])} + "
+        f"{format_usd(rep['allocated_usd'])} of the invoice's unattributed remainder "
+        f"(reconcile --allocate; months {months})."
+    )
 
 
 def html(rep: dict[str, Any]) -> str:
@@ -263,6 +335,7 @@ window {rep["window"]["start"]} .. {rep["window"]["end"]}</div>
 <div class="kpi">Projected, next 12 months<b>{money(rep["projected_next_12_months_usd"])}</b></div>
 <div class="kpi">Recommended pool (month)<b>{money(rep["recommended_pool_usd"])}</b></div>
 <svg width="{w}" height="{h}" role="img" aria-label="monthly consumption">{"".join(bars)}</svg>
+<p>{e(_basis_note(rep))}</p>
 <p>Projection: active users {rep["trend"]["users_per_month"]:+g} a month (seat growth) ×
 cost per user {rep["trend"]["cost_per_user_per_month"]:+g} $ a month (adoption), least squares over
 {rep["months_fitted"]} whole months. Recommended pool: {e(rep["recommended_pool_note"])}.</p>
