@@ -510,7 +510,7 @@ class ClickHouseLedger(Ledger):
             total.duplicates += res.duplicates
         return total
 
-    def insert_file(self, path: Path) -> CommitResult | None:
+    def insert_file(self, path: Path, *, check_known: bool = True) -> CommitResult | None:
         """chdb: ClickHouse reads the Parquet file itself (``INSERT ... SELECT FROM file()``,
         in parallel, no row passing through Python), with ``commit``'s rule: ids already in
         the ledger are left out (the file's ids that the ledger has are found first: one read
@@ -519,7 +519,12 @@ class ClickHouseLedger(Ledger):
         ``None`` (the caller takes the Arrow path) for a file that repeats an id: which copy
         is first is the file's row order, which a parallel read does not keep, so such a file
         goes through ``commit``'s first-occurrence rule. Columns the file lacks (a segment
-        older than a schema column) are NULL, as ``conform`` makes them."""
+        older than a schema column) are NULL, as ``conform`` makes them.
+
+        ``check_known=False`` skips the ledger's ids (``copy_from`` into an empty ledger: a
+        directory ledger's segments hold each id once). The check reads the ledger's whole
+        ``event_id`` column per file, so it is most of the cost of loading into a big ledger
+        (BENCHMARKS.md)."""
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
@@ -539,7 +544,7 @@ class ClickHouseLedger(Ledger):
         eng = self.engine()
         with self._lock():
             where = ""
-            if self.has_events():  # the file's ids the ledger holds (few, or all on a re-run)
+            if check_known and self.has_events():  # the file's ids the ledger holds
                 known = (
                     f"SELECT event_id FROM {table} WHERE event_id IN (SELECT event_id FROM {src})"
                 )
@@ -683,8 +688,25 @@ class ClickHouseLedger(Ledger):
 
     def copy_from(self, source: Ledger, *, batch_rows: int = 500_000) -> CommitResult:
         """Copy a DuckDB/Parquet ledger's events and customers across (idempotent: a second
-        run, or a run after a partial one, adds only what is missing)."""
-        total = self.commit_files(source.segment_files(), batch_rows=batch_rows)
+        run, or a run after a partial one, adds only what is missing).
+
+        Into an empty chdb ledger, the segments are inserted without the id check: the
+        directory ledger holds each id once (its own first-occurrence rule), so there is
+        nothing to check against until the copy itself has written; a copy that was
+        interrupted finds the ledger not empty and checks every file. (A writer of this
+        process racing the first copy could make a copy of an event inserted twice: FINAL
+        keeps the first, as for raced replicas.)"""
+        files = source.segment_files()
+        if self.spec.scheme == "chdb" and files and not self.has_events():
+            total = CommitResult(0, 0, None)
+            for path in files:
+                res = self.insert_file(path, check_known=False)
+                if res is None:  # a segment repeating an id (not written by the ledger)
+                    res = self.commit_files([path], batch_rows=batch_rows)
+                total.accepted += res.accepted
+                total.duplicates += res.duplicates
+        else:
+            total = self.commit_files(files, batch_rows=batch_rows)
         cust = source.customers_table()
         if cust is not None:
             self.write_customers(cust)

@@ -232,6 +232,15 @@ def test_copy_moves_a_directory_ledger_across_once(tmp_path: Path) -> None:
     again = dst.copy_from(src)
     assert (again.accepted, again.duplicates) == (0, 35)
     assert _cost_and_count(dst) == (Decimal("0.042"), 35)
+    # a copy interrupted after the first segment (30 events): the rerun adds the other 5
+    part = ClickHouseLedger(f"{chdb_url(tmp_path / 'c')}?database=partial")
+    first = part.insert_file(src.segment_files()[0], check_known=False)
+    assert first is not None and first.accepted == 30
+    rest = part.copy_from(src)
+    assert (rest.accepted, rest.duplicates) == (5, 30)
+    assert _cost_and_count(part) == (Decimal("0.042"), 35)
+    stored = part.query(f"SELECT count() AS n FROM {EVENTS_TABLE}").column("n")[0].as_py()
+    assert stored == 35
 
 
 def test_parquet_files_are_read_by_clickhouse_with_the_first_copy_winning(tmp_path: Path) -> None:
