@@ -17,7 +17,8 @@ of customers with the base's shapes), plus the customers file. The events are al
 segment's roll-ups with the same ids suffixed (customer and user are roll-up keys, the other ids
 are not), written before it; with ``--rebuild`` they are instead computed from the copied events
 by ``tailguard.ledger.rollup.rebuild`` (what ``tailguard rollup --rebuild`` runs). Either way
-the command checks at the end that both roll-up levels hold exactly the events' count and cost.
+the command checks at the end that every roll-up level holds exactly the events' count and cost
+(the task level: the LLM calls' requests and cost, and the outcome events).
 
 ``reports``: ``report customers`` (the library call the command makes) on a fresh connection,
 against two floors over the same ledger: the raw ``GROUP BY customer_id`` over the events, and
@@ -97,6 +98,7 @@ def cmd_ratio(args: argparse.Namespace) -> None:
     ev = con.execute("SELECT count(*) FROM events").fetchone()[0]
     full = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
     daily = con.execute("SELECT count(*) FROM rollup_daily").fetchone()[0]
+    task = con.execute("SELECT count(*) FROM rollup_task").fetchone()[0]
     segs = len(Ledger(args.ledger).segment_files())
     table = Table(title=f"roll-up rows per event, {args.ledger} ({segs} segments)")
     for c in ("level", "rows", "rows per event"):
@@ -104,6 +106,7 @@ def cmd_ratio(args: argparse.Namespace) -> None:
     table.add_row("events", f"{ev:,}", "1")
     table.add_row("rollup", f"{full:,}", f"{full / ev:.4f}")
     table.add_row("rollup_daily", f"{daily:,}", f"{daily / ev:.4f}")
+    table.add_row("rollup_task", f"{task:,}", f"{task / ev:.4f}")
     Console().print(table)
 
 
@@ -142,7 +145,7 @@ def cmd_make(args: argparse.Namespace) -> None:
         for f in files:
             name = f"{time.time_ns():020d}-copy{k:02d}s{n_seg:04d}.parquet"
             if not args.rebuild:  # the roll-ups first, as a writer does
-                for level in (rollup.VIEW, rollup.DAILY_VIEW):
+                for level in (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW):
                     copy(rollup.path_for(base, f, level), rollup.path_for(out, name, level), k)
             copy(f, out.segments_dir / name, k)
             n_seg += 1
@@ -162,6 +165,16 @@ def cmd_make(args: argparse.Namespace) -> None:
     for level in (rollup.VIEW, rollup.DAILY_VIEW):
         got = check.execute(f"SELECT sum(events), sum(cost_usd) FROM {level}").fetchone()
         assert got == (n, cost), (level, got, (n, cost))
+    # the task level: the LLM calls' requests and cost, and the outcome events
+    want = check.execute(
+        "SELECT sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END), "
+        "sum(CASE WHEN kind = 'llm_call' THEN cost_usd END), "
+        "count(*) FILTER (WHERE kind = 'task_outcome') FROM events"
+    ).fetchone()
+    got = check.execute(
+        "SELECT sum(calls), sum(cost_usd), sum(outcomes) FROM rollup_task"
+    ).fetchone()
+    assert got == want, ("rollup_task", got, want)
     check.close()
     table = Table(title=f"{args.out}: {args.copies} copies of {args.base}")
     for c in ("step", "seconds", "result"):

@@ -55,6 +55,7 @@ __all__ = [
     "DAILY",
     "DUCKDB",
     "ROLLUP",
+    "TASK",
     "Dialect",
     "DuckDBDialect",
     "QueryContext",
@@ -76,6 +77,11 @@ ROLLUP = "rollup"
 #: the second level: one row per customer × UTC day (per segment: re-aggregate), the sums of
 #: ``tailguard.ledger.rollup.DAILY_MEASURES``; about 1 row per 50 events on the simulator
 DAILY = "rollup_daily"
+
+#: the third level: one row per customer × task × workload × UTC day over the LLM calls and task
+#: outcomes (``tailguard.ledger.rollup.TASK_SCHEMA``): distinct tasks and per-task sums without
+#: the events; about 1 row per 11 events on the simulator
+TASK = "rollup_task"
 
 #: ``trunc`` units
 UNITS = ("week", "month", "quarter", "year")

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tailguard.analytics.context import QueryContext, using
+from tailguard.analytics.context import TASK, QueryContext, using
 from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ConfigError
 from tailguard.vocabulary import WORKLOADS
@@ -78,42 +78,93 @@ BANDS: dict[str, Band] = {
 }
 CLASSES: tuple[str, ...] = WORKLOADS
 
+#: per class: its tasks and their sums, from one row per (class, task) (``{tasks}``: the
+#: events' or the task roll-up's, ``TASK_GROUPS_SQL``). Token sums stay integers to the end
+#: (``uncached`` = input - cache reads, weighed apart from the cache reads), so a class's
+#: effective tokens are computed once, exactly, from them (``_effective``), whichever relation
+#: the rows came from; a task's own effective tokens (against the per-task alarm) are the same
+#: DOUBLE expression of the same integer sums on either
 WORKLOAD_SQL = """
 SELECT
   workload,
   count(*) AS tasks,
   sum(calls) AS calls,
-  sum(eff) AS eff,
-  sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens,
+  sum(uncached) AS uncached,
   sum(cache_read_tokens) AS cache_read_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(input_tokens) AS input_tokens,
   sum(cost) AS cost_usd,
-  sum(calls_over) AS calls_over_alarm,
-  sum(CASE WHEN task_id IS NOT NULL AND eff > {task_alarm} THEN 1 ELSE 0 END) AS tasks_over_alarm,
+  sum(CASE WHEN task_id IS NOT NULL AND {task_eff} > {task_alarm} THEN 1 ELSE 0 END)
+    AS tasks_over_alarm,
   sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups,
-  sum(CASE WHEN task_id IS NULL THEN eff ELSE 0 END) AS untasked_eff,
+  sum(CASE WHEN task_id IS NULL THEN uncached ELSE 0 END) AS untasked_uncached,
+  sum(CASE WHEN task_id IS NULL THEN cache_read_tokens ELSE 0 END) AS untasked_cache_read,
+  sum(CASE WHEN task_id IS NULL THEN output_tokens ELSE 0 END) AS untasked_output,
   sum(CASE WHEN task_id IS NULL THEN cost END) AS untasked_cost
-FROM (
+FROM ({tasks}) t
+GROUP BY workload
+"""
+
+#: one row per (class, task) from the events' LLM calls
+EVENT_TASKS_SQL = """
   SELECT
     coalesce(workload, 'other') AS workload,
     task_id,
     sum(coalesce(requests, 1)) AS calls,
-    sum({eff_expr}) AS eff,
+    sum(input_tokens - cache_read_tokens) AS uncached,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
-    sum(cost_usd) AS cost,
-    -- an aggregate row (an imported usage bucket) is judged by its mean call, and counts as
-    -- its requests
-    sum(CASE WHEN {eff_expr} / coalesce(requests, 1) > CASE coalesce(workload, 'other')
-          WHEN 'chat' THEN {chat_alarm} WHEN 'rag' THEN {rag_alarm} ELSE {other_alarm} END
-        THEN coalesce(requests, 1) ELSE 0 END) AS calls_over
+    sum(cost_usd) AS cost
   FROM events
   WHERE kind = 'llm_call' AND {where}
   GROUP BY 1, 2
-) t
-GROUP BY workload
 """
+
+#: the same from the task roll-up (``rollup_task``): its rows with LLM calls, re-grouped per
+#: (class, task) over the window's days and the segments
+ROLLUP_TASKS_SQL = """
+  SELECT
+    coalesce(workload, 'other') AS workload,
+    task_id,
+    sum(calls) AS calls,
+    sum(uncached_tokens) AS uncached,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    sum(cost_usd) AS cost
+  FROM rollup_task
+  WHERE calls > 0 AND {where}
+  GROUP BY 1, 2
+"""
+
+#: the invocations over the per-turn alarm of a class judged per turn (chat, rag): a test of
+#: each call on its own, so it reads the events (no sum answers it), only those classes' LLM
+#: calls, with no per-task grouping. An aggregate row (an imported usage bucket) is judged by
+#: its mean call, and counts as its requests
+CALLS_OVER_SQL = """
+SELECT coalesce(workload, 'other') AS workload,
+  sum(CASE WHEN {eff_expr} / coalesce(requests, 1) > CASE coalesce(workload, 'other')
+        {alarms} END
+      THEN coalesce(requests, 1) ELSE 0 END) AS calls_over
+FROM events
+WHERE kind = 'llm_call' AND coalesce(workload, 'other') IN ({classes}) AND {where}
+GROUP BY 1
+"""
+
+
+def _effective(uncached: Any, cache_read: Any, output: Any, w: float, m: float) -> float:
+    """``uncached + cache_read x w + output x m``, exact (the integers and the two weights as
+    the binary fractions they are), rounded once to a float: the same value whatever order the
+    engine summed the rows in."""
+    from fractions import Fraction
+
+    exact = (
+        Fraction(int(uncached or 0))
+        + Fraction(int(cache_read or 0)) * Fraction(w)
+        + Fraction(int(output or 0)) * Fraction(m)
+    )
+    return float(exact)
 
 
 CONFIG_KEYS = ("output_multiplier", "cache_read_weight", "tail_share")
@@ -205,24 +256,39 @@ def _workload(
         raise ConfigError("cache_read_weight must be in [0, 1]")
     stated = bounded(con, win)
     where, params = win.sql()
-    eff_expr = (
-        f"(input_tokens - cache_read_tokens + cache_read_tokens * {float(cache_read_weight)!r}"
-        f" + output_tokens * {float(output_multiplier)!r})"
-    )
+    w, m = float(cache_read_weight), float(output_multiplier)
     judge = {**BANDS, **(bands or {})}
+    on_task = con.rollup_where(win, TASK)
+    if on_task is not None:
+        tasks_sql, task_params = ROLLUP_TASKS_SQL.format(where=on_task[0]), on_task[1]
+    else:
+        tasks_sql, task_params = EVENT_TASKS_SQL.format(where=where), list(params)
     sql = WORKLOAD_SQL.format(
-        eff_expr=eff_expr,
+        tasks=tasks_sql,
+        task_eff=f"(uncached + cache_read_tokens * {w!r} + output_tokens * {m!r})",
         task_alarm=judge["agent"].alarm,
-        chat_alarm=judge["chat"].alarm,
-        rag_alarm=judge["rag"].alarm,
-        other_alarm=judge["chat"].alarm,
-        where=where,
     )
-    # the outer ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for
-    # classes whose band is per task
-    cur = con.execute(sql, params)
+    # ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for classes
+    # whose band is per task
+    cur = con.execute(sql, task_params)
     cols = [d[0] for d in cur.description]
     got = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    # the per-turn alarm's calls, per class judged per turn (``other`` has no band: none)
+    per_turn = [c for c in CLASSES if c in judge and judge[c].unit == "turn"]
+    over: dict[str, int] = {}
+    if per_turn:
+        eff_expr = (
+            f"(input_tokens - cache_read_tokens + cache_read_tokens * {w!r}"
+            f" + output_tokens * {m!r})"
+        )
+        alarms = " ".join(f"WHEN '{c}' THEN {judge[c].alarm}" for c in per_turn)
+        over_sql = CALLS_OVER_SQL.format(
+            eff_expr=eff_expr,
+            alarms=alarms,
+            classes=", ".join(f"'{c}'" for c in per_turn),
+            where=where,
+        )
+        over = {r[0]: int(r[1] or 0) for r in con.execute(over_sql, params).fetchall()}
     classes = []
     for cls in CLASSES:
         a = got.get(cls)
@@ -232,18 +298,26 @@ def _workload(
         a = a or {}
         calls = int(a.get("calls") or 0)
         tasks = int(a.get("tasks") or 0) - int(a.get("untasked_groups") or 0)
-        eff = float(a.get("eff") or 0)
+        eff = _effective(
+            a.get("uncached"), a.get("cache_read_tokens"), a.get("output_tokens"), w, m
+        )
         cost = a.get("cost_usd") or Decimal(0)
-        # per task: only the calls that belong to a task
-        task_eff = eff - float(a.get("untasked_eff") or 0)
+        # per task: only the calls that belong to a task (their sums: all minus the untasked)
+        task_eff = _effective(
+            int(a.get("uncached") or 0) - int(a.get("untasked_uncached") or 0),
+            int(a.get("cache_read_tokens") or 0) - int(a.get("untasked_cache_read") or 0),
+            int(a.get("output_tokens") or 0) - int(a.get("untasked_output") or 0),
+            w,
+            m,
+        )
         task_cost = cost - (a.get("untasked_cost") or Decimal(0))
         per_task = task_eff / tasks if tasks else None
         per_call = eff / calls if calls else None
         if band is not None and band.unit == "task":
-            units, over = tasks, int(a.get("tasks_over_alarm") or 0)
+            units, over_n = tasks, int(a.get("tasks_over_alarm") or 0)
         else:
-            units, over = calls, int(a.get("calls_over_alarm") or 0)
-        over_share = over / units if units else 0.0
+            units, over_n = calls, over.get(cls, 0)
+        over_share = over_n / units if units else 0.0
         st = status(cls, per_task, per_call, judge)
         if st == "ok" and over_share > tail_share:
             st = "watch"

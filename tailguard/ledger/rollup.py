@@ -50,6 +50,7 @@ from tailguard.vocabulary import GUARD_ACTIONS, OUTCOMES
 ROLLUPS = "rollups"
 VIEW = "rollup"
 DAILY_VIEW = "rollup_daily"
+TASK_VIEW = "rollup_task"
 
 #: a sum of DECIMAL(18, 9) in the engine: 38 digits, the same 9 decimals (exact)
 MONEY_SUM = pa.decimal128(38, 9)
@@ -196,6 +197,68 @@ DAILY_MERGE: dict[str, str] = {
 }
 
 
+#: the third level: one row per customer x task x workload x UTC day, over the LLM calls and the
+#: task outcomes (``rollup_task``). What it answers that the other two cannot: a task's own sums
+#: (its calls, tokens and cost over all its days, re-grouped by task at read time) and the
+#: distinct tasks of a customer (a task is a group of its own, so a distinct count is a count
+#: of groups of a GROUP BY over far fewer rows than the events: ~0.09 rows per event on the
+#: simulator, one per task and day, the task-less calls of a customer's day in one row).
+#: ``task_id`` and ``workload`` are NULL where the events' are.
+TASK_KEYS: tuple[str, ...] = ("customer_id", "task_id", "workload", "day")
+
+TASK_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("task_id", pa.string()),
+        ("workload", pa.string()),
+        ("day", pa.date32()),
+        ("outcomes", pa.int64()),  # task_outcome events
+        ("accepted", pa.int64()),  # ... whose outcome is ``accepted``
+        ("calls", pa.int64()),  # LLM requests (an aggregate row counts as its requests)
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        # sum(input_tokens - cache_read_tokens): the uncached input, as the events give it row
+        # by row (``tailguard.analytics.workload`` weighs it apart from the cache reads)
+        ("uncached_tokens", pa.int64()),
+        ("cost_usd", MONEY_SUM),  # the LLM calls' cost
+    ]
+)
+
+
+def task_sql(source: str, *, has_requests: bool) -> str:
+    """The task level of the events in relation ``source`` (see ``TASK_KEYS``)."""
+    req = "coalesce(requests, 1)" if has_requests else "1"
+    llm = "kind = 'llm_call'"
+    big = "CAST({} AS BIGINT)"
+    measures = [
+        big.format("sum(CASE WHEN kind = 'task_outcome' THEN 1 ELSE 0 END)") + " AS outcomes",
+        big.format(
+            "sum(CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN 1 ELSE 0 END)"
+        )
+        + " AS accepted",
+        big.format(f"sum(CASE WHEN {llm} THEN {req} ELSE 0 END)") + " AS calls",
+        *(
+            big.format(f"sum(CASE WHEN {llm} THEN {c} END)") + f" AS {c}"
+            for c in ("input_tokens", "output_tokens", "cache_read_tokens")
+        ),
+        big.format(f"sum(CASE WHEN {llm} THEN input_tokens - cache_read_tokens END)")
+        + " AS uncached_tokens",
+        f"sum(CASE WHEN {llm} THEN cost_usd END) AS cost_usd",
+    ]
+    return (
+        "SELECT customer_id, task_id, workload, "
+        "CAST(DATE '1970-01-01' + CAST(_dn AS INTEGER) AS DATE) AS day, "
+        f"{', '.join(measures)} FROM ("
+        "SELECT customer_id, task_id, workload, kind, outcome, "
+        f"{'requests, ' if has_requests else ''}"
+        "input_tokens, output_tokens, cache_read_tokens, cost_usd, "
+        f"CAST(floor(epoch_us(ts) / {_US_PER_DAY}) AS BIGINT) AS _dn FROM {source} "
+        "WHERE kind IN ('llm_call', 'task_outcome')"
+        ") GROUP BY customer_id, task_id, workload, _dn"
+    )
+
+
 def daily_sql(source: str) -> str:
     """The daily level from the roll-up rows in relation ``source``."""
     measures = ", ".join(f"{sql} AS {c}" for c, _, sql in DAILY_MEASURES)
@@ -273,24 +336,29 @@ def merge_sql(source: str) -> str:
 
 @dataclass
 class Rollups:
-    """The two levels of one segment's roll-up."""
+    """The three levels of one segment's roll-up."""
 
     full: pa.Table  # ROLLUP_SCHEMA
     daily: pa.Table  # DAILY_SCHEMA
+    task: pa.Table  # TASK_SCHEMA
 
     @property
     def rows(self) -> int:
-        return self.full.num_rows + self.daily.num_rows
+        return self.full.num_rows + self.daily.num_rows + self.task.num_rows
 
 
-def _levels(con: Any, full: pa.Table) -> Rollups:
+def _levels(con: Any, full: pa.Table, task: pa.Table) -> Rollups:
     full = full.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
     con.register("_tg_rollup_full", full)
     try:
         daily = con.sql(daily_sql("_tg_rollup_full")).to_arrow_table()
     finally:
         con.unregister("_tg_rollup_full")
-    return Rollups(full, daily.select(DAILY_SCHEMA.names).cast(DAILY_SCHEMA))
+    return Rollups(
+        full,
+        daily.select(DAILY_SCHEMA.names).cast(DAILY_SCHEMA),
+        task.select(TASK_SCHEMA.names).cast(TASK_SCHEMA),
+    )
 
 
 def of_table(table: pa.Table, con: Any = None) -> Rollups:
@@ -307,9 +375,12 @@ def of_table(table: pa.Table, con: Any = None) -> Rollups:
                 has_components=all(c in names for c in COMPONENT_COLUMNS),
             )
             full = con.sql(sql).to_arrow_table()
+            task = con.sql(
+                task_sql("_tg_rollup_src", has_requests="requests" in names)
+            ).to_arrow_table()
         finally:
             con.unregister("_tg_rollup_src")
-        return _levels(con, full)
+        return _levels(con, full, task)
     finally:
         if own:
             con.close()
@@ -320,15 +391,17 @@ def _scan(files: Sequence[Path]) -> str:
     return f"read_parquet([{lst}], union_by_name = true)"
 
 
-def _scan_sql(con: Any, files: Sequence[Path]) -> str:
-    """The full roll-up of segment ``files``, as SQL (columns the files lack read as absent)."""
+def _scan_sql(con: Any, files: Sequence[Path]) -> tuple[str, str]:
+    """The full and the task level of segment ``files``, as SQL (columns the files lack read as
+    absent)."""
     scan = _scan(files)
     cols = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
-    return aggregate_sql(
+    full = aggregate_sql(
         scan,
         has_requests="requests" in cols,
         has_components=all(c in cols for c in COMPONENT_COLUMNS),
     )
+    return full, task_sql(scan, has_requests="requests" in cols)
 
 
 def of_files(files: Sequence[Path], con: Any = None) -> Rollups:
@@ -336,19 +409,20 @@ def of_files(files: Sequence[Path], con: Any = None) -> Rollups:
     own = con is None
     con = _engine() if own else con
     try:
-        return _levels(con, con.sql(_scan_sql(con, files)).to_arrow_table())
+        full, task = _scan_sql(con, files)
+        return _levels(con, con.sql(full).to_arrow_table(), con.sql(task).to_arrow_table())
     finally:
         if own:
             con.close()
 
 
 #: file name suffix of each level, after the segment's stem
-_SUFFIX = {VIEW: ".parquet", DAILY_VIEW: ".daily.parquet"}
+_SUFFIX = {VIEW: ".parquet", DAILY_VIEW: ".daily.parquet", TASK_VIEW: ".task.parquet"}
 
 
 def path_for(ledger: SegmentDir, segment: Path | str, level: str = VIEW) -> Path:
-    """Where the roll-up (``level``: ``rollup`` or ``rollup_daily``) of ``segment`` (a path or
-    a file name) lives."""
+    """Where the roll-up (``level``: ``rollup``, ``rollup_daily`` or ``rollup_task``) of
+    ``segment`` (a path or a file name) lives."""
     name = Path(segment).name
     stem = name[: -len(".parquet")] if name.endswith(".parquet") else name
     return ledger.path / ROLLUPS / f"{stem}{_SUFFIX[level]}"
@@ -366,12 +440,13 @@ def _write_file(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
 
 
 def write(rollups: Rollups, ledger: SegmentDir, segment_name: str) -> None:
-    """Write both levels of a segment's roll-up, each whole or not at all (tmp, fsync,
-    rename, then the directory synced). The full level last: ``missing`` checks both."""
+    """Write the three levels of a segment's roll-up, each whole or not at all (tmp, fsync,
+    rename, then the directory synced). The full level last: ``missing`` checks all three."""
     d = ledger.path / ROLLUPS
     d.mkdir(parents=True, exist_ok=True)
     ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
     _write_file(rollups.daily, path_for(ledger, segment_name, DAILY_VIEW), ledger.tmp_dir)
+    _write_file(rollups.task, path_for(ledger, segment_name, TASK_VIEW), ledger.tmp_dir)
     _write_file(rollups.full, path_for(ledger, segment_name, VIEW), ledger.tmp_dir)
     fsync_dir(d)
 
@@ -383,14 +458,15 @@ def write_for(ledger: SegmentDir, segment_name: str, rows: pa.Table) -> None:
 
 
 def missing(ledger: SegmentDir, segments: Sequence[Path]) -> list[Path]:
-    """The live ``segments`` lacking a roll-up file of either level (one directory listing)."""
+    """The live ``segments`` lacking a roll-up file of any level (one directory listing): a
+    ledger written before a level existed gets it on the next ``Ledger.connect``."""
     d = ledger.path / ROLLUPS
     have = {p.name for p in d.iterdir()} if d.is_dir() else set()
     return [s for s in segments if any(path_for(ledger, s, lv).name not in have for lv in _SUFFIX)]
 
 
 def remove(ledger: SegmentDir, segment_name: str) -> None:
-    """Delete both levels of a segment's roll-up (after the segment itself)."""
+    """Delete every level of a segment's roll-up (after the segment itself)."""
     for lv in _SUFFIX:
         path_for(ledger, segment_name, lv).unlink(missing_ok=True)
 
@@ -473,8 +549,9 @@ def rebuild(ledger: SegmentDir) -> RollupResult:
 def create_view(
     con: Any, ledger: SegmentDir, segments: Sequence[Path], *, fix: bool = True
 ) -> None:
-    """Create views ``rollup`` and ``rollup_daily`` over the roll-ups of ``segments`` (the live
-    listing the ``events`` view was made from, so all three see the same events).
+    """Create views ``rollup``, ``rollup_daily`` and ``rollup_task`` over the roll-ups of
+    ``segments`` (the live listing the ``events`` view was made from, so all see the same
+    events).
 
     A segment without its roll-ups is repaired first (``fix``); one that still has none (the
     ledger is read-only) is aggregated inline, so the views are right in every case.
@@ -487,8 +564,9 @@ def create_view(
     gone = set(lacking)
     inline = _scan_sql(con, lacking) if lacking else None
     for level, schema, derive in (
-        (VIEW, ROLLUP_SCHEMA, lambda sql: sql),
-        (DAILY_VIEW, DAILY_SCHEMA, lambda sql: daily_sql(f"({sql})")),
+        (VIEW, ROLLUP_SCHEMA, lambda sql: sql[0]),
+        (DAILY_VIEW, DAILY_SCHEMA, lambda sql: daily_sql(f"({sql[0]})")),
+        (TASK_VIEW, TASK_SCHEMA, lambda sql: sql[1]),
     ):
         parts: list[str] = []
         have = [path_for(ledger, s, level) for s in segments if s not in gone]
@@ -514,6 +592,9 @@ __all__ = [
     "ROLLUPS",
     "ROLLUP_KEYS",
     "ROLLUP_SCHEMA",
+    "TASK_KEYS",
+    "TASK_SCHEMA",
+    "TASK_VIEW",
     "VIEW",
     "RollupResult",
     "Rollups",
@@ -528,4 +609,5 @@ __all__ = [
     "remove",
     "remove_orphans",
     "repair",
+    "task_sql",
 ]

@@ -138,9 +138,28 @@ def test_a_roll_up_worked_out_by_hand(tmp_path: Path) -> None:
         "hard_limit",
         Decimal("5.5"),
     )
+    # the task level: no event has a task id, so one row per (customer, NULL task, workload,
+    # day); 06-01 holds e1, e2, e4 (calls: 3; e4 unpriced: no cost) and the two outcomes (one
+    # accepted); input 100 + 50 + 1000, output 10 + 5 + 1, cache reads 40 (uncached 1150 - 40)
+    con = led.connect()
+    try:
+        task = con.execute(
+            "SELECT day, task_id, outcomes, accepted, calls, input_tokens, output_tokens, "
+            "cache_read_tokens, uncached_tokens, cost_usd FROM rollup_task ORDER BY day"
+        ).fetchall()
+    finally:
+        con.close()
+    assert task == [
+        (dt.date(2025, 6, 1), None, 2, 1, 3, 1150, 16, 40, 1110, Decimal("0.300000001")),
+        (dt.date(2025, 6, 2), None, 0, 0, 1, 7, day2["output_tokens"], 0, 7, Decimal(1)),
+    ]
     # one roll-up file per segment and level, named after it
     (seg,) = led.segment_files()
-    assert _rollup_files(led) == {seg.name, seg.name.replace(".parquet", ".daily.parquet")}
+    assert _rollup_files(led) == {
+        seg.name,
+        seg.name.replace(".parquet", ".daily.parquet"),
+        seg.name.replace(".parquet", ".task.parquet"),
+    }
 
 
 def test_the_daily_level_worked_out_by_hand(tmp_path: Path) -> None:
@@ -236,16 +255,51 @@ def _rollup_daily(con: Any) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def _event_tasks(con: Any) -> list[tuple[Any, ...]]:
+    """Per customer, task, workload and UTC day: outcomes, accepted ones, and the LLM calls'
+    requests, tokens and cost; then the distinct tasks with an outcome per customer."""
+    per_task = con.execute(
+        "SELECT customer_id, task_id, workload, CAST(ts AS DATE), "
+        "sum(CASE WHEN kind = 'task_outcome' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN kind = 'task_outcome' AND outcome = 'accepted' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN kind = 'llm_call' THEN coalesce(requests, 1) ELSE 0 END), "
+        "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), "
+        "sum(input_tokens - cache_read_tokens), sum(CASE WHEN kind = 'llm_call' THEN cost_usd END) "
+        "FROM events WHERE kind IN ('llm_call', 'task_outcome') "
+        "GROUP BY 1, 2, 3, 4 ORDER BY ALL"
+    ).fetchall()
+    distinct = con.execute(
+        "SELECT customer_id, count(DISTINCT task_id) FROM events "
+        "WHERE kind = 'task_outcome' AND task_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return per_task + distinct
+
+
+def _rollup_tasks(con: Any) -> list[tuple[Any, ...]]:
+    per_task = con.execute(
+        "SELECT customer_id, task_id, workload, day, sum(outcomes), sum(accepted), sum(calls), "
+        "sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(uncached_tokens), "
+        "sum(cost_usd) FROM rollup_task GROUP BY 1, 2, 3, 4 ORDER BY ALL"
+    ).fetchall()
+    distinct = con.execute(
+        "SELECT customer_id, count(*) FROM (SELECT customer_id, task_id FROM rollup_task "
+        "WHERE outcomes > 0 AND task_id IS NOT NULL GROUP BY 1, 2) GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return per_task + distinct
+
+
 def _assert_equal_totals(led: Ledger, *, repair: bool = True) -> list[tuple[Any, ...]]:
-    """Both levels against the events, exactly; returns the events' totals."""
+    """The three levels against the events, exactly; returns the events' totals."""
     con = led.connect(repair=repair)
     try:
         ev, ru = _event_totals(con), _rollup_totals(con)
         ev_day, ru_day = _event_daily(con), _rollup_daily(con)
+        ev_task, ru_task = _event_tasks(con), _rollup_tasks(con)
     finally:
         con.close()
     assert ru == ev
     assert ru_day == ev_day
+    assert ru_task == ev_task
     return ev
 
 
@@ -259,7 +313,7 @@ def test_replays_and_duplicates_never_reach_a_roll_up_twice(tmp_path: Path) -> N
     assert ingest([src], led).accepted == 0
     assert led.append(events).accepted == 0
     assert _assert_equal_totals(led) == first
-    assert len(_rollup_files(led)) == 2  # one segment, its two levels
+    assert len(_rollup_files(led)) == 3  # one segment, its three levels
 
 
 def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> None:
@@ -274,7 +328,7 @@ def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> N
     assert rollup.path_for(led, merged).exists()
     compact(led, small_rows=100, grace_s=10, now=11.0)  # past the grace: sources deleted
     assert _stems(_rollup_files(led)) == _stems([merged])
-    assert len(_rollup_files(led)) == 2
+    assert len(_rollup_files(led)) == 3
     assert _assert_equal_totals(led) == before
 
 
@@ -294,6 +348,11 @@ def test_a_missing_roll_up_is_repaired_on_connect_or_aggregated_inline(tmp_path:
     assert _assert_equal_totals(led, repair=False) == totals
     assert _assert_equal_totals(led) == totals
     assert lost_daily.exists()
+    lost_task = rollup.path_for(led, first, rollup.TASK_VIEW)
+    lost_task.unlink()  # the task level alone (a ledger written before it existed)
+    assert _assert_equal_totals(led, repair=False) == totals
+    assert _assert_equal_totals(led) == totals
+    assert lost_task.exists()
 
 
 def test_an_orphan_roll_up_is_ignored_then_removed(tmp_path: Path) -> None:
@@ -331,7 +390,8 @@ def test_rollup_command_rebuilds_and_repairs(tmp_path: Path, capsys: Any) -> Non
     assert run(["rollup", "--rebuild", "--ledger", str(led.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     daily = pq.read_metadata(rollup.path_for(led, seg, rollup.DAILY_VIEW)).num_rows
-    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows + daily)
+    task = pq.read_metadata(rollup.path_for(led, seg, rollup.TASK_VIEW)).num_rows
+    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows + daily + task)
     _assert_equal_totals(led)
     path.unlink()
     assert run(["rollup", "--ledger", str(led.path)]) == 0
@@ -359,6 +419,9 @@ def _event(draw: st.DrawFn) -> dict[str, Any]:
         "customer_id": draw(st.sampled_from(["a", "b"])),
         "user_id": draw(st.sampled_from([None, "u1", "u2"])),
         "feature": draw(st.sampled_from([None, "f"])),
+        # few task ids: a task over several days and segments, re-sent outcomes, task-less calls
+        "task_id": draw(st.sampled_from([None, "t1", "t2"])),
+        "workload": draw(st.sampled_from([None, "chat", "agent"])),
     }
     kind = draw(st.sampled_from(["llm_call", "llm_call", "tool_call", "task_outcome", "guard"]))
     if kind == "llm_call":
@@ -418,7 +481,8 @@ def test_any_schedule_keeps_roll_up_totals_equal_to_the_events(ops: list[Any]) -
                 clock += 10.0 * arg  # 0: sources kept; >= 1: earlier merges past the grace
                 compact(led, small_rows=1000, grace_s=5.0, now=clock)
             elif op == "crash" and (live := led.segment_files()):
-                rollup.path_for(led, live[arg % len(live)]).unlink(missing_ok=True)
+                level = (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW)[arg % 3]
+                rollup.path_for(led, live[arg % len(live)], level).unlink(missing_ok=True)
             elif op == "orphan" and (live := led.segment_files()):
                 src_rollup = rollup.path_for(led, live[arg % len(live)])
                 if src_rollup.exists():
