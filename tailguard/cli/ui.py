@@ -14,6 +14,8 @@ __all__ = ["ui_cmd"]
 
 #: addresses that only this machine reaches: no token needed there
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: how often (seconds) the dashboard looks for a changed ledger to compute its default views again
+WATCH = 5.0
 
 
 @app.command("ui")
@@ -68,8 +70,11 @@ def ui_cmd(
 
     from tailguard.ui.app import warm
 
-    # the first visitor's pages computed while the server starts (the caches key on the ledger)
-    threading.Thread(target=warm, args=(web,), daemon=True, name="tailguard-ui-warm").start()
+    # the first visitor's pages computed while the server starts, and again after each ingest
+    # (the caches key on the ledger's content; checked every WATCH seconds)
+    threading.Thread(
+        target=warm, args=(web,), kwargs={"watch": WATCH}, daemon=True, name="tailguard-ui-warm"
+    ).start()
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"tailguard dashboard on http://{shown}:{port}/  (ledger {led.path}; Ctrl-C stops)")
     uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -388,15 +388,29 @@ def create_app(
     return app
 
 
-def warm(app: Starlette) -> None:
+def warm(app: Starlette, *, watch: float | None = None, stop: Any = None) -> None:
     """Compute the pages a first visitor opens (the overview, the customers table over every
     day) into the app's caches, so they do not wait for the first aggregation: ``tailguard ui``
-    runs this in a thread while the server starts. Errors are left for the page to show."""
+    runs this in a thread while the server starts. With ``watch`` (seconds), keep doing it each
+    time the ledger's content changes (an ingest, a compaction: ``Source.version``), checked
+    every ``watch`` seconds until ``stop`` (a ``threading.Event``) is set: the default views
+    are computed after an ingest rather than on the next visitor's request. Errors are left
+    for the page to show."""
+    import threading
+
     src: d.Source = app.state.source
-    for fn in (d.overview_page, d.customers_page):
-        q = d.Query(page=1) if fn is d.customers_page else d.Query()
-        with suppress(TailguardError):
-            src.cached(fn.__name__, (q,), lambda fn=fn, q=q: fn(src, q))
+    stop = stop or threading.Event()
+    seen = None
+    while True:
+        version = src.version()
+        if version != seen:
+            for fn in (d.overview_page, d.customers_page):
+                q = d.Query(page=1) if fn is d.customers_page else d.Query()
+                with suppress(TailguardError):
+                    src.cached(fn.__name__, (q,), lambda fn=fn, q=q: fn(src, q))
+            seen = version
+        if watch is None or stop.wait(watch):
+            return
 
 
 class _TokenGate:

@@ -367,3 +367,65 @@ def test_htmx_is_vendored_with_its_license(client: Any) -> None:
     assert "Zero-Clause BSD" in lic
     # every control that swaps says where to, and what it swaps is there
     assert page.count('hx-target="#main"') == 4 and '<main id="main">' in page
+
+
+def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) -> None:
+    """``warm(watch=...)`` (what ``tailguard ui`` runs beside the server) caches the overview
+    and the customers table for the ledger's content, and again once an ingest changes it,
+    before any request asks."""
+    import json
+    import threading
+    import time
+
+    from tailguard.ledger import ingest
+    from tailguard.pricing import PriceBook
+    from tailguard.ui import create_app
+    from tailguard.ui.app import warm
+    from tests.fixtures_asymmetric import PRICES_TOML, asymmetric_ledger
+
+    led = asymmetric_ledger(tmp_path)
+    app = create_app(led)
+    src = app.state.source
+
+    def warmed() -> set[str]:
+        """The pages cached for the ledger's content as it is now."""
+        now = src.version()
+        return {k[0] for k in list(src._pages) if k[2] == now}
+
+    def wait_for(names: set[str]) -> None:
+        deadline = time.monotonic() + 30
+        while warmed() != names:
+            assert time.monotonic() < deadline, warmed()
+            time.sleep(0.02)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=warm, args=(app,), kwargs={"watch": 0.02, "stop": stop})
+    thread.start()
+    try:
+        wait_for({"overview_page", "customers_page"})
+        extra = tmp_path / "more.jsonl"
+        extra.write_text(
+            json.dumps(
+                {
+                    "event_id": "ui-warm-1",
+                    "kind": "tool_call",
+                    "ts": "2025-06-11T10:00:00Z",
+                    "customer_id": "LEAN",
+                    "task_id": "n3",
+                    "feature": "support",
+                    "tool": "crm_update",
+                    "tool_kind": "write",
+                }
+            )
+            + "\n"
+        )
+        prices = tmp_path / "p.toml"
+        prices.write_text(PRICES_TOML)
+        before = src.version()
+        ingest([extra], led, prices=PriceBook.load(prices))
+        assert src.version() != before
+        wait_for({"overview_page", "customers_page"})  # no request made: the watcher did it
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
