@@ -36,7 +36,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from tailguard.errors import ArgumentError, ConfigError
 from tailguard.events.batch import sql_literal
@@ -322,11 +324,36 @@ def billing_account(
     return str(aid), str(name)
 
 
+#: the grouped lines as DuckDB types them (a ClickHouse ledger's lines are registered so)
+LINES_SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("customer_id", pa.string()),
+        ("provider", pa.string()),
+        ("kind", pa.string()),
+        ("item", pa.string()),
+        ("token_type", pa.string()),
+        ("cost", pa.decimal128(38, 9)),
+        ("quantity", pa.decimal128(38, 9)),
+    ]
+)
+_UNPRICED_SQL = (
+    "SELECT coalesce(sum(coalesce(requests, 1)), 0) FROM events "
+    "WHERE {where} AND kind = 'llm_call' AND unpriced"
+)
+
+
 def build_focus(
-    con: duckdb.DuckDBPyConnection, win: Window, *, account_id: str, account_name: str
+    con: duckdb.DuckDBPyConnection,
+    win: Window,
+    *,
+    account_id: str,
+    account_name: str,
+    lines: pa.Table | None = None,
 ) -> int:
     """Create the temporary view ``focus`` (the rows) on ``con``; return its row count.
-    ``con`` has the ledger's ``events`` view; ``win`` is a calendar month.
+    ``con`` has the ledger's ``events`` view, or ``lines`` are the grouped lines already
+    (``LINES_SCHEMA``: a ClickHouse ledger groups them itself); ``win`` is a calendar month.
 
     Only the grouped lines are materialised (``lines``, one row per FOCUS row, a dozen
     columns); ``focus`` projects them to the 60 FOCUS columns as a view, so ``COPY`` streams
@@ -336,12 +363,19 @@ def build_focus(
     where, params = win.sql()
     # sorted here, on the narrow lines, not on the 60-column rows: DuckDB keeps a table's
     # insertion order on a scan (preserve_insertion_order), so the file comes out in this order
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM ("
-        + _LINES_SQL.format(where=where, internal=INTERNAL_PROVIDER)
-        + ") ORDER BY day, customer_id, provider, kind, item, token_type",
-        [*params, *params],  # the window twice: LLM calls, then the other cost lines
-    )
+    order = " ORDER BY day, customer_id, provider, kind, item, token_type"
+    if lines is not None:
+        con.register("_focus_lines", lines)
+        con.execute("CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM _focus_lines" + order)
+        con.unregister("_focus_lines")
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM ("
+            + _LINES_SQL.format(where=where, internal=INTERNAL_PROVIDER)
+            + ")"
+            + order,
+            [*params, *params],  # the window twice: LLM calls, then the other cost lines
+        )
     # a view takes no parameters: the four values are literals (strings quoted, instants ISO)
     values = {
         "account_id": sql_literal(account_id),
@@ -355,6 +389,27 @@ def build_focus(
     con.execute("CREATE OR REPLACE TEMP VIEW focus AS " + sql)
     row = con.execute("SELECT count(*) FROM lines").fetchone()
     return int(row[0]) if row else 0
+
+
+def _clickhouse_lines(led: Ledger, win: Window) -> tuple[pa.Table, tuple[Any, ...] | None]:
+    """A ClickHouse ledger's grouped lines of ``win`` (``_LINES_SQL`` run in ClickHouse
+    through the query layer) and its unpriced calls: the events stay in ClickHouse."""
+    from tailguard.analytics.context import QueryContext
+    from tailguard.analytics.period import require_events
+
+    with QueryContext.open(led) as ctx:
+        require_events(ctx, win)
+        where, params = win.sql()
+        sql = _LINES_SQL.format(where=where, internal=INTERNAL_PROVIDER).replace(
+            "CAST(ts AS DATE)", ctx.to_date("ts")
+        )
+        got = ctx.fetch(sql, [*params, *params])
+        unpriced = ctx.fetch(_UNPRICED_SQL.format(where=where), params)
+    names = LINES_SCHEMA.names
+    table = pa.Table.from_pylist(
+        [dict(zip(names, r, strict=True)) for r in got], schema=LINES_SCHEMA
+    )
+    return table, unpriced[0] if unpriced else None
 
 
 def export_focus(
@@ -375,23 +430,32 @@ def export_focus(
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ArgumentError("output", f"{path}: the file must end in .parquet or .csv")
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+    from tailguard.ledger.url import open_ledger
+
     win = window(period, None, None)
-    led = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-    con = led.connect()
+    led = ledger if isinstance(ledger, Ledger) else open_ledger(ledger)
+    lines = unpriced = None
+    if isinstance(led, ClickHouseLedger):  # grouped in ClickHouse: only the lines come out
+        lines, unpriced = _clickhouse_lines(led, win)
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+    else:
+        con = led.connect()
     try:
-        require_events(con, win)
-        rows = build_focus(con, win, account_id=account_id, account_name=account_name)
+        if lines is None:
+            require_events(con, win)
+        rows = build_focus(con, win, account_id=account_id, account_name=account_name, lines=lines)
         target = str(path).replace("'", "''")
         # CSV dates in ISO 8601 UTC with a Z, as the spec's date-time format asks
         opts = ", TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ'" if fmt == "CSV" else ""
         con.execute(f"COPY focus TO '{target}' (FORMAT {fmt}{opts})")
         total = con.execute("SELECT coalesce(sum(cost), 0) FROM lines").fetchone()
-        where, params = win.sql()
-        unpriced = con.execute(  # calls: an imported bucket row stands for `requests` calls
-            f"SELECT coalesce(sum(coalesce(requests, 1)), 0) FROM events "
-            f"WHERE {where} AND kind = 'llm_call' AND unpriced",
-            params,
-        ).fetchone()
+        if unpriced is None:  # calls: an imported bucket row stands for `requests` calls
+            where, params = win.sql()
+            unpriced = con.execute(_UNPRICED_SQL.format(where=where), params).fetchone()
     finally:
         con.close()
     return FocusExport(
