@@ -177,8 +177,15 @@ class Source:
         rows = customer_report(ctx, window=win)
         table = CustomerTable(self._database(), rows, _statuses(rows))
         with self._lock:
-            self._tables[key] = table
-            old = []
+            other = self._tables.get(key)  # another request built the same window meanwhile
+            if other is not None:
+                table, old = other, [table]
+            else:
+                self._tables[key] = table
+                old = []
+            # the tables of an older ledger content are never asked again: free them now
+            for k in [k for k in self._tables if k[1] != key[1]]:
+                old.append(self._tables.pop(k))
             while len(self._tables) > MAX_TABLES:
                 old.append(self._tables.popitem(last=False)[1])
         for t in old:

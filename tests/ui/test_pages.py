@@ -425,6 +425,10 @@ def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) ->
         ingest([extra], led, prices=PriceBook.load(prices))
         assert src.version() != before
         wait_for({"overview_page", "customers_page"})  # no request made: the watcher did it
+        # the customers table of the old content was dropped, in Python and in DuckDB
+        assert [k[1] for k in src._tables] == [src.version()]
+        names = src._database().execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert {n for (n,) in names if "_by_" not in n} == {t.name for t in src._tables.values()}
     finally:
         stop.set()
         thread.join(timeout=30)
