@@ -103,8 +103,18 @@ GROUP BY 1, 2
 
 
 def _monthly(con: Any, lo: dt.datetime, hi: dt.datetime) -> tuple[str, list[Any]]:
+    """The query of the cost per customer and month: from the daily roll-up (one row per
+    customer and day, ``cost_usd`` its whole spend) when the context has it, else the roll-up,
+    else the events: the same sums."""
+    from tailguard.analytics.context import DAILY
+
     ctx = as_context(con)
-    src = ctx.source(Window(lo, hi))
+    win = Window(lo, hi)
+    daily = ctx.rollup_where(win, DAILY)
+    if daily is not None:
+        sql = MONTHLY_SQL.format(src=DAILY, where=daily[0], month=ctx.trunc("month", "day"))
+        return sql, daily[1]
+    src = ctx.source(win)
     month = ctx.trunc("month", "day" if src.rollup else "ts")
     return MONTHLY_SQL.format(src=src.table, where=src.where, month=month), src.params
 
