@@ -6,7 +6,11 @@ re-import changes nothing). Field meanings from the table's Prisma schema:
 - ``prompt_tokens`` / ``completion_tokens``: the OpenAI usage of the call, which already counts
   cached prompt tokens in the prompt and reasoning in the completion: the ledger's convention,
   kept as is. Cache reads and writes, when the row's ``metadata.usage_object`` carries them
-  (``prompt_tokens_details.cached_tokens``, ``cache_creation_input_tokens``), are split out;
+  (``prompt_tokens_details.cached_tokens``, ``cache_creation_input_tokens``), are split out,
+  and the 1-hour writes among them (LiteLLM's ``prompt_tokens_details.cache_creation_token_details
+  .ephemeral_1h_input_tokens``, Anthropic's split) become ``cache_write_1h_tokens``, priced at
+  the 1-hour rate. A spend log carries no batch marker: batch calls are priced at standard
+  rates (``spend`` keeps LiteLLM's own figure beside);
 - ``spend``: LiteLLM's own cost in dollars, kept as ``reported_cost_usd``;
 - ``startTime`` / ``endTime``: a Prisma ``DateTime``, stored in UTC (a dump without a zone is
   read as UTC); latency is their difference unless ``request_duration_ms`` is given;
@@ -142,9 +146,12 @@ def _mapping_sql(mp: ImportMap) -> str:
         "_customer": customer,
         "_cache_read": path_sql(usage + "prompt_tokens_details.cached_tokens"),
         "_cache_write": path_sql(usage + "cache_creation_input_tokens"),
+        "_cache_1h": path_sql(
+            usage + "prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens"
+        ),
         "_start": "TRY_CAST(NULLIF(\"startTime\", '') AS TIMESTAMPTZ)",
     }
-    customer, cache_read, cache_write, start = inner
+    customer, cache_read, cache_write, cache_1h, start = inner
     end = "TRY_CAST(NULLIF(\"endTime\", '') AS TIMESTAMPTZ)"
     skip = " OR ".join(
         f"coalesce({path_sql(p)} IN ({', '.join(sql_literal(v) for v in vals)}), false)"
@@ -169,6 +176,9 @@ def _mapping_sql(mp: ImportMap) -> str:
         "'metadata.usage_object.prompt_tokens_details.cached_tokens|not an integer'",
         f"WHEN {cache_write} IS NOT NULL AND TRY_CAST({cache_write} AS BIGINT) IS NULL THEN "
         "'metadata.usage_object.cache_creation_input_tokens|not an integer'",
+        f"WHEN {cache_1h} IS NOT NULL AND TRY_CAST({cache_1h} AS BIGINT) IS NULL THEN "
+        "'metadata.usage_object.prompt_tokens_details.cache_creation_token_details."
+        "ephemeral_1h_input_tokens|not an integer'",
     ]
     return f"""
         SELECT
@@ -206,7 +216,7 @@ def _mapping_sql(mp: ImportMap) -> str:
           CAST(round_even(TRY_CAST(NULLIF(spend, '') AS DECIMAL(38, 18)), 9)
                AS DECIMAL(18, 9)) AS reported_cost_usd,
           CAST(NULL AS DECIMAL(18, 9)) AS cost_usd,
-          CAST(NULL AS BIGINT) AS cache_write_1h_tokens,
+          coalesce(TRY_CAST({cache_1h} AS BIGINT), 0) AS cache_write_1h_tokens,
           CAST(NULL AS VARCHAR) AS service_tier
         FROM (SELECT *, {", ".join(f"{v} AS {k}" for k, v in inner.items())} FROM src)
     """
