@@ -14,9 +14,9 @@ from tailguard.cli.options import (
     PeriodOpt,
     PricesOpt,
     ToOpt,
+    ledger_connection,
     ledger_path,
     price_book,
-    read_ledger,
 )
 from tailguard.cli.output import JsonOpt, Output, Table, output_options, print_json
 from tailguard.cli.report import report_app
@@ -106,8 +106,8 @@ def report_pricing_drift(
     from tailguard.importers.drift import DRIFT_FIELDS, pricing_drift
 
     win = window(period, date_from, date_to)
-    con = read_ledger(ledger).connect()
-    rows = pricing_drift(con, window=win, threshold=Decimal(str(threshold)) / 100)
+    with ledger_connection(ledger) as con:  # a ClickHouse ledger: the SQL runs in ClickHouse
+        rows = pricing_drift(con, window=win, threshold=Decimal(str(threshold)) / 100)
     table = Table(
         rows,
         DRIFT_FIELDS,

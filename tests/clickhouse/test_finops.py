@@ -141,3 +141,42 @@ def test_the_focus_export_is_the_same_file_on_clickhouse(tmp_path: Path) -> None
     a, b = pq.read_table(tmp_path / "ch.parquet"), pq.read_table(tmp_path / "duck.parquet")
     assert a.schema == b.schema
     assert a.to_pylist() == b.to_pylist()
+
+
+def test_pricing_drift_runs_in_clickhouse_with_the_same_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report pricing-drift`` on an import into both engines (tests/importers/test_drift.py's
+    rows, by hand there): gpt-4o-mini priced $0.0006 against $0.0010 reported (-40.00%), and
+    my-finetune unpriced with $0.002 reported; gpt-4o within 1%."""
+    from tailguard.importers import import_files
+
+    from .helpers import chdb_url
+
+    def row(rid: str, model: str, prompt: int, completion: int, spend: str) -> dict[str, object]:
+        return {
+            "request_id": rid, "startTime": "2025-06-03T08:00:00Z", "model": model,
+            "custom_llm_provider": "openai", "end_user": "acme", "prompt_tokens": prompt,
+            "completion_tokens": completion, "spend": spend,
+        }  # fmt: skip
+
+    src = write_jsonl(
+        tmp_path / "spend.jsonl",
+        [
+            row("a", "gpt-4o", 1000, 200, "0.0045"),
+            row("d", "gpt-4o", 1000, 200, "0.00454"),
+            row("b", "gpt-4o-mini", 2000, 500, "0.0010"),
+            row("c", "my-finetune", 10, 10, "0.002"),
+        ],
+    )
+    outs = []
+    for target in (str(tmp_path / "L"), chdb_url(tmp_path / "ch")):
+        import_files("litellm", [src], target)
+        assert run(["report", "pricing-drift", "--ledger", target, "--json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out, parse_float=Decimal))
+    assert outs[1] == outs[0]
+    assert [(r["model"], r["unpriced_calls"]) for r in outs[1]] == [
+        ("gpt-4o-mini", 0),
+        ("my-finetune", 1),
+    ]
+    assert Decimal(outs[1][0]["drift_pct"]) == Decimal("-40.00")
