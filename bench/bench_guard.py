@@ -230,11 +230,20 @@ def bench_ab(n: int, rev: str) -> None:
                 run["g"].close()
 
 
-def cpu_loop(n: int, shapes: str) -> None:
+#: ``--phase``: how far into a check+settle each call of the loop goes (cumulative, in order)
+PHASES = ("prepare", "store", "decide", "check", "settle")
+
+
+def cpu_loop(n: int, shapes: str, phase: str = "settle") -> None:
     """In process, no I/O but the journal: ``n`` check+settle calls in a tight loop, CPU time
     (``thread_time``) per call of the quietest round of 500. Steadier than a wall-clock p99 on
     a loaded machine. Under ``valgrind --tool=callgrind`` with one shape, the difference of two
-    runs (``n`` = 3,000 and 1,000) divided by 2,000 is the instructions per call."""
+    runs (``n`` = 3,000 and 1,000) divided by 2,000 is the instructions per call.
+
+    ``phase`` stops each call early, to see where the time goes: ``prepare`` (bounds, limits,
+    the plan), ``store`` (+ the memory store's check), ``decide`` (+ reading its answer),
+    ``check`` (the whole ``Guard.check``: + its dispatch) or ``settle`` (the whole call: +
+    ``Guard.settle``). The difference of two phases is the cost of the later one."""
     with tempfile.TemporaryDirectory() as td:
         for label, shape in (("budget", "lean"), ("7 limits", "full")):
             if shapes not in ("both", shape):
@@ -246,15 +255,33 @@ def cpu_loop(n: int, shapes: str) -> None:
                 rq = [Request(f"cust{i % 1000}", EST, model="gpt-4o") for i in range(n + 2000)]
             for r in rq[:2000]:  # warm up: every customer's limits compiled, period keys made
                 g.settle(g.check(r).reservation, ACTUAL, input_tokens=1200, output_tokens=650)
+            prepare, check, decide = g._prepare, g.store.check, g._decider.decide
             best = float("inf")
             gc.disable()
             for s in range(2000, n + 2000, 500):
+                batch = rq[s : s + 500]
                 c0 = time.thread_time_ns()
-                for r in rq[s : s + 500]:
-                    g.settle(g.check(r).reservation, ACTUAL, input_tokens=1200, output_tokens=650)
+                if phase == "prepare":
+                    for r in batch:
+                        prepare(r)
+                elif phase == "store":
+                    for r in batch:
+                        check(prepare(r))  # type: ignore[arg-type]
+                elif phase == "decide":
+                    for r in batch:
+                        p = prepare(r)
+                        decide(p, check(p), local=False)  # type: ignore[arg-type]
+                elif phase == "check":
+                    for r in batch:
+                        g.check(r)
+                else:
+                    for r in batch:
+                        d = g.check(r)
+                        g.settle(d.reservation, ACTUAL, input_tokens=1200, output_tokens=650)
                 best = min(best, (time.thread_time_ns() - c0) / 500 / 1000)
             gc.enable()
-            print(f"{label:<9} CPU {best:.2f} µs per check+settle (quietest round of 500)")
+            what = "check+settle" if phase == "settle" else f"call up to {phase}"
+            print(f"{label:<9} CPU {best:.2f} µs per {what} (quietest round of 500)")
             g.close()
 
 
@@ -323,10 +350,16 @@ def main() -> None:
     ap.add_argument(
         "--shape", choices=("both", "lean", "full"), default="both", help="with --cpu-loop"
     )
+    ap.add_argument(
+        "--phase",
+        choices=PHASES,
+        default="settle",
+        help="with --cpu-loop: stop each call after this phase (default: the whole call)",
+    )
     args = ap.parse_args()
     n = args.n
     if args.cpu_loop:
-        cpu_loop(args.cpu_loop, args.shape)
+        cpu_loop(args.cpu_loop, args.shape, args.phase)
         return
     if args.baseline:
         bench_ab(n, args.baseline)
