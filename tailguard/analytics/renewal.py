@@ -260,6 +260,12 @@ def _renewal(
         "recommended_pool_usd": rec,
         "recommended_pool_note": (
             f"mean projected month {mean_next.quantize(CENT)} × {1 + headroom:g}, rounded up"
+            + (
+                f"; costs {cost_basis(len(reconciled), len(with_data))}: measured + the "
+                f"invoice's share (reconcile --allocate) in {', '.join(reconciled)}"
+                if reconciled
+                else ""
+            )
         ),
     }
 

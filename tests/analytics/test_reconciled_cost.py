@@ -142,6 +142,10 @@ def test_renewal_on_the_invoice_reconciled_cost(tmp_path: Path) -> None:
     assert r["trend"]["cost_per_user_per_month"] == pytest.approx(2.1)
     assert float(r["projected_next_12_months_usd"]) == pytest.approx(4447.2)
     assert r["recommended_pool_usd"] == Decimal(445)
+    assert r["recommended_pool_note"] == (
+        "mean projected month 370.60 × 1.2, rounded up; costs partly invoice-reconciled: "
+        "measured + the invoice's share (reconcile --allocate) in 2026-01, 2026-02"
+    )
     page = html(r)
     assert "partly invoice-reconciled" in page and "months 2026-01, 2026-02" in page
 
@@ -155,3 +159,4 @@ def test_renewal_without_an_allocation_is_measured(tmp_path: Path) -> None:
     )
     assert r["recommended_pool_usd"] == Decimal(429)  # test_renewal.py's figure
     assert "Costs: measured" in html(r)
+    assert r["recommended_pool_note"] == "mean projected month 357.33 × 1.2, rounded up"
