@@ -38,6 +38,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.errors import PricingError
 from tailguard.events.schema import LlmCall
@@ -210,3 +212,50 @@ def test_event_files_carry_the_pricing_inputs(tmp_path: Any, fmt: str) -> None:
         con.close()
     assert got == [("e1", Decimal("0.020775"))]
     assert "service_tier" not in cols and "cache_write_1h_tokens" not in cols
+
+
+_MODELS = [("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"),
+           ("anthropic", "claude-3-5-haiku-latest"), ("openai", "gpt-4o-mini"),
+           ("openai", "gpt-4o"), ("openai", "gpt-4.1-mini")]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    model=st.sampled_from(_MODELS),
+    at=st.sampled_from([OLD, NEW, dt.datetime(2026, 10, 13, 23, 59, tzinfo=dt.UTC)]),
+    tier=st.sampled_from([None, "batch", "priority", "flex", "standard"]),
+    usage=st.tuples(
+        st.integers(0, 400_000),
+        st.integers(0, 100),
+        st.integers(0, 100),
+        st.integers(0, 100),
+        st.integers(0, 50_000),
+    ),
+)
+def test_bulk_and_direct_paths_agree(
+    book: PriceBook,
+    model: tuple[str, str],
+    at: dt.datetime,
+    tier: str | None,
+    usage: tuple[int, int, int, int, int],
+) -> None:
+    """The bulk path (integer rates probed from genai-prices, joined per row) and the direct
+    path (genai-prices' own ``calc_price`` with its price context, or the documented half) give
+    the same nano-dollar for any usage, tier and date, on both sides of genai-prices' batch
+    variants (2026-10-14) and of Sonnet 4.5's 200k-token tier; with a 1-hour write the cost
+    never falls, and batch never costs more than standard."""
+    inp, cr_pct, cw_pct, h_pct, out = usage
+    cr = inp * cr_pct // 200
+    cw = inp * cw_pct // 200
+    cw1h = cw * h_pct // 100
+    prov, name = model
+    kw = {"provider": prov, "model": name, "input_tokens": inp, "output_tokens": out,
+          "cache_read_tokens": cr, "cache_write_tokens": cw}  # fmt: skip
+    rows = [_row(kw, at, cache_write_1h_tokens=cw1h, service_tier=tier),
+            _row(kw, at, service_tier=tier), _row(kw, at, cache_write_1h_tokens=cw1h)]  # fmt: skip
+    bulk = [c for c, _, _ in priced(book, rows)]
+    direct = book.price(**kw, cache_write_1h_tokens=cw1h, service_tier=tier, at=at).cost_usd
+    assert bulk[0] == direct
+    assert bulk[0] >= bulk[1]  # 1-hour writes cost at least the 5-minute ones
+    if tier == "batch":
+        assert bulk[0] <= bulk[2]
