@@ -5,11 +5,13 @@ tool calls swap unnoticed (one of each) and ``count(DISTINCT task)`` pass as ``c
 outcome per task). Every figure below is worked out by hand from the event list and prices in
 the fixture's docstring; nothing is copied from the code's output.
 
-The report reads one of three sources (``customers.aggregate``): the daily roll-up for a window
-of whole UTC days, the per-user roll-up when that is the only one, the events otherwise. Every
-test here runs on all three (``QueryContext.use_rollup``), on the ledger ingested in two parts
-(the events alternately), so that a customer's day is summed over two segments: ``sum -> max``
-over the roll-up's rows and every clause of the query over the events shows.
+The report reads its sums from one of three sources (``customers.aggregate``): the daily roll-up
+for a window of whole UTC days, the per-user roll-up when that is the only one, the events
+otherwise; and its distinct tasks from the task roll-up or the events. Every test here runs on
+the three (``QueryContext.use_rollup``: all roll-ups, so the daily and task ones; the per-user
+one alone, tasks from the events; the events alone), on the ledger ingested in two parts (the
+events alternately), so that a customer's day is summed over two segments: ``sum -> max`` over
+a roll-up's rows and every clause of the queries over the events shows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailguard.analytics.context import DAILY, ROLLUP, QueryContext
+from tailguard.analytics.context import DAILY, ROLLUP, TASK, QueryContext
 from tailguard.analytics.customers import customer_rows, sort_rows
 from tailguard.analytics.period import window
 from tailguard.errors import TailguardError
@@ -67,13 +69,15 @@ def rows(led: Ledger, source: str, *args: Any) -> dict[str, dict[str, Any]]:
     win = window(*args)
     with QueryContext.open(led) as ctx:
         ctx.use_rollup = SOURCES[source]
-        reads_daily = ctx.rollup_where(win, DAILY) is not None
-        reads_rollup = ctx.rollup_where(win) is not None
-        assert (reads_daily, reads_rollup) == {
-            "daily_rollup": (True, True),
-            "rollup": (False, True),
-            "events": (False, False),
-        }[source]
+        reads = tuple(ctx.rollup_where(win, r) is not None for r in (DAILY, ROLLUP, TASK))
+        assert (
+            reads
+            == {
+                "daily_rollup": (True, True, True),
+                "rollup": (False, True, False),
+                "events": (False, False, False),
+            }[source]
+        )
         return {r["customer_id"]: r for r in customer_rows(ctx, win)}
 
 
