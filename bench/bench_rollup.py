@@ -28,6 +28,7 @@ the same over ``rollup_daily``.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -47,6 +48,12 @@ from tailguard.ledger.segments import ROW_GROUP_ROWS
 _ID_COLS = ("customer_id", "user_id", "task_id", "session_id", "event_id")
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far (user + system, every thread)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from bench_ledger import make_events
 
@@ -60,6 +67,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             pq.write_table(make_events(args.events, args.customers), path)
         real = (rollup.of_files, rollup.write)
         runs: dict[str, list[float]] = {"without roll-ups": [], "with roll-ups": []}
+        cpu: dict[str, list[float]] = {k: [] for k in runs}
         rows = 0
         for k in range(args.runs):
             for name in runs:
@@ -67,9 +75,10 @@ def cmd_ingest(args: argparse.Namespace) -> None:
                     rollup.of_files = lambda files, con=None: None  # type: ignore[assignment,misc]
                     rollup.write = lambda *a, **kw: None  # type: ignore[assignment]
                 led = Ledger(work / f"L{k}-{name[:4]}")
-                t = time.perf_counter()
+                t, c = time.perf_counter(), _cpu()
                 res = ingest([path], led)
                 runs[name].append(time.perf_counter() - t)
+                cpu[name].append(_cpu() - c)
                 rollup.of_files, rollup.write = real
                 assert res.accepted + res.duplicates == args.events
                 if name == "with roll-ups":
@@ -78,14 +87,17 @@ def cmd_ingest(args: argparse.Namespace) -> None:
                     con.close()
                 shutil.rmtree(led.path)
         table = Table(title=f"ingest, Parquet, {args.events:,} events (median of {args.runs})")
-        for c in ("run", "seconds", "events/s", "roll-up rows"):
+        for c in ("run", "seconds", "CPU s", "events/s", "events per CPU s", "roll-up rows"):
             table.add_column(c, justify="right")
         for name, ts in runs.items():
             s = statistics.median(ts)
+            cs = statistics.median(cpu[name])
             table.add_row(
                 name,
                 f"{s:.2f}",
+                f"{cs:.2f}",
                 f"{args.events / s:,.0f}",
+                f"{args.events / cs:,.0f}",
                 f"{rows:,}" if name == "with roll-ups" else "",
             )
         Console().print(table)
