@@ -82,7 +82,7 @@ class Decider:
         code = res.code
         if code == 0:
             return self._allowed(prep, res, local)
-        req, lim, now_ms = prep.req, prep.lim, prep.now_ms
+        req, lim, now_ms = prep.request, prep.limits, prep.now_ms
         if code == RATE_DENY:
             rule = prep.rate_rules[res.index]
             wait = max(1, math.ceil((60_000 - now_ms % 60_000) / 1000))
@@ -155,7 +155,7 @@ class Decider:
     def _allowed(self, prep: Prep, res: CheckResult, local: bool) -> Decision:
         """Every limit passed and the worst case is reserved: allow, or degrade to a cheaper
         model past the soft limit (and past the hard one when its action is to degrade)."""
-        req, lim, plan = prep.req, prep.lim, prep
+        req, lim, plan = prep.request, prep.limits, prep
         bi = prep.budget_index
         after = res.used[bi] + plan.caps[bi].amount
         action, model, rule = "allow", req.model, None
@@ -174,23 +174,11 @@ class Decider:
         if res.alerted:
             self._soft_alert(req, lim, plan.now_ms, after)
         self.stats[action] += 1
-        r = Reservation(  # positional: id, customer, res_key, member, caps, units,
-            # budget_index, tpm_key, est_tokens, limits, request, model, local (every check)
-            prep.rid,
-            req.customer_id,
-            plan.res_key,
-            plan.member,
-            plan.caps,
-            prep.units,
-            bi,
-            prep.tpm_key,
-            prep.est_tokens,
-            lim,
-            req,
-            model,
-            local,
-        )
-        return Decision(action, model, rule, None, None, r, lim.graceful, lim.tier)  # type: ignore[arg-type]
+        # the plan is the reservation (planning.Prep): only the model and where it was reserved
+        # are new
+        prep.model = model
+        prep.local = local
+        return Decision(action, model, rule, None, None, prep, lim.graceful, lim.tier)  # type: ignore[arg-type]
 
     def deny(
         self, req: Request, lim: Limits, now_ms: int, rule: str, retry: int | None, msg: str

@@ -196,7 +196,7 @@ class Guard:
             fo.mark_down(exc, prep)
             return fo.degraded(prep)
         log.error("guard store refused one check (%s); the store stays in use", exc)
-        return self._internal_error(prep.req)
+        return self._internal_error(prep.request)
 
     # --- settle and release --------------------------------------------------------------------
 

@@ -227,7 +227,7 @@ class Failover:
 
     def degraded(self, prep: Prep) -> Decision:
         """The shared store is down: deny (fail_closed) or decide on local limits (fail_open)."""
-        req, lim, plan = prep.req, prep.lim, prep
+        req, lim, plan = prep.request, prep.limits, prep
         d = self._decider
         if lim.fail_mode == "fail_closed":
             d.stats["fail_closed"] += 1
@@ -253,8 +253,8 @@ class Failover:
     def _unavailable(self, prep: Prep) -> Decision:
         wait = max(1, math.ceil(self._probe_s))
         return self._decider.deny(
-            prep.req,
-            prep.lim,
+            prep.request,
+            prep.limits,
             prep.now_ms,
             "guard_unavailable",
             wait,

@@ -29,7 +29,6 @@ from tailguard.guard.stores.base import (
     SEP_FIELD,
     SEP_ITEM,
     Cap,
-    Plan,
     Rate,
     SettleItem,
     encode_member,
@@ -107,21 +106,21 @@ def why_invalid(req: Request) -> str | None:
     return None
 
 
-class Prep(Plan):
-    """A planned check: the store's ``Plan`` itself, plus what deciding needs to read the
-    store's answer. One object, not a plan wrapped in another: a check builds it every time."""
+class Prep(Reservation):
+    """A planned check: the store's ``Plan``, what deciding needs to read the store's answer,
+    and, once the call is allowed, the caller's ``Reservation`` itself (deciding sets its
+    ``model`` and ``local``). One object per check instead of a plan, a reservation and a plan
+    wrapped in another: a check builds it every time."""
 
     __slots__ = (
-        "budget_index",
         "cap_rules",
-        "est_tokens",
-        "lim",
+        "kill_expire_ms",
+        "kill_key",
+        "now_ms",
         "period_end",
         "rate_rules",
-        "req",
-        "rid",
-        "tpm_key",
-        "units",
+        "rates",
+        "res_expire_ms",
     )
 
     def __init__(
@@ -145,17 +144,30 @@ class Prep(Plan):
         period_end: int,
         budget_index: int,
     ) -> None:
-        self.now_ms, self.res_key, self.member = now_ms, res_key, member
-        self.res_expire_ms, self.kill_key, self.kill_expire_ms = (
-            res_expire_ms,
-            kill_key,
-            kill_expire_ms,
-        )
-        self.rates, self.caps = rates, caps
-        self.req, self.lim, self.rid = req, lim, rid
-        self.rate_rules, self.cap_rules, self.units = rate_rules, cap_rules, units
-        self.tpm_key, self.est_tokens, self.period_end = tpm_key, est_tokens, period_end
+        # the reservation's fields (types.Reservation)
+        self.id = rid
+        self.customer_id = req.customer_id
+        self.res_key = res_key
+        self.member = member
+        self.caps = caps
+        self.units = units
         self.budget_index = budget_index
+        self.tpm_key = tpm_key
+        self.est_tokens = est_tokens
+        self.limits = lim
+        self.request = req
+        self.model = req.model
+        self.local = False
+        self.state = "open"
+        # the plan's and deciding's
+        self.now_ms = now_ms
+        self.res_expire_ms = res_expire_ms
+        self.kill_key = kill_key
+        self.kill_expire_ms = kill_expire_ms
+        self.rates = rates
+        self.rate_rules = rate_rules
+        self.cap_rules = cap_rules
+        self.period_end = period_end
 
 
 class Compiled:

@@ -22,7 +22,7 @@ expired ones, so a crashed caller never leaks budget for longer than ``reservati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 # CheckResult.code values
@@ -59,16 +59,19 @@ class Cap:
     alert_at: int = -1  # set alert_key (once) when used + amount >= alert_at
 
 
-@dataclass(slots=True)
-class Plan:
+class Plan(Protocol):
+    """What a store checks and reserves in one atomic step. ``planning.Prep`` is the one
+    implementation: the same object goes on to be the caller's ``Reservation`` (one object per
+    check instead of three)."""
+
     now_ms: int
     res_key: str  # the customer's reservation sorted set
     member: str  # this reservation (encode_member)
     res_expire_ms: int
     kill_key: str | None
     kill_expire_ms: int
-    rates: list[Rate] = field(default_factory=list)
-    caps: list[Cap] = field(default_factory=list)
+    rates: list[Rate]
+    caps: list[Cap]
 
 
 @dataclass(slots=True)
