@@ -501,19 +501,40 @@ def repair(
     """
     files = list(ledger.segment_files() if segments is None else segments)
     todo = files if everything else missing(ledger, files)
+    d = ledger.path / ROLLUPS
+    have = {p.name for p in d.iterdir()} if d.is_dir() and not everything else set()
     result = RollupResult(segments=len(files))
     con = _engine()
     try:
         for seg in todo:
+            # a ledger written before the task level existed lacks only that file: compute it
+            # alone (one aggregation of the segment, not three)
+            task_only = have and all(
+                path_for(ledger, seg, lv).name in have for lv in (VIEW, DAILY_VIEW)
+            )
             try:
-                r = of_files([seg], con)
+                if task_only:
+                    scan = _scan([seg])
+                    cols = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+                    sql = task_sql(scan, has_requests="requests" in cols)
+                    task = con.sql(sql).to_arrow_table().select(TASK_SCHEMA.names)
+                    task = task.cast(TASK_SCHEMA)
+                else:
+                    r = of_files([seg], con)
             except Exception:
                 if seg.exists():
                     raise
                 continue  # deleted after its grace period: no longer live
-            write(r, ledger, seg.name)
+            if task_only:
+                d.mkdir(parents=True, exist_ok=True)
+                ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
+                _write_file(task, path_for(ledger, seg, TASK_VIEW), ledger.tmp_dir)
+                fsync_dir(d)
+                result.rows += task.num_rows
+            else:
+                write(r, ledger, seg.name)
+                result.rows += r.rows
             result.written += 1
-            result.rows += r.rows
     finally:
         con.close()
     return result

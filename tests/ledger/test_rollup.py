@@ -349,8 +349,14 @@ def test_a_missing_roll_up_is_repaired_on_connect_or_aggregated_inline(tmp_path:
     assert _assert_equal_totals(led) == totals
     assert lost_daily.exists()
     lost_task = rollup.path_for(led, first, rollup.TASK_VIEW)
+    task_rows = pq.read_metadata(lost_task).num_rows
     lost_task.unlink()  # the task level alone (a ledger written before it existed)
     assert _assert_equal_totals(led, repair=False) == totals
+    kept = {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in ("rollup", "rollup_daily")}
+    res = rollup.repair(led)
+    # only the missing file is written: the other two levels are the same files as before
+    assert (res.written, res.rows) == (1, task_rows)
+    assert {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in kept} == kept
     assert _assert_equal_totals(led) == totals
     assert lost_task.exists()
 
