@@ -24,6 +24,20 @@ import statistics
 import time
 from typing import Any
 
+#: the fields "sort on a new field" asks for, one a request
+FIELDS = (
+    "tasks",
+    "llm_calls",
+    "cost_pct_of_mrr",
+    "gross_margin_usd",
+    "cost_per_successful_task",
+    "retries_per_win",
+    "escalation_rate",
+    "mrr_usd",
+    "input_tokens",
+    "output_tokens",
+)
+
 
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
@@ -62,6 +76,7 @@ def main() -> None:
     try:
         events = con.execute("SELECT count(*) FROM events").fetchone()[0]  # type: ignore[index]
         customers = con.execute("SELECT count(DISTINCT customer_id) FROM rollup").fetchone()[0]  # type: ignore[index]
+        known = con.execute("SELECT count(*) FROM customers").fetchone()[0]  # type: ignore[index]
         top = con.execute(
             "SELECT customer_id FROM rollup GROUP BY 1 "
             "ORDER BY sum(cost_usd) DESC NULLS LAST LIMIT 1"
@@ -87,12 +102,17 @@ def main() -> None:
             f"/customers?{q}{amp}status=alert&order=asc&sort=cost_usd&page={{k}}",
         ),
         ("customers, htmx page k (new)", f"/customers?{q}{amp}page={{k}}&per=100"),
+        # a field not sorted on before each request: its rank is computed (once per field)
+        ("customers, sort on a new field", f"/customers?{q}{amp}sort={{field}}"),
         ("customer (the top one)", f"/customers/{top}?{q}"),
         ("outcomes", f"/outcomes?{q}"),
         ("anomalies & guard", "/anomalies"),
         ("/api/customers (every row)", f"/api/customers?{q}"),
     ]
-    print(f"ledger {args.ledger}: {events:,} events, {customers:,} customers; repeat {args.repeat}")
+    print(
+        f"ledger {args.ledger}: {events:,} events, {customers:,} customers with events, "
+        f"{known:,} in the customers table; repeat {args.repeat}"
+    )
     print(
         f"{'page':30} {'status':>6} {'computed p50':>12} {'p95':>7} {'cpu':>6} "
         f"{'cached p50':>10} {'p95':>7} {'first':>7} {'cpu':>6}"
@@ -109,7 +129,8 @@ def main() -> None:
                 for k in range(n):
                     hx = {"HX-Request": "true"} if "htmx" in name else {}
                     t, p = time.perf_counter(), time.process_time()
-                    r = c.get(url.replace("{k}", str(k + 1)), headers=hx)
+                    u = url.replace("{k}", str(k + 1)).replace("{field}", FIELDS[k % len(FIELDS)])
+                    r = c.get(u, headers=hx)
                     times.append(time.perf_counter() - t)
                     cpus.append(time.process_time() - p)
             row.append(times)
