@@ -23,7 +23,9 @@ import pytest
 
 from tailguard.pricing import PriceBook, price_table
 from tests.pricing.pricing_helpers import events_table
-from tests.pricing.test_pricing_dataset import DATASET
+from tests.conftest import REALDATA
+
+DATASET = REALDATA / "exports" / "genai_prices_tests_dataset_usages.json"
 
 AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # as test_pricing_dataset: the dataset's snapshot
 KEYS = {"input_tokens", "output_tokens", "output_reasoning_tokens", "cache_read_tokens",
