@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from tailguard.pricing import PriceBook, price_table
-from tests.pricing.pricing_helpers import events_table
 from tests.conftest import REALDATA
+from tests.pricing.pricing_helpers import events_table
 
 DATASET = REALDATA / "exports" / "genai_prices_tests_dataset_usages.json"
 
