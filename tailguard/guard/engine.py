@@ -233,7 +233,7 @@ class Guard:
                 except Exception as exc:
                     spent = fo.settle_failed(exc, r, items)
             bi = r.budget_index or 0
-            return self._decider.settled(r, items[bi].actual, spent[bi], actual_cost_usd)
+            return self._decider.settled(r, items[bi][2], spent[bi], actual_cost_usd)  # actual
         except Exception:
             self._count_internal()
             return Settlement()
@@ -271,7 +271,7 @@ class Guard:
                 except Exception as exc:
                     spent = fo.settle_failed(exc, r, items)
             bi = r.budget_index or 0
-            return self._decider.settled(r, items[bi].actual, spent[bi], actual_cost_usd)
+            return self._decider.settled(r, items[bi][2], spent[bi], actual_cost_usd)  # actual
         except Exception:
             self._count_internal()
             return Settlement()

@@ -274,10 +274,10 @@ class Failover:
         if exc is not None and not self.mark_down(exc):
             log.error("guard settle refused by the store, not counted there: %r", items)
             return self.local.settle("", "", items, [], self._now_ms())
-        for it in items:
-            s = self._last_seen.get(it.key)
+        for key, _reserved, _actual, _exp in items:
+            s = self._last_seen.get(key)
             if s is not None:
-                self.local.seed(it.key, s[0], s[1])
+                self.local.seed(key, s[0], s[1])
         spent = self.local.settle("", "", items, [], self._now_ms())
         with self._lock:
             self._replay.append(Replay(r.res_key, r.member, items, r.id))
@@ -288,17 +288,17 @@ class Failover:
         """Spend settled on the local fallback also belongs in the shared store: while it is
         down, summed per customer for the catch-up; once back, a replay for the caller to send
         now (``sent_failed`` if that fails)."""
-        items = [SettleItem(i.key, 0, i.actual, i.expire_ms) for i in items if i.actual]
+        items = [SettleItem(k, 0, actual, exp) for k, _r, actual, exp in items if actual]
         if not items:
             return None
         with self._lock:
             if self.down_since is None:
                 return Replay(r.res_key, "", items, r.id)
             spend = self._local_spend.setdefault(r.res_key, {})
-            for it in items:
-                e = spend.setdefault(it.key, [0, it.expire_ms])
-                e[0] += it.actual
-                e[1] = max(e[1], it.expire_ms)
+            for k, _r, actual, exp in items:
+                e = spend.setdefault(k, [0, exp])
+                e[0] += actual
+                e[1] = max(e[1], exp)
         return None
 
     def send_failed(self, exc: BaseException, rp: Replay) -> None:

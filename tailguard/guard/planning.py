@@ -421,16 +421,15 @@ def settle_items(
             tok = MAX_TOKENS
     else:
         tok = r.est_tokens
+    # plain (key, reserved, actual, expire_ms) tuples: a SettleItem's shape (see its docstring)
     if len(r.caps) == 1:  # a budget alone: no comprehension (this runs on every settle)
         c, u = r.caps[0], r.units[0]
-        items = [SettleItem(c.key, c.amount, micro if u == "usd" else tok, c.expire_ms)]
+        items = [(c.key, c.amount, micro if u == "usd" else tok, c.expire_ms)]
     else:
         # units are the plan shape's list, one per cap by construction: a strict zip (a
         # keyword call, and a check at the end) cost ~30% of this comprehension
         items = [
-            SettleItem(
-                c.key, c.amount, micro if u == "usd" else tok if u == "tok" else 1, c.expire_ms
-            )
+            (c.key, c.amount, micro if u == "usd" else tok if u == "tok" else 1, c.expire_ms)
             for c, u in zip(r.caps, r.units)  # noqa: B905
         ]
     adjust = (
@@ -443,4 +442,4 @@ def settle_items(
 
 def release_items(r: Reservation) -> list[SettleItem]:
     """A release refunds every reserved amount and adds nothing."""
-    return [SettleItem(c.key, c.amount, 0, c.expire_ms) for c in r.caps]
+    return [(c.key, c.amount, 0, c.expire_ms) for c in r.caps]  # SettleItem's shape

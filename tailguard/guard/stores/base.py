@@ -23,7 +23,7 @@ expired ones, so a crashed caller never leaks budget for longer than ``reservati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # CheckResult.code values
 OK = 0
@@ -82,8 +82,12 @@ class CheckResult:
     alerted: bool  # this request set a cap's alert flag (first crossing this period)
 
 
-@dataclass(slots=True)
-class SettleItem:
+class SettleItem(NamedTuple):
+    """One counter a settle moves. Stores and the failover read items by position (unpacking
+    ``key, reserved, actual, expire_ms``), so the hot path (``planning.settle_items``) hands
+    them plain 4-tuples: building a named tuple or a dataclass instance costs ~4 times a
+    tuple's instructions, and a settle builds one per counter."""
+
     key: str
     reserved: int  # what the check reserved on this key
     actual: int  # what to add to spent

@@ -317,19 +317,19 @@ class MemoryStore:
             out = []
             log = self._pending.write if self._journal is not None else None
             caps = self._caps
-            for it in items:
-                e = caps.get(it.key)
+            for key, reserved, actual, expire_ms in items:
+                e = caps.get(key)
                 if e is None:
-                    e = caps[it.key] = [0, 0, it.expire_ms]
+                    e = caps[key] = [0, 0, expire_ms]
                 if live:
-                    r = e[1] - it.reserved
+                    r = e[1] - reserved
                     e[1] = r if r > 0 else 0
-                if it.actual:
-                    e[0] += it.actual
-                    if it.expire_ms > e[2]:
-                        e[2] = it.expire_ms
+                if actual:
+                    e[0] += actual
+                    if expire_ms > e[2]:
+                        e[2] = expire_ms
                     if log is not None:
-                        log(f"S\t{it.key}\t{it.actual}\t{e[2]}\n")
+                        log(f"S\t{key}\t{actual}\t{e[2]}\n")
                 out.append(e[0])
             for r in rate_adjust:
                 re = self._rates.get(r.key)

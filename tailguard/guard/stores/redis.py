@@ -112,9 +112,9 @@ def _settle_args(
 ) -> tuple[list[str], list[Any]]:
     keys = [res_key or "tg:none"]
     args: list[Any] = [member or "-", len(items), len(rate_adjust), now_ms, settle_id]
-    for it in items:
-        keys.append(it.key)
-        args += (it.reserved, it.actual, it.expire_ms)
+    for key, reserved, actual, expire_ms in items:
+        keys.append(key)
+        args += (reserved, actual, expire_ms)
     for r in rate_adjust:
         keys.append(r.key)
         args.append(r.amount)
