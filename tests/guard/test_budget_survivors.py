@@ -8,6 +8,7 @@ worked out by hand in the test's docstring.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal as D
 
 from tailguard.guard import Guard, Request, parse_policy
@@ -345,24 +346,59 @@ def test_soft_threshold_webhook_in_tokens(hook, make_guard):
 
 
 def test_velocity_counter_lives_two_hours_and_weighs_the_last_by_the_millisecond(make_guard, clock):
-    """$1 an hour per session. At 12:00:15 a $1 call is allowed (1 is not over 1); its
-    velocity counter is the 12:00 hour's and expires at 14:00 UTC (it is read as the previous
-    hour until then). At 13:30:00.000 exactly half of it counts, (3,600,000 - 1,800,000) x
-    10,000 // 3,600,000 = 5,000 basis points: $0.50. A $0.50 call makes exactly $1: allowed
-    (released); $0.500001 makes $1.000001: killed. (A weight of 4,999 would count $0.4999.)"""
+    """$1 an hour per session. At 12:00:15 sessions s1 and s2 each make a $1 call, allowed (1
+    is not over 1); a velocity counter is its hour's (12:00) and expires at 14:00 UTC (it is
+    read as the previous hour until then). At 13:00:00.000 all of the previous hour counts,
+    3,600,000 x 10,000 // 3,600,000 = 10,000 basis points: s1's $1, so a $0 call makes exactly
+    $1: allowed (10,001 points would count $1.0001: killed). At 13:30:00.000 half counts,
+    (3,600,000 - 1,800,000) x 10,000 // 3,600,000 = 5,000 points: $0.50; a $0.50 call makes
+    exactly $1: allowed (released); $0.500001 makes $1.000001: s2 is killed. (4,999 points
+    would count $0.4999.)"""
     g = make_guard({"hard_limit_usd": 100, "overage": "hard_cap", "session_max_usd_per_hour": 1})
-    d = g.check(Request("acme", D("1"), session_id="s1"))
-    assert d.allowed
-    vkey, amount, unit, expire = d.reservation.items[0]
-    assert (vkey.endswith(":v:s1:498420"), amount, unit) == (True, 1_000_000, "usd")
-    assert expire == _ms(2026, 11, 10, 14)
-    g.settle(d.reservation, D("1"))
+    for s in ("s1", "s2"):
+        d = g.check(Request("acme", D("1"), session_id=s))
+        assert d.allowed
+        vkey, amount, unit, expire = d.reservation.items[0]
+        assert (vkey.endswith(f":v:{s}:498420"), amount, unit) == (True, 1_000_000, "usd")
+        assert expire == _ms(2026, 11, 10, 14)
+        g.settle(d.reservation, D("1"))
+    clock.t = _ms(2026, 11, 10, 13) / 1000
+    on_the_hour = g.check(Request("acme", D("0"), session_id="s1"))
+    assert on_the_hour.allowed
+    g.release(on_the_hour.reservation)
     clock.t = _ms(2026, 11, 10, 13, 30) / 1000
-    half = g.check(Request("acme", D("0.5"), session_id="s1"))
+    half = g.check(Request("acme", D("0.5"), session_id="s2"))
     assert half.allowed
     g.release(half.reservation)
-    over = g.check(Request("acme", D("0.500001"), session_id="s1"))
+    over = g.check(Request("acme", D("0.500001"), session_id="s2"))
     assert (over.action, over.rule) == ("kill", "session_velocity")
+
+
+def test_rate_windows_expire_at_the_end_of_the_next_minute(make_guard):
+    """5 requests a minute for the account, 2 per user, 3,000 tokens a minute: a check at
+    12:00:15 counts in the 12:00 windows (minute 1,794,312,015,000 // 60,000 = 29,905,200),
+    each kept until 12:02:00 UTC; the call counts once in each request window and its 100 +
+    50 = 150 tokens in the token window."""
+    g = make_guard(
+        {"hard_limit_usd": 10, "overage": "hard_cap", "rpm": 5, "user_rpm": 2, "tpm": 3000}
+    )
+    d = g.check(Request("acme", D("0.01"), input_tokens=100, max_output_tokens=50, user_id="u"))
+    end = _ms(2026, 11, 10, 12, 2)
+    assert [(r.key, r.limit, r.amount, r.expire_ms) for r in d.reservation.rates] == [
+        ("tg:{acme}:rm:29905200", 5, 1, end),
+        ("tg:{acme}:u:u:29905200", 2, 1, end),
+        ("tg:{acme}:tm:29905200", 3000, 150, end),
+    ]
+
+
+def test_a_settle_with_output_tokens_only(make_guard):
+    """A 1,000-token budget settled with 300 output tokens and no input count: 300 tokens,
+    the missing input counting 0 (not 1); then 200 input tokens and no output count: 500."""
+    g = make_guard({"hard_limit_tokens": 1000, "overage": "hard_cap"})
+    s1 = g.settle(g.check(Request("acme", D("0.01"))).reservation, D("0.01"), output_tokens=300)
+    assert s1.spent == D(300)
+    s2 = g.settle(g.check(Request("acme", D("0.01"))).reservation, D("0.01"), input_tokens=200)
+    assert s2.spent == D(500)
 
 
 def test_a_kill_lasts_kill_ttl(make_guard, clock, store_kind):
@@ -440,3 +476,16 @@ def test_the_slow_road_accepts_every_bound(make_guard):
     for msg, r in bad.items():
         d = g.check(r)
         assert (d.rule, d.message) == ("invalid_request", f"This request was not sent: {msg}.")
+
+
+def test_an_id_keys_cannot_hold_is_hashed_the_same_by_every_replica(make_guard):
+    """Every replica (and every version in a rolling deploy) must name a customer's counters
+    alike. An id with a character keys cannot hold (a newline) is named by its SHA-256's first
+    32 hex digits (128 bits), "h:" before them: computed here with hashlib."""
+    g = make_guard({"hard_limit_usd": 10, "overage": "hard_cap"})
+    d = g.check(Request("ac\nme", D("0.01")))
+    digest = hashlib.sha256(b"ac\nme").hexdigest()[:32]
+    assert d.reservation.items[0][0] == f"tg:{{h:{digest}}}:b:usd:month:2026-11"
+    assert g.check(Request("acme", D("0.01"))).reservation.items[0][0] == (
+        "tg:{acme}:b:usd:month:2026-11"
+    )
