@@ -238,14 +238,19 @@ def cmd_reports(args: argparse.Namespace) -> None:
     }
     report()  # warm the OS cache alike for every contender
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.repeat):  # interleaved: a drift in load hits all alike
         for name, fn in cases.items():
+            c = _cpu()
             times[name] += run_times(fn)[0]
+            cpu[name].append(_cpu() - c)
     table = Table(title=f"{args.ledger} (best / median of {args.repeat})")
-    for c in ("measure", "best s", "median s"):
+    for c in ("measure", "best s", "median s", "best CPU s"):
         table.add_column(c, justify="right")
     for name, ts in times.items():
-        table.add_row(name, f"{min(ts):.3f}", f"{statistics.median(ts):.3f}")
+        table.add_row(
+            name, f"{min(ts):.3f}", f"{statistics.median(ts):.3f}", f"{min(cpu[name]):.2f}"
+        )
     Console().print(table)
 
 
