@@ -148,3 +148,26 @@ def test_events_reach_a_sink(clock):
         "gpt-4o",
     )
     assert e["ts"] == "2026-11-10T12:00:15+00:00"
+
+
+def test_the_store_is_probed_only_when_due(private_redis, clock):
+    """fail_open, a probe every 60 s. Redis stops: the next check finds it down (one store
+    error) and is decided locally; the first probe is due 60 s later. Redis comes back at once,
+    but until the probe is due every check stays on the local fallback without trying Redis:
+    still one store error, no re-sync."""
+    pol = policy(
+        {"hard_limit_usd": 10, "overage": "payg"},
+        {"fail_mode": "fail_open", "probe_interval_s": 60},
+    )
+    g = Guard(pol, RedisStore(private_redis.url), clock=clock)
+    g.settle(g.check(Request("acme", D("1"))).reservation, D("1"))
+    assert g.stats["store_errors"] == 0
+    private_redis.stop(save=True)
+    down = g.check(Request("acme", D("1")))
+    assert down.allowed and down.reservation.local  # type: ignore[union-attr]
+    assert g.stats["store_errors"] == 1
+    private_redis.start()
+    still = g.check(Request("acme", D("1")))
+    assert still.allowed and still.reservation.local  # type: ignore[union-attr]
+    assert (g.stats["store_errors"], g.stats["resyncs"]) == (1, 0)
+    g.close()
