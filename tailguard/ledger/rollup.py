@@ -509,7 +509,7 @@ def repair(
         for seg in todo:
             # a ledger written before the task level existed lacks only that file: compute it
             # alone (one aggregation of the segment, not three)
-            task_only = have and all(
+            task_only = bool(have) and all(
                 path_for(ledger, seg, lv).name in have for lv in (VIEW, DAILY_VIEW)
             )
             try:
