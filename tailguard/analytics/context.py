@@ -261,7 +261,7 @@ class QueryContext:
     dialect: Dialect = field(default=DUCKDB)
     ledger: Ledger | None = None
     owned: bool = False
-    #: read the ledger's roll-ups where they answer the question: True (both levels), the names
+    #: read the ledger's roll-ups where they answer the question: True (every level), the names
     #: of the levels to read (e.g. ``("rollup",)``), or False (events only: the second method the
     #: tests compare the roll-up paths against)
     use_rollup: bool | tuple[str, ...] = True

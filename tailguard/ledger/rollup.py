@@ -2,8 +2,10 @@
 
 Layout: one roll-up file per committed segment, named after it::
 
-    segments/<stem>.parquet     the events (LEDGER_SCHEMA)
-    rollups/<stem>.parquet      their sums (ROLLUP_SCHEMA), grouped by ROLLUP_KEYS
+    segments/<stem>.parquet         the events (LEDGER_SCHEMA)
+    rollups/<stem>.parquet          their sums (ROLLUP_SCHEMA), grouped by ROLLUP_KEYS
+    rollups/<stem>.daily.parquet    per customer and day (DAILY_SCHEMA)
+    rollups/<stem>.task.parquet     per customer, task, workload and day (TASK_SCHEMA)
 
 Why one file per segment: idempotence is then structural. The set of live roll-ups is the set
 of roll-ups of the live segments, and the segment listing (``SegmentDir.segment_files``, with
@@ -478,7 +480,7 @@ class RollupResult:
     segments: int = 0  # live segments
     written: int = 0  # segments whose roll-ups were computed and written
     removed: int = 0  # orphan roll-up files (no segment) removed
-    rows: int = 0  # roll-up rows written (both levels)
+    rows: int = 0  # roll-up rows written (every level)
 
     def as_dict(self) -> dict[str, int]:
         return {
