@@ -350,7 +350,8 @@ def test_velocity_counter_lives_two_hours_and_weighs_the_last_by_the_millisecond
     is not over 1); a velocity counter is its hour's (12:00) and expires at 14:00 UTC (it is
     read as the previous hour until then). At 13:00:00.000 all of the previous hour counts,
     3,600,000 x 10,000 // 3,600,000 = 10,000 basis points: s1's $1, so a $0 call makes exactly
-    $1: allowed (10,001 points would count $1.0001: killed). At 13:30:00.000 half counts,
+    $1: allowed (10,001 points would count $1.0001: killed), and $0.000001 makes $1.000001:
+    killed (9,999 points would count $0.9999: allowed). At 13:30:00.000 half counts,
     (3,600,000 - 1,800,000) x 10,000 // 3,600,000 = 5,000 points: $0.50; a $0.50 call makes
     exactly $1: allowed (released); $0.500001 makes $1.000001: s2 is killed. (4,999 points
     would count $0.4999.)"""
@@ -366,6 +367,8 @@ def test_velocity_counter_lives_two_hours_and_weighs_the_last_by_the_millisecond
     on_the_hour = g.check(Request("acme", D("0"), session_id="s1"))
     assert on_the_hour.allowed
     g.release(on_the_hour.reservation)
+    past = g.check(Request("acme", D("0.000001"), session_id="s1"))
+    assert (past.action, past.rule) == ("kill", "session_velocity")
     clock.t = _ms(2026, 11, 10, 13, 30) / 1000
     half = g.check(Request("acme", D("0.5"), session_id="s2"))
     assert half.allowed
@@ -393,12 +396,15 @@ def test_rate_windows_expire_at_the_end_of_the_next_minute(make_guard):
 
 def test_a_settle_with_output_tokens_only(make_guard):
     """A 1,000-token budget settled with 300 output tokens and no input count: 300 tokens,
-    the missing input counting 0 (not 1); then 200 input tokens and no output count: 500."""
+    the missing input counting 0 (not 1); then 200 input tokens and no output count: 500;
+    then one token of each: 502 (a count of 1 is a token, not "none")."""
     g = make_guard({"hard_limit_tokens": 1000, "overage": "hard_cap"})
     s1 = g.settle(g.check(Request("acme", D("0.01"))).reservation, D("0.01"), output_tokens=300)
     assert s1.spent == D(300)
     s2 = g.settle(g.check(Request("acme", D("0.01"))).reservation, D("0.01"), input_tokens=200)
     assert s2.spent == D(500)
+    one = g.check(Request("acme", D("0.01")))
+    assert g.settle(one.reservation, D("0.01"), input_tokens=1, output_tokens=1).spent == D(502)
 
 
 def test_a_kill_lasts_kill_ttl(make_guard, clock, store_kind):
