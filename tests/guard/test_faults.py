@@ -171,3 +171,18 @@ def test_the_store_is_probed_only_when_due(private_redis, clock):
     assert still.allowed and still.reservation.local  # type: ignore[union-attr]
     assert (g.stats["store_errors"], g.stats["resyncs"]) == (1, 0)
     g.close()
+
+
+def test_a_capped_budget_never_seen_is_refused_and_counted(clock):
+    """fail_open, but Redis was never reachable: a hard-capped budget this process never saw
+    has nothing to start from, so the call is refused (counted as fail_closed, not
+    fail_open), to be retried when the next probe is due: 60 s."""
+    pol = policy(
+        {"hard_limit_usd": 10, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 60},
+    )
+    g = Guard(pol, RedisStore(_dead_url(), timeout_s=0.2), clock=clock)
+    d = g.check(Request("acme", D("1")))
+    assert (d.action, d.rule, d.retry_after) == ("deny", "guard_unavailable", 60)
+    assert (g.stats["fail_closed"], g.stats["fail_open"], g.stats["store_errors"]) == (1, 0, 1)
+    g.close()
