@@ -152,7 +152,8 @@ def test_events_reach_a_sink(clock):
 
 def test_the_store_is_probed_only_when_due(private_redis, clock):
     """fail_open, a probe every 60 s. Redis stops: the next check finds it down (one store
-    error) and is decided locally; the first probe is due 60 s later. Redis comes back at once,
+    error) and is decided locally, and settled there; the first probe is due 60 s later.
+    Redis comes back at once,
     but until the probe is due every check stays on the local fallback without trying Redis:
     still one store error, no re-sync."""
     pol = policy(
@@ -166,6 +167,10 @@ def test_the_store_is_probed_only_when_due(private_redis, clock):
     down = g.check(Request("acme", D("1")))
     assert down.allowed and down.reservation.local  # type: ignore[union-attr]
     assert g.stats["store_errors"] == 1
+    # settled on the fallback: the $1 last seen plus this $1; kept for the catch-up, not sent
+    # to the store while it is down (no second store error)
+    assert g.settle(down.reservation, D("1")).spent == D(2)
+    assert (g.stats["store_errors"], g.stats["internal_errors"]) == (1, 0)
     private_redis.start()
     still = g.check(Request("acme", D("1")))
     assert still.allowed and still.reservation.local  # type: ignore[union-attr]
@@ -185,4 +190,24 @@ def test_a_capped_budget_never_seen_is_refused_and_counted(clock):
     d = g.check(Request("acme", D("1")))
     assert (d.action, d.rule, d.retry_after) == ("deny", "guard_unavailable", 60)
     assert (g.stats["fail_closed"], g.stats["fail_open"], g.stats["store_errors"]) == (1, 0, 1)
+    g.close()
+
+
+def test_a_settle_the_store_did_not_take_is_counted_locally(private_redis, clock):
+    """A call checked on Redis ($1 reserved: the budget last seen at $1) is settled at $0.50
+    after Redis stopped: the settle is counted on the local fallback, started from the $1 last
+    seen, with one store error and no internal error. The spend it reports is the local
+    figure: the $1 last seen + 0.50 = $1.50 (conservative: the $1 seen was this call's own
+    reservation; from zero it would be $0.50, and the local limits would forget the $1)."""
+    pol = policy(
+        {"hard_limit_usd": 10, "overage": "payg"},
+        {"fail_mode": "fail_open", "probe_interval_s": 60},
+    )
+    g = Guard(pol, RedisStore(private_redis.url), clock=clock)
+    in_flight = g.check(Request("acme", D("1")))
+    assert in_flight.allowed
+    private_redis.stop()
+    s = g.settle(in_flight.reservation, D("0.5"))
+    assert s.spent == D("1.5")
+    assert (g.stats["store_errors"], g.stats["internal_errors"]) == (1, 0)
     g.close()
