@@ -221,11 +221,12 @@ class Compiled:
         #: current minute, replaced whole like ``window``. The rpm ``Rate`` is one object shared
         #: by every plan of the minute (its amount is always one call; nothing mutates a plan)
         self.minute_w: tuple[int, int, Rate | None, str | None] = (-1, 0, None, None)
-        rules = [r for r, v in (("rpm", lim.rpm), ("user_rpm", lim.user_rpm)) if v is not None]
-        tpm = ["tpm"] if lim.tpm is not None else []
+        rate_rules = [r for r, v in (("rpm", lim.rpm), ("user_rpm", lim.user_rpm)) if v is not None]
+        if lim.tpm is not None:
+            rate_rules.append("tpm")
         #: the rate windows' rule names, in plan order, with and without a user window
-        self.rules_user = rules + tpm
-        self.rules_no_user = [r for r in rules if r != "user_rpm"] + tpm
+        self.rules_user = rate_rules
+        self.rules_no_user = [r for r in rate_rules if r != "user_rpm"]
         #: ``(units, cap rules, budget index)`` per cap shape (``_shape``), shared by its plans
         self.shapes = tuple(_shape_lists(k, lim.budget_unit) for k in range(8))
 
@@ -261,17 +262,17 @@ _VELOCITY, _TASK_STEPS, _TASK_USD = 4, 2, 1
 
 def _shape_lists(shape: int, budget_unit: str) -> tuple[list[str], list[str], int]:
     """The unit and rule lists of a plan whose caps are ``shape``, and the budget's index."""
-    units, rules = [budget_unit], ["hard_limit"]
+    units, cap_rules = [budget_unit], ["hard_limit"]
     if shape & _VELOCITY:
         units.insert(0, "usd")
-        rules.insert(0, "session_velocity")
+        cap_rules.insert(0, "session_velocity")
     if shape & _TASK_STEPS:
         units.append("step")
-        rules.append("task_max_llm_calls")
+        cap_rules.append("task_max_llm_calls")
     if shape & _TASK_USD:
         units.append("usd")
-        rules.append("task_max_cost_usd")
-    return units, rules, 1 if shape & _VELOCITY else 0
+        cap_rules.append("task_max_cost_usd")
+    return units, cap_rules, 1 if shape & _VELOCITY else 0
 
 
 #: shared, never mutated: the unit and rule lists of a budget-only plan
