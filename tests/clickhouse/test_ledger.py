@@ -274,6 +274,30 @@ def test_parquet_files_are_read_by_clickhouse_with_the_first_copy_winning(tmp_pa
     assert (again.accepted, again.duplicates) == (0, 10)
 
 
+def test_a_ledger_from_before_the_id_table_gets_its_ids_filled_once(tmp_path: Path) -> None:
+    """``ledger_ids`` (the id check's index) is filled by a materialized view on every insert;
+    a ledger made before it existed gets its ids copied by the next ``init``, so an event
+    stored then is still known: appended again, it is a duplicate, counted once."""
+    from tailguard.ledger.clickhouse import IDS_TABLE
+
+    book = price_book(tmp_path)
+    url = chdb_url(tmp_path / "c")
+    led = ClickHouseLedger(url)
+    led.append([llm(1), llm(2)], prices=book)
+    ids = f"SELECT count() AS n, uniqExact(event_id) AS u FROM {IDS_TABLE}"
+    assert led.query(ids).to_pylist() == [{"n": 2, "u": 2}]  # written by the view
+    led.engine().command(f"DROP VIEW {IDS_TABLE}_mv")
+    led.engine().command(f"DROP TABLE {IDS_TABLE}")
+    old = ClickHouseLedger(url)
+    assert old.init() == [f"FILL default.{IDS_TABLE}"]
+    assert old.init() == []
+    assert old.query(ids).to_pylist() == [{"n": 2, "u": 2}]
+    res = old.append([llm(2), llm(3)], prices=book)
+    assert (res.accepted, res.duplicates) == (1, 1)
+    assert _cost_and_count(old) == (Decimal("0.0036"), 3)
+    assert old.query(ids).to_pylist() == [{"n": 3, "u": 3}]
+
+
 def test_rows_from_an_older_segment_get_the_new_columns_as_null(tmp_path: Path) -> None:
     """A segment written before the schema gained ``requests`` (and the cost components) is
     copied across with those columns NULL, as the DuckDB ledger reads it (NULL requests: 1)."""
