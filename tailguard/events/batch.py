@@ -218,11 +218,14 @@ SQL_TYPES = {f.name: _sql_type(f.type) for f in INPUT_SCHEMA}
 
 
 def engine() -> Any:
-    """A fresh in-memory DuckDB connection whose session time zone is UTC."""
+    """A fresh in-memory DuckDB connection whose session time zone is UTC, with DuckDB's own
+    progress bar off: it computes roll-ups inside ``Ledger.connect`` and ingest, where the CLI
+    owns the terminal (a repair of a large ledger printed bars under a report)."""
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -244,3 +244,13 @@ def test_line_blocks_keep_every_byte_and_count_lines(
     for chunks, n in blocks:
         assert n <= max_lines
         assert b"".join(chunks).count(b"\n") in (n, n - 1)
+
+
+def test_the_roll_up_engine_is_utc_and_prints_no_progress_bar() -> None:
+    """The engine connection computes roll-ups inside ``Ledger.connect`` while a report owns the
+    terminal: DuckDB's progress bar (on by default) must be off there, and the day boundary UTC."""
+    from tailguard.events.batch import engine
+
+    con = engine()
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
