@@ -161,7 +161,7 @@ class Gateway:
         self._client: HttpxClient | AiohttpClient | None = None
         self._ids = itertools.count()
         self._id_prefix = f"gw-{os.urandom(5).hex()}-"
-        self._prices: dict[tuple[str, str], tuple[Any, dt.datetime | None]] = {}
+        self._prices: dict[tuple[str, str, str | None], tuple[Any, dt.datetime | None]] = {}
         self._closers: list[Callable[[], Any]] = []
 
     @property
@@ -365,14 +365,15 @@ class Gateway:
 
     # --- guard ---------------------------------------------------------------------------------
 
-    def _price(self, provider: str, model: str) -> Any:
-        """The ``ModelPrice`` in force for a model, cached until its validity window ends.
+    def _price(self, provider: str, model: str, tier: str | None = None) -> Any:
+        """The ``ModelPrice`` in force for a model (at a service ``tier``: None = standard),
+        cached until its validity window ends.
 
         ``PriceBook.price`` costs about a millisecond (genai-prices resolves the model each
         time); the gateway needs a price twice per call, so it resolves once per model and
         window and does the multiplication itself (``ModelPrice.cost``, the same formula).
         """
-        k = (provider, model)
+        k = (provider, model, tier)
         hit = self._prices.get(k)
         now = dt.datetime.now(_UTC)
         if hit is not None and (hit[1] is None or now < hit[1]):
@@ -380,7 +381,7 @@ class Gateway:
         mp = None
         if self.book is not None:
             try:
-                mp = self.book.resolve(model, provider=provider, at=now)
+                mp = self.book.resolve(model, provider=provider, at=now, service_tier=tier)
             except Exception:
                 mp = None
         # unknown: no dollar estimate (token limits still apply); look again in an hour
@@ -608,14 +609,20 @@ class Gateway:
         if problem is not None:
             log.warning("%s %s: usage_invalid: %s", call.wire, call.model, problem)
         if usage.seen and problem is None:
-            mp = self._price(call.wire, call.model)
+            mp = self._price(call.wire, call.model, usage.service_tier)
             if mp is not None:  # else unknown model: recorded unpriced by the ledger
                 cost = mp.cost(
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cache_read_tokens,
                     cache_write_tokens=usage.cache_write_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
                 ).quantize(_NANO)
+        search_usd: Decimal | None = None
+        if usage.web_searches and self.book is not None:
+            # what ``import anthropic-usage`` charges a search: genai-prices, else $10 per 1,000
+            search_usd = self.book.web_search_usd(call.model, provider=call.wire)
+        spent = (cost or _ZERO) + (search_usd or _ZERO) * usage.web_searches
         if self.guard is not None and call.reservation is not None:
             if problem is not None:
                 # the real cost is unknown: keep the worst case that was reserved
@@ -629,7 +636,7 @@ class Gateway:
             elif usage.seen:
                 await self.guard.asettle(
                     call.reservation,
-                    cost if cost is not None else _ZERO,
+                    spent,
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                 )
@@ -639,8 +646,8 @@ class Gateway:
         m.latency[call.kind].observe(now - call.t0)
         m.tokens[(call.wire, "input")] += usage.input_tokens
         m.tokens[(call.wire, "output")] += usage.output_tokens
-        if cost is not None:
-            m.spend[call.tier or "none"] += float(cost)
+        if cost is not None or search_usd is not None:
+            m.spend[call.tier or "none"] += float(spent)
         if error is not None:
             m.upstream_errors[(call.wire, error)] += 1
         if problem is not None:
@@ -659,6 +666,7 @@ class Gateway:
             "provider": call.wire,
             "model": call.model,
             **usage.as_event(),
+            **usage.pricing_inputs(),
             "latency_ms": round((now - call.t0) * 1000, 3),
             "status": "ok" if error is None else "error",
         }
@@ -666,9 +674,27 @@ class Gateway:
             ev["status"] = "usage_invalid" if problem is not None else "error"
             ev["error"] = "; ".join(x for x in (error, problem) if x)
             ev["http_status"] = http_status
+        events = [ev]
+        # each server-side web search is a tool_call, as ``import anthropic-usage`` records them
+        events += [
+            {
+                "event_id": f"{ev['event_id']}:web_search:{i}",
+                "kind": "tool_call",
+                "ts": ev["ts"],
+                "customer_id": call.customer,
+                "user_id": call.user,
+                "feature": call.feature,
+                "task_id": call.task,
+                "session_id": call.session,
+                "tool": "web_search",
+                "tool_kind": "read",
+                "cost_usd": None if search_usd is None else str(search_usd),
+            }
+            for i in range(usage.web_searches)
+        ]
         if self.wal is None:
             return _done()
-        return asyncio.wrap_future(self.wal.submit([ev]))
+        return asyncio.wrap_future(self.wal.submit(events))
 
     async def _fail(self, send: Send, call: _Call, status: int, message: str) -> None:
         await _respond(send, status, replies.error_body(call.wire, status, message))

@@ -90,6 +90,22 @@ def _reasoning(model: str) -> bool:
     return model.startswith(("o1", "o3", "o4", "gpt-5"))
 
 
+def _openai_tier(body: dict[str, Any]) -> str:
+    """The ``service_tier`` OpenAI answers with: the one asked for (``flex``, ``priority``),
+    else ``default``."""
+    t = body.get("service_tier")
+    return t if t in ("flex", "priority") else "default"
+
+
+def _web_searches(body: dict[str, Any]) -> int:
+    """Searches an Anthropic call makes: ``max_uses`` (else 1) for each web search tool."""
+    n = 0
+    for t in body.get("tools") or ():
+        if isinstance(t, dict) and str(t.get("type", "")).startswith("web_search"):
+            n += int(t.get("max_uses") or 1)
+    return n
+
+
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_enc.encode(obj), status, headers=headers, media_type="application/json")
 
@@ -111,6 +127,8 @@ class MockUpstream:
         self.fault: str | None = None
         self.last_headers: dict[str, str] = {}
         self.tokenizer = "words"
+        #: the ``usage.service_tier`` Anthropic answers with (tests set ``priority``)
+        self.anthropic_tier = "standard"
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -247,6 +265,7 @@ class MockUpstream:
                         }
                     ],
                     "usage": usage,
+                    "service_tier": _openai_tier(body),
                     "system_fingerprint": "fp_mock",
                 }
             )
@@ -260,6 +279,7 @@ class MockUpstream:
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
+                "service_tier": _openai_tier(body),
                 "system_fingerprint": "fp_mock",
                 "choices": [
                     {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -285,6 +305,7 @@ class MockUpstream:
                         "object": "chat.completion.chunk",
                         "created": created,
                         "model": model,
+                        "service_tier": _openai_tier(body),
                         "system_fingerprint": "fp_mock",
                         "choices": [],
                         "usage": usage,
@@ -350,6 +371,7 @@ class MockUpstream:
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
+            "service_tier": _openai_tier(body),
             "usage": usage,
         }
         if not body.get("stream"):
@@ -420,6 +442,7 @@ class MockUpstream:
             return err
         plain: list[str] = []
         cached: list[str] = []
+        hour: list[bool] = []  # the cached block asked for the 1-hour cache (ttl "1h")
         blocks: list[Any] = []
         system = body.get("system")
         if isinstance(system, list):
@@ -435,21 +458,30 @@ class MockUpstream:
         for b in blocks:
             if isinstance(b, dict) and b.get("cache_control") and isinstance(b.get("text"), str):
                 cached.append(b["text"])
+                hour.append(b["cache_control"].get("ttl") == "1h")
             else:
                 plain.extend(_texts([b]))
-        cache_read = cache_write = 0
-        for t in cached:
+        cache_read = cache_write = write_1h = 0
+        for t, h in zip(cached, hour, strict=True):
             if self._seen_before("anthropic\x00" + t):
                 cache_read += words([t])
             else:
                 cache_write += words([t])
+                write_1h += words([t]) if h else 0
         n = _n_out(body)
         start_usage = {
             "input_tokens": words(plain),
             "cache_creation_input_tokens": cache_write,
             "cache_read_input_tokens": cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": cache_write - write_1h,
+                "ephemeral_1h_input_tokens": write_1h,
+            },
             "output_tokens": 1,
+            "service_tier": self.anthropic_tier,
         }
+        searches = _web_searches(body)
+        tools_used = {"server_tool_use": {"web_search_requests": searches}} if searches else {}
         if self.fault == "huge":
             start_usage["input_tokens"] = 2**64
         mid = "msg_mock" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:12]
@@ -465,7 +497,7 @@ class MockUpstream:
                     "content": [{"type": "text", "text": " ".join(reply)}],
                     "stop_reason": stop,
                     "stop_sequence": None,
-                    "usage": dict(start_usage, output_tokens=n),
+                    "usage": dict(start_usage, output_tokens=n, **tools_used),
                 }
             )
         breaks = "break" in model
@@ -507,7 +539,7 @@ class MockUpstream:
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop, "stop_sequence": None},
-                    "usage": {"output_tokens": n},
+                    "usage": {"output_tokens": n, **tools_used},
                 },
                 "message_delta",
             )

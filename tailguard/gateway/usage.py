@@ -13,6 +13,14 @@ beyond ``MAX_CALL_TOKENS`` to 0 (it means nothing), and says what it found. The 
 such a call with ``status = "usage_invalid"``: the ledger keeps it unpriced (its cost is unknown,
 never a made-up number) and the reports count it among the unpriced calls.
 
+Two pricing inputs ride along (read when the call is priced, not stored by the ledger):
+``cache_write_1h_tokens`` (Anthropic's ``usage.cache_creation.ephemeral_1h_input_tokens``, among
+the cache writes, 2x the input rate instead of 1.25x) and ``service_tier`` (Anthropic's
+``usage.service_tier``; OpenAI's top-level ``service_tier`` of the response, kept only when it
+is ``flex`` or ``priority``: ``default`` / ``auto`` are the standard tier). Anthropic's
+``usage.server_tool_use.web_search_requests`` is counted in ``web_searches`` (each one a
+``tool_call`` event, priced as ``import anthropic-usage`` prices them).
+
 Streams are read event by event (``SseSplitter``) and only events that can carry usage are
 decoded, so the cost per chunk is a substring test.
 """
@@ -35,7 +43,13 @@ _FIELDS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "cache_write_1h_tokens",
 )
+#: the most web searches one call can credibly report (each becomes a ledger event): Anthropic
+#: caps them per request with the tool's ``max_uses``; above it a count is noise
+MAX_CALL_SEARCHES = 10_000
+#: OpenAI's response ``service_tier`` values that change the price (``default``: standard)
+_OPENAI_TIERS = frozenset({"flex", "priority"})
 
 
 @dataclass(slots=True)
@@ -47,6 +61,12 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: the 1-hour cache writes among ``cache_write_tokens`` (Anthropic)
+    cache_write_1h_tokens: int = 0
+    #: the tier the call was served at (``priority``, ``flex``, ``batch``...), None: standard
+    service_tier: str | None = None
+    #: server-side web searches the call made (Anthropic's ``server_tool_use``)
+    web_searches: int = 0
     seen: bool = False
     #: why the usage could not be read at all (a 200 whose body is not JSON), else None
     unreadable: str | None = None
@@ -54,7 +74,10 @@ class Usage:
     def repair(self) -> list[str]:
         """Make the counts obey the ledger's rules; returns what was wrong (empty: nothing).
 
-        - a count above ``MAX_CALL_TOKENS`` becomes 0;
+        - a count above ``MAX_CALL_TOKENS`` becomes 0, web searches above
+          ``MAX_CALL_SEARCHES`` too;
+        - ``cache_write_1h > cache_write``: cache_write becomes the 1-hour writes (they are a
+          part of the writes);
         - ``cache_read + cache_write > input``: input becomes their sum (input includes cache);
         - ``reasoning > output``: output becomes reasoning (output includes reasoning).
         """
@@ -64,6 +87,15 @@ class Usage:
             if v > MAX_CALL_TOKENS:
                 problems.append(f"{f} {v} above {MAX_CALL_TOKENS}")
                 setattr(self, f, 0)
+        if self.web_searches > MAX_CALL_SEARCHES:
+            problems.append(f"web_searches {self.web_searches} above {MAX_CALL_SEARCHES}")
+            self.web_searches = 0
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            problems.append(
+                f"cache_write_1h_tokens {self.cache_write_1h_tokens} above cache_write_tokens "
+                f"{self.cache_write_tokens}"
+            )
+            self.cache_write_tokens = self.cache_write_1h_tokens
         cache = self.cache_read_tokens + self.cache_write_tokens
         if cache > self.input_tokens:
             problems.append(f"cache tokens {cache} above input_tokens {self.input_tokens}")
@@ -84,6 +116,13 @@ class Usage:
             "reasoning_tokens": self.reasoning_tokens,
         }
 
+    def pricing_inputs(self) -> dict[str, Any]:
+        """The event's pricing inputs (``PRICING_INPUTS``: read by pricing, not stored)."""
+        return {
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "service_tier": self.service_tier,
+        }
+
 
 def _int(d: Any, *path: str) -> int:
     for p in path:
@@ -93,8 +132,16 @@ def _int(d: Any, *path: str) -> int:
     return d if isinstance(d, int) and d > 0 else 0
 
 
-def from_openai(u: Any) -> Usage:
-    """Chat completions (``prompt_tokens``...), Responses (``input_tokens``...) or embeddings."""
+def openai_tier(obj: Any) -> str | None:
+    """The ``service_tier`` of an OpenAI response object when it changes the price (``flex``,
+    ``priority``); ``default``, ``auto``, absent: None (standard)."""
+    t = obj.get("service_tier") if isinstance(obj, dict) else None
+    return t if isinstance(t, str) and t in _OPENAI_TIERS else None
+
+
+def from_openai(u: Any, tier: str | None = None) -> Usage:
+    """Chat completions (``prompt_tokens``...), Responses (``input_tokens``...) or embeddings;
+    ``tier``: the response's service tier (``openai_tier``)."""
     if not isinstance(u, dict):
         return Usage()
     if "prompt_tokens" in u:
@@ -105,6 +152,7 @@ def from_openai(u: Any) -> Usage:
             # OpenAI-compatible routers (OpenRouter) report cache writes here; OpenAI does not
             cache_write_tokens=_int(u, "prompt_tokens_details", "cache_write_tokens"),
             reasoning_tokens=_int(u, "completion_tokens_details", "reasoning_tokens"),
+            service_tier=tier,
             seen=True,
         )
     return Usage(
@@ -113,6 +161,7 @@ def from_openai(u: Any) -> Usage:
         cache_read_tokens=_int(u, "input_tokens_details", "cached_tokens"),
         cache_write_tokens=_int(u, "input_tokens_details", "cache_write_tokens"),
         reasoning_tokens=_int(u, "output_tokens_details", "reasoning_tokens"),
+        service_tier=tier,
         seen=True,
     )
 
@@ -133,6 +182,12 @@ def add_anthropic(acc: Usage, u: Any) -> None:
         acc.input_tokens = max(acc.input_tokens, acc.cache_write_tokens + acc.cache_read_tokens)
     if "output_tokens" in u:
         acc.output_tokens = _int(u, "output_tokens")
+    if isinstance(u.get("cache_creation"), dict):
+        acc.cache_write_1h_tokens = _int(u, "cache_creation", "ephemeral_1h_input_tokens")
+    if isinstance(u.get("service_tier"), str):
+        acc.service_tier = u["service_tier"][:64] or None
+    if isinstance(u.get("server_tool_use"), dict):
+        acc.web_searches = _int(u, "server_tool_use", "web_search_requests")
 
 
 def from_body(wire: str, body: bytes) -> Usage:
@@ -147,7 +202,7 @@ def from_body(wire: str, body: bytes) -> Usage:
         acc = Usage()
         add_anthropic(acc, obj.get("usage"))
         return acc
-    return from_openai(obj.get("usage"))
+    return from_openai(obj.get("usage"), openai_tier(obj))
 
 
 class SseSplitter:
@@ -217,13 +272,14 @@ class StreamUsage:
         if b"response.completed" in event or b"response.incomplete" in event:
             obj = _data(event)
             if isinstance(obj, dict) and isinstance(obj.get("response"), dict):
-                self.usage = from_openai(obj["response"].get("usage"))
+                r = obj["response"]
+                self.usage = from_openai(r.get("usage"), openai_tier(r))
                 self.done = True
             return True
         if b'"usage"' in event and b'"usage":null' not in event:
             obj = _data(event)
             if isinstance(obj, dict) and isinstance(obj.get("usage"), dict):
-                self.usage = from_openai(obj["usage"])
+                self.usage = from_openai(obj["usage"], openai_tier(obj))
                 if self.drop_usage_chunk and not obj.get("choices"):
                     return False
         return True

@@ -1,0 +1,172 @@
+"""Service tiers, Anthropic's 1-hour cache writes and web searches, through the official SDKs,
+the gateway (in process) and the mock provider, priced by hand.
+
+Token counts follow the mock's rule (docs/gateway.md: one token per word of the prompt; a reply
+of min(max tokens, 16) words; a ``gpt-5`` model also reasons 2 tokens per reply word, counted in
+the output). Prices, per million tokens:
+
+- Claude Sonnet 4.5 (platform.claude.com/docs/en/about-claude/pricing): input $3, 5-minute
+  cache writes $3.75, 1-hour cache writes $6, cache hits $0.30, output $15; web search $10 per
+  1,000 searches ($0.01 each).
+- GPT-5 mini (platform.openai.com/docs/pricing, Standard / Flex / Priority): input $0.25 /
+  $0.125 / $0.45, output $2.00 / $1.00 / $3.60.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from tests.gateway.conftest import Env
+from tests.gateway.helpers import an, oa
+
+
+def _capture(env: Env) -> list[dict[str, Any]]:
+    """The events the gateway hands to its write-ahead log (with the pricing inputs, which the
+    ledger folds into the cost and does not store)."""
+    seen: list[dict[str, Any]] = []
+    submit = env.gw.wal.submit
+
+    def spy(events: Any) -> Any:
+        events = list(events)
+        seen.extend(events)
+        return submit(events)
+
+    env.gw.wal.submit = spy
+    return seen
+
+
+def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[..., Env]) -> None:
+    """Call 1 (non-streamed): 2 plain words, 8 words cached for an hour, 4 for 5 minutes, 3
+    words out, 2 searches: (2 x 3 + 4 x 3.75 + 8 x 6 + 3 x 15) / 1e6 = 114 / 1e6 = $0.000114
+    (at the 5-minute rate for all 12 writes it would be $0.000096).
+    Call 2 (streamed, served at priority): 3 plain words, the 12 cached words read back, 4 out,
+    2 searches: (3 x 3 + 12 x 0.30 + 4 x 15) / 1e6 = 72.6 / 1e6 = $0.0000726 (Anthropic's
+    priority tier has no price of its own in genai-prices: standard rates).
+    Each search: a tool_call of $0.01."""
+    env = make_env()
+    seen = _capture(env)
+    system = [
+        {
+            "type": "text",
+            "text": "a b c d e f g h",
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        },
+        {"type": "text", "text": "p q r s", "cache_control": {"type": "ephemeral"}},
+    ]
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
+
+    async def main() -> tuple[Any, Any]:
+        c = an(env)
+        r1 = await c.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=3,
+            system=system,
+            tools=tools,
+            messages=[{"role": "user", "content": "hello there"}],
+        )
+        env.mock.anthropic_tier = "priority"
+        async with c.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=4,
+            system=system,
+            tools=tools,
+            messages=[{"role": "user", "content": "hello again you"}],
+        ) as s:
+            final = await s.get_final_message()
+        await env.close()
+        return r1, final
+
+    r1, final = asyncio.run(main())
+    # what the provider said, as the SDK reads it
+    assert r1.usage.cache_creation.ephemeral_1h_input_tokens == 8
+    assert r1.usage.server_tool_use.web_search_requests == 2
+    assert final.usage.cache_read_input_tokens == 12 and final.usage.service_tier == "priority"
+    e1, e2 = env.events()
+    assert (e1["input_tokens"], e1["cache_write_tokens"], e1["output_tokens"]) == (14, 12, 3)
+    assert e1["cost_usd"] == Decimal("0.000114")
+    assert (e2["input_tokens"], e2["cache_read_tokens"], e2["output_tokens"]) == (15, 12, 4)
+    assert e2["cost_usd"] == Decimal("0.0000726")
+    searches = env.events("tool_call")
+    assert len(searches) == 4
+    assert {(t["tool"], t["tool_kind"], t["cost_usd"]) for t in searches} == {
+        ("web_search", "read", Decimal("0.01"))
+    }
+    assert all(t["customer_id"] == "acme" for t in searches)
+    # the pricing inputs the gateway handed over (not stored by the ledger)
+    calls = [e for e in seen if e["kind"] == "llm_call"]
+    assert [(e["cache_write_1h_tokens"], e["service_tier"]) for e in calls] == [
+        (8, "standard"),
+        (0, "priority"),
+    ]
+    # the gateway's own price (what the guard settles) agrees: 114 + 72.6 + 4 x 10,000 (/1e6)
+    assert sum(env.gw.metrics.spend.values()) == float(Decimal("0.0401866"))
+
+
+def test_openai_flex_and_priority_priced_at_their_tier(make_env: Callable[..., Env]) -> None:
+    """gpt-5-mini, 5 calls (output = 3 x reply words: words + 2 reasoning tokens each):
+    1. chat, flex, 4 words in, 5 out -> 15: (4 x 0.125 + 15 x 1.00) / 1e6 = $0.0000155
+    2. chat stream, priority, 3 in, 2 out -> 6: (3 x 0.45 + 6 x 3.60) / 1e6 = $0.00002295
+    3. responses, default (standard), 5 in, 4 out -> 12: (5 x 0.25 + 12 x 2) / 1e6 = $0.00002525
+    4. responses stream, priority, 2 in, 3 out -> 9: (2 x 0.45 + 9 x 3.60) / 1e6 = $0.0000333
+    5. chat, auto (standard), 6 in, 1 out -> 3: (6 x 0.25 + 3 x 2) / 1e6 = $0.0000075"""
+    env = make_env()
+    seen = _capture(env)
+
+    async def main() -> list[Any]:
+        c = oa(env)
+        r1 = await c.chat.completions.create(
+            model="gpt-5-mini",
+            messages=[{"role": "user", "content": "one two three four"}],
+            max_completion_tokens=5,
+            service_tier="flex",
+        )
+        chunks = [
+            ch
+            async for ch in await c.chat.completions.create(
+                model="gpt-5-mini",
+                messages=[{"role": "user", "content": "alpha beta gamma"}],
+                max_completion_tokens=2,
+                service_tier="priority",
+                stream=True,
+            )
+        ]
+        r3 = await c.responses.create(
+            model="gpt-5-mini", input="a b c d e", max_output_tokens=4, service_tier="default"
+        )
+        async with c.responses.stream(
+            model="gpt-5-mini", input="x y", max_output_tokens=3, service_tier="priority"
+        ) as s:
+            r4 = await s.get_final_response()
+        r5 = await c.chat.completions.create(
+            model="gpt-5-mini",
+            messages=[{"role": "user", "content": "six words are in this prompt"}],
+            max_completion_tokens=1,
+            service_tier="auto",
+        )
+        await env.close()
+        return [r1, chunks[-1], r3, r4, r5]
+
+    r1, last, r3, r4, r5 = asyncio.run(main())
+    tiers = [r.service_tier for r in (r1, last, r3, r4, r5)]
+    assert tiers == ["flex", "priority", "default", "priority", "default"]
+    evs = env.events()
+    assert [(e["input_tokens"], e["output_tokens"]) for e in evs] == [
+        (4, 15),
+        (3, 6),
+        (5, 12),
+        (2, 9),
+        (6, 3),
+    ]
+    assert [e["cost_usd"] for e in evs] == [
+        Decimal("0.0000155"),
+        Decimal("0.00002295"),
+        Decimal("0.00002525"),
+        Decimal("0.0000333"),
+        Decimal("0.0000075"),
+    ]
+    # "default" and "auto" are the standard tier: no marker handed to pricing
+    assert [e["service_tier"] for e in seen] == ["flex", "priority", None, "priority", None]
+    assert env.events("tool_call") == []
