@@ -17,7 +17,14 @@ Example:
   tailguard price --model gpt-4o-2024-08-06 --provider openai \\
       --input-tokens 12000 --cache-read-tokens 8000 --output-tokens 800 --json
 
-input tokens include the cache tokens (OpenTelemetry convention). An unknown model exits 3.
+  tailguard price --model claude-sonnet-4-5 --provider anthropic --input-tokens 3000 \
+      --cache-write-tokens 2000 --cache-write-1h-tokens 1500 --output-tokens 200
+
+  tailguard price --model gpt-5-mini --provider openai --service-tier flex \
+      --input-tokens 4000 --output-tokens 900
+
+input tokens include the cache tokens (OpenTelemetry convention); cache writes include the
+1-hour writes. An unknown model exits 3.
 """
 
 
@@ -53,6 +60,21 @@ def price(
     cache_write_tokens: Annotated[
         int, typer.Option("--cache-write-tokens", min=0, help="Input tokens written to cache.")
     ] = 0,
+    cache_write_1h_tokens: Annotated[
+        int,
+        typer.Option(
+            "--cache-write-1h-tokens",
+            min=0,
+            help="The 1-hour cache writes among the cache writes (Anthropic: 2x input).",
+        ),
+    ] = 0,
+    service_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--service-tier",
+            help="Tier the call was served at: batch, flex, priority [default: standard].",
+        ),
+    ] = None,
     at: Annotated[
         str | None,
         typer.Option("--at", help="When the call happened, ISO 8601 [default: now]."),
@@ -71,9 +93,11 @@ def price(
         output_tokens=output_tokens,
         cache_read_tokens=cache_read_tokens,
         cache_write_tokens=cache_write_tokens,
+        cache_write_1h_tokens=cache_write_1h_tokens,
+        service_tier=service_tier,
         at=when,
     )
-    mp = book.resolve(model, provider=provider, at=quote.at)
+    mp = book.resolve(model, provider=provider, at=quote.at, service_tier=service_tier)
     out: dict[str, Any] = {
         # a JSON number; cost_usd_exact keeps every digit of the DECIMAL(18, 9) value
         "cost_usd": float(quote.cost_usd),
@@ -86,11 +110,15 @@ def price(
         "input_cost_usd": float(quote.input_cost_usd),
         "output_cost_usd": float(quote.output_cost_usd),
         "discount": float(quote.discount),
+        # the tier whose rates were used (null: standard; a tier without its own price is
+        # priced at the standard rates, batch at OpenAI and Anthropic at half of them)
+        "service_tier": mp.service_tier if mp is not None else None,
         "usage": {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cache_read_tokens": cache_read_tokens,
             "cache_write_tokens": cache_write_tokens,
+            "cache_write_1h_tokens": cache_write_1h_tokens,
         },
     }
     if mp is not None:
@@ -101,6 +129,7 @@ def price(
             "cache_write": float(cw),
             "output": float(outp),
         }
+        out["cache_write_1h_usd_per_mtok"] = float(mp.write_1h_rate(input_tokens))
         out["valid_from"] = mp.valid_from.isoformat() if mp.valid_from else None
         out["valid_until"] = mp.valid_until.isoformat() if mp.valid_until else None
     flat = {k: v for k, v in out.items() if not isinstance(v, dict)} | out["usage"]
@@ -112,7 +141,8 @@ def _print_quote(out: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{out['model']} ({out['provider'] or 'any provider'}) at {out['at']}")
+    tier = f", {out['service_tier']} tier" if out["service_tier"] else ""
+    t = Table(title=f"{out['model']} ({out['provider'] or 'any provider'}{tier}) at {out['at']}")
     t.add_column("part")
     t.add_column("tokens", justify="right")
     t.add_column("USD / Mtok", justify="right")
@@ -120,10 +150,17 @@ def _print_quote(out: dict[str, Any]) -> None:
     rates = out.get("rates_usd_per_mtok", {})
     usage = out["usage"]
     uncached = usage["input_tokens"] - usage["cache_read_tokens"] - usage["cache_write_tokens"]
+    w1h = usage["cache_write_1h_tokens"]
+    rates = dict(rates, cache_write_1h=out.get("cache_write_1h_usd_per_mtok"))
     for label, n, key in (
         ("input (uncached)", uncached, "input"),
         ("cache read", usage["cache_read_tokens"], "cache_read"),
-        ("cache write", usage["cache_write_tokens"], "cache_write"),
+        (
+            "cache write" if not w1h else "cache write (5 min)",
+            usage["cache_write_tokens"] - w1h,
+            "cache_write",
+        ),
+        *((("cache write (1 hour)", w1h, "cache_write_1h"),) if w1h else ()),
         ("output", usage["output_tokens"], "output"),
     ):
         rate = rates.get(key)
