@@ -59,7 +59,7 @@ from tailguard.gateway.upstream import (
     UpstreamTimeout,
     make_client,
 )
-from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body
+from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body, openai_tier
 from tailguard.httpbody import read_body
 from tailguard.vocabulary import WORKLOADS
 
@@ -101,6 +101,7 @@ class _Call:
         "kind",
         "model",
         "reservation",
+        "service_tier",
         "session",
         "t0",
         "task",
@@ -123,6 +124,8 @@ class _Call:
         self.attempt = 1
         self.model = ""
         self.reservation: Any = None
+        #: the OpenAI service tier asked for when it changes the price (flex, priority)
+        self.service_tier: str | None = None
         self.tier: str | None = None
         self.degraded_from: str | None = None
 
@@ -360,6 +363,8 @@ class Gateway:
         call.feature = h(b"x-tailguard-feature")
         call.task = h(b"x-tailguard-task")
         call.session = h(b"x-tailguard-session")
+        if call.wire == "openai":  # reserve at the tier asked for: priority costs more
+            call.service_tier = openai_tier(body)
         wl = h(b"x-tailguard-workload")
         call.workload = wl if wl in _WORKLOADS else None
 
@@ -398,7 +403,7 @@ class Gateway:
         max_out = (cap if cap is not None else self.cfg.default_max_output_tokens) * n_choices
         if call.kind == "embeddings":
             max_out = 0
-        mp = self._price(call.wire, call.model)
+        mp = self._price(call.wire, call.model, call.service_tier)
         est = (
             mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
             if mp is not None

@@ -19,7 +19,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from tests.gateway.conftest import Env
+import openai
+import pytest
+
+from tests.gateway.conftest import POLICY, Env
 from tests.gateway.helpers import an, oa
 
 
@@ -170,3 +173,30 @@ def test_openai_flex_and_priority_priced_at_their_tier(make_env: Callable[..., E
     # "default" and "auto" are the standard tier: no marker handed to pricing
     assert [e["service_tier"] for e in seen] == ["flex", "priority", None, "priority", None]
     assert env.events("tool_call") == []
+
+
+def test_priority_request_reserved_at_priority_rates(make_env: Callable[..., Env]) -> None:
+    """A $0.03 hard cap, gpt-5-mini, 10,000 output tokens asked for. The reservation (input
+    bound = body bytes, a few hundred) at standard rates: 10,000 x $2.00 / 1e6 = $0.020 plus
+    under $0.0002 of input, within the cap; at priority rates 10,000 x $3.60 / 1e6 = $0.036 is
+    over it, so the priority request is refused before it leaves and the same request at the
+    standard tier goes through."""
+    env = make_env(policy=POLICY.format(graceful="false", limit="0.03"))
+
+    async def main() -> str:
+        c = oa(env)
+        ask = {
+            "model": "gpt-5-mini",
+            "messages": [{"role": "user", "content": "one two"}],
+            "max_completion_tokens": 10_000,
+        }
+        with pytest.raises(openai.RateLimitError):
+            await c.chat.completions.create(**ask, service_tier="priority")
+        r = await c.chat.completions.create(**ask)
+        await env.close()
+        return r.service_tier
+
+    assert asyncio.run(main()) == "default"
+    assert env.mock.requests == 1  # the priority request never reached the provider
+    [ev] = env.events()
+    assert ev["status"] == "ok"
