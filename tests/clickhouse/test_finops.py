@@ -25,17 +25,9 @@ from tailguard.cli import run
 from tailguard.finops.invoices import read_invoice
 from tailguard.finops.reconcile import reconcile
 from tailguard.ledger.clickhouse import ClickHouseLedger
+from tests.finops.helpers import priced_call as _call
 
 from .helpers import twin_ledgers, write_jsonl
-
-
-def _call(eid: str, day: str, customer: str, cost: str, provider: str = "openai") -> dict:
-    return {
-        "kind": "llm_call", "event_id": eid, "ts": f"{day}T12:00:00Z", "customer_id": customer,
-        "provider": provider, "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1,
-        "cost_usd": cost,
-    }  # fmt: skip
-
 
 EVENTS = [
     _call("a", "2025-03-02", "acme", "10"),

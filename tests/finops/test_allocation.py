@@ -28,14 +28,7 @@ from tailguard.finops.allocation import allocate, allocation_file, split
 from tailguard.finops.invoices import read_invoice
 from tailguard.finops.reconcile import reconcile
 from tailguard.ledger import Ledger
-
-
-def _call(eid: str, day: str, customer: str, cost: str, provider: str = "openai") -> dict:
-    return {
-        "kind": "llm_call", "event_id": eid, "ts": f"{day}T12:00:00Z", "customer_id": customer,
-        "provider": provider, "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1,
-        "cost_usd": cost,
-    }  # fmt: skip
+from tests.finops.helpers import priced_call as _call
 
 
 def _setup(tmp_path: Path, second_day: str = "9.00") -> tuple[Ledger, Path]:
