@@ -272,24 +272,59 @@ def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -
     }
 
 
-def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
-    """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``."""
-    cols, got = aggregate(con, win)
-    agg = {r[0]: dict(zip(cols, r, strict=True)) for r in got}
+#: the margin reports' half of the aggregate: each customer's whole cost and its first and last
+#: day over ``{src}`` (the daily roll-up, the roll-up or the events: the same sums as the
+#: aggregate's ``cost_usd``, ``first_day``, ``last_day``), without the tasks and the other sums
+COSTS_SQL = """
+SELECT customer_id, sum(cost_usd) AS cost_usd, {first_day} AS first_day, {last_day} AS last_day
+FROM {src}
+WHERE {where}
+GROUP BY customer_id
+"""
+
+
+def costs(con: Any, win: Window) -> list[tuple[Any, ...]]:
+    """(customer_id, cost_usd, first_day, last_day) of every customer with rows in ``win``:
+    ``aggregate``'s columns of those names from the same source, one GROUP BY."""
+    from tailguard.analytics.context import DAILY, as_context
+
+    ctx = as_context(con)
+    daily = ctx.rollup_where(win, DAILY)
+    if daily is not None:
+        sql = COSTS_SQL.format(src=DAILY, where=daily[0], first_day="min(day)", last_day="max(day)")
+        return ctx.execute(sql, daily[1]).rows
+    on_days = ctx.rollup_where(win)
+    if on_days is not None:
+        sql = COSTS_SQL.format(
+            src="rollup", where=on_days[0], first_day="min(day)", last_day="max(day)"
+        )
+        return ctx.execute(sql, on_days[1]).rows
+    where, params = win.sql()
+    sql = COSTS_SQL.format(
+        src="events",
+        where=where,
+        first_day=ctx.to_date("min(ts)"),
+        last_day=ctx.to_date("max(ts)"),
+    )
+    return ctx.execute(sql, params).rows
+
+
+def _frame(
+    con: Any, win: Window, days: Any
+) -> tuple[dict[Any, tuple[Any, ...]], Any, Any, Any, dict[Any, Decimal]]:
+    """What every per-customer row shares: the customers' dimensions (id -> name, tier,
+    segment, mrr), the window's months and stated days from the first and last days of the
+    aggregate (``days``: (first, last) pairs; an open window earns revenue for the days its
+    data covers), and the allocated share of the bill per customer."""
     dims = {
-        r[0]: {"name": r[1], "tier": r[2], "segment": r[3], "mrr_usd": r[4]}
+        r[0]: r[1:]
         for r in con.execute(
             "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
         ).fetchall()
     }
-    # an open window earns revenue for the days its data covers (the aggregate already has the
-    # first and last day: no second pass); every row states that window
-    days = [(a["first_day"], a["last_day"]) for a in agg.values() if a["first_day"] is not None]
-    cov = close(
-        win,
-        min((f for f, _ in days), default=None),
-        max((last for _, last in days), default=None),
-    )
+    firsts = [f for f, _ in days if f is not None]
+    lasts = [last for f, last in days if f is not None]
+    cov = close(win, min(firsts, default=None), max(lasts, default=None))
     months = cov.months() if cov is not None else None
     first_day, last_day = (cov.first_day, cov.last_day) if cov is not None else (None, None)
     # reconcile --allocate's share of the bill (tailguard.finops.allocation), per day: beside
@@ -297,44 +332,143 @@ def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
     from tailguard.finops.allocation import allocated_by_customer
 
     allocated = allocated_by_customer(_raw(con), win.first_day, win.last_day)
+    return dims, months, first_day, last_day, allocated
+
+
+_NO_DIMS = (None, None, None, None)
+_ZERO = Decimal(0)
+
+
+def customer_costs(con: Any, win: Window) -> list[dict[str, Any]]:
+    """``customer_rows`` cut to the margin figures (``customer_id``, ``name``, ``tier``,
+    ``segment``, ``cost_usd``, ``allocated_usd``, ``mrr_usd``, ``revenue_usd``,
+    ``cost_pct_of_mrr``, ``gross_margin_usd``, ``window_start``, ``window_end``: the same
+    values), from one GROUP BY of the costs (``costs``), without the tasks: what ``margins``
+    reads."""
+    got = costs(con, win)
+    dims, months, first_day, last_day, allocated = _frame(con, win, [(r[2], r[3]) for r in got])
+    cost_of = {r[0]: r[1] for r in got}
     rows = []
-    for cid in sorted(set(agg) | set(dims)):
-        a = agg.get(cid, {})
-        d = dims.get(cid, {})
-        cost = a.get("cost_usd") or Decimal(0)
-        tasks = a.get("tasks") or 0
-        wins = a.get("successful_tasks") or 0
-        mrr = d.get("mrr_usd")
+    for cid in sorted(cost_of.keys() | dims.keys()):
+        name, tier, segment, mrr = dims.get(cid, _NO_DIMS)
+        cost = cost_of.get(cid) or _ZERO
         rows.append(
             {
                 "customer_id": cid,
-                "name": d.get("name"),
-                "tier": d.get("tier"),
-                "segment": d.get("segment"),
+                "name": name,
+                "tier": tier,
+                "segment": segment,
                 "cost_usd": cost,
-                "allocated_usd": allocated.get(cid, Decimal(0)),
-                "llm_cost_usd": a.get("llm_cost_usd") or Decimal(0),
-                "tool_cost_usd": a.get("tool_cost_usd") or Decimal(0),
-                "retrieval_cost_usd": a.get("retrieval_cost_usd") or Decimal(0),
-                "escalation_cost_usd": a.get("escalation_cost_usd") or Decimal(0),
-                "llm_calls": int(a.get("llm_calls") or 0),
-                "input_tokens": int(a.get("input_tokens") or 0),
-                "output_tokens": int(a.get("output_tokens") or 0),
-                "cache_read_tokens": int(a.get("cache_read_tokens") or 0),
-                "cache_write_tokens": int(a.get("cache_write_tokens") or 0),
-                "reasoning_tokens": int(a.get("reasoning_tokens") or 0),
+                "allocated_usd": allocated.get(cid, _ZERO),
+                "mrr_usd": mrr,
+                **margin_figures(cost, mrr, months),
+                "window_start": first_day,
+                "window_end": last_day,
+            }
+        )
+    return rows
+
+
+def _int(v: Any) -> int:
+    return int(v or 0)
+
+
+def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
+    """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``.
+    Built from the aggregate's tuples by column position (no dict per aggregate row)."""
+    cols, got = aggregate(con, win)
+    ix = {c: i for i, c in enumerate(cols)}
+    i_first, i_last = ix["first_day"], ix["last_day"]
+    dims, months, first_day, last_day, allocated = _frame(
+        con, win, [(r[i_first], r[i_last]) for r in got]
+    )
+    agg = {r[0]: r for r in got}
+    empty = (None,) * len(cols)
+    (
+        i_cost,
+        i_llm,
+        i_tool,
+        i_retr,
+        i_esc,
+        i_calls,
+        i_in,
+        i_out,
+        i_cr,
+        i_cw,
+        i_reas,
+        i_tasks,
+        i_wins,
+        i_read,
+        i_write,
+        i_queries,
+        i_reranks,
+        i_retries,
+        i_escs,
+        i_unpriced,
+    ) = (
+        ix[c]
+        for c in (
+            "cost_usd",
+            "llm_cost_usd",
+            "tool_cost_usd",
+            "retrieval_cost_usd",
+            "escalation_cost_usd",
+            "llm_calls",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "tasks",
+            "successful_tasks",
+            "read_tool_calls",
+            "write_tool_calls",
+            "retrieval_queries",
+            "reranks",
+            "retries",
+            "escalations",
+            "unpriced_calls",
+        )
+    )
+    rows = []
+    for cid in sorted(agg.keys() | dims.keys()):
+        a = agg.get(cid, empty)
+        name, tier, segment, mrr = dims.get(cid, _NO_DIMS)
+        cost = a[i_cost] or _ZERO
+        tasks = a[i_tasks] or 0
+        wins = a[i_wins] or 0
+        retries = a[i_retries]
+        escalations = a[i_escs]
+        rows.append(
+            {
+                "customer_id": cid,
+                "name": name,
+                "tier": tier,
+                "segment": segment,
+                "cost_usd": cost,
+                "allocated_usd": allocated.get(cid, _ZERO),
+                "llm_cost_usd": a[i_llm] or _ZERO,
+                "tool_cost_usd": a[i_tool] or _ZERO,
+                "retrieval_cost_usd": a[i_retr] or _ZERO,
+                "escalation_cost_usd": a[i_esc] or _ZERO,
+                "llm_calls": _int(a[i_calls]),
+                "input_tokens": _int(a[i_in]),
+                "output_tokens": _int(a[i_out]),
+                "cache_read_tokens": _int(a[i_cr]),
+                "cache_write_tokens": _int(a[i_cw]),
+                "reasoning_tokens": _int(a[i_reas]),
                 "tasks": int(tasks),
                 "successful_tasks": int(wins),
                 "cost_per_successful_task": cost / wins if wins else None,
-                "read_tool_calls_per_task": _ratio(a.get("read_tool_calls"), tasks),
-                "write_tool_calls_per_task": _ratio(a.get("write_tool_calls"), tasks),
-                "retrieval_queries_per_task": _ratio(a.get("retrieval_queries"), tasks),
-                "reranks_per_task": _ratio(a.get("reranks"), tasks),
-                "retries": int(a.get("retries") or 0),
-                "retries_per_win": _ratio(a.get("retries"), wins),
-                "escalations": int(a.get("escalations") or 0),
-                "escalation_rate": _ratio(a.get("escalations"), tasks),
-                "unpriced_calls": int(a.get("unpriced_calls") or 0),
+                "read_tool_calls_per_task": _ratio(a[i_read], tasks),
+                "write_tool_calls_per_task": _ratio(a[i_write], tasks),
+                "retrieval_queries_per_task": _ratio(a[i_queries], tasks),
+                "reranks_per_task": _ratio(a[i_reranks], tasks),
+                "retries": _int(retries),
+                "retries_per_win": _ratio(retries, wins),
+                "escalations": _int(escalations),
+                "escalation_rate": _ratio(escalations, tasks),
+                "unpriced_calls": _int(a[i_unpriced]),
                 "mrr_usd": mrr,
                 **margin_figures(cost, mrr, months),
                 "window_start": first_day,

@@ -19,11 +19,13 @@ unknown segment: ``unknown``. **Underwater** = a paying customer whose cost exce
 of the window (gross margin < 0); free customers are counted apart (``no_revenue``), because an
 acquisition tier is not a pricing failure and would drown the list.
 
-``cost_pct_of_mrr`` comes from ``customer_rows`` (cost / (MRR × months in the window) × 100,
-unrounded until shown); nothing is recomputed here. The month-by-month band counts ("track the
-number of customers in each cost band over time", the cost-allocation guide) come from one engine
-query grouped by customer and calendar month; a month the data covers only in part is marked
-``partial`` (its revenue is a whole month's MRR, its cost only the covered days').
+``cost_pct_of_mrr`` comes from ``customer_costs`` (``customer_rows`` cut to its cost and margin
+figures, the same values from one GROUP BY of the costs, without the tasks: cost / (MRR × months
+in the window) × 100, unrounded until shown); nothing is recomputed here. The month-by-month
+band counts ("track the number of customers in each cost band over time", the cost-allocation
+guide) come from one engine query grouped by customer and calendar month; a month the data
+covers only in part is marked ``partial`` (its revenue is a whole month's MRR, its cost only the
+covered days').
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from tailguard.analytics.context import QueryContext, as_context, using
-from tailguard.analytics.customers import customer_rows
+from tailguard.analytics.customers import customer_costs
 from tailguard.analytics.period import Window, add_months, bounded
 
 #: the cost-allocation guide: segment -> (target %, alert %)
@@ -189,7 +191,7 @@ def _margins(
     the ``window`` it is about (an open window: the days its data spans). ``NoDataError`` when
     the window holds no events: every customer would read ``ok`` at a cost of zero."""
     stated = bounded(con, win)
-    rows = margin_rows(customer_rows(con, win))
+    rows = margin_rows(customer_costs(con, win))
     under = sorted(
         (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
         key=lambda r: (r["gross_margin_usd"], r["customer_id"]),

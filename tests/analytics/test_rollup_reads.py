@@ -156,3 +156,21 @@ def test_a_window_off_midnight_reads_events(panel: Ledger) -> None:
         "P2": "6.000000000",
         "P3": "2.000000000",
     }
+
+
+@pytest.mark.parametrize("win", [JUNE, Window()], ids=["june", "open"])
+@pytest.mark.parametrize("use", [True, (ROLLUP,), False], ids=["daily", "rollup", "events"])
+def test_customer_costs_are_customer_rows_cut(june: Ledger, win: Window, use: Any) -> None:
+    """``customer_costs`` (margins' one GROUP BY of the costs, without the tasks) gives, on
+    each source, the very values ``customer_rows`` gives for its fields: the same customers in
+    the same order, the same Decimals and the same window."""
+    from tailguard.analytics.customers import customer_costs, customer_rows
+
+    with QueryContext.open(june) as ctx:
+        ctx.use_rollup = use
+        full = customer_rows(ctx, win)
+        cut = customer_costs(ctx, win)
+    assert cut and [list(r) for r in cut] == [list(cut[0])] * len(cut)
+    assert cut == [{k: r[k] for k in cut[0]} for r in full]
+    # some customer has spend and revenue, so the comparison covers the margin formula
+    assert any(r["cost_usd"] and r["revenue_usd"] for r in cut)
