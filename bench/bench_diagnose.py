@@ -2,12 +2,19 @@
 
     .venv/bin/python bench/bench_diagnose.py --customers 32000 --days 30 --dir /tmp/tg-bench-10m
 
-Generates the events with the simulator (once; reused when the directory already holds a
-ledger), ingests them, then times each report three times on a fresh connection and prints the
-best and median wall times, against the practical floor: a raw DuckDB GROUP BY customer over the
-ledger's Parquet segments computing the same sums. It also scores the diagnosis against the
-simulator's ``truth.json`` (precision and recall over (customer, shape) pairs, as in
-tests/analytics/test_diagnose.py).
+One customer (the dashboard's customer page, issue 12): ``--one --ledger DIR`` opens an existing
+ledger read-only (no roll-up repaired, nothing written) and times ``diagnose(customer=...)`` for
+the most expensive, the median and the cheapest customer against the full run, in CPU seconds
+(user + system of the process, DuckDB's threads included) beside wall seconds:
+
+    .venv/bin/python bench/bench_diagnose.py --one --ledger /tmp/h12/l10m/ledger --repeat 3
+
+Otherwise it generates the events with the simulator (once; reused when the directory
+already holds a ledger), ingests them, then times each report three times on a fresh connection
+and prints the best and median wall times, against the practical floor: a raw DuckDB GROUP BY
+customer over the ledger's Parquet segments computing the same sums. It also scores the
+diagnosis against the simulator's ``truth.json`` (precision and recall over (customer, shape)
+pairs, as in tests/analytics/test_diagnose.py).
 """
 
 from __future__ import annotations
@@ -30,7 +37,12 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/tg-bench-diagnose")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--one", action="store_true", help="time diagnose(customer=...) (issue 12)")
+    ap.add_argument("--ledger", default=None, help="with --one: an existing ledger, read-only")
     args = ap.parse_args()
+    if args.one:
+        one_customer(args)
+        return
 
     from tailguard.analytics.diagnose import diagnose
     from tailguard.analytics.outcomes import outcomes
@@ -126,6 +138,72 @@ def main() -> None:
         f"{len(pred)} shapes named; planted pairs {len(planted)}, in the judged tail "
         f"{len(true_in_tail)}; precision {precision:.3f}, recall {recall:.3f}"
     )
+
+
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def one_customer(args: argparse.Namespace) -> None:
+    """``diagnose(customer=...)`` against the full run, CPU and wall seconds (module docstring)."""
+    import time
+
+    from tailguard.analytics.diagnose import diagnose
+    from tailguard.analytics.period import Window
+    from tailguard.ledger import Ledger
+
+    led = Ledger(args.ledger or Path(args.dir) / "ledger")
+    con = led.connect(threads=args.threads, repair=False)
+    try:
+        n_events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        by_cost = [
+            r[0]
+            for r in con.execute(
+                "SELECT customer_id FROM events GROUP BY 1 "
+                "ORDER BY sum(cost_usd) DESC NULLS LAST, 1"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    picks = {
+        "one: most expensive": by_cost[0],
+        "one: median cost": by_cost[len(by_cost) // 2],
+        "one: cheapest": by_cost[-1],
+    }
+
+    def run(cid: str | None) -> Any:
+        con = led.connect(threads=args.threads, repair=False)
+        try:
+            return diagnose(con, Window(), customer=cid)
+        finally:
+            con.close()
+
+    cases = [*picks.items(), ("full run (the tail)", None)]
+    cpu: dict[str, list[float]] = {name: [] for name, _ in cases}
+    wall: dict[str, list[float]] = {name: [] for name, _ in cases}
+    load0 = os.getloadavg()[0]
+    for _ in range(args.repeat):  # interleaved rounds, as in main()
+        for name, cid in cases:
+            c, w = _cpu(), time.perf_counter()
+            run(cid)
+            cpu[name].append(_cpu() - c)
+            wall[name].append(time.perf_counter() - w)
+    load1 = os.getloadavg()[0]
+    print(
+        f"\n{n_events:,} events, {len(by_cost):,} customers, {os.cpu_count()} cores, "
+        f"threads={args.threads or 'default'}, {args.repeat} interleaved rounds, "
+        f"load average {load0:.1f} -> {load1:.1f}\n"
+    )
+    print(f"| {'call':<22} | {'CPU s median':>12} | {'CPU s best':>10} | {'wall s median':>13} |")
+    print(f"|{'-' * 24}|{'-' * 14}|{'-' * 12}|{'-' * 15}|")
+    for name, _ in cases:
+        print(
+            f"| {name:<22} | {statistics.median(cpu[name]):12.2f} | {min(cpu[name]):10.2f} "
+            f"| {statistics.median(wall[name]):13.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -507,15 +507,73 @@ def diagnose(
     window: Window | None = None,
     config: DiagnoseConfig | None = None,
     customer: str | None = None,
+    population: Population | None = None,
 ) -> list[dict[str, Any]]:
     """The diagnosis of the tail (``_diagnose`` has the fields).
 
     ``ledger``: a ``QueryContext``, a ``Ledger`` or its directory, or an open connection (the
     old form); the window is ``window=`` (or the second argument, the old form), default every
-    day the ledger holds events.
+    day the ledger holds events. ``population``: what ``population()`` returned for the same
+    ledger content, window and config (the dashboard keeps it: every customer page of a window
+    then skips the population pass); None computes it.
     """
     with using(ledger) as ctx:
-        return _diagnose(ctx, window or win or Window(), config=config, customer=customer)
+        return _diagnose(
+            ctx, window or win or Window(), config=config, customer=customer, population=population
+        )
+
+
+@dataclass(frozen=True)
+class Population:
+    """What one customer's verdict needs from every customer of the window (issue 12): the
+    shapes' medians and the tail are relative to the population, so a single customer's
+    diagnosis needs this pass; everything else (evidence, levers, money) is that customer's
+    own. Computed by ``population()``; ``diagnose(population=...)`` reuses it."""
+
+    #: per-customer metrics (``customer_metrics``), by customer id
+    rows: dict[str, dict[str, Any]]
+    medians: dict[str, float | None]
+    tail: dict[str, list[str]]
+    total: Decimal
+    rank: dict[str, int]
+    dims: dict[str, dict[str, Any]]
+    allocated: dict[str, Decimal]
+    stated: Window
+    months: Any
+    config: DiagnoseConfig
+
+
+def population(
+    ledger: Any, win: Window | None = None, *, config: DiagnoseConfig | None = None
+) -> Population:
+    """The population pass of ``diagnose`` over ``win`` (``Population``)."""
+    with using(ledger) as ctx:
+        return _population(ctx, win or Window(), config or DiagnoseConfig())
+
+
+def _population(con: QueryContext, win: Window, cfg: DiagnoseConfig) -> Population:
+    from tailguard.finops.allocation import allocated_by_customer
+
+    stated = bounded(con, win)
+    rows = customer_metrics(con, win)
+    rank = {
+        r["customer_id"]: i + 1
+        for i, r in enumerate(sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"])))
+    }
+    return Population(
+        rows={r["customer_id"]: r for r in rows},
+        medians=medians(rows, cfg),
+        tail=tail(rows, cfg),
+        total=sum((r["cost_usd"] for r in rows), Decimal(0)),
+        rank=rank,
+        dims=_dims(con),
+        allocated=allocated_by_customer(
+            getattr(con, "con", con), stated.first_day, stated.last_day
+        ),
+        stated=stated,
+        months=stated.months(),
+        config=cfg,
+    )
 
 
 def _diagnose(
@@ -524,6 +582,7 @@ def _diagnose(
     *,
     config: DiagnoseConfig | None = None,
     customer: str | None = None,
+    population: Population | None = None,
 ) -> list[dict[str, Any]]:
     """Diagnose the tail (or one ``customer``, tail or not), most expensive first.
 
@@ -539,53 +598,46 @@ def _diagnose(
     ``window_start`` / ``window_end`` (UTC days, end included; an open window is bounded to the
     days its events span).
 
+    The population pass (``Population``: every customer's metrics, the medians, the tail) is
+    the same for the whole run and for one customer; the evidence and levers are worked out
+    only for the customers listed.
+
     ``NoDataError`` when the window holds no events, or none of ``customer``'s: a customer with
     no events is not diagnosed as costing nothing.
     """
     cfg = config or DiagnoseConfig()
     if customer is not None:
         require_events(con, win, customer=customer)
-    stated = bounded(con, win)
-    rows = customer_metrics(con, win)
-    med = medians(rows, cfg)
-    why = tail(rows, cfg)
-    total = sum((r["cost_usd"] for r in rows), Decimal(0))
-    rank = {
-        r["customer_id"]: i + 1
-        for i, r in enumerate(sorted(rows, key=lambda r: (-r["cost_usd"], r["customer_id"])))
-    }
-    dims = _dims(con)
-    months = stated.months()
-    from tailguard.finops.allocation import allocated_by_customer
-
-    allocated = allocated_by_customer(getattr(con, "con", con), stated.first_day, stated.last_day)
+    if population is not None and population.config != cfg:
+        raise ValueError("diagnose: the population was computed with another config")
+    pop = population or _population(con, win, cfg)
     if customer is not None:
-        chosen = [r for r in rows if r["customer_id"] == customer]
+        chosen = [pop.rows[customer]] if customer in pop.rows else []
     else:
-        chosen = [r for r in rows if r["customer_id"] in why]
+        chosen = [r for cid, r in pop.rows.items() if cid in pop.tail]
     out = []
-    for r in sorted(chosen, key=lambda r: rank[r["customer_id"]]):
+    for r in sorted(chosen, key=lambda r: pop.rank[r["customer_id"]]):
         cid = r["customer_id"]
         judged = (r["tasks_seen"] or 0) >= cfg.min_tasks
-        evidence = match_shapes(r, med, cfg) if judged else []
+        evidence = match_shapes(r, pop.medians, cfg) if judged else []
         shapes = [e["shape"] for e in evidence]
-        d = dims.get(cid, {})
-        money = margin_figures(r["cost_usd"], d.get("mrr_usd"), months)
+        d = pop.dims.get(cid, {})
+        money = margin_figures(r["cost_usd"], d.get("mrr_usd"), pop.months)
         pct = money["cost_pct_of_mrr"]
         out.append(
             {
                 "customer_id": cid,
-                "rank": rank[cid],
+                "rank": pop.rank[cid],
                 "tier": d.get("tier"),
                 "segment": d.get("segment"),
                 "cost_usd": r["cost_usd"],
-                "allocated_usd": allocated.get(cid, Decimal(0)),
-                "cost_share": float(r["cost_usd"] / total) if total else None,
+                "allocated_usd": pop.allocated.get(cid, Decimal(0)),
+                "cost_share": float(r["cost_usd"] / pop.total) if pop.total else None,
                 "cost_per_successful_task": r["cost_per_successful_task"],
                 "tasks": int(r["tasks_seen"] or 0),
                 "successful_tasks": int(r["successful_tasks"] or 0),
                 **money,
-                "in_tail": why.get(cid, []),
+                "in_tail": pop.tail.get(cid, []),
                 "judged": judged,
                 "shapes": shapes,
                 "evidence": evidence,
@@ -595,8 +647,8 @@ def _diagnose(
                     if judged
                     else []
                 ),
-                "window_start": stated.first_day,
-                "window_end": stated.last_day,
+                "window_start": pop.stated.first_day,
+                "window_end": pop.stated.last_day,
             }
         )
     return out

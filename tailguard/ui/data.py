@@ -409,6 +409,19 @@ def _statuses(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {r["customer_id"]: margin_status(r["segment"], r["cost_pct_of_mrr"]) for r in rows}
 
 
+def diagnosis_population(src: Source, ctx: QueryContext, win: Window) -> Any:
+    """The diagnosis's population pass over ``win`` (``diagnose.population``: every customer's
+    shape metrics, the medians, the tail), kept per ledger content like a page (``cached``):
+    the shapes filter of the customers page and every customer page of the same window share
+    one pass, so a customer page after the first costs its own evidence only (issue 12)."""
+    from tailguard.analytics.diagnose import DiagnoseConfig, population
+
+    cfg = src.diagnose_config or DiagnoseConfig()
+    return src.cached(
+        "diagnose-population", (win, repr(cfg)), lambda: population(ctx, win, config=cfg)
+    )
+
+
 def customers_page(src: Source, q: Query) -> dict[str, Any]:
     """The per-customer table (``customer_report``: ``report customers``' rows), filtered,
     sorted and paged in SQL over the window's cached table (``tailguard.ui.table``). ``rows``
@@ -430,7 +443,8 @@ def customers_page(src: Source, q: Query) -> dict[str, Any]:
 
         def find() -> list[dict[str, Any]]:
             with src.open() as ctx:
-                return diagnose(ctx, win, config=src.diagnose_config)
+                pop = diagnosis_population(src, ctx, win)
+                return diagnose(ctx, win, config=src.diagnose_config, population=pop)
 
         shapes = table.shapes(find)
     per = q.per or (PER_PAGE if q.page else None)
@@ -489,7 +503,10 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
 
     def diagnosis() -> list[dict[str, Any]]:
         with src.open() as own:
-            found = diagnose(own, win, config=src.diagnose_config, customer=customer)
+            pop = diagnosis_population(src, own, win)
+            found = diagnose(
+                own, win, config=src.diagnose_config, customer=customer, population=pop
+            )
         return [d for d in found if d["customer_id"] == customer]
 
     win = q.window()

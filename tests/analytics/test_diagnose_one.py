@@ -29,7 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailguard.analytics.context import as_context
-from tailguard.analytics.diagnose import DiagnoseConfig, customer_metrics, derive_metrics, diagnose
+from tailguard.analytics.diagnose import (
+    DiagnoseConfig,
+    customer_metrics,
+    derive_metrics,
+    diagnose,
+    population,
+)
 from tailguard.analytics.period import Window, window
 from tests.analytics.helpers import connect
 from tests.analytics.test_diagnose import shape_events
@@ -192,3 +198,54 @@ def test_simulated_any_customer(sim: dict[str, Any], data: st.DataObject) -> Non
         assert one["in_tail"] == []
     if cid in everyone:
         assert one == {**everyone[cid], "in_tail": full.get(cid, {}).get("in_tail", [])}
+
+
+def test_a_kept_population_gives_the_same_answers(asym: Any) -> None:
+    """``diagnose(population=...)`` (what the dashboard keeps per window) equals the call that
+    computes it, for every customer and for the full run; a population made with another
+    config is refused rather than silently mixing thresholds."""
+    cfg = DiagnoseConfig(top_pct=30, min_tasks=1)
+    win = window("2025-06")
+    con = asym.connect()
+    try:
+        pop = population(con, win, config=cfg)
+        assert diagnose(con, win, config=cfg, population=pop) == diagnose(con, win, config=cfg)
+        for cid in customers_of(con, win):
+            assert diagnose(con, win, config=cfg, customer=cid, population=pop) == diagnose(
+                con, win, config=cfg, customer=cid
+            )
+        with pytest.raises(ValueError, match="another config"):
+            diagnose(con, win, config=DiagnoseConfig(min_tasks=1), population=pop)
+    finally:
+        con.close()
+
+
+def test_dashboard_customer_pages_share_one_population_pass(
+    asym: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two customer pages of the same window run the population pass once (the second costs
+    that customer's evidence only), and each page's diagnosis is ``diagnose --customer``'s."""
+    import tailguard.analytics.diagnose as diag
+    from tailguard.ui import data
+
+    calls: list[Window] = []
+    real = diag.population
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        calls.append(a[1])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(diag, "population", counting)
+    src = data.Source(asym)
+    q = data.Query(period="2025-06")
+    con = asym.connect()
+    try:
+        cids = customers_of(con, q.window())
+        assert len(cids) >= 2
+        for cid in cids:
+            page = data.customer_page(src, cid, q)
+            (want,) = diagnose(con, q.window(), customer=cid)
+            assert page["diagnosis"] == want
+    finally:
+        con.close()
+    assert calls == [q.window()]
