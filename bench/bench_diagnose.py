@@ -9,6 +9,8 @@ the most expensive, the median and the cheapest customer against the full run, i
 
     .venv/bin/python bench/bench_diagnose.py --one --ledger /tmp/h12/l10m/ledger --repeat 3
 
+``--pages`` adds the dashboard's customer page for the same customers in turn (the first cold).
+
 Otherwise it generates the events with the simulator (once; reused when the directory
 already holds a ledger), ingests them, then times each report three times on a fresh connection
 and prints the best and median wall times, against the practical floor: a raw DuckDB GROUP BY
@@ -39,6 +41,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--one", action="store_true", help="time diagnose(customer=...) (issue 12)")
     ap.add_argument("--ledger", default=None, help="with --one: an existing ledger, read-only")
+    ap.add_argument(
+        "--pages", action="store_true", help="with --one: the dashboard's customer page too"
+    )
     args = ap.parse_args()
     if args.one:
         one_customer(args)
@@ -204,6 +209,27 @@ def one_customer(args: argparse.Namespace) -> None:
             f"| {name:<22} | {statistics.median(cpu[name]):12.2f} | {min(cpu[name]):10.2f} "
             f"| {statistics.median(wall[name]):13.2f} |"
         )
+    if args.pages:
+        customer_pages(led, picks)
+
+
+def customer_pages(led: Any, picks: dict[str, str]) -> None:
+    """The dashboard's customer page (``ui.data.customer_page``, every day) for the picked
+    customers in turn on one fresh ``Source``: the first is cold, the next ones find what the
+    first left in the page cache (the customers table and, with issue 12, the diagnosis's
+    population pass)."""
+    import time
+
+    from tailguard.ui import data
+
+    src = data.Source(led)
+    print(f"\n| {'customer page (in turn)':<26} | {'CPU s':>6} | {'wall s':>6} |")
+    print(f"|{'-' * 28}|{'-' * 8}|{'-' * 8}|")
+    for i, (name, cid) in enumerate(picks.items()):
+        c, w = _cpu(), time.perf_counter()
+        data.customer_page(src, cid, data.Query())
+        label = f"{i + 1}. {name.removeprefix('one: ')}" + (" (cold)" if i == 0 else "")
+        print(f"| {label:<26} | {_cpu() - c:6.2f} | {time.perf_counter() - w:6.2f} |")
 
 
 if __name__ == "__main__":
