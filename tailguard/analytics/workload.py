@@ -37,9 +37,11 @@ Status of a class (from its band metric's mean, and the share of units above the
 than ``tail_share`` (default 5%) of its turns/tasks are above the alarm; ``ok`` otherwise. A class
 with no invocations is ``no_data``.
 
-One engine query: the inner GROUP BY makes one row per (class, task) (a task's effective
-tokens and its calls over the per-turn alarm), the outer one rolls those up per class. Portable
-SQL. Tokens are integers; per-unit figures are floats, unrounded (a status judges the exact value);
+From the events, one engine query: the inner GROUP BY makes one row per (class, task) (a task's
+effective tokens), the outer one rolls those up per class; from the task roll-up, the class sums
+straight from its rows and the per-task counts from a lighter per-task GROUP BY; the calls over
+the per-turn alarm from the events (a test of each call). Portable SQL.
+Tokens are integers; per-unit figures are floats, unrounded (a status judges the exact value);
 cost per task and per invocation are Decimal quotients at Decimal's 28 significant digits (the
 default context, half-even), never rounded to micro-dollars. JSON and CSV carry every digit; only
 the terminal table rounds.
@@ -79,7 +81,8 @@ BANDS: dict[str, Band] = {
 CLASSES: tuple[str, ...] = WORKLOADS
 
 #: per class: its tasks and their sums, from one row per (class, task) (``{tasks}``: the
-#: events' or the task roll-up's, ``TASK_GROUPS_SQL``). Token sums stay integers to the end
+#: events', ``EVENT_TASKS_SQL``; the task roll-up's figures come from two queries instead,
+#: ``ROLLUP_CLASS_SQL`` and ``ROLLUP_TASK_COUNTS_SQL``). Token sums stay integers to the end
 #: (``uncached`` = input - cache reads, weighed apart from the cache reads), so a class's
 #: effective tokens are computed once, exactly, from them (``_effective``), whichever relation
 #: the rows came from; a task's own effective tokens (against the per-task alarm) are the same
@@ -121,21 +124,49 @@ EVENT_TASKS_SQL = """
   GROUP BY 1, 2
 """
 
-#: the same from the task roll-up (``rollup_task``): its rows with LLM calls, re-grouped per
-#: (class, task) over the window's days and the segments
-ROLLUP_TASKS_SQL = """
+#: on the task roll-up the class sums need no per-task grouping (sums of sums are the sums):
+#: its rows summed per class directly, the untasked calls' sums beside them
+#: (``ROLLUP_CLASS_SQL``), and only the counts that do need one group per (class, task), the
+#: tasks and those over the per-task alarm, from groups carrying just the three token sums the
+#: alarm reads (``ROLLUP_TASK_COUNTS_SQL``): together the columns of ``WORKLOAD_SQL``, the same
+#: integers and Decimals, with half the sums kept per task (1.3M tasks at the bench)
+ROLLUP_CLASS_SQL = """
+SELECT
+  coalesce(workload, 'other') AS workload,
+  sum(calls) AS calls,
+  sum(uncached_tokens) AS uncached,
+  sum(cache_read_tokens) AS cache_read_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(input_tokens) AS input_tokens,
+  sum(cost_usd) AS cost_usd,
+  sum(CASE WHEN task_id IS NULL THEN uncached_tokens ELSE 0 END) AS untasked_uncached,
+  sum(CASE WHEN task_id IS NULL THEN cache_read_tokens ELSE 0 END) AS untasked_cache_read,
+  sum(CASE WHEN task_id IS NULL THEN output_tokens ELSE 0 END) AS untasked_output,
+  sum(CASE WHEN task_id IS NULL THEN cost_usd END) AS untasked_cost
+FROM rollup_task
+WHERE calls > 0 AND {where}
+GROUP BY 1
+"""
+
+ROLLUP_TASK_COUNTS_SQL = """
+SELECT
+  workload,
+  count(*) AS tasks,
+  sum(CASE WHEN task_id IS NOT NULL AND {task_eff} > {task_alarm} THEN 1 ELSE 0 END)
+    AS tasks_over_alarm,
+  sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups
+FROM (
   SELECT
     coalesce(workload, 'other') AS workload,
     task_id,
-    sum(calls) AS calls,
     sum(uncached_tokens) AS uncached,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
     sum(cache_read_tokens) AS cache_read_tokens,
-    sum(cost_usd) AS cost
+    sum(output_tokens) AS output_tokens
   FROM rollup_task
   WHERE calls > 0 AND {where}
   GROUP BY 1, 2
+) t
+GROUP BY workload
 """
 
 #: the invocations over the per-turn alarm of a class judged per turn (chat, rag): a test of
@@ -165,6 +196,12 @@ def _effective(uncached: Any, cache_read: Any, output: Any, w: float, m: float) 
         + Fraction(int(output or 0)) * Fraction(m)
     )
     return float(exact)
+
+
+def _by_class(cur: Any) -> dict[str, dict[str, Any]]:
+    """The rows of a per-class query as {class: {column: value}}."""
+    cols = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
 
 
 CONFIG_KEYS = ("output_multiplier", "cache_read_weight", "tail_share")
@@ -259,20 +296,22 @@ def _workload(
     w, m = float(cache_read_weight), float(output_multiplier)
     judge = {**BANDS, **(bands or {})}
     on_task = con.rollup_where(win, TASK)
-    if on_task is not None:
-        tasks_sql, task_params = ROLLUP_TASKS_SQL.format(where=on_task[0]), on_task[1]
-    else:
-        tasks_sql, task_params = EVENT_TASKS_SQL.format(where=where), list(params)
-    sql = WORKLOAD_SQL.format(
-        tasks=tasks_sql,
-        task_eff=f"(uncached + cache_read_tokens * {w!r} + output_tokens * {m!r})",
-        task_alarm=judge["agent"].alarm,
-    )
+    task_eff = f"(uncached + cache_read_tokens * {w!r} + output_tokens * {m!r})"
     # ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for classes
     # whose band is per task
-    cur = con.execute(sql, task_params)
-    cols = [d[0] for d in cur.description]
-    got = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    task_alarm = judge["agent"].alarm
+    if on_task is not None:
+        got = _by_class(con.execute(ROLLUP_CLASS_SQL.format(where=on_task[0]), on_task[1]))
+        counts = ROLLUP_TASK_COUNTS_SQL.format(
+            where=on_task[0], task_eff=task_eff, task_alarm=task_alarm
+        )
+        for cls, c in _by_class(con.execute(counts, on_task[1])).items():
+            got.setdefault(cls, {}).update(c)
+    else:
+        sql = WORKLOAD_SQL.format(
+            tasks=EVENT_TASKS_SQL.format(where=where), task_eff=task_eff, task_alarm=task_alarm
+        )
+        got = _by_class(con.execute(sql, list(params)))
     # the per-turn alarm's calls, per class judged per turn (``other`` has no band: none)
     per_turn = [c for c in CLASSES if c in judge and judge[c].unit == "turn"]
     over: dict[str, int] = {}

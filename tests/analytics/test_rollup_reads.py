@@ -174,3 +174,34 @@ def test_customer_costs_are_customer_rows_cut(june: Ledger, win: Window, use: An
     assert cut == [{k: r[k] for k in cut[0]} for r in full]
     # some customer has spend and revenue, so the comparison covers the margin formula
     assert any(r["cost_usd"] and r["revenue_usd"] for r in cut)
+
+
+def test_workload_from_the_task_rollup_by_hand(tmp_path: Path) -> None:
+    """``workload`` on the task roll-up (class sums from its rows, per-task counts from a
+    GROUP BY per task) against the events and against sums by hand. Agent task a1 has two calls
+    on two days (two roll-up rows), each of 21,000 input and 1,000 output tokens: 25,000
+    effective tokens a call (21,000 + 1,000 x 4), under the per-task alarm of 40,000, but
+    50,000 for the task: over it, which only a sum per task shows. a2: one call of 10,000
+    (8,000 + 500 x 4). Chat: task c1 (1,000 input of which 500 cached, 100 output: 500 + 500 x
+    0.1 + 400 = 950) and a call with no task (2,000 + 100 x 4 = 2,400), which counts as an
+    invocation but not as a task, at $0.50 of the chat class's $1.50."""
+    e = Events()
+    e.llm("A", "u", day(2), "1.00", workload="agent", task_id="a1", input_tokens=21_000,
+          output_tokens=1_000)  # fmt: skip
+    e.llm("A", "u", day(3), "1.00", workload="agent", task_id="a1", input_tokens=21_000,
+          output_tokens=1_000)  # fmt: skip
+    e.llm("A", "u", day(3), "0.25", workload="agent", task_id="a2", input_tokens=8_000,
+          output_tokens=500)  # fmt: skip
+    e.llm("A", "u", day(4), "1.00", task_id="c1", cache_read_tokens=500)
+    e.llm("A", "u", day(4), "0.50", input_tokens=2_000)
+    led = make_ledger(tmp_path, e.rows, "A,A,pro,smb,100,1,,2025-12-01\n")
+    from_rollup, from_events = _both(led, lambda c: tailguard.workload(c, window=FEB))
+    assert from_rollup == from_events
+    c = {k["workload"]: k for k in from_rollup["classes"]}
+    agent, chat = c["agent"], c["chat"]
+    assert (agent["tasks"], agent["invocations"], agent["effective_tokens"]) == (2, 3, 60_000)
+    assert agent["over_alarm_share"] == 0.5  # a1 of a1, a2
+    assert str(agent["cost_per_task"]) == "1.125000000"  # (1.00 + 1.00 + 0.25) / 2
+    assert (chat["tasks"], chat["invocations"], chat["effective_tokens"]) == (1, 2, 3_350)
+    assert chat["effective_tokens_per_task"] == 950  # c1 alone: the untasked call is left out
+    assert str(chat["cost_per_task"]) == "1.000000000"  # c1's $1.00, not the untasked $0.50
