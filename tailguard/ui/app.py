@@ -390,8 +390,9 @@ def create_app(
 
 def warm(app: Starlette, *, watch: float | None = None, stop: Any = None) -> None:
     """Compute the pages a first visitor opens (the overview, the customers table over every
-    day) into the app's caches, so they do not wait for the first aggregation: ``tailguard ui``
-    runs this in a thread while the server starts. With ``watch`` (seconds), keep doing it each
+    day, the diagnosis's population pass every customer page needs) into the app's caches, so
+    they do not wait for the first aggregation: ``tailguard ui`` runs this in a thread while the
+    server starts. With ``watch`` (seconds), keep doing it each
     time the ledger's content changes (an ingest, a compaction: ``Source.version``), checked
     every ``watch`` seconds until ``stop`` (a ``threading.Event``) is set: the default views
     are computed after an ingest rather than on the next visitor's request. Errors are left
@@ -408,6 +409,10 @@ def warm(app: Starlette, *, watch: float | None = None, stop: Any = None) -> Non
                 q = d.Query(page=1) if fn is d.customers_page else d.Query()
                 with suppress(TailguardError):
                     src.cached(fn.__name__, (q,), lambda fn=fn, q=q: fn(src, q))
+            # the diagnosis's population pass over every day, which a first customer page
+            # would otherwise pay for (about 3.5 CPU s of its 5.2 at 10M events)
+            with suppress(TailguardError), src.open() as ctx:
+                d.diagnosis_population(src, ctx, d.Query().window())
             seen = version
         if watch is None or stop.wait(watch):
             return

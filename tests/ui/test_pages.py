@@ -306,8 +306,9 @@ def test_every_link_of_every_page_answers(client: Any) -> None:
 
 
 def test_warm_fills_the_first_pages(asym: Ledger) -> None:
-    """``warm`` (run by ``tailguard ui`` while the server starts) computes the overview and the
-    customers table into the caches, under the keys the first requests look up."""
+    """``warm`` (run by ``tailguard ui`` while the server starts) computes the overview, the
+    customers table and the diagnosis's population pass over every day into the caches, under
+    the keys the first requests look up: a first customer page adds its own page only."""
     from starlette.testclient import TestClient
 
     from tailguard.ui.app import create_app, warm
@@ -315,11 +316,15 @@ def test_warm_fills_the_first_pages(asym: Ledger) -> None:
     app = create_app(asym)
     warm(app)
     src = app.state.source
-    assert sorted(k[0] for k in src._pages) == ["customers_page", "overview_page"]
+    first = ["customers_page", "diagnose-population", "overview_page"]
+    assert sorted(k[0] for k in src._pages) == first
     with TestClient(app) as c:
         assert c.get("/").status_code == 200
         assert c.get("/customers").status_code == 200
-    assert len(src._pages) == 2  # both requests were served from what warm computed
+    assert len(src._pages) == 3  # both requests were served from what warm computed
+    with TestClient(app) as c:
+        assert c.get("/customers/WIN").status_code == 200
+    assert sorted(k[0] for k in src._pages if k[0] != "customer_page") == first
 
 
 HX = {"HX-Request": "true"}
@@ -402,7 +407,7 @@ def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) ->
     thread = threading.Thread(target=warm, args=(app,), kwargs={"watch": 0.02, "stop": stop})
     thread.start()
     try:
-        wait_for({"overview_page", "customers_page"})
+        wait_for({"overview_page", "customers_page", "diagnose-population"})
         extra = tmp_path / "more.jsonl"
         extra.write_text(
             json.dumps(
@@ -424,7 +429,8 @@ def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) ->
         before = src.version()
         ingest([extra], led, prices=PriceBook.load(prices))
         assert src.version() != before
-        wait_for({"overview_page", "customers_page"})  # no request made: the watcher did it
+        # no request made: the watcher did it
+        wait_for({"overview_page", "customers_page", "diagnose-population"})
         # the customers table of the old content was dropped, in Python and in DuckDB
         assert [k[1] for k in src._tables] == [src.version()]
         names = src._database().execute("SELECT table_name FROM duckdb_tables()").fetchall()
