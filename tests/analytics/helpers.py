@@ -154,3 +154,87 @@ def kpi(rep: dict[str, Any], kid: str) -> dict[str, Any]:
 
 def metric(rep: dict[str, Any], kid: str, mid: str) -> dict[str, Any]:
     return next(m for m in kpi(rep, kid)["metrics"] if m["id"] == mid)
+
+
+# --- the diagnosis's hand fixture ---------------------------------------------------------
+
+
+class EventIds:
+    """Event ids ``e1``, ``e2``, ... in the order asked for."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> str:
+        self.n += 1
+        return f"e{self.n}"
+
+
+def customer_events(
+    ids: EventIds,
+    cid: str,
+    *,
+    sessions: int = 2,
+    tasks_per_session: int = 1,
+    calls: int = 2,
+    tools: int = 1,
+    retries: int = 1,
+    inp: int = 1000,
+    cache: int = 500,
+    out: int = 100,
+    reasoning: int = 10,
+    day: int = 2,
+) -> list[dict[str, Any]]:
+    """One customer's events of the diagnosis's hand fixture: ``tests/analytics/test_diagnose.py``'s
+    module docstring works out every figure of a "plain" customer and of each variant."""
+    rows: list[dict[str, Any]] = []
+    base = {"customer_id": cid, "user_id": f"{cid}-u1", "feature": "f", "workload": "agent"}
+    for s in range(sessions):
+        sid = f"{cid}-s{s}"
+        for t in range(tasks_per_session):
+            tid = f"{sid}-t{t}"
+            ts = f"2025-06-{day:02d}T{10 + s % 10:02d}:{t:02d}:00+00:00"
+            ev = {**base, "session_id": sid, "task_id": tid, "ts": ts}
+            first = s == 0 and t == 0
+            attempts = [1] * calls + ([2] * retries if first else [])
+            for a in attempts:
+                rows.append(
+                    {
+                        **ev,
+                        "event_id": ids(),
+                        "kind": "llm_call",
+                        "model": "m",
+                        "attempt": a,
+                        "input_tokens": inp,
+                        "cache_read_tokens": cache,
+                        "cache_write_tokens": 0,
+                        "output_tokens": out,
+                        "reasoning_tokens": reasoning,
+                        "cost_usd": "0.01",
+                        "unpriced": False,
+                    }
+                )
+            for _ in range(tools):
+                rows.append(
+                    {**ev, "event_id": ids(), "kind": "tool_call", "tool": "x", "cost_usd": "0"}
+                )
+            rows.append({**ev, "event_id": ids(), "kind": "task_outcome", "outcome": "accepted"})
+    return rows
+
+
+def shape_events() -> list[dict[str, Any]]:
+    """The diagnosis's hand fixture: 3 plain customers, one variant per shape, and TINY
+    (``tests/analytics/test_diagnose.py``'s module docstring)."""
+    ids = EventIds()
+    rows: list[dict[str, Any]] = []
+    for cid in ("P1", "P2", "P3"):
+        rows += customer_events(ids, cid)
+    rows += customer_events(ids, "LS", sessions=1, tasks_per_session=4)
+    rows += customer_events(ids, "TF", tools=4)
+    rows += customer_events(ids, "OP", inp=4000, cache=2000)
+    rows += customer_events(ids, "FM", retries=4)
+    rows += customer_events(ids, "HF", sessions=6)
+    rows += customer_events(ids, "LC", cache=100)
+    rows += customer_events(ids, "RH", reasoning=40)
+    rows += customer_events(ids, "TINY", sessions=1, retries=3)
+    return rows

@@ -64,84 +64,7 @@ from tailguard.analytics.diagnose import (
 from tailguard.analytics.period import Window, window
 from tailguard.cli import run
 from tailguard.errors import ConfigError, NoDataError
-from tests.analytics.helpers import connect
-
-
-class _Ids:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> str:
-        self.n += 1
-        return f"e{self.n}"
-
-
-def customer_events(
-    ids: _Ids,
-    cid: str,
-    *,
-    sessions: int = 2,
-    tasks_per_session: int = 1,
-    calls: int = 2,
-    tools: int = 1,
-    retries: int = 1,
-    inp: int = 1000,
-    cache: int = 500,
-    out: int = 100,
-    reasoning: int = 10,
-    day: int = 2,
-) -> list[dict[str, Any]]:
-    """One customer's events, as described in the module docstring."""
-    rows: list[dict[str, Any]] = []
-    base = {"customer_id": cid, "user_id": f"{cid}-u1", "feature": "f", "workload": "agent"}
-    for s in range(sessions):
-        sid = f"{cid}-s{s}"
-        for t in range(tasks_per_session):
-            tid = f"{sid}-t{t}"
-            ts = f"2025-06-{day:02d}T{10 + s % 10:02d}:{t:02d}:00+00:00"
-            ev = {**base, "session_id": sid, "task_id": tid, "ts": ts}
-            first = s == 0 and t == 0
-            attempts = [1] * calls + ([2] * retries if first else [])
-            for a in attempts:
-                rows.append(
-                    {
-                        **ev,
-                        "event_id": ids(),
-                        "kind": "llm_call",
-                        "model": "m",
-                        "attempt": a,
-                        "input_tokens": inp,
-                        "cache_read_tokens": cache,
-                        "cache_write_tokens": 0,
-                        "output_tokens": out,
-                        "reasoning_tokens": reasoning,
-                        "cost_usd": "0.01",
-                        "unpriced": False,
-                    }
-                )
-            for _ in range(tools):
-                rows.append(
-                    {**ev, "event_id": ids(), "kind": "tool_call", "tool": "x", "cost_usd": "0"}
-                )
-            rows.append({**ev, "event_id": ids(), "kind": "task_outcome", "outcome": "accepted"})
-    return rows
-
-
-def shape_events() -> list[dict[str, Any]]:
-    ids = _Ids()
-    rows: list[dict[str, Any]] = []
-    for cid in ("P1", "P2", "P3"):
-        rows += customer_events(ids, cid)
-    rows += customer_events(ids, "LS", sessions=1, tasks_per_session=4)
-    rows += customer_events(ids, "TF", tools=4)
-    rows += customer_events(ids, "OP", inp=4000, cache=2000)
-    rows += customer_events(ids, "FM", retries=4)
-    rows += customer_events(ids, "HF", sessions=6)
-    rows += customer_events(ids, "LC", cache=100)
-    rows += customer_events(ids, "RH", reasoning=40)
-    rows += customer_events(ids, "TINY", sessions=1, retries=3)
-    return rows
-
+from tests.analytics.helpers import EventIds, connect, customer_events, shape_events
 
 EXPECTED_SHAPES = {
     "LS": ("long_sessions", 3.6),
@@ -231,7 +154,7 @@ def test_opening_prompt_ignores_history_and_cache() -> None:
     """A session re-sends its history (input 1,000 -> 3,000 -> 9,000): its opening prompt is
     still 1,000. A second session opening at 5,000 with everything cached: 5,000 (the cache
     changes the price, not the size). Mean opening prompt (1,000 + 5,000) / 2 = 3,000."""
-    ids = _Ids()
+    ids = EventIds()
     rows = customer_events(ids, "G", sessions=2, calls=3, retries=0, tools=0, cache=0)
     calls = [r for r in rows if r["kind"] == "llm_call"]
     for r, inp in zip(calls, (1000, 3000, 9000, 5000, 5000, 5000), strict=True):

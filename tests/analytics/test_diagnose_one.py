@@ -37,8 +37,7 @@ from tailguard.analytics.diagnose import (
     population,
 )
 from tailguard.analytics.period import Window, window
-from tests.analytics.helpers import connect
-from tests.analytics.test_diagnose import shape_events
+from tests.analytics.helpers import connect, shape_events
 from tests.fixtures_asymmetric import asymmetric_ledger
 
 #: the query before issue 12: the reference for ``METRICS_SQL``
