@@ -67,3 +67,25 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def ingest_lean_tool_call(led: Any, tmp_path: Any, event_id: str, task_id: str) -> None:
+    """Ingest one more event into the asymmetric ledger (``tests/fixtures_asymmetric``): a
+    ``crm_update`` write tool call of LEAN on 2025-06-11, priced at $0.02 by its price table,
+    so a page that reads LEAN's June cost sees it move by exactly $0.02."""
+    import json
+
+    from tailguard.ledger import ingest
+    from tailguard.pricing import PriceBook
+    from tests.fixtures_asymmetric import PRICES_TOML
+
+    event = {
+        "event_id": event_id, "kind": "tool_call", "ts": "2025-06-11T10:00:00Z",
+        "customer_id": "LEAN", "task_id": task_id, "feature": "support",
+        "tool": "crm_update", "tool_kind": "write",
+    }  # fmt: skip
+    extra = tmp_path / f"{event_id}.jsonl"
+    extra.write_text(json.dumps(event) + "\n")
+    prices = tmp_path / "p.toml"
+    prices.write_text(PRICES_TOML)
+    ingest([extra], led, prices=PriceBook.load(prices))

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tailguard.ledger import Ledger
+from tests.ui.helpers import ingest_lean_tool_call
 
 JUNE = "period=2025-06"
 
@@ -183,10 +184,8 @@ def test_a_new_segment_is_seen_at_once(tmp_path: Any) -> None:
 
     from starlette.testclient import TestClient
 
-    from tailguard.ledger import ingest
-    from tailguard.pricing import PriceBook
     from tailguard.ui import create_app
-    from tests.fixtures_asymmetric import PRICES_TOML, asymmetric_ledger
+    from tests.fixtures_asymmetric import asymmetric_ledger
 
     led = asymmetric_ledger(tmp_path)
 
@@ -197,25 +196,7 @@ def test_a_new_segment_is_seen_at_once(tmp_path: Any) -> None:
     with TestClient(create_app(led)) as c:
         assert lean(c) == Decimal("0.0006")
         assert lean(c) == Decimal("0.0006")  # served again (from the cache)
-        extra = tmp_path / "more.jsonl"
-        extra.write_text(
-            json.dumps(
-                {
-                    "event_id": "ui-new-1",
-                    "kind": "tool_call",
-                    "ts": "2025-06-11T10:00:00Z",
-                    "customer_id": "LEAN",
-                    "task_id": "n2",
-                    "feature": "support",
-                    "tool": "crm_update",
-                    "tool_kind": "write",
-                }
-            )
-            + "\n"
-        )
-        prices = tmp_path / "p.toml"
-        prices.write_text(PRICES_TOML)
-        ingest([extra], led, prices=PriceBook.load(prices))
+        ingest_lean_tool_call(led, tmp_path, "ui-new-1", "n2")
         assert lean(c) == Decimal("0.0206")
 
 
@@ -378,15 +359,12 @@ def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) ->
     """``warm(watch=...)`` (what ``tailguard ui`` runs beside the server) caches the overview
     and the customers table for the ledger's content, and again once an ingest changes it,
     before any request asks."""
-    import json
     import threading
     import time
 
-    from tailguard.ledger import ingest
-    from tailguard.pricing import PriceBook
     from tailguard.ui import create_app
     from tailguard.ui.app import warm
-    from tests.fixtures_asymmetric import PRICES_TOML, asymmetric_ledger
+    from tests.fixtures_asymmetric import asymmetric_ledger
 
     led = asymmetric_ledger(tmp_path)
     app = create_app(led)
@@ -408,26 +386,8 @@ def test_warm_computes_the_default_views_again_after_an_ingest(tmp_path: Any) ->
     thread.start()
     try:
         wait_for({"overview_page", "customers_page", "diagnose-population"})
-        extra = tmp_path / "more.jsonl"
-        extra.write_text(
-            json.dumps(
-                {
-                    "event_id": "ui-warm-1",
-                    "kind": "tool_call",
-                    "ts": "2025-06-11T10:00:00Z",
-                    "customer_id": "LEAN",
-                    "task_id": "n3",
-                    "feature": "support",
-                    "tool": "crm_update",
-                    "tool_kind": "write",
-                }
-            )
-            + "\n"
-        )
-        prices = tmp_path / "p.toml"
-        prices.write_text(PRICES_TOML)
         before = src.version()
-        ingest([extra], led, prices=PriceBook.load(prices))
+        ingest_lean_tool_call(led, tmp_path, "ui-warm-1", "n3")
         assert src.version() != before
         # no request made: the watcher did it
         wait_for({"overview_page", "customers_page", "diagnose-population"})
