@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from tailguard.events.searches import web_search_events
 from tailguard.gateway import door, replies
 from tailguard.gateway.config import GatewayConfig, Upstream
 from tailguard.gateway.keys import KeyRecord, KeyRing, hash_key
@@ -681,22 +682,13 @@ class Gateway:
             ev["http_status"] = http_status
         events = [ev]
         # each server-side web search is a tool_call, as ``import anthropic-usage`` records them
-        events += [
-            {
-                "event_id": f"{ev['event_id']}:web_search:{i}",
-                "kind": "tool_call",
-                "ts": ev["ts"],
-                "customer_id": call.customer,
-                "user_id": call.user,
-                "feature": call.feature,
-                "task_id": call.task,
-                "session_id": call.session,
-                "tool": "web_search",
-                "tool_kind": "read",
-                "cost_usd": None if search_usd is None else str(search_usd),
-            }
-            for i in range(usage.web_searches)
-        ]
+        if usage.web_searches:
+            envelope = {
+                "ts": ev["ts"], "customer_id": call.customer, "user_id": call.user,
+                "feature": call.feature, "task_id": call.task, "session_id": call.session,
+            }  # fmt: skip
+            price = None if search_usd is None else str(search_usd)
+            events += web_search_events(ev["event_id"], envelope, usage.web_searches, price)
         if self.wal is None:
             return _done()
         return asyncio.wrap_future(self.wal.submit(events))

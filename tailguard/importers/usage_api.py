@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from tailguard.events.searches import web_search_events
 from tailguard.importers.convert import Problem, integer, timestamp
 from tailguard.importers.mapping import ImportMap, excluded, first
 from tailguard.importers.records import Record
@@ -192,15 +193,5 @@ def convert_anthropic(rec: Record, mp: ImportMap) -> list[dict[str, Any]] | None
         )
     if searches:
         price = _book().web_search_usd(model, provider="anthropic", at=ts)
-        events += [
-            {
-                "event_id": f"{key}:web_search:{i}",
-                "kind": "tool_call",
-                **envelope,
-                "tool": "web_search",
-                "tool_kind": "read",
-                "cost_usd": price,
-            }
-            for i in range(searches)
-        ]
+        events += web_search_events(key, envelope, searches, price)
     return events
