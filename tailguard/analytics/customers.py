@@ -212,6 +212,46 @@ FROM m LEFT JOIN t ON m.customer_id = t.customer_id
 """
 
 
+#: the aggregate's integer sums: the engine sums BIGINT into a 128-bit integer (DuckDB's HUGEINT),
+#: which costs ten times as much to hand to Python as a BIGINT (2.0 against 0.2 CPU s for 358,400
+#: customers x 14 sums at the 110M-event bench); narrowed to BIGINT (``_narrow``), exactly: a sum
+#: out of BIGINT's range fails the cast with an error, never a wrong number
+INT_SUMS = (
+    "llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "read_tool_calls",
+    "write_tool_calls",
+    "retrieval_queries",
+    "reranks",
+    "retries",
+    "escalations",
+    "unpriced_calls",
+    "successful_tasks",
+)
+#: the aggregate's other columns (money, days, the task count: kept as the engine gives them)
+OTHER_COLUMNS = (
+    "customer_id",
+    "cost_usd",
+    "llm_cost_usd",
+    "tool_cost_usd",
+    "retrieval_cost_usd",
+    "escalation_cost_usd",
+    "first_day",
+    "last_day",
+    "tasks",
+)
+
+
+def _narrow(sql: str) -> str:
+    """``sql`` (one of the aggregate queries) with its integer sums cast to BIGINT."""
+    cols = [*OTHER_COLUMNS, *(f"CAST({c} AS BIGINT) AS {c}" for c in INT_SUMS)]
+    return f"SELECT {', '.join(cols)} FROM ({sql}) a"
+
+
 def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(columns, rows) of the per-customer sums over ``win``: from the daily roll-up, else the
     roll-up, when the context has one and the window is whole days
@@ -230,12 +270,12 @@ def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
     daily = ctx.rollup_where(win, DAILY)
     if daily is not None:
         sql = DAILY_AGGREGATE_SQL.format(where=daily[0], tasks=tasks)
-        return _columns_rows(ctx.execute(sql, [*daily[1], *params]))
+        return _columns_rows(ctx.execute(_narrow(sql), [*daily[1], *params]))
     on_days = ctx.rollup_where(win)
     if on_days is not None:
         rwhere, rparams = on_days
         sql = ROLLUP_AGGREGATE_SQL.format(where=rwhere, tasks=tasks)
-        cur = ctx.execute(sql, [*rparams, *params])
+        cur = ctx.execute(_narrow(sql), [*rparams, *params])
     else:
         sql = AGGREGATE_SQL.format(
             where=where,
@@ -243,7 +283,7 @@ def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
             first_day=ctx.to_date("min(ts)"),
             last_day=ctx.to_date("max(ts)"),
         )
-        cur = ctx.execute(sql, [*win.sql()[1], *params])
+        cur = ctx.execute(_narrow(sql), [*win.sql()[1], *params])
     return _columns_rows(cur)
 
 
