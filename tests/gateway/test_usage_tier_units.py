@@ -78,3 +78,18 @@ def test_search_count_beyond_belief_is_dropped() -> None:
     assert u.web_searches == 0
     ok = Usage(input_tokens=1, web_searches=MAX_CALL_SEARCHES, seen=True)
     assert ok.repair() == [] and ok.web_searches == MAX_CALL_SEARCHES
+
+
+def test_the_noise_limits_are_the_documented_numbers() -> None:
+    """The limits themselves, written out (the tests above use the names, so a limit moved by
+    one would pass them): 100,000,000 tokens (ten times the largest context window offered,
+    10M) and 10,000 searches are kept; one more is noise, set to 0 and reported."""
+    at = Usage(input_tokens=100_000_000, output_tokens=1, web_searches=10_000, seen=True)
+    assert at.repair() == []
+    assert (at.input_tokens, at.web_searches) == (100_000_000, 10_000)
+    past = Usage(input_tokens=100_000_001, output_tokens=1, web_searches=10_001, seen=True)
+    assert past.repair() == [
+        "input_tokens 100000001 above 100000000",
+        "web_searches 10001 above 10000",
+    ]
+    assert (past.input_tokens, past.web_searches) == (0, 0)
