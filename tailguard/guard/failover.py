@@ -6,6 +6,9 @@ store whose budget counters start from the spend this process **last saw** in th
 customer's capped budget this period has nothing to start from, so it refuses that customer's
 calls (``guard_unavailable``) rather than start from zero: starting from zero is how two
 replicas spent $0.0158 against a $0.01 cap.
+The figure seen is spent + reserved: a call reserved on the shared store and settled during
+the outage gives its reservation back locally (when it was live at the last look) and adds
+its actual cost, as the shared store does with the replay.
 
 **Bound** (docs/guard.md): with N processes, settled spend past a hard limit during an outage is
 at most Σ over processes of (limit − what that process last saw) − the headroom at the start of
@@ -78,7 +81,9 @@ class Failover:
         self._now_ms = now_ms
         self._lock = threading.Lock()
         self._outage_recorded = False
-        self._last_seen: dict[str, tuple[int, int]] = {}
+        # budget key -> (spent + reserved last seen, its expiry, when seen: the check's now_ms)
+        self._last_seen: dict[str, tuple[int, int, int]] = {}
+        self._seeded: dict[str, int] = {}  # key -> when its figure seeded ``local`` was seen
         self._replay: deque[Replay] = deque()
         self._orphans: list[tuple[str, str, list[SettleItem]]] = []
         self._local_spend: dict[str, dict[str, list[int]]] = {}  # res_key -> key -> [amt, exp]
@@ -98,7 +103,8 @@ class Failover:
             if len(seen) > _MAX_SEEN:
                 seen.clear()
             c = prep.caps[bi]
-            seen[c.key] = (res.used[bi] + c.amount if res.code == OK else res.used[bi], c.expire_ms)
+            used = res.used[bi] + c.amount if res.code == OK else res.used[bi]
+            seen[c.key] = (used, c.expire_ms, prep.now_ms)
 
     # --- detecting an outage and routing -------------------------------------------------------
 
@@ -204,6 +210,7 @@ class Failover:
             self.down_since = None
             self._outage_recorded = False
             self.local = MemoryStore()
+            self._seeded.clear()
         self._decider.stats["resyncs"] += 1
         log.warning(
             "guard store is back after %.1f s; outage spend re-synced",
@@ -244,10 +251,9 @@ class Failover:
             self._outage_recorded = True
             # one event per outage: the guarantee is degraded until the store answers
             d.event("fail_open", "store_unavailable", req, plan.now_ms, model=req.model)
-        for c in plan.caps:
-            s = seen.get(c.key)
-            if s is not None:
-                self.local.seed(c.key, s[0], s[1])
+        with self._lock:
+            for c in plan.caps:
+                self._seed_locked(c.key)
         return d.decide(prep, self.local.check(plan), local=True)
 
     def _unavailable(self, prep: Prep) -> Decision:
@@ -274,15 +280,28 @@ class Failover:
         if exc is not None and not self.mark_down(exc):
             log.error("guard settle refused by the store, not counted there: %r", items)
             return self.local.settle("", "", items, [], self._now_ms())
-        for key, _reserved, _actual, _exp in items:
-            s = self._last_seen.get(key)
-            if s is not None:
-                self.local.seed(key, s[0], s[1])
-        spent = self.local.settle("", "", items, [], self._now_ms())
         with self._lock:
+            for key, reserved, _actual, _exp in items:
+                s = self._seed_locked(key)
+                if s is not None and reserved and s[2] < r.res_expire_ms:
+                    # the figure last seen counted this call's reservation (seen while it was
+                    # live): the call's actual cost replaces it, as the shared store will do
+                    self.local.unseed(key, reserved)
+            spent = self.local.settle("", "", items, [], self._now_ms())
             self._replay.append(Replay(r.res_key, r.member, items, r.id))
             self._owed_locked()
         return spent
+
+    def _seed_locked(self, key: str) -> tuple[int, int, int] | None:
+        """Start ``key`` on the local store from the figure last seen, once per figure (seeding
+        it again would count a reservation given back since, see ``settle_failed``; a newer
+        figure, seen by a check answered after the outage began, still raises it); the
+        figure, or None."""
+        s = self._last_seen.get(key)
+        if s is not None and self._seeded.get(key, -1) < s[2]:
+            self._seeded[key] = s[2]
+            self.local.seed(key, s[0], s[1])
+        return s
 
     def push_local(self, r: Reservation, items: list[SettleItem]) -> Replay | None:
         """Spend settled on the local fallback also belongs in the shared store: while it is

@@ -194,20 +194,76 @@ def test_a_capped_budget_never_seen_is_refused_and_counted(clock):
 
 
 def test_a_settle_the_store_did_not_take_is_counted_locally(private_redis, clock):
-    """A call checked on Redis ($1 reserved: the budget last seen at $1) is settled at $0.50
-    after Redis stopped: the settle is counted on the local fallback, started from the $1 last
-    seen, with one store error and no internal error. The spend it reports is the local
-    figure: the $1 last seen + 0.50 = $1.50 (conservative: the $1 seen was this call's own
-    reservation; from zero it would be $0.50, and the local limits would forget the $1)."""
+    """A call checked on Redis ($1 reserved: the budget last seen at $1, which is this call's
+    own reservation) is settled at $0.50 after Redis stopped: the settle is counted on the
+    local fallback, with one store error and no internal error. The local figure starts from
+    the $1 last seen, gives back the call's own $1 reservation (it was in the figure: seen
+    while the reservation was live) and adds the $0.50: $1 - $1 + $0.50 = $0.50, what the
+    call really spent (before: $1.50, the reservation counted as spend as well). When Redis
+    answers again the replay (same settle id) refunds the reservation there and adds the
+    $0.50: Redis holds $0.50 spent and nothing reserved (the local figure is never sent)."""
     pol = policy(
         {"hard_limit_usd": 10, "overage": "payg"},
-        {"fail_mode": "fail_open", "probe_interval_s": 60},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.05},
     )
     g = Guard(pol, RedisStore(private_redis.url), clock=clock)
     in_flight = g.check(Request("acme", D("1")))
     assert in_flight.allowed
-    private_redis.stop()
+    private_redis.stop(save=True)
     s = g.settle(in_flight.reservation, D("0.5"))
-    assert s.spent == D("1.5")
+    assert s.spent == D("0.5")
     assert (g.stats["store_errors"], g.stats["internal_errors"]) == (1, 0)
+    private_redis.start()
+    time.sleep(0.1)  # past probe_interval_s: the next check sends the replay first
+    d = g.check(Request("acme", D("0.01")))
+    assert d.allowed and not d.reservation.local  # type: ignore[union-attr]
+    g.release(d.reservation)
+    st = g.status("acme")
+    assert (st["spent"], st["reserved"]) == (D("0.5"), D(0))
+    assert g.stats["resyncs"] == 1
     g.close()
+
+
+def test_a_reservation_settled_in_the_outage_keeps_the_fail_open_bound(private_redis, clock):
+    """Cap $0.01, two replicas. A settles $0.0075 on Redis, then reserves $0.001 (in flight):
+    A saw 0.0085; B's check of $0.002 is denied (0.0085 + 0.002 > 0.01) and B saw 0.0085 too.
+    The headroom at the start of the outage is 0.01 − 0.0085 = $0.0015; the bound (docs/guard.md)
+    is limit + (N − 1) × headroom = $0.0115. During the outage A settles the in-flight call at
+    $0.0004: A's local figure is 0.0085 − 0.001 + 0.0004 = $0.0079 (before: $0.0089), so A
+    may settle 7 calls of $0.0003 (0.0079 + 0.0021 = 0.01; before: 3), B 5 (0.0085 + 0.0015).
+    Ledger: 0.0075 + 0.0004 + 12 × 0.0003 = $0.0115, the bound exactly, not above; Redis holds
+    it once it has caught up, with nothing reserved."""
+    pol = policy(
+        {"hard_limit_usd": "0.01", "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.05},
+    )
+    a, b = (Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock) for _ in "ab")
+    for _ in range(3):
+        a.settle(a.check(Request("acme", D("0.0025"))).reservation, D("0.0025"))
+    in_flight = a.check(Request("acme", D("0.001")))
+    assert in_flight.allowed
+    assert b.check(Request("acme", D("0.002"))).rule == "hard_limit"
+    private_redis.stop(save=True)
+
+    assert a.settle(in_flight.reservation, D("0.0004")).spent == D("0.0079")
+    counts = []
+    for g in (a, b):
+        n = 0
+        for _ in range(10):
+            d = g.check(Request("acme", D("0.0003")))
+            if d.allowed:
+                n += 1
+                g.settle(d.reservation, D("0.0003"))
+        counts.append(n)
+    assert counts == [7, 5]
+    ledger = D("0.0075") + D("0.0004") + sum(counts) * D("0.0003")
+    assert ledger == D("0.0115")
+
+    private_redis.start()
+    time.sleep(0.1)  # past probe_interval_s: each replica's next check sends what it owes
+    for g in (a, b):
+        g.release(g.check(Request("acme", D("0"))).reservation)
+    st = a.status("acme")
+    assert (st["spent"], st["reserved"]) == (ledger, D(0))
+    for g in (a, b):
+        g.close()

@@ -351,6 +351,15 @@ class MemoryStore:
             elif e[0] < spent:
                 e[0] = spent
 
+    def unseed(self, key: str, amount: int) -> None:
+        """Lower a key's spent by ``amount``, never below zero: a reservation that a seeded
+        figure counted and that settled since (the fail-open fallback; not journaled)."""
+        with self._lock:
+            e = self._caps.get(key)
+            if e is not None:
+                n = e[0] - amount
+                e[0] = n if n > 0 else 0
+
     def read(
         self, keys: list[str], now_ms: int | None = None, res_key: str | None = None
     ) -> list[tuple[int, int]]:
