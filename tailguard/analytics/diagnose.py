@@ -61,7 +61,7 @@ from typing import Any
 from tailguard.analytics.context import QueryContext, as_context, using
 from tailguard.analytics.customers import margin_figures
 from tailguard.analytics.period import Window, bounded, require_events
-from tailguard.errors import ConfigError
+from tailguard.errors import ArgumentError, ConfigError
 from tailguard.topk import top_count
 from tailguard.vocabulary import SHAPES
 
@@ -609,7 +609,7 @@ def _diagnose(
     if customer is not None:
         require_events(con, win, customer=customer)
     if population is not None and population.config != cfg:
-        raise ValueError("diagnose: the population was computed with another config")
+        raise ArgumentError("population", "computed with another config than this run's")
     pop = population or _population(con, win, cfg)
     if customer is not None:
         chosen = [pop.rows[customer]] if customer in pop.rows else []

@@ -37,6 +37,7 @@ from tailguard.analytics.diagnose import (
     population,
 )
 from tailguard.analytics.period import Window, window
+from tailguard.errors import ArgumentError
 from tests.analytics.helpers import connect, shape_events
 from tests.fixtures_asymmetric import asymmetric_ledger
 
@@ -213,7 +214,7 @@ def test_a_kept_population_gives_the_same_answers(asym: Any) -> None:
             assert diagnose(con, win, config=cfg, customer=cid, population=pop) == diagnose(
                 con, win, config=cfg, customer=cid
             )
-        with pytest.raises(ValueError, match="another config"):
+        with pytest.raises(ArgumentError, match="another config"):
             diagnose(con, win, config=DiagnoseConfig(min_tasks=1), population=pop)
     finally:
         con.close()
