@@ -49,9 +49,11 @@ the terminal table rounds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from tailguard.analytics.context import TASK, QueryContext, using
@@ -97,7 +99,7 @@ SELECT
   sum(output_tokens) AS output_tokens,
   sum(input_tokens) AS input_tokens,
   sum(cost) AS cost_usd,
-  sum(CASE WHEN task_id IS NOT NULL AND {task_eff} > {task_alarm} THEN 1 ELSE 0 END)
+  sum(CASE WHEN task_id IS NOT NULL AND {task_over} THEN 1 ELSE 0 END)
     AS tasks_over_alarm,
   sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups,
   sum(CASE WHEN task_id IS NULL THEN uncached ELSE 0 END) AS untasked_uncached,
@@ -152,7 +154,7 @@ ROLLUP_TASK_COUNTS_SQL = """
 SELECT
   workload,
   count(*) AS tasks,
-  sum(CASE WHEN task_id IS NOT NULL AND {task_eff} > {task_alarm} THEN 1 ELSE 0 END)
+  sum(CASE WHEN task_id IS NOT NULL AND {task_over} THEN 1 ELSE 0 END)
     AS tasks_over_alarm,
   sum(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS untasked_groups
 FROM (
@@ -175,8 +177,7 @@ GROUP BY workload
 #: its mean call, and counts as its requests
 CALLS_OVER_SQL = """
 SELECT coalesce(workload, 'other') AS workload,
-  sum(CASE WHEN {eff_expr} / coalesce(requests, 1) > CASE coalesce(workload, 'other')
-        {alarms} END
+  sum(CASE WHEN CASE coalesce(workload, 'other') {alarms} END
       THEN coalesce(requests, 1) ELSE 0 END) AS calls_over
 FROM events
 WHERE kind = 'llm_call' AND coalesce(workload, 'other') IN ({classes}) AND {where}
@@ -184,18 +185,41 @@ GROUP BY 1
 """
 
 
+def _weight(x: float) -> Fraction:
+    """A weight as the decimal it is written as (``0.1`` is one tenth, not the binary float
+    nearest to it): the reading the alarm tests in SQL and the figures shown share."""
+    return Fraction(repr(float(x)))
+
+
 def _effective(uncached: Any, cache_read: Any, output: Any, w: float, m: float) -> float:
     """``uncached + cache_read x w + output x m``, exact (the integers and the two weights as
-    the binary fractions they are), rounded once to a float: the same value whatever order the
-    engine summed the rows in."""
-    from fractions import Fraction
-
+    the decimals they are written as, ``_weight``), rounded once to a float: the same value
+    whatever order the engine summed the rows in."""
     exact = (
         Fraction(int(uncached or 0))
-        + Fraction(int(cache_read or 0)) * Fraction(w)
-        + Fraction(int(output or 0)) * Fraction(m)
+        + Fraction(int(cache_read or 0)) * _weight(w)
+        + Fraction(int(output or 0)) * _weight(m)
     )
     return float(exact)
+
+
+def _over_alarm_sql(uncached: str, cache_read: str, output: str, w: float, m: float) -> Any:
+    """A function of (alarm, per) giving the SQL test ``effective tokens > alarm x per`` in
+    integers: both sides scaled by the weights' common denominator ``d``, so
+    ``d x uncached + (w d) x cache_read + (m d) x output > alarm x d x per`` holds exactly when
+    the exact effective tokens exceed the alarm. A decimal literal in the SQL instead
+    (``0.1``) is an exact DECIMAL in DuckDB but a Float64 in ClickHouse: a call exactly on
+    its alarm was counted over it by one engine and not by the other."""
+    fw, fm = _weight(w), _weight(m)
+    d = math.lcm(fw.denominator, fm.denominator)
+    kc, ko = int(fw * d), int(fm * d)
+    lhs = f"({d} * ({uncached}) + {kc} * ({cache_read}) + {ko} * ({output}))"
+
+    def over(alarm: Any, per: str = "1") -> str:
+        fa = Fraction(repr(alarm)) if isinstance(alarm, float) else Fraction(int(alarm))
+        return f"{lhs} * {fa.denominator} > {fa.numerator * d} * ({per})"
+
+    return over
 
 
 def _by_class(cur: Any) -> dict[str, dict[str, Any]]:
@@ -296,33 +320,29 @@ def _workload(
     w, m = float(cache_read_weight), float(output_multiplier)
     judge = {**BANDS, **(bands or {})}
     on_task = con.rollup_where(win, TASK)
-    task_eff = f"(uncached + cache_read_tokens * {w!r} + output_tokens * {m!r})"
     # ``tasks_over_alarm`` uses the agent's per-task alarm; it is only reported for classes
     # whose band is per task
-    task_alarm = judge["agent"].alarm
+    task_over = _over_alarm_sql("uncached", "cache_read_tokens", "output_tokens", w, m)(
+        judge["agent"].alarm
+    )
     if on_task is not None:
         got = _by_class(con.execute(ROLLUP_CLASS_SQL.format(where=on_task[0]), on_task[1]))
-        counts = ROLLUP_TASK_COUNTS_SQL.format(
-            where=on_task[0], task_eff=task_eff, task_alarm=task_alarm
-        )
+        counts = ROLLUP_TASK_COUNTS_SQL.format(where=on_task[0], task_over=task_over)
         for cls, c in _by_class(con.execute(counts, on_task[1])).items():
             got.setdefault(cls, {}).update(c)
     else:
-        sql = WORKLOAD_SQL.format(
-            tasks=EVENT_TASKS_SQL.format(where=where), task_eff=task_eff, task_alarm=task_alarm
-        )
+        sql = WORKLOAD_SQL.format(tasks=EVENT_TASKS_SQL.format(where=where), task_over=task_over)
         got = _by_class(con.execute(sql, list(params)))
     # the per-turn alarm's calls, per class judged per turn (``other`` has no band: none)
     per_turn = [c for c in CLASSES if c in judge and judge[c].unit == "turn"]
     over: dict[str, int] = {}
     if per_turn:
-        eff_expr = (
-            f"(input_tokens - cache_read_tokens + cache_read_tokens * {w!r}"
-            f" + output_tokens * {m!r})"
+        call_over = _over_alarm_sql(
+            "input_tokens - cache_read_tokens", "cache_read_tokens", "output_tokens", w, m
         )
-        alarms = " ".join(f"WHEN '{c}' THEN {judge[c].alarm}" for c in per_turn)
+        per = "coalesce(requests, 1)"
+        alarms = " ".join(f"WHEN '{c}' THEN {call_over(judge[c].alarm, per)}" for c in per_turn)
         over_sql = CALLS_OVER_SQL.format(
-            eff_expr=eff_expr,
             alarms=alarms,
             classes=", ".join(f"'{c}'" for c in per_turn),
             where=where,
