@@ -207,7 +207,7 @@ class PriceBook:
         entry = self._override(model, prov, at)
         if entry is not None:
             mp = _override_price(entry, valid_from, valid_until)
-            if tier == BATCH and (prov or entry.provider) in BATCH_HALF_PROVIDERS:
+            if _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
             return replace(mp, service_tier=tier)
         found = self._lookup(model, prov)
@@ -216,9 +216,9 @@ class PriceBook:
         gp_provider, gp_model = found
         discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
         gp_price = gp_model.get_prices(at)
-        ctx = _context(tier)
-        variant = ctx is not None and _variant_active(gp_model, ctx, at)
-        half = tier == BATCH and not variant and gp_provider.id in BATCH_HALF_PROVIDERS
+        ctx = _variant_context(gp_model, tier, at)
+        variant = ctx is not None
+        half = not variant and _pays_half(tier, gp_provider.id)
         key = (id(gp_price), gp_provider.id, gp_model.id, discount, tier if variant else None)
         cached = self._probed.get(key)
         if cached is None or cached[0] is not gp_price:
@@ -321,7 +321,7 @@ class PriceBook:
         entry = self._override(model, prov, at)
         if entry is not None:
             mp = _override_price(entry, None, None)
-            if tier == BATCH and (prov or entry.provider) in BATCH_HALF_PROVIDERS:
+            if _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
             uncached = input_tokens - cache_read_tokens - cache_write_tokens
             inp = (
@@ -352,14 +352,13 @@ class PriceBook:
             cache_write_tokens=cache_write_tokens,
             cache_write_1h_tokens=cache_write_1h_tokens,
         )
-        ctx = _context(tier)
-        variant = ctx is not None and _variant_active(gp_model, ctx, at)
+        ctx = _variant_context(gp_model, tier, at)
         calc = gp_model.calc_price(
-            usage, gp_provider, genai_request_timestamp=at, price_context=ctx if variant else None
+            usage, gp_provider, genai_request_timestamp=at, price_context=ctx
         )
         discount = self._discount(model, gp_model.id, prov, gp_provider.id, at)
         keep = _ONE - discount
-        if tier == BATCH and not variant and gp_provider.id in BATCH_HALF_PROVIDERS:
+        if ctx is None and _pays_half(tier, gp_provider.id):
             keep *= BATCH_FACTOR
         return PriceQuote(
             cost_usd=round_usd(calc.total_price * keep),
@@ -488,6 +487,21 @@ def _context(tier: str | None) -> dict[str, str] | None:
 
 def _when_matches(when: dict[str, str], ctx: dict[str, str]) -> bool:
     return all(ctx.get(k) == v for k, v in when.items())
+
+
+def _pays_half(tier: str | None, provider: str | None) -> bool:
+    """A batch call at a provider whose documented batch price is half the standard one, where
+    no genai-prices variant prices it (the caller checks that: ``_variant_context``)."""
+    return tier == BATCH and provider in BATCH_HALF_PROVIDERS
+
+
+def _variant_context(
+    gp_model: gp.ModelInfo, tier: str | None, at: dt.datetime
+) -> dict[str, str] | None:
+    """genai-prices' price context for ``tier`` when it has a variant for it in force at
+    ``at``, else ``None`` (the standard prices, halved for a batch call by ``_pays_half``)."""
+    ctx = _context(tier)
+    return ctx if ctx is not None and _variant_active(gp_model, ctx, at) else None
 
 
 def _variant_active(gp_model: gp.ModelInfo, ctx: dict[str, str], at: dt.datetime) -> bool:
