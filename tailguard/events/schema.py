@@ -98,7 +98,8 @@ class _LlmCallFields(_Envelope, tag="llm_call"):
     #: ``cache_creation.ephemeral_1h_input_tokens``: 2x the input rate, not 1.25x) ...
     cache_write_1h_tokens: NonNegInt | None = 0
     #: ... and the tier the call was served at: ``batch`` (OpenAI's Batch API, Anthropic's
-    #: Message Batches: half price), ``flex``, ``priority``; null or ``standard``: standard
+    #: Message Batches: half price), ``flex``, ``priority``; null or ``standard``: standard; any
+    #: other string is kept and left unpriced (``tailguard.vocabulary.SERVICE_TIERS``)
     service_tier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 

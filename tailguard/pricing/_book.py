@@ -33,7 +33,7 @@ from genai_prices import Usage
 from genai_prices import data_snapshot as _gp_snapshot
 from genai_prices import types as gp
 
-from tailguard.errors import PricingError, UnknownModelError
+from tailguard.errors import ArgumentError, PricingError, UnknownModelError
 from tailguard.pricing._money import MTOK, round_usd
 from tailguard.pricing._overrides import (
     DiscountEntry,
@@ -42,6 +42,7 @@ from tailguard.pricing._overrides import (
     UnitCosts,
     load_overrides,
 )
+from tailguard.vocabulary import SERVICE_TIERS
 
 Source = Literal["override", "genai-prices"]
 _ONE = Decimal(1)
@@ -196,11 +197,14 @@ class PriceBook:
         variant for that tier is used where one is in force at ``at``; a batch call without one
         (genai-prices models batch prices only from 2026-10-14, and not for every model) pays
         half the standard rates at OpenAI and Anthropic, both providers' documented batch
-        discount. Any other tier without a variant pays the standard rates.
+        discount. ``flex`` and ``priority`` without a variant pay the standard rates. A tier not in
+        ``SERVICE_TIERS`` has no price (``None``): never the standard one.
         """
         at = _utc(at)
         prov = provider.lower() if provider else None
         tier = _tier(service_tier)
+        if not _known(tier):
+            return None
         points = self.change_points(model, provider=prov, start=at, end=at, service_tier=tier)
         valid_from = max((p for p in points if p <= at), default=None)
         valid_until = min((p for p in points if p > at), default=None)
@@ -307,7 +311,8 @@ class PriceBook:
         ``input_tokens`` includes ``cache_read_tokens`` and ``cache_write_tokens`` (OpenTelemetry
         GenAI convention); ``cache_write_tokens`` includes the 1-hour writes
         ``cache_write_1h_tokens``; ``output_tokens`` includes reasoning tokens.
-        ``service_tier`` as in ``resolve``.
+        ``service_tier`` as in ``resolve``; one not in ``SERVICE_TIERS`` raises
+        ``ArgumentError`` (``service_tier``), never the standard price.
         """
         _check_usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         if not 0 <= cache_write_1h_tokens <= cache_write_tokens:
@@ -318,6 +323,11 @@ class PriceBook:
         at = _utc(at)
         prov = provider.lower() if provider else None
         tier = _tier(service_tier)
+        if not _known(tier):
+            raise ArgumentError(
+                "service_tier",
+                f"{service_tier!r} is not a service tier (known: {', '.join(SERVICE_TIERS)})",
+            )
         entry = self._override(model, prov, at)
         if entry is not None:
             mp = _override_price(entry, None, None)
@@ -476,6 +486,12 @@ def _tier(service_tier: str | None) -> str | None:
         return None
     t = service_tier.strip().lower()
     return None if t in ("", "standard", "default", "auto") else t
+
+
+def _known(tier: str | None) -> bool:
+    """Whether pricing knows the tier (``_tier``'s result): the standard one or a name in
+    ``SERVICE_TIERS``; any other has no price tailguard can vouch for."""
+    return tier is None or tier in SERVICE_TIERS
 
 
 def _context(tier: str | None) -> dict[str, str] | None:

@@ -71,3 +71,17 @@ def test_cache_write_1h_tokens(capsys: pytest.CaptureFixture[str]) -> None:
     # more 1-hour writes than writes: refused
     assert run(["price", *args, "--cache-write-1h-tokens", "2001"]) == 1
     assert "cache_write_1h_tokens" in capsys.readouterr().err
+
+
+def test_an_unknown_service_tier_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A tier pricing does not know is refused (exit 2) with the flag named and the known tiers
+    listed, never priced at the standard rates."""
+    args = ["--model", "gpt-4o", "--provider", "openai", "--at", "2025-05-01T10:00:00Z",
+            "--input-tokens", "12000", "--output-tokens", "800"]  # fmt: skip
+    assert run(["price", *args, "--service-tier", "bogus", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines()[-1] == (
+        "Error: --service-tier: 'bogus' is not a service tier "
+        "(known: standard, default, auto, batch, flex, priority)"
+    )

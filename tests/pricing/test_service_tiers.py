@@ -1,0 +1,115 @@
+"""A service tier pricing does not know is never priced at the standard rates.
+
+The tiers pricing knows (``tailguard.vocabulary.SERVICE_TIERS``): ``standard`` and its other
+names ``default`` (OpenAI's response value) and ``auto`` (the request's default), ``batch``,
+``flex`` and ``priority``. Any other value (a typo, a tier a provider adds later, OpenAI's
+contract-priced ``scale``) has no price tailguard can vouch for.
+
+The call used, gpt-4o-mini (platform.openai.com/docs/pricing: $0.15 input, $0.60 output per
+Mtok; Batch API half, $0.075 / $0.30), 1,000,000 input and 100,000 output tokens, by hand:
+
+    standard  1,000,000 x 0.15  + 100,000 x 0.60 = 150,000 + 60,000 = $0.21
+    batch     1,000,000 x 0.075 + 100,000 x 0.30 =  75,000 + 30,000 = $0.105
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tailguard.errors import ArgumentError
+from tailguard.pricing import PriceBook
+from tests.pricing.pricing_helpers import priced
+
+AT = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
+MINI = {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1_000_000,
+        "output_tokens": 100_000}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def book() -> PriceBook:
+    return PriceBook()
+
+
+def _row(**kw: Any) -> dict[str, Any]:
+    return {"kind": "llm_call", "ts": AT, **MINI, **kw}
+
+
+def test_an_unknown_tier_is_unpriced_in_bulk(book: PriceBook) -> None:
+    """In one table: standard, batch, a known alias, and two unknown tiers (a typo and OpenAI's
+    Scale Tier, billed by contract units): the unknown ones are null and unpriced, the rest
+    keep their own prices."""
+    rows = [
+        _row(),
+        _row(service_tier="batch"),
+        _row(service_tier="Default"),
+        _row(service_tier="bogus"),
+        _row(service_tier="scale"),
+    ]
+    assert priced(book, rows) == [
+        (Decimal("0.21"), "price", False),
+        (Decimal("0.105"), "price", False),
+        (Decimal("0.21"), "price", False),
+        (None, "unpriced", True),
+        (None, "unpriced", True),
+    ]
+
+
+def test_an_unknown_tier_has_no_price(book: PriceBook) -> None:
+    """``resolve`` says "no price" (as for an unknown model); ``price`` refuses the argument by
+    name and lists the tiers it knows."""
+    assert book.resolve("gpt-4o-mini", provider="openai", at=AT, service_tier="bogus") is None
+    with pytest.raises(ArgumentError) as err:
+        book.price(**MINI, service_tier="bogus", at=AT)
+    assert err.value.argument == "service_tier"
+    assert str(err.value) == (
+        "service_tier: 'bogus' is not a service tier "
+        "(known: standard, default, auto, batch, flex, priority)"
+    )
+    # the known ones still price, in any case
+    assert book.price(**MINI, service_tier="BATCH", at=AT).cost_usd == Decimal("0.105")
+
+
+def test_an_unknown_tier_is_unpriced_even_with_an_operator_price(tmp_path: Path) -> None:
+    """An operator's price for the model ($1 / $4 per Mtok: 1,000,000 x 1 + 100,000 x 4 =
+    $1.40) is its standard price; it says nothing of a tier nobody knows."""
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[model]]\nprovider = "openai"\nmodel = "gpt-4o-mini"\ninput_mtok = 1\noutput_mtok = 4\n'
+    )
+    book = PriceBook.load(path)
+    assert priced(book, [_row(), _row(service_tier="bogus")]) == [
+        (Decimal("1.4"), "price", False),
+        (None, "unpriced", True),
+    ]
+
+
+def test_an_event_file_with_an_unknown_tier_is_kept_unpriced(tmp_path: Path) -> None:
+    """``ingest`` keeps the line (the tier is an open string, like the provider: a tier a
+    provider adds later must not lose the call) and stores it unpriced: cost null."""
+    import json
+
+    from tailguard.ledger import Ledger
+    from tailguard.ledger.ingest import ingest
+
+    base = {"kind": "llm_call", "ts": "2025-08-01T00:00:00+00:00", "customer_id": "acme", **MINI}
+    path = tmp_path / "ev.jsonl"
+    path.write_text(
+        json.dumps({"event_id": "e1", **base, "service_tier": "batch"})
+        + "\n"
+        + json.dumps({"event_id": "e2", **base, "service_tier": "bogus"})
+        + "\n"
+    )
+    ingest([path], tmp_path / "L")
+    con = Ledger(tmp_path / "L").connect()
+    try:
+        got = con.execute(
+            "SELECT event_id, cost_usd, cost_source, unpriced FROM events ORDER BY event_id"
+        ).fetchall()
+    finally:
+        con.close()
+    assert got == [("e1", Decimal("0.105"), "price", False), ("e2", None, "unpriced", True)]
