@@ -32,10 +32,11 @@ digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from tailguard.analytics.period import Window, close
+from tailguard.analytics.period import Window, add_months, close
 
 CUSTOMER_FIELDS = (
     "customer_id",
@@ -212,6 +213,62 @@ FROM m LEFT JOIN t ON m.customer_id = t.customer_id
 """
 
 
+#: the same columns from the ledger-wide month level (``tailguard.ledger.merged``: one row per
+#: customer x UTC month, merged across segments), read when it is fresh and the window is open
+#: (``{tasks}``: each task counted in the month of its first outcome, so a plain sum is the
+#: distinct count) or one whole UTC month (the month's own distinct tasks): no per-task grouping
+MONTH_AGGREGATE_SQL = """
+SELECT
+  customer_id,
+  sum(cost_usd) AS cost_usd,
+  sum(llm_cost_usd) AS llm_cost_usd,
+  sum(tool_cost_usd) AS tool_cost_usd,
+  sum(retrieval_cost_usd) AS retrieval_cost_usd,
+  sum(escalation_cost_usd) AS escalation_cost_usd,
+  sum(requests) AS llm_calls,
+  sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(cache_read_tokens) AS cache_read_tokens,
+  sum(cache_write_tokens) AS cache_write_tokens,
+  sum(reasoning_tokens) AS reasoning_tokens,
+  sum(read_tool_calls) AS read_tool_calls,
+  sum(write_tool_calls) AS write_tool_calls,
+  sum(queries) AS retrieval_queries,
+  sum(reranks) AS reranks,
+  sum(retries) AS retries,
+  sum(escalations) AS escalations,
+  sum(unpriced) AS unpriced_calls,
+  min(first_day) AS first_day,
+  max(last_day) AS last_day,
+  CAST(sum({tasks}) AS BIGINT) AS tasks,
+  sum({wins}) AS successful_tasks
+FROM rollup_month
+WHERE {where}
+GROUP BY customer_id
+"""
+
+
+def month_where(ctx: Any, win: Window) -> tuple[str, list[Any], str, str] | None:
+    """(WHERE, parameters, tasks column, successful tasks column) of the month level
+    (``rollup_month``) for ``win``, or None when it cannot answer: no fresh month level on the
+    connection (``Ledger.connect`` makes the view only when it is of exactly the listed
+    segments), or a window other than open or one whole UTC month."""
+    from tailguard.ledger.merged import VIEW
+
+    if not ctx.has_rollup(VIEW):
+        return None
+    if win.start is None and win.end is None:
+        return "TRUE", [], "first_tasks", "first_successful_tasks"
+    if win.start is None or win.end is None:
+        return None
+    start, end = win.start.astimezone(dt.UTC), win.end.astimezone(dt.UTC)
+    if start.time() != dt.time(0) or start.day != 1 or end.time() != dt.time(0):
+        return None
+    if end.date() != add_months(start.date(), 1):
+        return None
+    return "month = ?", [start.date()], "tasks", "successful_tasks"
+
+
 #: the aggregate's integer sums: the engine sums BIGINT into a 128-bit integer (DuckDB's HUGEINT),
 #: which costs ten times as much to hand to Python as a BIGINT (2.0 against 0.2 CPU s for 358,400
 #: customers x 14 sums at the 110M-event bench); narrowed to BIGINT (``_narrow``), exactly: a sum
@@ -252,14 +309,18 @@ def _narrow(sql: str) -> str:
     return f"SELECT {', '.join(cols)} FROM ({sql}) a"
 
 
-def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(columns, rows) of the per-customer sums over ``win``: from the daily roll-up, else the
-    roll-up, when the context has one and the window is whole days
-    (``QueryContext.rollup_where``), else from the events. All give the same figures
-    (tests/analytics/test_rollup_reads.py)."""
-    from tailguard.analytics.context import DAILY, TASK, as_context
+def aggregate_query(ctx: Any, win: Window) -> tuple[str, list[Any]]:
+    """The SQL (integer sums narrowed) and parameters of the per-customer sums over ``win``, from
+    the first source that can answer: the month level (``month_where``), the daily roll-up,
+    the roll-up (whole UTC days: ``QueryContext.rollup_where``), the events. All give the same
+    figures (tests/analytics/test_rollup_reads.py, tests/analytics/test_month_reads.py)."""
+    from tailguard.analytics.context import DAILY, TASK
 
-    ctx = as_context(con)
+    on_month = month_where(ctx, win)
+    if on_month is not None:
+        mwhere, mparams, tasks_col, wins_col = on_month
+        sql = MONTH_AGGREGATE_SQL.format(where=mwhere, tasks=tasks_col, wins=wins_col)
+        return _narrow(sql), list(mparams)
     where, params = win.sql()
     on_task = ctx.rollup_where(win, TASK)
     if on_task is not None:  # the same window on the task roll-up's days
@@ -270,21 +331,28 @@ def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
     daily = ctx.rollup_where(win, DAILY)
     if daily is not None:
         sql = DAILY_AGGREGATE_SQL.format(where=daily[0], tasks=tasks)
-        return _columns_rows(ctx.execute(_narrow(sql), [*daily[1], *params]))
+        return _narrow(sql), [*daily[1], *params]
     on_days = ctx.rollup_where(win)
     if on_days is not None:
         rwhere, rparams = on_days
         sql = ROLLUP_AGGREGATE_SQL.format(where=rwhere, tasks=tasks)
-        cur = ctx.execute(_narrow(sql), [*rparams, *params])
-    else:
-        sql = AGGREGATE_SQL.format(
-            where=where,
-            tasks=tasks,
-            first_day=ctx.to_date("min(ts)"),
-            last_day=ctx.to_date("max(ts)"),
-        )
-        cur = ctx.execute(_narrow(sql), [*win.sql()[1], *params])
-    return _columns_rows(cur)
+        return _narrow(sql), [*rparams, *params]
+    sql = AGGREGATE_SQL.format(
+        where=where,
+        tasks=tasks,
+        first_day=ctx.to_date("min(ts)"),
+        last_day=ctx.to_date("max(ts)"),
+    )
+    return _narrow(sql), [*win.sql()[1], *params]
+
+
+def aggregate(con: Any, win: Window) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(columns, rows) of the per-customer sums over ``win`` (``aggregate_query``)."""
+    from tailguard.analytics.context import as_context
+
+    ctx = as_context(con)
+    sql, params = aggregate_query(ctx, win)
+    return _columns_rows(ctx.execute(sql, params))
 
 
 def _columns_rows(cur: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -329,6 +397,15 @@ def costs(con: Any, win: Window) -> list[tuple[Any, ...]]:
     from tailguard.analytics.context import DAILY, as_context
 
     ctx = as_context(con)
+    on_month = month_where(ctx, win)
+    if on_month is not None:
+        sql = COSTS_SQL.format(
+            src="rollup_month",
+            where=on_month[0],
+            first_day="min(first_day)",
+            last_day="max(last_day)",
+        )
+        return ctx.execute(sql, on_month[1]).rows
     daily = ctx.rollup_where(win, DAILY)
     if daily is not None:
         sql = COSTS_SQL.format(src=DAILY, where=daily[0], first_day="min(day)", last_day="max(day)")
@@ -349,19 +426,22 @@ def costs(con: Any, win: Window) -> list[tuple[Any, ...]]:
     return ctx.execute(sql, params).rows
 
 
-def _frame(
-    con: Any, win: Window, days: Any
-) -> tuple[dict[Any, tuple[Any, ...]], Any, Any, Any, dict[Any, Decimal]]:
-    """What every per-customer row shares: the customers' dimensions (id -> name, tier,
-    segment, mrr), the window's months and stated days from the first and last days of the
-    aggregate (``days``: (first, last) pairs; an open window earns revenue for the days its
-    data covers), and the allocated share of the bill per customer."""
-    dims = {
-        r[0]: r[1:]
-        for r in con.execute(
-            "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
-        ).fetchall()
-    }
+def _dims(con: Any, ids: list[Any] | None = None) -> dict[Any, tuple[Any, ...]]:
+    """The customers' dimensions (id -> name, tier, segment, mrr): all, or those of ``ids``."""
+    sql = "SELECT customer_id, name, tier, segment, mrr_usd FROM customers"
+    if ids is None:
+        return {r[0]: r[1:] for r in con.execute(sql).fetchall()}
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    got = con.execute(f"{sql} WHERE customer_id IN ({marks})", list(ids)).fetchall()
+    return {r[0]: r[1:] for r in got}
+
+
+def _coverage(con: Any, win: Window, days: Any) -> tuple[Any, Any, Any, dict[Any, Decimal]]:
+    """The window's months and stated days from the first and last days of the aggregate
+    (``days``: (first, last) pairs; an open window earns revenue for the days its data
+    covers), and the allocated share of the bill per customer."""
     firsts = [f for f, _ in days if f is not None]
     lasts = [last for f, last in days if f is not None]
     cov = close(win, min(firsts, default=None), max(lasts, default=None))
@@ -372,7 +452,15 @@ def _frame(
     from tailguard.finops.allocation import allocated_by_customer
 
     allocated = allocated_by_customer(_raw(con), win.first_day, win.last_day)
-    return dims, months, first_day, last_day, allocated
+    return months, first_day, last_day, allocated
+
+
+def _frame(
+    con: Any, win: Window, days: Any
+) -> tuple[dict[Any, tuple[Any, ...]], Any, Any, Any, dict[Any, Decimal]]:
+    """What every per-customer row shares: the customers' dimensions (``_dims``), and the
+    window's months, stated days and allocated shares (``_coverage``)."""
+    return (_dims(con), *_coverage(con, win, days))
 
 
 _NO_DIMS = (None, None, None, None)
@@ -413,16 +501,97 @@ def _int(v: Any) -> int:
     return int(v or 0)
 
 
+#: the fields an engine sort can order by exactly as ``sort_rows`` does (value descending, then
+#: customer id descending, nulls last): the aggregate's own columns (a row shows the column, or 0
+#: when the customer has no events) and the customers' ``mrr_usd`` (null without one)
+ENGINE_SORT = frozenset(
+    {
+        "cost_usd",
+        "llm_cost_usd",
+        "tool_cost_usd",
+        "retrieval_cost_usd",
+        "escalation_cost_usd",
+        "llm_calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "tasks",
+        "successful_tasks",
+        "retries",
+        "escalations",
+        "unpriced_calls",
+        "mrr_usd",
+    }
+)
+
+#: the temp table ``top_customer_rows`` keeps the aggregate in
+_AGG = "_tg_customer_agg"
+
+
 def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
     """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``.
     Built from the aggregate's tuples by column position (no dict per aggregate row)."""
     cols, got = aggregate(con, win)
     ix = {c: i for i, c in enumerate(cols)}
     i_first, i_last = ix["first_day"], ix["last_day"]
-    dims, months, first_day, last_day, allocated = _frame(
-        con, win, [(r[i_first], r[i_last]) for r in got]
-    )
+    dims, *frame = _frame(con, win, [(r[i_first], r[i_last]) for r in got])
     agg = {r[0]: r for r in got}
+    return _build(cols, agg, dims, sorted(agg.keys() | dims.keys()), *frame)
+
+
+def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of ``sort_rows(customer_rows(con, win), sort)``, in that order,
+    with ``sort`` one of ``ENGINE_SORT``: the engine sorts the aggregate (kept in a temp table)
+    with the customers that have no events, and only ``limit`` rows are built in Python: the
+    same rows, field for field (tests/analytics/test_month_reads.py)."""
+    from tailguard.analytics.context import as_context
+
+    if sort not in ENGINE_SORT:
+        from tailguard.errors import ArgumentError
+
+        raise ArgumentError("sort", f"{sort!r} is not sorted in the engine")
+    ctx = as_context(con)
+    sql, params = aggregate_query(ctx, win)
+    ctx.temp_table(_AGG, sql, params)
+    try:
+        lo, hi = ctx.fetch(f"SELECT min(first_day), max(last_day) FROM {_AGG}")[0]
+        mrr = sort == "mrr_usd"
+        key = "c.mrr_usd" if mrr else f"coalesce(a.{sort}, 0)"
+        join = "LEFT JOIN customers c ON c.customer_id = i.customer_id" if mrr else ""
+        ids = [
+            r[0]
+            for r in ctx.fetch(
+                f"SELECT i.customer_id FROM "
+                f"(SELECT customer_id FROM (SELECT customer_id FROM {_AGG} UNION ALL "
+                f"SELECT customer_id FROM customers) u GROUP BY customer_id) i "
+                f"LEFT JOIN {_AGG} a ON a.customer_id = i.customer_id {join} "
+                f"ORDER BY {key} DESC NULLS LAST, i.customer_id DESC LIMIT {int(limit)}"
+            )
+        ]
+        marks = ", ".join("?" for _ in ids) or "NULL"
+        res = ctx.execute(f"SELECT * FROM {_AGG} WHERE customer_id IN ({marks})", ids)
+    finally:
+        ctx.drop(_AGG)
+    frame = _coverage(con, win, [(lo, hi)])
+    rows = _build(res.columns, {r[0]: r for r in res.rows}, _dims(con, ids), ids, *frame)
+    return sort_rows(rows, sort)
+
+
+def _build(
+    cols: list[str],
+    agg: dict[Any, tuple[Any, ...]],
+    dims: dict[Any, tuple[Any, ...]],
+    ids: Any,
+    months: Any,
+    first_day: Any,
+    last_day: Any,
+    allocated: dict[Any, Decimal],
+) -> list[dict[str, Any]]:
+    """The rows of customers ``ids`` from their aggregate tuples (``agg``, by ``cols``
+    position; none: no events) and dimensions."""
+    ix = {c: i for i, c in enumerate(cols)}
     empty = (None,) * len(cols)
     (
         i_cost,
@@ -471,7 +640,7 @@ def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
         )
     )
     rows = []
-    for cid in sorted(agg.keys() | dims.keys()):
+    for cid in ids:
         a = agg.get(cid, empty)
         name, tier, segment, mrr = dims.get(cid, _NO_DIMS)
         cost = a[i_cost] or _ZERO

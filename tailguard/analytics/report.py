@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tailguard.analytics.context import using
-from tailguard.analytics.customers import customer_rows, sort_rows
+from tailguard.analytics.customers import (
+    ENGINE_SORT,
+    customer_rows,
+    sort_rows,
+    top_customer_rows,
+)
 from tailguard.analytics.period import Window, require_events
 
 
@@ -23,5 +28,7 @@ def customer_report(
     with using(ledger) as ctx:
         win = window or Window()
         require_events(ctx, win)
+        if limit and sort in ENGINE_SORT:  # sorted and cut in the engine: `limit` rows built
+            return top_customer_rows(ctx, win, sort, limit)
         rows = sort_rows(customer_rows(ctx, win), sort)
     return rows[:limit] if limit else rows

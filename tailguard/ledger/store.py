@@ -43,7 +43,7 @@ from tailguard.events.batch import (
     ts_window,
 )
 from tailguard.events.schema import LEDGER_SCHEMA, Event
-from tailguard.ledger import rollup
+from tailguard.ledger import merged, rollup
 from tailguard.ledger.compact import CompactResult, compact
 from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
 
@@ -259,6 +259,7 @@ class Ledger(SegmentDir):
             con.execute("CREATE VIEW events AS SELECT * FROM _empty_events")
         # the roll-ups of the same segments (missing ones computed): see tailguard.ledger.rollup
         rollup.create_view(con, self, files, fix=repair)
+        merged.create_view(con, self, files)  # the month level, only when it is of these files
         cust = self.path / CUSTOMERS
         if cust.exists():
             con.execute(
