@@ -14,13 +14,24 @@ from typing import Any
 
 
 def web_search_events(
-    call_id: str, envelope: Mapping[str, Any], count: int, cost_usd: Any
+    call_id: str,
+    envelope: Mapping[str, Any],
+    count: int,
+    cost_usd: Any,
+    *,
+    usage_invalid: bool = False,
 ) -> list[dict[str, Any]]:
     """``count`` ``tool_call`` events of the call whose event id is ``call_id``: ids
     ``{call_id}:web_search:{i}`` (stable, so a replay or a re-import adds nothing), the call's
     envelope (time, customer, user, feature, task, session), read tools priced at
-    ``cost_usd`` each (the search price, ``PriceBook.web_search_usd``; None leaves them
-    unpriced)."""
+    ``cost_usd`` each (the search price, ``PriceBook.web_search_usd``; None: the operator's
+    ``[units] tool_call_usd``).
+
+    ``usage_invalid``: the call's usage could not be trusted (the gateway records the call
+    ``usage_invalid``, unpriced): its searches are counted but carry the same status and no
+    cost, so pricing leaves them unpriced like their call, never a search price for a call
+    whose cost is unknown.
+    """
     return [
         {
             "event_id": f"{call_id}:web_search:{i}",
@@ -28,7 +39,8 @@ def web_search_events(
             **envelope,
             "tool": "web_search",
             "tool_kind": "read",
-            "cost_usd": cost_usd,
+            "cost_usd": None if usage_invalid else cost_usd,
+            **({"status": "usage_invalid"} if usage_invalid else {}),
         }
         for i in range(count)
     ]

@@ -625,7 +625,8 @@ class Gateway:
                     cache_write_1h_tokens=usage.cache_write_1h_tokens,
                 ).quantize(_NANO)
         search_usd: Decimal | None = None
-        if usage.web_searches and self.book is not None:
+        # the searches of a call whose usage is invalid are unpriced like the call
+        if usage.web_searches and self.book is not None and problem is None:
             # what ``import anthropic-usage`` charges a search: genai-prices, else $10 per 1,000
             search_usd = self.book.web_search_usd(call.model, provider=call.wire)
         spent = (cost or _ZERO) + (search_usd or _ZERO) * usage.web_searches
@@ -688,7 +689,13 @@ class Gateway:
                 "feature": call.feature, "task_id": call.task, "session_id": call.session,
             }  # fmt: skip
             price = None if search_usd is None else str(search_usd)
-            events += web_search_events(ev["event_id"], envelope, usage.web_searches, price)
+            events += web_search_events(
+                ev["event_id"],
+                envelope,
+                usage.web_searches,
+                price,
+                usage_invalid=problem is not None,
+            )
         if self.wal is None:
             return _done()
         return asyncio.wrap_future(self.wal.submit(events))

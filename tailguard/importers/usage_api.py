@@ -25,7 +25,8 @@ stays right; the row's ``ts`` is the bucket's start.
   bucket's start and every group key. ``server_tool_use.web_search_requests`` becomes that many
   ``tool_call`` events (tool ``web_search``, one per search, ids ``...:web_search:N``) whose
   ``cost_usd`` is the search price (genai-prices' ``web_searches_kcount`` of the model, else
-  the documented $10 per 1,000).
+  the documented $10 per 1,000). A result with a count below 0 (or past the ledger's BIGINT) is
+  refused whole, one reject line: its searches with its call.
 
 Batch: OpenAI's ``batch: true`` (a result of a query grouped by ``batch``) and Anthropic's
 ``service_tier: "batch"`` set the event's ``service_tier`` to ``batch``, priced at the batch
@@ -55,6 +56,8 @@ OPENAI_KEYS = ("project_id", "api_key_id", "user_id", "model", "batch")
 ANTHROPIC_CUSTOMER = ("workspace_id", "api_key_id")
 ANTHROPIC_KEYS = ("workspace_id", "api_key_id", "model", "service_tier", "context_window")
 _BUCKET_FIELDS = ("start_time", "end_time", "starting_at", "ending_at")
+#: the largest token count the ledger's BIGINT columns hold
+_MAX_COUNT = 2**63 - 1
 
 
 def explode(rec: Record) -> Iterator[tuple[str, Record]]:
@@ -150,17 +153,37 @@ def convert_anthropic(rec: Record, mp: ImportMap) -> list[dict[str, Any]] | None
     cache_read = integer(rec, "cache_read_input_tokens", default=0) or 0
     creation = rec.get("cache_creation")
     if isinstance(creation, dict):
+        w5_key = "cache_creation.ephemeral_5m_input_tokens"
+        w1_key = "cache_creation.ephemeral_1h_input_tokens"
         w5 = integer(creation, "ephemeral_5m_input_tokens", default=0) or 0
         w1 = integer(creation, "ephemeral_1h_input_tokens", default=0) or 0
     else:
-        w5 = integer(rec, "cache_creation_5m_input_tokens", default=0) or 0
-        w1 = integer(rec, "cache_creation_1h_input_tokens", default=0) or 0
+        w5_key, w1_key = "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens"
+        w5 = integer(rec, w5_key, default=0) or 0
+        w1 = integer(rec, w1_key, default=0) or 0
     output = integer(rec, "output_tokens", default=0) or 0
     tools = rec.get("server_tool_use")
     searches = integer(tools, "web_search_requests", default=0) if isinstance(tools, dict) else 0
     searches = searches or 0
-    if searches < 0:
-        raise Problem("server_tool_use.web_search_requests", f"must be >= 0, got {searches}")
+    # the whole row is refused when one count breaks the rules: the call and its searches
+    # together (a search priced beside a call the ledger refused would be a charge for a call
+    # whose cost is unknown)
+    for name, count in (
+        ("uncached_input_tokens", uncached),
+        ("cache_read_input_tokens", cache_read),
+        (w5_key, w5),
+        (w1_key, w1),
+        ("output_tokens", output),
+        ("server_tool_use.web_search_requests", searches),
+    ):
+        if count < 0:
+            raise Problem(name, f"must be >= 0, got {count}")
+    for name, count in (
+        ("input_tokens", uncached + cache_read + w5 + w1),
+        ("output_tokens", output),
+    ):
+        if count > _MAX_COUNT:
+            raise Problem(name, f"{count} above {_MAX_COUNT}: not a count the ledger holds")
     if uncached + cache_read + w5 + w1 + output + searches == 0:
         return None  # an empty bucket: no call, nothing to record
     key = _key("anthropic-usage", start, rec, ANTHROPIC_KEYS)

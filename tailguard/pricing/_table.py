@@ -22,7 +22,9 @@ Rules per row (``cost_source``):
   token counts that break the convention (cache tokens above input tokens), or
   ``status = "usage_invalid"`` (the gateway repaired counts it could not trust): cost null,
   ``unpriced`` true (``unpriced``) — never a zero;
-- ``tool_call``: ``units.tool_call_usd[tool]`` else its ``default`` (``unit``);
+- ``tool_call``: ``units.tool_call_usd[tool]`` else its ``default`` (``unit``); with
+  ``status = "usage_invalid"`` (a web search of a call whose usage could not be trusted, as
+  the gateway records it) unpriced like its call;
 - ``retrieval``: ``queries * retrieval_query_usd + reranks * rerank_usd`` (``unit``);
 - ``escalation``: ``minutes * escalation_minute_usd`` (``unit``); ``minutes`` is a float and is
   first rounded half-even to a micro-minute (60 µs), the only non-decimal input;
@@ -121,6 +123,10 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
     source[unknown] = _UNPRICED
 
     todo = ~rep_valid
+    # status usage_invalid: the gateway could not trust the call's usage (an llm_call) or the
+    # call that made it (its web searches, tool calls): unpriced, never a price
+    flagged = pc.fill_null(pc.equal(passthrough["status"], "usage_invalid"), False)
+    invalid = np.asarray(flagged.to_numpy(zero_copy_only=False), dtype=bool)
     llm = todo & (kind_code == 0)
     if llm.any():
         c, ok, parts = _price_llm(book, cols, np.flatnonzero(llm))
@@ -128,15 +134,14 @@ def price_table(book: PriceBook, table: pa.Table) -> pa.Table:
         comps[llm] = parts
         valid[llm] = ok
         source[llm] = np.where(ok, _PRICE, _UNPRICED)
-        flagged = pc.fill_null(pc.equal(passthrough["status"], "usage_invalid"), False)
-        bad = llm & np.asarray(flagged.to_numpy(zero_copy_only=False), dtype=bool)
-        valid[bad] = False
-        source[bad] = _UNPRICED
     units = book.units
     tool = todo & (kind_code == 1)
     if tool.any():
         cost[tool] = _tool_costs(units.tool_call_usd, cols["tool"], np.flatnonzero(tool))
         source[tool] = _UNIT
+    bad = (llm | tool) & invalid
+    valid[bad] = False
+    source[bad] = _UNPRICED
     retr = todo & (kind_code == 2)
     if retr.any():
         q = _ints(cols["queries"])[retr]

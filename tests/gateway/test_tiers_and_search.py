@@ -108,6 +108,34 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
     assert sum(env.gw.metrics.spend.values()) == float(Decimal("0.0401866"))
 
 
+def test_searches_of_a_call_with_invalid_usage_are_unpriced(make_env: Callable[..., Env]) -> None:
+    """The provider reports 2**64 input tokens (beyond belief: the usage is repaired and the
+    call recorded ``usage_invalid``, unpriced) and 2 web searches: the searches are recorded,
+    2 tool calls, unpriced and marked ``usage_invalid`` like their call (they were $0.01 each,
+    a price for a call whose cost is unknown); the gateway's metered spend stays 0."""
+    env = make_env()
+    env.mock.fault = "huge"
+    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
+
+    async def main() -> None:
+        await an(env).messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=3,
+            tools=tools,
+            messages=[{"role": "user", "content": "hello there"}],
+        )
+        await env.close()
+
+    asyncio.run(main())
+    (call,) = env.events()
+    assert (call["status"], call["cost_usd"], call["unpriced"]) == ("usage_invalid", None, True)
+    searches = env.events("tool_call")
+    assert [(t["tool"], t["status"], t["cost_usd"], t["cost_source"]) for t in searches] == [
+        ("web_search", "usage_invalid", None, "unpriced")
+    ] * 2
+    assert sum(env.gw.metrics.spend.values()) == 0
+
+
 def test_openai_flex_and_priority_priced_at_their_tier(make_env: Callable[..., Env]) -> None:
     """gpt-5-mini, 5 calls (output = 3 x reply words: words + 2 reasoning tokens each):
     1. chat, flex, 4 words in, 5 out -> 15: (4 x 0.125 + 15 x 1.00) / 1e6 = $0.0000155

@@ -130,3 +130,32 @@ def test_openai_batch_result_at_half_price(tmp_path: Path) -> None:
     import_files("openai-usage", [src], tmp_path / "L")
     got = {e["event_id"].rsplit(":", 1)[1]: e["cost_usd"] for e in _events(tmp_path / "L")}
     assert got == {"True": Decimal("0.003"), "False": Decimal("0.006")}
+
+
+def test_searches_of_a_refused_row_are_refused_with_it(tmp_path: Path) -> None:
+    """A result whose usage breaks the rules (output_tokens -500) is refused; its 3 web
+    searches go with it (one reject line for the row), never $0.03 of searches priced for a
+    call the ledger does not hold. The sound batch row beside it is kept: its call at
+    $0.0099675 and its 2 searches at $0.01, $0.0299675 in all."""
+    bad = _result("standard", 3)
+    bad["output_tokens"] = -500
+    huge = _result("priority", 4)  # input 2**63 + 200 + 500 + 1,000: past BIGINT
+    huge["uncached_input_tokens"] = 2**63
+    page = {"data": [{"starting_at": "2025-08-01T00:00:00Z",
+                      "results": [bad, _result("batch", 2), huge]}]}  # fmt: skip
+    src = tmp_path / "usage.json"
+    src.write_text(json.dumps(page))
+    res = import_files(
+        "anthropic-usage", [src], tmp_path / "L", rejects_path=tmp_path / "rejects.jsonl"
+    )
+    assert res.ingest.accepted == 3 and res.ingest.rejected == 2
+    assert [(r.field, r.reason) for r in res.ingest.rejects] == [
+        ("results[0].output_tokens", "must be >= 0, got -500"),
+        (
+            "results[2].input_tokens",
+            f"{2**63 + 1700} above {2**63 - 1}: not a count the ledger holds",
+        ),
+    ]
+    ev = _events(tmp_path / "L")
+    assert not [e for e in ev if ":standard:" in e["event_id"] or ":priority:" in e["event_id"]]
+    assert sum(e["cost_usd"] for e in ev) == Decimal("0.0299675")

@@ -113,3 +113,27 @@ def test_an_event_file_with_an_unknown_tier_is_kept_unpriced(tmp_path: Path) -> 
     finally:
         con.close()
     assert got == [("e1", Decimal("0.105"), "price", False), ("e2", None, "unpriced", True)]
+
+
+def test_a_search_of_a_call_with_invalid_usage_is_unpriced(tmp_path: Path) -> None:
+    """A ``tool_call`` marked ``usage_invalid`` (a web search of a call whose usage could not be
+    trusted) is unpriced like its call, never its unit price; with ``ok`` or no status it pays
+    ``tool_call_usd`` (web_search $0.01, default $0.002); a stated cost still wins."""
+    path = tmp_path / "p.toml"
+    path.write_text("[units]\ntool_call_usd = { default = 0.002, web_search = 0.01 }\n")
+    book = PriceBook.load(path)
+    search = {"kind": "tool_call", "ts": AT, "tool": "web_search", "tool_kind": "read"}
+    rows = [
+        {**search, "status": "usage_invalid"},
+        {**search, "status": "ok"},
+        {**search},
+        {**search, "tool": "crm", "status": "usage_invalid"},
+        {**search, "status": "usage_invalid", "cost_usd": Decimal("0.03")},
+    ]
+    assert priced(book, rows) == [
+        (None, "unpriced", True),
+        (Decimal("0.01"), "unit", False),
+        (Decimal("0.01"), "unit", False),
+        (None, "unpriced", True),
+        (Decimal("0.03"), "reported", False),
+    ]
