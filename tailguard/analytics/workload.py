@@ -40,7 +40,9 @@ with no invocations is ``no_data``.
 From the events, one engine query: the inner GROUP BY makes one row per (class, task) (a task's
 effective tokens), the outer one rolls those up per class; from the task roll-up, the class sums
 straight from its rows and the per-task counts from a lighter per-task GROUP BY; the calls over
-the per-turn alarm from the events (a test of each call). Portable SQL.
+the per-turn alarm (a test of each call) from the call-size roll-up when its sizes answer the
+alarm exactly (the default weights, an alarm of two significant digits), else from the events.
+Portable SQL.
 Tokens are integers; per-unit figures are floats, unrounded (a status judges the exact value);
 cost per task and per invocation are Decimal quotients at Decimal's 28 significant digits (the
 default context, half-even), never rounded to micro-dollars. JSON and CSV carry every digit; only
@@ -59,6 +61,7 @@ from typing import Any
 from tailguard.analytics.context import TASK, QueryContext, using
 from tailguard.analytics.period import Window, bounded
 from tailguard.errors import ConfigError
+from tailguard.ledger.rollup import CALL_SIZE_WEIGHTS, CALLS_VIEW, size_edge
 from tailguard.vocabulary import WORKLOADS
 
 
@@ -172,9 +175,20 @@ GROUP BY workload
 """
 
 #: the invocations over the per-turn alarm of a class judged per turn (chat, rag): a test of
-#: each call on its own, so it reads the events (no sum answers it), only those classes' LLM
-#: calls, with no per-task grouping. An aggregate row (an imported usage bucket) is judged by
-#: its mean call, and counts as its requests
+#: each call on its own, which no sum of tokens answers. From the call-size roll-up
+#: (``rollup_calls``: requests per workload, day and size) when the weights are the ones its
+#: sizes were computed with and every alarm is one of its size edges (``ROLLUP_CALLS_OVER_SQL``:
+#: ``size >= alarm``, exact); else from the events, only those
+#: classes' LLM calls, with no per-task grouping. An aggregate row (an imported usage bucket) is
+#: judged by its mean call, and counts as its requests, on both
+ROLLUP_CALLS_OVER_SQL = """
+SELECT coalesce(workload, 'other') AS workload,
+  sum(CASE WHEN CASE coalesce(workload, 'other') {alarms} END THEN calls ELSE 0 END) AS calls_over
+FROM rollup_calls
+WHERE coalesce(workload, 'other') IN ({classes}) AND {where}
+GROUP BY 1
+"""
+
 CALLS_OVER_SQL = """
 SELECT coalesce(workload, 'other') AS workload,
   sum(CASE WHEN CASE coalesce(workload, 'other') {alarms} END
@@ -220,6 +234,28 @@ def _over_alarm_sql(uncached: str, cache_read: str, output: str, w: float, m: fl
         return f"{lhs} * {fa.denominator} > {fa.numerator * d} * ({per})"
 
     return over
+
+
+def _calls_rollup(
+    con: QueryContext,
+    win: Window,
+    per_turn: list[str],
+    judge: Mapping[str, Band],
+    w: float,
+    m: float,
+) -> tuple[str, list[Any]] | None:
+    """The call-size roll-up's WHERE for ``win`` when it answers the per-turn alarm exactly:
+    the weights are those its sizes were computed with (``CALL_SIZE_WEIGHTS``, compared as the
+    decimals written, ``_weight``) and every per-turn alarm is one of its size edges
+    (``rollup.size_edge``: two significant digits, as the framework's 5,000 and 25,000); else
+    None (the events answer)."""
+    if (_weight(w), _weight(m)) != CALL_SIZE_WEIGHTS:
+        return None
+    for c in per_turn:
+        alarm = Fraction(judge[c].alarm)
+        if alarm.denominator != 1 or size_edge(int(alarm)) != alarm:
+            return None
+    return con.rollup_where(win, CALLS_VIEW)
 
 
 def _by_class(cur: Any) -> dict[str, dict[str, Any]]:
@@ -336,7 +372,14 @@ def _workload(
     # the per-turn alarm's calls, per class judged per turn (``other`` has no band: none)
     per_turn = [c for c in CLASSES if c in judge and judge[c].unit == "turn"]
     over: dict[str, int] = {}
-    if per_turn:
+    on_calls = _calls_rollup(con, win, per_turn, judge, w, m)
+    if per_turn and on_calls is not None:
+        alarms = " ".join(f"WHEN '{c}' THEN size >= {int(judge[c].alarm)}" for c in per_turn)
+        over_sql = ROLLUP_CALLS_OVER_SQL.format(
+            alarms=alarms, classes=", ".join(f"'{c}'" for c in per_turn), where=on_calls[0]
+        )
+        over = {r[0]: int(r[1] or 0) for r in con.execute(over_sql, on_calls[1]).fetchall()}
+    elif per_turn:
         call_over = _over_alarm_sql(
             "input_tokens - cache_read_tokens", "cache_read_tokens", "output_tokens", w, m
         )

@@ -6,6 +6,7 @@ Layout: one roll-up file per committed segment, named after it::
     rollups/<stem>.parquet          their sums (ROLLUP_SCHEMA), grouped by ROLLUP_KEYS
     rollups/<stem>.daily.parquet    per customer and day (DAILY_SCHEMA)
     rollups/<stem>.task.parquet     per customer, task, workload and day (TASK_SCHEMA)
+    rollups/<stem>.calls.parquet    LLM requests per workload, day and call size (CALLS_SCHEMA)
 
 Why one file per segment: idempotence is then structural. The set of live roll-ups is the set
 of roll-ups of the live segments, and the segment listing (``SegmentDir.segment_files``, with
@@ -34,9 +35,11 @@ NULL sum, as ``sum(cost_usd)`` over those events would.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,7 @@ ROLLUPS = "rollups"
 VIEW = "rollup"
 DAILY_VIEW = "rollup_daily"
 TASK_VIEW = "rollup_task"
+CALLS_VIEW = "rollup_calls"
 
 #: a sum of DECIMAL(18, 9) in the engine: 38 digits, the same 9 decimals (exact)
 MONEY_SUM = pa.decimal128(38, 9)
@@ -261,6 +265,89 @@ def task_sql(source: str, *, has_requests: bool) -> str:
     )
 
 
+#: the fourth level: LLM requests per workload x UTC day x call size (``rollup_calls``), what the
+#: per-call alarm of ``tailguard.analytics.workload`` counts ("calls above 5,000 effective
+#: tokens"): a test of each call on its own, which no sum of tokens answers. A call's size is its
+#: effective tokens per request ``E`` at the default weights (``CALL_SIZE_WEIGHTS``: uncached
+#: input x 1, cache reads x 1/10, output x 4) rounded down to two significant digits, tens below
+#: 1,000 (``size_edge``): ``size`` is the largest such edge that ``E`` exceeds (``E`` in
+#: (``size``, next edge]). So "over an alarm ``A``" is "``size >= A``" exactly when ``A`` is
+#: itself an edge (5,000, 25,000, 15,000, 40,000, any alarm of two significant digits) and the
+#: weights are those; any other alarm or weights read the events. A few hundred sizes per
+#: workload and day: 23,296 keys for 13.7M events on the simulator, 388,546 rows over its 26
+#: segments (each spans the month's days), 0.03 per event.
+#: ``size`` is NULL where a call lacks a token count (the event test is NULL too: never over);
+#: ``workload`` NULL where the events' is.
+CALLS_KEYS: tuple[str, ...] = ("workload", "day", "size")
+#: (cache-read weight, output multiplier) the sizes are computed with, exact fractions
+CALL_SIZE_WEIGHTS: tuple[Fraction, Fraction] = (Fraction(1, 10), Fraction(4))
+
+CALLS_SCHEMA = pa.schema(
+    [
+        ("workload", pa.string()),
+        ("day", pa.date32()),
+        ("size", pa.int64()),  # effective tokens per request, rounded down to an edge
+        ("calls", pa.int64()),  # LLM requests (an aggregate row counts as its requests)
+    ]
+)
+
+
+def _size_width(q: int) -> int:
+    """The edge spacing at ``q``: 10 below 1,000, then a tenth of ``q``'s power of ten (two
+    significant digits: 1,000, 1,100, ..., 9,900, 10,000, 11,000, ...)."""
+    return 10 if q < 1000 else 10 ** (len(str(q)) - 2)
+
+
+def size_edge(q: int) -> int:
+    """``q`` rounded down to an edge of the call sizes (Python's mirror of ``call_size_sql``'s
+    outer step). ``size_edge(a) == a`` says ``a`` is an edge: an alarm the level answers."""
+    w = _size_width(q)
+    return w * (q // w)
+
+
+def _floordiv(a: str, b: str) -> str:
+    """``floor(a / b)`` for integers, ``b > 0``: the engine's ``//`` truncates toward zero, so a
+    negative ``a`` is divided as ``-ceil(-a / b)``."""
+    return f"(CASE WHEN {a} >= 0 THEN ({a}) // ({b}) ELSE -((({b}) - 1 - ({a})) // ({b})) END)"
+
+
+def call_size_sql(req: str) -> tuple[str, str]:
+    """(``q``, ``size``) of one LLM call event, in integers: with ``X`` its effective tokens
+    scaled by the weights' common denominator ``d`` (``d x uncached + (w d) x cache_read +
+    (m d) x output``), ``q = floor((X - 1) / (d x requests))``, so that for an integer ``A``
+    the call is over ``A`` (``X > A d requests``) exactly when ``q >= A``; ``size`` (an
+    expression of the column ``_q``) is ``q`` rounded down to an edge (``size_edge``), which
+    keeps ``size >= A`` equal to ``q >= A`` for an edge ``A`` (``size <= q``, and rounding down
+    is monotone)."""
+    w, m = CALL_SIZE_WEIGHTS
+    d = math.lcm(w.denominator, m.denominator)
+    x = (
+        f"{d} * (input_tokens - cache_read_tokens) + {int(w * d)} * cache_read_tokens"
+        f" + {int(m * d)} * output_tokens"
+    )
+    q = _floordiv(f"{x} - 1", f"{d} * {req}")
+    width = (
+        "(CASE "
+        + " ".join(f"WHEN _q < {10**k} THEN {10 ** (k - 2)}" for k in range(3, 19))
+        + f" ELSE {10**17} END)"
+    )
+    return q, f"{width} * {_floordiv('_q', width)}"
+
+
+def calls_sql(source: str, *, has_requests: bool) -> str:
+    """The call-size level of the events in relation ``source`` (see ``CALLS_KEYS``)."""
+    req = "coalesce(requests, 1)" if has_requests else "CAST(1 AS BIGINT)"
+    q, size = call_size_sql(req)
+    return (
+        "SELECT workload, CAST(DATE '1970-01-01' + CAST(_dn AS INTEGER) AS DATE) AS day, "
+        f"{size} AS size, CAST(sum(_req) AS BIGINT) AS calls FROM ("
+        f"SELECT workload, {q} AS _q, {req} AS _req, "
+        f"CAST(floor(epoch_us(ts) / {_US_PER_DAY}) AS BIGINT) AS _dn FROM {source} "
+        "WHERE kind = 'llm_call'"
+        ") GROUP BY workload, _dn, size"
+    )
+
+
 def daily_sql(source: str) -> str:
     """The daily level from the roll-up rows in relation ``source``."""
     measures = ", ".join(f"{sql} AS {c}" for c, _, sql in DAILY_MEASURES)
@@ -338,18 +425,19 @@ def merge_sql(source: str) -> str:
 
 @dataclass
 class Rollups:
-    """The three levels of one segment's roll-up."""
+    """The four levels of one segment's roll-up."""
 
     full: pa.Table  # ROLLUP_SCHEMA
     daily: pa.Table  # DAILY_SCHEMA
     task: pa.Table  # TASK_SCHEMA
+    calls: pa.Table  # CALLS_SCHEMA
 
     @property
     def rows(self) -> int:
-        return self.full.num_rows + self.daily.num_rows + self.task.num_rows
+        return self.full.num_rows + self.daily.num_rows + self.task.num_rows + self.calls.num_rows
 
 
-def _levels(con: Any, full: pa.Table, task: pa.Table) -> Rollups:
+def _levels(con: Any, full: pa.Table, task: pa.Table, calls: pa.Table) -> Rollups:
     full = full.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
     con.register("_tg_rollup_full", full)
     try:
@@ -360,6 +448,7 @@ def _levels(con: Any, full: pa.Table, task: pa.Table) -> Rollups:
         full,
         daily.select(DAILY_SCHEMA.names).cast(DAILY_SCHEMA),
         task.select(TASK_SCHEMA.names).cast(TASK_SCHEMA),
+        calls.select(CALLS_SCHEMA.names).cast(CALLS_SCHEMA),
     )
 
 
@@ -377,12 +466,12 @@ def of_table(table: pa.Table, con: Any = None) -> Rollups:
                 has_components=all(c in names for c in COMPONENT_COLUMNS),
             )
             full = con.sql(sql).to_arrow_table()
-            task = con.sql(
-                task_sql("_tg_rollup_src", has_requests="requests" in names)
-            ).to_arrow_table()
+            has_requests = "requests" in names
+            task = con.sql(task_sql("_tg_rollup_src", has_requests=has_requests)).to_arrow_table()
+            calls = con.sql(calls_sql("_tg_rollup_src", has_requests=has_requests)).to_arrow_table()
         finally:
             con.unregister("_tg_rollup_src")
-        return _levels(con, full, task)
+        return _levels(con, full, task, calls)
     finally:
         if own:
             con.close()
@@ -393,9 +482,9 @@ def _scan(files: Sequence[Path]) -> str:
     return f"read_parquet([{lst}], union_by_name = true)"
 
 
-def _scan_sql(con: Any, files: Sequence[Path]) -> tuple[str, str]:
-    """The full and the task level of segment ``files``, as SQL (columns the files lack read as
-    absent)."""
+def _scan_sql(con: Any, files: Sequence[Path]) -> tuple[str, str, str]:
+    """The full, the task and the call-size level of segment ``files``, as SQL (columns the
+    files lack read as absent)."""
     scan = _scan(files)
     cols = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
     full = aggregate_sql(
@@ -403,7 +492,12 @@ def _scan_sql(con: Any, files: Sequence[Path]) -> tuple[str, str]:
         has_requests="requests" in cols,
         has_components=all(c in cols for c in COMPONENT_COLUMNS),
     )
-    return full, task_sql(scan, has_requests="requests" in cols)
+    has_requests = "requests" in cols
+    return (
+        full,
+        task_sql(scan, has_requests=has_requests),
+        calls_sql(scan, has_requests=has_requests),
+    )
 
 
 def of_files(files: Sequence[Path], con: Any = None) -> Rollups:
@@ -411,19 +505,24 @@ def of_files(files: Sequence[Path], con: Any = None) -> Rollups:
     own = con is None
     con = _engine() if own else con
     try:
-        full, task = _scan_sql(con, files)
-        return _levels(con, con.sql(full).to_arrow_table(), con.sql(task).to_arrow_table())
+        return _levels(con, *(con.sql(q).to_arrow_table() for q in _scan_sql(con, files)))
     finally:
         if own:
             con.close()
 
 
 #: file name suffix of each level, after the segment's stem
-_SUFFIX = {VIEW: ".parquet", DAILY_VIEW: ".daily.parquet", TASK_VIEW: ".task.parquet"}
+_SUFFIX = {
+    VIEW: ".parquet",
+    DAILY_VIEW: ".daily.parquet",
+    TASK_VIEW: ".task.parquet",
+    CALLS_VIEW: ".calls.parquet",
+}
 
 
 def path_for(ledger: SegmentDir, segment: Path | str, level: str = VIEW) -> Path:
-    """Where the roll-up (``level``: ``rollup``, ``rollup_daily`` or ``rollup_task``) of
+    """Where the roll-up (``level``: ``rollup``, ``rollup_daily``, ``rollup_task`` or
+    ``rollup_calls``) of
     ``segment`` (a path or a file name) lives."""
     name = Path(segment).name
     stem = name[: -len(".parquet")] if name.endswith(".parquet") else name
@@ -442,13 +541,14 @@ def _write_file(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
 
 
 def write(rollups: Rollups, ledger: SegmentDir, segment_name: str) -> None:
-    """Write the three levels of a segment's roll-up, each whole or not at all (tmp, fsync,
-    rename, then the directory synced). The full level last: ``missing`` checks all three."""
+    """Write the four levels of a segment's roll-up, each whole or not at all (tmp, fsync,
+    rename, then the directory synced). The full level last: ``missing`` checks all four."""
     d = ledger.path / ROLLUPS
     d.mkdir(parents=True, exist_ok=True)
     ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
     _write_file(rollups.daily, path_for(ledger, segment_name, DAILY_VIEW), ledger.tmp_dir)
     _write_file(rollups.task, path_for(ledger, segment_name, TASK_VIEW), ledger.tmp_dir)
+    _write_file(rollups.calls, path_for(ledger, segment_name, CALLS_VIEW), ledger.tmp_dir)
     _write_file(rollups.full, path_for(ledger, segment_name, VIEW), ledger.tmp_dir)
     fsync_dir(d)
 
@@ -491,6 +591,13 @@ class RollupResult:
         }
 
 
+def _level_table(con: Any, level: str, scan: str, *, has_requests: bool) -> pa.Table:
+    """The task or the call-size level alone of the events in ``scan``."""
+    sql, schema = (task_sql, TASK_SCHEMA) if level == TASK_VIEW else (calls_sql, CALLS_SCHEMA)
+    table = con.sql(sql(scan, has_requests=has_requests)).to_arrow_table()
+    return table.select(schema.names).cast(schema)
+
+
 def repair(
     ledger: SegmentDir, segments: Sequence[Path] | None = None, *, everything: bool = False
 ) -> RollupResult:
@@ -509,30 +616,34 @@ def repair(
     con = _engine()
     try:
         for seg in todo:
-            # a ledger written before the task level existed lacks only that file: compute it
-            # alone (one aggregation of the segment, not three)
-            task_only = bool(have) and all(
-                path_for(ledger, seg, lv).name in have for lv in (VIEW, DAILY_VIEW)
+            # a ledger written before the task or the call-size level existed lacks only those
+            # files: compute them alone (one aggregation of the segment each, not four)
+            alone = (
+                [lv for lv in (TASK_VIEW, CALLS_VIEW) if path_for(ledger, seg, lv).name not in have]
+                if have and all(path_for(ledger, seg, lv).name in have for lv in (VIEW, DAILY_VIEW))
+                else []
             )
             try:
-                if task_only:
+                if alone:
                     scan = _scan([seg])
                     cols = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
-                    sql = task_sql(scan, has_requests="requests" in cols)
-                    task = con.sql(sql).to_arrow_table().select(TASK_SCHEMA.names)
-                    task = task.cast(TASK_SCHEMA)
+                    tables = {
+                        lv: _level_table(con, lv, scan, has_requests="requests" in cols)
+                        for lv in alone
+                    }
                 else:
                     r = of_files([seg], con)
             except Exception:
                 if seg.exists():
                     raise
                 continue  # deleted after its grace period: no longer live
-            if task_only:
+            if alone:
                 d.mkdir(parents=True, exist_ok=True)
                 ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
-                _write_file(task, path_for(ledger, seg, TASK_VIEW), ledger.tmp_dir)
+                for lv, table in tables.items():
+                    _write_file(table, path_for(ledger, seg, lv), ledger.tmp_dir)
+                    result.rows += table.num_rows
                 fsync_dir(d)
-                result.rows += task.num_rows
             else:
                 write(r, ledger, seg.name)
                 result.rows += r.rows
@@ -572,9 +683,9 @@ def rebuild(ledger: SegmentDir) -> RollupResult:
 def create_view(
     con: Any, ledger: SegmentDir, segments: Sequence[Path], *, fix: bool = True
 ) -> None:
-    """Create views ``rollup``, ``rollup_daily`` and ``rollup_task`` over the roll-ups of
-    ``segments`` (the live listing the ``events`` view was made from, so all see the same
-    events).
+    """Create views ``rollup``, ``rollup_daily``, ``rollup_task`` and ``rollup_calls`` over the
+    roll-ups of ``segments`` (the live listing the ``events`` view was made from, so all see the
+    same events).
 
     A segment without its roll-ups is repaired first (``fix``); one that still has none (the
     ledger is read-only) is aggregated inline, so the views are right in every case.
@@ -590,6 +701,7 @@ def create_view(
         (VIEW, ROLLUP_SCHEMA, lambda sql: sql[0]),
         (DAILY_VIEW, DAILY_SCHEMA, lambda sql: daily_sql(f"({sql[0]})")),
         (TASK_VIEW, TASK_SCHEMA, lambda sql: sql[1]),
+        (CALLS_VIEW, CALLS_SCHEMA, lambda sql: sql[2]),
     ):
         parts: list[str] = []
         have = [path_for(ledger, s, level) for s in segments if s not in gone]
@@ -607,6 +719,10 @@ def create_view(
 
 
 __all__ = [
+    "CALLS_KEYS",
+    "CALLS_SCHEMA",
+    "CALLS_VIEW",
+    "CALL_SIZE_WEIGHTS",
     "DAILY_KEYS",
     "DAILY_MERGE",
     "DAILY_SCHEMA",
@@ -622,6 +738,8 @@ __all__ = [
     "RollupResult",
     "Rollups",
     "aggregate_sql",
+    "call_size_sql",
+    "calls_sql",
     "create_view",
     "daily_sql",
     "merge_sql",
@@ -632,5 +750,6 @@ __all__ = [
     "remove",
     "remove_orphans",
     "repair",
+    "size_edge",
     "task_sql",
 ]

@@ -13,6 +13,7 @@ the hard limit, overage), a user-less event and a feature-less one.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,72 @@ def test_workload_from_the_task_rollup_by_hand(tmp_path: Path) -> None:
     assert (chat["tasks"], chat["invocations"], chat["effective_tokens"]) == (1, 2, 3_350)
     assert chat["effective_tokens_per_task"] == 950  # c1 alone: the untasked call is left out
     assert str(chat["cost_per_task"]) == "1.000000000"  # c1's $1.00, not the untasked $0.50
+
+
+def _calls_ledger(tmp_path: Path) -> Ledger:
+    """Chat and rag calls around their per-call alarms (the framework's 5,000 and 25,000
+    effective tokens: uncached + cache reads x 0.1 + output x 4, per request), by hand:
+
+    chat: 5,000 input = 5,000 (on the alarm: not over); 5,001 input with 1 cached = 5,000.1
+    (over); 4,000 input + 250 output = 5,000 (not over); 1,000 input + 1,001 output = 5,004
+    (over); an aggregate row of 2 requests and 10,002 input = 5,001 each (over, 2 requests);
+    5,050 input with 100 cached = 4,950 + 10 = 4,960 (not over at 0.1; 5,050 at weight 1).
+    So 4 of 7 requests over 5,000. rag: 25,000 (not over) and 25,001 (over): 1 of 2.
+    """
+    e = Events()
+    for inp, out, cached, req in (
+        (5_000, 0, 0, None),
+        (5_001, 0, 1, None),
+        (4_000, 250, 0, None),
+        (1_000, 1_001, 0, None),
+        (10_002, 0, 0, 2),
+        (5_050, 0, 100, None),
+    ):
+        extra = {"requests": req} if req else {}
+        e.llm("A", "u", day(2), "0.10", input_tokens=inp, output_tokens=out,
+              cache_read_tokens=cached, **extra)  # fmt: skip
+    for inp in (25_000, 25_001):
+        e.llm("A", "u", day(3), "0.10", workload="rag", input_tokens=inp, output_tokens=0)
+    return make_ledger(tmp_path, e.rows, "A,A,pro,smb,100,1,,2025-12-01\n")
+
+
+def _over(led: Ledger, use: Any, **kw: Any) -> tuple[dict[str, float], list[str]]:
+    """Each per-turn class's share of requests over its alarm, and the relations the per-call
+    test read (``rollup_calls`` or ``events``)."""
+    with QueryContext.open(led) as ctx:
+        ctx.use_rollup = use
+        seen: list[str] = []
+        run = ctx.execute
+
+        def spy(sql: str, params: Any = None) -> Any:
+            if "calls_over" in sql:
+                seen.append("rollup_calls" if "FROM rollup_calls" in sql else "events")
+            return run(sql, params)
+
+        ctx.execute = spy  # type: ignore[method-assign]
+        res = tailguard.workload(ctx, window=FEB, **kw)
+    shares = {c["workload"]: c["over_alarm_share"] for c in res["classes"]}
+    return {k: shares[k] for k in ("chat", "rag")}, seen
+
+
+def test_the_per_call_alarm_from_the_call_sizes_by_hand(tmp_path: Path) -> None:
+    """The call-size roll-up answers the per-call alarm for the default weights and alarms on
+    its size edges (exact at the alarm: a call of exactly 5,000 is not over it, one of 5,000.1
+    is); any other weights or alarm read the events, and both give the hand figures."""
+    from tailguard.analytics.workload import BANDS
+
+    led = _calls_ledger(tmp_path)
+    hand = {"chat": 4 / 7, "rag": 1 / 2}
+    assert _over(led, True) == (hand, ["rollup_calls"])
+    assert _over(led, False) == (hand, ["events"])
+    # cache reads at full weight: 5,001 - 1 + 1 = 5,001 (over), and the 5,050-input call is
+    # 5,050 (over): 5 of 7, which the sizes (computed at 0.1: 4,960) cannot tell
+    assert _over(led, True, cache_read_weight=1.0) == ({"chat": 5 / 7, "rag": 1 / 2}, ["events"])
+    # an alarm off the size edges (4,955: three significant digits): over it 5,000, 5,000.1,
+    # 5,000, 5,004, 5,001 x 2, 4,960: all 7; an alarm on an edge (4,900) reads the sizes
+    chat = {"chat": replace(BANDS["chat"], alarm=4_955)}
+    assert _over(led, True, bands=chat) == ({"chat": 1.0, "rag": 1 / 2}, ["events"])
+    chat = {"chat": replace(BANDS["chat"], alarm=4_900)}
+    assert _over(led, True, bands=chat) == ({"chat": 1.0, "rag": 1 / 2}, ["rollup_calls"])
+    chat = {"chat": replace(BANDS["chat"], alarm=5_100)}  # an edge over every chat call
+    assert _over(led, True, bands=chat) == ({"chat": 0.0, "rag": 1 / 2}, ["rollup_calls"])
