@@ -12,7 +12,9 @@ or httpx's, is translated into one at the boundary where it is met, the original
     │   └── PolicyError                 a guard policy file or table (tailguard.guard.policy)
     ├── InputError                      rows that fail validation (file:line: field: reason)
     ├── PricingError
-    │   └── UnknownModelError           no price card for a model (says how to add one); exit 3
+    │   ├── UnknownModelError           no price card for a model (says how to add one); exit 3
+    │   └── ContractPriceError          a call at a tier billed by contract (Anthropic's
+    │                                   Priority Tier): no list price, unpriced; exit 3
     ├── LedgerError                     no ledger at the path, or it cannot be read or written
     ├── NoDataError                     a report asked about a customer, window or day with no
     │                                   events: no data is not zero (window, last event)
@@ -93,6 +95,24 @@ class UnknownModelError(PricingError):
         )
         self.model = model
         self.provider = provider
+
+
+class ContractPriceError(PricingError):
+    """The call was served at a service tier its provider bills by contract, not by a list
+    price (Anthropic's Priority Tier: a capacity commitment). Such a call is unpriced, never
+    priced at the standard rates; send its cost as ``cost_usd`` when the contract says it."""
+
+    exit_code = 3
+
+    def __init__(self, model: str, provider: str, tier: str) -> None:
+        super().__init__(
+            f"{model!r} at {provider}: {tier} tier: contract price ({provider} bills it "
+            f"against a capacity commitment; there is no list price per token), so the call is "
+            f"unpriced. Send its cost as cost_usd when your contract gives one."
+        )
+        self.model = model
+        self.provider = provider
+        self.tier = tier
 
 
 class LedgerError(TailguardError):

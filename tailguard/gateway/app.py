@@ -641,9 +641,13 @@ class Gateway:
                     output_tokens=r.max_output_tokens,
                 )
             elif usage.seen:
+                # no price for the call (a contract tier such as Anthropic's priority, an
+                # unknown model): keep the reserved estimate, never a silent zero (an unknown
+                # model reserved nothing, so it still settles its searches alone)
+                r = call.reservation.request
                 await self.guard.asettle(
                     call.reservation,
-                    spent,
+                    spent if cost is not None else spent + r.estimated_cost_usd,
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                 )

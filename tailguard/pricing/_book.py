@@ -33,7 +33,12 @@ from genai_prices import Usage
 from genai_prices import data_snapshot as _gp_snapshot
 from genai_prices import types as gp
 
-from tailguard.errors import ArgumentError, PricingError, UnknownModelError
+from tailguard.errors import (
+    ArgumentError,
+    ContractPriceError,
+    PricingError,
+    UnknownModelError,
+)
 from tailguard.pricing._money import MTOK, round_usd
 from tailguard.pricing._overrides import (
     DiscountEntry,
@@ -197,8 +202,9 @@ class PriceBook:
         variant for that tier is used where one is in force at ``at``; a batch call without one
         (genai-prices models batch prices only from 2026-10-14, and not for every model) pays
         half the standard rates at OpenAI and Anthropic, both providers' documented batch
-        discount. ``flex`` and ``priority`` without a variant pay the standard rates. A tier not in
-        ``SERVICE_TIERS`` has no price (``None``): never the standard one.
+        discount. ``flex`` and ``priority`` without a variant pay the standard rates, except a
+        tier billed by contract (``CONTRACT_TIERS``: Anthropic's priority), which has no price
+        (``None``), as a tier not in ``SERVICE_TIERS`` has none: never the standard one.
         """
         at = _utc(at)
         prov = provider.lower() if provider else None
@@ -210,6 +216,8 @@ class PriceBook:
         valid_until = min((p for p in points if p > at), default=None)
         entry = self._override(model, prov, at)
         if entry is not None:
+            if _by_contract(tier, prov or entry.provider):
+                return None
             mp = _override_price(entry, valid_from, valid_until)
             if _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
@@ -222,6 +230,8 @@ class PriceBook:
         gp_price = gp_model.get_prices(at)
         ctx = _variant_context(gp_model, tier, at)
         variant = ctx is not None
+        if not variant and _by_contract(tier, gp_provider.id):
+            return None
         half = not variant and _pays_half(tier, gp_provider.id)
         key = (id(gp_price), gp_provider.id, gp_model.id, discount, tier if variant else None)
         cached = self._probed.get(key)
@@ -312,7 +322,8 @@ class PriceBook:
         GenAI convention); ``cache_write_tokens`` includes the 1-hour writes
         ``cache_write_1h_tokens``; ``output_tokens`` includes reasoning tokens.
         ``service_tier`` as in ``resolve``; one not in ``SERVICE_TIERS`` raises
-        ``ArgumentError`` (``service_tier``), never the standard price.
+        ``ArgumentError`` (``service_tier``) and one billed by contract ``ContractPriceError``,
+        never the standard price.
         """
         _check_usage(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         if not 0 <= cache_write_1h_tokens <= cache_write_tokens:
@@ -330,6 +341,8 @@ class PriceBook:
             )
         entry = self._override(model, prov, at)
         if entry is not None:
+            if tier is not None and _by_contract(tier, prov or entry.provider):
+                raise ContractPriceError(model, prov or entry.provider or "", tier)
             mp = _override_price(entry, None, None)
             if _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
@@ -363,6 +376,8 @@ class PriceBook:
             cache_write_1h_tokens=cache_write_1h_tokens,
         )
         ctx = _variant_context(gp_model, tier, at)
+        if ctx is None and tier is not None and _by_contract(tier, gp_provider.id):
+            raise ContractPriceError(model, gp_provider.id, tier)
         calc = gp_model.calc_price(
             usage, gp_provider, genai_request_timestamp=at, price_context=ctx
         )
@@ -486,6 +501,18 @@ def _tier(service_tier: str | None) -> str | None:
         return None
     t = service_tier.strip().lower()
     return None if t in ("", "standard", "default", "auto") else t
+
+
+#: (provider, tier) pairs billed by contract, not a list price: Anthropic's Priority Tier is
+#: drawn from a capacity commitment ("Available only to organizations with an existing capacity
+#: commitment", platform.claude.com/docs/en/api/service-tiers; genai-prices has no variant for
+#: it). A call there is unpriced unless genai-prices gets a variant for it
+CONTRACT_TIERS = frozenset({("anthropic", "priority")})
+
+
+def _by_contract(tier: str | None, provider: str | None) -> bool:
+    """A tier its provider bills by contract (``CONTRACT_TIERS``): no list price."""
+    return (provider, tier) in CONTRACT_TIERS
 
 
 def _known(tier: str | None) -> bool:

@@ -85,3 +85,16 @@ def test_an_unknown_service_tier_is_a_usage_error(capsys: pytest.CaptureFixture[
         "Error: --service-tier: 'bogus' is not a service tier "
         "(known: standard, default, auto, batch, flex, priority)"
     )
+
+
+def test_anthropic_priority_has_no_list_price(capsys: pytest.CaptureFixture[str]) -> None:
+    """Anthropic's Priority Tier is billed by contract: no price (exit 3, as for an unknown
+    model), with the reason, never the standard rates."""
+    args = ["--model", "claude-sonnet-4-5", "--provider", "anthropic", "--at", "2026-01-15",
+            "--input-tokens", "10000", "--output-tokens", "500"]  # fmt: skip
+    assert run(["price", *args, "--service-tier", "priority", "--json"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "priority tier: contract price" in captured.err
+    # the standard tier of the same call: 10,000 x 3 + 500 x 15 = $0.0375
+    assert _quote(capsys, *args)["cost_usd_exact"] == "0.037500000"

@@ -46,8 +46,9 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
     words out, 2 searches: (2 x 3 + 4 x 3.75 + 8 x 6 + 3 x 15) / 1e6 = 114 / 1e6 = $0.000114
     (at the 5-minute rate for all 12 writes it would be $0.000096).
     Call 2 (streamed, served at priority): 3 plain words, the 12 cached words read back, 4 out,
-    2 searches: (3 x 3 + 12 x 0.30 + 4 x 15) / 1e6 = 72.6 / 1e6 = $0.0000726 (Anthropic's
-    priority tier has no price of its own in genai-prices: standard rates).
+    2 searches: unpriced, as Anthropic bills its Priority Tier by contract (a capacity
+    commitment, no list price; at the standard rates it would be (3 x 3 + 12 x 0.30 + 4 x 15)
+    / 1e6 = $0.0000726, a silent wrong number); the guard keeps what it reserved for it.
     Each search: a tool_call of $0.01."""
     env = make_env()
     seen = _capture(env)
@@ -91,7 +92,7 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
     assert (e1["input_tokens"], e1["cache_write_tokens"], e1["output_tokens"]) == (14, 12, 3)
     assert e1["cost_usd"] == Decimal("0.000114")
     assert (e2["input_tokens"], e2["cache_read_tokens"], e2["output_tokens"]) == (15, 12, 4)
-    assert e2["cost_usd"] == Decimal("0.0000726")
+    assert (e2["cost_usd"], e2["cost_source"], e2["unpriced"]) == (None, "unpriced", True)
     searches = env.events("tool_call")
     assert len(searches) == 4
     assert {(t["tool"], t["tool_kind"], t["cost_usd"]) for t in searches} == {
@@ -104,8 +105,8 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
         (8, "standard"),
         (0, "priority"),
     ]
-    # the gateway's own price (what the guard settles) agrees: 114 + 72.6 + 4 x 10,000 (/1e6)
-    assert sum(env.gw.metrics.spend.values()) == float(Decimal("0.0401866"))
+    # the gateway's own price agrees: 114 + 4 x 10,000 (/1e6), nothing for the priority tokens
+    assert sum(env.gw.metrics.spend.values()) == float(Decimal("0.040114"))
 
 
 def test_searches_of_a_call_with_invalid_usage_are_unpriced(make_env: Callable[..., Env]) -> None:
@@ -134,6 +135,39 @@ def test_searches_of_a_call_with_invalid_usage_are_unpriced(make_env: Callable[.
         ("web_search", "usage_invalid", None, "unpriced")
     ] * 2
     assert sum(env.gw.metrics.spend.values()) == 0
+
+
+def test_a_priority_call_keeps_its_reservation(make_env: Callable[..., Env]) -> None:
+    """An Anthropic call served at priority has no price (a contract tier): the guard keeps
+    the worst case it reserved (at Sonnet 4.5's standard $3 / $15 per Mtok: the input bound,
+    the body's bytes, x 3 + 7 output tokens x 15, rounded up to the micro-dollar) instead of
+    settling $0, which would let a priority customer spend without limit."""
+    env = make_env(policy=POLICY.format(graceful="false", limit="10"))
+    env.mock.anthropic_tier = "priority"
+    asked: list[Any] = []
+    check = env.gw.guard.acheck
+
+    async def spy(req: Any) -> Any:
+        asked.append(req)
+        return await check(req)
+
+    env.gw.guard.acheck = spy
+
+    async def main() -> None:
+        await an(env).messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=7,
+            messages=[{"role": "user", "content": "hello there"}],
+        )
+
+    asyncio.run(main())
+    (req,) = asked
+    assert req.max_output_tokens == 7
+    micro = req.input_tokens * 3 + 7 * 15  # tokens x USD per Mtok = micro-dollars
+    assert env.gw.guard.status("acme")["spent"] == Decimal(micro).scaleb(-6)
+    asyncio.run(env.close())
+    (call,) = env.events()
+    assert (call["cost_usd"], call["unpriced"]) == (None, True)
 
 
 def test_openai_flex_and_priority_priced_at_their_tier(make_env: Callable[..., Env]) -> None:

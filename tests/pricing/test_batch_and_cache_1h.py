@@ -41,7 +41,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailguard.errors import PricingError
+from tailguard.errors import ContractPriceError, PricingError
 from tailguard.events.schema import LlmCall
 from tailguard.pricing import PriceBook, price_table
 from tests.pricing.pricing_helpers import events_table, priced
@@ -241,7 +241,8 @@ def test_bulk_and_direct_paths_agree(
 ) -> None:
     """The bulk path (integer rates probed from genai-prices, joined per row) and the direct
     path (genai-prices' own ``calc_price`` with its price context, or the documented half) give
-    the same nano-dollar for any usage, tier and date, on both sides of genai-prices' batch
+    the same nano-dollar for any usage, tier and date (Anthropic's priority, a contract price:
+    no price on either), on both sides of genai-prices' batch
     variants (2026-10-14) and of Sonnet 4.5's 200k-token tier; with a 1-hour write the cost
     never falls, and batch never costs more than standard."""
     inp, cr_pct, cw_pct, h_pct, out = usage
@@ -254,6 +255,11 @@ def test_bulk_and_direct_paths_agree(
     rows = [_row(kw, at, cache_write_1h_tokens=cw1h, service_tier=tier),
             _row(kw, at, service_tier=tier), _row(kw, at, cache_write_1h_tokens=cw1h)]  # fmt: skip
     bulk = [c for c, _, _ in priced(book, rows)]
+    if (prov, tier) == ("anthropic", "priority"):  # billed by contract: no price either way
+        assert bulk[:2] == [None, None] and bulk[2] is not None
+        with pytest.raises(ContractPriceError):
+            book.price(**kw, cache_write_1h_tokens=cw1h, service_tier=tier, at=at)
+        return
     direct = book.price(**kw, cache_write_1h_tokens=cw1h, service_tier=tier, at=at).cost_usd
     assert bulk[0] == direct
     assert bulk[0] >= bulk[1]  # 1-hour writes cost at least the 5-minute ones

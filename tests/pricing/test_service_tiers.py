@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tailguard.errors import ArgumentError
+from tailguard.errors import ArgumentError, PricingError
 from tailguard.pricing import PriceBook
 from tests.pricing.pricing_helpers import priced
 
@@ -136,4 +136,47 @@ def test_a_search_of_a_call_with_invalid_usage_is_unpriced(tmp_path: Path) -> No
         (Decimal("0.01"), "unit", False),
         (None, "unpriced", True),
         (Decimal("0.03"), "reported", False),
+    ]
+
+
+#: Claude Sonnet 4.5 (platform.claude.com/docs/en/about-claude/pricing): $3 input, $15 output
+#: per Mtok; 10,000 in and 500 out = 30,000 + 7,500 = $0.0375 at the standard tier
+SONNET = {"provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 10_000,
+          "output_tokens": 500}  # fmt: skip
+
+
+def test_anthropic_priority_is_a_contract_price(book: PriceBook, tmp_path: Path) -> None:
+    """Anthropic bills its Priority Tier against a capacity commitment (platform.claude.com/
+    docs/en/api/service-tiers: "Available only to organizations with an existing capacity
+    commitment"; no per-token list price, and genai-prices has no priority variant for
+    Anthropic): a priority call is unpriced, not $0.0375 at the standard rates. OpenAI's
+    priority has a list price and keeps it (gpt-5-mini, $0.45 / $3.60 per Mtok from
+    2026-10-12 in genai-prices: 4,000 x 0.45 + 900 x 3.60 = $0.00504)."""
+    new = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    sonnet = {"kind": "llm_call", "ts": new, **SONNET}
+    mini = {"kind": "llm_call", "ts": new, "provider": "openai", "model": "gpt-5-mini",
+            "input_tokens": 4_000, "output_tokens": 900}  # fmt: skip
+    no_provider = {**sonnet, "provider": None}  # genai-prices finds Anthropic by the name
+    rows = [
+        sonnet,
+        {**sonnet, "service_tier": "priority"},
+        {**no_provider, "service_tier": "Priority"},
+        {**mini, "service_tier": "priority"},
+    ]
+    assert priced(book, rows) == [
+        (Decimal("0.0375"), "price", False),
+        (None, "unpriced", True),
+        (None, "unpriced", True),
+        (Decimal("0.00504"), "price", False),
+    ]
+    assert book.resolve("claude-sonnet-4-5", at=new, service_tier="priority") is None
+    with pytest.raises(PricingError, match="priority tier: contract price"):
+        book.price(**SONNET, service_tier="priority", at=new)
+    # an operator's price for the model is its standard price ($1 / $4: 10,000 x 1 + 500 x 4
+    # = $0.012), not the contract's
+    path = tmp_path / "p.toml"
+    path.write_text('[[model]]\nmodel = "claude-sonnet-4-5"\ninput_mtok = 1\noutput_mtok = 4\n')
+    assert priced(PriceBook.load(path), rows[:2]) == [
+        (Decimal("0.012"), "price", False),
+        (None, "unpriced", True),
     ]
