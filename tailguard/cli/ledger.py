@@ -191,13 +191,19 @@ def rollup(
         return
     if not isinstance(led, Ledger):
         raise LedgerError("tailguard rollup works on a ledger directory, not a database URL")
+    from tailguard.ledger import merged
+
     res = rollups.rebuild(led) if rebuild else rollups.repair(led)
+    month = merged.refresh(led, force=rebuild)  # the ledger-wide month level, of this listing
     if json_:
-        print_json(res.as_dict() | {"ledger": str(led.path), "rebuild": rebuild})
+        print_json(
+            res.as_dict() | {"ledger": str(led.path), "rebuild": rebuild, "month": month.as_dict()}
+        )
         return
     typer.echo(
         f"{'rebuilt' if rebuild else 'wrote'} {res.written:,} roll-ups ({res.rows:,} rows) "
-        f"for {res.segments:,} live segments; removed {res.removed:,} orphan roll-ups"
+        f"for {res.segments:,} live segments; removed {res.removed:,} orphan roll-ups; "
+        + (f"month level written ({month.rows:,} rows)" if month.written else "month level fresh")
     )
 
 

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from tailguard.events.batch import engine as _engine
 from tailguard.events.schema import LEDGER_SCHEMA
+from tailguard.ledger import merged as month_level
 from tailguard.ledger import rollup
 from tailguard.ledger.segments import (
     MANIFESTS,
@@ -109,6 +110,7 @@ def compact(
             result.source_segments += len(group)
             result.rows += table.num_rows
             result.merged.append(ledger.segments_dir / name)
+    month_level.refresh_quietly(ledger)  # the month level of the new listing (no lock needed)
     return result
 
 

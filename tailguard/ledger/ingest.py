@@ -147,6 +147,9 @@ def ingest(
         _commit_staged(led, staged, snapshot, result)
     finally:
         stager.discard()
+    from tailguard.ledger.merged import refresh_quietly
+
+    refresh_quietly(led)  # the ledger-wide month level of the new listing (ledger/merged.py)
     return result
 
 

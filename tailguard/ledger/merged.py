@@ -152,11 +152,12 @@ def is_fresh(ledger: SegmentDir, segments: Sequence[Path] | None = None) -> bool
 
 def compute(ledger: SegmentDir, segments: Sequence[Path], con: Any = None) -> pa.Table:
     """The month level of ``segments`` (from their per-segment roll-ups; a segment lacking
-    them is repaired or aggregated inline, as ``rollup.create_view`` does)."""
+    them is aggregated inline, as a read-only ``rollup.create_view`` does: a refresh writes
+    no file but its own)."""
     own = con is None
     con = _engine() if own else con
     try:
-        rollup.create_view(con, ledger, segments)
+        rollup.create_view(con, ledger, segments, fix=False)
         table = con.sql(month_sql(rollup.DAILY_VIEW, rollup.TASK_VIEW)).to_arrow_table()
         return table.select(MONTH_SCHEMA.names).cast(MONTH_SCHEMA)
     finally:

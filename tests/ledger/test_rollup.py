@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailguard.cli.app import run
-from tailguard.ledger import Ledger, ingest, rollup
+from tailguard.ledger import Ledger, ingest, merged, rollup
 from tailguard.ledger.compact import compact
 from tailguard.ledger.wal import WriteAheadLog
+from tests.ledger.test_merged import assert_month_level
 
 UTC = dt.UTC
 A = {"customer_id": "A", "user_id": "u1", "feature": "support", "workload": "agent"}
@@ -412,6 +413,7 @@ _TS = [
     "2025-06-01T23:59:59.999999Z",
     "2025-06-02T00:00:00Z",
     "2025-06-30T12:00:00Z",
+    "2025-07-01T00:00:00Z",  # another month: a task's outcomes in two months
 ]
 _money = st.decimals(min_value=0, max_value=10**6, places=9, allow_nan=False).map(str)
 
@@ -494,7 +496,10 @@ def test_any_schedule_keeps_roll_up_totals_equal_to_the_events(ops: list[Any]) -
                 if src_rollup.exists():
                     shutil.copy(src_rollup, led.path / rollup.ROLLUPS / f"0-orphan{n}.parquet")
             totals = _assert_equal_totals(led, repair=False)
+            assert_month_level(led, repair=False)  # when fresh (after ingest, compact)
         assert _assert_equal_totals(led) == totals
+        merged.refresh(led)
+        assert_month_level(led, fresh=True)
         con = led.connect()
         try:
             raw = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
