@@ -339,7 +339,7 @@ class Guard:
             return None
         r, fo = reservation, self._failover
         if fo is not None and not r.local and fo.down_since is not None:
-            fo.orphan(r.res_key, r.member, items)
+            fo.release_failed(r, items)
             return None
         store = fo.local if fo is not None and r.local else self.store
         return r, items, store
@@ -349,7 +349,7 @@ class Guard:
         if fo is None:
             raise exc
         if fo.mark_down(exc):  # else logged; the reservation expires by itself
-            fo.orphan(r.res_key, r.member, items)
+            fo.release_failed(r, items)
 
     def _release_items(self, r: Reservation | None) -> list[SettleItem] | None:
         if r is None or r.state != "open":

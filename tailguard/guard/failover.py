@@ -292,6 +292,19 @@ class Failover:
             self._owed_locked()
         return spent
 
+    def release_failed(self, r: Reservation, items: list[SettleItem]) -> None:
+        """A release of a reservation held on the shared store, while it is down: give the
+        reservation back on the local store where the figure last seen counted it (seen while
+        it was live), as ``settle_failed`` does, so a call that spent nothing does not block
+        its customer until recovery; and keep the refund for the shared store (an orphan,
+        released at recovery)."""
+        with self._lock:
+            for key, reserved, _actual, _exp in items:
+                s = self._seed_locked(key)
+                if s is not None and reserved and s[2] < r.res_expire_ms:
+                    self.local.unseed(key, reserved)
+        self.orphan(r.res_key, r.member, items)
+
     def _seed_locked(self, key: str) -> tuple[int, int, int] | None:
         """Start ``key`` on the local store from the figure last seen, once per figure (seeding
         it again would count a reservation given back since, see ``settle_failed``; a newer

@@ -224,6 +224,48 @@ def test_a_settle_the_store_did_not_take_is_counted_locally(private_redis, clock
     g.close()
 
 
+@pytest.mark.parametrize("asyncio_api", [False, True])
+def test_a_reservation_released_in_the_outage_is_given_back_locally(
+    private_redis, clock, asyncio_api
+):
+    """Cap $1 (hard_cap), nothing spent. Two calls checked on Redis reserve $0.40 each: the
+    budget last seen at $0.80, both reservations. Redis stops and both calls fail: the first
+    release meets the outage (the store raises), the second finds it known. The customer has
+    spent nothing, so a $0.90 call is allowed on the local fallback: 0 + 0.90 <= 1 (before:
+    the local figure started from the $0.80 last seen and kept both reservations as spend,
+    0.80 + 0.90 > 1, denied with hard_limit). Settled at $0.90; when Redis answers again the
+    orphaned releases refund both reservations there and the replay adds the $0.90: Redis
+    holds $0.90 spent and nothing reserved."""
+    pol = policy(
+        {"hard_limit_usd": 1, "overage": "hard_cap"},
+        {"fail_mode": "fail_open", "probe_interval_s": 0.05},
+    )
+    g = Guard(pol, RedisStore(private_redis.url, timeout_s=0.3), clock=clock)
+    r1, r2 = (g.check(Request("acme", D("0.40"))) for _ in "12")
+    assert r1.allowed and r2.allowed
+    private_redis.stop(save=True)
+    if asyncio_api:
+
+        async def release_both() -> None:
+            await g.arelease(r1.reservation)
+            await g.arelease(r2.reservation)
+
+        asyncio.run(release_both())
+    else:
+        g.release(r1.reservation)
+        g.release(r2.reservation)
+    assert (g.stats["store_errors"], g.stats["internal_errors"]) == (1, 0)
+    d = g.check(Request("acme", D("0.90")))
+    assert d.allowed, d.rule
+    assert g.settle(d.reservation, D("0.90")).spent == D("0.90")
+    private_redis.start()
+    time.sleep(0.1)  # past probe_interval_s: the next check sends the orphans and the replay
+    g.release(g.check(Request("acme", D("0"))).reservation)
+    st = g.status("acme")
+    assert (st["spent"], st["reserved"]) == (D("0.90"), D(0))
+    g.close()
+
+
 def test_a_reservation_settled_in_the_outage_keeps_the_fail_open_bound(private_redis, clock):
     """Cap $0.01, two replicas. A settles $0.0075 on Redis, then reserves $0.001 (in flight):
     A saw 0.0085; B's check of $0.002 is denied (0.0085 + 0.002 > 0.01) and B saw 0.0085 too.
