@@ -154,13 +154,77 @@ def test_a_roll_up_worked_out_by_hand(tmp_path: Path) -> None:
         (dt.date(2025, 6, 1), None, 2, 1, 3, 1150, 16, 40, 1110, Decimal("0.300000001")),
         (dt.date(2025, 6, 2), None, 0, 0, 1, 7, day2["output_tokens"], 0, 7, Decimal(1)),
     ]
+    # the call-size level: each call's effective tokens per request at weights 1/10 (cache
+    # reads) and 4 (output), rounded down to an edge (tens below 1,000, then two significant
+    # digits) that it exceeds: e1 (100 - 40) + 40 / 10 + 10 x 4 = 104 -> 100; e2 50 + 5 x 4 = 70
+    # -> 60 (70 is not over 70); e4 1000 + 4 = 1004 -> 1000; e3 (06-02) 7 + 4 = 11 -> 10
+    con = led.connect()
+    try:
+        calls = con.execute("SELECT * FROM rollup_calls ORDER BY day, size").fetchall()
+    finally:
+        con.close()
+    june = dt.date(2025, 6, 1)
+    assert calls == [
+        ("agent", june, 60, 1),
+        ("agent", june, 100, 1),
+        ("agent", june, 1000, 1),
+        ("agent", dt.date(2025, 6, 2), 10, 1),
+    ]
     # one roll-up file per segment and level, named after it
     (seg,) = led.segment_files()
     assert _rollup_files(led) == {
         seg.name,
         seg.name.replace(".parquet", ".daily.parquet"),
         seg.name.replace(".parquet", ".task.parquet"),
+        seg.name.replace(".parquet", ".calls.parquet"),
     }
+
+
+def test_a_call_size_is_exact_at_its_edges(tmp_path: Path) -> None:
+    """A call's size is the largest edge its effective tokens per request exceed (tens below
+    1,000, then steps of 100 to 10,000, of 1,000 to 100,000, ...), so ``size >= A`` is "over
+    alarm A" for an edge A. By hand (effective = uncached + cache reads / 10 + output x 4):"""
+    rows = [
+        # input, cache reads, output, requests, effective tokens, size
+        (100, 0, 0, None, "100", 90),  # exactly 100: not over 100
+        (109, 10, 0, None, "99 + 1 = 100", 90),
+        (99, 11, 0, None, "88 + 1.1 = 89.1", 80),
+        (61, 0, 10, None, "61 + 40 = 101", 100),
+        (101, 1, 0, None, "100 + 0.1 = 100.1", 100),
+        (300, 0, 0, 3, "100 a request", 90),
+        (0, 0, 0, None, "0: over no alarm >= 0", -10),
+        (1_000, 0, 0, None, "1,000", 990),
+        (1_001, 1, 0, None, "1,000.1", 1_000),
+        (1_100, 1, 0, None, "1,099.1", 1_000),
+        (10_000, 0, 0, None, "10,000", 9_900),
+        (10_001, 1, 0, None, "10,000.1", 10_000),
+        (0, 0, 6_250, None, "25,000", 24_000),
+    ]
+    events = []
+    for i, (inp, cache, out, req, _, _) in enumerate(rows):
+        ev = _llm(i, "2025-06-01T08:00:00Z", "0.1", inp, out, cache_read_tokens=cache)
+        events.append(ev | ({"requests": req} if req else {}))
+    led = Ledger(tmp_path / "L")
+    led.append(events)
+    con = led.connect()
+    try:
+        got = dict(con.execute("SELECT size, calls FROM rollup_calls").fetchall())
+    finally:
+        con.close()
+    want: dict[int, int] = {}
+    for *_, req, _, size in rows:
+        want[size] = want.get(size, 0) + (req or 1)
+    assert got == want
+    assert [rollup.size_edge(q) for q in (-1, 0, 99, 999, 1_000, 1_099, 9_999, 10_000)] == [
+        -10,
+        0,
+        90,
+        990,
+        1_000,
+        1_000,
+        9_900,
+        10_000,
+    ]
 
 
 def test_the_daily_level_worked_out_by_hand(tmp_path: Path) -> None:
@@ -192,7 +256,7 @@ def test_the_daily_level_worked_out_by_hand(tmp_path: Path) -> None:
 
 
 def _rollup_files(led: Ledger) -> set[str]:
-    return {p.name for p in (led.path / rollup.ROLLUPS).iterdir()}
+    return {p.name for p in (led.path / rollup.ROLLUPS).iterdir() if p.is_file()}
 
 
 def _stems(names: Any) -> set[str]:
@@ -289,18 +353,49 @@ def _rollup_tasks(con: Any) -> list[tuple[Any, ...]]:
     return per_task + distinct
 
 
+#: alarms (effective tokens per request, size edges) the call-size level is checked at: the
+#: smallest, the framework's chat, the property's typical sizes
+_ALARMS = (0, 100, 5_000, 1_000_000, 30_000_000)
+
+
+def _event_calls(con: Any) -> list[tuple[Any, ...]]:
+    """Per workload and day, the LLM requests and those over each alarm, tested call by call
+    (1/10 and 4 as the integers 1 and 40 over a denominator of 10)."""
+    eff = "10 * (input_tokens - cache_read_tokens) + cache_read_tokens + 40 * output_tokens"
+    over = ", ".join(
+        f"sum(CASE WHEN {eff} > {10 * a} * coalesce(requests, 1) THEN coalesce(requests, 1) "
+        "ELSE 0 END)"
+        for a in _ALARMS
+    )
+    return con.execute(
+        f"SELECT workload, CAST(ts AS DATE), sum(coalesce(requests, 1)), {over} FROM events "
+        "WHERE kind = 'llm_call' GROUP BY 1, 2 ORDER BY ALL"
+    ).fetchall()
+
+
+def _rollup_calls(con: Any) -> list[tuple[Any, ...]]:
+    over = ", ".join(f"sum(CASE WHEN size >= {a} THEN calls ELSE 0 END)" for a in _ALARMS)
+    assert all(rollup.size_edge(a) == a for a in _ALARMS)  # alarms the sizes answer
+    return con.execute(
+        f"SELECT workload, day, sum(calls), {over} FROM rollup_calls GROUP BY 1, 2 ORDER BY ALL"
+    ).fetchall()
+
+
 def _assert_equal_totals(led: Ledger, *, repair: bool = True) -> list[tuple[Any, ...]]:
-    """The three levels against the events, exactly; returns the events' totals."""
+    """The four levels against the events, exactly; returns the events' totals."""
     con = led.connect(repair=repair)
     try:
+        con.execute("SET TimeZone = 'UTC'")
         ev, ru = _event_totals(con), _rollup_totals(con)
         ev_day, ru_day = _event_daily(con), _rollup_daily(con)
         ev_task, ru_task = _event_tasks(con), _rollup_tasks(con)
+        ev_calls, ru_calls = _event_calls(con), _rollup_calls(con)
     finally:
         con.close()
     assert ru == ev
     assert ru_day == ev_day
     assert ru_task == ev_task
+    assert ru_calls == ev_calls
     return ev
 
 
@@ -314,7 +409,7 @@ def test_replays_and_duplicates_never_reach_a_roll_up_twice(tmp_path: Path) -> N
     assert ingest([src], led).accepted == 0
     assert led.append(events).accepted == 0
     assert _assert_equal_totals(led) == first
-    assert len(_rollup_files(led)) == 3  # one segment, its three levels
+    assert len(_rollup_files(led)) == 4  # one segment, its four levels
 
 
 def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> None:
@@ -329,7 +424,7 @@ def test_compaction_switches_the_roll_ups_with_the_segments(tmp_path: Path) -> N
     assert rollup.path_for(led, merged).exists()
     compact(led, small_rows=100, grace_s=10, now=11.0)  # past the grace: sources deleted
     assert _stems(_rollup_files(led)) == _stems([merged])
-    assert len(_rollup_files(led)) == 3
+    assert len(_rollup_files(led)) == 4
     assert _assert_equal_totals(led) == before
 
 
@@ -353,13 +448,26 @@ def test_a_missing_roll_up_is_repaired_on_connect_or_aggregated_inline(tmp_path:
     task_rows = pq.read_metadata(lost_task).num_rows
     lost_task.unlink()  # the task level alone (a ledger written before it existed)
     assert _assert_equal_totals(led, repair=False) == totals
-    kept = {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in ("rollup", "rollup_daily")}
+    levels = ("rollup", "rollup_daily", "rollup_calls")
+    kept = {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in levels}
     res = rollup.repair(led)
-    # only the missing file is written: the other two levels are the same files as before
+    # only the missing file is written: the other three levels are the same files as before
     assert (res.written, res.rows) == (1, task_rows)
     assert {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in kept} == kept
     assert _assert_equal_totals(led) == totals
     assert lost_task.exists()
+    # a ledger written before the call-size level: its task and call files both missing
+    lost_calls = rollup.path_for(led, first, rollup.CALLS_VIEW)
+    calls_rows = pq.read_metadata(lost_calls).num_rows
+    lost_task.unlink()
+    lost_calls.unlink()
+    assert _assert_equal_totals(led, repair=False) == totals
+    kept = {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in levels[:2]}
+    res = rollup.repair(led)
+    assert (res.written, res.rows) == (1, task_rows + calls_rows)
+    assert {lv: rollup.path_for(led, first, lv).stat().st_ino for lv in kept} == kept
+    assert lost_task.exists() and lost_calls.exists()
+    assert _assert_equal_totals(led) == totals
 
 
 def test_an_orphan_roll_up_is_ignored_then_removed(tmp_path: Path) -> None:
@@ -398,7 +506,12 @@ def test_rollup_command_rebuilds_and_repairs(tmp_path: Path, capsys: Any) -> Non
     out = json.loads(capsys.readouterr().out)
     daily = pq.read_metadata(rollup.path_for(led, seg, rollup.DAILY_VIEW)).num_rows
     task = pq.read_metadata(rollup.path_for(led, seg, rollup.TASK_VIEW)).num_rows
-    assert (out["segments"], out["written"], out["rows"]) == (1, 1, good.num_rows + daily + task)
+    calls = pq.read_metadata(rollup.path_for(led, seg, rollup.CALLS_VIEW)).num_rows
+    assert (out["segments"], out["written"], out["rows"]) == (
+        1,
+        1,
+        good.num_rows + daily + task + calls,
+    )
     _assert_equal_totals(led)
     path.unlink()
     assert run(["rollup", "--ledger", str(led.path)]) == 0
@@ -489,7 +602,8 @@ def test_any_schedule_keeps_roll_up_totals_equal_to_the_events(ops: list[Any]) -
                 clock += 10.0 * arg  # 0: sources kept; >= 1: earlier merges past the grace
                 compact(led, small_rows=1000, grace_s=5.0, now=clock)
             elif op == "crash" and (live := led.segment_files()):
-                level = (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW)[arg % 3]
+                levels = (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW, rollup.CALLS_VIEW)
+                level = levels[arg % 4]
                 rollup.path_for(led, live[arg % len(live)], level).unlink(missing_ok=True)
             elif op == "orphan" and (live := led.segment_files()):
                 src_rollup = rollup.path_for(led, live[arg % len(live)])
