@@ -8,7 +8,7 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.kpis.common import NO_POLICY, kpi, metric, ordinal, pct, worst
+from tailguard.analytics.kpis.common import NO_POLICY, kpi, metric, ordinal, worst
 from tailguard.analytics.kpis.tables import EPOCH
 
 if TYPE_CHECKING:
@@ -41,52 +41,72 @@ FROM tot LEFT JOIN hit ON tot.customer_id = hit.customer_id
 """
 
 
-def budget_rows(t: PanelTables) -> list[dict[str, Any]]:
-    """Per budgeted customer: used, actual and projected %, the hit or projected-hit date.
-    Reads the customer × day table and the caps."""
+#: one budgeted customer's figures (``_figures``): customer id, cap, used, actual %, projected
+#: %, projected amount, the hit day, the projected hit day (of the month), the status
+_Fig = tuple[str, Any, Decimal, float, float, Decimal, "dt.date | None", "int | None", str]
+
+
+def _figures(t: PanelTables) -> list[_Fig]:
+    """Per budgeted customer (by id), the figures ``budget_rows`` shows, without the row dict
+    and its message (the KPI shows 20 rows of 44,800 at the bench: ``_row`` makes those)."""
     p, caps = t.period, t.caps
     sql = BUDGET_SQL.format(days=t.require("days"), caps=t.require("caps"))
     got = {cid: (used, hit) for cid, used, hit in t.ctx.execute(sql).fetchall()}
-    out = []
+    elapsed, month_days = p.elapsed_days, p.month_days
+    none = (Decimal(0), None)
+    out: list[_Fig] = []
     for cid, cap in sorted(caps.items()):
-        used, hit_dn = got.get(cid, (Decimal(0), None))
+        used, hit_dn = got.get(cid, none)
         used = Decimal(used or 0)
         hit = EPOCH + dt.timedelta(days=int(hit_dn)) if hit_dn is not None else None
-        pace = used / p.elapsed_days
-        projected = pace * p.month_days
+        pace = used / elapsed
+        projected = pace * month_days
         proj_day = None
         if hit is None and pace > 0:
             k = math.ceil(cap.hard / pace)
-            if k <= p.month_days:
-                proj_day = max(k, p.elapsed_days + 1)
-        actual_pct = pct(used, cap.hard)
-        projected_pct = pct(projected, cap.hard)
-        assert actual_pct is not None and projected_pct is not None
-        if hit is not None:
-            status, msg = "act", f"hit cap on the {ordinal(hit.day)}"
-        elif proj_day is not None:
-            status, msg = "act", f"projected to hit cap on the {ordinal(proj_day)}"
-        elif projected >= cap.soft:
-            status, msg = "watch", f"projected at {projected_pct:.0f}% of cap at month end"
+            if k <= month_days:
+                proj_day = max(k, elapsed + 1)
+        # ``pct``: the hard cap is > 0 (``resolve_caps`` leaves out a tier without one)
+        hard = float(cap.hard)
+        actual_pct = float(used) / hard * 100
+        projected_pct = float(projected) / hard * 100
+        if hit is not None or proj_day is not None:
+            status = "act"
         else:
-            status, msg = "ok", f"projected at {projected_pct:.0f}% of cap at month end"
-        month = p.start.date()
-        out.append(
-            {
-                "customer_id": cid,
-                "tier": cap.tier,
-                "unit": cap.unit,
-                "cap": cap.hard,
-                "used": used,
-                "actual_pct": actual_pct,
-                "projected_pct": projected_pct,
-                "hit_date": hit,
-                "projected_hit_date": month.replace(day=proj_day) if proj_day else None,
-                "message": msg,
-                "status": status,
-            }
-        )
+            status = "watch" if projected >= cap.soft else "ok"
+        out.append((cid, cap, used, actual_pct, projected_pct, projected, hit, proj_day, status))
     return out
+
+
+def _row(f: _Fig, p: Any) -> dict[str, Any]:
+    """One customer's row of ``budget_rows`` from its figures."""
+    cid, cap, used, actual_pct, projected_pct, _, hit, proj_day, status = f
+    if hit is not None:
+        msg = f"hit cap on the {ordinal(hit.day)}"
+    elif proj_day is not None:
+        msg = f"projected to hit cap on the {ordinal(proj_day)}"
+    else:
+        msg = f"projected at {projected_pct:.0f}% of cap at month end"
+    month = p.start.date()
+    return {
+        "customer_id": cid,
+        "tier": cap.tier,
+        "unit": cap.unit,
+        "cap": cap.hard,
+        "used": used,
+        "actual_pct": actual_pct,
+        "projected_pct": projected_pct,
+        "hit_date": hit,
+        "projected_hit_date": month.replace(day=proj_day) if proj_day else None,
+        "message": msg,
+        "status": status,
+    }
+
+
+def budget_rows(t: PanelTables) -> list[dict[str, Any]]:
+    """Per budgeted customer: used, actual and projected %, the hit or projected-hit date.
+    Reads the customer × day table and the caps."""
+    return [_row(f, t.period) for f in _figures(t)]
 
 
 def kpi_tier_budget(t: PanelTables) -> dict[str, Any]:
@@ -108,13 +128,16 @@ def kpi_tier_budget(t: PanelTables) -> dict[str, Any]:
                 )
             ],
         )
-    rows = budget_rows(t)
+    figs = _figures(t)
+    by_tier: dict[str, list[_Fig]] = {}
+    for f in figs:
+        by_tier.setdefault(f[1].tier, []).append(f)
     tiers = []
-    for tier in sorted({r["tier"] for r in rows}):
-        tr = [r for r in rows if r["tier"] == tier]
+    for tier in sorted(by_tier):
+        tr = by_tier[tier]
         soft = min(c.soft_threshold for c in caps.values() if c.tier == tier) * 100
-        med_a = _median([r["actual_pct"] for r in tr])
-        med_p = _median([r["projected_pct"] for r in tr])
+        med_a = _median([f[3] for f in tr])
+        med_p = _median([f[4] for f in tr])
         st = "act" if med_p >= 100 else ("watch" if med_p >= float(soft) else "ok")
         tiers.append(
             {
@@ -123,15 +146,14 @@ def kpi_tier_budget(t: PanelTables) -> dict[str, Any]:
                 "median_actual_pct": med_a,
                 "median_projected_pct": med_p,
                 "soft_threshold_pct": float(soft),
-                "hit": sum(1 for r in tr if r["hit_date"]),
-                "projected_to_hit": sum(1 for r in tr if r["projected_hit_date"]),
+                "hit": sum(1 for f in tr if f[6]),
+                "projected_to_hit": sum(1 for f in tr if f[7]),
                 "status": st,
             }
         )
-    at_risk = sorted(
-        (r for r in rows if r["status"] != "ok"),
-        key=lambda r: (-r["projected_pct"], r["customer_id"]),
-    )
+    risky = [f for f in figs if f[8] != "ok"]
+    risky.sort(key=lambda f: (-f[4], f[0]))
+    at_risk = [_row(f, p) for f in risky[:20]]
     return kpi(
         "tier_budget_utilization",
         "Tier-budget utilization, actual and projected",
@@ -146,8 +168,8 @@ def kpi_tier_budget(t: PanelTables) -> dict[str, Any]:
                 tiers=tiers,
                 days_elapsed=p.elapsed_days,
                 days_in_month=p.month_days,
-                at_risk=at_risk[:20],
-                at_risk_count=len(at_risk),
+                at_risk=at_risk,
+                at_risk_count=len(risky),
             )
         ],
     )
