@@ -60,7 +60,13 @@ from tailguard.gateway.upstream import (
     UpstreamTimeout,
     make_client,
 )
-from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, from_body, openai_tier
+from tailguard.gateway.usage import (
+    SseSplitter,
+    StreamUsage,
+    Usage,
+    from_body,
+    openai_request_tier,
+)
 from tailguard.httpbody import read_body
 from tailguard.vocabulary import WORKLOADS
 
@@ -365,7 +371,7 @@ class Gateway:
         call.task = h(b"x-tailguard-task")
         call.session = h(b"x-tailguard-session")
         if call.wire == "openai":  # reserve at the tier asked for: priority costs more
-            call.service_tier = openai_tier(body)
+            call.service_tier = openai_request_tier(body)
         wl = h(b"x-tailguard-workload")
         call.workload = wl if wl in _WORKLOADS else None
 

@@ -16,8 +16,9 @@ never a made-up number) and the reports count it among the unpriced calls.
 Two pricing inputs ride along (read when the call is priced, not stored by the ledger):
 ``cache_write_1h_tokens`` (Anthropic's ``usage.cache_creation.ephemeral_1h_input_tokens``, among
 the cache writes, 2x the input rate instead of 1.25x) and ``service_tier`` (Anthropic's
-``usage.service_tier``; OpenAI's top-level ``service_tier`` of the response, kept only when it
-is ``flex`` or ``priority``: ``default`` / ``auto`` are the standard tier). Anthropic's
+``usage.service_tier``; OpenAI's top-level ``service_tier`` of the response unless it is
+``default`` / ``auto``, the standard tier: ``flex``, ``priority``, and any other, such as
+``scale``, which pricing leaves unpriced rather than price at the standard rates). Anthropic's
 ``usage.server_tool_use.web_search_requests`` is counted in ``web_searches`` (each one a
 ``tool_call`` event, priced as ``import anthropic-usage`` prices them).
 
@@ -48,7 +49,9 @@ _FIELDS = (
 #: the most web searches one call can credibly report (each becomes a ledger event): Anthropic
 #: caps them per request with the tool's ``max_uses``; above it a count is noise
 MAX_CALL_SEARCHES = 10_000
-#: OpenAI's response ``service_tier`` values that change the price (``default``: standard)
+#: OpenAI's names of the standard tier (``default`` in a response, ``auto`` in a request)
+_OPENAI_STANDARD = frozenset({"default", "auto"})
+#: tiers a request may ask for that have a list price of their own (reserved at it)
 _OPENAI_TIERS = frozenset({"flex", "priority"})
 
 
@@ -133,10 +136,22 @@ def _int(d: Any, *path: str) -> int:
 
 
 def openai_tier(obj: Any) -> str | None:
-    """The ``service_tier`` of an OpenAI response object when it changes the price (``flex``,
-    ``priority``); ``default``, ``auto``, absent: None (standard)."""
+    """The ``service_tier`` an OpenAI response object was served at: None for the standard
+    tier (``default``, ``auto``, absent); any other as given (``flex``, ``priority``; and
+    ``scale``, billed by contract units, or a tier OpenAI adds later: pricing leaves those
+    unpriced, never at the standard rates)."""
     t = obj.get("service_tier") if isinstance(obj, dict) else None
-    return t if isinstance(t, str) and t in _OPENAI_TIERS else None
+    if not isinstance(t, str) or not t or t.lower() in _OPENAI_STANDARD:
+        return None
+    return t[:64]
+
+
+def openai_request_tier(body: Any) -> str | None:
+    """The tier a request asks for when it has a list price of its own (``flex``,
+    ``priority``): the reservation is made at it; any other is reserved at the standard
+    rates (a tier without a price would reserve nothing)."""
+    t = openai_tier(body)
+    return t if t in _OPENAI_TIERS else None
 
 
 def from_openai(u: Any, tier: str | None = None) -> Usage:

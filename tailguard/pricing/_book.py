@@ -337,7 +337,8 @@ class PriceBook:
         if not _known(tier):
             raise ArgumentError(
                 "service_tier",
-                f"{service_tier!r} is not a service tier (known: {', '.join(SERVICE_TIERS)})",
+                f"{service_tier!r} is not a service tier tailguard can price "
+                f"(known: {', '.join(SERVICE_TIERS)})",
             )
         entry = self._override(model, prov, at)
         if entry is not None:

@@ -82,7 +82,7 @@ def test_an_unknown_service_tier_is_a_usage_error(capsys: pytest.CaptureFixture[
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines()[-1] == (
-        "Error: --service-tier: 'bogus' is not a service tier "
+        "Error: --service-tier: 'bogus' is not a service tier tailguard can price "
         "(known: standard, default, auto, batch, flex, priority)"
     )
 

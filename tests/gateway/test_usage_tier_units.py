@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import json
 
-from tailguard.gateway.usage import MAX_CALL_SEARCHES, StreamUsage, Usage, from_body
+from tailguard.gateway.usage import (
+    MAX_CALL_SEARCHES,
+    StreamUsage,
+    Usage,
+    from_body,
+    openai_request_tier,
+)
 
 
 def _sse(obj: object, event: str | None = None) -> bytes:
@@ -42,13 +48,18 @@ def test_anthropic_stream_tier_1h_writes_and_searches() -> None:
 
 
 def test_openai_tier_kept_only_when_it_changes_the_price() -> None:
-    """flex and priority are kept; default and auto (standard) are not."""
+    """flex and priority are kept; default and auto (standard) are not; any other tier the
+    response names (``scale``, OpenAI's Scale Tier, billed by contract units; one added
+    later) is kept as given, so pricing leaves the call unpriced instead of pricing it at the
+    standard rates. A request is reserved at its own tier only for flex and priority."""
     usage = {"prompt_tokens": 5, "completion_tokens": 2}
     tiers = [
         from_body("openai", json.dumps({"usage": usage, "service_tier": s}).encode()).service_tier
-        for s in ("flex", "priority", "default", "auto")
+        for s in ("flex", "priority", "default", "auto", "Default", "scale", "")
     ]
-    assert tiers == ["flex", "priority", None, None]
+    assert tiers == ["flex", "priority", None, None, None, "scale", None]
+    asked = [openai_request_tier({"service_tier": s}) for s in ("priority", "scale", "default")]
+    assert asked == ["priority", None, None]
     t = StreamUsage("openai")
     chunk = {"choices": [], "usage": usage, "service_tier": "flex"}
     t.feed(_sse(chunk))

@@ -67,7 +67,7 @@ def test_an_unknown_tier_has_no_price(book: PriceBook) -> None:
         book.price(**MINI, service_tier="bogus", at=AT)
     assert err.value.argument == "service_tier"
     assert str(err.value) == (
-        "service_tier: 'bogus' is not a service tier "
+        "service_tier: 'bogus' is not a service tier tailguard can price "
         "(known: standard, default, auto, batch, flex, priority)"
     )
     # the known ones still price, in any case
