@@ -333,25 +333,30 @@ def panel_customers(ctx: QueryContext, p: Panel, days: str) -> list[dict[str, An
     values as ``customers.customer_rows`` for those fields (tests/analytics/test_context.py)."""
     from tailguard.analytics.customers import margin_figures
 
-    spend = dict(ctx.fetch(f"SELECT customer_id, sum(spend) FROM {days} GROUP BY 1"))
-    dims = {
-        r[0]: r[1:]
-        for r in ctx.fetch("SELECT customer_id, name, tier, segment, mrr_usd FROM customers")
-    }
     months = p.window.months()
-    rows = []
-    for cid in sorted(set(spend) | set(dims)):
-        name, tier, segment, mrr = dims.get(cid, (None, None, None, None))
-        cost = spend.get(cid) or Decimal(0)
-        rows.append(
-            {
-                "customer_id": cid,
-                "name": name,
-                "tier": tier,
-                "segment": segment,
-                "cost_usd": cost,
-                "mrr_usd": mrr,
-                **margin_figures(cost, mrr, months),
-            }
-        )
-    return rows
+    zero = Decimal(0)
+    return [
+        {
+            "customer_id": cid,
+            "name": name,
+            "tier": tier,
+            "segment": segment,
+            "cost_usd": (cost := spend or zero),
+            "mrr_usd": mrr,
+            **margin_figures(cost, mrr, months),
+        }
+        for cid, name, tier, segment, mrr, spend in ctx.fetch(PANEL_CUSTOMERS_SQL.format(days=days))
+    ]
+
+
+#: every customer of the customers table or with spend in the panel's days, by id: its
+#: dimensions and its spend summed from the customer × day table (NULL: none). The customers
+#: table holds one row per id (``customers.upsert``)
+PANEL_CUSTOMERS_SQL = """
+SELECT coalesce(c.customer_id, s.customer_id) AS customer_id, c.name, c.tier, c.segment,
+  c.mrr_usd, s.spend
+FROM customers c
+FULL OUTER JOIN (SELECT customer_id, sum(spend) AS spend FROM {days} GROUP BY 1) s
+  ON c.customer_id = s.customer_id
+ORDER BY 1
+"""
