@@ -213,52 +213,32 @@ FROM m LEFT JOIN t ON m.customer_id = t.customer_id
 """
 
 
-#: the same columns from the ledger-wide month level (``tailguard.ledger.merged``: one row per
-#: customer x UTC month, merged across segments), read when it is fresh and the window is open
-#: (``{tasks}``: each task counted in the month of its first outcome, so a plain sum is the
-#: distinct count) or one whole UTC month (the month's own distinct tasks): no per-task grouping
+#: the same columns from the ledger-wide month level (``tailguard.ledger.merged``, merged across
+#: segments), read when it is fresh: one row per customer already (``rollup_customer``, the
+#: whole ledger, for an open window; ``rollup_month`` of one UTC month for that month), so a
+#: plain scan, no GROUP BY and no per-task grouping (its tasks are the distinct ones)
 MONTH_AGGREGATE_SQL = """
 SELECT
-  customer_id,
-  sum(cost_usd) AS cost_usd,
-  sum(llm_cost_usd) AS llm_cost_usd,
-  sum(tool_cost_usd) AS tool_cost_usd,
-  sum(retrieval_cost_usd) AS retrieval_cost_usd,
-  sum(escalation_cost_usd) AS escalation_cost_usd,
-  sum(requests) AS llm_calls,
-  sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens,
-  sum(cache_read_tokens) AS cache_read_tokens,
-  sum(cache_write_tokens) AS cache_write_tokens,
-  sum(reasoning_tokens) AS reasoning_tokens,
-  sum(read_tool_calls) AS read_tool_calls,
-  sum(write_tool_calls) AS write_tool_calls,
-  sum(queries) AS retrieval_queries,
-  sum(reranks) AS reranks,
-  sum(retries) AS retries,
-  sum(escalations) AS escalations,
-  sum(unpriced) AS unpriced_calls,
-  min(first_day) AS first_day,
-  max(last_day) AS last_day,
-  CAST(sum({tasks}) AS BIGINT) AS tasks,
-  sum({wins}) AS successful_tasks
-FROM rollup_month
+  customer_id, cost_usd, llm_cost_usd, tool_cost_usd, retrieval_cost_usd, escalation_cost_usd,
+  requests AS llm_calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+  reasoning_tokens, read_tool_calls, write_tool_calls, queries AS retrieval_queries, reranks,
+  retries, escalations, unpriced AS unpriced_calls, first_day, last_day, tasks, successful_tasks
+FROM {src}
 WHERE {where}
-GROUP BY customer_id
 """
 
 
-def month_where(ctx: Any, win: Window) -> tuple[str, list[Any], str, str] | None:
-    """(WHERE, parameters, tasks column, successful tasks column) of the month level
-    (``rollup_month``) for ``win``, or None when it cannot answer: no fresh month level on the
-    connection (``Ledger.connect`` makes the view only when it is of exactly the listed
-    segments), or a window other than open or one whole UTC month."""
-    from tailguard.ledger.merged import VIEW
+def month_where(ctx: Any, win: Window) -> tuple[str, str, list[Any]] | None:
+    """(relation, WHERE, parameters) of the month level for ``win``, or None when it cannot
+    answer: no fresh month level on the connection (``Ledger.connect`` makes its views only
+    when it is of exactly the listed segments), or a window other than open (the customers'
+    whole-ledger rows, ``rollup_customer``) or one whole UTC month (``rollup_month``)."""
+    from tailguard.ledger.merged import TOTAL_VIEW, VIEW
 
-    if not ctx.has_rollup(VIEW):
+    if not (ctx.has_rollup(VIEW) and ctx.has_rollup(TOTAL_VIEW)):
         return None
     if win.start is None and win.end is None:
-        return "TRUE", [], "first_tasks", "first_successful_tasks"
+        return TOTAL_VIEW, "TRUE", []
     if win.start is None or win.end is None:
         return None
     start, end = win.start.astimezone(dt.UTC), win.end.astimezone(dt.UTC)
@@ -266,7 +246,7 @@ def month_where(ctx: Any, win: Window) -> tuple[str, list[Any], str, str] | None
         return None
     if end.date() != add_months(start.date(), 1):
         return None
-    return "month = ?", [start.date()], "tasks", "successful_tasks"
+    return VIEW, "month = ?", [start.date()]
 
 
 #: the aggregate's integer sums: the engine sums BIGINT into a 128-bit integer (DuckDB's HUGEINT),
@@ -318,9 +298,8 @@ def aggregate_query(ctx: Any, win: Window) -> tuple[str, list[Any]]:
 
     on_month = month_where(ctx, win)
     if on_month is not None:
-        mwhere, mparams, tasks_col, wins_col = on_month
-        sql = MONTH_AGGREGATE_SQL.format(where=mwhere, tasks=tasks_col, wins=wins_col)
-        return _narrow(sql), list(mparams)
+        src, mwhere, mparams = on_month
+        return MONTH_AGGREGATE_SQL.format(src=src, where=mwhere), list(mparams)
     where, params = win.sql()
     on_task = ctx.rollup_where(win, TASK)
     if on_task is not None:  # the same window on the task roll-up's days
@@ -398,14 +377,10 @@ def costs(con: Any, win: Window) -> list[tuple[Any, ...]]:
 
     ctx = as_context(con)
     on_month = month_where(ctx, win)
-    if on_month is not None:
-        sql = COSTS_SQL.format(
-            src="rollup_month",
-            where=on_month[0],
-            first_day="min(first_day)",
-            last_day="max(last_day)",
-        )
-        return ctx.execute(sql, on_month[1]).rows
+    if on_month is not None:  # one row per customer already
+        src, mwhere, mparams = on_month
+        sql = f"SELECT customer_id, cost_usd, first_day, last_day FROM {src} WHERE {mwhere}"
+        return ctx.execute(sql, mparams).rows
     daily = ctx.rollup_where(win, DAILY)
     if daily is not None:
         sql = COSTS_SQL.format(src=DAILY, where=daily[0], first_day="min(day)", last_day="max(day)")

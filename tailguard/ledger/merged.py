@@ -7,7 +7,8 @@ tasks. A coarser level *per segment* would not shrink that on a gateway ledger, 
 are cut by time (every segment holds a slice of every active customer). This level is merged
 over the whole ledger instead::
 
-    rollups/month/<digest>.parquet     one row per customer x UTC month (MONTH_SCHEMA)
+    rollups/month/<digest>.parquet     one row per customer x UTC month (MONTH_SCHEMA), and
+                                       one per customer for the whole ledger (month NULL)
 
 Measures: every ``rollup_daily`` measure summed over the month (``DAILY_MERGE``: exact DECIMAL
 money, integer counts; ``first_ts``/``last_ts`` min/max), ``first_day``/``last_day`` (the
@@ -19,6 +20,12 @@ month's first and last UTC day with events), and four task counts from ``rollup_
   first outcome, as won when any of its outcomes over the whole covered ledger was accepted.
   Summed over every month they are the open window's distinct tasks (a task whose outcomes
   span two months is one task), so the open window needs no per-task grouping at read time.
+
+Each customer also has a whole-ledger row (``month`` NULL: the month rows summed, its tasks
+the first-outcome counts summed), so the two windows the level answers, the open one and one
+whole month, are each one row per customer: a read is a scan, no GROUP BY. ``Ledger.connect``
+shows them as two views, ``rollup_month`` (the month rows) and ``rollup_customer`` (the
+whole-ledger rows, without ``month``).
 
 Freshness without bookkeeping: the file's name is a digest of the exact list of live segment
 names it was computed from (and of ``VERSION``, the level's definition). A reader
@@ -56,10 +63,13 @@ from tailguard.ledger.segments import SegmentDir, fsync_dir
 
 #: the view ``Ledger.connect`` creates when the month level is fresh
 VIEW = "rollup_month"
+#: ... and the whole-ledger row of each customer (the same file, ``month`` NULL): the same
+#: columns but ``month``, with ``tasks`` / ``successful_tasks`` the distinct tasks over the ledger
+TOTAL_VIEW = "rollup_customer"
 #: directory under ``rollups/``
 MONTH_DIR = "month"
 #: the level's definition: part of the digest, so a change of definition makes old files stale
-VERSION = "1"
+VERSION = "2"
 #: seconds a superseded month file is kept for readers that listed the segments before it
 GRACE_S = 3600.0
 
@@ -89,8 +99,10 @@ def _measure(col: str, typ: pa.DataType) -> str:
 
 def month_sql(daily: str, task: str) -> str:
     """The month level from the daily rows in relation ``daily`` and the task rows in ``task``
-    (per-segment rows: any number per key)."""
+    (per-segment rows: any number per key), with each customer's whole-ledger row (``month``
+    NULL), totals first so that either half is whole row groups of the file."""
     measures = ", ".join(_measure(c, t) for c, t in _DAILY)
+    totals = measures  # the same sums, min and max over the month rows: the whole ledger
     month = "CAST(date_trunc('month', day) AS DATE)"
     return f"""
 WITH d AS (
@@ -113,7 +125,7 @@ WITH d AS (
 ), fm AS (
   SELECT customer_id, month, count(*) AS first_tasks, sum(won) AS first_successful_tasks
   FROM f GROUP BY 1, 2
-)
+), m AS (
 SELECT d.*,
   CAST(coalesce(km.tasks, 0) AS BIGINT) AS tasks,
   CAST(coalesce(km.successful_tasks, 0) AS BIGINT) AS successful_tasks,
@@ -122,7 +134,18 @@ SELECT d.*,
 FROM d
 LEFT JOIN km ON km.customer_id = d.customer_id AND km.month = d.month
 LEFT JOIN fm ON fm.customer_id = d.customer_id AND fm.month = d.month
-ORDER BY d.customer_id, d.month
+)
+SELECT * FROM m
+UNION ALL
+SELECT customer_id, CAST(NULL AS DATE) AS month, {totals},
+  min(first_day) AS first_day, max(last_day) AS last_day,
+  CAST(sum(first_tasks) AS BIGINT) AS tasks,
+  CAST(sum(first_successful_tasks) AS BIGINT) AS successful_tasks,
+  CAST(sum(first_tasks) AS BIGINT) AS first_tasks,
+  CAST(sum(first_successful_tasks) AS BIGINT) AS first_successful_tasks
+FROM m
+GROUP BY customer_id
+ORDER BY month NULLS FIRST, customer_id
 """
 
 
@@ -238,30 +261,43 @@ def _remove_superseded(ledger: SegmentDir, current: Path, grace_s: float, now: f
 
 def refresh_quietly(ledger: Any) -> RefreshResult | None:
     """``refresh`` for the write paths' hooks (ingest, compact): a ledger that is not a segment
-    directory (ClickHouse) has no month level, and a failure leaves the level stale (the
-    reports read the per-segment levels), never fails the write that already succeeded."""
+    directory (ClickHouse) has no month level, a live segment lacking its per-segment
+    roll-ups defers the refresh (no inline aggregation of events at write time), and a failure
+    leaves the level stale (the reports read the per-segment levels), never fails the write
+    that already succeeded."""
     if not isinstance(ledger, SegmentDir):
         return None
     try:
+        # a hook never aggregates events: a segment without its roll-ups (a crash, an older
+        # ledger) waits for the repair of the next ``connect`` and the next refresh
+        if rollup.missing(ledger, ledger.segment_files()):
+            return None
         return refresh(ledger)
     except Exception:  # the write succeeded; the level stays stale (slower reads, never wrong)
         return None
 
 
 def create_view(con: Any, ledger: SegmentDir, segments: Sequence[Path]) -> bool:
-    """Create the view ``rollup_month`` over the month level of exactly ``segments`` (the
-    listing the ``events`` view was made from) when it exists; True when it did."""
+    """Create the views ``rollup_month`` and ``rollup_customer`` over the month level of
+    exactly ``segments`` (the listing the ``events`` view was made from) when it exists; True
+    when it did."""
     if not segments:
         return False
     p = path_for(ledger, segments)
     if not p.exists():
         return False
-    con.execute(f"CREATE VIEW {VIEW} AS SELECT * FROM read_parquet({sql_literal(str(p))})")
+    src = f"read_parquet({sql_literal(str(p))})"
+    con.execute(f"CREATE VIEW {VIEW} AS SELECT * FROM {src} WHERE month IS NOT NULL")
+    con.execute(
+        f"CREATE VIEW {TOTAL_VIEW} AS SELECT * EXCLUDE (month, first_tasks, "
+        f"first_successful_tasks) FROM {src} WHERE month IS NULL"
+    )
     return True
 
 
 __all__ = [
     "MONTH_SCHEMA",
+    "TOTAL_VIEW",
     "VIEW",
     "RefreshResult",
     "compute",

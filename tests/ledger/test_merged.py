@@ -112,6 +112,19 @@ def test_the_month_level_worked_out_by_hand(tmp_path: Path) -> None:
         (2, 2, 1, 1),
         (1, 0, 1, 0),
     ]
+    con = led.connect()
+    try:
+        total = con.execute(
+            "SELECT customer_id, cost_usd, first_day, last_day, tasks, successful_tasks "
+            f"FROM {merged.TOTAL_VIEW} ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    # the whole ledger: A's tasks {t1, t2} both won (t1 counted once: its first month), B's t3
+    assert total == [
+        ("A", Decimal("1.002000001"), dt.date(2026, 1, 31), dt.date(2026, 2, 11), 2, 2),
+        ("B", Decimal("2.5"), dt.date(2026, 1, 15), dt.date(2026, 1, 15), 1, 0),
+    ]
     assert_month_level(led, fresh=True)
 
 
@@ -203,7 +216,26 @@ def assert_month_level(led: Ledger, *, fresh: bool = False, repair: bool = True)
             "amount_usd, first_day, last_day, tasks, successful_tasks, first_tasks, "
             f"first_successful_tasks FROM {merged.VIEW} ORDER BY 1, 2"
         ).fetchall()
+        # the whole-ledger rows: the same over every event, tasks distinct over the ledger
+        ev_total = con.execute(
+            "SELECT customer_id, count(*), sum(cost_usd), sum(input_tokens), "
+            "min(CAST(ts AS DATE)), max(CAST(ts AS DATE)), "
+            "count(DISTINCT CASE WHEN kind = 'task_outcome' THEN task_id END) FROM events "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        won = dict(
+            con.execute(
+                "SELECT customer_id, count(*) FROM (SELECT customer_id, task_id FROM events "
+                "WHERE kind = 'task_outcome' AND task_id IS NOT NULL GROUP BY 1, 2 "
+                "HAVING bool_or(outcome = 'accepted')) GROUP BY 1"
+            ).fetchall()
+        )
+        got_total = con.execute(
+            "SELECT customer_id, events, cost_usd, input_tokens, first_day, last_day, tasks, "
+            f"successful_tasks FROM {merged.TOTAL_VIEW} ORDER BY 1"
+        ).fetchall()
     finally:
         con.close()
     want = [(*r, *firsts.get((r[0], r[1]), (0, 0))) for r in ev]
     assert got == want
+    assert got_total == [(*r, won.get(r[0], 0)) for r in ev_total]
