@@ -520,7 +520,8 @@ def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict
     """The first ``limit`` rows of ``sort_rows(customer_rows(con, win), sort)``, in that order,
     with ``sort`` one of ``ENGINE_SORT``: the engine sorts the aggregate (kept in a temp table)
     with the customers that have no events, and only ``limit`` rows are built in Python: the
-    same rows, field for field (tests/analytics/test_month_reads.py)."""
+    same rows, field for field (tests/analytics/test_month_reads.py). ``NoDataError`` when
+    the window holds no events (``period.require_events``), as ``customer_report``."""
     from tailguard.analytics.context import as_context
 
     if sort not in ENGINE_SORT:
@@ -532,6 +533,10 @@ def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict
     ctx.temp_table(_AGG, sql, params)
     try:
         lo, hi = ctx.fetch(f"SELECT min(first_day), max(last_day) FROM {_AGG}")[0]
+        if lo is None:  # no aggregate row: the window holds no event
+            from tailguard.analytics.period import require_events
+
+            require_events(ctx, win)  # NoDataError, naming the last event there is
         mrr = sort == "mrr_usd"
         key = "c.mrr_usd" if mrr else f"coalesce(a.{sort}, 0)"
         join = "LEFT JOIN customers c ON c.customer_id = i.customer_id" if mrr else ""

@@ -27,8 +27,8 @@ def customer_report(
     ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
     with using(ledger) as ctx:
         win = window or Window()
-        require_events(ctx, win)
         if limit and sort in ENGINE_SORT:  # sorted and cut in the engine: `limit` rows built
-            return top_customer_rows(ctx, win, sort, limit)
+            return top_customer_rows(ctx, win, sort, limit)  # (it checks for events itself)
+        require_events(ctx, win)
         rows = sort_rows(customer_rows(ctx, win), sort)
     return rows[:limit] if limit else rows

@@ -148,3 +148,13 @@ def test_limit_in_the_engine_is_the_full_table_cut(led: Ledger, name: str) -> No
     assert top == ["E", "B", "A", "D", "C"]
     mrr = [r["customer_id"] for r in _rows(led, Window(), sort="mrr_usd", limit=5)]
     assert mrr == ["D", "C", "A", "B", "E"]  # E has no MRR: last
+
+
+def test_an_empty_window_is_no_data_with_or_without_limit(led: Ledger) -> None:
+    """March holds no event: the engine path says so as the full one does, never a table of
+    zeros (the customers without events would fill one)."""
+    from tailguard.errors import NoDataError
+
+    for kw in ({}, {"limit": 5}, {"limit": 5, "sort": "mrr_usd"}):
+        with pytest.raises(NoDataError, match="last event is 2026-02-11"):
+            _rows(led, window("2026-03"), **kw)
