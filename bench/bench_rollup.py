@@ -4,6 +4,7 @@
     python bench/bench_rollup.py ratio --ledger /tmp/l14m5/ledger
     python bench/bench_rollup.py make --base /tmp/l14m5/ledger --out /tmp/l100m --copies 7
     python bench/bench_rollup.py reports --ledger /tmp/l100m --repeat 3
+    python bench/bench_rollup.py refresh --ledger /tmp/l100m
 
 ``ingest``: bench_ledger's synthetic events (the 581k events/s figure's generator, written with
 pyarrow's default layout) ingested into a new ledger with roll-ups, and with the roll-up writes
@@ -22,7 +23,13 @@ the command checks at the end that every roll-up level holds exactly the events'
 
 ``reports``: ``report customers`` (the library call the command makes) on a fresh connection,
 against two floors over the same ledger: the raw ``GROUP BY customer_id`` over the events, and
-the same over ``rollup_daily``.
+the same over ``rollup_daily``. Each of: every row (``customer_rows``, open window), the top 20
+by cost (``customer_report(limit=20)``: sorted and cut in the engine), and with ``--period``
+the same for one month; on the month level when it is fresh (``tailguard.ledger.merged``) and
+again on the per-segment levels only (the month level switched off), for comparison.
+
+``refresh``: the month level recomputed and written (``merged.refresh(force=True)``, what
+``tailguard rollup --rebuild`` adds): its cost at the end of an ingest or a compaction.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         else:
             path = work / "events.parquet"
             pq.write_table(make_events(args.events, args.customers), path)
-        real = (rollup.of_files, rollup.write)
+        real = (rollup.of_files, rollup.of_table, rollup.write)
         runs: dict[str, list[float]] = {"without roll-ups": [], "with roll-ups": []}
         cpu: dict[str, list[float]] = {k: [] for k in runs}
         rows = 0
@@ -73,13 +80,14 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             for name in runs:
                 if name == "without roll-ups":
                     rollup.of_files = lambda files, con=None: None  # type: ignore[assignment,misc]
+                    rollup.of_table = lambda table, con=None: None  # type: ignore[assignment,misc]
                     rollup.write = lambda *a, **kw: None  # type: ignore[assignment]
                 led = Ledger(work / f"L{k}-{name[:4]}")
                 t, c = time.perf_counter(), _cpu()
                 res = ingest([path], led)
                 runs[name].append(time.perf_counter() - t)
                 cpu[name].append(_cpu() - c)
-                rollup.of_files, rollup.write = real
+                rollup.of_files, rollup.of_table, rollup.write = real
                 assert res.accepted + res.duplicates == args.events
                 if name == "with roll-ups":
                     con = led.connect(repair=False)
@@ -199,11 +207,23 @@ def cmd_make(args: argparse.Namespace) -> None:
 
 
 def cmd_reports(args: argparse.Namespace) -> None:
+    from tailguard.analytics.context import DAILY, ROLLUP, TASK, QueryContext
     from tailguard.analytics.customers import customer_rows
-    from tailguard.analytics.period import Window
+    from tailguard.analytics.period import Window, window
+    from tailguard.analytics.report import customer_report
+    from tailguard.ledger import merged
 
     led = Ledger(args.ledger)
     files = ", ".join(f"'{p}'" for p in led.segment_files())
+    per_segment = (ROLLUP, DAILY, TASK)  # every level but the month one
+
+    def on(use: Any, fn: Any) -> Any:
+        def run() -> Any:
+            with QueryContext.open(led) as ctx:
+                ctx.use_rollup = use
+                return len(fn(ctx))
+
+        return run
 
     def report() -> int:
         con = led.connect()
@@ -231,8 +251,21 @@ def cmd_reports(args: argparse.Namespace) -> None:
         finally:
             con.close()
 
+    fresh = merged.is_fresh(led)
+    month = "" if fresh else " (month level stale)"
     cases = {
-        "report customers (open window)": report,
+        f"report customers (open window, all rows){month}": report,
+        f"report customers --limit 20{month}": on(True, lambda c: customer_report(c, limit=20)),
+        "report customers --limit 20, per-segment levels": on(
+            per_segment, lambda c: customer_report(c, limit=20)
+        ),
+    }
+    if args.period:
+        win = window(args.period)
+        cases[f"report customers --period {args.period} --limit 20{month}"] = on(
+            True, lambda c: customer_report(c, window=win, limit=20)
+        )
+    cases |= {
         "floor: GROUP BY customer over the events": floor_events,
         "floor: GROUP BY customer over rollup_daily": floor_daily,
     }
@@ -250,6 +283,22 @@ def cmd_reports(args: argparse.Namespace) -> None:
     for name, ts in times.items():
         table.add_row(
             name, f"{min(ts):.3f}", f"{statistics.median(ts):.3f}", f"{min(cpu[name]):.2f}"
+        )
+    Console().print(table)
+
+
+def cmd_refresh(args: argparse.Namespace) -> None:
+    from tailguard.ledger import merged
+
+    led = Ledger(args.ledger)
+    table = Table(title=f"{args.ledger}: month level refresh ({len(led.segment_files())} segments)")
+    for c in ("run", "s", "CPU s", "rows"):
+        table.add_column(c, justify="right")
+    for k in range(args.repeat):
+        t, c = time.perf_counter(), _cpu()
+        res = merged.refresh(led, force=True)
+        table.add_row(
+            str(k + 1), f"{time.perf_counter() - t:.3f}", f"{_cpu() - c:.2f}", f"{res.rows:,}"
         )
     Console().print(table)
 
@@ -273,10 +322,19 @@ def main() -> None:
     p = sub.add_parser("reports")
     p.add_argument("--ledger", required=True)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--period", help="also the top 20 of this month (YYYY-MM)")
+    p = sub.add_parser("refresh")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
-    {"ingest": cmd_ingest, "ratio": cmd_ratio, "make": cmd_make, "reports": cmd_reports}[args.cmd](
-        args
-    )
+    cmds = {
+        "ingest": cmd_ingest,
+        "ratio": cmd_ratio,
+        "make": cmd_make,
+        "reports": cmd_reports,
+        "refresh": cmd_refresh,
+    }
+    cmds[args.cmd](args)
 
 
 if __name__ == "__main__":

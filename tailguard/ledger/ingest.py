@@ -107,7 +107,10 @@ def ingest(
     result = IngestResult()
     staging_ok = True
     read_before = 0
-    stager = _Stager(led.tmp_dir, batch_rows)
+    from tailguard.ledger.clickhouse import ClickHouseLedger
+
+    # a directory ledger's roll-ups are computed by the stager as each segment closes
+    stager = _Stager(led.tmp_dir, batch_rows, rollups=not isinstance(led, ClickHouseLedger))
     try:
         for path in paths:
             rows_in_file = 0
@@ -163,13 +166,25 @@ class _Stager:
     deduping the next batches. Each of the ``threads`` writers fills its own segment and takes
     the next batch when it is free, so both cores stay busy to the end. The queue is bounded:
     memory stays flat.
+
+    With ``rollups``, a writer also computes its segment's roll-ups when it closes it, from the
+    batches it still holds (``tailguard.ledger.rollup.of_table`` on one DuckDB thread of its
+    own), and writes them, synced, under ``tmp/`` (``rollup.stage``): the same rows in the
+    same order as the staged file, so the same sums as reading the file back, without decoding
+    it again, overlapped with the staging of the next segments instead of run after the last
+    one; the commit only renames them into place. It holds at most one segment's batches
+    (less ``event_id``, which no roll-up reads) per writer.
     """
 
-    def __init__(self, tmp_dir: Path, segment_rows: int, threads: int = 2) -> None:
+    def __init__(
+        self, tmp_dir: Path, segment_rows: int, threads: int = 2, *, rollups: bool = False
+    ) -> None:
         self._tmp_dir = tmp_dir
         self._segment_rows = segment_rows
+        self._rollups = rollups
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(_IN_FLIGHT)
-        self._staged: list[list[Any]] = []  # [path, rows], appended under the lock
+        # [path, rows, staged roll-up files or None], appended under the lock
+        self._staged: list[list[Any]] = []
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self.rows = 0  # rows handed over so far (for progress)
@@ -189,21 +204,42 @@ class _Stager:
     def _run(self) -> None:
         writer: pq.ParquetWriter | None = None
         entry: list[Any] = []
+        parts: list[pa.Table] = []  # the open segment's batches (for its roll-ups)
+        con: Any = None
+
+        def close() -> None:
+            nonlocal writer, con
+            assert writer is not None
+            writer.close()
+            writer = None
+            if self._rollups:
+                if con is None:
+                    con = engine()
+                    con.execute("SET threads = 1")  # the other cores are staging
+                rows = pa.concat_tables(parts)
+                parts.clear()
+                computed = rollup.of_table(rows, con)
+                if computed is not None:  # (a benchmark switches the roll-ups off)
+                    entry[2] = rollup.stage(computed, self._tmp_dir)
+
         try:
             while (table := self._queue.get()) is not None:
                 if self._error is not None:
                     continue  # another writer failed: drain until the end marker
                 if writer is None:
                     path = self._tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.staged.parquet"
-                    entry = [path, 0]
+                    entry = [path, 0, None]
                     with self._lock:
                         self._staged.append(entry)
                     writer = open_segment_writer(path)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                if self._rollups:
+                    parts.append(table.drop_columns(["event_id"]))
                 entry[1] += table.num_rows
                 if entry[1] >= self._segment_rows:
-                    writer.close()
-                    writer = None
+                    close()
+            if writer is not None and self._error is None:
+                close()
         except BaseException as exc:
             self._error = exc
             while self._queue.get() is not None:  # unblock the producer
@@ -211,6 +247,8 @@ class _Stager:
         finally:
             if writer is not None:
                 writer.close()
+            if con is not None:
+                con.close()
 
     def _stop(self) -> None:
         for _ in self._threads:
@@ -218,23 +256,29 @@ class _Stager:
         for t in self._threads:
             t.join()
 
-    def finish(self) -> list[tuple[Path, int]]:
-        """Wait for every write; the staged files and their row counts."""
+    def finish(self) -> list[tuple[Path, int, list[tuple[str, Path]] | None]]:
+        """Wait for every write; the staged files, their row counts and their staged roll-up
+        files (``rollup.stage``; None without ``rollups``)."""
         self._stop()
         if self._error is not None:
             raise self._error
-        return [(p, n) for p, n in self._staged]
+        return [(p, n, r) for p, n, r in self._staged]
 
     def discard(self) -> None:
         """Remove whatever was staged and not committed (a no-op after a commit)."""
         if any(t.is_alive() for t in self._threads):
             self._stop()
-        for tmp, _ in self._staged:
+        for tmp, _, rollups in self._staged:
             tmp.unlink(missing_ok=True)
+            if rollups:
+                rollup.discard(rollups)
 
 
 def _commit_staged(
-    led: Ledger, staged: list[tuple[Path, int]], snapshot: set[str], result: IngestResult
+    led: Ledger,
+    staged: list[tuple[Path, int, list[tuple[str, Path]] | None]],
+    snapshot: set[str],
+    result: IngestResult,
 ) -> None:
     if not staged:
         return
@@ -242,23 +286,18 @@ def _commit_staged(
 
     if isinstance(led, ClickHouseLedger):  # the staged batches go to ClickHouse, not segments/
         with led.lock():
-            res = led.commit_files([p for p, _ in staged])
+            res = led.commit_files([p for p, _, _ in staged])
         result.accepted += res.accepted
         result.duplicates += res.duplicates
         return
-    # the roll-ups of the staged files, computed before the lock (the engine reads them in
-    # parallel); a file that loses rows to a late duplicate gets its roll-up recomputed below
-    con = engine()
-    try:
-        rollups = [rollup.of_files([tmp], con) for tmp, _ in staged]
-    finally:
-        con.close()
+    # the roll-ups of the staged files were computed and written under tmp/ by the stager; a
+    # file that loses rows to a late duplicate gets its roll-up recomputed below
     with led.lock():
         others = [p for p in led.segment_files() if p.name not in snapshot]
         late_ids: set[str] = set()
         for p in others:  # committed by another writer while we were staging
             late_ids.update(pq.read_table(p, columns=["event_id"]).column("event_id").to_pylist())
-        for i, (tmp, n) in enumerate(staged):
+        for i, (tmp, n, rollups) in enumerate(staged):
             fsync_file(tmp)
             name = f"{os.path.basename(tmp).split('.')[0]}-{i:05d}.parquet"
             dest = led.segments_dir / name
@@ -270,12 +309,17 @@ def _commit_staged(
                 table = table.filter(keep)
                 result.duplicates += n - table.num_rows
                 n = table.num_rows
+                if rollups:
+                    rollup.discard(rollups)
                 if n == 0:
                     continue
                 rollup.write_for(led, name, table)  # before the segment: see rollup.py
                 atomic_write_parquet(table, dest, led.tmp_dir)
             else:
-                rollup.write(rollups[i], led, name)
+                if rollups is None:  # not computed by the stager
+                    rollup.write(rollup.of_files([tmp]), led, name)
+                else:
+                    rollup.install(rollups, led, name)  # before the segment: see rollup.py
                 os.replace(tmp, dest)
             result.accepted += n
             result.segments.append(dest)

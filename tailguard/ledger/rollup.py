@@ -529,28 +529,74 @@ def path_for(ledger: SegmentDir, segment: Path | str, level: str = VIEW) -> Path
     return ledger.path / ROLLUPS / f"{stem}{_SUFFIX[level]}"
 
 
-def _write_file(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
+def _parquet_options(table: pa.Table) -> dict[str, Any]:
+    """How a roll-up file is written: zstd, with dictionaries and statistics on the keys (the
+    string and date columns, which repeat and which readers filter on) and the first/last
+    timestamps; none on the measures, which rarely repeat and are never pruned on (a roll-up
+    file is one row group). Trying a dictionary and keeping min/max on every measure cost
+    about half of the write's CPU, for a larger file (BENCHMARKS.md, roll-ups)."""
+    keys = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_date(f.type)]
+    stats = keys + [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    return {"compression": "zstd", "use_dictionary": keys, "write_statistics": stats}
+
+
+def _stage_file(table: pa.Table, tmp_dir: Path) -> Path:
+    """``table`` written and synced under ``tmp_dir``, invisible to readers (a writer that
+    dies leaves it to ``SegmentDir.clean_orphans``: the name starts with its pid)."""
     tmp = tmp_dir / f"{os.getpid()}-{os.urandom(8).hex()}.rollup.tmp"
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **_parquet_options(table))
         fsync_file(tmp)
-        os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def _write_file(table: pa.Table, dest: Path, tmp_dir: Path) -> None:
+    os.replace(_stage_file(table, tmp_dir), dest)
+
+
+def stage(rollups: Rollups, tmp_dir: Path) -> list[tuple[str, Path]]:
+    """Write every level of a segment's roll-up to synced files under ``tmp_dir`` (a ledger's
+    ``tmp/``), before the segment's name is known: (level, file) in the order ``install``
+    renames them, the full level last (``missing`` checks every level)."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for level, table in (
+            (DAILY_VIEW, rollups.daily),
+            (TASK_VIEW, rollups.task),
+            (CALLS_VIEW, rollups.calls),
+            (VIEW, rollups.full),
+        ):
+            staged.append((level, _stage_file(table, tmp_dir)))
+    except BaseException:
+        discard(staged)
+        raise
+    return staged
+
+
+def install(staged: Sequence[tuple[str, Path]], ledger: SegmentDir, segment_name: str) -> None:
+    """Rename the files ``stage`` wrote into place as the roll-ups of ``segment_name``, then
+    sync the directory: call before the segment itself is renamed in (under the commit lock)."""
+    d = ledger.path / ROLLUPS
+    d.mkdir(parents=True, exist_ok=True)
+    for level, tmp in staged:
+        os.replace(tmp, path_for(ledger, segment_name, level))
+    fsync_dir(d)
+
+
+def discard(staged: Sequence[tuple[str, Path]]) -> None:
+    """Remove staged roll-up files that were not installed."""
+    for _, tmp in staged:
+        tmp.unlink(missing_ok=True)
 
 
 def write(rollups: Rollups, ledger: SegmentDir, segment_name: str) -> None:
-    """Write the four levels of a segment's roll-up, each whole or not at all (tmp, fsync,
+    """Write every level of a segment's roll-up, each whole or not at all (tmp, fsync,
     rename, then the directory synced). The full level last: ``missing`` checks all four."""
-    d = ledger.path / ROLLUPS
-    d.mkdir(parents=True, exist_ok=True)
-    ledger.tmp_dir.mkdir(parents=True, exist_ok=True)
-    _write_file(rollups.daily, path_for(ledger, segment_name, DAILY_VIEW), ledger.tmp_dir)
-    _write_file(rollups.task, path_for(ledger, segment_name, TASK_VIEW), ledger.tmp_dir)
-    _write_file(rollups.calls, path_for(ledger, segment_name, CALLS_VIEW), ledger.tmp_dir)
-    _write_file(rollups.full, path_for(ledger, segment_name, VIEW), ledger.tmp_dir)
-    fsync_dir(d)
+    install(stage(rollups, ledger.tmp_dir), ledger, segment_name)
 
 
 def write_for(ledger: SegmentDir, segment_name: str, rows: pa.Table) -> None:
@@ -742,6 +788,8 @@ __all__ = [
     "calls_sql",
     "create_view",
     "daily_sql",
+    "discard",
+    "install",
     "merge_sql",
     "of_files",
     "of_table",
@@ -751,5 +799,6 @@ __all__ = [
     "remove_orphans",
     "repair",
     "size_edge",
+    "stage",
     "task_sql",
 ]
