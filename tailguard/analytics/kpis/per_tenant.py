@@ -41,9 +41,11 @@ def kpi_per_tenant(t: PanelTables) -> dict[str, Any]:
     """Top-20 share, pool utilization, top-user concentration, cost to ARR (package doc)."""
     con, p, caps = t.ctx, t.period, t.caps
     rows: list[dict[str, Any]] = t.require("customers")
-    spending = sorted(
-        (r for r in rows if r["cost_usd"] > 0), key=lambda r: (-r["cost_usd"], r["customer_id"])
-    )
+    # every list below is made in the rows' order (by customer id), so a stable sort on the
+    # figure alone, descending, orders ties by id: the order of (-figure, id), without a key
+    # tuple and a negated Decimal per row
+    spending = [r for r in rows if r["cost_usd"] > 0]
+    spending.sort(key=lambda r: r["cost_usd"], reverse=True)
     top = [
         {"customer_id": r["customer_id"], "tier": r["tier"], "cost_usd": r["cost_usd"]}
         for r in spending[:20]
@@ -92,7 +94,7 @@ def kpi_per_tenant(t: PanelTables) -> dict[str, Any]:
                 "candidate": flag,
             }
         )
-    util.sort(key=lambda x: (-x["utilization_pct"], x["customer_id"]))
+    util.sort(key=lambda x: x["utilization_pct"], reverse=True)
     up = [x for x in util if x["candidate"] == "upgrade"]
     down = [x for x in util if x["candidate"] == "right_size"]
     metrics.append(
@@ -144,7 +146,7 @@ def kpi_per_tenant(t: PanelTables) -> dict[str, Any]:
         for r in rows
         if r["cost_pct_of_mrr"] is not None
     ]
-    arr.sort(key=lambda x: (-x["cost_to_arr_pct"], x["customer_id"]))
+    arr.sort(key=lambda x: x["cost_to_arr_pct"], reverse=True)
     over12 = [a for a in arr if a["cost_to_arr_pct"] > 12]
     over20 = [a for a in arr if a["cost_to_arr_pct"] > 20]
     med = None
