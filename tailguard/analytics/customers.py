@@ -2,10 +2,13 @@
 economics essay).
 
 One engine query aggregates the ledger by customer (portable SQL: CASE inside aggregates rather
-than DuckDB-only FILTER, so the same text runs on ClickHouse): the sums from the ledger's
-roll-up when the window is whole UTC days (else from the events), the distinct tasks from the
-``task_outcome`` events; Python then derives the ratios over the small aggregated result with
-Decimal arithmetic.
+than DuckDB-only FILTER, so the same text runs on ClickHouse): from the ledger's month level
+when it is fresh and the window is open or one whole UTC month (one row per customer, tasks
+included: ``month_where``), else the sums from the per-segment roll-ups when the window is whole
+UTC days (else from the events) and the distinct tasks from ``rollup_task`` (else the
+``task_outcome`` events); Python then derives the ratios over the small aggregated result with
+Decimal arithmetic. With a limit and an exact sort field (``ENGINE_SORT``) the engine sorts and
+cuts, and only those rows are built (``top_customer_rows``).
 
 Definitions (docs/reports.md):
 - ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
