@@ -119,6 +119,7 @@ def cmd_ratio(args: argparse.Namespace) -> None:
     full = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
     daily = con.execute("SELECT count(*) FROM rollup_daily").fetchone()[0]
     task = con.execute("SELECT count(*) FROM rollup_task").fetchone()[0]
+    calls = con.execute("SELECT count(*) FROM rollup_calls").fetchone()[0]
     segs = len(Ledger(args.ledger).segment_files())
     table = Table(title=f"roll-up rows per event, {args.ledger} ({segs} segments)")
     for c in ("level", "rows", "rows per event"):
@@ -127,6 +128,7 @@ def cmd_ratio(args: argparse.Namespace) -> None:
     table.add_row("rollup", f"{full:,}", f"{full / ev:.4f}")
     table.add_row("rollup_daily", f"{daily:,}", f"{daily / ev:.4f}")
     table.add_row("rollup_task", f"{task:,}", f"{task / ev:.4f}")
+    table.add_row("rollup_calls", f"{calls:,}", f"{calls / ev:.4f}")
     Console().print(table)
 
 
@@ -165,7 +167,7 @@ def cmd_make(args: argparse.Namespace) -> None:
         for f in files:
             name = f"{time.time_ns():020d}-copy{k:02d}s{n_seg:04d}.parquet"
             if not args.rebuild:  # the roll-ups first, as a writer does
-                for level in (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW):
+                for level in (rollup.VIEW, rollup.DAILY_VIEW, rollup.TASK_VIEW, rollup.CALLS_VIEW):
                     copy(rollup.path_for(base, f, level), rollup.path_for(out, name, level), k)
             copy(f, out.segments_dir / name, k)
             n_seg += 1
@@ -195,6 +197,9 @@ def cmd_make(args: argparse.Namespace) -> None:
         "SELECT sum(calls), sum(cost_usd), sum(outcomes) FROM rollup_task"
     ).fetchone()
     assert got == want, ("rollup_task", got, want)
+    # the call-size level: the LLM calls' requests (the sizes are not id-suffixed: the same)
+    got = check.execute("SELECT sum(calls) FROM rollup_calls").fetchone()
+    assert got == want[:1], ("rollup_calls", got, want[:1])
     check.close()
     table = Table(title=f"{args.out}: {args.copies} copies of {args.base}")
     for c in ("step", "seconds", "result"):
