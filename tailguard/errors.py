@@ -13,8 +13,10 @@ or httpx's, is translated into one at the boundary where it is met, the original
     ├── InputError                      rows that fail validation (file:line: field: reason)
     ├── PricingError
     │   ├── UnknownModelError           no price card for a model (says how to add one); exit 3
-    │   └── ContractPriceError          a call at a tier billed by contract (Anthropic's
-    │                                   Priority Tier): no list price, unpriced; exit 3
+    │   └── NoTierPriceError            no price for the service tier the call was served at
+    │       │                           (an operator price is the standard tier's); exit 3
+    │       └── ContractPriceError      a tier billed by contract (Anthropic's Priority
+    │                                   Tier): no list price, unpriced; exit 3
     ├── LedgerError                     no ledger at the path, or it cannot be read or written
     ├── NoDataError                     a report asked about a customer, window or day with no
     │                                   events: no data is not zero (window, last event)
@@ -97,7 +99,15 @@ class UnknownModelError(PricingError):
         self.provider = provider
 
 
-class ContractPriceError(PricingError):
+class NoTierPriceError(PricingError):
+    """The model has a price, but not at the service tier the call was served at (an operator
+    ``[[model]]`` price is the standard tier's; a flex or priority call has none there). The
+    call is unpriced, never priced at the standard rates."""
+
+    exit_code = 3
+
+
+class ContractPriceError(NoTierPriceError):
     """The call was served at a service tier its provider bills by contract, not by a list
     price (Anthropic's Priority Tier: a capacity commitment). Such a call is unpriced, never
     priced at the standard rates; send its cost as ``cost_usd`` when the contract says it."""

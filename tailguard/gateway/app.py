@@ -411,6 +411,11 @@ class Gateway:
         if call.kind == "embeddings":
             max_out = 0
         mp = self._price(call.wire, call.model, call.service_tier)
+        if mp is None and call.service_tier is not None:
+            # no price at the tier asked for (an operator price is the standard tier's): the
+            # standard price is still a reservation, never $0 (the call is recorded unpriced
+            # and settled at what was reserved)
+            mp = self._price(call.wire, call.model)
         est = (
             mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
             if mp is not None

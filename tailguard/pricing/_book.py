@@ -36,6 +36,7 @@ from genai_prices import types as gp
 from tailguard.errors import (
     ArgumentError,
     ContractPriceError,
+    NoTierPriceError,
     PricingError,
     UnknownModelError,
 )
@@ -204,7 +205,9 @@ class PriceBook:
         half the standard rates at OpenAI and Anthropic, both providers' documented batch
         discount. ``flex`` and ``priority`` without a variant pay the standard rates, except a
         tier billed by contract (``CONTRACT_TIERS``: Anthropic's priority), which has no price
-        (``None``), as a tier not in ``SERVICE_TIERS`` has none: never the standard one.
+        (``None``), as a tier not in ``SERVICE_TIERS`` has none: never the standard one. An
+        operator ``[[model]]`` price is the standard tier's (batch at half): a flex or priority
+        call of that model has no price.
         """
         at = _utc(at)
         prov = provider.lower() if provider else None
@@ -216,7 +219,7 @@ class PriceBook:
         valid_until = min((p for p in points if p > at), default=None)
         entry = self._override(model, prov, at)
         if entry is not None:
-            if _by_contract(tier, prov or entry.provider):
+            if tier is not None and tier != BATCH:  # the operator's price is the standard's
                 return None
             mp = _override_price(entry, valid_from, valid_until)
             if _pays_half(tier, prov or entry.provider):
@@ -344,6 +347,13 @@ class PriceBook:
         if entry is not None:
             if tier is not None and _by_contract(tier, prov or entry.provider):
                 raise ContractPriceError(model, prov or entry.provider or "", tier)
+            if tier is not None and tier != BATCH:
+                raise NoTierPriceError(
+                    f"{model!r}: the operator price (the [[model]] entry) is the standard "
+                    f"tier's, and a {tier} call has no price there, so the call is unpriced. "
+                    f"For a negotiated discount use a [[discount]] entry, which applies to "
+                    f"genai-prices' price of every tier, or send the call's cost as cost_usd."
+                )
             mp = _override_price(entry, None, None)
             if _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)

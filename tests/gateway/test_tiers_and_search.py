@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import openai
@@ -262,3 +262,45 @@ def test_priority_request_reserved_at_priority_rates(make_env: Callable[..., Env
     assert env.mock.requests == 1  # the priority request never reached the provider
     [ev] = env.events()
     assert ev["status"] == "ok"
+
+
+def test_a_tier_without_a_price_is_reserved_at_the_standard_rates(
+    make_env: Callable[..., Env], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """gpt-5-mini priced by the operator at $0.20 / $1.60 per Mtok (its standard tier); a
+    request asking for priority has no price at that tier. It is reserved at the standard
+    operator price (input bound x 0.2 + 5 output tokens x 1.6, micro-dollars), never $0; the
+    call is recorded unpriced and the guard keeps that reservation."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        '[[model]]\nprovider = "openai"\nmodel = "gpt-5-mini"\ninput_mtok = 0.2\n'
+        "output_mtok = 1.6\n"
+    )
+    monkeypatch.setenv("TAILGUARD_PRICES", str(prices))
+    env = make_env(policy=POLICY.format(graceful="false", limit="10"))
+    asked: list[Any] = []
+    check = env.gw.guard.acheck
+
+    async def spy(req: Any) -> Any:
+        asked.append(req)
+        return await check(req)
+
+    env.gw.guard.acheck = spy
+
+    async def main() -> None:
+        await oa(env).chat.completions.create(
+            model="gpt-5-mini",
+            messages=[{"role": "user", "content": "one two"}],
+            max_completion_tokens=5,
+            service_tier="priority",
+        )
+
+    asyncio.run(main())
+    (req,) = asked
+    expected = Decimal(req.input_tokens * 2 + 5 * 16).scaleb(-7)  # x 0.2 and x 1.6 per Mtok
+    assert req.estimated_cost_usd == expected > 0
+    # the guard counts micro-dollars, rounded up
+    assert env.gw.guard.status("acme")["spent"] == expected.quantize(Decimal("1e-6"), ROUND_CEILING)
+    asyncio.run(env.close())
+    (call,) = env.events()
+    assert (call["cost_usd"], call["unpriced"]) == (None, True)

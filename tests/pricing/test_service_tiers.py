@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tailguard.errors import ArgumentError, PricingError
+from tailguard.errors import ArgumentError, NoTierPriceError, PricingError
 from tailguard.pricing import PriceBook
 from tests.pricing.pricing_helpers import priced
 
@@ -180,3 +180,32 @@ def test_anthropic_priority_is_a_contract_price(book: PriceBook, tmp_path: Path)
         (Decimal("0.012"), "price", False),
         (None, "unpriced", True),
     ]
+
+
+def test_an_operator_price_is_the_standard_tiers(tmp_path: Path) -> None:
+    """An operator's ``[[model]]`` price for gpt-5-mini ($0.20 / $1.60 per Mtok, negotiated)
+    has no tier in it: it prices the standard tier, and batch at half, the documented discount
+    (4,000 in, 900 out: 800 + 1,440 = $0.00224; batch $0.00112). A flex or priority call has
+    no operator price (the standard one is not the tier's: OpenAI lists priority at 1.8x
+    standard, $0.45 / $3.60) and is unpriced, never $0.00224 in silence; before, it was
+    priced at the standard entry and even labelled with the tier."""
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[[model]]\nprovider = "openai"\nmodel = "gpt-5-mini"\ninput_mtok = 0.2\n'
+        "output_mtok = 1.6\n"
+    )
+    book = PriceBook.load(path)
+    new = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    call = {"kind": "llm_call", "ts": new, "provider": "openai", "model": "gpt-5-mini",
+            "input_tokens": 4_000, "output_tokens": 900}  # fmt: skip
+    rows = [{**call, "service_tier": t} for t in (None, "batch", "flex", "priority")]
+    assert priced(book, rows) == [
+        (Decimal("0.00224"), "price", False),
+        (Decimal("0.00112"), "price", False),
+        (None, "unpriced", True),
+        (None, "unpriced", True),
+    ]
+    assert book.resolve("gpt-5-mini", provider="openai", at=new, service_tier="flex") is None
+    with pytest.raises(NoTierPriceError, match="standard tier's"):
+        book.price(**{k: v for k, v in call.items() if k not in ("kind", "ts")},
+                   service_tier="priority", at=new)  # fmt: skip
