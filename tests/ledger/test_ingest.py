@@ -287,3 +287,112 @@ def test_a_failed_segment_write_refuses_the_ingest(
         ingest([p], led, batch_rows=300)
     assert not led.segment_files()
     assert not list(led.tmp_dir.iterdir())
+
+
+def _mixed_rows(n: int) -> list[dict]:
+    """LLM calls, tools, retrievals, escalations and outcomes over 3 customers, 4 users, 3 UTC
+    days, with latencies and minutes that are not integers (their sums depend on the order)."""
+    kinds = ["llm_call", "llm_call", "tool_call", "retrieval", "escalation", "task_outcome"]
+    rows = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        row: dict = {
+            "event_id": f"m{i}",
+            "kind": kind,
+            "ts": dt.datetime(2025, 6, 1 + i % 3, (7 * i) % 24, tzinfo=dt.UTC),
+            "customer_id": f"c{i % 3}",
+            "user_id": f"u{i % 4}",
+            "task_id": f"t{i % 5}",
+            "workload": ["chat", "agent"][i % 2],
+            "latency_ms": 100.1 * (i % 9) + 0.3,
+        }
+        if kind == "llm_call":
+            row |= {"provider": "openai", "model": "gpt-4o", "input_tokens": 10 * i + 1}
+            row |= {"output_tokens": i % 50, "status": ["ok", "error"][i % 5 == 0]}
+        elif kind == "tool_call":
+            row |= {"tool": "search", "tool_kind": ["read", "write"][i % 2]}
+        elif kind == "retrieval":
+            row |= {"queries": i % 4}
+        elif kind == "escalation":
+            row |= {"minutes": 0.1 * (i % 17) + 1.7}
+        else:
+            row |= {"outcome": ["accepted", "rejected"][i % 2]}
+        rows.append(row)
+    return rows
+
+
+def _mixed_parquet(path: Path, n: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tailguard.events.readers import INPUT_SCHEMA
+
+    rows = _mixed_rows(n)
+    names = {k for r in rows for k in r}
+    schema = pa.schema([f for f in INPUT_SCHEMA if f.name in names])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def test_stager_rollups_equal_the_committed_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stager computes each segment's roll-ups from the batches it holds, not from the
+    file: every level of every committed segment equals, cell for cell (the float sums too),
+    what ``rollup.of_files`` computes from the segment file on one thread. Chunks of 7 rows and
+    segments of >= 20 rows: 120 rows make segments of three or more batches each."""
+    import pyarrow.parquet as pq
+
+    from tailguard.events import readers
+    from tailguard.events.batch import engine
+    from tailguard.ledger import rollup
+
+    monkeypatch.setattr(readers, "_PARQUET_CHUNK_ROWS", 7)
+    p = _mixed_parquet(tmp_path / "e.parquet", 120)
+    led = Ledger(tmp_path / "L")
+    res = ingest([p], led, batch_rows=20)
+    segments = led.segment_files()
+    assert res.accepted == 120 and len(segments) >= 4
+    assert all(pq.read_metadata(s).num_row_groups >= 3 for s in segments)
+    con = engine()
+    con.execute("SET threads = 1")
+    for seg in segments:
+        want = rollup.of_files([seg], con)
+        for level, table in (
+            (rollup.VIEW, want.full),
+            (rollup.DAILY_VIEW, want.daily),
+            (rollup.TASK_VIEW, want.task),
+            (rollup.CALLS_VIEW, want.calls),
+        ):
+            got = pq.read_table(rollup.path_for(led, seg, level))
+            order = [(c, "ascending") for c in got.column_names]
+            assert got.sort_by(order).equals(table.sort_by(order)), (seg.name, level)
+    assert not list(led.tmp_dir.iterdir())
+
+
+def test_a_failed_rollup_refuses_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A roll-up that fails in the stager's thread refuses the whole ingest like a failed
+    segment write: nothing committed, no staged segment or roll-up file left in tmp/."""
+    from tailguard.ledger import rollup
+
+    calls = []
+    real = rollup.of_table
+
+    def failing(table, con=None):  # the second segment's roll-up fails
+        calls.append(table.num_rows)
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return real(table, con)
+
+    monkeypatch.setattr(rollup, "of_table", failing)
+    p = _write(tmp_path / "e.jsonl", _llm_rows(1000))
+    led = Ledger(tmp_path / "L")
+    with pytest.raises(MemoryError):
+        ingest([p], led, batch_rows=300)
+    assert len(calls) >= 2
+    assert not led.segment_files()
+    rolled = led.path / rollup.ROLLUPS
+    assert not rolled.exists() or not list(rolled.iterdir())
+    assert not list(led.tmp_dir.iterdir())
