@@ -25,7 +25,7 @@ from tailguard.analytics.report import customer_report
 from tailguard.customers import read_customers_csv
 from tailguard.ledger import Ledger, ingest, merged
 from tests.analytics.helpers import HEADER
-from tests.ledger.test_merged import SEG1, SEG2, _llm
+from tests.ledger.helpers import SEG1, SEG2, _llm
 
 CUSTOMERS = (
     "A,Alpha,pro,smb,100,2,,2025-12-01\n"

@@ -20,7 +20,7 @@ from tailguard.cli.app import run
 from tailguard.ledger import Ledger, ingest, merged, rollup
 from tailguard.ledger.compact import compact
 from tailguard.ledger.wal import WriteAheadLog
-from tests.ledger.test_merged import assert_month_level
+from tests.ledger.helpers import assert_month_level
 
 UTC = dt.UTC
 A = {"customer_id": "A", "user_id": "u1", "feature": "support", "workload": "agent"}
