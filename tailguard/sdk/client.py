@@ -52,12 +52,14 @@ class Tailguard:
         default_customer: str | None = None,
         max_queue: int = 10_000,
         flush_interval_s: float = 0.5,
+        prices: str | os.PathLike[str] | None = None,
     ) -> None:
         self.recorder = Recorder(
             sink,
             default_customer=default_customer,
             max_queue=max_queue,
             flush_interval_s=flush_interval_s,
+            prices=prices,
         )
         self._closed = False
         # at exit: flush what is queued (a weak reference, so a handle can still be collected)
@@ -182,4 +184,5 @@ def connect(
         default_customer=default_customer,
         max_queue=max_queue,
         flush_interval_s=flush_interval_s,
+        prices=prices,
     )

@@ -73,16 +73,18 @@ class CallGuard:
         self.recorder = recorder
         self.book = PriceBook.load(prices) if prices else PriceBook.load()
         self.default_max_output_tokens = default_max_output_tokens
-        self._prices: dict[tuple[str, str], Any] = {}
+        self._prices: dict[tuple[str, str, str | None], Any] = {}
 
     def _sink(self, events: list[dict[str, Any]]) -> None:
         self.recorder.put(("raw", events))
 
-    def _price(self, provider: str, model: str) -> Any:
-        k = (provider, model)
+    def _price(self, provider: str, model: str, tier: str | None = None) -> Any:
+        """The model's price at a service ``tier`` (None: standard); None when it has none
+        (an unknown model, a tier billed by contract such as Anthropic's priority)."""
+        k = (provider, model, tier)
         if k not in self._prices:
             try:
-                self._prices[k] = self.book.resolve(model, provider=provider)
+                self._prices[k] = self.book.resolve(model, provider=provider, service_tier=tier)
             except Exception:
                 self._prices[k] = None  # unknown model: token limits still apply, no dollars
         return self._prices[k]
@@ -92,6 +94,7 @@ class CallGuard:
     def request(self, rec: CallRecord, body: dict[str, Any]) -> Any:
         """The guard's ``Request`` for this call (its worst case)."""
         from tailguard.gateway.door import choices, output_cap
+        from tailguard.gateway.usage import openai_request_tier
         from tailguard.guard import Request
 
         task = rec.task
@@ -104,7 +107,12 @@ class CallGuard:
         max_out = (cap if cap is not None else self.default_max_output_tokens) * choices(body)
         if rec.kind == "embeddings":
             max_out = 0
-        mp = self._price(rec.provider, model)
+        # reserve at the tier asked for (OpenAI's flex / priority: their own list price), as
+        # the gateway does; a tier without a price reserves at the standard one, never $0
+        tier = openai_request_tier(body) if rec.wire == "openai" else None
+        mp = self._price(rec.provider, model, tier)
+        if mp is None and tier is not None:
+            mp = self._price(rec.provider, model)
         est = (
             mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
             if mp is not None
@@ -150,7 +158,12 @@ class CallGuard:
 
     # --- after the call (the flusher thread) ---------------------------------------------------
 
-    def settle(self, rec: CallRecord, ev: dict[str, Any]) -> None:
+    def settle(self, rec: CallRecord, ev: dict[str, Any], search_usd: Decimal | None) -> None:
+        """Settle with the call's cost as the gateway prices it: the tokens at the tier the
+        call was served at (1-hour cache writes at their rate) plus its web searches at
+        ``search_usd`` each. A call that cannot be priced (an unknown model, a tier billed by
+        contract) keeps what was reserved for it, never $0; one whose usage cannot be trusted
+        keeps its worst case; a failed call without tokens is released."""
         r = rec.reservation
         if r is None:
             return
@@ -166,19 +179,24 @@ class CallGuard:
             elif ev["status"] == "error" and not ev["input_tokens"] and not ev["output_tokens"]:
                 self.guard.release(r)
             else:
-                mp = self._price(rec.provider, ev["model"])
+                mp = self._price(rec.provider, ev["model"], ev.get("service_tier"))
                 cost = (
                     mp.cost(
                         input_tokens=ev["input_tokens"],
                         output_tokens=ev["output_tokens"],
                         cache_read_tokens=ev["cache_read_tokens"],
                         cache_write_tokens=ev["cache_write_tokens"],
+                        cache_write_1h_tokens=ev.get("cache_write_1h_tokens") or 0,
                     ).quantize(_NANO)
                     if mp is not None
-                    else _ZERO
+                    else None
                 )
+                searches = rec.usage.web_searches if rec.usage is not None else 0
+                spent = (cost or _ZERO) + (search_usd or _ZERO) * searches
+                if cost is None:  # no price: keep the reserved estimate (an unknown model
+                    spent += r.request.estimated_cost_usd  # reserved nothing: $0 + searches)
                 self.guard.settle(
-                    r, cost, input_tokens=ev["input_tokens"], output_tokens=ev["output_tokens"]
+                    r, spent, input_tokens=ev["input_tokens"], output_tokens=ev["output_tokens"]
                 )
         except Exception:
             log.exception("tailguard: settling a reservation failed")

@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tailguard.gateway.usage import SseSplitter, StreamUsage, Usage, add_anthropic, from_openai
+from tailguard.gateway.usage import (
+    SseSplitter,
+    StreamUsage,
+    Usage,
+    add_anthropic,
+    from_openai,
+    openai_tier,
+)
 from tailguard.sdk.scope import Task, current_task
 
 if TYPE_CHECKING:
@@ -69,6 +76,7 @@ class _ModelOnly(msgspec.Struct):
 
 class _UsageOnly(msgspec.Struct):
     usage: Any = None
+    service_tier: Any = None  # OpenAI's: the tier the call was served at
 
 
 _model_dec = msgspec.json.Decoder(_ModelOnly)
@@ -98,12 +106,14 @@ def _decode_body(data: bytes, encoding: str | None) -> bytes:
 
 
 def _usage_of_json(wire: str, body: bytes) -> Usage:
-    u = _usage_dec.decode(body).usage
+    """``tailguard.gateway.usage.from_body`` with a decoder that skips all but the usage and
+    the tier (a large embeddings body is read on the caller's thread)."""
+    obj = _usage_dec.decode(body)
     if wire == "anthropic":
         acc = Usage()
-        add_anthropic(acc, u)
+        add_anthropic(acc, obj.usage)
         return acc
-    return from_openai(u)
+    return from_openai(obj.usage, openai_tier({"service_tier": obj.service_tier}))
 
 
 class CallRecord:
@@ -120,6 +130,7 @@ class CallRecord:
         "guard",
         "kind",
         "latency_ms",
+        "problem",
         "provider",
         "request",
         "reservation",
@@ -152,6 +163,8 @@ class CallRecord:
         self.splitter: SseSplitter | None = None
         self.stream_usage: StreamUsage | None = None
         self.usage: Usage | None = None
+        #: after ``fields()``: why the usage is invalid (None: it is not)
+        self.problem: str | None = None
         self.done = False
         self.error: str | None = None
         self.broken: str | None = None
@@ -209,13 +222,17 @@ class CallRecord:
         problem = "; ".join(usage.repair()) or None if usage.seen else None
         if err == "usage_missing":
             err, problem = None, "no usage in the response"
+        # the recorder reads the web searches (``usage.web_searches``) and the problem from here
+        self.usage, self.problem = usage, problem
         ev: dict[str, Any] = {
             "provider": self.provider,
             "model": model if isinstance(model, str) and model else "(unknown)",
             "attempt": self.attempt,
             **usage.as_event(),
+            # the service tier and the 1-hour cache writes, as the gateway records them
+            **usage.pricing_inputs(),
             "latency_ms": self.latency_ms,
-            "status": "error" if err is not None else "usage_invalid" if problem else "ok",
+            "status": "usage_invalid" if problem else "error" if err is not None else "ok",
         }
         if err is not None or problem is not None:
             ev["error"] = "; ".join(x for x in (err, problem) if x)

@@ -66,12 +66,16 @@ class Recorder:
         max_queue: int = 10_000,
         flush_interval_s: float = 0.5,
         batch_size: int = 1_000,
+        prices: Any = None,
     ) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval_s <= 0:
             raise ArgumentError(
                 "max_queue", "max_queue and batch_size must be >= 1, flush_interval_s > 0"
             )
         self.sink = sink
+        #: the operator price file (``connect(prices=)``) the web searches are priced with
+        self.prices = prices
+        self._book: Any = None
         self.default_customer = default_customer
         self.max_queue = max_queue
         self.batch_size = batch_size
@@ -161,7 +165,7 @@ class Recorder:
                 events.extend(item[1])
                 continue
             try:
-                events.append(self._build(item))
+                events.extend(self._build(item))
             except Exception:
                 self.counts["build_failed"] += 1
                 log.exception("tailguard: could not build an event from %r", item[:2])
@@ -174,18 +178,43 @@ class Recorder:
             self.counts["send_failed"] += len(events)
             log.exception("tailguard: the sink refused %d event(s)", len(events))
 
-    def _build(self, item: tuple[Any, ...]) -> dict[str, Any]:
+    def _build(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
         if item[0] == "event":
             _, task, ts, kind, fields = item
             ev = self._envelope(task, ts, kind)
             ev.update(fields)
-            return ev
+            return [ev]
         call = item[1]  # ("call", CallRecord)
         ev = self._envelope(call.task, call.started, "llm_call")
         ev.update(call.fields())
+        out = [ev]
+        # each server-side web search is a tool_call, as the gateway records it (same function)
+        n = call.usage.web_searches if call.usage is not None else 0
+        search_usd = None
+        if n:
+            from tailguard.events.searches import web_search_events
+
+            invalid = call.problem is not None
+            if not invalid:  # the searches of a call whose usage is invalid are unpriced
+                book = call.guard.book if call.guard is not None else self.book()
+                search_usd = book.web_search_usd(ev["model"], provider=call.provider)
+            envelope = {
+                k: ev.get(k)
+                for k in ("ts", "customer_id", "user_id", "feature", "task_id", "session_id")
+            }
+            price = None if search_usd is None else str(search_usd)
+            out += web_search_events(ev["event_id"], envelope, n, price, usage_invalid=invalid)
         if call.guard is not None:  # settle the reservation with what the call cost
-            call.guard.settle(call, ev)
-        return ev
+            call.guard.settle(call, ev, search_usd)
+        return out
+
+    def book(self) -> Any:
+        """The price book (genai-prices and ``prices``), loaded on first use (flusher thread)."""
+        if self._book is None:
+            from tailguard.pricing import PriceBook
+
+            self._book = PriceBook.load(self.prices) if self.prices else PriceBook.load()
+        return self._book
 
     def _envelope(self, task: Task | None, ts: float, kind: str) -> dict[str, Any]:
         customer = task.customer if task is not None else None
