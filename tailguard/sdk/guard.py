@@ -13,8 +13,9 @@ with the gateway's semantics:
   (carrying the ``Decision``), or, when the tier says ``graceful``, the client receives a
   well-formed completion that explains the cap (chat, responses, messages);
 - after the call the reservation is settled with the cost of the usage the call reported (on the
-  flusher thread, so the caller never waits for it), released when the call failed, and kept at
-  the worst case when the usage cannot be trusted (``usage_invalid``).
+  flusher thread, so the caller never waits for it), released when the call failed, kept at
+  the worst case when the usage cannot be trusted (``usage_invalid``), and kept at the
+  reservation when the call has no price (a contract tier: Anthropic's priority), never $0.
 
 The guard's own events (degrade, deny, kill, overage) go to the same sink as the calls. Budgets
 live in the guard's store: in-process memory by default (one process's view: pass
