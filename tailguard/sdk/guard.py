@@ -155,7 +155,7 @@ class CallGuard:
                 stream=bool(body.get("stream")),
                 include_usage=inc,
             )
-        raise BudgetExceeded(msg, d)
+        raise _exceeded_class()(msg, d)
 
     # --- after the call (the flusher thread) ---------------------------------------------------
 
@@ -201,6 +201,31 @@ class CallGuard:
                 )
         except Exception:
             log.exception("tailguard: settling a reservation failed")
+
+
+_EXCEEDED: dict[tuple[type, ...], type[BudgetExceeded]] = {}
+
+
+def _exceeded_class() -> type[BudgetExceeded]:
+    """``BudgetExceeded``, also an ``anthropic.AnthropicError`` / ``openai.OpenAIError`` when
+    those SDKs are loaded: they wrap any other exception their transport raises in
+    ``APIConnectionError`` (anthropic 2.x does), which would hide the denial from the caller
+    and have the SDK retry the refused call ``max_retries`` times (each one refused again)."""
+    import sys
+
+    bases: list[type] = [BudgetExceeded]
+    for mod, name in (("anthropic", "AnthropicError"), ("openai", "OpenAIError")):
+        cls = getattr(sys.modules.get(mod), name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            bases.append(cls)
+    key = tuple(bases)
+    if key not in _EXCEEDED:
+        _EXCEEDED[key] = (
+            BudgetExceeded
+            if len(bases) == 1
+            else type("BudgetExceeded", key, {"__module__": BudgetExceeded.__module__})
+        )
+    return _EXCEEDED[key]
 
 
 def decode(body: bytes) -> dict[str, Any] | None:

@@ -198,14 +198,11 @@ def test_a_call_without_a_price_keeps_its_reservation(
         with tg.task(customer="prio"):
             a.messages.create(**ask)
             tg.flush()  # settles
-            # the anthropic SDK wraps any exception of its transport in APIConnectionError
-            with pytest.raises((tailguard.BudgetExceeded, anthropic.APIConnectionError)) as info:
+            with pytest.raises(tailguard.BudgetExceeded) as info:
                 a.messages.create(**ask)
     finally:
         mock.app.anthropic_tier = "standard"
-    exc = info.value
-    denied = exc if isinstance(exc, tailguard.BudgetExceeded) else exc.__cause__
-    assert isinstance(denied, tailguard.BudgetExceeded) and denied.decision.action == "deny"
+    assert info.value.decision.action == "deny"
     assert len(asked) == 2  # the second call was asked for and refused, never sent
     r = asked[0]
     assert r.input_tokens < 166 and r.max_output_tokens == 80
@@ -224,3 +221,24 @@ def test_a_call_without_a_price_keeps_its_reservation(
     rows = ledger_rows(tmp_path / "ledger", "llm_call")
     assert [x["customer_id"] for x in rows] == ["prio", "std", "std"]
     assert [x["cost_usd"] for x in rows] == [None, Decimal("0.000249"), Decimal("0.000249")]
+
+
+def test_a_denied_anthropic_call_raises_budget_exceeded_once(
+    mock: Mock, tg: Tailguard, tmp_path: Path
+) -> None:
+    """max_tokens 200 x $15 / 1e6 = $0.003 alone is over the $0.002 cap: denied at once. The
+    anthropic SDK (2.x) wraps any exception from its transport in APIConnectionError and
+    retries it (``max_retries``, 2 by default): the caller must see ``BudgetExceeded`` and the
+    guard be asked once, with one deny event, not three."""
+    p = tmp_path / "policy.toml"
+    p.write_text(CAP)
+    a = tg.instrument(anthropic.Anthropic(base_url=mock.url, api_key="k"), policy=p)
+    ask = {"model": "claude-sonnet-4-5", "max_tokens": 200,
+           "messages": [{"role": "user", "content": "a b c"}]}  # fmt: skip
+    with tg.task(customer="big"), pytest.raises(tailguard.BudgetExceeded) as info:
+        a.messages.create(**ask)
+    a.close()
+    assert info.value.decision.action == "deny"
+    tg.flush()
+    assert [g["action"] for g in ledger_rows(tmp_path / "ledger", "guard")] == ["deny"]
+    assert ledger_rows(tmp_path / "ledger", "llm_call") == []
