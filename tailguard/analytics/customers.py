@@ -480,29 +480,12 @@ def _int(v: Any) -> int:
 
 
 #: the fields an engine sort can order by exactly as ``sort_rows`` does (value descending, then
-#: customer id descending, nulls last): the aggregate's own columns (a row shows the column, or 0
-#: when the customer has no events) and the customers' ``mrr_usd`` (null without one)
-ENGINE_SORT = frozenset(
-    {
-        "cost_usd",
-        "llm_cost_usd",
-        "tool_cost_usd",
-        "retrieval_cost_usd",
-        "escalation_cost_usd",
-        "llm_calls",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "tasks",
-        "successful_tasks",
-        "retries",
-        "escalations",
-        "unpriced_calls",
-        "mrr_usd",
-    }
-)
+#: customer id descending; nulls last, by customer id ascending): the aggregate's own columns
+#: that are row fields (a row shows the column, or 0 when the customer has no events) and the
+#: customers' ``mrr_usd`` (null without one)
+ENGINE_SORT = (
+    (frozenset(OTHER_COLUMNS + INT_SUMS) & frozenset(CUSTOMER_FIELDS)) - {"customer_id"}
+) | {"mrr_usd"}
 
 #: the temp table ``top_customer_rows`` keeps the aggregate in
 _AGG = "_tg_customer_agg"
@@ -550,7 +533,11 @@ def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict
                 f"(SELECT customer_id FROM (SELECT customer_id FROM {_AGG} UNION ALL "
                 f"SELECT customer_id FROM customers) u GROUP BY customer_id) i "
                 f"LEFT JOIN {_AGG} a ON a.customer_id = i.customer_id {join} "
-                f"ORDER BY {key} DESC NULLS LAST, i.customer_id DESC LIMIT {int(limit)}"
+                # sort_rows' order: values descending, ties by id descending; the nulls
+                # last, in id order ascending (as customer_rows builds them)
+                f"ORDER BY {key} DESC NULLS LAST, "
+                f"CASE WHEN {key} IS NULL THEN i.customer_id END ASC NULLS LAST, "
+                f"i.customer_id DESC LIMIT {int(limit)}"
             )
         ]
         marks = ", ".join("?" for _ in ids) or "NULL"
@@ -558,8 +545,8 @@ def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict
     finally:
         ctx.drop(_AGG)
     frame = _coverage(con, win, [(lo, hi)])
-    rows = _build(res.columns, {r[0]: r for r in res.rows}, _dims(con, ids), ids, *frame)
-    return sort_rows(rows, sort)
+    # built in the engine's order, which is sort_rows' (no second sort)
+    return _build(res.columns, {r[0]: r for r in res.rows}, _dims(con, ids), ids, *frame)
 
 
 def _build(

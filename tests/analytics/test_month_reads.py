@@ -158,3 +158,19 @@ def test_an_empty_window_is_no_data_with_or_without_limit(led: Ledger) -> None:
     for kw in ({}, {"limit": 5}, {"limit": 5, "sort": "mrr_usd"}):
         with pytest.raises(NoDataError, match="last event is 2026-02-11"):
             _rows(led, window("2026-03"), **kw)
+
+
+def test_limit_cutting_into_the_customers_without_mrr(tmp_path: Path) -> None:
+    """Three customers without a customers row (no MRR: null, sorted last) and one with: the
+    full table puts the nulls in customer id order, ascending (``sort_rows`` keeps them as
+    ``customer_rows`` built them), so a cut after two rows is A (MRR 100) then F, the lowest
+    id of the nulls F, G, H; the engine's cut must pick the same one, not H."""
+    led = Ledger(tmp_path / "L")
+    led.append([_llm(i, c, "2026-01-05T10:00:00Z", "1", 10, 1) for i, c in enumerate("AFGH")])
+    cu = tmp_path / "customers.csv"
+    cu.write_text(HEADER + "A,Alpha,pro,smb,100,2,,2025-12-01\n")
+    led.write_customers(read_customers_csv(cu))
+    full = customer_report(led, sort="mrr_usd")
+    assert [r["customer_id"] for r in full] == ["A", "F", "G", "H"]
+    for n in (1, 2, 3, 4):
+        assert customer_report(led, sort="mrr_usd", limit=n) == full[:n], n
