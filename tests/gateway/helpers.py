@@ -73,3 +73,31 @@ def an(env: Env, key: str | None = None, **kw: Any) -> anthropic.AsyncAnthropic:
         max_retries=0,
         **kw,
     )
+
+
+def capture_events(env: Env) -> list[dict[str, Any]]:
+    """The events the gateway hands to its write-ahead log from now on (with the pricing
+    inputs, which the ledger folds into the cost and does not store), collected as they pass."""
+    seen: list[dict[str, Any]] = []
+    submit = env.gw.wal.submit
+
+    def spy(events: Any) -> Any:
+        events = list(events)
+        seen.extend(events)
+        return submit(events)
+
+    env.gw.wal.submit = spy
+    return seen
+
+
+def capture_checks(env: Env) -> list[Any]:
+    """The requests the gateway asks its guard about from now on, collected as they pass."""
+    asked: list[Any] = []
+    check = env.gw.guard.acheck
+
+    async def spy(req: Any) -> Any:
+        asked.append(req)
+        return await check(req)
+
+    env.gw.guard.acheck = spy
+    return asked

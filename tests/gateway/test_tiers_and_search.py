@@ -23,22 +23,7 @@ import openai
 import pytest
 
 from tests.gateway.conftest import POLICY, Env
-from tests.gateway.helpers import an, oa
-
-
-def _capture(env: Env) -> list[dict[str, Any]]:
-    """The events the gateway hands to its write-ahead log (with the pricing inputs, which the
-    ledger folds into the cost and does not store)."""
-    seen: list[dict[str, Any]] = []
-    submit = env.gw.wal.submit
-
-    def spy(events: Any) -> Any:
-        events = list(events)
-        seen.extend(events)
-        return submit(events)
-
-    env.gw.wal.submit = spy
-    return seen
+from tests.gateway.helpers import an, capture_checks, capture_events, oa
 
 
 def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[..., Env]) -> None:
@@ -51,7 +36,7 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
     / 1e6 = $0.0000726, a silent wrong number); the guard keeps what it reserved for it.
     Each search: a tool_call of $0.01."""
     env = make_env()
-    seen = _capture(env)
+    seen = capture_events(env)
     system = [
         {
             "type": "text",
@@ -144,14 +129,7 @@ def test_a_priority_call_keeps_its_reservation(make_env: Callable[..., Env]) -> 
     settling $0, which would let a priority customer spend without limit."""
     env = make_env(policy=POLICY.format(graceful="false", limit="10"))
     env.mock.anthropic_tier = "priority"
-    asked: list[Any] = []
-    check = env.gw.guard.acheck
-
-    async def spy(req: Any) -> Any:
-        asked.append(req)
-        return await check(req)
-
-    env.gw.guard.acheck = spy
+    asked = capture_checks(env)
 
     async def main() -> None:
         await an(env).messages.create(
@@ -178,7 +156,7 @@ def test_openai_flex_and_priority_priced_at_their_tier(make_env: Callable[..., E
     4. responses stream, priority, 2 in, 3 out -> 9: (2 x 0.45 + 9 x 3.60) / 1e6 = $0.0000333
     5. chat, auto (standard), 6 in, 1 out -> 3: (6 x 0.25 + 3 x 2) / 1e6 = $0.0000075"""
     env = make_env()
-    seen = _capture(env)
+    seen = capture_events(env)
 
     async def main() -> list[Any]:
         c = oa(env)
@@ -278,14 +256,7 @@ def test_a_tier_without_a_price_is_reserved_at_the_standard_rates(
     )
     monkeypatch.setenv("TAILGUARD_PRICES", str(prices))
     env = make_env(policy=POLICY.format(graceful="false", limit="10"))
-    asked: list[Any] = []
-    check = env.gw.guard.acheck
-
-    async def spy(req: Any) -> Any:
-        asked.append(req)
-        return await check(req)
-
-    env.gw.guard.acheck = spy
+    asked = capture_checks(env)
 
     async def main() -> None:
         await oa(env).chat.completions.create(

@@ -25,7 +25,7 @@ import tailguard
 from tailguard.guard import Guard, load_policy
 from tailguard.sdk import Tailguard, connect
 from tests.gateway.conftest import POLICY, Env, make_env  # noqa: F401  (make_env: a fixture)
-from tests.gateway.helpers import an, oa
+from tests.gateway.helpers import an, capture_events, oa
 from tests.sdk.conftest import Mock, ledger_rows
 
 SYSTEM = [
@@ -87,15 +87,7 @@ def test_same_response_same_event_and_cost_as_the_gateway(
     """
     h, seen = sdk
     env = make_env()
-    gw_seen: list[dict[str, Any]] = []
-    submit = env.gw.wal.submit
-
-    def gw_spy(events: Any) -> Any:
-        events = list(events)
-        gw_seen.extend(events)
-        return submit(events)
-
-    env.gw.wal.submit = gw_spy
+    gw_seen = capture_events(env)
     msg = {"role": "user", "content": "hello there"}
     chat = {
         "model": "gpt-5-mini",
