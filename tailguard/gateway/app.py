@@ -64,8 +64,10 @@ from tailguard.gateway.usage import (
     SseSplitter,
     StreamUsage,
     Usage,
+    call_spend,
     from_body,
     openai_request_tier,
+    settled_usd,
 )
 from tailguard.httpbody import read_body
 from tailguard.vocabulary import WORKLOADS
@@ -628,19 +630,13 @@ class Gateway:
         if usage.seen and problem is None:
             mp = self._price(call.wire, call.model, usage.service_tier)
             if mp is not None:  # else unknown model: recorded unpriced by the ledger
-                cost = mp.cost(
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
-                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                ).quantize(_NANO)
+                cost = usage.token_cost(mp)
         search_usd: Decimal | None = None
         # the searches of a call whose usage is invalid are unpriced like the call
         if usage.web_searches and self.book is not None and problem is None:
             # what ``import anthropic-usage`` charges a search: genai-prices, else $10 per 1,000
             search_usd = self.book.web_search_usd(call.model, provider=call.wire)
-        spent = (cost or _ZERO) + (search_usd or _ZERO) * usage.web_searches
+        spent = call_spend(cost, search_usd, usage.web_searches)
         if self.guard is not None and call.reservation is not None:
             if problem is not None:
                 # the real cost is unknown: keep the worst case that was reserved
@@ -651,14 +647,11 @@ class Gateway:
                     input_tokens=r.input_tokens,
                     output_tokens=r.max_output_tokens,
                 )
-            elif usage.seen:
-                # no price for the call (a contract tier such as Anthropic's priority, an
-                # unknown model): keep the reserved estimate, never a silent zero (an unknown
-                # model reserved nothing, so it still settles its searches alone)
+            elif usage.seen:  # its cost, or without a price what was reserved (settled_usd)
                 r = call.reservation.request
                 await self.guard.asettle(
                     call.reservation,
-                    spent if cost is not None else spent + r.estimated_cost_usd,
+                    settled_usd(cost, search_usd, usage.web_searches, r.estimated_cost_usd),
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
                 )

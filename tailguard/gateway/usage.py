@@ -29,11 +29,16 @@ decoded, so the cost per chunk is a substring test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 _dec = msgspec.json.Decoder()
+
+#: a cost is rounded to the nano-dollar, as the ledger stores it (half-even: Decimal's default)
+_NANO = Decimal("1e-9")
+_ZERO = Decimal(0)
 
 #: the most tokens one call can credibly report: ten times the largest context window offered
 #: today (10M tokens); above it a count is noise (a 2^64 seen in the wild), not usage
@@ -119,6 +124,17 @@ class Usage:
             "reasoning_tokens": self.reasoning_tokens,
         }
 
+    def token_cost(self, price: Any) -> Decimal:
+        """These tokens at the model price ``price`` (``ModelPrice.cost``: 1-hour cache writes
+        at their rate), rounded to the nano-dollar: what the gateway and the SDK settle."""
+        return price.cost(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+        ).quantize(_NANO)
+
     def pricing_inputs(self) -> dict[str, Any]:
         """The event's pricing inputs (``PRICING_INPUTS``: read by pricing, not stored)."""
         return {
@@ -133,6 +149,23 @@ def _int(d: Any, *path: str) -> int:
             return 0
         d = d.get(p)
     return d if isinstance(d, int) and d > 0 else 0
+
+
+def call_spend(cost: Decimal | None, search_usd: Decimal | None, searches: int) -> Decimal:
+    """What an answered call measurably cost: its tokens' ``cost`` (None: no price, nothing)
+    plus its ``searches`` web searches at ``search_usd`` each (None: unpriced, nothing)."""
+    return (cost or _ZERO) + (search_usd or _ZERO) * searches
+
+
+def settled_usd(
+    cost: Decimal | None, search_usd: Decimal | None, searches: int, reserved: Decimal
+) -> Decimal:
+    """What a guard settles for an answered call (the gateway's and the SDK's): its
+    ``call_spend``; a call without a price (``cost`` None: a tier billed by contract such as
+    Anthropic's priority, an unknown model) keeps what was ``reserved`` for it besides, never
+    a silent $0 (an unknown model reserved nothing, so it settles its searches alone)."""
+    spent = call_spend(cost, search_usd, searches)
+    return spent if cost is not None else spent + reserved
 
 
 def openai_tier(obj: Any) -> str | None:

@@ -165,6 +165,8 @@ class CallGuard:
         ``search_usd`` each. A call that cannot be priced (an unknown model, a tier billed by
         contract) keeps what was reserved for it, never $0; one whose usage cannot be trusted
         keeps its worst case; a failed call without tokens is released."""
+        from tailguard.gateway.usage import Usage, settled_usd
+
         r = rec.reservation
         if r is None:
             return
@@ -180,22 +182,12 @@ class CallGuard:
             elif ev["status"] == "error" and not ev["input_tokens"] and not ev["output_tokens"]:
                 self.guard.release(r)
             else:
-                mp = self._price(rec.provider, ev["model"], ev.get("service_tier"))
-                cost = (
-                    mp.cost(
-                        input_tokens=ev["input_tokens"],
-                        output_tokens=ev["output_tokens"],
-                        cache_read_tokens=ev["cache_read_tokens"],
-                        cache_write_tokens=ev["cache_write_tokens"],
-                        cache_write_1h_tokens=ev.get("cache_write_1h_tokens") or 0,
-                    ).quantize(_NANO)
-                    if mp is not None
-                    else None
+                usage = rec.usage if rec.usage is not None else Usage()
+                mp = self._price(rec.provider, ev["model"], usage.service_tier)
+                cost = usage.token_cost(mp) if mp is not None else None
+                spent = settled_usd(
+                    cost, search_usd, usage.web_searches, r.request.estimated_cost_usd
                 )
-                searches = rec.usage.web_searches if rec.usage is not None else 0
-                spent = (cost or _ZERO) + (search_usd or _ZERO) * searches
-                if cost is None:  # no price: keep the reserved estimate (an unknown model
-                    spent += r.request.estimated_cost_usd  # reserved nothing: $0 + searches)
                 self.guard.settle(
                     r, spent, input_tokens=ev["input_tokens"], output_tokens=ev["output_tokens"]
                 )
