@@ -662,14 +662,20 @@ def _raw(con: Any) -> Any:
     return getattr(con, "con", con)
 
 
+def check_sort(field: str) -> None:
+    """``ArgumentError`` (``sort``) unless ``field`` is a field of the per-customer rows."""
+    if field not in CUSTOMER_FIELDS:
+        from tailguard.errors import ArgumentError
+
+        raise ArgumentError("sort", f"unknown field {field!r}; one of {', '.join(CUSTOMER_FIELDS)}")
+
+
 def sort_rows(
     rows: list[dict[str, Any]], field: str = "cost_usd", *, descending: bool = True
 ) -> list[dict[str, Any]]:
     """Sort by ``field``; rows whose value is null go last either way."""
     if rows and field not in rows[0]:
-        from tailguard.errors import ArgumentError
-
-        raise ArgumentError("sort", f"unknown field {field!r}; one of {', '.join(CUSTOMER_FIELDS)}")
+        check_sort(field)
     present = [r for r in rows if r.get(field) is not None]
     missing = [r for r in rows if r.get(field) is None]
     present.sort(key=lambda r: (r[field], r["customer_id"]), reverse=descending)

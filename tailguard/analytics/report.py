@@ -7,6 +7,7 @@ from typing import Any
 from tailguard.analytics.context import using
 from tailguard.analytics.customers import (
     ENGINE_SORT,
+    check_sort,
     customer_rows,
     sort_rows,
     top_customer_rows,
@@ -25,6 +26,7 @@ def customer_report(
     states its window (``window_start``, ``window_end``). ``NoDataError`` when the window holds
     no events: a table of zeros would read as customers costing nothing. ``ledger``: a
     ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
+    check_sort(sort)  # before any work: a wrong field costs no table
     with using(ledger) as ctx:
         win = window or Window()
         if limit and sort in ENGINE_SORT:  # sorted and cut in the engine: `limit` rows built

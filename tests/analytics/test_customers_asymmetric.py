@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from tailguard.analytics.context import DAILY, ROLLUP, TASK, QueryContext
 from tailguard.analytics.customers import customer_rows, sort_rows
 from tailguard.analytics.period import window
-from tailguard.errors import TailguardError
+from tailguard.errors import ArgumentError, TailguardError
 from tailguard.ledger import Ledger, ingest, read_customers_csv
 from tailguard.pricing import PriceBook
 from tests.analytics.helpers import connect
@@ -302,6 +302,18 @@ def test_sort_by_an_unknown_field_is_refused_even_for_one_row(
     """The field is checked against the first row's keys: with one row there is no second."""
     with pytest.raises(TailguardError, match="unknown field 'bogus'"):
         sort_rows([june["WIN"]], "bogus")
+
+
+def test_an_unknown_sort_field_is_refused_before_any_work(tmp_path: Any) -> None:
+    """``customer_report`` names the wrong field first, even on a ledger holding no event
+    (which would otherwise be a NoDataError: the user would fix the window, then learn the
+    field was wrong), with and without a limit."""
+    from tailguard.analytics.report import customer_report
+
+    led = Ledger(tmp_path / "L")
+    for kw in ({}, {"limit": 3}):
+        with pytest.raises(ArgumentError, match="unknown field 'bogus'"):
+            customer_report(led, sort="bogus", **kw)
 
 
 @pytest.mark.parametrize(
