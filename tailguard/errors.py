@@ -14,9 +14,9 @@ or httpx's, is translated into one at the boundary where it is met, the original
     ├── PricingError
     │   ├── UnknownModelError           no price card for a model (says how to add one); exit 3
     │   └── NoTierPriceError            no price for the service tier the call was served at
-    │       │                           (an operator price is the standard tier's); exit 3
-    │       └── ContractPriceError      a tier billed by contract (Anthropic's Priority
-    │                                   Tier): no list price, unpriced; exit 3
+    │       │                           (the operator prices the model's standard tier only); 3
+    │       └── ContractPriceError      a tier billed by contract (Anthropic's priority, OpenAI's
+    │                                   scale) without an operator entry for it: unpriced; 3
     ├── LedgerError                     no ledger at the path, or it cannot be read or written
     ├── NoDataError                     a report asked about a customer, window or day with no
     │                                   events: no data is not zero (window, last event)
@@ -100,25 +100,31 @@ class UnknownModelError(PricingError):
 
 
 class NoTierPriceError(PricingError):
-    """The model has a price, but not at the service tier the call was served at (an operator
-    ``[[model]]`` price is the standard tier's; a flex or priority call has none there). The
-    call is unpriced, never priced at the standard rates."""
+    """The model has a price, but not at the service tier the call was served at (the operator's
+    ``[[model]]`` entries price the model's standard tier and none is for the call's tier). The
+    call is unpriced, never priced at another tier's rates."""
 
     exit_code = 3
 
 
 class ContractPriceError(NoTierPriceError):
     """The call was served at a service tier its provider bills by contract, not by a list
-    price (Anthropic's Priority Tier: a capacity commitment). Such a call is unpriced, never
-    priced at the standard rates; send its cost as ``cost_usd`` when the contract says it."""
+    price (Anthropic's Priority Tier: a capacity commitment; OpenAI's Scale Tier: units bought
+    upfront), and the operator's price file has no ``[[model]]`` entry for that tier. Such a
+    call is unpriced, never priced at the standard rates; the contract's price goes in an entry
+    with ``service_tier`` (docs/pricing.md), or the call's cost in ``cost_usd``."""
 
     exit_code = 3
 
     def __init__(self, model: str, provider: str, tier: str) -> None:
+        prov = f'provider = "{provider}"\n  ' if provider else ""
         super().__init__(
-            f"{model!r} at {provider}: {tier} tier: contract price ({provider} bills it "
-            f"against a capacity commitment; there is no list price per token), so the call is "
-            f"unpriced. Send its cost as cost_usd when your contract gives one."
+            f"{model!r} at {provider or 'its provider'}: {tier} tier: contract price (billed "
+            f"by contract, against a commitment; there is no list price per token), so the call "
+            f"is unpriced. Put your contract's price in the price file (docs/pricing.md), e.g.\n"
+            f'  [[model]]\n  {prov}model = "{model}"\n  service_tier = "{tier}"\n'
+            f"  input_mtok = 1.0\n  output_mtok = 2.0\n"
+            f"or send the call's cost as cost_usd."
         )
         self.model = model
         self.provider = provider

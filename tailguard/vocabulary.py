@@ -43,11 +43,13 @@ Status = Literal["ok", "error", "usage_invalid"]
 #: (``tailguard.gateway.usage``) and left unpriced
 STATUSES: tuple[str, ...] = get_args(Status)
 
-ServiceTier = Literal["standard", "default", "auto", "batch", "flex", "priority"]
+ServiceTier = Literal["standard", "default", "auto", "batch", "flex", "priority", "scale"]
 #: the service tiers an LLM call is priced at (``tailguard.pricing``): ``standard`` and its other
 #: names ``default`` (OpenAI's response value) and ``auto`` (the request's default); ``batch``
-#: (OpenAI's Batch API, Anthropic's Message Batches); ``flex``; ``priority``. An event may carry
-#: any other string (a tier a provider adds later must not lose the call): it is unpriced
+#: (OpenAI's Batch API, Anthropic's Message Batches); ``flex``; ``priority``; ``scale`` (OpenAI's
+#: Scale Tier, billed by contract: priced only by an operator ``[[model]]`` entry for the tier).
+#: An event may carry any other string (a tier a provider adds later must not lose the call): it
+#: is unpriced
 SERVICE_TIERS: tuple[str, ...] = get_args(ServiceTier)
 
 ToolKind = Literal["read", "write"]

@@ -23,8 +23,12 @@ Example:
   tailguard price --model gpt-5-mini --provider openai --service-tier flex \
       --input-tokens 4000 --output-tokens 900
 
+  tailguard price --model claude-sonnet-4-5 --provider anthropic --service-tier priority \
+      --input-tokens 10000 --output-tokens 500 --prices prices.toml
+
 input tokens include the cache tokens (OpenTelemetry convention); cache writes include the
-1-hour writes. An unknown model exits 3.
+1-hour writes. An unknown model exits 3, as does a tier without a price (Anthropic's priority
+and OpenAI's scale are contract prices: a [[model]] entry with service_tier prices them).
 """
 
 
@@ -72,7 +76,7 @@ def price(
         str | None,
         typer.Option(
             "--service-tier",
-            help="Tier the call was served at: batch, flex, priority [default: standard].",
+            help="Tier the call was served at: batch, flex, priority, scale [default: standard].",
         ),
     ] = None,
     at: Annotated[
@@ -169,7 +173,7 @@ def _print_quote(out: dict[str, Any]) -> None:
     t.add_row("output total", "", "", f"{out['output_cost_usd']:.9f}")
     t.add_row("[bold]cost[/bold]", "", "", f"[bold]{out['cost_usd_exact']}[/bold]")
     Console().print(t)
-    note = f"source: {out['source']}"
+    note = f"source: {out['source']}, {out['service_tier'] or 'standard'} tier"
     if out["discount"]:
         note += f", discount {out['discount']:.2%}"
     typer.echo(note)

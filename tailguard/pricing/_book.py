@@ -3,7 +3,8 @@
 Two sources, in this order:
 
 1. the operator's file (``[[model]]`` entries): exact model name, optional provider, an optional
-   ``effective_from``; several entries for one model are a price history;
+   ``effective_from`` and an optional ``service_tier`` (missing: standard); several entries for
+   one model and tier are a price history, each tier with its own;
 2. genai-prices' bundled snapshot (never fetched at run time), matched with genai-prices' own
    rules (aliases, dated names, provider fallbacks), effective-dated by its own constraints and
    reduced by any ``[[discount]]`` entry.
@@ -47,6 +48,7 @@ from tailguard.pricing._overrides import (
     OverrideFile,
     UnitCosts,
     load_overrides,
+    tier_name,
 )
 from tailguard.vocabulary import SERVICE_TIERS
 
@@ -205,9 +207,14 @@ class PriceBook:
         half the standard rates at OpenAI and Anthropic, both providers' documented batch
         discount. ``flex`` and ``priority`` without a variant pay the standard rates, except a
         tier billed by contract (``CONTRACT_TIERS``: Anthropic's priority), which has no price
-        (``None``), as a tier not in ``SERVICE_TIERS`` has none: never the standard one. An
-        operator ``[[model]]`` price is the standard tier's (batch at half): a flex or priority
-        call of that model has no price.
+        (``None``), as a tier not in ``SERVICE_TIERS`` has none: never the standard one.
+
+        Operator ``[[model]]`` prices are per tier (``service_tier``; missing: standard): a call
+        at a tier with an entry in force pays that entry (a contract price for Anthropic's
+        priority or OpenAI's scale is such an entry). A call at a tier without one, of a model
+        whose standard entry is in force, pays that entry only at batch (halved at OpenAI and
+        Anthropic); at any other tier it has no price, never another tier's. A model without
+        operator entries in force for the call falls through to genai-prices.
         """
         at = _utc(at)
         prov = provider.lower() if provider else None
@@ -217,14 +224,14 @@ class PriceBook:
         points = self.change_points(model, provider=prov, start=at, end=at, service_tier=tier)
         valid_from = max((p for p in points if p <= at), default=None)
         valid_until = min((p for p in points if p > at), default=None)
-        entry = self._override(model, prov, at)
+        entry, standard = self._operator_entry(model, prov, at, tier)
         if entry is not None:
-            if tier is not None and tier != BATCH:  # the operator's price is the standard's
-                return None
             mp = _override_price(entry, valid_from, valid_until)
-            if _pays_half(tier, prov or entry.provider):
+            if standard and _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
             return replace(mp, service_tier=tier)
+        if standard:  # a standard operator price, and the tier is not batch: no price
+            return None
         found = self._lookup(model, prov)
         if found is None:
             return None
@@ -343,19 +350,23 @@ class PriceBook:
                 f"{service_tier!r} is not a service tier tailguard can price "
                 f"(known: {', '.join(SERVICE_TIERS)})",
             )
-        entry = self._override(model, prov, at)
+        entry, standard = self._operator_entry(model, prov, at, tier)
+        if entry is None and standard:  # a standard operator price; the tier has none
+            assert tier is not None
+            std = self._override(model, prov, at, None)
+            std_provider = prov or (std.provider if std is not None else None)
+            if _by_contract(tier, std_provider):
+                raise ContractPriceError(model, std_provider or "", tier)
+            raise NoTierPriceError(
+                f"{model!r}: the operator price (the [[model]] entry) is the standard "
+                f"tier's, and a {tier} call has no price there, so the call is unpriced. "
+                f"Price the tier with an entry of its own, e.g.\n{_tier_hint(model, prov, tier)}"
+                f"For a negotiated discount use a [[discount]] entry, which applies to "
+                f"genai-prices' price of every tier, or send the call's cost as cost_usd."
+            )
         if entry is not None:
-            if tier is not None and _by_contract(tier, prov or entry.provider):
-                raise ContractPriceError(model, prov or entry.provider or "", tier)
-            if tier is not None and tier != BATCH:
-                raise NoTierPriceError(
-                    f"{model!r}: the operator price (the [[model]] entry) is the standard "
-                    f"tier's, and a {tier} call has no price there, so the call is unpriced. "
-                    f"For a negotiated discount use a [[discount]] entry, which applies to "
-                    f"genai-prices' price of every tier, or send the call's cost as cost_usd."
-                )
             mp = _override_price(entry, None, None)
-            if _pays_half(tier, prov or entry.provider):
+            if standard and _pays_half(tier, prov or entry.provider):
                 mp = _halved(mp)
             uncached = input_tokens - cache_read_tokens - cache_write_tokens
             inp = (
@@ -429,13 +440,37 @@ class PriceBook:
         return per_k / 1000 * (_ONE - discount)
 
     # ------------------------------------------------------------------ internals
-    def _override(self, model: str, provider: str | None, at: dt.datetime) -> ModelEntry | None:
-        """The override entry in force: latest ``effective_from`` <= ``at``; on a tie the entry
-        naming the provider wins over a provider-less one, then the later entry in the file."""
+    def _operator_entry(
+        self, model: str, provider: str | None, at: dt.datetime, tier: str | None
+    ) -> tuple[ModelEntry | None, bool]:
+        """The operator entry that prices a call at ``tier`` (``tier_name``'s form) and whether
+        it is the standard tier's entry standing in for it.
+
+        ``(entry, False)``: the tier's own entry in force (the standard's for a standard call);
+        ``(entry, True)``: no entry of the tier, the standard one prices a batch call (halved
+        where ``_pays_half``); ``(None, True)``: no entry of the tier, a standard one is in
+        force, so the call has no operator price and must not fall through to genai-prices
+        (the operator's price is not its price, nor is the standard one); ``(None, False)``:
+        no operator entry in force for the call, genai-prices applies.
+        """
+        own = self._override(model, provider, at, tier)
+        if own is not None or tier is None:
+            return own, False
+        std = self._override(model, provider, at, None)
+        if std is None:
+            return None, False
+        return (std, True) if tier == BATCH else (None, True)
+
+    def _override(
+        self, model: str, provider: str | None, at: dt.datetime, tier: str | None
+    ) -> ModelEntry | None:
+        """The override entry of ``tier`` (``None``: standard) in force: latest
+        ``effective_from`` <= ``at``; on a tie the entry naming the provider wins over a
+        provider-less one, then the later entry in the file."""
         best: ModelEntry | None = None
         best_key: tuple[dt.datetime, int, int] | None = None
         for entry in self._by_model.get(model, ()):
-            if not _provider_ok(entry.provider, provider):
+            if entry.service_tier != tier or not _provider_ok(entry.provider, provider):
                 continue
             if entry.effective_from is not None and entry.effective_from > at:
                 continue
@@ -505,25 +540,33 @@ BATCH_HALF_PROVIDERS = frozenset({"openai", "anthropic"})
 BATCH_FACTOR = Decimal("0.5")
 
 
-def _tier(service_tier: str | None) -> str | None:
-    """A service tier as pricing reads it: lower case; empty, ``standard`` and ``default``
-    (Anthropic's and OpenAI's names for the standard tier) are ``None``."""
-    if not service_tier:
-        return None
-    t = service_tier.strip().lower()
-    return None if t in ("", "standard", "default", "auto") else t
-
+_tier = tier_name
 
 #: (provider, tier) pairs billed by contract, not a list price: Anthropic's Priority Tier is
 #: drawn from a capacity commitment ("Available only to organizations with an existing capacity
 #: commitment", platform.claude.com/docs/en/api/service-tiers; genai-prices has no variant for
-#: it). A call there is unpriced unless genai-prices gets a variant for it
-CONTRACT_TIERS = frozenset({("anthropic", "priority")})
+#: it). A call there is unpriced unless genai-prices gets a variant for it or the operator's
+#: file has a ``[[model]]`` entry for the tier (the contract's price)
+CONTRACT_TIERS = frozenset({("anthropic", "priority"), ("openai", "scale")})
+#: tiers billed by contract wherever they are named: OpenAI's Scale Tier ("token units"
+#: bought upfront, priced per unit and day, for a minimum of 30 days: openai.com/api-scale-tier)
+#: has no per-token list price, at OpenAI or at a provider that passes OpenAI's answer through
+CONTRACT_ONLY = frozenset({"scale"})
 
 
 def _by_contract(tier: str | None, provider: str | None) -> bool:
-    """A tier its provider bills by contract (``CONTRACT_TIERS``): no list price."""
-    return (provider, tier) in CONTRACT_TIERS
+    """A tier its provider bills by contract (``CONTRACT_TIERS``, ``CONTRACT_ONLY``): no list
+    price."""
+    return tier in CONTRACT_ONLY or (provider, tier) in CONTRACT_TIERS
+
+
+def _tier_hint(model: str, provider: str | None, tier: str) -> str:
+    """The ``[[model]]`` lines that would price ``model`` at ``tier`` (a line each)."""
+    prov = f'  provider = "{provider}"\n' if provider else ""
+    return (
+        f'  [[model]]\n{prov}  model = "{model}"\n  service_tier = "{tier}"\n'
+        f"  input_mtok = 1.0\n  output_mtok = 2.0\n"
+    )
 
 
 def _known(tier: str | None) -> bool:

@@ -14,6 +14,7 @@ It is TOML (see ``docs/pricing.md``)::
     cache_write_1h_mtok = 5.0       # optional: 1-hour cache writes; missing -> cache_write_mtok
     effective_from = "2025-01-01"   # optional (UTC midnight); missing -> always
     discount = 0.0                  # optional, 0..1, applied to every price of the entry
+    service_tier = "priority"       # optional: the tier this price is for; missing -> standard
 
     [[discount]]                    # a discount on genai-prices' own prices
     provider = "anthropic"          # required
@@ -26,6 +27,10 @@ It is TOML (see ``docs/pricing.md``)::
     retrieval_query_usd = 0.0004
     rerank_usd = 0.001
     escalation_minute_usd = 0.75
+
+A ``[[model]]`` price is for one service tier (``service_tier``; missing: the standard tier), so
+a contract price (Anthropic's ``priority``, OpenAI's ``scale``: no list price anywhere) is one
+more entry of the model; each tier has its own entries and history (``PriceBook.resolve``).
 
 Every mistake is a ``ConfigError`` that names the file, the entry and the key. Numbers are read
 as ``Decimal`` through the TOML float's shortest repr (or from a string, for exact digits).
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from tailguard.errors import ConfigError
+from tailguard.vocabulary import SERVICE_TIERS
 
 _MODEL_KEYS = frozenset(
     {
@@ -54,6 +60,7 @@ _MODEL_KEYS = frozenset(
         "cache_write_1h_mtok",
         "effective_from",
         "discount",
+        "service_tier",
     }
 )
 _DISCOUNT_KEYS = frozenset({"provider", "model", "discount", "effective_from"})
@@ -100,6 +107,8 @@ class ModelEntry:
     index: int
     #: Anthropic's 1-hour cache writes (``None``: priced as ``cache_write_mtok``)
     cache_write_1h_mtok: Decimal | None = None
+    #: the service tier this price is for, as ``tier_name`` gives it (``None``: standard)
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +159,14 @@ def parse_overrides(data: dict[str, Any], *, source: str) -> OverrideFile:
     if not isinstance(raw_models, list):
         raise ConfigError(f"{source}: 'model' must be an array of tables: write [[model]]")
     models = tuple(_model_entry(raw, i, source) for i, raw in enumerate(raw_models, 1))
-    seen: dict[tuple[str | None, str, dt.datetime | None], int] = {}
+    seen: dict[tuple[str | None, str, str | None, dt.datetime | None], int] = {}
     for m in models:
-        key = (m.provider, m.model, m.effective_from)
+        key = (m.provider, m.model, m.service_tier, m.effective_from)
         if key in seen:
             raise ConfigError(
                 f"{source}: [[model]] #{m.index} (model {m.model!r}): duplicates entry "
-                f"#{seen[key]} (same provider, model and effective_from)"
+                f"#{seen[key]} (same provider, model, service_tier "
+                f"({m.service_tier or 'standard'}) and effective_from)"
             )
         seen[key] = m.index
 
@@ -197,7 +207,35 @@ def _model_entry(raw: Any, index: int, source: str) -> ModelEntry:
             if "cache_write_1h_mtok" in raw
             else None
         ),
+        service_tier=_service_tier(raw, where),
     )
+
+
+def tier_name(service_tier: str | None) -> str | None:
+    """A service tier as pricing reads it: lower case; empty, ``standard``, ``default`` and
+    ``auto`` (OpenAI's and Anthropic's names for the standard tier) are ``None``."""
+    if not service_tier:
+        return None
+    t = service_tier.strip().lower()
+    return None if t in ("", "standard", "default", "auto") else t
+
+
+def _service_tier(raw: dict[str, Any], where: str) -> str | None:
+    """The entry's ``service_tier`` (``None``: standard); a name not in ``SERVICE_TIERS`` is an
+    error listing them, never a price for no tier at all."""
+    if "service_tier" not in raw:
+        return None
+    value = raw["service_tier"]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f'{where}: service_tier: must be a tier name such as "priority", got {value!r}'
+        )
+    tier = tier_name(value)
+    if tier is not None and tier not in SERVICE_TIERS:
+        raise ConfigError(
+            f"{where}: service_tier: unknown tier {value!r} (known: {', '.join(SERVICE_TIERS)})"
+        )
+    return tier
 
 
 def _discount_entry(raw: Any, index: int, source: str) -> DiscountEntry:

@@ -83,7 +83,7 @@ def test_an_unknown_service_tier_is_a_usage_error(capsys: pytest.CaptureFixture[
     assert captured.out == ""
     assert captured.err.strip().splitlines()[-1] == (
         "Error: --service-tier: 'bogus' is not a service tier tailguard can price "
-        "(known: standard, default, auto, batch, flex, priority)"
+        "(known: standard, default, auto, batch, flex, priority, scale)"
     )
 
 

@@ -2,8 +2,9 @@
 
 The tiers pricing knows (``tailguard.vocabulary.SERVICE_TIERS``): ``standard`` and its other
 names ``default`` (OpenAI's response value) and ``auto`` (the request's default), ``batch``,
-``flex`` and ``priority``. Any other value (a typo, a tier a provider adds later, OpenAI's
-contract-priced ``scale``) has no price tailguard can vouch for.
+``flex``, ``priority`` and ``scale`` (OpenAI's, billed by contract: unpriced without an operator
+entry for it). Any other value (a typo, a tier a provider adds later) has no price tailguard can
+vouch for.
 
 The call used, gpt-4o-mini (platform.openai.com/docs/pricing: $0.15 input, $0.60 output per
 Mtok; Batch API half, $0.075 / $0.30), 1,000,000 input and 100,000 output tokens, by hand:
@@ -40,8 +41,8 @@ def _row(**kw: Any) -> dict[str, Any]:
 
 
 def test_an_unknown_tier_is_unpriced_in_bulk(book: PriceBook) -> None:
-    """In one table: standard, batch, a known alias, and two unknown tiers (a typo and OpenAI's
-    Scale Tier, billed by contract units): the unknown ones are null and unpriced, the rest
+    """In one table: standard, batch, a known alias, an unknown tier (a typo) and OpenAI's Scale
+    Tier (billed by contract units, no list price): the last two are null and unpriced, the rest
     keep their own prices."""
     rows = [
         _row(),
@@ -68,7 +69,7 @@ def test_an_unknown_tier_has_no_price(book: PriceBook) -> None:
     assert err.value.argument == "service_tier"
     assert str(err.value) == (
         "service_tier: 'bogus' is not a service tier tailguard can price "
-        "(known: standard, default, auto, batch, flex, priority)"
+        "(known: standard, default, auto, batch, flex, priority, scale)"
     )
     # the known ones still price, in any case
     assert book.price(**MINI, service_tier="BATCH", at=AT).cost_usd == Decimal("0.105")
