@@ -14,6 +14,7 @@ free hard_cap, team payg), worked out by hand:
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -69,3 +70,73 @@ def test_alert_only_above_the_alarm(tmp_path: Any, denied: list[str]) -> None:
     free = k["metrics"][0]["tiers"][0]
     assert free["rate_pct"] == 25.0 * len(denied)
     assert free["alert_3_days"] is (25.0 * len(denied) > 25)
+
+
+def _unknown_panel(tmp_path: Any, policy: Any) -> dict[str, Any]:
+    """F1..F4 free (customers rows), X1, X2 with events but no customers row: one call each on
+    Feb 2; F1 and X1 denied at the hard limit on Feb 3; X2 degraded once on Feb 3."""
+    e = Events()
+    for c in ("F1", "F2", "F3", "F4", "X1", "X2"):
+        e.llm(c, f"{c.lower()}u", day(2), "0.10")
+    e.guard("F1", "f1u", day(3), "deny", "hard_limit")
+    e.guard("X1", "x1u", day(3), "deny", "hard_limit")
+    e.guard("X2", "x2u", day(3), "degrade", "soft_threshold")
+    csv = "".join(f"F{i},F{i},free,smb,0,1,,2025-01-01\n" for i in range(1, 5))
+    led = make_ledger(tmp_path, e.rows, csv)
+    con = led.connect()
+    try:
+        pol = parse_policy(policy) if policy is not None else None
+        return kpis(con, period="2026-02", as_of=dt.date(2026, 2, 28), policy=pol)
+    finally:
+        con.close()
+
+
+def test_customers_without_a_row_are_counted_under_the_policy_default_tier(tmp_path: Any) -> None:
+    """With POLICY (default_tier free: hard_cap), X1 and X2 are what the guard treats as free:
+    the row ``unknown`` is judged as hard_cap: 1 of 2 active customers denied = 50% > 25% (act).
+    Free itself: 1 of 4 = 25% (watch: above the 5-15% band, at the alarm, not above it). They
+    were dropped: the KPI listed free alone and said watch."""
+    rep = _unknown_panel(tmp_path, POLICY)
+    k = next(k for k in rep["kpis"] if k["id"] == "overage_routing_rate")
+    m = k["metrics"][0]
+    assert m["value"] == {"free": 25.0, "unknown": 50.0}
+    unk = next(t for t in m["tiers"] if t["tier"] == "unknown")
+    assert (unk["pattern"], unk["pattern_source"]) == ("hard_cap", "policy default_tier")
+    assert (unk["active_customers"], unk["llm_calls"], unk["status"]) == (2, 2, "act")
+    assert unk["spend_usd"] == Decimal("0.20")
+    assert k["status"] == "act"
+
+
+def test_customers_without_a_row_have_the_default_tiers_budget(tmp_path: Any) -> None:
+    """The same ledger: the guard budgets X1 and X2 as free ($1 a month), so the budget KPI and
+    the per-user cap metrics count six free customers (F1..F4, X1, X2), each at $0.10 of $1 =
+    10% used and projected (the whole month elapsed); they had no cap and were left out (4)."""
+    rep = _unknown_panel(tmp_path, POLICY)
+    tb = next(k for k in rep["kpis"] if k["id"] == "tier_budget_utilization")["metrics"][0]
+    (free,) = tb["tiers"]
+    assert (free["tier"], free["customers"]) == ("free", 6)
+    assert free["median_projected_pct"] == pytest.approx(10.0, rel=1e-12)
+    pu = next(k for k in rep["kpis"] if k["id"] == "per_user_cost")["metrics"]
+    soft = next(m for m in pu if m["id"] == "top_decile_vs_soft_cap")
+    assert [(t["tier"], t["users"]) for t in soft["tiers"]] == [("free", 6)]
+
+
+def test_customers_without_a_row_and_no_policy_are_shown_not_judged(tmp_path: Any) -> None:
+    """No policy: no pattern for X1, X2. Their row counts them (2 active customers, 2 calls,
+    1 denied, 0 with an overage, 1 degraded call) and says ``unknown``; free is judged by the
+    framework's default (hard_cap, 1 of 4 = 25%: watch), and the KPI's status is free's."""
+    rep = _unknown_panel(tmp_path, None)
+    k = next(k for k in rep["kpis"] if k["id"] == "overage_routing_rate")
+    m = k["metrics"][0]
+    assert m["value"] == {"free": 25.0, "unknown": None}
+    unk = next(t for t in m["tiers"] if t["tier"] == "unknown")
+    assert unk["pattern"] is None and unk["status"] == "unknown"
+    got = (
+        unk["active_customers"],
+        unk["llm_calls"],
+        unk["denied_customers"],
+        unk["overage_customers"],
+        unk["degraded_calls"],
+    )
+    assert got == (2, 2, 1, 0, 1)
+    assert k["status"] == "watch"

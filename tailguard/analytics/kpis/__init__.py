@@ -152,7 +152,7 @@ def kpis(
     with using(ledger) as ctx:
         p = panel_period(ctx, period, as_of)
         require_events(ctx, p.window)  # an empty month is not a month of zero spend
-        t = build(ctx, p, resolve_caps(ctx, policy))
+        t = build(ctx, p, policy=policy)
         routing = routing_rows(t, policy)
         panel = [
             kpi_per_task(t, policy),

@@ -1,5 +1,10 @@
 """5. ``overage_routing_rate`` and 6. ``soft_cap_degradation_rate``: per tier, how often the guard
-routed traffic at the cap (the package docstring has the bands and the three-day alert)."""
+routed traffic at the cap (the package docstring has the bands and the three-day alert).
+
+A customer with events but no row in the customers table is in the tier ``unknown`` (never left
+out): with a policy it is judged by the pattern the guard applied to it (the policy's
+``default_tier``'s); without one its row counts its customers, calls, spend, denials, overages and
+degraded calls, and says ``unknown`` (no pattern, no rate, no band)."""
 
 from __future__ import annotations
 
@@ -61,6 +66,22 @@ GROUP BY 1, 2
 """
 
 
+def tier_pattern(tier: str, policy: Policy | None) -> tuple[str | None, str]:
+    """The overage pattern of ``tier`` and where it comes from: ``policy`` (the tier's
+    ``overage``), ``policy default_tier`` (a tier the policy does not name, and the customers
+    without a customers row: the guard resolves both to the policy's ``default_tier``,
+    ``Policy.limits_for``), ``framework`` (no policy: the eight-KPI framework's default for a
+    known tier), or ``unknown`` (no policy and no customers row: no pattern, None)."""
+    if policy is not None:
+        if tier in policy.tiers:
+            return policy.tiers[tier].get("overage", "hard_cap"), "policy"
+        default = policy.tiers[policy.settings.default_tier]
+        return default.get("overage", "hard_cap"), "policy default_tier"
+    if tier in DEFAULT_PATTERN:
+        return DEFAULT_PATTERN[tier], "framework"
+    return None, "unknown"
+
+
 def _rate_status(pattern: str, v: float | None) -> str:
     if v is None:
         return "no_data"
@@ -101,11 +122,35 @@ def routing_rows(t: PanelTables, policy: Policy | None) -> list[dict[str, Any]]:
 
     out = []
     for tier in sorted(firsts):
-        if policy is not None and tier in policy.tiers:
-            pattern = policy.tiers[tier].get("overage", "hard_cap")
-        else:
-            pattern = DEFAULT_PATTERN.get(tier)
+        pattern, source = tier_pattern(tier, policy)
+        tr = traffic.get(tier, {})
+        counts = {
+            "spend_usd": sum((x[2] for x in tr.values()), Decimal(0)),
+            "active_customers": len(firsts.get(tier, [])),
+            "llm_calls": sum(x[0] for x in tr.values()),
+        }
         if pattern is None:
+            # customers without a customers row and no policy to say what the guard applied to
+            # them: counted and shown, never dropped; no pattern, so no rate and no band
+            fs = firsts[tier]
+            out.append(
+                {
+                    "tier": tier,
+                    "pattern": None,
+                    "pattern_source": source,
+                    "measures": "customers without a customers row (no policy: pattern unknown)",
+                    "rate_pct": None,
+                    "band": None,
+                    "alarm_above": None,
+                    "status": "unknown",
+                    **counts,
+                    "denied_customers": sum(1 for f in fs if f[1] is not None),
+                    "overage_customers": sum(1 for f in fs if f[2] is not None),
+                    "degraded_calls": sum(x[1] for x in tr.values()),
+                    "last_3_days": [],
+                    "alert_3_days": False,
+                }
+            )
             continue
         v = rate(pattern, tier, None)
         last3 = []
@@ -116,19 +161,17 @@ def routing_rows(t: PanelTables, policy: Policy | None) -> list[dict[str, Any]]:
             dv = rate(pattern, tier, day)
             last3.append({"day": day, "rate_pct": dv, "status": _rate_status(pattern, dv)})
         b = RATE_BANDS[pattern]
-        tr = traffic.get(tier, {})
         out.append(
             {
                 "tier": tier,
                 "pattern": pattern,
+                "pattern_source": source,
                 "measures": b.measures,
                 "rate_pct": v,
                 "band": [b.low, b.high],
                 "alarm_above": b.alarm,
                 "status": _rate_status(pattern, v),
-                "spend_usd": sum((x[2] for x in tr.values()), Decimal(0)),
-                "active_customers": len(firsts.get(tier, [])),
-                "llm_calls": sum(x[0] for x in tr.values()),
+                **counts,
                 "last_3_days": last3,
                 # the eight-KPI framework's alert: "a free-tier hard-cap rate above 25% for three
                 # consecutive days is a tier-design problem"; a rate below the band (an

@@ -111,9 +111,14 @@ class Cap:
     seats: int
 
 
-def resolve_caps(con: Any, policy: Policy | None) -> dict[str, Cap]:
+def resolve_caps(con: Any, policy: Policy | None, *, days: str | None = None) -> dict[str, Cap]:
     """Each customer's monthly budget under ``policy`` (empty without one). Tiers whose budget
-    period is not a month, or which have no budget, are left out."""
+    period is not a month, or which have no budget, are left out.
+
+    ``days``: a customer × day table (``build``'s): its customers without a customers row get
+    the budget the guard gives them (``Policy.limits_for`` without a row: a ``[customers.ID]``
+    entry, else the policy's ``default_tier``), so the budget and per-user cap KPIs count them
+    instead of dropping them. Without ``days`` only the customers table's rows are resolved."""
     if policy is None:
         return {}
     from tailguard.customers import CustomerInfo
@@ -151,6 +156,16 @@ def resolve_caps(con: Any, policy: Policy | None) -> dict[str, Cap]:
             c = memo[key]
         if c is not None:
             caps[cid] = c
+    if days is not None:
+        rows = con.execute(
+            f"SELECT DISTINCT d.customer_id FROM {days} d "
+            "LEFT JOIN customers c ON d.customer_id = c.customer_id "
+            "WHERE c.customer_id IS NULL AND d.customer_id IS NOT NULL"
+        ).fetchall()
+        for (cid,) in rows:
+            c = cap(cid, None, None, None)
+            if c is not None:
+                caps[cid] = c
     return caps
 
 
@@ -299,25 +314,31 @@ def build(
     caps: dict[str, Cap] | None = None,
     *,
     parts: Iterable[str] = PARTS,
+    policy: Policy | None = None,
 ) -> PanelTables:
     """The shared tables for the panel month ``p`` (each built once; names unique to this
-    value, so two panels on one connection never read each other's tables)."""
+    value, so two panels on one connection never read each other's tables).
+
+    ``caps``: the budgets, or ``policy`` to resolve them here from the customers table and the
+    month's customers without a row (``resolve_caps(days=...)``; ``caps`` wins when both)."""
     want = set(parts)
     unknown = want - set(PARTS)
     if unknown:
         raise ArgumentError("parts", f"unknown parts {sorted(unknown)}; one of {', '.join(PARTS)}")
-    caps = caps or {}
     n = next(_serial)
     names: dict[str, Any] = {}
-    if "caps" in want:
-        names["caps_name"] = f"_tg_caps_{n}"
-        ctx.register(names["caps_name"], caps_table(caps))
     if "users" in want:
         names["users"] = f"_tg_users_{n}"
         ctx.temp_table(names["users"], *source_sql(USERS_SQL, ctx, p.window))
     if "days" in want:
         names["days"] = f"_tg_cd_{n}"
         ctx.temp_table(names["days"], *days_sql(ctx, p.window))
+    if caps is None and policy is not None:
+        caps = resolve_caps(ctx, policy, days=names.get("days"))
+    caps = caps or {}
+    if "caps" in want:
+        names["caps_name"] = f"_tg_caps_{n}"
+        ctx.register(names["caps_name"], caps_table(caps))
     if "customers" in want:
         if "days" not in want:
             raise ArgumentError("parts", "the panel's customers are read from its days: build both")
