@@ -7,8 +7,9 @@ is k% of its MRR.
 - Top-20 share of team + enterprise spend: the top 20 are T24..T05, 24 + 23 + ... + 5 =
   (24 + 5) x 20 / 2 = 290 of 1 + ... + 24 = 300: 290 / 300 = 96.67% (above the 60-80% band:
   watch). The listed top customers are those 20, dearest first.
-- Cost-to-ARR: over 12% are T13..T24 (12 customers), over 20% T21..T24 (4), dearest first; the
-  median of 1..24 is (12 + 13) / 2 = 12.5; the worst status is act (T21..T24 > 20%).
+- Cost-to-ARR: over 8% are T09..T24 (16), over 12% T13..T24 (12 customers), over 20% T21..T24
+  (4), dearest first; the value is the dearest's, T24's 24% (act: the status it shows, the worst
+  customer's); the median of 1..24 is (12 + 13) / 2 = 12.5 (watch).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def test_top_twenty_share_and_list(report: dict[str, Any]) -> None:
 
 def test_cost_to_arr_lists_dearest_first(report: dict[str, Any]) -> None:
     arr = _metric(report, "per_tenant_cost", "cost_to_arr")
-    assert arr["value"] == pytest.approx(12.5, rel=1e-12)
-    assert (arr["customers"], arr["over_12"], arr["over_20"]) == (24, 12, 4)
+    assert arr["value"] == pytest.approx(24.0, rel=1e-12) and arr["dearest_customer"] == "T24"
+    assert arr["median_pct"] == pytest.approx(12.5, rel=1e-12) and arr["median_status"] == "watch"
+    assert (arr["customers"], arr["over_8"], arr["over_12"], arr["over_20"]) == (24, 16, 12, 4)
     assert [a["customer_id"] for a in arr["revisit_at_renewal"]] == ["T24", "T23", "T22", "T21"]
     assert [a["customer_id"] for a in arr["funding_off_margin"]] == [
         f"T{k:02d}" for k in range(24, 12, -1)

@@ -35,6 +35,9 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
      spend in its top 5% of users (ceil(n / 20) users). > 70%: flagged (``watch``).
    - ``cost_to_arr``: a customer's cost / revenue (= annualised cost / ARR). Healthy 3-8%;
      ``watch`` > 8%, listed as funding off margin > 12%, ``act`` > 20% (revisit at renewal).
+     The value is the dearest paying customer's, the one the status judges (the worst
+     customer's status); ``median_pct`` is the median customer's. It was the median beside the
+     worst status: "1.33 %, band 3-8, act" on the demo.
 4. ``tier_budget_utilization`` (needs a policy; ``unknown`` without): per budgeted customer,
    spend so far / hard cap, the projection at period end from the pace so far (used / days
    elapsed × days in the month), and the date the cap was hit or is projected to be hit

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tailguard.analytics.kpis.common import kpi, metric, pct, worst
+from tailguard.analytics.kpis.common import kpi, metric, pct
 
 if TYPE_CHECKING:
     from tailguard.analytics.kpis.tables import PanelTables
@@ -147,6 +147,7 @@ def kpi_per_tenant(t: PanelTables) -> dict[str, Any]:
         if r["cost_pct_of_mrr"] is not None
     ]
     arr.sort(key=lambda x: x["cost_to_arr_pct"], reverse=True)
+    over8 = [a for a in arr if a["cost_to_arr_pct"] > 8]
     over12 = [a for a in arr if a["cost_to_arr_pct"] > 12]
     over20 = [a for a in arr if a["cost_to_arr_pct"] > 20]
     med = None
@@ -154,15 +155,23 @@ def kpi_per_tenant(t: PanelTables) -> dict[str, Any]:
         vals = sorted(a["cost_to_arr_pct"] for a in arr)
         n = len(vals)
         med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
+    # the figure is the one the status judges: the dearest paying customer's (the status is the
+    # worst customer's, and ``_arr_status`` only rises with the figure); the median beside it
+    dearest = arr[0] if arr else None
     metrics.append(
         metric(
             "cost_to_arr",
-            "Customer cost as % of ARR: healthy 3-8%, > 12% off margin, > 20% revisit",
-            med,
+            "Dearest customer's cost as % of its ARR: healthy 3-8%, > 12% off margin, "
+            "> 20% revisit at renewal (median_pct: the median customer's)",
+            dearest["cost_to_arr_pct"] if dearest else None,
             "%",
             [3, 8],
-            worst([a["status"] for a in arr]) if arr else "no_data",
+            dearest["status"] if dearest else "no_data",
+            dearest_customer=dearest["customer_id"] if dearest else None,
+            median_pct=med,
+            median_status=_arr_status(med) if med is not None else "no_data",
             customers=len(arr),
+            over_8=len(over8),
             over_12=len(over12),
             over_20=len(over20),
             revisit_at_renewal=over20[:20],
