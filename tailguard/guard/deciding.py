@@ -79,12 +79,12 @@ class Decider:
 
     def decide(self, prep: Prep, res: CheckResult, *, local: bool) -> Decision:
         """The decision for a store's answer; an allowed call carries its ``Reservation``."""
-        code = res.code
+        code = res[0]  # (code, index, used, alerted): CheckResult's shape
         if code == 0:
-            return self._allowed(prep, res, local)
+            return self.allowed(prep, res, local)
         req, lim, now_ms = prep.request, prep.limits, prep.now_ms
         if code == RATE_DENY:
-            rule = prep.rate_rules[res.index]
+            rule = prep.rate_rules[res[1]]
             wait = max(1, math.ceil((60_000 - now_ms % 60_000) / 1000))
             what = {
                 "rpm": f"{lim.rpm} requests a minute for your account",
@@ -100,7 +100,7 @@ class Decider:
                 f"Too many requests: the limit is {what}. Try again in {wait} seconds.",
             )
         if code == CAP_DENY:
-            rule = prep.cap_rules[res.index]
+            rule = prep.cap_rules[res[1]]
             if rule == "hard_limit":
                 wait = max(1, math.ceil((prep.period_end - now_ms) / 1000))
                 when = dt.datetime.fromtimestamp(prep.period_end / 1000, UTC)
@@ -138,7 +138,7 @@ class Decider:
             )
             if code == KILL_NOW:
                 self.event(
-                    "kill", "session_velocity", req, now_ms, amount=from_micro(res.used[res.index])
+                    "kill", "session_velocity", req, now_ms, amount=from_micro(res[2][res[1]])
                 )
                 log.warning(
                     "guard killed session %r of customer %r (spend velocity)",
@@ -152,12 +152,12 @@ class Decider:
             return Decision("kill", None, rule, msg, None, None, lim.graceful, lim.tier)
         raise GuardError(f"unknown store answer code {code}")
 
-    def _allowed(self, prep: Prep, res: CheckResult, local: bool) -> Decision:
+    def allowed(self, prep: Prep, res: CheckResult, local: bool) -> Decision:
         """Every limit passed and the worst case is reserved: allow, or degrade to a cheaper
         model past the soft limit (and past the hard one when its action is to degrade)."""
         req, lim, plan = prep.request, prep.limits, prep
         bi = prep.budget_index
-        after = res.used[bi] + plan.caps[bi].amount
+        after = res[2][bi] + plan.caps[bi][2]  # used before + the cap's amount
         action, model, rule = "allow", req.model, None
         hard, soft = lim.hard_limit, lim.soft_limit
         if lim.overage == "soft_cap_degrade" and hard is not None and soft is not None:
@@ -171,7 +171,7 @@ class Decider:
                 self.event("degrade", rule or "soft_threshold", req, plan.now_ms, model=cheaper)
             else:
                 rule = None
-        if res.alerted:
+        if res[3]:  # alerted
             self._soft_alert(req, lim, plan.now_ms, after)
         self.stats[action] += 1
         # the plan is the reservation (planning.Prep): only the model and where it was reserved

@@ -98,13 +98,14 @@ class Failover:
         Only budgets: one key per customer and period, so the memory stays bounded by the
         customers served (task and session counters are new all the time)."""
         bi = prep.budget_index
-        if bi < len(res.used):
+        code, _index, used_before, _alerted = res
+        if bi < len(used_before):
             seen = self._last_seen
             if len(seen) > _MAX_SEEN:
                 seen.clear()
-            c = prep.caps[bi]
-            used = res.used[bi] + c.amount if res.code == OK else res.used[bi]
-            seen[c.key] = (used, c.expire_ms, prep.now_ms)
+            key, _limit, amount, _on, expire_ms, *_rest = prep.caps[bi]
+            used = used_before[bi] + amount if code == OK else used_before[bi]
+            seen[key] = (used, expire_ms, prep.now_ms)
 
     # --- detecting an outage and routing -------------------------------------------------------
 
@@ -125,9 +126,7 @@ class Failover:
             self._next_probe = time.monotonic() + self._probe_s
         if failed_plan is not None:
             p = failed_plan
-            self.orphan(
-                p.res_key, p.member, [SettleItem(c.key, c.amount, 0, c.expire_ms) for c in p.caps]
-            )
+            self.orphan(p.res_key, p.member, [SettleItem(c[0], c[2], 0, c[4]) for c in p.caps])
         if first:
             log.warning("guard store unavailable (%s); applying the policy's fail mode", exc)
         return True
@@ -241,7 +240,7 @@ class Failover:
             return self._unavailable(prep)
         bcap = plan.caps[prep.budget_index]
         seen = self._last_seen
-        if bcap.on_exceed == DENY and bcap.key not in seen:
+        if bcap[3] == DENY and bcap[0] not in seen:  # (key, limit, amount, on_exceed, ...)
             # never saw this budget in the shared store: starting from zero could spend the
             # whole limit again on every replica; refuse until the store answers
             d.stats["fail_closed"] += 1
@@ -253,7 +252,7 @@ class Failover:
             d.event("fail_open", "store_unavailable", req, plan.now_ms, model=req.model)
         with self._lock:
             for c in plan.caps:
-                self._seed_locked(c.key)
+                self._seed_locked(c[0])
         return d.decide(prep, self.local.check(plan), local=True)
 
     def _unavailable(self, prep: Prep) -> Decision:

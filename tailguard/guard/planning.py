@@ -192,6 +192,7 @@ class Compiled:
         "rules_user",
         "shapes",
         "soft",
+        "tasks",
         "units",
         "usd",
         "window",
@@ -214,13 +215,16 @@ class Compiled:
         #: no account-wide rate limit: a request with no user, session or task limit to count
         #: plans its budget alone (``Planner.plan``'s first branch)
         self.lean = lim.rpm is None and lim.tpm is None
+        #: a task ceiling to count (steps or dollars)
+        self.tasks = lim.task_max_llm_calls is not None or lim.task_max_cost is not None
         #: ``(start_ms, end_ms, budget key, alert key or None, budget expiry)``; replaced whole
         #: (one assignment), so a thread never reads half of a new period
         self.window: tuple[int, int, str, str | None, int] = (0, 0, "", None, 0)
-        #: ``(minute, windows' expiry, the rpm window or None, the tpm key or None)`` of the
-        #: current minute, replaced whole like ``window``. The rpm ``Rate`` is one object shared
-        #: by every plan of the minute (its amount is always one call; nothing mutates a plan)
-        self.minute_w: tuple[int, int, Rate | None, str | None] = (-1, 0, None, None)
+        #: ``(minute, windows' expiry, the rpm window or None, the tpm key or None, the
+        #: minute as a key's text)`` of the current minute, replaced whole like ``window``. The
+        #: rpm ``Rate`` is one tuple shared by every plan of the minute (its amount is always
+        #: one call)
+        self.minute_w: tuple[int, int, Rate | None, str | None, str] = (-1, 0, None, None, "")
         rate_rules = [r for r, v in (("rpm", lim.rpm), ("user_rpm", lim.user_rpm)) if v is not None]
         if lim.tpm is not None:
             rate_rules.append("tpm")
@@ -242,15 +246,16 @@ class Compiled:
         self.window = w
         return w
 
-    def minute(self, minute: int) -> tuple[int, int, Rate | None, str | None]:
+    def minute(self, minute: int) -> tuple[int, int, Rate | None, str | None, str]:
         """The customer's rate windows of ``minute``: the cached ones, or the next ones."""
         w = self.minute_w
         if w[0] == minute:
             return w
         lim, p = self.lim, self.prefix
         rexp = (minute + 2) * 60_000
-        rpm = Rate(f"{p}rm:{minute}", lim.rpm, 1, rexp) if lim.rpm is not None else None
-        w = (minute, rexp, rpm, f"{p}tm:{minute}" if lim.tpm is not None else None)
+        rpm = (f"{p}rm:{minute}", lim.rpm, 1, rexp) if lim.rpm is not None else None
+        tpm_key = f"{p}tm:{minute}" if lim.tpm is not None else None
+        w = (minute, rexp, rpm, tpm_key, str(minute))  # type: ignore[assignment]
         self.minute_w = w
         return w
 
@@ -284,49 +289,72 @@ _NO_RULES: list[str] = []
 
 
 class Planner:
-    """Builds plans; holds the id counter and the reservation and kill time-outs."""
+    """Builds plans; holds the id counter and the reservation and kill time-outs.
 
-    def __init__(self, settings: Settings) -> None:
+    ``encode_members``: a reservation's member names its own refunds (``encode_member``), as
+    the Redis store's scripts need; the in-process store keeps each live plan itself and
+    refunds from its caps, so its members are the reservation id alone (False: four key
+    strings and a join fewer per check of seven limits)."""
+
+    def __init__(self, settings: Settings, *, encode_members: bool = True) -> None:
         self._ttl_ms = settings.reservation_ttl_s * 1000
         self._kill_ms = settings.kill_ttl_s * 1000
         self._ids = itertools.count()
+        self.encode_members = encode_members
         #: random per process, so reservation and settle ids never collide across replicas
         self.id_prefix = os.urandom(6).hex()
         #: the next reservation id: the prefix and the counter in hex, formatted in C (one call
         #: instead of an f-string's attribute lookups and format spec; atomic under the GIL)
         self.next_id: Callable[[], str] = map(f"{self.id_prefix}%x".__mod__, self._ids).__next__
+        #: ``(start_ms, end_ms, hour, previous hour, velocity expiry)`` of the current UTC hour,
+        #: the hours as a key's text; replaced whole (one assignment) like ``Compiled.window``
+        self._hour_w: tuple[int, int, str, str, int] = (0, 0, "", "", 0)
+
+    def _hour(self, now_ms: int) -> tuple[int, int, str, str, int]:
+        hour = now_ms // 3_600_000
+        w = (
+            hour * 3_600_000,
+            (hour + 1) * 3_600_000,
+            str(hour),
+            str(hour - 1),
+            (hour + 2) * 3_600_000,
+        )
+        self._hour_w = w
+        return w
 
     def plan(self, req: Request, c: Compiled, now_ms: int, est: int) -> Prep:
         """Every counter this call touches, in the order the store checks them.
 
         ``est`` is the request's estimate in micro-dollars (``to_micro``, rounded up). Caps are
         ordered so a runaway session is killed (velocity first) before a budget denies, and the
-        budget is checked before task ceilings; ``budget_index`` says where it is.
+        budget is checked before task ceilings; ``budget_index`` says where it is. Rates and
+        caps are plain tuples of the ``Rate`` and ``Cap`` shapes (``stores.base``).
         """
         lim = c.lim
-        _start, end, bkey, akey, bexp = c.period(now_ms)
+        w = c.window
+        if not w[0] <= now_ms < w[1]:
+            w = c.period(now_ms)
+        _start, end, bkey, akey, bexp = w
         est_tok = req.input_tokens + req.max_output_tokens
         amount = est if c.usd else est_tok
-        budget = Cap(bkey, c.hard, amount, c.on_exceed, bexp, None, 0, akey, c.soft)
+        budget = (bkey, c.hard, amount, c.on_exceed, bexp, None, 0, akey, c.soft)
         rid = self.next_id()
+        uid, sid, tid = req.user_id, req.session_id, req.task_id
         if (
             c.lean
-            and req.session_id is None
-            and (req.user_id is None or lim.user_rpm is None)
-            and (
-                req.task_id is None
-                or (lim.task_max_llm_calls is None and lim.task_max_cost is None)
-            )
+            and sid is None
+            and (uid is None or lim.user_rpm is None)
+            and (tid is None or not c.tasks)
         ):  # the budget alone: no lists built, no key but the budget's (the common case)
             return Prep(
                 now_ms,
                 c.res_key,
-                f"{rid}{SEP_ITEM}{bkey}{SEP_FIELD}{amount}",
+                f"{rid}{SEP_ITEM}{bkey}{SEP_FIELD}{amount}" if self.encode_members else rid,
                 now_ms + self._ttl_ms,
                 None,
                 now_ms + self._kill_ms,
                 _NO_RATES,
-                [budget],
+                [budget],  # type: ignore[list-item]
                 req,
                 lim,
                 rid,
@@ -339,56 +367,66 @@ class Planner:
                 0,
             )
         p = c.prefix
-        minute = now_ms // 60_000
         mw = c.minute_w
-        if mw[0] != minute:
-            mw = c.minute(minute)
-        _m, rexp, rpm, tpm_key = mw
+        if mw[0] != now_ms // 60_000:
+            mw = c.minute(now_ms // 60_000)
+        _m, rexp, rpm, tpm_key, mstr = mw
         rates: list[Rate] = [rpm] if rpm is not None else []
-        if req.user_id is not None and lim.user_rpm is not None:
-            rates.append(Rate(f"{p}u:{key_id(req.user_id)}:{minute}", lim.user_rpm, 1, rexp))
+        urpm = lim.user_rpm
+        if uid is not None and urpm is not None:
+            u = uid if uid.isprintable() else key_id(uid)
+            rates.append((f"{p}u:{u}:{mstr}", urpm, 1, rexp))  # type: ignore[arg-type]
             rate_rules = c.rules_user
         else:
             rate_rules = c.rules_no_user
         if tpm_key is not None:
-            rates.append(Rate(tpm_key, lim.tpm, est_tok, rexp))
+            rates.append((tpm_key, lim.tpm, est_tok, rexp))  # type: ignore[arg-type]
         kill_key = None
         shape = 0
-        if req.session_id is not None:
-            s = key_id(req.session_id)
+        caps: list[Cap]
+        if sid is not None:
+            s = sid if sid.isprintable() else key_id(sid)
             kill_key = f"{p}k:{s}"
-            if lim.session_max_per_hour is not None:
-                hour, into = divmod(now_ms, 3_600_000)
-                velocity = Cap(
+            vmax = lim.session_max_per_hour
+            if vmax is not None:
+                hw = self._hour_w
+                if not hw[0] <= now_ms < hw[1]:
+                    hw = self._hour(now_ms)
+                _hs, hend, hour, prev, hexp = hw
+                # the previous hour's share: the part of it still inside the sliding hour
+                velocity = (
                     f"{p}v:{s}:{hour}",
-                    lim.session_max_per_hour,
+                    vmax,
                     est,
                     KILL,
-                    (hour + 2) * 3_600_000,
-                    f"{p}v:{s}:{hour - 1}",
-                    (3_600_000 - into) * 10_000 // 3_600_000,
+                    hexp,
+                    f"{p}v:{s}:{prev}",
+                    (hend - now_ms) * 10_000 // 3_600_000,
+                    None,
+                    -1,
                 )
-                caps = [velocity, budget]
+                caps = [velocity, budget]  # type: ignore[list-item]
                 shape = _VELOCITY
             else:
-                caps = [budget]
+                caps = [budget]  # type: ignore[list-item]
         else:
-            caps = [budget]
-        if req.task_id is not None:
-            t = key_id(req.task_id)
-            if lim.task_max_llm_calls is not None:
-                caps.append(
-                    Cap(f"{p}ts:{t}", lim.task_max_llm_calls, 1, DENY, now_ms + TASK_TTL_MS)
-                )
+            caps = [budget]  # type: ignore[list-item]
+        if tid is not None:
+            t = tid if tid.isprintable() else key_id(tid)
+            texp = now_ms + TASK_TTL_MS
+            steps = lim.task_max_llm_calls
+            if steps is not None:
+                caps.append((f"{p}ts:{t}", steps, 1, DENY, texp, None, 0, None, -1))  # type: ignore[arg-type]
                 shape |= _TASK_STEPS
-            if lim.task_max_cost is not None:
-                caps.append(Cap(f"{p}t:{t}", lim.task_max_cost, est, DENY, now_ms + TASK_TTL_MS))
+            tusd = lim.task_max_cost
+            if tusd is not None:
+                caps.append((f"{p}t:{t}", tusd, est, DENY, texp, None, 0, None, -1))  # type: ignore[arg-type]
                 shape |= _TASK_USD
         units, cap_rules, budget_index = c.shapes[shape]
         return Prep(
             now_ms,
             c.res_key,
-            encode_member(rid, caps),
+            encode_member(rid, caps) if self.encode_members else rid,
             now_ms + self._ttl_ms,
             kill_key,
             now_ms + self._kill_ms,
@@ -422,25 +460,30 @@ def settle_items(
             tok = MAX_TOKENS
     else:
         tok = r.est_tokens
-    # plain (key, reserved, actual, expire_ms) tuples: a SettleItem's shape (see its docstring)
-    if len(r.caps) == 1:  # a budget alone: no comprehension (this runs on every settle)
-        c, u = r.caps[0], r.units[0]
-        items = [(c.key, c.amount, micro if u == "usd" else tok, c.expire_ms)]
+    # plain (key, reserved, actual, expire_ms) tuples: a SettleItem's shape (see its docstring);
+    # caps are (key, limit, amount, on_exceed, expire_ms, ...) tuples: amount [2], expiry [4]
+    caps = r.caps
+    if len(caps) == 1:  # a budget alone (this runs on every settle)
+        c = caps[0]
+        items = [(c[0], c[2], micro if r.units[0] == "usd" else tok, c[4])]
     else:
-        # units are the plan shape's list, one per cap by construction: a strict zip (a
-        # keyword call, and a check at the end) cost ~30% of this comprehension
-        items = [
-            (c.key, c.amount, micro if u == "usd" else tok if u == "tok" else 1, c.expire_ms)
-            for c, u in zip(r.caps, r.units)  # noqa: B905
-        ]
+        # units are the plan shape's list, one per cap by construction; a loop that unpacks
+        # each cap costs ~60% of a comprehension over a zip (a function call of its own)
+        units = r.units
+        items = []
+        for i, (key, _limit, amount, _on, expire_ms, _pk, _pb, _ak, _aa) in enumerate(caps):
+            u = units[i]
+            items.append(
+                (key, amount, micro if u == "usd" else tok if u == "tok" else 1, expire_ms)
+            )
     adjust = (
-        [Rate(r.tpm_key, 0, tok - r.est_tokens, 0)]
+        [(r.tpm_key, 0, tok - r.est_tokens, 0)]
         if r.tpm_key is not None and have_tok and tok != r.est_tokens
         else []
     )
-    return items, adjust
+    return items, adjust  # type: ignore[return-value]
 
 
 def release_items(r: Reservation) -> list[SettleItem]:
     """A release refunds every reserved amount and adds nothing."""
-    return [(c.key, c.amount, 0, c.expire_ms) for c in r.caps]  # SettleItem's shape
+    return [(c[0], c[2], 0, c[4]) for c in r.caps]  # type: ignore[misc]  # SettleItem's shape

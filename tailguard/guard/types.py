@@ -48,7 +48,7 @@ class Reservation:
     customer_id: str
     res_key: str
     member: str
-    #: the counters reserved on (the plan's ``Cap`` objects, shared, not copied: a check is hot)
+    #: the counters reserved on (the plan's caps: tuples of ``Cap``'s shape, shared, not copied)
     caps: list[Cap]
     #: each cap's unit: "usd" | "tok" | "step"
     units: list[str]
@@ -64,9 +64,7 @@ class Reservation:
     @property
     def items(self) -> list[tuple[str, int, str, int]]:
         """``(key, reserved amount, unit, expire_ms)`` per counter."""
-        return [
-            (c.key, c.amount, u, c.expire_ms) for c, u in zip(self.caps, self.units, strict=True)
-        ]
+        return [(c[0], c[2], u, c[4]) for c, u in zip(self.caps, self.units, strict=True)]
 
 
 @dataclass(slots=True)

@@ -387,7 +387,8 @@ def test_rate_windows_expire_at_the_end_of_the_next_minute(make_guard):
     )
     d = g.check(Request("acme", D("0.01"), input_tokens=100, max_output_tokens=50, user_id="u"))
     end = _ms(2026, 11, 10, 12, 2)
-    assert [(r.key, r.limit, r.amount, r.expire_ms) for r in d.reservation.rates] == [
+    # (key, limit, amount, expire_ms): a Rate's shape
+    assert [tuple(r) for r in d.reservation.rates] == [
         ("tg:{acme}:rm:29905200", 5, 1, end),
         ("tg:{acme}:u:u:29905200", 2, 1, end),
         ("tg:{acme}:tm:29905200", 3000, 150, end),

@@ -22,7 +22,6 @@ expired ones, so a crashed caller never leaks budget for longer than ``reservati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 # CheckResult.code values
@@ -38,16 +37,24 @@ SEP_ITEM = "\x1e"
 SEP_FIELD = "\x1f"  # (both written as literals in encode_member: no global lookups per cap)
 
 
-@dataclass(slots=True)
-class Rate:
+class Rate(NamedTuple):
+    """A rate window to count: ``count + amount <= limit``. The shape of the plain 4-tuples
+    planning builds: stores read rates by position (``key, limit, amount, expire_ms =
+    rate``), never by name, because building a tuple costs a fraction of a class instance
+    (measured here: ~40 ns against ~180 ns for a slotted dataclass, ~130 ns for a named
+    tuple), and a seven-limit check builds two rates and four caps."""
+
     key: str
     limit: int
     amount: int
     expire_ms: int
 
 
-@dataclass(slots=True)
-class Cap:
+class Cap(NamedTuple):
+    """A capped counter to reserve against; the shape of planning's plain 9-tuples (read by
+    position, like ``Rate``: ``key, limit, amount, on_exceed, expire_ms, prev_key,
+    prev_weight_bp, alert_key, alert_at = cap``)."""
+
     key: str
     limit: int  # -1: no limit (metered only)
     amount: int
@@ -57,6 +64,10 @@ class Cap:
     prev_weight_bp: int = 0  # share of the previous window's spent, in basis points
     alert_key: str | None = None
     alert_at: int = -1  # set alert_key (once) when used + amount >= alert_at
+
+
+#: positions in a cap tuple that the engine reads one at a time
+CAP_KEY, CAP_AMOUNT, CAP_ON_EXCEED, CAP_EXPIRE = 0, 2, 3, 4
 
 
 class Plan(Protocol):
@@ -74,8 +85,10 @@ class Plan(Protocol):
     caps: list[Cap]
 
 
-@dataclass(slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
+    """A store's answer, read by position (``code, index, used, alerted = result``): the
+    memory store answers with a plain 4-tuple of this shape."""
+
     code: int
     index: int  # which rate / cap failed (0-based), -1 if none
     used: list[int]  # per cap: spent + reserved (+ previous-window share) before this request
@@ -98,8 +111,8 @@ def encode_member(res_id: str, caps: list[Cap]) -> str:
     """``id␞key␟amount␞key␟amount...``: the reservation names its own refunds."""
     if len(caps) == 1:  # the common budget-only plan
         c = caps[0]
-        return f"{res_id}\x1e{c.key}\x1f{c.amount}"
-    return res_id + "".join([f"\x1e{c.key}\x1f{c.amount}" for c in caps])
+        return f"{res_id}\x1e{c[0]}\x1f{c[2]}"
+    return res_id + "".join([f"\x1e{c[0]}\x1f{c[2]}" for c in caps])
 
 
 def decode_member(member: str) -> list[tuple[str, int]]:

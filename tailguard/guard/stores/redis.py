@@ -86,18 +86,20 @@ def _check_args(plan: Plan) -> tuple[list[str], list[Any]]:
         len(plan.rates),
         len(plan.caps),
     ]
-    for r in plan.rates:
-        keys.append(r.key)
-        args += (r.limit, r.amount, r.expire_ms)
-    for c in plan.caps:
-        keys += (c.key, c.prev_key or c.key, c.alert_key or c.key)
+    for key, limit, amount, expire_ms in plan.rates:  # Rate's shape
+        keys.append(key)
+        args += (limit, amount, expire_ms)
+    for key, limit, amount, on_exceed, expire_ms, prev_key, prev_bp, alert_key, alert_at in (
+        plan.caps  # Cap's shape
+    ):
+        keys += (key, prev_key or key, alert_key or key)
         args += (
-            c.limit,
-            c.amount,
-            c.on_exceed,
-            c.expire_ms,
-            c.prev_weight_bp if c.prev_key else 0,
-            c.alert_at if c.alert_key else -1,
+            limit,
+            amount,
+            on_exceed,
+            expire_ms,
+            prev_bp if prev_key else 0,
+            alert_at if alert_key else -1,
         )
     return keys, args
 
@@ -115,9 +117,9 @@ def _settle_args(
     for key, reserved, actual, expire_ms in items:
         keys.append(key)
         args += (reserved, actual, expire_ms)
-    for r in rate_adjust:
-        keys.append(r.key)
-        args.append(r.amount)
+    for key, _limit, amount, _exp in rate_adjust:  # Rate's shape
+        keys.append(key)
+        args.append(amount)
     return keys, args
 
 
