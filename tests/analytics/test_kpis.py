@@ -19,8 +19,10 @@ Per user (one user per customer, cap = the customer's budget / 1 seat):
     seat price     MRR / seats = 100; months elapsed 14 / 30.436875 (customer_rows);
                    median user cost 14.5 -> 14.5 / (100 × 14 / 30.436875) × 100
                    = 31.5239% > 3%                                            act
-    cohorts        P1, P2 signed up 2025-12-01 (new), P3, P4 2024-01-01 (returning):
-                   new 14.5 / user, returning 17.5 -> 14.5 / 17.5 - 1 = -17.14% watch
+    cohorts        P1, P2 signed up 2025-12-01 (new: after 2025-02-14), P3, P4 2024-01-01:
+                   older than the year-old cohort (2024-02-15 .. 2025-02-14), so there is no
+                   year-old cohort: no data, with a note (it was -17.14%, P3, P4 taken as
+                   the "returning" cohort)
 Cost to ARR (= cost / revenue of the 14 days): P3 7 × 30.436875 / 14 = 15.22 (watch);
 P1 30.436875, P2 15 × 30.436875 / 14 = 32.6109375, P4 28 × 30.436875 / 14 = 60.87375 (act)
 -> 4 over 12%, 3 over 20%; the value is the dearest, P4's 60.87375 (act, the status it shows);
@@ -118,9 +120,10 @@ def test_per_user_by_hand(budget_ledger: Ledger) -> None:
     assert seat["value"] == pytest.approx(31.5239, abs=1e-4)
     assert seat["band"] == [0.5, 1.5] and seat["status"] == "act"
     coh = _metric(rep, "per_user_cost", "cohort_drift")
-    assert coh["value"] == pytest.approx(-120 / 7, rel=1e-12)  # 14.5 / 17.5 - 1 = -3/17.5
-    assert coh["status"] == "watch"
-    assert (coh["new_users"], coh["returning_users"]) == (2, 2)
+    assert coh["value"] is None and coh["status"] == "no_data"
+    assert "no year-old cohort" in coh["note"]
+    assert (coh["new_users"], coh["returning_users"], coh["older_users"]) == (2, 0, 2)
+    assert coh["year_old_cohort_signed_up_after"] == dt.date(2024, 2, 15)
     assert _kpi(rep, "per_user_cost")["status"] == "act"
 
 

@@ -13,8 +13,8 @@ also makes one free tool call (feature search) on Feb 2.
 
     customer  tier        segment     MRR   seats pool  signup      spend
     N1        team        mid_market  1000  14    -     2025-06-01  $35.00   (new)
-    R1        team        mid_market  1000  10    200   2020-01-01  $29.50   (returning)
-    R2        enterprise  enterprise  5000  50    -     2020-01-01  $20.50   (returning)
+    R1        team        mid_market  1000  10    200   2024-06-01  $29.50   (year-old)
+    R2        enterprise  enterprise  5000  50    -     2024-06-01  $20.50   (year-old)
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ SOFT_HALF = {
 
 CSV = (
     "N1,N1,team,mid_market,1000,14,,2025-06-01\n"
-    "R1,R1,team,mid_market,1000,10,200,2020-01-01\n"
-    "R2,R2,enterprise,enterprise,5000,50,,2020-01-01\n"
+    "R1,R1,team,mid_market,1000,10,200,2024-06-01\n"
+    "R2,R2,enterprise,enterprise,5000,50,,2024-06-01\n"
 )
 
 
@@ -129,9 +129,10 @@ def test_a_pool_just_under_the_right_size_line(report: dict[str, Any]) -> None:
 
 
 def test_a_cohort_drift_of_exactly_forty_percent(report: dict[str, Any]) -> None:
-    """New cohort (signed up after 2025-02-14): N1, $35 for 1 user; returning: R1 + R2, $50 for
-    2 users = 25 a user. Drift (35 / 25 - 1) × 100 = 40%: the band [20, 40]'s upper edge, ok.
-    Catches ``40 -> 41 @ [20, 40]`` (the band stated) and ``40 -> 39`` in the status."""
+    """New cohort (signed up after 2025-02-14): N1, $35 for 1 user; year-old (after 2024-02-15,
+    by 2025-02-14): R1 + R2, $50 for 2 users = 25 a user. Drift (35 / 25 - 1) × 100 = 40%: the
+    band [20, 40]'s upper edge, ok. Catches ``40 -> 41 @ [20, 40]`` (the band stated) and
+    ``40 -> 39`` in the status."""
     coh = metric(report, "per_user_cost", "cohort_drift")
     assert (coh["new_users"], coh["returning_users"]) == (1, 2)
     assert coh["value"] == 40

@@ -150,13 +150,14 @@ def test_paid_seat_filters(report: dict[str, Any]) -> None:
 
 def test_cohort_boundary_is_strict(report: dict[str, Any]) -> None:
     """New = signed up after as_of - 365 days = 2025-02-14 (strictly): T2, T3 (new, $105 for 2
-    users = 52.5); T1, signed up exactly on 2025-02-14, is returning with E1..E4, F0..F4, P0,
-    P1: 40 + 200 + 0.5 + 19.2 = 259.7 for 1 + 4 + 5 + 2 = 12 users = 21.6417.
-    Drift (52.5 × 12 / 259.7 - 1) × 100 = (6300 / 2597 - 1) × 100 = 370300 / 2597 = 142.59%."""
+    users = 52.5); T1, signed up exactly on 2025-02-14, is the year-old cohort (after as_of -
+    730 days = 2024-02-15, by 2025-02-14): $40 for 1 user. E1..E4, F0..F4, P0, P1 (2020) are
+    older: 11 users counted apart. Drift (52.5 / 40 - 1) × 100 = 31.25% (ok). With ``>=`` at the
+    first edge T1 would be new and no year-old cohort would be left (no data)."""
     coh = _metric(report, "per_user_cost", "cohort_drift")
-    assert (coh["new_users"], coh["returning_users"]) == (2, 12)
-    assert coh["value"] == pytest.approx(370300 / 2597, rel=1e-12)
-    assert coh["status"] == "watch"
+    assert (coh["new_users"], coh["returning_users"], coh["older_users"]) == (2, 1, 11)
+    assert coh["value"] == 31.25
+    assert coh["status"] == "ok"
 
 
 def test_pool_utilization_is_prorated(report: dict[str, Any]) -> None:

@@ -24,7 +24,10 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
      below 100%; above it ``act`` for hard_cap / soft_cap_degrade tiers (the cap is not holding)
      and ``ok`` for payg tiers (spend past the cap is metered by design).
    - ``cohort_drift``: mean cost per active user of customers who signed up in the 365 days
-     before ``as_of`` ("new") against the older ones ("returning"), as % more. Band 20-40%.
+     up to ``as_of`` ("new") against the year-old cohort (signed up 365-730 days before), as %
+     more. Band 20-40%. Older customers and those without a signup date are counted apart;
+     without a year-old (or new) cohort: ``no_data`` with a ``note``
+     (``per_user.cohort_drift``).
 3. ``per_tenant_cost``:
    - ``top20_share``: spend descending (the top 20 customers listed); the share of team +
      enterprise spend in the top 20 of those tiers. Band 60-80%.
