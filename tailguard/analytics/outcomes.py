@@ -22,6 +22,12 @@ Definitions (docs/outcomes.md):
 - ``failure_cost_share`` = spend of tasks that ended in anything but ``accepted`` / all spend.
   ``open`` spend is in the denominator but not the numerator, so
   accepted share + failure_cost_share + open share = 1.
+- ``unpriced_calls`` = every event without a price (its cost missing from every figure above):
+  ``unpriced_llm_calls`` (LLM requests: a usage bucket of n requests is n) +
+  ``unpriced_tool_calls`` (a web search the price book has no price for, a tool call of a call
+  whose usage was invalid) + ``unpriced_other_events`` (retrievals, escalations, unknown kinds).
+  It counted LLM calls only: an unpriced web search was a tool call whose cost was missing and
+  nobody was told.
 
 Money: sums are the engine's exact Decimals; ``cost_per_*`` are their quotients at Decimal's 28
 significant digits (the default context, half-even), never rounded to micro-dollars; shares and
@@ -67,7 +73,10 @@ WITH t AS (
       THEN 1 ELSE 0 END) AS resolved,
     max(CASE WHEN kind = 'task_outcome' AND task_id IS NOT NULL THEN 1 ELSE 0 END) AS ended,
     sum(CASE WHEN kind = 'llm_call' AND unpriced THEN coalesce(requests, 1) ELSE 0 END)
-      AS unpriced_calls
+      AS unpriced_llm_calls,
+    sum(CASE WHEN kind = 'tool_call' AND unpriced THEN 1 ELSE 0 END) AS unpriced_tool_calls,
+    sum(CASE WHEN kind NOT IN ('llm_call', 'tool_call') AND unpriced THEN 1 ELSE 0 END)
+      AS unpriced_other
   FROM events
   WHERE {where}
   GROUP BY 1, 2, 3
@@ -89,7 +98,9 @@ SELECT
   sum(t.llm_calls) AS llm_calls,
   sum(t.resolved) AS resolved,
   sum(t.ended) AS ended,
-  sum(t.unpriced_calls) AS unpriced_calls
+  sum(t.unpriced_llm_calls) AS unpriced_llm_calls,
+  sum(t.unpriced_tool_calls) AS unpriced_tool_calls,
+  sum(t.unpriced_other) AS unpriced_other
 FROM t
 LEFT JOIN o ON t.task_id = o.task_id
 GROUP BY 1, 2, 3
@@ -125,7 +136,12 @@ def _fold(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "calls_per_resolved_task": calls / resolved if resolved else None,
         "failure_cost_share": _share(failed, spend),
         "by_outcome": {b: {"spend_usd": by[b], "share": _share(by[b], spend)} for b in BUCKETS},
-        "unpriced_calls": sum(p["unpriced_calls"] for p in parts),
+        "unpriced_calls": sum(
+            p["unpriced_llm_calls"] + p["unpriced_tool_calls"] + p["unpriced_other"] for p in parts
+        ),
+        "unpriced_llm_calls": sum(p["unpriced_llm_calls"] for p in parts),
+        "unpriced_tool_calls": sum(p["unpriced_tool_calls"] for p in parts),
+        "unpriced_other_events": sum(p["unpriced_other"] for p in parts),
     }
 
 
@@ -185,7 +201,8 @@ def outcome_parts(con: Any, win: Window, *, by: str | None = None) -> list[dict[
         p["llm_calls"] = int(p["llm_calls"] or 0)
         p["resolved"] = int(p["resolved"] or 0)
         p["ended"] = int(p["ended"] or 0)
-        p["unpriced_calls"] = int(p["unpriced_calls"] or 0)
+        for k in ("unpriced_llm_calls", "unpriced_tool_calls", "unpriced_other"):
+            p[k] = int(p[k] or 0)
         parts.append(p)
     return parts
 

@@ -252,3 +252,29 @@ def test_cli(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["outcomes", "--ledger", led, "--by", "planet"]) == 2
     assert run(["outcomes", "--help"]) == 0
     assert "Example" in capsys.readouterr().out
+
+
+def test_unpriced_tool_calls_and_retrievals_are_counted() -> None:
+    """Task u1 (accepted): a priced LLM call $0.10, an unpriced usage bucket of 2 LLM requests,
+    an unpriced web search (a tool call the price book has no price for), an unpriced retrieval
+    and a priced tool call $0.05. Unpriced: 2 LLM requests + 1 tool call + 1 other event = 4
+    (it was 2: the web search and the retrieval had no cost and were not counted as unpriced).
+    The spend is 0.15 either way: an unpriced event adds nothing, never a silent zero."""
+    rows = [
+        _llm(1, "u1", "support", "0.10", D),
+        _e(2, "llm_call", "u1", "support", D, model="mystery", requests=2, unpriced=True),
+        _e(3, "tool_call", "u1", "support", D, tool="web_search", tool_kind="read", unpriced=True),
+        _e(4, "retrieval", "u1", "support", D, unpriced=True),
+        _e(5, "tool_call", "u1", "support", D, tool="crm", tool_kind="read", cost_usd="0.05"),
+        _out(6, "u1", "support", "accepted", D),
+    ]
+    rep = outcomes(connect(rows), window("2025-06"))
+    assert rep["spend_usd"] == Decimal("0.15")
+    assert rep["unpriced_calls"] == 4
+    got = (
+        rep["unpriced_calls"],
+        rep["unpriced_llm_calls"],
+        rep["unpriced_tool_calls"],
+        rep["unpriced_other_events"],
+    )
+    assert got == (4, 2, 1, 1)
