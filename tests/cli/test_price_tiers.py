@@ -10,6 +10,7 @@ Prices per million tokens, from the providers' pages:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,61 @@ def test_anthropic_priority_has_no_list_price(capsys: pytest.CaptureFixture[str]
     assert "priority tier: contract price" in captured.err
     # the standard tier of the same call: 10,000 x 3 + 500 x 15 = $0.0375
     assert _quote(capsys, *args)["cost_usd_exact"] == "0.037500000"
+
+
+def test_a_contract_tier_priced_by_the_operator_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A ``[[model]]`` entry with ``service_tier = "priority"`` prices Anthropic's priority
+    call at the contract's $4.50 / $22.50: 10,000 x 4.50 + 500 x 22.50 = 45,000 + 11,250 =
+    $0.05625; the output names the tier (JSON ``service_tier``, the table's title and its
+    source line). The standard call of the same model keeps genai-prices' $0.0375."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        '[[model]]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
+        'service_tier = "priority"\ninput_mtok = 4.5\noutput_mtok = 22.5\n'
+    )
+    args = ["--model", "claude-sonnet-4-5", "--provider", "anthropic", "--at", "2026-01-15",
+            "--input-tokens", "10000", "--output-tokens", "500",
+            "--prices", str(prices)]  # fmt: skip
+    out = _quote(capsys, *args, "--service-tier", "priority")
+    assert (out["cost_usd_exact"], out["source"], out["service_tier"]) == (
+        "0.056250000",
+        "override",
+        "priority",
+    )
+    assert out["rates_usd_per_mtok"]["input"] == 4.5
+    assert run(["price", *args, "--service-tier", "priority"]) == 0
+    table = capsys.readouterr().out
+    assert "priority tier" in table and "source: override, priority tier" in table
+    standard = _quote(capsys, *args)
+    assert (standard["cost_usd_exact"], standard["service_tier"]) == ("0.037500000", None)
+    assert run(["price", *args]) == 0
+    assert "source: genai-prices, standard tier" in capsys.readouterr().out
+
+
+def test_a_contract_tier_without_an_entry_says_how_to_price_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OpenAI's Scale Tier has no list price: exit 3, and the message shows the entry that
+    would price it."""
+    args = ["--model", "gpt-4o", "--provider", "openai", "--at", "2026-01-15",
+            "--input-tokens", "12000", "--output-tokens", "800"]  # fmt: skip
+    assert run(["price", *args, "--service-tier", "scale"]) == 3
+    err = capsys.readouterr().err
+    assert "scale tier: contract price" in err
+    assert '  service_tier = "scale"\n' in err and '  model = "gpt-4o"\n' in err
+
+
+def test_an_unknown_tier_in_the_price_file_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        '[[model]]\nmodel = "gpt-4o"\nservice_tier = "premium"\ninput_mtok = 1\noutput_mtok = 2\n'
+    )
+    args = ["--model", "gpt-4o", "--input-tokens", "1", "--output-tokens", "1"]
+    assert run(["price", *args, "--prices", str(prices)]) == 1
+    err = capsys.readouterr().err
+    assert f"{prices}: [[model]] #1 (model 'gpt-4o'): service_tier: unknown tier 'premium'" in err
+    assert "(known: standard, default, auto, batch, flex, priority, scale)" in err
