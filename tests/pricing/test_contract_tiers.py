@@ -329,6 +329,20 @@ def test_the_example_price_file() -> None:
     assert book.price(**SONNET, at=AT).cost_usd == Decimal("0.031875")
 
 
+def test_the_price_file_of_the_docs(tmp_path: Path) -> None:
+    """docs/pricing.md's example file loads and gives its "From Python" figures: the priority
+    entry prices the priority call ($0.05625, as above) and Sonnet 4.5's standard input rate is
+    genai-prices' $3 less the file's 15% discount, $2.55."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "pricing.md").read_text()
+    block = doc.split("```toml\n# prices.toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "prices.toml"
+    path.write_text(block)
+    book = PriceBook.load(path)
+    assert book.price(**SONNET, service_tier="priority", at=AT).cost_usd == Decimal("0.05625")
+    mp = book.resolve("claude-sonnet-4-5", at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert mp is not None and mp.input_mtok == Decimal("2.55")
+
+
 # ----------------------------------------------------------------------------- property
 class Entry(NamedTuple):
     """One ``[[model]]`` of ``acme-x`` as the reference below reads it."""
