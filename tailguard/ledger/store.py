@@ -15,9 +15,10 @@ writer removes. Nothing is reported accepted before its segment is renamed and s
 Idempotency: commits are serialised by the lock (short: the dedupe and the rename). Under the
 lock the writer drops every event whose ``event_id`` is already in a committed segment (or
 earlier in the same batch), so replaying a file, or two processes ingesting the same file at
-once, never double counts. The committed ids live in an in-memory DuckDB table (``IdIndex``):
-loaded once per writer, then extended only with the segments other processes committed since,
-so a long-lived writer does not rescan the ledger per batch; dedupe is a hash join on the ids.
+once, never double counts. The committed ids live in memory (``IdIndex``: sorted runs of their
+64-bit hashes, every hit confirmed on the id strings): loaded once per writer, then extended only
+with the segments other processes committed since, so a long-lived writer does not rescan the
+ledger per batch.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tailguard.events.batch import (
 from tailguard.events.schema import LEDGER_SCHEMA, Event
 from tailguard.ledger import merged, rollup
 from tailguard.ledger.compact import CompactResult, compact
+from tailguard.ledger.idindex import IdIndex
 from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
 
 if TYPE_CHECKING:
@@ -62,59 +64,6 @@ class CommitResult:
     accepted: int
     duplicates: int
     segment: Path | None
-
-
-class IdIndex:
-    """The committed event ids, in an in-memory DuckDB table: dedupe is a hash join.
-
-    Loaded once per ingest (under the lock) and extended with what this ingest stages, so a
-    batch is checked against everything before it without a Python set of millions of strings.
-    """
-
-    def __init__(self, files: list[Path]) -> None:
-        import duckdb
-
-        self.con = duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("CREATE TABLE known (event_id VARCHAR)")
-        self.add_segments(files)
-
-    def add_segments(self, files: list[Path]) -> None:
-        if files:
-            lst = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            self.con.execute(f"INSERT INTO known SELECT event_id FROM read_parquet([{lst}])")
-
-    def fresh(self, table: pa.Table) -> pa.Table:
-        """Rows whose id is not known and not seen earlier in ``table``; then remember them.
-
-        Only the id column goes to the engine (a hash join, then the first position of
-        each new id); the rows are then taken from ``table`` in their original order.
-        """
-        import numpy as np
-
-        ids = pa.table(
-            {
-                "event_id": table.column("event_id"),
-                "_pos": pa.array(np.arange(table.num_rows, dtype=np.int64)),
-            }
-        )
-        self.con.register("_ids", ids)
-        # The ids already known are found with an inner join, which the engine builds on the
-        # batch (the smaller side) and probes with a scan of ``known``; an anti-join would
-        # build a hash table of every known id for each batch (4x slower at 10M ids).
-        pos = self.con.sql(
-            "WITH seen AS (SELECT b.event_id FROM _ids b JOIN known k USING (event_id)) "
-            "SELECT min(_pos) AS p FROM _ids ANTI JOIN seen USING (event_id) GROUP BY event_id"
-        ).fetchnumpy()["p"]
-        self.con.unregister("_ids")
-        if len(pos) == table.num_rows:
-            kept = table
-        else:
-            kept = table.take(pa.array(np.sort(np.asarray(pos, dtype=np.int64))))
-        self.con.register("_kept", kept.select(["event_id"]))
-        self.con.execute("INSERT INTO known SELECT event_id FROM _kept")
-        self.con.unregister("_kept")
-        return kept
 
 
 class Ledger(SegmentDir):

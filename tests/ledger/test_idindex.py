@@ -1,0 +1,107 @@
+"""The id index behind dedupe: exact whatever the hashes do.
+
+The reference is the rule stated in ``tailguard.ledger.ingest`` and ``Ledger.commit``, worked
+out by a second method (a Python set): a row is kept when its ``event_id`` was in no earlier
+batch and in no earlier row of its own batch. The index is run with its real hash and with a
+4-bit hash (every id collides with ~1/16 of the others), so the confirmation on the id strings
+is what decides, and any shortcut taken on a hash match would drop a distinct event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailguard.ledger.idindex import IdIndex
+
+
+def _reference(batches: list[list[str | None]]) -> list[list[str | None]]:
+    seen: set[str] = set()
+    out = []
+    for b in batches:
+        kept = []
+        for i in b:
+            if i is None:  # a NULL id is never a duplicate (as a SQL join treats it)
+                kept.append(i)
+            elif i not in seen:
+                seen.add(i)
+                kept.append(i)
+        out.append(kept)
+    return out
+
+
+def _weak(index: IdIndex) -> IdIndex:
+    """``index`` with a 4-bit hash: collisions everywhere."""
+
+    def h(ids: pa.Array) -> np.ndarray:
+        return np.array([len(s) * 7 % 16 if s else 0 for s in ids.to_pylist()], dtype=np.uint64)
+
+    index._hash = h  # type: ignore[method-assign]
+    return index
+
+
+def _run(index: IdIndex, batches: list[list[str | None]]) -> list[list[str | None]]:
+    out = []
+    for b in batches:
+        t = pa.table({"event_id": pa.array(b, pa.string()), "n": pa.array(range(len(b)))})
+        kept = index.fresh(t)
+        # rows come back whole and in their order
+        ns = kept.column("n").to_pylist()
+        assert ns == sorted(ns)
+        assert [b[n] for n in ns] == kept.column("event_id").to_pylist()
+        out.append(kept.column("event_id").to_pylist())
+    return out
+
+
+ids = st.one_of(st.none(), st.text(alphabet="abcxyz", min_size=1, max_size=4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(ids, max_size=30), max_size=8), st.booleans())
+def test_fresh_is_first_occurrence_exactly(batches: list[list[str | None]], weak: bool) -> None:
+    index = _weak(IdIndex([])) if weak else IdIndex([])
+    assert _run(index, batches) == _reference(batches)
+
+
+def test_colliding_distinct_ids_are_all_kept() -> None:
+    """Ten distinct ids of one length share one weak hash: none is a duplicate of another;
+    their replays all are."""
+    distinct = [f"{c}{c}{c}" for c in "abcdefghij"]
+    index = _weak(IdIndex([]))
+    assert _run(index, [distinct[:5], distinct[5:] + distinct[:5], distinct]) == [
+        distinct[:5],
+        distinct[5:],
+        [],
+    ]
+
+
+def test_many_runs_and_a_growing_filter() -> None:
+    """Enough batches for the runs to merge several times and the slot filter to grow past
+    its first size (2**20 slots, 8 per id: it grows at 131,073 ids): every id kept once,
+    each replayed one found, whichever run holds it."""
+    index = IdIndex([])
+    batches = [[f"e{b}-{i}" for i in range(5_000)] for b in range(40)]  # 200,000 ids
+    kept = _run(index, batches)
+    assert kept == batches
+    assert len(index) == 200_000
+    replay = [[*batches[0][:10], "new-1", *batches[39][-10:], *batches[17][100:110]]]
+    assert _run(index, replay) == [["new-1"]]
+
+
+def test_committed_segments_are_known(tmp_path: Path) -> None:
+    seg = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"event_id": ["a", "b", None, "c"]}), seg)
+    index = IdIndex([seg])
+    assert _run(index, [["c", "d", "a", "d", None]]) == [["d", None]]
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_a_batch_of_one_id_repeated(weak: bool) -> None:
+    index = _weak(IdIndex([])) if weak else IdIndex([])
+    assert _run(index, [["x"] * 1000, ["x", "y"]]) == [["x"], ["y"]]
