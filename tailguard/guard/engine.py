@@ -46,7 +46,7 @@ from tailguard.guard.policy import CustomerInfo, Limits, Policy
 from tailguard.guard.stores.base import SettleItem, Store
 from tailguard.guard.stores.memory import MemoryStore
 from tailguard.guard.types import Decision, Request, Reservation, Settlement
-from tailguard.guard.units import MAX_USD, from_micro, micro_in_range, to_micro
+from tailguard.guard.units import MAX_TOKENS, MAX_USD, from_micro, micro_in_range, to_micro
 from tailguard.guard.webhook import WebhookAlerter
 
 log = logging.getLogger("tailguard.guard")
@@ -107,6 +107,8 @@ class Guard:
         )
         self._decider = Decider(sink, alerter, self._planner.id_prefix, self._clock)
         self.stats: dict[str, int] = self._decider.stats
+        #: the in-process store, settled from the plan itself (``_settle_in_process``)
+        self._memory = self.store if isinstance(self.store, MemoryStore) else None
         # an in-process store cannot be "down": only a shared one needs the failover
         self._failover = (
             None
@@ -228,6 +230,10 @@ class Guard:
             micro = micro_in_range(actual_cost_usd)
             if micro is None:
                 micro = self._unusable_actual(r, actual_cost_usd)
+            if self._memory is not None and type(r) is Prep:
+                return self._settle_in_process(
+                    self._memory, r, micro, input_tokens, output_tokens, actual_cost_usd
+                )
             items, adjust = settle_items(r, micro, input_tokens, output_tokens)
             fo = self._failover
             now = _time_ns() // 1_000_000 if self._system_clock else self._now_ms()
@@ -256,6 +262,33 @@ class Guard:
         except Exception:
             self._count_internal()
             return Settlement()
+
+    def _settle_in_process(
+        self,
+        store: MemoryStore,
+        r: Prep,
+        micro: int,
+        itok: int | None,
+        otok: int | None,
+        actual: Decimal,
+    ) -> Settlement:
+        """``settle`` on the in-process store: the plan settled by the store itself
+        (``MemoryStore.settle_plan``), the same amounts as ``planning.settle_items``' items."""
+        if itok is None and otok is None:
+            tok, tok_adjust = r.est_tokens, 0
+        else:  # each count below 0 (or None) counts 0; the sum at most MAX_TOKENS
+            tok = (itok if itok is not None and itok > 0 else 0) + (
+                otok if otok is not None and otok > 0 else 0
+            )
+            if tok > MAX_TOKENS:
+                tok = MAX_TOKENS
+            tok_adjust = tok - r.est_tokens  # the token window: actual minus estimated tokens
+        b_after = store.settle_plan(r, micro, tok, tok_adjust)
+        lim = r.limits
+        if lim.overage != "payg":  # no overage to meter (``Decider.settled``'s first test)
+            return Settlement(b_after, _ZERO, lim.budget_unit)
+        added = micro if lim.budget_unit == "usd" else tok
+        return self._decider.settled(r, added, b_after, actual)
 
     async def asettle(
         self,

@@ -114,6 +114,7 @@ class Prep(Reservation):
 
     __slots__ = (
         "cap_rules",
+        "entries",
         "kill_expire_ms",
         "kill_key",
         "now_ms",
@@ -168,6 +169,7 @@ class Prep(Reservation):
         self.rate_rules = rate_rules
         self.cap_rules = cap_rules
         self.period_end = period_end
+        self.entries = None  # the memory store's (stores.base.Plan)
 
 
 class Compiled:

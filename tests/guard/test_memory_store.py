@@ -129,3 +129,29 @@ def test_expired_keys_are_swept_by_checks(clock):
     # was applied, or after: either way nothing of c1..c49 is left)
     assert all(k.startswith("tg:{c0}:") for k in [*st._rates, *st._caps])
     g.close()
+
+
+def test_a_settle_after_its_counters_were_swept_counts_on_fresh_ones(clock):
+    """The memory store's settle reaches each counter through the entry its check kept; an
+    entry that expired and was swept meanwhile is looked up again. A $0.30 call in session
+    "s" at 12:00:15 (1,794,312,015,000 ms: hour 1,794,312,015,000 // 3,600,000 = 498,420, its
+    velocity key kept until hour 498,422, 14:00) is settled at $0.20 at
+    15:00:15, after a sweep removed that key: the $0.20 lands in the store's dictionary (a
+    fresh entry, already expired, so reads show 0), never in the removed entry; the month's
+    budget counts it ($0.20 spent, nothing reserved)."""
+    g = Guard(policy(TIER), clock=clock)
+    st = g.store
+    assert isinstance(st, MemoryStore)
+    d = g.check(Request("acme", D("0.30"), session_id="s"))
+    assert d.allowed
+    vkey = "tg:{acme}:v:s:498420"
+    kept = st._caps[vkey]
+    assert kept == [0, 300_000, 498_422 * 3_600_000]
+    clock.advance(3 * 3600)
+    st._sweep(int(clock() * 1000))
+    assert vkey not in st._caps
+    g.settle(d.reservation, D("0.20"))
+    assert st._caps[vkey][0] == 200_000 and kept[0] == 0
+    assert st.read([vkey], int(clock() * 1000)) == [(0, 0)]
+    s = g.status("acme")
+    assert (s["spent"], s["reserved"]) == (D("0.20"), 0)

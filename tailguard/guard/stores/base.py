@@ -83,6 +83,12 @@ class Plan(Protocol):
     kill_expire_ms: int
     rates: list[Rate]
     caps: list[Cap]
+    # what a settle needs (the plan is the reservation: ``types.Reservation``'s fields)
+    units: list[str]  # each cap's unit: "usd" | "tok" | "step"
+    budget_index: int | None
+    tpm_key: str | None
+    #: set by the memory store's check: each cap's counter entry, for its ``settle_plan``
+    entries: list[list[int]] | None
 
 
 class CheckResult(NamedTuple):

@@ -52,6 +52,9 @@ LOCK = "guard.lock"
 #: len(keys) checks keeps it near one key visit per check, and the keys within about twice the
 #: live ones
 _SWEEP_EVERY = 4096
+#: an entry's expiry once it is removed from its dictionary (expired): a plan that kept the
+#: entry at its check (``plan.entries``) sees it and looks its key up again at settle
+_GONE = -1
 
 
 class StateLockedError(GuardError):
@@ -215,7 +218,7 @@ class MemoryStore:
     def _sweep(self, now: int) -> None:
         for d in (self._caps, self._rates):
             for k in [k for k, v in d.items() if v[-1] <= now]:
-                del d[k]
+                d.pop(k)[-1] = _GONE  # a plan holding this entry looks its key up again
         for k in [k for k, exp in self._flags.items() if exp <= now]:
             del self._flags[k]
         self._sweep_at = self._ops + max(
@@ -267,6 +270,7 @@ class MemoryStore:
                     u = 0
                 elif e[2] <= now:
                     del caps[key]
+                    e[2] = _GONE
                     e = None
                     u = 0
                 else:
@@ -277,6 +281,7 @@ class MemoryStore:
                     if pe is not None:
                         if pe[2] <= now:
                             del caps[prev_key]
+                            pe[2] = _GONE
                         else:
                             u += pe[0] * prev_bp // 10000
                 used.append(u)
@@ -299,7 +304,7 @@ class MemoryStore:
             ):
                 e = found[i]
                 if e is None:
-                    caps[key] = [0, amount, expire_ms]
+                    found[i] = caps[key] = [0, amount, expire_ms]
                 else:
                     e[1] += amount
                     if expire_ms > e[2]:
@@ -315,6 +320,7 @@ class MemoryStore:
             if slot is None:
                 slot = self._res[res_key] = ([], {})
             heap, live = slot
+            plan.entries = found  # each cap's entry, for settle_plan
             member = plan.member
             heapq.heappush(heap, (plan.res_expire_ms, member))
             live[member] = plan
@@ -362,6 +368,48 @@ class MemoryStore:
                     n = re[0] + r[2]
                     re[0] = n if n > 0 else 0
             return out
+
+    def settle_plan(self, plan: Plan, micro: int, tok: int, tok_adjust: int) -> int:
+        """``settle`` of a plan this store checked, from the plan itself: each cap's actual by
+        its unit (``micro`` dollars, ``tok`` tokens, one step), ``tok_adjust`` added to the
+        token window; the budget's spent after. The same updates as ``settle`` with
+        ``planning.settle_items``' items, without building them, and each counter reached
+        through the entry its check kept (``plan.entries``) instead of a lookup, unless the
+        entry expired and was removed since (marked ``_GONE``)."""
+        with self._lock:
+            slot = self._res.get(plan.res_key)
+            live = slot is not None and slot[1].pop(plan.member, None) is not None
+            entries = plan.entries if live else None
+            log = self._pending.append if self._journal is not None else None
+            caps = self._caps
+            units = plan.units
+            bi = plan.budget_index
+            b_after = 0
+            for i, (key, _l, reserved, _on, expire_ms, _pk, _pb, _ak, _aa) in enumerate(plan.caps):
+                e = entries[i] if entries is not None else None
+                if e is None or e[2] == _GONE:
+                    e = caps.get(key)
+                    if e is None:
+                        e = caps[key] = [0, 0, expire_ms]
+                if live:
+                    r = e[1] - reserved
+                    e[1] = r if r > 0 else 0
+                u = units[i]
+                actual = micro if u == "usd" else tok if u == "tok" else 1
+                if actual:
+                    e[0] += actual
+                    if expire_ms > e[2]:
+                        e[2] = expire_ms
+                    if log is not None:
+                        log((key, actual, e[2]))  # an S line, formatted by the flusher
+                if i == bi:
+                    b_after = e[0]
+            if tok_adjust and plan.tpm_key is not None:
+                re = self._rates.get(plan.tpm_key)
+                if re is not None:
+                    n = re[0] + tok_adjust
+                    re[0] = n if n > 0 else 0
+            return b_after
 
     def add_spent(self, items: list[SettleItem], now_ms: int = 0) -> None:
         """Add spend with no reservation (the re-sync after a shared store's outage)."""
