@@ -11,17 +11,20 @@ customer without a customers-table row has no known price and is refused too.
 
 1. **Cost to serve vs price paid**, per month: ``months`` = the window's months of MRR
    (``Window.months()``: 1 for a calendar month, else days / 30.436875, the rule of every
-   report), ``monthly_cost`` = cost / months, ``monthly_price`` = MRR; ``monthly_margin`` =
-   price − cost. The window's own ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd``
-   come from ``customers.margin_figures``: the formula ``report customers`` uses for the same
-   window. **Invoice-reconciled cost**: where ``tailguard reconcile --allocate`` allocated the
-   invoice's unattributed remainder in the window's months, the cost to serve is the measured
-   cost plus this customer's allocation (``measured_cost_usd`` + ``allocated_usd``), so every
-   margin figure follows the invoice; ``cost_basis`` is ``invoice-reconciled``, ``partly
-   invoice-reconciled`` (``reconciled_months`` names the months) or ``measured`` (no
-   allocation), and the arithmetic says which. ``last_event`` and ``quiet_days`` (days from it
-   to the ledger's last event) tell a customer who went quiet from one still active: it is
-   judged on its last active quarter.
+   report), ``monthly_cost`` = cost / months, ``monthly_price`` (below), ``monthly_margin`` =
+   price − cost. The price paid includes the pay-as-you-go overage billed in the window
+   (``overage_usd``: the guard's ``overage`` events, ``margins.overage_billed``):
+   ``price_paid_usd`` = MRR × months + overage, ``monthly_price`` = that / months. The window's
+   own ``revenue_usd``, ``cost_pct_of_mrr`` and ``gross_margin_usd`` come from
+   ``margins.billed_figures``: ``customers.margin_figures`` (the formula of every report) with
+   the overage added to the revenue. **Invoice-reconciled cost**: where ``tailguard reconcile
+   --allocate`` allocated the invoice's unattributed remainder in the window's months, the cost
+   to serve is the measured cost plus this customer's allocation (``measured_cost_usd`` +
+   ``allocated_usd``), so every margin figure follows the invoice; ``cost_basis`` is
+   ``invoice-reconciled``, ``partly invoice-reconciled`` (``reconciled_months`` names the
+   months) or ``measured`` (no allocation), and the arithmetic says which. ``last_event`` and
+   ``quiet_days`` (days from it to the ledger's last event) tell a customer who went quiet from
+   one still active: it is judged on its last active quarter.
 2. **The levers that apply**, from the diagnosis (``tailguard.analytics.diagnose``: the shapes of
    the customer's usage and their levers, the per-customer economics essay and the cost-allocation
    guide). Each lever has an ``uplift`` (share of cost it removes when it works), a ``probability``
@@ -63,7 +66,7 @@ from decimal import Decimal
 from typing import Any
 
 from tailguard.analytics.context import QueryContext, using
-from tailguard.analytics.customers import margin_figures
+from tailguard.analytics.margins import billed_figures, overage_billed
 from tailguard.analytics.period import Window, customer_quarter, event_span, require_events
 from tailguard.analytics.renewal import allocations, cost_basis
 from tailguard.errors import ConfigError, NoDataError
@@ -335,7 +338,10 @@ def _decide(
     reconciled = [m.strftime("%Y-%m") for m in sorted(alloc)]
     cost = measured + allocated
     mc = cost / months
-    mp = mrr
+    # the price paid: the plan fee and the payg overage billed in the window (margins)
+    overage = overage_billed(con, win).get(customer, Decimal(0))
+    paid = mrr * months + overage
+    mp = paid / months if overage else mrr
     keys = [lv["lever"] for lv in diag["levers"]]
     steps = [f"window {win.label()}: {months:.4f} months"]
     if basis != "measured":
@@ -345,6 +351,11 @@ def _decide(
             f"reconcile --allocate) = {_c(cost)}"
         )
     steps.append(f"monthly cost {_c(cost)} / {months:.4f} = {_c(mc)}")
+    if overage:
+        steps.append(
+            f"price paid: MRR {_c(mrr)} × {months:.4f} + pay-as-you-go overage billed "
+            f"{_c(overage)} = {_c(paid)}; monthly price {_c(paid)} / {months:.4f} = {_c(mp)}"
+        )
     # a customer who went quiet is judged on its last active quarter: say how long ago that was
     _, last_event = event_span(con, customer=customer)
     _, ledger_last = event_span(con)
@@ -369,8 +380,8 @@ def _decide(
         "measured_cost_usd": measured,
         "allocated_usd": allocated,
         "reconciled_months": reconciled,
-        "price_paid_usd": mp * months,
-        **margin_figures(cost, mrr, months),
+        "price_paid_usd": paid,
+        **billed_figures(cost, mrr, months, overage),
         "monthly_cost_usd": mc,
         "monthly_price_usd": mp,
         **res,

@@ -21,7 +21,12 @@ acquisition tier is not a pricing failure and would drown the list.
 
 ``cost_pct_of_mrr`` comes from ``customer_costs`` (``customer_rows`` cut to its cost and margin
 figures, the same values from one GROUP BY of the costs, without the tasks: cost / (MRR × months
-in the window) × 100, unrounded until shown); nothing is recomputed here. The month-by-month
+in the window) × 100, unrounded until shown), with the **pay-as-you-go overage** billed in the
+window added to the revenue (``overage_billed``, ``with_overage``): a payg customer pays its plan
+fee and the overage the guard metered past its budget (``overage`` events' ``amount_usd``), and
+counting the plan fee alone showed a customer who pays for all it uses as underwater. When
+``customer_costs`` rows carry ``overage_usd`` themselves (report customers counting it), they are
+taken as they are. The month-by-month
 band counts ("track the number of customers in each cost band over time", the cost-allocation
 guide) come from one engine query grouped by customer and calendar month; a month the data
 covers only in part is marked ``partial`` (its revenue is a whole month's MRR, its cost only the
@@ -35,7 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from tailguard.analytics.context import QueryContext, as_context, using
-from tailguard.analytics.customers import customer_costs
+from tailguard.analytics.customers import customer_costs, margin_figures
 from tailguard.analytics.period import Window, add_months, bounded
 
 #: the cost-allocation guide: segment -> (target %, alert %)
@@ -46,6 +51,61 @@ THRESHOLDS: dict[str, tuple[Decimal, Decimal]] = {
     "usage_based": (Decimal(30), Decimal(50)),
 }
 STATUSES: tuple[str, ...] = ("ok", "watch", "alert", "no_revenue", "unknown")
+
+#: each customer's pay-as-you-go overage billed in the window: the guard's ``overage`` events'
+#: ``amount_usd`` (the dollars metered past the budget; ``{src}``: the roll-up, which keeps
+#: ``action`` and sums ``amount_usd``, or the events)
+OVERAGE_SQL = """
+SELECT customer_id, sum(amount_usd) AS overage_usd
+FROM {src}
+WHERE {where} AND kind = 'guard' AND action = 'overage' AND amount_usd IS NOT NULL
+GROUP BY 1
+"""
+
+
+def overage_billed(con: Any, win: Window) -> dict[str, Decimal]:
+    """``{customer_id: overage billed}`` in ``win``: the pay-as-you-go overage a customer on a
+    payg plan is billed past its included budget (the eight-KPI framework: "pay-as-you-go meters
+    above the ceiling"; the cost-allocation guide: "included credits + overage ... use beyond
+    that incurs a per-unit overage charge"). The guard meters it as ``overage`` events whose
+    ``amount_usd`` is the dollars past the budget (docs/guard.md); customers without one are
+    absent (no overage, not an unknown one)."""
+    ctx = as_context(con)
+    src = ctx.source(win)
+    sql = OVERAGE_SQL.format(src=src.table, where=src.where)
+    return {c: v for c, v in ctx.execute(sql, src.params).fetchall() if v}
+
+
+def billed_figures(
+    cost: Decimal, mrr: Decimal | None, months: Decimal | None, overage: Decimal | None
+) -> dict[str, Any]:
+    """``customers.margin_figures`` with the payg overage billed in the window counted as
+    revenue: revenue = MRR × months + overage (``overage_usd``, 0 without any); cost % and
+    margin against that revenue (``with_overage``)."""
+    return with_overage(margin_figures(cost, mrr, months), cost, overage)
+
+
+def with_overage(fig: dict[str, Any], cost: Decimal, overage: Decimal | None) -> dict[str, Any]:
+    """``revenue_usd``, ``cost_pct_of_mrr``, ``gross_margin_usd`` of ``fig`` (the figures of
+    ``customers.margin_figures``, revenue = MRR × months) with ``overage`` added to the revenue,
+    and ``overage_usd``. A customer without MRR (no customers row) keeps no revenue: its plan
+    fee is unknown, and a revenue of the overage alone would be half a bill."""
+    over = overage or Decimal(0)
+    revenue = fig["revenue_usd"]
+    if revenue is None or not over:
+        return {
+            "revenue_usd": revenue,
+            "cost_pct_of_mrr": fig["cost_pct_of_mrr"],
+            "gross_margin_usd": fig["gross_margin_usd"],
+            "overage_usd": over,
+        }
+    revenue = revenue + over
+    return {
+        "revenue_usd": revenue,
+        "cost_pct_of_mrr": float(cost / revenue * 100) if revenue else None,
+        "gross_margin_usd": revenue - cost,
+        "overage_usd": over,
+    }
 
 
 def margin_status(segment: str | None, cost_pct: float | Decimal | None) -> str:
@@ -79,6 +139,7 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # reconcile --allocate's share of the bill, beside the measured cost
                 "allocated_usd": r.get("allocated_usd", Decimal(0)),
                 "revenue_usd": r.get("revenue_usd"),
+                "overage_usd": r.get("overage_usd", Decimal(0)),
                 "gross_margin_usd": r.get("gross_margin_usd"),
                 "cost_pct_of_mrr": r.get("cost_pct_of_mrr"),
                 "target_pct": th[0] if th else None,
@@ -121,11 +182,29 @@ def _monthly(con: Any, lo: dt.datetime, hi: dt.datetime) -> tuple[str, list[Any]
     return MONTHLY_SQL.format(src=src.table, where=src.where, month=month), src.params
 
 
+#: the payg overage billed per customer and calendar month (``OVERAGE_SQL`` by month; the daily
+#: roll-up has no guard action, so the roll-up or the events)
+OVERAGE_MONTHLY_SQL = """
+SELECT customer_id, {month} AS month, sum(amount_usd) AS overage_usd
+FROM {src}
+WHERE {where} AND kind = 'guard' AND action = 'overage' AND amount_usd IS NOT NULL
+GROUP BY 1, 2
+"""
+
+
+def _overage_monthly(con: Any, lo: dt.datetime, hi: dt.datetime) -> tuple[str, list[Any]]:
+    ctx = as_context(con)
+    src = ctx.source(Window(lo, hi))
+    month = ctx.trunc("month", "day" if src.rollup else "ts")
+    return OVERAGE_MONTHLY_SQL.format(src=src.table, where=src.where, month=month), src.params
+
+
 def bands_by_month(con: Any, *, last_month: dt.date, months: int = 12) -> list[dict[str, Any]]:
     """How many customers sit in each band, for ``months`` calendar months ending ``last_month``.
 
     A customer counts in a month when it had signed up by the month's end (unknown signup:
-    always). Its cost that month is the sum of its events (0 without any).
+    always). Its cost that month is the sum of its events (0 without any); its revenue that
+    month is its MRR plus the payg overage billed that month (``overage_billed``).
     """
     first = add_months(last_month, -(months - 1))
     end = add_months(last_month, 1)
@@ -134,6 +213,9 @@ def bands_by_month(con: Any, *, last_month: dt.date, months: int = 12) -> list[d
     hi = dt.datetime(end.year, end.month, 1, tzinfo=utc)
     cost: dict[tuple[str, dt.date], Decimal] = {
         (c, m): v or Decimal(0) for c, m, v in con.execute(*_monthly(con, lo, hi)).fetchall()
+    }
+    over: dict[tuple[str, dt.date], Decimal] = {
+        (c, m): v for c, m, v in con.execute(*_overage_monthly(con, lo, hi)).fetchall() if v
     }
     data_lo, data_hi = as_context(con).span()
     custs = con.execute(
@@ -151,9 +233,10 @@ def bands_by_month(con: Any, *, last_month: dt.date, months: int = 12) -> list[d
             if signup is not None and signup >= m_end:
                 continue
             c = cost.get((cid, m), Decimal(0))
-            pct = (c / mrr * 100) if mrr else None
+            rev = mrr + over.get((cid, m), Decimal(0)) if mrr is not None else None
+            pct = (c / rev * 100) if rev else None
             counts[margin_status(seg, pct)] += 1
-            if mrr and c > mrr:
+            if rev and c > rev:
                 underwater += 1
         partial = (
             data_lo is None or data_lo.date() > m or data_hi.date() < m_end - dt.timedelta(days=1)
@@ -191,7 +274,11 @@ def _margins(
     the ``window`` it is about (an open window: the days its data spans). ``NoDataError`` when
     the window holds no events: every customer would read ``ok`` at a cost of zero."""
     stated = bounded(con, win)
-    rows = margin_rows(customer_costs(con, win))
+    costs = customer_costs(con, win)
+    if costs and "overage_usd" not in costs[0]:  # report customers' rows without the overage
+        over = overage_billed(con, win)
+        costs = [{**r, **with_overage(r, r["cost_usd"], over.get(r["customer_id"]))} for r in costs]
+    rows = margin_rows(costs)
     under = sorted(
         (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
         key=lambda r: (r["gross_margin_usd"], r["customer_id"]),

@@ -8,9 +8,10 @@ customer with no events in those months is refused (``NoDataError``): a year wit
 a year of zero consumption, and a projection from it would sell a pool of $0.
 
 - **the window**: the 12 months clipped to the days the ledger holds events (``window``), with
-  its ``cost_usd``, ``revenue_usd`` (MRR × the window's months), ``cost_pct_of_mrr`` and
-  ``gross_margin_usd`` from ``customers.margin_figures``: the formula ``report customers``
-  uses for the same window;
+  its ``cost_usd``, ``revenue_usd`` (MRR × the window's months + the pay-as-you-go overage
+  billed in it, ``overage_usd``), ``cost_pct_of_mrr`` and ``gross_margin_usd`` from
+  ``margins.billed_figures``: ``customers.margin_figures`` (the formula of every report) with
+  the overage counted as revenue;
 - **the invoice-reconciled cost**: in a month ``tailguard reconcile --allocate`` allocated
   (``allocations``: the invoice's unattributed remainder spread over the customers), a month's
   ``cost_usd`` is the measured cost plus this customer's allocation (``measured_cost_usd``,
@@ -48,7 +49,7 @@ from decimal import Decimal
 from typing import Any
 
 from tailguard.analytics.context import QueryContext, using
-from tailguard.analytics.customers import margin_figures
+from tailguard.analytics.margins import billed_figures, overage_billed
 from tailguard.analytics.period import Window, add_months, customer_year
 
 CENT = Decimal("0.01")
@@ -238,7 +239,7 @@ def _renewal(
         "customer_id": customer,
         "window": win.stated(),
         "cost_usd": actual_12,
-        **margin_figures(actual_12, mrr, months_in_window),
+        **billed_figures(actual_12, mrr, months_in_window, overage_billed(con, win).get(customer)),
         "cost_basis": cost_basis(len(reconciled), len(with_data)),
         "measured_cost_usd": actual_12 - allocated,
         "allocated_usd": allocated,

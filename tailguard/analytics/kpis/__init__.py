@@ -62,6 +62,10 @@ whose ``value``/``band`` are its lead metric's and whose ``status`` is the worst
 8. ``cost_to_revenue``: product-level cost / revenue, against the cost-allocation guide's segment
    thresholds weighted by each segment's revenue (``tailguard.analytics.margins``).
 
+Revenue (``cost_to_arr``, ``cost_to_revenue``) is MRR × the months elapsed plus the
+pay-as-you-go overage billed in them (``margins.billed_figures``: the guard's ``overage``
+events' ``amount_usd``, summed in the customer × day table as ``overage_usd``).
+
 Heavy aggregation runs in the engine (portable SQL, CASE inside aggregates, the dialect's exact
 quantile); Python only walks per-customer or per-day results. Money is Decimal from the engine;
 percentages are floats (they are judged against bands, never summed), unrounded: JSON and CSV

@@ -12,7 +12,8 @@ the customer × day table alone):
 
 - ``users``: customer × user, non-guard spend and LLM tokens (per-user KPIs, concentration).
 - ``days``: customer × UTC day (a day number since 1970-01-01: ``Dialect.day_number``), spend,
-  LLM tokens and calls, and the guard's routing counts (budget, routing, the anomaly scan).
+  LLM tokens and calls, the guard's routing counts (budget, routing, the anomaly scan) and the
+  payg overage billed (``overage_usd``: the ``overage`` events' ``amount_usd``).
 - ``caps``: the policy's per-customer caps, registered from Arrow (budget, per-user caps).
 - ``customers``: per customer, its spend (summed from ``days``), tier, segment, MRR and margin
   figures: the fields of ``report customers`` the tenant and revenue KPIs read.
@@ -213,7 +214,9 @@ SELECT customer_id, {dn} AS dn,
   sum(CASE WHEN kind = 'guard' AND action = 'deny'
     AND rule = 'hard_limit' THEN {n} ELSE 0 END) AS capped,
   sum(CASE WHEN kind = 'guard' AND action = 'overage' THEN {n} ELSE 0 END) AS overage,
-  sum(CASE WHEN kind IN ('llm_call', 'guard') THEN {n} ELSE 0 END) AS routed
+  sum(CASE WHEN kind IN ('llm_call', 'guard') THEN {n} ELSE 0 END) AS routed,
+  coalesce(sum(CASE WHEN kind = 'guard' AND action = 'overage' THEN amount_usd END), 0)
+    AS overage_usd
 FROM {src}
 WHERE {where}
 GROUP BY 1, 2
@@ -237,14 +240,15 @@ WITH d AS (
     sum(CASE WHEN action = 'degrade' AND rule <> 'fail_open:store_unavailable'
       THEN events ELSE 0 END) AS degraded,
     sum(CASE WHEN action = 'deny' AND rule = 'hard_limit' THEN events ELSE 0 END) AS capped,
-    sum(CASE WHEN action = 'overage' THEN events ELSE 0 END) AS overage
+    sum(CASE WHEN action = 'overage' THEN events ELSE 0 END) AS overage,
+    sum(CASE WHEN action = 'overage' THEN amount_usd END) AS overage_usd
   FROM rollup
   WHERE kind = 'guard' AND {where}
   GROUP BY 1, 2
 )
 SELECT d.customer_id, d.dn, d.spend, d.cost, d.tokens, d.calls,
   coalesce(g.degraded, 0) AS degraded, coalesce(g.capped, 0) AS capped,
-  coalesce(g.overage, 0) AS overage, d.routed
+  coalesce(g.overage, 0) AS overage, d.routed, coalesce(g.overage_usd, 0) AS overage_usd
 FROM d LEFT JOIN g ON d.customer_id = g.customer_id AND d.dn = g.dn
 """
 
@@ -349,10 +353,12 @@ def build(
 def panel_customers(ctx: QueryContext, p: Panel, days: str) -> list[dict[str, Any]]:
     """The per-customer rows the tenant and revenue KPIs read, from the customer × day table
     (no second pass over the month): ``customer_id``, ``name``, ``tier``, ``segment``,
-    ``cost_usd`` (all spend, exact), ``mrr_usd`` and ``customers.margin_figures`` over the
-    panel's months; every customer of the customers table, with or without spend. The same
-    values as ``customers.customer_rows`` for those fields (tests/analytics/test_context.py)."""
-    from tailguard.analytics.customers import margin_figures
+    ``cost_usd`` (all spend, exact), ``mrr_usd`` and ``margins.billed_figures`` over the
+    panel's months (revenue = MRR × months + the payg overage billed, ``overage_usd``); every
+    customer of the customers table, with or without spend. The same values as
+    ``customers.customer_rows`` for those fields when no overage was billed
+    (tests/analytics/test_context.py)."""
+    from tailguard.analytics.margins import billed_figures
 
     months = p.window.months()
     zero = Decimal(0)
@@ -364,9 +370,11 @@ def panel_customers(ctx: QueryContext, p: Panel, days: str) -> list[dict[str, An
             "segment": segment,
             "cost_usd": (cost := spend or zero),
             "mrr_usd": mrr,
-            **margin_figures(cost, mrr, months),
+            **billed_figures(cost, mrr, months, overage),
         }
-        for cid, name, tier, segment, mrr, spend in ctx.fetch(PANEL_CUSTOMERS_SQL.format(days=days))
+        for cid, name, tier, segment, mrr, spend, overage in ctx.fetch(
+            PANEL_CUSTOMERS_SQL.format(days=days)
+        )
     ]
 
 
@@ -375,9 +383,11 @@ def panel_customers(ctx: QueryContext, p: Panel, days: str) -> list[dict[str, An
 #: table holds one row per id (``customers.upsert``)
 PANEL_CUSTOMERS_SQL = """
 SELECT coalesce(c.customer_id, s.customer_id) AS customer_id, c.name, c.tier, c.segment,
-  c.mrr_usd, s.spend
+  c.mrr_usd, s.spend, s.overage_usd
 FROM customers c
-FULL OUTER JOIN (SELECT customer_id, sum(spend) AS spend FROM {days} GROUP BY 1) s
+FULL OUTER JOIN (
+  SELECT customer_id, sum(spend) AS spend, sum(overage_usd) AS overage_usd FROM {days} GROUP BY 1
+) s
   ON c.customer_id = s.customer_id
 ORDER BY 1
 """
