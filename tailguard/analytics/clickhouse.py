@@ -232,6 +232,8 @@ class ClickHouseConnection:
             clickhouse_rollup.refresh(ledger)
             for table, view in clickhouse_rollup.VIEWS.items():
                 self.command(f"CREATE VIEW {view} AS SELECT * FROM {db}.{table}")
+            for view, select in clickhouse_rollup.month_views(ledger).items():
+                self.command(f"CREATE VIEW {view} AS {select}")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """A cursor-like answer (``fetchall``, ``fetchone``, ``description``) for code that

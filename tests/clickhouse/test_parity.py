@@ -32,7 +32,8 @@ from tailguard.analytics import (
 from tailguard.analytics.clickhouse import CLICKHOUSE, bind, translate
 from tailguard.analytics.context import QueryContext
 from tailguard.analytics.customers import customer_rows
-from tailguard.analytics.period import window
+from tailguard.analytics.period import Window, window
+from tailguard.analytics.report import customer_report
 from tailguard.guard.policy import load_policy
 from tailguard.ledger import Ledger
 from tailguard.ledger.clickhouse import ClickHouseLedger
@@ -77,12 +78,19 @@ def _same(a: Any, b: Any, where: str = "") -> None:
 
 def _reports(period: str, customer: str, policy: Any) -> dict[str, Report]:
     win = window(period, None, None)
+    days = window(None, f"{period}-02", f"{period}-20")  # whole UTC days, not a month
     return {
+        # the three windows of ``report customers``: one month (``rollup_month``), the open
+        # window (``rollup_customer``), whole days (``rollup_daily`` and ``rollup_task``)
         "customers": lambda c: customer_rows(c, win),
+        "customers_open": lambda c: customer_rows(c, Window()),
+        "customers_days": lambda c: customer_rows(c, days),
+        "customer_report_limit": lambda c: list(customer_report(c, limit=2, sort="cost_usd")),
         "diagnose": lambda c: diagnose.diagnose(c, win),
         "outcomes": lambda c: outcomes.outcomes(c, win),
         "outcomes_by_feature": lambda c: outcomes.outcomes(c, win, by="feature"),
-        "workload": lambda c: workload.workload(c, win),
+        "workload": lambda c: workload.workload(c, win),  # rollup_task, rollup_calls
+        "workload_open": lambda c: workload.workload(c, Window()),
         "margins": lambda c: margins.margins(c, win),
         "anomalies": lambda c: anomalies.anomalies(c, policy=policy),
         "decide": lambda c: decide.decide(c, customer),
@@ -177,3 +185,19 @@ def test_parameters_are_typed_literals() -> None:
 def test_median_is_exact_and_qualified_columns_keep_their_names() -> None:
     assert "groupArray(cost)" in translate("SELECT median(cost) FROM t")
     assert translate("SELECT e.a, e.b FROM t e") == "SELECT e.a AS a, e.b AS b FROM t e"
+
+
+def test_clickhouse_reads_the_same_levels_as_duckdb(datasets: dict[str, Any]) -> None:
+    """The parity above is between the same sources: on both engines a context has the four
+    per-segment levels and the month level, and ``report customers`` answers a month from
+    ``rollup_month`` and the open window from ``rollup_customer``."""
+    from tailguard.analytics.customers import month_where
+
+    duck, ch, period, _customer, _policy = datasets["simulated"]
+    month = window(period, None, None)
+    for led in (duck, ch):
+        with QueryContext.open(led) as ctx:
+            for rel in ("rollup", "rollup_daily", "rollup_task", "rollup_calls"):
+                assert ctx.has_rollup(rel), (ctx.dialect.name, rel)
+            assert month_where(ctx, Window()) == ("rollup_customer", "TRUE", [])
+            assert month_where(ctx, month) == ("rollup_month", "month = ?", [month.start.date()])

@@ -124,7 +124,11 @@ def cli_twins(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["report", "customers", "--period", "2025-06"],
+        ["report", "customers", "--period", "2025-06"],  # rollup_month
+        ["report", "customers"],  # the open window: rollup_customer
+        ["report", "customers", "--from", "2025-06-02", "--to", "2025-06-20"],  # daily, task
+        ["report", "customers", "--sort", "llm_calls", "--limit", "2"],
+        ["workload"],  # rollup_task, rollup_calls over the open window
         ["concentration", "--period", "2025-06"],
         ["kpis", "--period", "2025-06"],
         ["margins", "--period", "2025-06"],
