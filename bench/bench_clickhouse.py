@@ -16,13 +16,16 @@ CPU seconds, user + sys, of the median call: chdb runs in this process, so its t
 - load from the write-ahead log: ``--wal-events`` events (the first ones of the source, as
   the dicts the gateway logs) submitted to a ``WriteAheadLog`` whose flush appends to the chdb
   ledger (validated, priced, deduplicated, inserted), from the first submit to the last flush;
-- the roll-up refresh after the load (every day rebuilt), the check with nothing changed, then
-  after ``--late-events`` new events on the last day (that day rebuilt, its partition swapped);
+- the roll-up refresh after the load (every day rebuilt in the four per-day levels, then the
+  month level), the check with nothing changed, then after ``--late-events`` new events on the
+  last day (that day rebuilt, its partitions swapped, the month level rebuilt); the month
+  level's rebuild alone, and each level's rows per event;
 - de-duplication at read time: one per-customer GROUP BY with ``FINAL``, with an ``argMax``
   per event id, and with ``LIMIT 1 BY`` (the issue asks which is faster);
-- ``report customers`` (the per-customer table for the ledger's first month) and ``kpis`` on
-  both ledgers through ``QueryContext`` (DuckDB reads the segments and their roll-ups,
-  ClickHouse runs the SQL itself).
+- ``report customers`` (the per-customer table for the ledger's first month: ``rollup_month``;
+  and for the open window: ``rollup_customer``), ``workload`` (``rollup_task``,
+  ``rollup_calls``) and ``kpis`` on both ledgers through ``QueryContext`` (DuckDB reads the
+  segments and their roll-ups, ClickHouse runs the SQL itself, on its own roll-up tables).
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def main() -> None:
 
     from tailguard.analytics.customers import customer_rows
     from tailguard.analytics.kpis import kpis
-    from tailguard.analytics.period import window
+    from tailguard.analytics.period import Window, window
+    from tailguard.analytics.workload import workload
     from tailguard.guard.policy import load_policy
     from tailguard.ledger import Ledger
     from tailguard.ledger.clickhouse import EVENTS_TABLE, ClickHouseLedger
@@ -115,6 +119,7 @@ def main() -> None:
     _late_events(ch, args.late_events)
     times, months = run_times(lambda: refresh(ch))
     _row(f"roll-up refresh after {args.late_events:,} events in one day", times, "one day")
+    _month_level(ch, args.repeat)
     if args.refresh_only:
         return
 
@@ -155,17 +160,39 @@ def main() -> None:
 
     win = window(period, None, None)
     reports = (
-        ("report customers", lambda c: customer_rows(c, win)),
-        ("kpis", lambda c: kpis(c, period=period, policy=policy)),
+        (f"report customers {period}", lambda c: customer_rows(c, win)),
+        ("report customers, open window", lambda c: customer_rows(c, Window())),
+        (f"workload {period}", lambda c: workload(c, win)),
+        (f"kpis {period}", lambda c: kpis(c, period=period, policy=policy)),
     )
     for name, fn in reports:  # both engines one after the other: the same machine load
         for label, led in (("duckdb", src), ("chdb", ch)):
             times, res = run_times(lambda led=led, fn=fn: _report(led, fn), args.repeat)
-            note = f"{len(res)} customers" if name == "report customers" else ""
-            _row(f"{label}: {name} {period}", times, note)
+            note = f"{len(res)} customers" if name.startswith("report customers") else ""
+            _row(f"{label}: {name}", times, note)
     for label, led in (("duckdb", src), ("chdb", ch)):
         times, _ = run_times(lambda led=led: _report(led, lambda c: None), args.repeat)
         _row(f"{label}: open a context (no report)", times)
+
+
+def _month_level(ch: Any, repeat: int) -> None:
+    """The month level rebuilt alone (what a refresh adds once any day changed), and the rows
+    of each level per event."""
+    from tailguard.ledger import clickhouse_rollup as cr
+
+    sig = cr._recorded(ch)
+    times, rows = run_times(lambda: cr.rebuild_month(ch, sig), repeat)
+    _row("month level rebuilt from the daily and task tables", times, f"{rows:,} rows")
+    n = ch.count()
+    counts = {
+        t: ch.query(f"SELECT count() AS n FROM {ch.db}.{t}").column("n")[0].as_py()
+        for t in (*cr.DAY_TABLES, cr.MONTH_TABLE)
+    }
+    print(
+        f"roll-up rows ({n:,} events): "
+        + ", ".join(f"{t} {c:,} ({c / n:.4f}/event)" for t, c in counts.items()),
+        flush=True,
+    )
 
 
 def _late_events(ch: Any, count: int) -> None:
