@@ -36,7 +36,6 @@ from tailguard.guard.planning import (
     Planner,
     Prep,
     budget_key,
-    estimate_micro,
     key_id,
     release_items,
     settle_items,
@@ -171,7 +170,20 @@ class Guard:
     def _prepare(self, req: Request) -> Prep | Decision:
         """Plan a call (shared by ``check`` and ``acheck``), or refuse it before any store."""
         self.stats["checks"] += 1
-        est = estimate_micro(req)
+        # the estimate in micro-dollars (rounded up) when every number of the request is in
+        # range, in one expression (this runs on every check); else None, and ``why_invalid``
+        # says why, or that it is valid after all (a ``seats`` override or an ``int`` estimate
+        # take the slow road)
+        i, o = req.input_tokens, req.max_output_tokens
+        est = (
+            micro_in_range(req.estimated_cost_usd)
+            if type(i) is int
+            and type(o) is int
+            and req.seats is None
+            and 0 <= i <= MAX_TOKENS
+            and 0 <= o <= MAX_TOKENS
+            else None
+        )
         bad = None
         if est is None:  # out of range, or in range by the slow road (seats, an int estimate)
             bad = why_invalid(req)

@@ -34,7 +34,7 @@ from tailguard.guard.stores.base import (
     encode_member,
 )
 from tailguard.guard.types import Request, Reservation
-from tailguard.guard.units import MAX_TOKENS, MAX_USD, micro_in_range
+from tailguard.guard.units import MAX_TOKENS, MAX_USD
 
 UTC = dt.UTC
 _DAY_MS = 86_400_000
@@ -71,22 +71,6 @@ def budget_key(customer_id: str, lim: Limits, now_ms: int) -> tuple[str, int, in
     """The budget counter's key for this period, with the period's start and end."""
     label, start, end = period_bounds(lim.period, now_ms)
     return f"tg:{{{key_id(customer_id)}}}:b:{lim.budget_unit}:{label}", start, end
-
-
-def estimate_micro(req: Request) -> int | None:
-    """The request's estimate in micro-dollars (rounded up) when every number of the request is
-    in range, else None (``why_invalid`` then says why, or that it is valid after all: a
-    ``seats`` override or an ``int`` estimate take the slow road)."""
-    i, o = req.input_tokens, req.max_output_tokens
-    if (  # the common case in one expression (this runs on every check)
-        type(i) is int
-        and type(o) is int
-        and req.seats is None
-        and 0 <= i <= MAX_TOKENS
-        and 0 <= o <= MAX_TOKENS
-    ):
-        return micro_in_range(req.estimated_cost_usd)
-    return None
 
 
 def why_invalid(req: Request) -> str | None:

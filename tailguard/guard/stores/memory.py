@@ -248,23 +248,21 @@ class MemoryStore:
             if prates:  # a budget-only plan has none: skip both loops
                 rates = self._rates
                 rfound: list[list[int] | None] = []
-                for i, (key, limit, amount, _exp) in enumerate(prates):
+                for key, limit, amount, _exp in prates:  # (index on a deny: len(rfound))
                     e = rates.get(key)
                     if e is None or e[1] <= now:
                         if amount > limit:
-                            return (RATE_DENY, i, [], False)  # type: ignore[return-value]
+                            return (RATE_DENY, len(rfound), [], False)  # type: ignore[return-value]
                         rfound.append(None)
                     else:
                         if e[0] + amount > limit:
-                            return (RATE_DENY, i, [], False)  # type: ignore[return-value]
+                            return (RATE_DENY, len(rfound), [], False)  # type: ignore[return-value]
                         rfound.append(e)
             caps = self._caps
             pcaps = plan.caps
             used: list[int] = []
             found: list[list[int] | None] = []  # each cap's entry, looked up once
-            for i, (key, limit, amount, on_exceed, _x, prev_key, prev_bp, _ak, _aa) in enumerate(
-                pcaps
-            ):
+            for key, limit, amount, on_exceed, _x, prev_key, prev_bp, _ak, _aa in pcaps:
                 e = caps.get(key)
                 if e is None:
                     u = 0
@@ -286,6 +284,7 @@ class MemoryStore:
                             u += pe[0] * prev_bp // 10000
                 used.append(u)
                 if on_exceed and limit >= 0 and u + amount > limit:
+                    i = len(used) - 1  # this cap's index
                     if on_exceed == KILL and kill_key is not None:
                         self._flags[kill_key] = plan.kill_expire_ms
                         self._log(f"F\t{kill_key}\t{plan.kill_expire_ms}\n")
