@@ -172,7 +172,8 @@ def openai_tier(obj: Any) -> str | None:
     """The ``service_tier`` an OpenAI response object was served at: None for the standard
     tier (``default``, ``auto``, absent); any other as given (``flex``, ``priority``; and
     ``scale``, billed by contract units, or a tier OpenAI adds later: pricing leaves those
-    unpriced, never at the standard rates)."""
+    unpriced, never at the standard rates, unless the operator's price file has an entry for
+    that ``service_tier``)."""
     t = obj.get("service_tier") if isinstance(obj, dict) else None
     if not isinstance(t, str) or not t or t.lower() in _OPENAI_STANDARD:
         return None
