@@ -3,17 +3,19 @@
 Why hashes and sorted runs, not a table join: a writer checks each batch against every id
 committed before it (millions) and against the ids it staged itself. A hash join of the batch
 against an id table scans that whole table per batch, so an ingest of N events costs
-O(N^2 / batch): 21 of the 45 CPU seconds of a 10M-event ingest. Here each id is kept as its
-64-bit hash in sorted runs (an LSM: a new batch is a run of its own, runs of similar size are
-merged, so at most ~log2(N / batch) runs exist and each id is re-merged ~log2 times): a
-batch is looked up with a binary search per run, O(batch x log N), and the index never rescans.
+O(N^2 / batch): 21.6 of the 45 CPU seconds of a 10M-event ingest (3.5 here). Here each id is
+kept as its 64-bit hash in sorted runs (an LSM: a new batch is a run of its own, eight runs of
+one size class are merged into one, so a few dozen runs exist at most and each id is re-merged
+~log8(N / batch) times), behind a bit filter (16 to 32 bits per id, the hash's top bits): a
+batch's ids whose bit is set (1 in 16 to 32 new ones) are looked up by binary search in each
+run, O(batch x log N), and the index never rescans.
 
-Exactness: a hash says only "maybe seen". Every hit (a duplicate, or one of the ~N^2/2^65
-accidental collisions: ~3 in a million at 10M ids) is confirmed on the id strings, which the
-index keeps in Arrow: the ids of the known rows with the same hash are taken and compared
-(``pyarrow.compute.is_in``), as are the ids within a batch that share a hash. So no event is
-ever dropped for a hash collision, and a true duplicate always is. The common case (no hit) never
-touches the strings.
+Exactness: a hash says only "maybe seen". Every hit (a duplicate, or an accidental
+collision: the chance of any among 10M ids is ~N^2/2^65, 3 in a million) is confirmed on the
+id strings, which the index keeps in Arrow: the ids of the known rows with the same hash are
+taken and compared (``pyarrow.compute.is_in``), as are the ids within a batch that share a
+hash. So no event is ever dropped for a hash collision, and a true duplicate always is. The
+common case (no hit) never touches the strings.
 
 A null ``event_id`` (which validation refuses before it gets here) is never a duplicate: kept,
 not remembered, as a SQL join treats NULL.
@@ -30,13 +32,15 @@ import pyarrow.compute as pc
 
 from tailguard.events.batch import sql_literal
 
-_FANOUT = 4
-_SLOTS_PER_ID = 8
+_FANOUT = 8
+_FANOUT_BITS = 3  # log2(_FANOUT)
+_SLOTS_PER_ID = 16
+_ONE, _SIX, _SIXTY_THREE = np.uint64(1), np.uint64(6), np.uint64(63)
 _MIN_SLOT_BITS = 20
 
 
 def _tier(run: tuple[np.ndarray, np.ndarray]) -> int:
-    return (len(run[0]).bit_length() - 1) // 2  # floor(log4(size)) (_FANOUT = 4)
+    return (len(run[0]).bit_length() - 1) // _FANOUT_BITS  # floor(log_FANOUT(size))
 
 
 class IdIndex:
@@ -51,9 +55,10 @@ class IdIndex:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
         self._ids: list[pa.Array] = []  # every remembered id, chunk by chunk
         self._size = 0
-        # a filter in front of the runs: one byte per slot, slot = the hash's top bits, at
-        # least 8 slots per id (so ~1 in 9 new ids finds its slot taken and is searched for)
-        self._slots = np.zeros(1 << _MIN_SLOT_BITS, dtype=np.uint8)
+        # a filter in front of the runs: one bit per slot, slot = the hash's top bits, 16 to
+        # 32 slots per id (2 to 4 bytes), so ~1 in 16 to 32 new ids finds its slot taken and
+        # is searched for in the runs
+        self._slots = np.zeros(1 << (_MIN_SLOT_BITS - 6), dtype=np.uint64)
         self._shift = np.uint64(64 - _MIN_SLOT_BITS)
         self.add_segments(files)
         # a batch's hashes are one short scan: a second engine thread only adds hand-offs
@@ -83,10 +88,13 @@ class IdIndex:
             return
         if order is None:
             order = np.argsort(hashes)
-        pos = np.arange(self._size, self._size + len(ids), dtype=np.int64)[order]
+        # positions as int32 while they fit: half the bytes moved by every merge
+        kind = np.int32 if self._size + len(ids) < 2**31 else np.int64
+        pos = np.arange(self._size, self._size + len(ids), dtype=kind)[order]
         self._ids.append(ids)
         self._size += len(ids)
-        self._runs.append((hashes[order], pos))
+        sh = hashes[order]
+        self._runs.append((sh, pos))
         # tiered merges, size classes powers of _FANOUT: a run follows only runs of its class
         # or larger (a smaller one before it is absorbed), and _FANOUT runs of one class
         # become one; so at most _FANOUT - 1 runs per class exist (a few dozen in all), and
@@ -103,14 +111,29 @@ class IdIndex:
             h = np.concatenate([r[0] for r in runs[-k:]])
             o = np.argsort(h, kind="stable")
             runs[-k:] = [(h[o], np.concatenate([r[1] for r in runs[-k:]])[o])]
-        if self._size * _SLOTS_PER_ID > len(self._slots):
-            bits = max(_MIN_SLOT_BITS, (self._size * _SLOTS_PER_ID * 4 - 1).bit_length())
-            self._slots = np.zeros(1 << bits, dtype=np.uint8)
+        if self._size * _SLOTS_PER_ID > 64 * len(self._slots):
+            bits = max(_MIN_SLOT_BITS, (self._size * _SLOTS_PER_ID * 2 - 1).bit_length())
+            self._slots = np.zeros(1 << (bits - 6), dtype=np.uint64)
             self._shift = np.uint64(64 - bits)
             for run, _ in self._runs:
-                self._slots[run >> self._shift] = 1
+                self._mark(run)
         else:
-            self._slots[hashes >> self._shift] = 1
+            self._mark(sh)
+
+    def _mark(self, sorted_hashes: np.ndarray) -> None:
+        """Set the filter's bits of ``sorted_hashes`` (ascending: the words come in order, so
+        the bits of one word are OR-ed together first, then written once)."""
+        slot = sorted_hashes >> self._shift
+        word = (slot >> _SIX).astype(np.int64)
+        bit = _ONE << (slot & _SIXTY_THREE)
+        starts = np.flatnonzero(np.diff(word, prepend=-1))
+        self._slots[word[starts]] |= np.bitwise_or.reduceat(bit, starts)
+
+    def _maybe(self, hashes: np.ndarray) -> np.ndarray:
+        """Mask of ``hashes`` whose filter bit is set (a known id may have that hash)."""
+        slot = hashes >> self._shift
+        word = self._slots[(slot >> _SIX).astype(np.int64)]
+        return ((word >> (slot & _SIXTY_THREE)) & _ONE).astype(bool)
 
     def add_segments(self, files: list[Path]) -> None:
         """Remember the ids of committed segment ``files``."""
@@ -130,7 +153,7 @@ class IdIndex:
     def _known_hits(self, sorted_hashes: np.ndarray) -> np.ndarray:
         """Mask of ``sorted_hashes`` (ascending) that some known id has. Ascending needles
         make the binary searches walk each run forwards: 6x less CPU than in batch order."""
-        hit = self._slots[sorted_hashes >> self._shift].astype(bool)
+        hit = self._maybe(sorted_hashes)
         maybe = np.flatnonzero(hit)
         if len(maybe):
             needles = sorted_hashes[maybe]

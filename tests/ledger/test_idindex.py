@@ -82,9 +82,10 @@ def test_colliding_distinct_ids_are_all_kept() -> None:
 
 
 def test_many_runs_and_a_growing_filter() -> None:
-    """Enough batches for the runs to merge several times and the slot filter to grow past
-    its first size (2**20 slots, 8 per id: it grows at 131,073 ids): every id kept once,
-    each replayed one found, whichever run holds it."""
+    """Enough batches for the runs to merge several times (8 runs of 5,000 ids become one,
+    five times) and the slot filter to grow past its first size (2**20 slots, 16 per id: it
+    grows at 65,537 ids): every id kept once, each replayed one found, whichever run holds
+    it."""
     index = IdIndex([])
     batches = [[f"e{b}-{i}" for i in range(5_000)] for b in range(40)]  # 200,000 ids
     kept = _run(index, batches)
