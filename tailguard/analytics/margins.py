@@ -276,8 +276,12 @@ def _margins(
     stated = bounded(con, win)
     costs = customer_costs(con, win)
     if costs and "overage_usd" not in costs[0]:  # report customers' rows without the overage
+        # only the few customers billed an overage change (the rows are this call's own)
         over = overage_billed(con, win)
-        costs = [{**r, **with_overage(r, r["cost_usd"], over.get(r["customer_id"]))} for r in costs]
+        for r in costs if over else ():
+            amount = over.get(r["customer_id"])
+            if amount:
+                r.update(with_overage(r, r["cost_usd"], amount))
     rows = margin_rows(costs)
     under = sorted(
         (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
