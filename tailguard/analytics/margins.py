@@ -9,7 +9,7 @@ segment       target  alert
 smb           < 20%   > 35%
 mid_market    < 18%   > 30%
 enterprise    < 15%   > 25%
-usage_based   < 30%   > 50%   (of consumed revenue: ``mrr_usd`` holds the month's billed usage)
+usage_based   < 30%   > 50%   (of consumed revenue: ``mrr_usd`` the commit, + overage billed)
 ============  ======  =======
 
 Status of a paying customer: ``ok`` below the target, ``alert`` above the alert level, ``watch``

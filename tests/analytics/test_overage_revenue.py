@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tailguard.analytics.decide import decide
 from tailguard.analytics.kpis import kpis
@@ -111,3 +113,40 @@ def test_no_customers_row_keeps_no_revenue() -> None:
         "gross_margin_usd": None,
         "overage_usd": Decimal(100),
     }
+
+
+money = st.decimals(min_value=0, max_value=10**6, places=9, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    cost=money,
+    mrr=st.one_of(st.none(), money),
+    months=st.sampled_from([Decimal(1), Decimal(3), Decimal(28) / Decimal("30.436875")]),
+    overage=st.one_of(st.none(), money),
+)
+@settings(max_examples=200, deadline=None)
+def test_billed_figures_invariants(
+    cost: Decimal, mrr: Decimal | None, months: Decimal, overage: Decimal | None
+) -> None:
+    """Against ``margin_figures`` (the plan fee alone): the revenue grows by exactly the
+    overage, the margin is revenue - cost, cost % x revenue / 100 is the cost; no MRR, no
+    revenue whatever the overage; no overage, the plan-fee figures unchanged."""
+    from tailguard.analytics.customers import margin_figures
+    from tailguard.analytics.margins import billed_figures
+
+    base = margin_figures(cost, mrr, months)
+    got = billed_figures(cost, mrr, months, overage)
+    assert got["overage_usd"] == (overage or 0)
+    if mrr is None:
+        assert got["revenue_usd"] is None and got["gross_margin_usd"] is None
+        return
+    assert got["revenue_usd"] == base["revenue_usd"] + (overage or 0)
+    assert got["gross_margin_usd"] == got["revenue_usd"] - cost
+    if not overage:
+        assert {k: got[k] for k in base} == base
+    if got["revenue_usd"]:
+        assert got["cost_pct_of_mrr"] == pytest.approx(
+            float(cost / got["revenue_usd"] * 100), rel=1e-12
+        )
+    else:
+        assert got["cost_pct_of_mrr"] is None
