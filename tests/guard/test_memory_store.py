@@ -155,3 +155,32 @@ def test_a_settle_after_its_counters_were_swept_counts_on_fresh_ones(clock):
     assert st.read([vkey], int(clock() * 1000)) == [(0, 0)]
     s = g.status("acme")
     assert (s["spent"], s["reserved"]) == (D("0.20"), 0)
+
+
+def test_a_refused_check_leaves_every_counter_as_it_was(clock):
+    """The memory store reserves each cap as it passes and undoes them when a later one
+    refuses. Task $0.50, $0.30 settled on it at 12:00:15 in session "s"; at 12:00:25 a $0.25
+    call of the same task in a new session "s2" passes its velocity cap (a new entry), the
+    budget and the task's step cap (found, its expiry moved from 12:00:15 + 7 days to 12:00:25
+    + 7 days), then the task's dollars refuse it (0.30 + 0.25 > 0.50): every counter is as it
+    was before the call, the new velocity entry gone and the step cap's expiry back."""
+    tier = {
+        "hard_limit_usd": 10,
+        "overage": "hard_cap",
+        "task_max_llm_calls": 5,
+        "task_max_cost_usd": "0.5",
+        "session_max_usd_per_hour": 5,
+    }
+    g = Guard(policy(tier), clock=clock)
+    st = g.store
+    assert isinstance(st, MemoryStore)
+    g.settle(
+        g.check(Request("acme", D("0.30"), task_id="t", session_id="s")).reservation, D("0.30")
+    )
+    before = {k: list(v) for k, v in st._caps.items()}
+    assert before["tg:{acme}:ts:t"] == [1, 0, int(T0 * 1000) + 7 * 86_400_000]
+    clock.advance(10)
+    d = g.check(Request("acme", D("0.25"), task_id="t", session_id="s2"))
+    assert (d.action, d.rule) == ("deny", "task_max_cost_usd")
+    assert st._caps == before
+    assert g.check(Request("acme", D("0.20"), task_id="t", session_id="s2")).allowed  # 0.50

@@ -25,16 +25,16 @@ from tailguard.guard import Guard, MemoryStore, Request
 from .conftest import Clock, policy
 
 TIER = {
-    "hard_limit_usd": 2,
+    "hard_limit_usd": "1.5",
     "overage": "hard_cap",
-    "rpm": 8,
-    "user_rpm": 4,
-    "tpm": 20_000,
-    "task_max_llm_calls": 4,
-    "task_max_cost_usd": "0.8",
-    "session_max_usd_per_hour": 1,
+    "rpm": 12,
+    "user_rpm": 6,
+    "tpm": 40_000,
+    "task_max_llm_calls": 3,
+    "task_max_cost_usd": "0.5",
+    "session_max_usd_per_hour": "0.3",
 }
-HARD, TASK_USD = 2_000_000, 800_000  # micro-dollars
+HARD, TASK_USD = 1_500_000, 500_000  # micro-dollars
 
 ids = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
 check = st.tuples(
@@ -48,9 +48,10 @@ check = st.tuples(
     st.integers(min_value=0, max_value=3_000),  # max output tokens
     st.sampled_from(["settle", "settle", "release", "open"]),
     st.integers(min_value=0, max_value=100),  # actual as a % of the estimate
+    st.integers(min_value=0, max_value=3),  # seconds since the step before
 )
 advance = st.tuples(st.just("advance"), st.sampled_from([1, 20, 61, 700, 3_700]))
-runs = st.lists(st.one_of(check, check, check, advance), min_size=20, max_size=80)
+runs = st.lists(st.one_of(check, check, check, advance), min_size=40, max_size=120)
 
 
 def _play(g: Guard, clock: Clock, run: list[tuple[Any, ...]]) -> list[Any]:
@@ -59,7 +60,8 @@ def _play(g: Guard, clock: Clock, run: list[tuple[Any, ...]]) -> list[Any]:
         if step[0] == "advance":
             clock.advance(step[1])
             continue
-        _k, cid, user, session, task, est, itok, otok, fate, pct = step
+        _k, cid, user, session, task, est, itok, otok, fate, pct, dt = step
+        clock.advance(dt)
         d = g.check(
             Request(
                 cid,

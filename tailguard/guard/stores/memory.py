@@ -38,6 +38,7 @@ from tailguard.guard.stores.base import (
     KILLED,
     OK,
     RATE_DENY,
+    Cap,
     CheckResult,
     Plan,
     Rate,
@@ -226,10 +227,11 @@ class MemoryStore:
         )
 
     def check(self, plan: Plan) -> CheckResult:
-        """Check every limit of the plan, then (only if all pass) apply all of it.
+        """Check every limit of the plan, and apply all of it only if all pass.
 
         Rates and caps are the plain tuples of ``Rate`` and ``Cap``'s shapes, unpacked in one
-        step each; every counter is looked up once (its entry kept for the apply loop)."""
+        step each; every counter is looked up once. Rates are checked first (nothing to undo);
+        caps are checked and reserved in one pass, undone if a later one refuses."""
         now = plan.now_ms
         with self._lock:
             ops = self._ops = self._ops + 1
@@ -261,8 +263,24 @@ class MemoryStore:
             caps = self._caps
             pcaps = plan.caps
             used: list[int] = []
-            found: list[list[int] | None] = []  # each cap's entry, looked up once
-            for key, limit, amount, on_exceed, _x, prev_key, prev_bp, _ak, _aa in pcaps:
+            # one pass: each cap is checked and, if it passes, reserved on at once; a later cap
+            # that refuses undoes the earlier ones (``_unreserve``), so the store is as if no
+            # cap had been touched (a refusal is rare; a second loop on every check is not)
+            entries: list[list[int]] = []  # each cap's entry, for settle_plan
+            fresh = 0  # bit i set: cap i's entry was made by this check
+            moved: list[tuple[list[int], int]] | None = None  # (entry, its expiry before)
+            alerts: list[tuple[str, int]] | None = None  # (alert key, expiry) crossed
+            for (
+                key,
+                limit,
+                amount,
+                on_exceed,
+                expire_ms,
+                prev_key,
+                prev_bp,
+                alert_key,
+                alert_at,
+            ) in pcaps:
                 e = caps.get(key)
                 if e is None:
                     u = 0
@@ -273,7 +291,6 @@ class MemoryStore:
                     u = 0
                 else:
                     u = e[0] + e[1]
-                found.append(e)
                 if prev_bp and prev_key is not None:
                     pe = caps.get(prev_key)
                     if pe is not None:
@@ -284,12 +301,29 @@ class MemoryStore:
                             u += pe[0] * prev_bp // 10000
                 used.append(u)
                 if on_exceed and limit >= 0 and u + amount > limit:
-                    i = len(used) - 1  # this cap's index
+                    if entries:
+                        self._unreserve(pcaps, entries, fresh, moved)
+                    i = len(entries)  # this cap's index
                     if on_exceed == KILL and kill_key is not None:
                         self._flags[kill_key] = plan.kill_expire_ms
                         self._log(f"F\t{kill_key}\t{plan.kill_expire_ms}\n")
                         return (KILL_NOW, i, used, False)  # type: ignore[return-value]
                     return (CAP_DENY, i, used, False)  # type: ignore[return-value]
+                if e is None:
+                    fresh |= 1 << len(entries)
+                    e = caps[key] = [0, amount, expire_ms]
+                else:
+                    e[1] += amount
+                    if expire_ms > e[2]:
+                        if moved is None:
+                            moved = []
+                        moved.append((e, e[2]))
+                        e[2] = expire_ms
+                entries.append(e)
+                if alert_key is not None and 0 <= alert_at <= u + amount:
+                    if alerts is None:
+                        alerts = []
+                    alerts.append((alert_key, expire_ms))
             if prates:
                 for i, (key, _limit, amount, expire_ms) in enumerate(prates):
                     e = rfound[i]
@@ -298,28 +332,16 @@ class MemoryStore:
                     else:
                         e[0] += amount
             alerted = False
-            for i, (key, _l, amount, _on, expire_ms, _pk, _pb, alert_key, alert_at) in enumerate(
-                pcaps
-            ):
-                e = found[i]
-                if e is None:
-                    found[i] = caps[key] = [0, amount, expire_ms]
-                else:
-                    e[1] += amount
-                    if expire_ms > e[2]:
-                        e[2] = expire_ms
-                if (
-                    alert_key is not None
-                    and 0 <= alert_at <= used[i] + amount
-                    and not self._flag(alert_key, now)
-                ):
-                    self._flags[alert_key] = expire_ms
-                    self._log(f"F\t{alert_key}\t{expire_ms}\n")
-                    alerted = True
+            if alerts is not None:  # a soft threshold crossed: its flag, once per period
+                for alert_key, expire_ms in alerts:
+                    if not self._flag(alert_key, now):
+                        self._flags[alert_key] = expire_ms
+                        self._log(f"F\t{alert_key}\t{expire_ms}\n")
+                        alerted = True
             if slot is None:
                 slot = self._res[res_key] = ([], {})
             heap, live = slot
-            plan.entries = found  # each cap's entry, for settle_plan
+            plan.entries = entries
             member = plan.member
             heapq.heappush(heap, (plan.res_expire_ms, member))
             live[member] = plan
@@ -327,6 +349,28 @@ class MemoryStore:
                 heap[:] = [(pl.res_expire_ms, m) for m, pl in live.items()]
                 heapq.heapify(heap)
             return (OK, -1, used, alerted)  # type: ignore[return-value]
+
+    def _unreserve(
+        self,
+        pcaps: list[Cap],
+        entries: list[list[int]],
+        fresh: int,
+        moved: list[tuple[list[int], int]] | None,
+    ) -> None:
+        """Undo what a check reserved on its first ``len(entries)`` caps before a later one
+        refused: an entry it made is removed, an entry it found gives back the amount and its
+        expiry. (Under the lock, with the check.)"""
+        caps = self._caps
+        for i, e in enumerate(entries):
+            c = pcaps[i]  # (key, limit, amount, ...)
+            if fresh >> i & 1:
+                del caps[c[0]]
+                e[2] = _GONE
+            else:
+                e[1] -= c[2]
+        if moved is not None:
+            for e, expire_ms in reversed(moved):
+                e[2] = expire_ms
 
     def settle(
         self,
