@@ -42,7 +42,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -72,6 +72,9 @@ from tailguard.gateway.usage import (
 from tailguard.httpbody import read_body
 from tailguard.vocabulary import WORKLOADS
 
+if TYPE_CHECKING:
+    from tailguard.pricing.cache import PriceCache
+
 log = logging.getLogger("tailguard.gateway")
 
 Scope = MutableMapping[str, Any]
@@ -85,8 +88,6 @@ COMPACT_EVERY_S = 600.0
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 _UTC = dt.UTC
-_ZERO = Decimal(0)
-_NANO = Decimal("1e-9")
 
 #: (method, path) -> (wire format, endpoint kind)
 ROUTES: dict[tuple[str, str], tuple[str, str]] = {
@@ -173,7 +174,8 @@ class Gateway:
         self._client: HttpxClient | AiohttpClient | None = None
         self._ids = itertools.count()
         self._id_prefix = f"gw-{os.urandom(5).hex()}-"
-        self._prices: dict[tuple[str, str, str | None], tuple[Any, dt.datetime | None]] = {}
+        #: prices by (provider, model, tier), each kept for its window (shared with the SDK)
+        self._prices = _price_cache(book)
         self._closers: list[Callable[[], Any]] = []
 
     @property
@@ -380,28 +382,17 @@ class Gateway:
     # --- guard ---------------------------------------------------------------------------------
 
     def _price(self, provider: str, model: str, tier: str | None = None) -> Any:
-        """The ``ModelPrice`` in force for a model (at a service ``tier``: None = standard),
-        cached until its validity window ends.
-
-        ``PriceBook.price`` costs about a millisecond (genai-prices resolves the model each
-        time); the gateway needs a price twice per call, so it resolves once per model and
-        window and does the multiplication itself (``ModelPrice.cost``, the same formula).
+        """The ``ModelPrice`` in force now for a model (at a service ``tier``: None =
+        standard), cached until its validity window ends (``tailguard.pricing.cache``: one
+        resolution per model and window; the gateway multiplies itself, ``ModelPrice.cost``).
         """
-        k = (provider, model, tier)
-        hit = self._prices.get(k)
-        now = dt.datetime.now(_UTC)
-        if hit is not None and (hit[1] is None or now < hit[1]):
-            return hit[0]
-        mp = None
-        if self.book is not None:
-            try:
-                mp = self.book.resolve(model, provider=provider, at=now, service_tier=tier)
-            except Exception:
-                mp = None
-        # unknown: no dollar estimate (token limits still apply); look again in an hour
-        until = mp.valid_until if mp is not None else now + dt.timedelta(hours=1)
-        self._prices[k] = (mp, until)
-        return mp
+        return self._price_cache().price(provider, model, tier)
+
+    def _price_cache(self) -> PriceCache:
+        prices = self._prices
+        if prices.book is not self.book:  # the book was replaced: its prices with it
+            prices = self._prices = _price_cache(self.book)
+        return prices
 
     async def _check(self, call: _Call, cap: int | None, n_choices: int, nbytes: int) -> Any:
         """Reserve the worst case: the input bound plus the output cap for each of the ``n``
@@ -412,16 +403,11 @@ class Gateway:
         max_out = (cap if cap is not None else self.cfg.default_max_output_tokens) * n_choices
         if call.kind == "embeddings":
             max_out = 0
-        mp = self._price(call.wire, call.model, call.service_tier)
-        if mp is None and call.service_tier is not None:
-            # no price at the tier asked for (an operator price is the standard tier's): the
-            # standard price is still a reservation, never $0 (the call is recorded unpriced
-            # and settled at what was reserved)
-            mp = self._price(call.wire, call.model)
-        est = (
-            mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
-            if mp is not None
-            else _ZERO
+        # at the tier asked for, else the standard price: a tier without one (an operator
+        # price is the standard tier's) still reserves, never $0 (the call is recorded
+        # unpriced and settled at what was reserved); the SDK reserves with the same function
+        est = self._price_cache().reservation_usd(
+            call.wire, call.model, call.service_tier, input_tokens=est_in, output_tokens=max_out
         )
         return await self.guard.acheck(
             Request(
@@ -714,6 +700,13 @@ class Gateway:
 
     def _count(self, call: _Call, status: int) -> None:
         self.metrics.requests[(call.kind, f"{status // 100}xx")] += 1
+
+
+def _price_cache(book: Any) -> PriceCache:
+    # imported here: ``tailguard.pricing`` loads genai-prices, which importing the app does not
+    from tailguard.pricing.cache import PriceCache
+
+    return PriceCache(book)
 
 
 def input_bound(body_bytes: int) -> int:

@@ -6,7 +6,9 @@ with the gateway's semantics:
 - the request is reserved at its worst case: input = the body's size in bytes (a bound a
   byte-level BPE tokenizer cannot exceed: the gateway's ``input_bound``), output = the request's
   cap (``max_tokens`` ... ; ``default_max_output_tokens`` when absent) times ``n``, priced with
-  the price book;
+  the price book at the call's own time (the ``ts`` of its event), through the gateway's cache
+  (``tailguard.pricing.cache``: a dated price applies from its first instant, however long the
+  process runs), at the tier asked for, else the standard price;
 - **allow**: the call goes out; **degrade**: the body's ``model`` is rewritten to the cheaper
   one before it leaves;
 - **deny** / **kill**: nothing is sent. ``tailguard.BudgetExceeded`` is raised to the caller
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tailguard.sdk")
 _dec = msgspec.json.Decoder()
 _enc = msgspec.json.Encoder()
-_NANO = Decimal("1e-9")
-_ZERO = Decimal(0)
 _UTC = dt.UTC
 _GRACEFUL_KINDS = ("chat", "responses", "messages")
 
@@ -65,6 +65,7 @@ class CallGuard:
     ) -> None:
         from tailguard.guard import Guard, load_policy
         from tailguard.pricing import PriceBook
+        from tailguard.pricing.cache import PriceCache
 
         if guard is None:
             if policy is None:
@@ -74,21 +75,19 @@ class CallGuard:
         self.recorder = recorder
         self.book = PriceBook.load(prices) if prices else PriceBook.load()
         self.default_max_output_tokens = default_max_output_tokens
-        self._prices: dict[tuple[str, str, str | None], Any] = {}
+        #: the gateway's cache: each price resolved at the call's own time, kept for its window
+        self.prices = PriceCache(self.book)
 
     def _sink(self, events: list[dict[str, Any]]) -> None:
         self.recorder.put(("raw", events))
 
-    def _price(self, provider: str, model: str, tier: str | None = None) -> Any:
-        """The model's price at a service ``tier`` (None: standard); None when it has none
-        (an unknown model, a tier billed by contract such as Anthropic's priority)."""
-        k = (provider, model, tier)
-        if k not in self._prices:
-            try:
-                self._prices[k] = self.book.resolve(model, provider=provider, service_tier=tier)
-            except Exception:
-                self._prices[k] = None  # unknown model: token limits still apply, no dollars
-        return self._prices[k]
+    def _price(
+        self, provider: str, model: str, tier: str | None = None, at: dt.datetime | None = None
+    ) -> Any:
+        """The model's price at a service ``tier`` (None: standard) in force at ``at`` (default
+        now); None when it has none (an unknown model, a tier billed by contract such as
+        Anthropic's priority)."""
+        return self.prices.price(provider, model, tier, at=at)
 
     # --- before the call (the caller's thread) -------------------------------------------------
 
@@ -109,15 +108,16 @@ class CallGuard:
         if rec.kind == "embeddings":
             max_out = 0
         # reserve at the tier asked for (OpenAI's flex / priority: their own list price), as
-        # the gateway does; a tier without a price reserves at the standard one, never $0
+        # the gateway does; a tier without a price reserves at the standard one, never $0;
+        # priced at the call's own time (its event's ``ts``, which the ledger prices it at)
         tier = openai_request_tier(body) if rec.wire == "openai" else None
-        mp = self._price(rec.provider, model, tier)
-        if mp is None and tier is not None:
-            mp = self._price(rec.provider, model)
-        est = (
-            mp.cost(input_tokens=est_in, output_tokens=max_out).quantize(_NANO)
-            if mp is not None
-            else _ZERO
+        est = self.prices.reservation_usd(
+            rec.provider,
+            model,
+            tier,
+            input_tokens=est_in,
+            output_tokens=max_out,
+            at=_call_time(rec),
         )
         return Request(
             customer,
@@ -183,7 +183,7 @@ class CallGuard:
                 self.guard.release(r)
             else:
                 usage = rec.usage if rec.usage is not None else Usage()
-                mp = self._price(rec.provider, ev["model"], usage.service_tier)
+                mp = self._price(rec.provider, ev["model"], usage.service_tier, _call_time(rec))
                 cost = usage.token_cost(mp) if mp is not None else None
                 spent = settled_usd(
                     cost, search_usd, usage.web_searches, r.request.estimated_cost_usd
@@ -193,6 +193,12 @@ class CallGuard:
                 )
         except Exception:
             log.exception("tailguard: settling a reservation failed")
+
+
+def _call_time(rec: CallRecord) -> dt.datetime:
+    """The time a call is priced at: its start, the ``ts`` of its event (the ledger prices the
+    event at it), so its reservation and its settlement use the price the ledger charges."""
+    return dt.datetime.fromtimestamp(rec.started, _UTC)
 
 
 _EXCEEDED: dict[tuple[type, ...], type[BudgetExceeded]] = {}
