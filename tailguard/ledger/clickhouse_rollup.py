@@ -393,8 +393,11 @@ def rebuild_month(led: ClickHouseLedger, signature: dict[str, Any]) -> int:
         eng.command(
             f"INSERT INTO {stage} ({cols}) SELECT {cols} FROM ({totals_sql(stage)}) {SETTINGS}"
         )
-        eng.command(f"ALTER TABLE {db}.{MONTH_TABLE} REPLACE PARTITION tuple() FROM {stage}")
         n = int(eng.arrow(f"SELECT count() AS n FROM {stage}").column("n")[0].as_py())
+        if n:
+            eng.command(f"ALTER TABLE {db}.{MONTH_TABLE} REPLACE PARTITION tuple() FROM {stage}")
+        else:  # no events: ClickHouse refuses to replace a partition from an empty one
+            eng.command(f"ALTER TABLE {db}.{MONTH_TABLE} DROP PARTITION tuple()")
         eng.command(
             f"INSERT INTO {db}.{MONTH_STATE_TABLE} (raw_rows, max_inserted) VALUES "
             f"({int(signature['n'] or 0)}, {literal(signature['m'])})"
@@ -410,7 +413,9 @@ def refresh(led: ClickHouseLedger, *, rebuild: bool = False) -> list[int]:
     change to the roll-up's definition), then the month level if they changed since it was
     built; the months (YYYYMM) whose days were swapped in."""
     led.init()
-    ensure(led)
+    if not getattr(led, "_rollups_ready", False):  # once per ledger object, as ``init``
+        ensure(led)
+        led._rollups_ready = True  # type: ignore[attr-defined]
     with led._lock():
         if rebuild:
             for table in (STATE_TABLE, MONTH_STATE_TABLE):

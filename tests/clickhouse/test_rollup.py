@@ -280,9 +280,28 @@ def test_a_ledger_with_the_two_level_layout_gets_every_level(tmp_path: Path) -> 
     refresh(led)
     for table in (cr.TASK_TABLE, cr.CALLS_TABLE, cr.MONTH_TABLE, cr.MONTH_STATE_TABLE):
         led.engine().command(f"DROP TABLE {led.db}.{table}")
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))  # a new process: the layout checked once
     assert refresh(led) == [202601, 202602]
     got = led.query(f"SELECT sum(calls) AS n, sum(cost_usd) AS c FROM {cr.TASK_TABLE}")
     assert got.to_pylist() == [{"n": 2, "c": Decimal("0.0024")}]
     got = led.query(f"SELECT sum(calls) AS n FROM {cr.CALLS_TABLE}")
     assert got.to_pylist() == [{"n": 2}]
     assert _month(led)[("c1", None)]["requests"] == 2
+
+
+def test_an_empty_ledger_has_empty_levels_and_a_context_opens(tmp_path: Path) -> None:
+    """No events: the refresh records an empty month level (ClickHouse refuses to replace a
+    partition from an empty staging table: it is dropped instead), a context opens and each
+    level is empty, and a second refresh has nothing to do."""
+    from tailguard.ledger import clickhouse_rollup as cr
+
+    led = ClickHouseLedger(chdb_url(tmp_path / "c"))
+    led.init()
+    assert refresh(led) == []
+    assert cr.month_stale(led) is None
+    con = ClickHouseConnection(led)
+    try:
+        for view in ("rollup", "rollup_task", "rollup_calls", "rollup_month", "rollup_customer"):
+            assert con.arrow(f"SELECT count() AS n FROM {view}").to_pylist() == [{"n": 0}]
+    finally:
+        con.close()
