@@ -158,15 +158,22 @@ def test_a_settle_after_its_counters_were_swept_counts_on_fresh_ones(clock):
 
 
 def test_a_refused_check_leaves_every_counter_as_it_was(clock):
-    """The memory store reserves each cap as it passes and undoes them when a later one
-    refuses. Task $0.50, $0.30 settled on it at 12:00:15 in session "s"; at 12:00:25 a $0.25
-    call of the same task in a new session "s2" passes its velocity cap (a new entry), the
-    budget and the task's step cap (found, its expiry moved from 12:00:15 + 7 days to 12:00:25
-    + 7 days), then the task's dollars refuse it (0.30 + 0.25 > 0.50): every counter is as it
-    was before the call, the new velocity entry gone and the step cap's expiry back."""
+    """The memory store counts each rate window and reserves each cap as it passes, and
+    undoes them when a later one refuses. Task $0.50, one call a minute per user; $0.30
+    settled on the task at 12:00:15 by user "u" in session "s". At 12:00:25 a $0.25 call of
+    the same task by user "u2" in a new session "s2" passes the account's and the new user's
+    windows (a new entry) and the token window, its velocity cap (a new entry), the budget and
+    the task's step cap (found, its expiry moved from 12:00:15 + 7 days to 12:00:25 + 7 days),
+    then the task's dollars refuse it (0.30 + 0.25 > 0.50): every counter is as it was before
+    the call, the new entries gone and the step cap's expiry back. A call by "u" then passes
+    the account's window and is refused by the user's (one a minute): the account's window
+    gives its count back."""
     tier = {
         "hard_limit_usd": 10,
         "overage": "hard_cap",
+        "rpm": 100,
+        "user_rpm": 1,
+        "tpm": 1_000_000,
         "task_max_llm_calls": 5,
         "task_max_cost_usd": "0.5",
         "session_max_usd_per_hour": 5,
@@ -174,13 +181,21 @@ def test_a_refused_check_leaves_every_counter_as_it_was(clock):
     g = Guard(policy(tier), clock=clock)
     st = g.store
     assert isinstance(st, MemoryStore)
-    g.settle(
-        g.check(Request("acme", D("0.30"), task_id="t", session_id="s")).reservation, D("0.30")
-    )
-    before = {k: list(v) for k, v in st._caps.items()}
-    assert before["tg:{acme}:ts:t"] == [1, 0, int(T0 * 1000) + 7 * 86_400_000]
+    first = g.check(Request("acme", D("0.30"), user_id="u", task_id="t", session_id="s"))
+    g.settle(first.reservation, D("0.30"))
+    caps = {k: list(v) for k, v in st._caps.items()}
+    rates = {k: list(v) for k, v in st._rates.items()}
+    assert caps["tg:{acme}:ts:t"] == [1, 0, int(T0 * 1000) + 7 * 86_400_000]
+    assert sorted(rates) == [
+        "tg:{acme}:rm:29905200",
+        "tg:{acme}:tm:29905200",
+        "tg:{acme}:u:u:29905200",
+    ]
     clock.advance(10)
-    d = g.check(Request("acme", D("0.25"), task_id="t", session_id="s2"))
+    d = g.check(Request("acme", D("0.25"), user_id="u2", task_id="t", session_id="s2"))
     assert (d.action, d.rule) == ("deny", "task_max_cost_usd")
-    assert st._caps == before
+    assert (st._caps, st._rates) == (caps, rates)
+    d = g.check(Request("acme", D("0.01"), user_id="u"))
+    assert (d.action, d.rule) == ("deny", "user_rpm")
+    assert (st._caps, st._rates) == (caps, rates)
     assert g.check(Request("acme", D("0.20"), task_id="t", session_id="s2")).allowed  # 0.50

@@ -56,6 +56,8 @@ _SWEEP_EVERY = 4096
 #: an entry's expiry once it is removed from its dictionary (expired): a plan that kept the
 #: entry at its check (``plan.entries``) sees it and looks its key up again at settle
 _GONE = -1
+#: a plan's entries when its reservation is no longer live: every key looked up
+_NO_ENTRIES: tuple[None, ...] = (None,) * 16
 
 
 class StateLockedError(GuardError):
@@ -230,8 +232,8 @@ class MemoryStore:
         """Check every limit of the plan, and apply all of it only if all pass.
 
         Rates and caps are the plain tuples of ``Rate`` and ``Cap``'s shapes, unpacked in one
-        step each; every counter is looked up once. Rates are checked first (nothing to undo);
-        caps are checked and reserved in one pass, undone if a later one refuses."""
+        step each; every counter is looked up once. Rates, then caps, are checked and applied
+        in one pass each; a refusal undoes what the check applied before it."""
         now = plan.now_ms
         with self._lock:
             ops = self._ops = self._ops + 1
@@ -247,19 +249,25 @@ class MemoryStore:
                 if kexp is not None and kexp > now:
                     return (KILLED, -1, [], False)  # type: ignore[return-value]
             prates = plan.rates
-            if prates:  # a budget-only plan has none: skip both loops
+            rfresh = 0  # bit i set: rate i's window was made (or an expired one replaced) here
+            if prates:  # a budget-only plan has none
+                # counted as each passes, undone if a later rate or cap refuses (``_uncount``)
                 rates = self._rates
-                rfound: list[list[int] | None] = []
-                for key, limit, amount, _exp in prates:  # (index on a deny: len(rfound))
+                for n, (key, limit, amount, expire_ms) in enumerate(prates):
                     e = rates.get(key)
                     if e is None or e[1] <= now:
                         if amount > limit:
-                            return (RATE_DENY, len(rfound), [], False)  # type: ignore[return-value]
-                        rfound.append(None)
+                            if n:
+                                self._uncount(prates, n, rfresh)
+                            return (RATE_DENY, n, [], False)  # type: ignore[return-value]
+                        rates[key] = [amount, expire_ms]
+                        rfresh |= 1 << n
                     else:
                         if e[0] + amount > limit:
-                            return (RATE_DENY, len(rfound), [], False)  # type: ignore[return-value]
-                        rfound.append(e)
+                            if n:
+                                self._uncount(prates, n, rfresh)
+                            return (RATE_DENY, n, [], False)  # type: ignore[return-value]
+                        e[0] += amount
             caps = self._caps
             pcaps = plan.caps
             used: list[int] = []
@@ -303,6 +311,8 @@ class MemoryStore:
                 if on_exceed and limit >= 0 and u + amount > limit:
                     if entries:
                         self._unreserve(pcaps, entries, fresh, moved)
+                    if prates:
+                        self._uncount(prates, len(prates), rfresh)
                     i = len(entries)  # this cap's index
                     if on_exceed == KILL and kill_key is not None:
                         self._flags[kill_key] = plan.kill_expire_ms
@@ -324,13 +334,6 @@ class MemoryStore:
                     if alerts is None:
                         alerts = []
                     alerts.append((alert_key, expire_ms))
-            if prates:
-                for i, (key, _limit, amount, expire_ms) in enumerate(prates):
-                    e = rfound[i]
-                    if e is None:
-                        rates[key] = [amount, expire_ms]
-                    else:
-                        e[0] += amount
             alerted = False
             if alerts is not None:  # a soft threshold crossed: its flag, once per period
                 for alert_key, expire_ms in alerts:
@@ -349,6 +352,18 @@ class MemoryStore:
                 heap[:] = [(pl.res_expire_ms, m) for m, pl in live.items()]
                 heapq.heapify(heap)
             return (OK, -1, used, alerted)  # type: ignore[return-value]
+
+    def _uncount(self, prates: list[Rate], n: int, fresh: int) -> None:
+        """Undo what a check counted on its first ``n`` rate windows before a later rate or a
+        cap refused: a window it made is removed (a window that had expired counts as none),
+        a window it found gives back the amount. (Under the lock, with the check.)"""
+        rates = self._rates
+        for i in range(n):
+            key, _limit, amount, _exp = prates[i]
+            if fresh >> i & 1:
+                del rates[key]
+            else:
+                rates[key][0] -= amount
 
     def _unreserve(
         self,
@@ -423,13 +438,16 @@ class MemoryStore:
             slot = self._res.get(plan.res_key)
             live = slot is not None and slot[1].pop(plan.member, None) is not None
             entries = plan.entries if live else None
+            if entries is None:
+                entries = _NO_ENTRIES
             log = self._pending.append if self._journal is not None else None
             caps = self._caps
             units = plan.units
             bi = plan.budget_index
             b_after = 0
+            actuals = {"usd": micro, "tok": tok, "step": 1}  # by unit
             for i, (key, _l, reserved, _on, expire_ms, _pk, _pb, _ak, _aa) in enumerate(plan.caps):
-                e = entries[i] if entries is not None else None
+                e = entries[i]
                 if e is None or e[2] == _GONE:
                     e = caps.get(key)
                     if e is None:
@@ -437,8 +455,7 @@ class MemoryStore:
                 if live:
                     r = e[1] - reserved
                     e[1] = r if r > 0 else 0
-                u = units[i]
-                actual = micro if u == "usd" else tok if u == "tok" else 1
+                actual = actuals[units[i]]
                 if actual:
                     e[0] += actual
                     if expire_ms > e[2]:
