@@ -7,6 +7,10 @@ embedded server; a server: a second client) with a scratch database as its curre
 - ``events``, ``customers`` and ``allocations`` there are views of the ledger's (``events``
   reads the ``ReplacingMergeTree`` with ``FINAL``: each event id once, before any merge has
   run; ``allocations`` holds ``reconcile --allocate``'s rows, as on a DuckDB ledger);
+- the roll-ups under the DuckDB ledger's names, refreshed first (``tailguard.ledger.
+  clickhouse_rollup``): ``rollup``, ``rollup_daily``, ``rollup_task``, ``rollup_calls`` and the
+  month level's ``rollup_month`` / ``rollup_customer``, so a report reads the same level on
+  either engine;
 - ``register`` and ``temp_table`` create Memory tables in the scratch database, so two
   contexts never see each other's tables; ``close`` drops the database.
 
