@@ -73,6 +73,8 @@ class CallGuard:
             guard = Guard(load_policy(policy), sink=self._sink)
         self.guard = guard
         self.recorder = recorder
+        if prices is None:  # the handle's price file (``connect(prices=)``), as the ledger's
+            prices = recorder.prices
         self.book = PriceBook.load(prices) if prices else PriceBook.load()
         self.default_max_output_tokens = default_max_output_tokens
         #: the gateway's cache: each price resolved at the call's own time, kept for its window

@@ -138,3 +138,34 @@ def test_a_dated_price_applies_from_its_first_instant(
         BOUNDARY + dt.timedelta(seconds=40),
     ]
     assert [r["cost_usd"] for r in rows] == [Decimal("0.0001675"), Decimal("0.00008375"), None]
+
+
+def test_the_guard_prices_with_the_handles_price_file(mock: Mock, tmp_path: Path) -> None:
+    """``connect(prices=FILE)`` prices the ledger's calls with FILE; a guard instrumented
+    without its own ``prices=`` reserves and settles with the same file, so the budget counts
+    what the ledger charges. gpt-4o at the operator's $1.25 / $5 (always): 3 words in, 16 out,
+    settled (3 x 1.25 + 16 x 5) / 1e6 = $0.00008375 (at the list price, $2.50 / $10, it
+    would be $0.0001675); reserved (n x 1.25 + 16 x 5) / 1e6 for a body of n bytes."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text(PRICES.replace('effective_from = "2027-01-01"\n', ""))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    tg = connect(ledger=tmp_path / "ledger", default_customer="acme", prices=prices)
+    guard = SpyGuard(load_policy(policy), sink=tg.guard_sink)
+    c = tg.instrument(
+        openai.OpenAI(base_url=mock.url + "/v1", api_key="k", max_retries=0), guard=guard
+    )
+    try:
+        c.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "j k l"}], max_tokens=16
+        )
+        tg.flush()
+    finally:
+        c.close()
+        tg.close()
+    [(r, n, o)] = guard.reserved
+    assert o == 16 and r == (n * Decimal("1.25") + 16 * 5) / Decimal(1_000_000)
+    assert guard.settled == [Decimal("0.00008375")]
+    assert [x["cost_usd"] for x in ledger_rows(tmp_path / "ledger", "llm_call")] == [
+        Decimal("0.00008375")
+    ]
