@@ -605,6 +605,10 @@ class Gateway:
     async def _record(self, call: _Call, usage: Usage, http_status: int, error: str | None) -> Any:
         """Price, settle and log one upstream call; returns an awaitable acknowledgement."""
         now = time.perf_counter()
+        # one instant for the price and the event's ts: the ledger prices the event at its ts,
+        # so the guard settles what the ledger will charge, even across a price change
+        prices = self._price_cache()
+        when = prices.clock()
         cost: Decimal | None = None
         problem: str | None = None
         if usage.seen:  # reported usage must obey the ledger's rules (a cut stream's too)
@@ -614,7 +618,7 @@ class Gateway:
         if problem is not None:
             log.warning("%s %s: usage_invalid: %s", call.wire, call.model, problem)
         if usage.seen and problem is None:
-            mp = self._price(call.wire, call.model, usage.service_tier)
+            mp = prices.price(call.wire, call.model, usage.service_tier, at=when)
             if mp is not None:  # else unknown model: recorded unpriced by the ledger
                 cost = usage.token_cost(mp)
         search_usd: Decimal | None = None
@@ -656,7 +660,7 @@ class Gateway:
         ev: dict[str, Any] = {
             "event_id": self._id_prefix + format(next(self._ids), "x"),
             "kind": "llm_call",
-            "ts": dt.datetime.now(_UTC).isoformat(),
+            "ts": when.isoformat(),
             "customer_id": call.customer,
             "user_id": call.user,
             "feature": call.feature,

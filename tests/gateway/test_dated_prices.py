@@ -18,7 +18,7 @@ from typing import Any
 from tailguard.pricing import PriceBook
 from tailguard.pricing.cache import PriceCache
 from tests.gateway.conftest import POLICY, Env
-from tests.gateway.helpers import capture_checks, oa
+from tests.gateway.helpers import capture_checks, capture_events, oa
 
 BOUNDARY = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 PRICES = """
@@ -49,6 +49,7 @@ def test_a_dated_price_applies_from_its_first_instant(
     env.gw.book = PriceBook.load(p)
     env.gw._prices = PriceCache(env.gw.book, clock=lambda: now[0])
     asked = capture_checks(env)
+    events = capture_events(env)
     settled: list[Decimal] = []
     settle = env.gw.guard.asettle
 
@@ -75,3 +76,21 @@ def test_a_dated_price_applies_from_its_first_instant(
     assert q1.estimated_cost_usd == (q1.input_tokens * Decimal("2.50") + 16 * 10) / m
     assert q2.estimated_cost_usd == (q2.input_tokens * Decimal("1.25") + 16 * 5) / m
     assert settled == [Decimal("0.0001675"), Decimal("0.00008375")]
+    # the event is stamped at the instant it was priced at, so the ledger, which prices an
+    # event at its ts, charges what the guard settled (the ts was a second now() before)
+    calls = [e for e in events if e["kind"] == "llm_call"]
+    assert [dt.datetime.fromisoformat(e["ts"]) for e in calls] == [
+        BOUNDARY - dt.timedelta(seconds=30),
+        BOUNDARY + dt.timedelta(seconds=30),
+    ]
+    charged = [
+        env.gw.book.price(
+            model="gpt-4o",
+            provider="openai",
+            at=dt.datetime.fromisoformat(e["ts"]),
+            input_tokens=e["input_tokens"],
+            output_tokens=e["output_tokens"],
+        ).cost_usd
+        for e in calls
+    ]
+    assert charged == settled
