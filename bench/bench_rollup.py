@@ -23,7 +23,9 @@ the command checks at the end that every roll-up level holds exactly the events'
 
 ``reports``: ``report customers`` (the library call the command makes) on a fresh connection,
 against two floors over the same ledger: the raw ``GROUP BY customer_id`` over the events, and
-the same over ``rollup_daily``. Each of: every row (``customer_rows``, open window), the top 20
+the same over ``rollup_daily``. Each of: every row (``customer_report``, open window: the
+table and its first row; then every row as a dict; then the command's ``--csv`` and ``--json``
+writers over it, to /dev/null), the top 20
 by cost (``customer_report(limit=20)``: sorted and cut in the engine), and with ``--period``
 the same for one month; on the month level when it is fresh (``tailguard.ledger.merged``) and
 again on the per-segment levels only (the month level switched off), for comparison.
@@ -212,10 +214,14 @@ def cmd_make(args: argparse.Namespace) -> None:
 
 
 def cmd_reports(args: argparse.Namespace) -> None:
+    import contextlib
+    import os
+
     from tailguard.analytics.context import DAILY, ROLLUP, TASK, QueryContext
-    from tailguard.analytics.customers import customer_rows
-    from tailguard.analytics.period import Window, window
+    from tailguard.analytics.customers import CUSTOMER_FIELDS
+    from tailguard.analytics.period import window
     from tailguard.analytics.report import customer_report
+    from tailguard.cli.output import print_csv, print_json
     from tailguard.ledger import merged
 
     led = Ledger(args.ledger)
@@ -230,12 +236,21 @@ def cmd_reports(args: argparse.Namespace) -> None:
 
         return run
 
-    def report() -> int:
-        con = led.connect()
-        try:
-            return len(customer_rows(con, Window()))
-        finally:
-            con.close()
+    def report() -> int:  # the table (a fresh connection); its first row, as any use reads
+        rows = customer_report(led)
+        return len(rows[0]) * len(rows)
+
+    def report_dicts() -> int:  # every row as a dict (what iterating the table builds)
+        return len(list(customer_report(led)))
+
+    def written(write: Any) -> Any:  # what `report customers --csv / --json` writes, to /dev/null
+        def run() -> int:
+            rows = customer_report(led)
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                write(rows)
+            return len(rows)
+
+        return run
 
     def floor_events() -> Any:
         con = duckdb.connect()
@@ -260,6 +275,9 @@ def cmd_reports(args: argparse.Namespace) -> None:
     month = "" if fresh else " (month level stale)"
     cases = {
         f"report customers (open window, all rows){month}": report,
+        "  ... every row as a dict": report_dicts,
+        "  ... --csv, to /dev/null": written(lambda rows: print_csv(rows, CUSTOMER_FIELDS)),
+        "  ... --json, to /dev/null": written(print_json),
         f"report customers --limit 20{month}": on(True, lambda c: customer_report(c, limit=20)),
         "report customers --limit 20, per-segment levels": on(
             per_segment, lambda c: customer_report(c, limit=20)

@@ -6,9 +6,12 @@ than DuckDB-only FILTER, so the same text runs on ClickHouse): from the ledger's
 when it is fresh and the window is open or one whole UTC month (one row per customer, tasks
 included: ``month_where``), else the sums from the per-segment roll-ups when the window is whole
 UTC days (else from the events) and the distinct tasks from ``rollup_task`` (else the
-``task_outcome`` events); Python then derives the ratios over the small aggregated result with
-Decimal arithmetic. With a limit and an exact sort field (``ENGINE_SORT``) the engine sorts and
-cuts, and only those rows are built (``top_customer_rows``).
+``task_outcome`` events). A second query joins it with the customers table, divides the ratios,
+sorts (``TABLE_SORT``; the other fields in Python) and cuts (``customer_table``); its result
+stays by column (Arrow from DuckDB) in a ``CustomerRows``, whose rows are dicts built when asked
+and whose Decimal quotients are computed in Python, per column, when a row or the column is
+asked for: at 110M events and 358,400 customers the table is 0.6 CPU s, building every dict
+another 2 (BENCHMARKS.md, issue 13).
 
 Definitions (docs/reports.md):
 - ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
@@ -36,8 +39,9 @@ digit, and only a table rounds, for display (``tailguard.cli.output.fmt_cell``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from tailguard.analytics.period import Window, add_months, close
 
@@ -341,13 +345,6 @@ def _columns_rows(cur: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
     return cur.columns, cur.rows
 
 
-def _ratio(num: Any, den: Any) -> float | None:
-    """``num / den`` unrounded (null without a denominator)."""
-    if not den:
-        return None
-    return float(num or 0) / float(den)
-
-
 def margin_figures(cost: Decimal, mrr: Decimal | None, months: Decimal | None) -> dict[str, Any]:
     """Revenue, cost % of MRR and gross margin of ``cost`` against ``mrr`` over ``months``: the
     one formula every report uses (report customers, margins, diagnose, decide, renewal), so the
@@ -475,9 +472,34 @@ def customer_costs(con: Any, win: Window) -> list[dict[str, Any]]:
     return rows
 
 
-def _int(v: Any) -> int:
-    return int(v or 0)
+#: the per-task and per-win ratios: field -> (numerator, denominator), both aggregate columns
+#: (0 when the customer has none): num / den as floats, unrounded, null without a denominator.
+#: The engine divides them (``_ratio_sql``): two integers cast to DOUBLE and divided, the same
+#: IEEE quotient as Python's ``float(num) / float(den)``
+RATIOS = {
+    "read_tool_calls_per_task": ("read_tool_calls", "tasks"),
+    "write_tool_calls_per_task": ("write_tool_calls", "tasks"),
+    "retrieval_queries_per_task": ("retrieval_queries", "tasks"),
+    "reranks_per_task": ("reranks", "tasks"),
+    "retries_per_win": ("retries", "successful_tasks"),
+    "escalation_rate": ("escalations", "tasks"),
+}
 
+#: the money sums of a row: the aggregate's exact Decimal, 0 (``Decimal(0)``) when the
+#: customer has no events in the window or the sum is zero
+MONEY_SUMS = (
+    "cost_usd",
+    "llm_cost_usd",
+    "tool_cost_usd",
+    "retrieval_cost_usd",
+    "escalation_cost_usd",
+)
+
+#: the integer fields of a row, from the aggregate (0 when the customer has no events)
+COUNTS = tuple(c for c in (*INT_SUMS, "tasks") if c in CUSTOMER_FIELDS)
+
+#: the customers table's fields of a row (null when the customer has no customers row)
+DIMS = ("name", "tier", "segment", "mrr_usd")
 
 #: the fields an engine sort can order by exactly as ``sort_rows`` does (value descending, then
 #: customer id descending; nulls last, by customer id ascending): the aggregate's own columns
@@ -487,174 +509,302 @@ ENGINE_SORT = (
     (frozenset(OTHER_COLUMNS + INT_SUMS) & frozenset(CUSTOMER_FIELDS)) - {"customer_id"}
 ) | {"mrr_usd"}
 
-#: the temp table ``top_customer_rows`` keeps the aggregate in
+#: every field the whole table's query orders in the engine: ``ENGINE_SORT``, the dimensions
+#: (text compares by code point, in both), the ratios (computed in the query), the customer id
+#: and the window's days (the same for every row: the order is by customer id). The rest
+#: (the Decimal quotients and the allocated share, computed in Python) are sorted in Python
+TABLE_SORT = (
+    ENGINE_SORT
+    | frozenset(DIMS)
+    | frozenset(RATIOS)
+    | {
+        "customer_id",
+        "window_start",
+        "window_end",
+    }
+)
+
+#: the temp table the per-customer table's query keeps the aggregate in
 _AGG = "_tg_customer_agg"
 
 
-def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
-    """The per-customer table, unsorted. ``con`` has the ledger's ``events`` and ``customers``.
-    Built from the aggregate's tuples by column position (no dict per aggregate row)."""
-    cols, got = aggregate(con, win)
-    ix = {c: i for i, c in enumerate(cols)}
-    i_first, i_last = ix["first_day"], ix["last_day"]
-    dims, *frame = _frame(con, win, [(r[i_first], r[i_last]) for r in got])
-    agg = {r[0]: r for r in got}
-    return _build(cols, agg, dims, sorted(agg.keys() | dims.keys()), *frame)
+def _ratio_sql(num: str, den: str) -> str:
+    return (
+        f"CASE WHEN coalesce(a.{den}, 0) <> 0 "
+        f"THEN CAST(coalesce(a.{num}, 0) AS DOUBLE) / CAST(a.{den} AS DOUBLE) END"
+    )
 
 
-def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> list[dict[str, Any]]:
-    """The first ``limit`` rows of ``sort_rows(customer_rows(con, win), sort)``, in that order,
-    with ``sort`` one of ``ENGINE_SORT``: the engine sorts the aggregate (kept in a temp table)
-    with the customers that have no events, and only ``limit`` rows are built in Python: the
-    same rows, field for field (tests/analytics/test_month_reads.py). ``NoDataError`` when
-    the window holds no events (``period.require_events``), as ``customer_report``."""
+def _sort_key_sql(sort: str) -> str | None:
+    """The SQL value ``sort`` orders by in the table's query (None: by customer id only)."""
+    if sort in ("customer_id", "window_start", "window_end"):
+        return None
+    if sort in DIMS:
+        return f"c.{sort}"
+    if sort in RATIOS:
+        return _ratio_sql(*RATIOS[sort])
+    return f"coalesce(a.{sort}, 0)"
+
+
+def _table_sql(sort: str | None, limit: int | None) -> str:
+    """Every customer (in the aggregate ``_AGG``, the customers table or both: one FULL JOIN)
+    with its dimensions, the aggregate's sums (counts coalesced to 0; money as the engine gives
+    it, null without events) and the ratios, in ``sort_rows``' order of ``sort`` (None:
+    customer id ascending, ``customer_rows``' order)."""
+    cid = "coalesce(a.customer_id, c.customer_id)"
+    cols = [
+        f"{cid} AS customer_id",
+        *(f"c.{d} AS {d}" for d in DIMS),
+        *(f"a.{m} AS {m}" for m in MONEY_SUMS),
+        *(f"coalesce(a.{n}, 0) AS {n}" for n in COUNTS),
+        *(f"{_ratio_sql(*RATIOS[r])} AS {r}" for r in RATIOS),
+    ]
+    if sort is None:
+        order = f"{cid} ASC"
+    elif (key := _sort_key_sql(sort)) is None:
+        order = f"{cid} DESC"  # every row has the same value: ties, by id descending
+    elif key.startswith("coalesce("):  # never null: value descending, ties by id descending
+        order = f"{key} DESC, {cid} DESC"
+    else:
+        # sort_rows' order: values descending, ties by id descending; the nulls last, in id
+        # order ascending (as customer_rows builds them)
+        order = (
+            f"{key} DESC NULLS LAST, CASE WHEN {key} IS NULL THEN {cid} END ASC NULLS LAST, "
+            f"{cid} DESC"
+        )
+    cut = f" LIMIT {int(limit)}" if limit else ""
+    return (
+        f"SELECT {', '.join(cols)} "
+        f"FROM {_AGG} a FULL JOIN customers c ON a.customer_id = c.customer_id "
+        f"ORDER BY {order}{cut}"
+    )
+
+
+def customer_table(
+    con: Any,
+    win: Window,
+    sort: str | None = None,
+    limit: int | None = None,
+    *,
+    need_events: bool = True,
+) -> CustomerRows:
+    """The per-customer table over ``win`` (every customer with events in it or a customers
+    row), sorted as ``sort_rows(rows, sort)`` (None: customer id ascending) and cut to the
+    first ``limit`` rows: a ``CustomerRows``, whose rows are built when asked. The aggregate
+    (``aggregate_query``) in a temp table, then one query joins it with the customers, sorts
+    and cuts (the fields it cannot order, ``TABLE_SORT``'s complement, are sorted in Python).
+    ``NoDataError`` when the window holds no events (``period.require_events``), unless not
+    ``need_events`` (then the customers table's rows, with zeros)."""
     from tailguard.analytics.context import as_context
 
-    if sort not in ENGINE_SORT:
-        from tailguard.errors import ArgumentError
-
-        raise ArgumentError("sort", f"{sort!r} is not sorted in the engine")
+    if sort is not None:
+        check_sort(sort)
     ctx = as_context(con)
     sql, params = aggregate_query(ctx, win)
-    ctx.temp_table(_AGG, sql, params)
+    in_engine = sort is None or sort in TABLE_SORT
+    order, cut = (sort, limit) if in_engine else (None, None)
+    ctx.temp_table(_AGG, sql, params)  # the aggregate, kept for its span and the table
     try:
         lo, hi = ctx.fetch(f"SELECT min(first_day), max(last_day) FROM {_AGG}")[0]
-        if lo is None:  # no aggregate row: the window holds no event
-            from tailguard.analytics.period import require_events
-
-            require_events(ctx, win)  # NoDataError, naming the last event there is
-        mrr = sort == "mrr_usd"
-        key = "c.mrr_usd" if mrr else f"coalesce(a.{sort}, 0)"
-        join = "LEFT JOIN customers c ON c.customer_id = i.customer_id" if mrr else ""
-        ids = [
-            r[0]
-            for r in ctx.fetch(
-                f"SELECT i.customer_id FROM "
-                f"(SELECT customer_id FROM (SELECT customer_id FROM {_AGG} UNION ALL "
-                f"SELECT customer_id FROM customers) u GROUP BY customer_id) i "
-                f"LEFT JOIN {_AGG} a ON a.customer_id = i.customer_id {join} "
-                # sort_rows' order: values descending, ties by id descending; the nulls
-                # last, in id order ascending (as customer_rows builds them)
-                f"ORDER BY {key} DESC NULLS LAST, "
-                f"CASE WHEN {key} IS NULL THEN i.customer_id END ASC NULLS LAST, "
-                f"i.customer_id DESC LIMIT {int(limit)}"
-            )
-        ]
-        marks = ", ".join("?" for _ in ids) or "NULL"
-        res = ctx.execute(f"SELECT * FROM {_AGG} WHERE customer_id IN ({marks})", ids)
+        if ctx.dialect.name == "duckdb":  # Arrow columns: no Python object per value
+            raw = ctx.con.sql(_table_sql(order, cut)).to_arrow_table()
+        else:  # another engine's rows, as lists by column
+            res = ctx.execute(_table_sql(order, cut))
+            cols = list(zip(*res.rows, strict=True)) if res.rows else [()] * len(res.columns)
+            raw = {c: list(v) for c, v in zip(res.columns, cols, strict=True)}
     finally:
         ctx.drop(_AGG)
-    frame = _coverage(con, win, [(lo, hi)])
-    # built in the engine's order, which is sort_rows' (no second sort)
-    return _build(res.columns, {r[0]: r for r in res.rows}, _dims(con, ids), ids, *frame)
+    if lo is None and need_events:  # no aggregate row: the window holds no event
+        from tailguard.analytics.period import require_events
 
-
-def _build(
-    cols: list[str],
-    agg: dict[Any, tuple[Any, ...]],
-    dims: dict[Any, tuple[Any, ...]],
-    ids: Any,
-    months: Any,
-    first_day: Any,
-    last_day: Any,
-    allocated: dict[Any, Decimal],
-) -> list[dict[str, Any]]:
-    """The rows of customers ``ids`` from their aggregate tuples (``agg``, by ``cols``
-    position; none: no events) and dimensions."""
-    ix = {c: i for i, c in enumerate(cols)}
-    empty = (None,) * len(cols)
-    (
-        i_cost,
-        i_llm,
-        i_tool,
-        i_retr,
-        i_esc,
-        i_calls,
-        i_in,
-        i_out,
-        i_cr,
-        i_cw,
-        i_reas,
-        i_tasks,
-        i_wins,
-        i_read,
-        i_write,
-        i_queries,
-        i_reranks,
-        i_retries,
-        i_escs,
-        i_unpriced,
-    ) = (
-        ix[c]
-        for c in (
-            "cost_usd",
-            "llm_cost_usd",
-            "tool_cost_usd",
-            "retrieval_cost_usd",
-            "escalation_cost_usd",
-            "llm_calls",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "tasks",
-            "successful_tasks",
-            "read_tool_calls",
-            "write_tool_calls",
-            "retrieval_queries",
-            "reranks",
-            "retries",
-            "escalations",
-            "unpriced_calls",
-        )
-    )
-    rows = []
-    for cid in ids:
-        a = agg.get(cid, empty)
-        name, tier, segment, mrr = dims.get(cid, _NO_DIMS)
-        cost = a[i_cost] or _ZERO
-        tasks = a[i_tasks] or 0
-        wins = a[i_wins] or 0
-        retries = a[i_retries]
-        escalations = a[i_escs]
-        rows.append(
-            {
-                "customer_id": cid,
-                "name": name,
-                "tier": tier,
-                "segment": segment,
-                "cost_usd": cost,
-                "allocated_usd": allocated.get(cid, _ZERO),
-                "llm_cost_usd": a[i_llm] or _ZERO,
-                "tool_cost_usd": a[i_tool] or _ZERO,
-                "retrieval_cost_usd": a[i_retr] or _ZERO,
-                "escalation_cost_usd": a[i_esc] or _ZERO,
-                "llm_calls": _int(a[i_calls]),
-                "input_tokens": _int(a[i_in]),
-                "output_tokens": _int(a[i_out]),
-                "cache_read_tokens": _int(a[i_cr]),
-                "cache_write_tokens": _int(a[i_cw]),
-                "reasoning_tokens": _int(a[i_reas]),
-                "tasks": int(tasks),
-                "successful_tasks": int(wins),
-                "cost_per_successful_task": cost / wins if wins else None,
-                "read_tool_calls_per_task": _ratio(a[i_read], tasks),
-                "write_tool_calls_per_task": _ratio(a[i_write], tasks),
-                "retrieval_queries_per_task": _ratio(a[i_queries], tasks),
-                "reranks_per_task": _ratio(a[i_reranks], tasks),
-                "retries": _int(retries),
-                "retries_per_win": _ratio(retries, wins),
-                "escalations": _int(escalations),
-                "escalation_rate": _ratio(escalations, tasks),
-                "unpriced_calls": _int(a[i_unpriced]),
-                "mrr_usd": mrr,
-                **margin_figures(cost, mrr, months),
-                "window_start": first_day,
-                "window_end": last_day,
-            }
-        )
+        require_events(ctx, win)  # NoDataError, naming the last event there is
+    rows = CustomerRows(raw, *_coverage(con, win, [(lo, hi)]))
+    if not in_engine:
+        rows = rows.sorted_by(sort)  # type: ignore[arg-type]
+        if limit:
+            rows = rows[:limit]
     return rows
+
+
+def _pylist(col: Any) -> list[Any]:
+    """An Arrow column's values as Python objects. A decimal goes through its text (Arrow's
+    decimal to string, then ``Decimal(text)``: the same coefficient and exponent as the
+    column's ``as_py``, three times faster than pyarrow's own conversion)."""
+    if isinstance(col, list):
+        return col
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_decimal(col.type):
+        return [None if s is None else Decimal(s) for s in pc.cast(col, pa.string()).to_pylist()]
+    return col.to_pylist()
+
+
+class CustomerRows(Sequence[dict[str, Any]]):
+    """The per-customer table: a sequence of row dicts (the keys ``CUSTOMER_FIELDS``; Decimal
+    money, int counts, float ratios, None where null), built when asked. It holds the engine's
+    columns (``raw``: an Arrow table, or lists) and the window's months, stated days and
+    allocated shares; ``len`` costs nothing, ``rows[i]`` builds one row, iterating builds
+    every row once (kept: a row is the same dict each time it is asked, as in a list), and
+    ``column(field)`` gives one field of every row without building the rows (what the CSV
+    writer reads). Slices are ``CustomerRows`` too; equal to any sequence of equal rows."""
+
+    def __init__(
+        self,
+        raw: Any,
+        months: Decimal | None,
+        first_day: dt.date | None,
+        last_day: dt.date | None,
+        allocated: dict[Any, Decimal],
+    ):
+        self._raw_cols = raw
+        self._n = raw.num_rows if hasattr(raw, "num_rows") else len(raw["customer_id"])
+        self._frame = (months, first_day, last_day, allocated)
+        self._cache: dict[str, list[Any]] = {}
+        self._rows: list[dict[str, Any]] | None = None
+        self._one: dict[int, dict[str, Any]] = {}
+
+    # --- the sequence ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> CustomerRows: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | CustomerRows:
+        if isinstance(i, slice):
+            return self._take(range(self._n)[i])
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("row index out of range")
+        if self._rows is not None:
+            return self._rows[i]
+        row = self._one.get(i)
+        if row is None:
+            row = self._one[i] = self._take(range(i, i + 1)).row_dicts()[0]
+        return row
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.row_dicts())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable rows, as a list's
+
+    def __repr__(self) -> str:
+        return f"CustomerRows({self.row_dicts()!r})"
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        """Every row as a dict (built once, from the columns; then kept)."""
+        if self._rows is None:
+            cols = [self.column(f) for f in CUSTOMER_FIELDS]
+            rows = [
+                dict(zip(CUSTOMER_FIELDS, vals, strict=True)) for vals in zip(*cols, strict=True)
+            ]
+            for i, row in self._one.items():  # a row already handed out stays that dict
+                rows[i] = row
+            self._rows = rows
+        return self._rows
+
+    # --- by column -------------------------------------------------------------------------
+
+    def _raw(self, name: str) -> list[Any]:
+        got = self._cache.get("\0" + name)
+        if got is None:
+            raw = self._raw_cols
+            got = self._cache["\0" + name] = _pylist(
+                raw[name] if isinstance(raw, dict) else raw.column(name)
+            )
+        return got
+
+    def column(self, field: str) -> list[Any]:
+        """The values of ``field`` in every row, in order (the rows' values, not copies to
+        change: a row changed after it was built is not reflected here)."""
+        got = self._cache.get(field)
+        if got is None:
+            got = self._cache[field] = self._compute(field)
+        return got
+
+    def _compute(self, f: str) -> list[Any]:
+        """One field of every row, from the engine's columns: the one place the row formulas
+        are written (definitions: the module docstring)."""
+        months, first_day, last_day, allocated = self._frame
+        n = self._n
+        if f in MONEY_SUMS:
+            return [v or _ZERO for v in self._raw(f)]
+        if f == "customer_id" or f in DIMS or f in COUNTS or f in RATIOS:
+            return self._raw(f)
+        if f == "allocated_usd":
+            if not allocated:
+                return [_ZERO] * n
+            return [allocated.get(c, _ZERO) for c in self._raw("customer_id")]
+        if f == "cost_per_successful_task":
+            wins = self._raw("successful_tasks")
+            return [
+                c / w if w else None for c, w in zip(self.column("cost_usd"), wins, strict=True)
+            ]
+        if f == "revenue_usd":  # margin_figures' revenue: MRR x months
+            if months is None:
+                return [None] * n
+            return [None if m is None else m * months for m in self._raw("mrr_usd")]
+        if f == "cost_pct_of_mrr":  # margin_figures': cost / revenue x 100, null without revenue
+            rev = self.column("revenue_usd")
+            cost = self.column("cost_usd")
+            return [float(c / r * 100) if r else None for c, r in zip(cost, rev, strict=True)]
+        if f == "gross_margin_usd":  # margin_figures': revenue - cost
+            rev = self.column("revenue_usd")
+            cost = self.column("cost_usd")
+            return [None if r is None else r - c for c, r in zip(cost, rev, strict=True)]
+        if f == "window_start":
+            return [first_day] * n
+        if f == "window_end":
+            return [last_day] * n
+        return [None] * n  # not a field of the rows (a row's .get would say None)
+
+    # --- reordering ------------------------------------------------------------------------
+
+    def _take(self, idx: range | list[int]) -> CustomerRows:
+        """The rows at positions ``idx``, as a table of their own (no row built)."""
+        raw = self._raw_cols
+        if isinstance(raw, dict):
+            cut = {k: [v[i] for i in idx] for k, v in raw.items()}
+        elif isinstance(idx, range) and idx.step == 1:
+            cut = raw.slice(idx.start, len(idx))
+        else:
+            import pyarrow as pa
+
+            cut = raw.take(pa.array(idx, pa.int64()))
+        return CustomerRows(cut, *self._frame)
+
+    def sorted_by(self, field: str) -> CustomerRows:
+        """``sort_rows(self, field)`` as a table: values descending, ties by customer id
+        descending, the nulls last in their present order."""
+        values = self.column(field)
+        ids = self._raw("customer_id")
+        present = [i for i, v in enumerate(values) if v is not None]
+        missing = [i for i, v in enumerate(values) if v is None]
+        present.sort(key=lambda i: (values[i], ids[i]), reverse=True)
+        return self._take(present + missing)
+
+
+def customer_rows(con: Any, win: Window) -> list[dict[str, Any]]:
+    """The per-customer table as a list, in customer id order (``customer_table``); a window
+    without events gives the customers table's rows, with zeros."""
+    return list(customer_table(con, win, need_events=False))
+
+
+def top_customer_rows(con: Any, win: Window, sort: str, limit: int) -> CustomerRows:
+    """The first ``limit`` rows of ``sort_rows(customer_rows(con, win), sort)``, in that order
+    (``customer_table``: sorted and cut in the engine for ``TABLE_SORT`` fields)."""
+    return customer_table(con, win, sort, limit)
 
 
 def _raw(con: Any) -> Any:

@@ -5,14 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tailguard.analytics.context import using
-from tailguard.analytics.customers import (
-    ENGINE_SORT,
-    check_sort,
-    customer_rows,
-    sort_rows,
-    top_customer_rows,
-)
-from tailguard.analytics.period import Window, require_events
+from tailguard.analytics.customers import CustomerRows, check_sort, customer_table
+from tailguard.analytics.period import Window
 
 
 def customer_report(
@@ -21,16 +15,15 @@ def customer_report(
     window: Window | None = None,
     sort: str = "cost_usd",
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> CustomerRows:
     """One dict per customer, sorted by ``sort`` descending (see docs/reports.md); each row
     states its window (``window_start``, ``window_end``). ``NoDataError`` when the window holds
     no events: a table of zeros would read as customers costing nothing. ``ledger``: a
-    ``QueryContext``, a ``Ledger`` or its directory, or an open connection."""
+    ``QueryContext``, a ``Ledger`` or its directory, or an open connection.
+
+    The rows come as a ``CustomerRows``: a sequence (``len``, indexing, slices, iteration,
+    equality with a list of the same dicts) whose dicts are built when asked, from the
+    engine's columns; ``list(rows)`` for a plain list (e.g. for ``json.dumps``)."""
     check_sort(sort)  # before any work: a wrong field costs no table
     with using(ledger) as ctx:
-        win = window or Window()
-        if limit and sort in ENGINE_SORT:  # sorted and cut in the engine: `limit` rows built
-            return top_customer_rows(ctx, win, sort, limit)  # (it checks for events itself)
-        require_events(ctx, win)
-        rows = sort_rows(customer_rows(ctx, win), sort)
-    return rows[:limit] if limit else rows
+        return customer_table(ctx, window or Window(), sort, limit)

@@ -148,6 +148,8 @@ def _number(o: Decimal) -> Any:
 def _hook(o: Any) -> Any:
     if isinstance(o, os.PathLike):
         return os.fspath(o)
+    if isinstance(o, Sequence) and not isinstance(o, str | bytes):
+        return list(o)  # a sequence of rows built when asked (``customers.CustomerRows``)
     item = getattr(o, "item", None)  # a NumPy scalar (float64, int64): its Python value
     if callable(item) and getattr(o, "shape", None) == ():
         return item()
@@ -170,7 +172,7 @@ def _finite(obj: Any) -> Any:
         return _number(obj)
     if isinstance(obj, Mapping):
         return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
+    if isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
         return [_finite(v) for v in obj]
     return obj
 
@@ -181,6 +183,12 @@ def print_json(obj: Any) -> None:
 
 def print_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
     cols = list(columns or (rows[0].keys() if rows else []))
+    column = getattr(rows, "column", None)
+    if callable(column):  # rows kept by column (``customers.CustomerRows``): no dict per row
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(zip(*(column(c) for c in cols), strict=True))  # None is written ""
+        return
     w = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
@@ -315,7 +323,7 @@ def emit(
     payload: Any = None,
 ) -> None:
     """Write ``rows`` in the chosen format. ``payload`` (if given) replaces ``rows`` in JSON."""
-    rows = list(rows)
+    rows = rows if isinstance(rows, Sequence) else list(rows)  # a sequence as it is: by column
     if json_ and csv_:
         raise typer.BadParameter("choose one of --json and --csv")
     picked = _CHOICE.get(_PLAIN).columns
