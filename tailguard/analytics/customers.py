@@ -10,8 +10,8 @@ UTC days (else from the events) and the distinct tasks from ``rollup_task`` (els
 sorts (``TABLE_SORT``; the other fields in Python) and cuts (``customer_table``); its result
 stays by column (Arrow from DuckDB) in a ``CustomerRows``, whose rows are dicts built when asked
 and whose Decimal quotients are computed in Python, per column, when a row or the column is
-asked for: at 110M events and 358,400 customers the table is 0.6 CPU s, building every dict
-another 2 (BENCHMARKS.md, issue 13).
+asked for: at 110M events and 358,400 customers the table is 1.0 CPU s with its connection,
+building every dict another 2.8 (BENCHMARKS.md, issue 13).
 
 Definitions (docs/reports.md):
 - ``cost_usd`` is fully loaded: LLM + tools + retrieval + escalation (guard, outcome rows: 0).
