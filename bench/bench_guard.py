@@ -17,7 +17,11 @@ round (``thread_time``: time slices lost to other processes are not counted).
 
 Every request carries the limits a gateway would apply on a pro-tier customer: rpm, tpm,
 user_rpm, the monthly budget, a task step and dollar ceiling and the session velocity kill
-(1,000 customers, rotating users, tasks and sessions), and every check is settled.
+(1,000 customers, rotating users, tasks and sessions), and every check is settled. Other rows:
+"budget only" is the pro tier's account-wide limits (rpm, tpm, the budget: a request naming no
+user, task or session); "the budget alone" a tier with no rate limit; "20 calls per task" the
+seven limits with each task, its session and user making 20 calls in a row (an agent), where
+the main shape sees each task about once.
 """
 
 from __future__ import annotations
@@ -63,11 +67,37 @@ POLICY_DATA: dict[str, Any] = {
     },
 }
 POLICY = parse_policy(POLICY_DATA)
+#: a tier with a budget and no rate limit: the true "budget alone" shape ("budget only" above is
+#: the pro tier's account-wide limits: rpm, tpm and the budget)
+POLICY_ALONE = parse_policy(
+    {
+        "guard": {"default_tier": "basic"},
+        "tiers": {"basic": {"period": "month", "hard_limit_usd": 1_000_000, "overage": "hard_cap"}},
+    }
+)
+#: the agent shape's calls per task (and per session and user): consecutive, one customer
+PER_TASK = 20
 EST = Decimal("0.0125")
 ACTUAL = Decimal("0.0081")
 
 
-def request_kwargs(n: int) -> list[dict[str, Any]]:
+def request_kwargs(n: int, per_task: int = 1) -> list[dict[str, Any]]:
+    """Seven limits per call. ``per_task`` > 1: the agent shape, each task (with its session
+    and user, on one customer) making that many calls in a row."""
+    if per_task > 1:
+        return [
+            {
+                "customer_id": f"cust{(i // per_task) % 1000}",
+                "estimated_cost_usd": EST,
+                "model": "gpt-4o",
+                "input_tokens": 1200,
+                "max_output_tokens": 1000,
+                "user_id": f"u{(i // per_task) % 5000}",
+                "task_id": f"t{i // per_task}",
+                "session_id": f"s{i // per_task}",
+            }
+            for i in range(n)
+        ]
     return [
         {
             "customer_id": f"cust{i % 1000}",
@@ -83,8 +113,8 @@ def request_kwargs(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def requests(n: int) -> list[Request]:
-    return [Request(**kw) for kw in request_kwargs(n)]
+def requests(n: int, per_task: int = 1) -> list[Request]:
+    return [Request(**kw) for kw in request_kwargs(n, per_task)]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -245,12 +275,20 @@ def cpu_loop(n: int, shapes: str, phase: str = "settle") -> None:
     ``check`` (the whole ``Guard.check``: + its dispatch) or ``settle`` (the whole call: +
     ``Guard.settle``). The difference of two phases is the cost of the later one."""
     with tempfile.TemporaryDirectory() as td:
-        for label, shape in (("budget", "lean"), ("7 limits", "full")):
-            if shapes not in ("both", shape):
+        for label, shape in (
+            ("budget", "lean"),
+            ("7 limits", "full"),
+            ("alone", "alone"),
+            ("agent", "agent"),
+        ):
+            if shapes != shape and not (shapes == "both" and shape in ("lean", "full")):
                 continue
-            g = Guard(POLICY, MemoryStore(Path(td) / label.replace(" ", "_")))
+            pol = POLICY_ALONE if shape == "alone" else POLICY
+            g = Guard(pol, MemoryStore(Path(td) / label.replace(" ", "_")))
             if shape == "full":
                 rq = requests(n + 2000)
+            elif shape == "agent":
+                rq = requests(n + 2000, PER_TASK)
             else:
                 rq = [Request(f"cust{i % 1000}", EST, model="gpt-4o") for i in range(n + 2000)]
             for r in rq[:2000]:  # warm up: every customer's limits compiled, period keys made
@@ -348,7 +386,12 @@ def main() -> None:
         help="instead: N in-process check+settle calls per shape, CPU µs per call",
     )
     ap.add_argument(
-        "--shape", choices=("both", "lean", "full"), default="both", help="with --cpu-loop"
+        "--shape",
+        choices=("both", "lean", "full", "alone", "agent"),
+        default="both",
+        help="with --cpu-loop: lean = the pro tier's rpm, tpm and budget; full = seven limits; "
+        f"alone = a budget and no rate limit; agent = seven limits, {PER_TASK} calls per task "
+        "(both = lean and full)",
     )
     ap.add_argument(
         "--phase",
@@ -395,8 +438,15 @@ def main() -> None:
         mem.close()
         mem = Guard(POLICY, MemoryStore(Path(td) / "state2"))
         lean = [Request(f"cust{i % 1000}", EST, model="gpt-4o") for i in range(n)]
-        row("in-process, budget only", bench_sync(mem, lean, 2000))
+        row("in-process, budget only (rpm, tpm, budget)", bench_sync(mem, lean, 2000))
         mem_async = bench_async(mem, requests(n), args.concurrency)
+        mem.close()
+        mem = Guard(POLICY_ALONE, MemoryStore(Path(td) / "state3"))
+        row("in-process, the budget alone", bench_sync(mem, lean, 2000))
+        mem.close()
+        mem = Guard(POLICY, MemoryStore(Path(td) / "state4"))
+        agent = requests(n, PER_TASK)
+        row(f"in-process, 7 limits, {PER_TASK} calls per task", bench_sync(mem, agent, 2000))
         mem.close()
 
         proc = None
