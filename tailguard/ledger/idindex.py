@@ -1,21 +1,28 @@
-"""The committed event ids of a writer: the dedupe behind "every event is counted once".
+"""The event ids a writer knows: the dedupe behind "every event is counted once".
 
-Why hashes and sorted runs, not a table join: a writer checks each batch against every id
-committed before it (millions) and against the ids it staged itself. A hash join of the batch
-against an id table scans that whole table per batch, so an ingest of N events costs
-O(N^2 / batch): 21.6 of the 45 CPU seconds of a 10M-event ingest (3.5 here). Here each id is
-kept as its 64-bit hash in sorted runs (an LSM: a new batch is a run of its own, eight runs of
-one size class are merged into one, so a few dozen runs exist at most and each id is re-merged
-~log8(N / batch) times), behind a bit filter (16 to 32 bits per id, the hash's top bits): a
-batch's ids whose bit is set (1 in 16 to 32 new ones) are looked up by binary search in each
-run, O(batch x log N), and the index never rescans.
+Why hashes, not a table join: a writer checks each batch against every id committed before it
+(millions) and every id it staged itself. A hash join of the batch against an id table scans
+that whole table per batch, so an ingest of N events costs O(N^2 / batch): 21.6 of the 45 CPU
+seconds of a 10M-event ingest (3.3 here, ``bench/bench_dedupe.py``). Two parts:
+
+- the committed segments' ids, as their 64-bit hashes only, sorted by one ``np.sort`` when
+  the writer starts (8 bytes an id: 0.9 GB and ~8 CPU s at 110M ids, where the strings
+  would take 5 GB): a batch's ids, sorted, are binary-searched in them (the needles ascending,
+  so the searches walk forwards);
+- the ids this writer staged, with their strings (Arrow), as hashes in sorted runs (an LSM:
+  a batch is a run of its own, eight runs of one size class are merged into one, so a few
+  dozen runs exist at most and each id is re-merged ~log8(N / batch) times), behind a bit
+  filter (16 to 32 bits per id, the hash's top bits): only a batch's ids whose bit is set
+  (1 in 16 to 32 new ones) are searched for in the runs.
 
 Exactness: a hash says only "maybe seen". Every hit (a duplicate, or an accidental
 collision: the chance of any among 10M ids is ~N^2/2^65, 3 in a million) is confirmed on the
-id strings, which the index keeps in Arrow: the ids of the known rows with the same hash are
-taken and compared (``pyarrow.compute.is_in``), as are the ids within a batch that share a
-hash. So no event is ever dropped for a hash collision, and a true duplicate always is. The
-common case (no hit) never touches the strings.
+id strings: the staged ids with the same hash are taken and compared
+(``pyarrow.compute.is_in``); a committed one is looked up in the segments' ids, which the
+engine reads into a table the first time a batch needs them (a replayed file: then each
+batch costs a scan of that table, as every batch did before). The ids within a batch that
+share a hash are compared too. So no event is ever dropped for a hash collision, and a true
+duplicate always is. The common case (no hit) never touches the strings.
 
 A null ``event_id`` (which validation refuses before it gets here) is never a duplicate: kept,
 not remembered, as a SQL join treats NULL.
@@ -46,15 +53,26 @@ def _tier(run: tuple[np.ndarray, np.ndarray]) -> int:
 class IdIndex:
     """The event ids a writer knows are committed (or staged by itself)."""
 
+    #: the id's hash, in the engine's SQL (``{}``: the column); any function of the id will
+    #: do, since every match is confirmed on the strings (the tests weaken it to 4 bits)
+    HASH_SQL = "hash({})"
+
     def __init__(self, files: list[Path]) -> None:
         import duckdb
 
         # the engine computes the 64-bit hash of each id (``hash``: one C loop per batch)
         self._con: Any = duckdb.connect()
-        # sorted runs: (hashes ascending, global positions of those ids in ``_ids``)
+        # the ids this writer staged: sorted runs of (hashes ascending, global positions of
+        # those ids in ``_ids``), and the ids themselves, chunk by chunk
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
-        self._ids: list[pa.Array] = []  # every remembered id, chunk by chunk
-        self._size = 0
+        self._ids: list[pa.Array] = []
+        # the committed segments' ids: their hashes alone, sorted (one array per listing
+        # read); the strings are read into ``_known`` only when a hash matches one of them
+        self._committed: list[np.ndarray] = []
+        self._files: list[Path] = []
+        self._known = False  # whether the engine's table ``known`` holds the files' ids
+        self._staged = 0  # ids in ``_ids``
+        self._size = 0  # ids known in all
         # a filter in front of the runs: one bit per slot, slot = the hash's top bits, 16 to
         # 32 slots per id (2 to 4 bytes), so ~1 in 16 to 32 new ids finds its slot taken and
         # is searched for in the runs
@@ -76,7 +94,8 @@ class IdIndex:
         self._con.register("_tg_ids", pa.table({"i": ids}))
         try:
             # a projection keeps the input's order (DuckDB's preserve_insertion_order)
-            h = self._con.sql("SELECT hash(i) AS h FROM _tg_ids").fetchnumpy()["h"]
+            h = self._con.sql(f"SELECT {self.HASH_SQL.format('i')} AS h FROM _tg_ids")
+            h = h.fetchnumpy()["h"]
         finally:
             self._con.unregister("_tg_ids")
         return np.asarray(h, dtype=np.uint64)
@@ -89,9 +108,11 @@ class IdIndex:
         if order is None:
             order = np.argsort(hashes)
         # positions as int32 while they fit: half the bytes moved by every merge
-        kind = np.int32 if self._size + len(ids) < 2**31 else np.int64
-        pos = np.arange(self._size, self._size + len(ids), dtype=kind)[order]
+        start = self._staged
+        kind = np.int32 if start + len(ids) < 2**31 else np.int64
+        pos = np.arange(start, start + len(ids), dtype=kind)[order]
         self._ids.append(ids)
+        self._staged += len(ids)
         self._size += len(ids)
         sh = hashes[order]
         self._runs.append((sh, pos))
@@ -111,8 +132,8 @@ class IdIndex:
             h = np.concatenate([r[0] for r in runs[-k:]])
             o = np.argsort(h, kind="stable")
             runs[-k:] = [(h[o], np.concatenate([r[1] for r in runs[-k:]])[o])]
-        if self._size * _SLOTS_PER_ID > 64 * len(self._slots):
-            bits = max(_MIN_SLOT_BITS, (self._size * _SLOTS_PER_ID * 2 - 1).bit_length())
+        if self._staged * _SLOTS_PER_ID > 64 * len(self._slots):  # 32 slots per id again
+            bits = max(_MIN_SLOT_BITS, (self._staged * _SLOTS_PER_ID * 2 - 1).bit_length())
             self._slots = np.zeros(1 << (bits - 6), dtype=np.uint64)
             self._shift = np.uint64(64 - bits)
             for run, _ in self._runs:
@@ -136,34 +157,62 @@ class IdIndex:
         return ((word >> (slot & _SIXTY_THREE)) & _ONE).astype(bool)
 
     def add_segments(self, files: list[Path]) -> None:
-        """Remember the ids of committed segment ``files``."""
+        """Remember the ids of committed segment ``files``: their hashes, sorted by the engine
+        (8 bytes an id: 0.9 GB at 110M ids; their strings, 5 GB in Arrow, are read only if a
+        batch repeats one of them, ``_in_committed``)."""
         if not files:
             return
         lst = ", ".join(sql_literal(str(p)) for p in files)
-        t = self._con.sql(
-            f"SELECT event_id, hash(event_id) AS h FROM read_parquet([{lst}]) "
+        h = self._con.sql(
+            f"SELECT {self.HASH_SQL.format('event_id')} AS h FROM read_parquet([{lst}]) "
             "WHERE event_id IS NOT NULL"
-        ).to_arrow_table()
-        # (an id held twice, by a hand-made ledger, is harmless: both copies match)
-        h = np.asarray(t.column("h").to_numpy(), dtype=np.uint64)
-        self._remember(t.column("event_id").combine_chunks(), h)
+        ).fetchnumpy()["h"]
+        h = np.sort(np.asarray(h, dtype=np.uint64))
+        self._files.extend(files)
+        if self._known:  # the strings are loaded already: keep them whole
+            self._con.execute(f"INSERT INTO known SELECT event_id FROM read_parquet([{lst}])")
+        if len(h) == 0:
+            return
+        # searched directly (one binary search per batch id, the needles ascending), not
+        # through the filter: marking 110M hashes would cost more than the searches it saves
+        self._committed.append(h)
+        self._size += len(h)
 
     # --- lookup ------------------------------------------------------------------------------
 
-    def _known_hits(self, sorted_hashes: np.ndarray) -> np.ndarray:
-        """Mask of ``sorted_hashes`` (ascending) that some known id has. Ascending needles
-        make the binary searches walk each run forwards: 6x less CPU than in batch order."""
-        hit = self._maybe(sorted_hashes)
-        maybe = np.flatnonzero(hit)
-        if len(maybe):
-            needles = sorted_hashes[maybe]
-            found = np.zeros(len(maybe), dtype=bool)
-            for run, _ in self._runs:
-                i = np.searchsorted(run, needles)
-                i[i == len(run)] = 0
-                found |= run[i] == needles
-            hit[maybe] = found
-        return hit
+    @staticmethod
+    def _in_runs(runs: list[np.ndarray], needles: np.ndarray) -> np.ndarray:
+        """Mask of ``needles`` (ascending) found in any of the sorted ``runs``. Ascending
+        needles make the binary searches walk each run forwards: 6x less CPU than in batch
+        order."""
+        found = np.zeros(len(needles), dtype=bool)
+        for run in runs:
+            i = np.searchsorted(run, needles)
+            i[i == len(run)] = 0
+            found |= run[i] == needles
+        return found
+
+    def _in_committed(self, cand: pa.Array) -> np.ndarray:
+        """Mask of the ids ``cand`` that a committed segment holds, read from the segments'
+        strings (loaded once, on the first batch that needs them: a replayed file)."""
+        if not self._known:
+            lst = ", ".join(sql_literal(str(p)) for p in self._files)
+            self._con.execute(
+                f"CREATE TABLE known AS SELECT event_id FROM read_parquet([{lst}]) "
+                "WHERE event_id IS NOT NULL"
+            )
+            self._known = True
+        self._con.register("_tg_cand", pa.table({"i": cand, "p": np.arange(len(cand))}))
+        try:
+            # an inner join, built on the candidates (the smaller side), probed by a scan
+            pos = self._con.sql(
+                "SELECT DISTINCT c.p FROM _tg_cand c JOIN known k ON c.i = k.event_id"
+            ).fetchnumpy()["p"]
+        finally:
+            self._con.unregister("_tg_cand")
+        seen = np.zeros(len(cand), dtype=bool)
+        seen[np.asarray(pos, dtype=np.int64)] = True
+        return seen
 
     def _known_ids(self, hashes: np.ndarray) -> pa.Array:
         """Every known id whose hash is one of ``hashes``."""
@@ -196,14 +245,24 @@ class IdIndex:
             first = t.group_by("i", use_threads=False).aggregate([("p", "min")])
             keep[shared] = False
             keep[np.asarray(first.column("p_min").to_numpy(), dtype=np.int64)] = True
-        # against what is known
-        hits = order[self._known_hits(sh)]
-        if len(hits):
-            hits.sort()
-            cand = ids.take(pa.array(hits))
-            known = self._known_ids(np.unique(hashes[hits]))
-            seen = np.asarray(pc.is_in(cand, value_set=known).to_numpy(zero_copy_only=False))
-            keep[hits[seen]] = False
+        # against what this writer staged: the rows whose filter bit is set, searched for in
+        # the runs; against the committed segments: every row searched for; every hash found
+        # confirmed on the strings
+        maybe = np.flatnonzero(self._maybe(sh))
+        if len(maybe):
+            staged = order[maybe[self._in_runs([r for r, _ in self._runs], sh[maybe])]]
+            if len(staged):
+                staged.sort()
+                cand = ids.take(pa.array(staged))
+                known = self._known_ids(np.unique(hashes[staged]))
+                seen = np.asarray(pc.is_in(cand, value_set=known).to_numpy(zero_copy_only=False))
+                keep[staged[seen]] = False
+        if self._committed:
+            committed = order[self._in_runs(self._committed, sh)]
+            if len(committed):
+                committed.sort()
+                seen = self._in_committed(ids.take(pa.array(committed)))
+                keep[committed[seen]] = False
         return keep, order
 
     def fresh(self, table: pa.Table) -> pa.Table:

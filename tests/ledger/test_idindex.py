@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -36,14 +35,11 @@ def _reference(batches: list[list[str | None]]) -> list[list[str | None]]:
     return out
 
 
-def _weak(index: IdIndex) -> IdIndex:
-    """``index`` with a 4-bit hash: collisions everywhere."""
+class Weak(IdIndex):
+    """A 4-bit hash (the string's length): collisions everywhere, in the batches and in the
+    committed segments alike."""
 
-    def h(ids: pa.Array) -> np.ndarray:
-        return np.array([len(s) * 7 % 16 if s else 0 for s in ids.to_pylist()], dtype=np.uint64)
-
-    index._hash = h  # type: ignore[method-assign]
-    return index
+    HASH_SQL = "CAST(length({}) % 16 AS UBIGINT)"
 
 
 def _run(index: IdIndex, batches: list[list[str | None]]) -> list[list[str | None]]:
@@ -65,7 +61,7 @@ ids = st.one_of(st.none(), st.text(alphabet="abcxyz", min_size=1, max_size=4))
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(ids, max_size=30), max_size=8), st.booleans())
 def test_fresh_is_first_occurrence_exactly(batches: list[list[str | None]], weak: bool) -> None:
-    index = _weak(IdIndex([])) if weak else IdIndex([])
+    index = Weak([]) if weak else IdIndex([])
     assert _run(index, batches) == _reference(batches)
 
 
@@ -73,7 +69,7 @@ def test_colliding_distinct_ids_are_all_kept() -> None:
     """Ten distinct ids of one length share one weak hash: none is a duplicate of another;
     their replays all are."""
     distinct = [f"{c}{c}{c}" for c in "abcdefghij"]
-    index = _weak(IdIndex([]))
+    index = Weak([])
     assert _run(index, [distinct[:5], distinct[5:] + distinct[:5], distinct]) == [
         distinct[:5],
         distinct[5:],
@@ -95,14 +91,50 @@ def test_many_runs_and_a_growing_filter() -> None:
     assert _run(index, replay) == [["new-1"]]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(ids, max_size=20), max_size=4),
+    st.lists(st.lists(ids, max_size=20), max_size=5),
+    st.booleans(),
+)
+def test_committed_segments_and_staged_batches(
+    tmp_path_factory: pytest.TempPathFactory,
+    committed: list[list[str | None]],
+    batches: list[list[str | None]],
+    weak: bool,
+) -> None:
+    """Segments committed before the writer started (their hashes loaded, their strings read
+    only when a batch repeats one), a second listing added later (``add_segments``, as
+    ``Ledger.commit`` does), then batches: kept as the reference keeps them."""
+    d = tmp_path_factory.mktemp("segs")
+    files = []
+    for k, seg in enumerate(committed):
+        files.append(d / f"s{k}.parquet")
+        pq.write_table(pa.table({"event_id": pa.array(seg, pa.string())}), files[-1])
+    cls = Weak if weak else IdIndex
+    half = len(files) // 2
+    index = cls(files[:half])
+    out = _run(index, batches[:1])
+    index.add_segments(files[half:])
+    out += _run(index, batches[1:])
+    first, later = committed[:half], committed[half:]
+    ref = _reference(first + batches[:1] + later + batches[1:])
+    assert out == ref[half : half + len(batches[:1])] + ref[len(committed) + len(batches[:1]) :]
+
+
 def test_committed_segments_are_known(tmp_path: Path) -> None:
     seg = tmp_path / "s.parquet"
     pq.write_table(pa.table({"event_id": ["a", "b", None, "c"]}), seg)
     index = IdIndex([seg])
     assert _run(index, [["c", "d", "a", "d", None]]) == [["d", None]]
+    # a segment committed by another writer after the strings were read (on the hit above)
+    seg2 = tmp_path / "s2.parquet"
+    pq.write_table(pa.table({"event_id": ["e"]}), seg2)
+    index.add_segments([seg2])
+    assert _run(index, [["e", "f", "b"]]) == [["f"]]
 
 
 @pytest.mark.parametrize("weak", [False, True])
 def test_a_batch_of_one_id_repeated(weak: bool) -> None:
-    index = _weak(IdIndex([])) if weak else IdIndex([])
+    index = Weak([]) if weak else IdIndex([])
     assert _run(index, [["x"] * 1000, ["x", "y"]]) == [["x"], ["y"]]
