@@ -188,5 +188,7 @@ def _tiers_out_of_band(
             "alert_3_days": r["alert_3_days"],
         }
         for r in routing_rows(t, policy)
-        if r["status"] != "ok" or r["alert_3_days"]
+        # "unknown": not judged (customers without a customers row and no policy to say what
+        # the guard gives them): no rate, no band, so not out of one
+        if r["status"] not in ("ok", "unknown") or r["alert_3_days"]
     ]

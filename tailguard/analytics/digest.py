@@ -219,7 +219,9 @@ def _utilization(
     from tailguard.analytics import kpis as k
 
     p = k.panel_period(con, last.strftime("%Y-%m"), last)
-    t = k.build(con, p, k.resolve_caps(con, policy), parts=["caps", "days"])
+    # the policy resolved by ``build`` with the month's customers: those without a customers
+    # row get the budget the guard gives them, as in the panel (kpis), never dropped
+    t = k.build(con, p, policy=policy, parts=["caps", "days"])
     tiers: list[dict[str, Any]] = k.kpi_tier_budget(t)["metrics"][0].get("tiers", [])
     return tiers
 

@@ -199,3 +199,17 @@ def test_against_a_python_reference(days: list[list[int]], threshold: float) -> 
             a = next(a for a in rep["anomalies"] if a["entity_id"] == f"u{u}")
             assert a["trailing_median_usd"] == Decimal(str(med))
             assert a["ratio"] == pytest.approx(spends[7] / med, rel=1e-15)  # every digit
+
+
+def test_an_unjudged_tier_is_not_out_of_band(tmp_path: Path) -> None:
+    """X1 has no customers row and there is no policy: its tier ``unknown`` has no rate and
+    no band (status ``unknown``), so it is not listed as out of band; team T1, at 0% of its
+    5-15% band, is (``watch``)."""
+    from tests.analytics.helpers import day
+
+    e = Events()
+    e.llm("T1", "t1u", day(2), "0.10")
+    e.llm("X1", "x1u", day(2), "0.10")
+    led = make_ledger(tmp_path, e.rows, "T1,T1,team,mid_market,500,5,100,2025-01-01\n")
+    out = anomalies(led, day=dt.date(2026, 2, 2))["tiers_out_of_band"]
+    assert [(t["tier"], t["status"]) for t in out] == [("team", "watch")]

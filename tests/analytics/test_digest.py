@@ -136,3 +136,21 @@ def test_weekly_tier_utilization_by_hand(led: Ledger) -> None:
         con.close()
     assert "| pro | 1 | 67.86 | 135.71 | 0 | 1 |" in d["markdown"]
     assert "_unknown: no policy" in _run(led, "weekly")["markdown"]
+
+
+def test_utilization_counts_customers_without_a_row(tmp_path: Any) -> None:
+    """X1 has events but no customers row: the guard gives it the policy's default tier (free,
+    a $1 monthly hard limit), so the digest's utilization counts it there, as the panel does:
+    $3 spent of $1 = 300%. It was dropped (no free row at all)."""
+    from tailguard.analytics.context import using
+    from tailguard.analytics.digest import _utilization
+    from tailguard.guard.policy import parse_policy
+    from tests.analytics.helpers import POLICY, day
+
+    e = Events()
+    e.llm("T1", "t1u", day(2), "10")
+    e.llm("X1", "x1u", day(2), "3")
+    led = make_ledger(tmp_path, e.rows, "T1,T1,team,mid_market,500,5,100,2025-01-01\n")
+    with using(led) as ctx:
+        tiers = {t["tier"]: t for t in _utilization(ctx, dt.date(2026, 2, 2), parse_policy(POLICY))}
+    assert (tiers["free"]["customers"], tiers["free"]["median_actual_pct"]) == (1, 300.0)
