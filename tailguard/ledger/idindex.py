@@ -30,6 +30,7 @@ not remembered, as a SQL join treats NULL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,38 @@ _ONE, _SIX, _SIXTY_THREE = np.uint64(1), np.uint64(6), np.uint64(63)
 _MIN_SLOT_BITS = 20
 
 
-def _tier(run: tuple[np.ndarray, np.ndarray]) -> int:
-    return (len(run[0]).bit_length() - 1) // _FANOUT_BITS  # floor(log_FANOUT(size))
+def _tier(n: int) -> int:
+    return (n.bit_length() - 1) // _FANOUT_BITS  # floor(log_FANOUT(n))
+
+
+def _merge_tail(
+    runs: list[Any], size: Callable[[Any], int], merge: Callable[[list[Any]], Any]
+) -> None:
+    """Tiered merges of the last ``runs``, size classes powers of _FANOUT: a run follows only
+    runs of its class or larger (a smaller one before it is absorbed), and _FANOUT runs of one
+    class become one; so at most _FANOUT - 1 runs per class exist (a few dozen in all), and
+    each id is re-merged ~log_FANOUT(ids / batch) times."""
+    while True:
+        last = _tier(size(runs[-1])) if runs else 0
+        if len(runs) >= 2 and _tier(size(runs[-2])) < last:
+            k = 2
+        elif len(runs) >= _FANOUT and _tier(size(runs[-_FANOUT])) == last:
+            k = _FANOUT
+        else:
+            return
+        runs[-k:] = [merge(runs[-k:])]
+
+
+def _merge_runs(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (hashes, positions) runs as one; concatenated sorted runs are merged in linear
+    time by the stable sort (timsort finds the runs)."""
+    h = np.concatenate([r[0] for r in runs])
+    o = np.argsort(h, kind="stable")
+    return h[o], np.concatenate([r[1] for r in runs])[o]
+
+
+def _merge_hashes(runs: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(runs), kind="stable")
 
 
 class IdIndex:
@@ -116,22 +147,7 @@ class IdIndex:
         self._size += len(ids)
         sh = hashes[order]
         self._runs.append((sh, pos))
-        # tiered merges, size classes powers of _FANOUT: a run follows only runs of its class
-        # or larger (a smaller one before it is absorbed), and _FANOUT runs of one class
-        # become one; so at most _FANOUT - 1 runs per class exist (a few dozen in all), and
-        # each id is re-merged ~log_FANOUT(ids / batch) times. Sorted runs concatenated are
-        # merged in linear time by the stable sort (timsort finds the runs).
-        runs = self._runs
-        while True:
-            if len(runs) >= 2 and _tier(runs[-2]) < _tier(runs[-1]):
-                k = 2
-            elif len(runs) >= _FANOUT and _tier(runs[-_FANOUT]) == _tier(runs[-1]):
-                k = _FANOUT
-            else:
-                break
-            h = np.concatenate([r[0] for r in runs[-k:]])
-            o = np.argsort(h, kind="stable")
-            runs[-k:] = [(h[o], np.concatenate([r[1] for r in runs[-k:]])[o])]
+        _merge_tail(self._runs, lambda r: len(r[0]), _merge_runs)
         if self._staged * _SLOTS_PER_ID > 64 * len(self._slots):  # 32 slots per id again
             bits = max(_MIN_SLOT_BITS, (self._staged * _SLOTS_PER_ID * 2 - 1).bit_length())
             self._slots = np.zeros(1 << (bits - 6), dtype=np.uint64)
@@ -177,6 +193,8 @@ class IdIndex:
         # through the filter: marking 110M hashes would cost more than the searches it saves
         self._committed.append(h)
         self._size += len(h)
+        # (a long-lived writer, the gateway, adds a listing per commit: kept to a few dozen)
+        _merge_tail(self._committed, len, _merge_hashes)
 
     # --- lookup ------------------------------------------------------------------------------
 

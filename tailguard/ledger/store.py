@@ -47,7 +47,7 @@ from tailguard.events.schema import LEDGER_SCHEMA, Event
 from tailguard.ledger import merged, rollup
 from tailguard.ledger.compact import CompactResult, compact
 from tailguard.ledger.idindex import IdIndex
-from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, write_segment
+from tailguard.ledger.segments import SegmentDir, atomic_write_parquet, manifests, write_segment
 
 if TYPE_CHECKING:
     import duckdb
@@ -82,10 +82,17 @@ class Ledger(SegmentDir):
             self.clean_orphans()
             files = self.segment_files()
             self._index = IdIndex(files)
+            self._seen_segments.update(p.name for p in files)
         else:
-            files = [p for p in self.segment_files() if p.name not in self._seen_segments]
-            self._index.add_segments(files)
-        self._seen_segments.update(p.name for p in files)
+            new = [p for p in self.segment_files() if p.name not in self._seen_segments]
+            # a compacted segment whose sources this writer had all seen holds only ids it
+            # knows: not added again (a long-lived writer, the gateway, compacts periodically)
+            merged = manifests(self.path) if new else {}
+            seen = self._seen_segments
+            self._index.add_segments(
+                [p for p in new if not (p.name in merged and set(merged[p.name]) <= seen)]
+            )
+            self._seen_segments.update(p.name for p in new)
         return self._index
 
     def commit(self, table: pa.Table) -> CommitResult:

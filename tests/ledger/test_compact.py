@@ -233,3 +233,18 @@ def test_a_backlog_is_worked_off_in_bounded_runs(tmp_path: Path) -> None:
         assert _totals(led) == expected
     assert sizes == [3, 3, 3]
     assert sorted(pq.read_metadata(p).num_rows for p in led.segment_files()) == [70]
+
+
+def test_a_writer_does_not_relearn_the_ids_of_a_compaction(tmp_path: Path) -> None:
+    """A long-lived writer (the gateway) compacts its own segments: the merged segment holds
+    only ids it has seen (30 of them, appended in three segments), so its index stays at 30;
+    a replay of any of them is still refused, and a segment another writer committed meanwhile
+    (5 new ids) is learnt: 35."""
+    led = _small_ledger(tmp_path, [10, 10, 10])
+    assert len(led._refresh_index()) == 30
+    compact(led, small_rows=100, now=1_000.0)
+    other = Ledger(led.path)
+    other.append(_events(5, start=100))
+    assert led.append(_events(30)).accepted == 0  # every id known
+    assert len(led._refresh_index()) == 35
+    assert _totals(led)[:2] == (35, 35)
