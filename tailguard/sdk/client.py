@@ -83,7 +83,9 @@ class Tailguard:
         when the client points somewhere else than its vendor (default: ``openai`` or
         ``anthropic`` after the SDK). ``policy`` (a policy file) or ``guard`` (a ``Guard``,
         e.g. on a shared Redis store; give it ``sink=tg.guard_sink``) enforce budgets before
-        each call: see ``tailguard.sdk.guard``.
+        each call: see ``tailguard.sdk.guard``. The guard reserves and settles at ``prices``
+        (a price file), else at the price file this handle's ledger charges with
+        (``connect(prices=...)``), so budgets count what the ledger records.
         """
         from tailguard.sdk.instrument import instrument
 
