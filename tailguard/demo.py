@@ -20,6 +20,7 @@ from typing import Any
 
 from tailguard.analytics.customers import CUSTOMER_FIELDS, customer_rows, sort_rows
 from tailguard.analytics.headline import headline
+from tailguard.analytics.margins import overage_billed
 from tailguard.analytics.period import Window
 from tailguard.ledger import Ledger
 
@@ -106,9 +107,10 @@ def run_demo(
     con = led.connect()
     try:
         rows = sort_rows(customer_rows(con, Window()))
+        overage = overage_billed(con, Window())  # payg overage is revenue (margins)
     finally:
         con.close()
-    head = headline(rows)
+    head = headline(rows, overage=overage)
     timings["report_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -239,14 +241,15 @@ def render_markdown(
         lines.append("No paying customer costs more than it pays over this period.")
     else:
         lines += [
-            "| customer | tier | cost | revenue | margin | cost % of MRR |",
-            "|---|---|---|---|---|---|",
+            "| customer | tier | cost | revenue | of which overage | margin | cost % of revenue |",
+            "|---|---|---|---|---|---|---|",
         ]
     for u in head["most_underwater"]:
         pct = "—" if u["cost_pct_of_mrr"] is None else f"{u['cost_pct_of_mrr']:,.0f}%"
         lines.append(
             f"| {u['customer_id']} | {u['tier']} | {_usd(u['cost_usd'])} | "
-            f"{_usd(u['revenue_usd'])} | {_usd(u['gross_margin_usd'])} | {pct} |"
+            f"{_usd(u['revenue_usd'])} | {_usd(u['overage_usd'])} | "
+            f"{_usd(u['gross_margin_usd'])} | {pct} |"
         )
     lines += [
         "",

@@ -9,6 +9,7 @@ DuckDB's ``quantile_cont``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +29,29 @@ def top_share(costs: list[Decimal], pct: float) -> float | None:
     return float(top / total)
 
 
-def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, Any]:
+def headline(
+    rows: Sequence[dict[str, Any]],
+    *,
+    underwater: int = 10,
+    overage: Mapping[str, Decimal] | None = None,
+) -> dict[str, Any]:
+    """The demo's "what the average hides" figures over ``customer_rows`` output.
+
+    ``overage``: each customer's pay-as-you-go overage billed in the rows' window
+    (``margins.overage_billed``). A customer who pays for what it uses past its budget is
+    judged on its plan fee plus that overage, as ``margins`` judges it (``with_overage``):
+    without it the headline called a payg customer underwater that ``margins`` shows in profit.
+    """
+    from tailguard.analytics.margins import with_overage
+
+    over = overage or {}
+    if over:
+        rows = [
+            {**r, **with_overage(r, r["cost_usd"], over[r["customer_id"]])}
+            if r["customer_id"] in over
+            else r
+            for r in rows
+        ]
     costs = [r["cost_usd"] for r in rows]
     total = sum(costs, Decimal(0))
     wins = sum(r["successful_tasks"] for r in rows)
@@ -71,6 +94,7 @@ def headline(rows: list[dict[str, Any]], *, underwater: int = 10) -> dict[str, A
                 "tier": r["tier"],
                 "cost_usd": r["cost_usd"],
                 "revenue_usd": r["revenue_usd"],
+                "overage_usd": r.get("overage_usd", Decimal(0)),
                 "gross_margin_usd": r["gross_margin_usd"],
                 "cost_pct_of_mrr": r["cost_pct_of_mrr"],
             }

@@ -123,7 +123,8 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
         c.print("No paying customer costs more than it pays over this period.", highlight=False)
     else:
         u = Table(title="Ten most underwater paying customers")
-        for col in ("customer", "tier", "cost", "revenue", "margin", "cost % of MRR"):
+        # revenue: MRR x months plus the pay-as-you-go overage billed (margins' rule)
+        for col in ("customer", "tier", "cost", "revenue", "overage", "margin", "cost %"):
             u.add_column(col, justify="left" if col in ("customer", "tier") else "right")
         for r in h["most_underwater"]:
             pct = "—" if r["cost_pct_of_mrr"] is None else f"{r['cost_pct_of_mrr']:,.0f}%"
@@ -132,6 +133,7 @@ def _print_headline(res) -> None:  # type: ignore[no-untyped-def]
                 r["tier"] or "—",
                 usd(r["cost_usd"]),
                 usd(r["revenue_usd"]),
+                usd(r["overage_usd"]),
                 usd(r["gross_margin_usd"]),
                 pct,
             )

@@ -364,13 +364,14 @@ def overview_page(src: Source, q: Query) -> dict[str, Any]:
     """The demo's "what the average hides" block (``headline`` over the per-customer rows),
     spend per day by cost component, and the eight KPIs (``kpis`` as the CLI calls it)."""
     from tailguard.analytics.headline import headline
+    from tailguard.analytics.margins import overage_billed
     from tailguard.ui.series import daily_spend
 
     win = q.window()
     with _beside(_kpis, src, q) as panel_of:  # the panel on its own connection, meanwhile
         with src.open() as ctx:
             rows = src.customer_rows(win, ctx=ctx)
-            head = headline(rows)
+            head = headline(rows, overage=overage_billed(ctx, win))
             daily = daily_spend(ctx, win, by="kind")
         try:
             panel: dict[str, Any] | None = panel_of()

@@ -150,3 +150,30 @@ def test_billed_figures_invariants(
         )
     else:
         assert got["cost_pct_of_mrr"] is None
+
+
+def test_the_headline_counts_the_overage_as_revenue() -> None:
+    """The demo's headline judges underwater as margins does. A (payg) costs $150 on a $100
+    plan and was billed $100 of overage: revenue $200, margin +$50, not underwater (it read
+    -$50). B costs $300 on a $100 plan, no overage: -$200, underwater."""
+    from decimal import Decimal as D
+
+    from tailguard.analytics.headline import headline
+
+    def row(cid: str, cost: str) -> dict[str, Any]:
+        c = D(cost)
+        return {
+            "customer_id": cid, "tier": "team", "cost_usd": c, "mrr_usd": D(100),
+            "revenue_usd": D(100), "gross_margin_usd": D(100) - c,
+            "cost_pct_of_mrr": float(c), "successful_tasks": 1,
+            "cost_per_successful_task": c, "unpriced_calls": 0,
+        }  # fmt: skip
+
+    h = headline([row("A", "150"), row("B", "300")], overage={"A": D(100)})
+    assert (h["paying_customers"], h["underwater_customers"]) == (2, 1)
+    (b,) = h["most_underwater"]
+    assert (b["customer_id"], b["revenue_usd"], b["overage_usd"], b["gross_margin_usd"]) == (
+        "B", D(100), D(0), D(-200),
+    )  # fmt: skip
+    # without the overage, A is underwater too (the old reading)
+    assert headline([row("A", "150"), row("B", "300")])["underwater_customers"] == 2
