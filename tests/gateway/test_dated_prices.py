@@ -19,16 +19,8 @@ from tailguard.pricing import PriceBook
 from tailguard.pricing.cache import PriceCache
 from tests.gateway.conftest import POLICY, Env
 from tests.gateway.helpers import capture_checks, capture_events, oa
-
-BOUNDARY = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
-PRICES = """
-[[model]]
-provider = "openai"
-model = "gpt-4o"
-input_mtok = 1.25
-output_mtok = 5.0
-effective_from = "2027-01-01"
-"""
+from tests.pricing.pricing_helpers import BOUNDARY
+from tests.pricing.pricing_helpers import DATED_GPT4O as PRICES
 
 
 def test_a_dated_price_applies_from_its_first_instant(

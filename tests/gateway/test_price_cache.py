@@ -22,19 +22,15 @@ from hypothesis import strategies as st
 
 from tailguard.pricing import PriceBook
 from tailguard.pricing.cache import PriceCache
+from tests.pricing.pricing_helpers import DATED_GPT4O
 
 B = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
 S = dt.timedelta(seconds=1)
 
-PRICES = """
-[[model]]
-provider = "openai"
-model = "gpt-4o"
-input_mtok = 1.25
-output_mtok = 5.0
-effective_from = "2027-01-01"
-
+PRICES = (
+    DATED_GPT4O
+    + """
 [[model]]
 provider = "anthropic"
 model = "claude-sonnet-4-5"
@@ -43,6 +39,7 @@ input_mtok = 4.5
 output_mtok = 22.5
 effective_from = "2027-01-01"
 """
+)
 
 
 class Counting:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,3 +33,19 @@ def priced(book: PriceBook, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any
             strict=True,
         )
     )
+
+
+#: the instant the dated operator price below starts
+BOUNDARY = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+
+#: gpt-4o's list price (genai-prices, platform.openai.com/docs/pricing) is $2.50 / $10 per Mtok;
+#: from ``BOUNDARY`` the operator's contract price, $1.25 / $5 (the gateway's and the SDK's
+#: dated-price tests, the price cache's)
+DATED_GPT4O = """
+[[model]]
+provider = "openai"
+model = "gpt-4o"
+input_mtok = 1.25
+output_mtok = 5.0
+effective_from = "2027-01-01"
+"""

@@ -22,20 +22,9 @@ import pytest
 
 from tailguard.guard import Guard, load_policy
 from tailguard.sdk import connect
+from tests.pricing.pricing_helpers import BOUNDARY
+from tests.pricing.pricing_helpers import DATED_GPT4O as PRICES
 from tests.sdk.conftest import Mock, ledger_rows
-
-BOUNDARY = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
-
-#: gpt-4o's list price (genai-prices, platform.openai.com/docs/pricing): $2.50 / $10 per Mtok;
-#: from the boundary, the operator's contract price: $1.25 / $5
-PRICES = """
-[[model]]
-provider = "openai"
-model = "gpt-4o"
-input_mtok = 1.25
-output_mtok = 5.0
-effective_from = "2027-01-01"
-"""
 
 POLICY = """
 [guard]
