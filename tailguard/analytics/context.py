@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tailguard.analytics.period import (
     Window,
@@ -45,6 +46,8 @@ from tailguard.analytics.period import (
     quarter_start,
 )
 from tailguard.errors import ArgumentError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,6 +122,11 @@ class Dialect:
         """Close a connection this dialect opened."""
         con.close()
 
+    def sibling(self, con: Any) -> Any | None:
+        """A second connection to ``con``'s database that may run a query while ``con`` runs
+        another (``beside``); None when the engine has none (each query then runs in turn)."""
+        return None
+
     # --- expressions -------------------------------------------------------------------------
 
     def epoch_seconds(self, ts: str) -> str:
@@ -174,6 +182,11 @@ class DuckDBDialect(Dialect):
 
     def setup(self, con: Any) -> None:
         con.execute("SET TimeZone = 'UTC'")
+
+    def sibling(self, con: Any) -> Any | None:
+        cur = con.cursor()  # the same in-memory database: its views, not its temp tables
+        self.setup(cur)
+        return cur
 
     def execute(self, con: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list]:
         cur = con.execute(sql, list(params)) if params else con.execute(sql)
@@ -292,6 +305,13 @@ class QueryContext:
         d = dialect or DUCKDB
         d.setup(con)
         return cls(con, d)
+
+    def sibling(self) -> QueryContext | None:
+        """A context on a second connection to this one's database (``beside``), or None."""
+        con = self.dialect.sibling(self.con)
+        if con is None:
+            return None
+        return QueryContext(con, self.dialect, self.ledger, owned=True, use_rollup=self.use_rollup)
 
     def close(self) -> None:
         """Close the connection if this context opened it."""
@@ -440,6 +460,44 @@ def as_context(source: Any, *, dialect: Dialect | None = None) -> QueryContext:
     if isinstance(source, (Ledger, str, os.PathLike)):
         return QueryContext.open(source, dialect=dialect)
     return QueryContext.wrap(source, dialect=dialect)
+
+
+@contextmanager
+def beside(ctx: QueryContext, fn: Callable[..., T], *args: Any) -> Iterator[Callable[[], T]]:
+    """Run ``fn(sibling, *args)`` in a thread, on a second connection to ``ctx``'s database
+    (``QueryContext.sibling``), while the caller goes on with ``ctx``; yields a callable that
+    waits for it and returns its result. DuckDB releases the GIL while a query runs, so the
+    engine runs one report's queries while Python builds another's rows (``kpis``: the
+    workload classes' 0.5 s of queries beside the panel's tables). Without a sibling (an
+    engine that runs one query at a time), or when ``fn`` failed on it (a relation its
+    connection cannot see: a registered table), ``fn(ctx, *args)`` runs when asked for: the
+    same result, in turn, and its own error if it has one."""
+    side = ctx.sibling()
+    if side is None:
+        yield lambda: fn(ctx, *args)
+        return
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(side, *args)
+        except Exception as exc:  # asked again on ctx, below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="tailguard-beside", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "error" in box:
+            return fn(ctx, *args)
+        return box["value"]  # type: ignore[no-any-return]
+
+    try:
+        yield result
+    finally:
+        thread.join()
+        side.close()
 
 
 @contextmanager

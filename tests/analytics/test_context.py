@@ -236,3 +236,29 @@ def test_engine_specific_sql_lives_in_the_dialect() -> None:
     assert found == []
     # the scan sees SQL: it finds what the DuckDB dialect itself writes
     assert banned.search(DUCKDB.quantile("x", 0.5)) and banned.search(DUCKDB.trunc("month", "ts"))
+
+
+def test_beside_runs_on_a_second_connection_and_falls_back(led: Ledger) -> None:
+    """``beside`` runs a report on a sibling connection of the same database (the ledger's
+    views, its own connection) while the caller goes on; a report its connection cannot run (a
+    table registered on the caller's connection only) is run again on the caller's context
+    when asked for, with the same answer as there."""
+    import threading
+
+    from tailguard.analytics.context import beside
+
+    def spend(ctx: QueryContext) -> tuple[Any, bool, str]:
+        (total,) = ctx.execute("SELECT sum(cost_usd) FROM events").fetchall()[0]
+        return total, ctx.con is main.con, threading.current_thread().name
+
+    def registered(ctx: QueryContext) -> int:
+        return ctx.execute("SELECT count(*) FROM only_here").fetchall()[0][0]
+
+    with using(led) as main:
+        alone = spend(main)[0]
+        with beside(main, spend) as got:
+            total, same_con, thread = got()
+        assert (total, same_con, thread) == (alone, False, "tailguard-beside")
+        main.register("only_here", pa.table({"x": [1, 2, 3]}))
+        with beside(main, registered) as got:
+            assert got() == 3  # failed on the sibling, run on main

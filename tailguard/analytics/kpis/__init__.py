@@ -81,7 +81,7 @@ from typing import TYPE_CHECKING, Any
 from tailguard.analytics.kpis.budget import budget_rows, kpi_tier_budget
 from tailguard.analytics.kpis.common import NO_POLICY, RANK, kpi, metric, ordinal, pct, worst
 from tailguard.analytics.kpis.feature import kpi_feature
-from tailguard.analytics.kpis.per_task import kpi_per_task, workload_bands
+from tailguard.analytics.kpis.per_task import kpi_per_task, panel_workload, workload_bands
 from tailguard.analytics.kpis.per_tenant import MIN_USERS_CONCENTRATION, kpi_per_tenant
 from tailguard.analytics.kpis.per_user import kpi_per_user
 from tailguard.analytics.kpis.revenue import kpi_cost_to_revenue
@@ -153,7 +153,7 @@ def kpis(
     ``window``: another way to name the month: a window inside one calendar month judges that
     month as of the window's last day (``period`` / ``as_of`` win when given).
     """
-    from tailguard.analytics.context import using
+    from tailguard.analytics.context import beside, using
 
     if window is not None and window.start is not None:
         period = period or window.start.strftime("%Y-%m")
@@ -162,18 +162,19 @@ def kpis(
     with using(ledger) as ctx:
         p = panel_period(ctx, period, as_of)
         require_events(ctx, p.window)  # an empty month is not a month of zero spend
-        t = build(ctx, p, policy=policy)
-        routing = routing_rows(t, policy)
-        panel = [
-            kpi_per_task(t, policy),
-            kpi_per_user(t),
-            kpi_per_tenant(t),
-            kpi_tier_budget(t),
-            kpi_routing(routing, degrade=False),
-            kpi_routing(routing, degrade=True),
-            kpi_feature(t),
-            kpi_cost_to_revenue(t),
-        ]
+        with beside(ctx, panel_workload, p.window, policy) as workload_of:
+            t = build(ctx, p, policy=policy)
+            routing = routing_rows(t, policy)
+            rest = [
+                kpi_per_user(t),
+                kpi_per_tenant(t),
+                kpi_tier_budget(t),
+                kpi_routing(routing, degrade=False),
+                kpi_routing(routing, degrade=True),
+                kpi_feature(t),
+                kpi_cost_to_revenue(t),
+            ]
+            panel = [kpi_per_task(t, policy, workload_of()), *rest]
     return {
         "window": p.window.stated(),
         "period": p.start.strftime("%Y-%m"),

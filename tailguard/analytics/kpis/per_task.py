@@ -26,14 +26,25 @@ def workload_bands(policy: Policy | None) -> dict[str, Any]:
     }
 
 
-def kpi_per_task(t: PanelTables, policy: Policy | None = None) -> dict[str, Any]:
-    """Effective tokens per task (agents) or per invocation (chat, rag), judged by the policy's
-    ``[kpis.workload]`` band of the class when it gives one (``band_source`` "policy"), else by
-    the eight-KPI framework's (``band_source`` "framework")."""
+def panel_workload(ctx: Any, win: Any, policy: Policy | None) -> dict[str, Any]:
+    """The ``workload`` report ``kpi_per_task`` judges: the window's classes with the policy's
+    bands."""
     from tailguard.analytics.workload import workload
 
+    return workload(ctx, win, bands=workload_bands(policy))
+
+
+def kpi_per_task(
+    t: PanelTables, policy: Policy | None = None, res: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Effective tokens per task (agents) or per invocation (chat, rag), judged by the policy's
+    ``[kpis.workload]`` band of the class when it gives one (``band_source`` "policy"), else by
+    the eight-KPI framework's (``band_source`` "framework"). ``res``: the ``workload`` report
+    of the panel's window with those bands, when the caller computed it (``kpis`` runs it
+    beside the other KPIs, ``panel_workload``)."""
     own = workload_bands(policy)
-    res = workload(t.ctx, t.period.window, bands=own)
+    if res is None:
+        res = panel_workload(t.ctx, t.period.window, policy)
     metrics = []
     for c in res["classes"]:
         if c["band"] is None:
