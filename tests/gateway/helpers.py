@@ -101,3 +101,16 @@ def capture_checks(env: Env) -> list[Any]:
 
     env.gw.guard.acheck = spy
     return asked
+
+
+#: an Anthropic system prompt with a 1-hour and a 5-minute cache breakpoint, and the server
+#: web-search tool: the gateway's and the SDK's tier-and-search tests send the same request
+SYSTEM_1H_5M = [
+    {
+        "type": "text",
+        "text": "a b c d e f g h",
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    },
+    {"type": "text", "text": "p q r s", "cache_control": {"type": "ephemeral"}},
+]
+WEB_SEARCH_TOOLS = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]

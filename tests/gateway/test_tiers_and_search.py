@@ -23,7 +23,14 @@ import openai
 import pytest
 
 from tests.gateway.conftest import POLICY, Env
-from tests.gateway.helpers import an, capture_checks, capture_events, oa
+from tests.gateway.helpers import (
+    SYSTEM_1H_5M,
+    WEB_SEARCH_TOOLS,
+    an,
+    capture_checks,
+    capture_events,
+    oa,
+)
 
 
 def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[..., Env]) -> None:
@@ -37,31 +44,22 @@ def test_anthropic_1h_cache_writes_tier_and_web_searches(make_env: Callable[...,
     Each search: a tool_call of $0.01."""
     env = make_env()
     seen = capture_events(env)
-    system = [
-        {
-            "type": "text",
-            "text": "a b c d e f g h",
-            "cache_control": {"type": "ephemeral", "ttl": "1h"},
-        },
-        {"type": "text", "text": "p q r s", "cache_control": {"type": "ephemeral"}},
-    ]
-    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
 
     async def main() -> tuple[Any, Any]:
         c = an(env)
         r1 = await c.messages.create(
             model="claude-sonnet-4-5",
             max_tokens=3,
-            system=system,
-            tools=tools,
+            system=SYSTEM_1H_5M,
+            tools=WEB_SEARCH_TOOLS,
             messages=[{"role": "user", "content": "hello there"}],
         )
         env.mock.anthropic_tier = "priority"
         async with c.messages.stream(
             model="claude-sonnet-4-5",
             max_tokens=4,
-            system=system,
-            tools=tools,
+            system=SYSTEM_1H_5M,
+            tools=WEB_SEARCH_TOOLS,
             messages=[{"role": "user", "content": "hello again you"}],
         ) as s:
             final = await s.get_final_message()
@@ -101,13 +99,12 @@ def test_searches_of_a_call_with_invalid_usage_are_unpriced(make_env: Callable[.
     a price for a call whose cost is unknown); the gateway's metered spend stays 0."""
     env = make_env()
     env.mock.fault = "huge"
-    tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
 
     async def main() -> None:
         await an(env).messages.create(
             model="claude-sonnet-4-5",
             max_tokens=3,
-            tools=tools,
+            tools=WEB_SEARCH_TOOLS,
             messages=[{"role": "user", "content": "hello there"}],
         )
         await env.close()

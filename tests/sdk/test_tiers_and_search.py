@@ -25,18 +25,9 @@ import tailguard
 from tailguard.guard import Guard, load_policy
 from tailguard.sdk import Tailguard, connect
 from tests.gateway.conftest import POLICY, Env, make_env  # noqa: F401  (make_env: a fixture)
-from tests.gateway.helpers import an, capture_events, oa
+from tests.gateway.helpers import SYSTEM_1H_5M, WEB_SEARCH_TOOLS, an, capture_events, oa
 from tests.sdk.conftest import Mock, ledger_rows
 
-SYSTEM = [
-    {
-        "type": "text",
-        "text": "a b c d e f g h",
-        "cache_control": {"type": "ephemeral", "ttl": "1h"},
-    },
-    {"type": "text", "text": "p q r s", "cache_control": {"type": "ephemeral"}},
-]
-TOOLS = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]
 #: fields of an event that name the call rather than describe it (ids, time, who)
 _ENVELOPE = {"event_id", "ts", "customer_id", "user_id", "feature", "task_id", "session_id",
              "workload", "latency_ms"}  # fmt: skip
@@ -95,8 +86,8 @@ def test_same_response_same_event_and_cost_as_the_gateway(
         "max_completion_tokens": 5,
         "service_tier": "flex",
     }
-    ask = {"model": "claude-sonnet-4-5", "max_tokens": 3, "system": SYSTEM, "tools": TOOLS,
-           "messages": [msg]}  # fmt: skip
+    ask = {"model": "claude-sonnet-4-5", "max_tokens": 3, "system": SYSTEM_1H_5M,
+           "tools": WEB_SEARCH_TOOLS, "messages": [msg]}  # fmt: skip
 
     a = h.instrument(anthropic.Anthropic(base_url=mock.url, api_key="k", max_retries=0))
     o = h.instrument(openai.OpenAI(base_url=mock.url + "/v1", api_key="k", max_retries=0))
