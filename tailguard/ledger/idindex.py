@@ -103,7 +103,6 @@ class IdIndex:
         self._files: list[Path] = []
         self._known = False  # whether the engine's table ``known`` holds the files' ids
         self._staged = 0  # ids in ``_ids``
-        self._size = 0  # ids known in all
         # a filter in front of the runs: one bit per slot, slot = the hash's top bits, 16 to
         # 32 slots per id (2 to 4 bytes), so ~1 in 16 to 32 new ids finds its slot taken and
         # is searched for in the runs
@@ -114,7 +113,7 @@ class IdIndex:
         self._con.execute("SET threads = 1")
 
     def __len__(self) -> int:
-        return self._size
+        return self._staged + sum(len(h) for h in self._committed)
 
     def close(self) -> None:
         self._con.close()
@@ -144,7 +143,6 @@ class IdIndex:
         pos = np.arange(start, start + len(ids), dtype=kind)[order]
         self._ids.append(ids)
         self._staged += len(ids)
-        self._size += len(ids)
         sh = hashes[order]
         self._runs.append((sh, pos))
         _merge_tail(self._runs, lambda r: len(r[0]), _merge_runs)
@@ -192,7 +190,6 @@ class IdIndex:
         # searched directly (one binary search per batch id, the needles ascending), not
         # through the filter: marking 110M hashes would cost more than the searches it saves
         self._committed.append(h)
-        self._size += len(h)
         # (a long-lived writer, the gateway, adds a listing per commit: kept to a few dozen)
         _merge_tail(self._committed, len, _merge_hashes)
 
