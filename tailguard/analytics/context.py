@@ -34,7 +34,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -462,6 +462,30 @@ def as_context(source: Any, *, dialect: Dialect | None = None) -> QueryContext:
     return QueryContext.wrap(source, dialect=dialect)
 
 
+def start(fn: Callable[[], T], *, name: str = "tailguard-report") -> Callable[[], T]:
+    """Run ``fn`` in a thread now; the returned callable waits for its result (or raises its
+    error), as often as it is called. The engine releases the GIL, so one report's queries run
+    beside the caller's work (``beside``; the dashboard's pages)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # raised to whoever waits for the result
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return result
+
+
 @contextmanager
 def beside(ctx: QueryContext, fn: Callable[..., T], *args: Any) -> Iterator[Callable[[], T]]:
     """Run ``fn(sibling, *args)`` in a thread, on a second connection to ``ctx``'s database
@@ -476,27 +500,19 @@ def beside(ctx: QueryContext, fn: Callable[..., T], *args: Any) -> Iterator[Call
     if side is None:
         yield lambda: fn(ctx, *args)
         return
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(side, *args)
-        except Exception as exc:  # asked again on ctx, below
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="tailguard-beside", daemon=True)
-    thread.start()
+    on_side = start(lambda: fn(side, *args), name="tailguard-beside")
 
     def result() -> T:
-        thread.join()
-        if "error" in box:
+        try:
+            return on_side()
+        except Exception:  # asked again on ctx
             return fn(ctx, *args)
-        return box["value"]  # type: ignore[no-any-return]
 
     try:
         yield result
     finally:
-        thread.join()
+        with suppress(Exception):  # waited for before its connection closes
+            on_side()
         side.close()
 
 

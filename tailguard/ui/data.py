@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tailguard.analytics.context import QueryContext
+from tailguard.analytics.context import QueryContext, start
 from tailguard.analytics.period import Window, is_given, window
 from tailguard.errors import ArgumentError, NoDataError
 from tailguard.ledger import Ledger
@@ -337,22 +337,12 @@ def _kpis(src: Source, q: Query) -> dict[str, Any]:
     return rep
 
 
-def _start(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Run ``fn`` in a thread now; the returned callable waits for its result (or raises its
-    error). The engine releases the GIL, so a page's slowest report runs beside the rest."""
-    import concurrent.futures
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(fn)
-    pool.shutdown(wait=False)
-    return future.result
-
-
 @contextmanager
 def _beside(fn: Callable[..., Any], *args: Any) -> Iterator[Callable[[], Any]]:
-    """``_start(fn(*args))`` for a ``with`` block that waits for it on the way out, whatever
-    happens inside (no report is left running on a connection after the page is done)."""
-    result = _start(lambda: fn(*args))
+    """``start(fn(*args))`` (``tailguard.analytics.context``) for a ``with`` block that waits
+    for it on the way out, whatever happens inside (no report is left running on a connection
+    after the page is done)."""
+    result = start(lambda: fn(*args))
     try:
         yield result
     finally:
@@ -515,7 +505,7 @@ def customer_page(src: Source, customer: str, q: Query) -> dict[str, Any]:
         if not _known(ctx, customer):
             raise unknown_customer(customer)
         require_events(ctx, win, customer=customer)
-        diag_of = _start(diagnosis)  # the slowest call, on its own connection, meanwhile
+        diag_of = start(diagnosis)  # the slowest call, on its own connection, meanwhile
         stated = bounded(ctx, win)
         row = src.customer_table(win, ctx).row(customer)
         if row is None:  # not after require_events; a ledger that changed in between
