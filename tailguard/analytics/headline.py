@@ -39,19 +39,13 @@ def headline(
 
     ``overage``: each customer's pay-as-you-go overage billed in the rows' window
     (``margins.overage_billed``). A customer who pays for what it uses past its budget is
-    judged on its plan fee plus that overage, as ``margins`` judges it (``with_overage``):
+    judged on its plan fee plus that overage, as ``margins`` judges it (``billed_rows``):
     without it the headline called a payg customer underwater that ``margins`` shows in profit.
     """
-    from tailguard.analytics.margins import with_overage
+    from tailguard.analytics.margins import billed_rows
 
-    over = overage or {}
-    if over:
-        rows = [
-            {**r, **with_overage(r, r["cost_usd"], over[r["customer_id"]])}
-            if r["customer_id"] in over
-            else r
-            for r in rows
-        ]
+    if overage:
+        rows = billed_rows(rows, overage)
     costs = [r["cost_usd"] for r in rows]
     total = sum(costs, Decimal(0))
     wins = sum(r["successful_tasks"] for r in rows)

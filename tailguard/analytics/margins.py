@@ -36,6 +36,7 @@ covered days').
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -158,6 +159,21 @@ def margin_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 #: cost per customer and calendar month (``{src}``: the roll-up or the events, ``{month}``: the
 #: dialect's month of the row's day or timestamp)
+def billed_rows(
+    rows: Sequence[dict[str, Any]], overage: Mapping[str, Decimal]
+) -> list[dict[str, Any]]:
+    """``customer_rows`` output with each customer's ``overage`` billed (``overage_billed``)
+    counted as revenue (``with_overage``): a new row for each of the few customers billed one,
+    the others as they are; the caller's rows are left unchanged (``margins``, the demo's
+    headline)."""
+    return [
+        {**r, **with_overage(r, r["cost_usd"], amount)}
+        if (amount := overage.get(r["customer_id"]))
+        else r
+        for r in rows
+    ]
+
+
 MONTHLY_SQL = """
 SELECT customer_id, {month} AS month, sum(cost_usd) AS cost_usd
 FROM {src}
@@ -314,12 +330,7 @@ def _margins(
     stated = bounded(con, win)
     costs = customer_costs(con, win)
     if costs and "overage_usd" not in costs[0]:  # report customers' rows without the overage
-        # only the few customers billed an overage change (the rows are this call's own)
-        over = overage_billed(con, win)
-        for r in costs if over else ():
-            amount = over.get(r["customer_id"])
-            if amount:
-                r.update(with_overage(r, r["cost_usd"], amount))
+        costs = billed_rows(costs, overage_billed(con, win))
     rows = margin_rows(costs)
     under = sorted(
         (r for r in rows if r["revenue_usd"] and r["cost_usd"] > r["revenue_usd"]),
