@@ -381,14 +381,9 @@ class Gateway:
 
     # --- guard ---------------------------------------------------------------------------------
 
-    def _price(self, provider: str, model: str, tier: str | None = None) -> Any:
-        """The ``ModelPrice`` in force now for a model (at a service ``tier``: None =
-        standard), cached until its validity window ends (``tailguard.pricing.cache``: one
-        resolution per model and window; the gateway multiplies itself, ``ModelPrice.cost``).
-        """
-        return self._price_cache().price(provider, model, tier)
-
     def _price_cache(self) -> PriceCache:
+        """The prices in force at a time, each resolved once per model and window
+        (``tailguard.pricing.cache``; the gateway multiplies itself, ``ModelPrice.cost``)."""
         prices = self._prices
         if prices.book is not self.book:  # the book was replaced: its prices with it
             prices = self._prices = _price_cache(self.book)
